@@ -1,0 +1,1 @@
+//! Native load generator (placeholder until implemented).

@@ -1,0 +1,18 @@
+//! Command-line interface: raw clap input, lowered into validated plans by the layers below.
+
+use crate::exit::{Code, EXIT_CODES_HELP};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "valkey-perf", version, about, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {}
+
+pub fn run(cli: Cli) -> anyhow::Result<Code> {
+    match cli.command {}
+}

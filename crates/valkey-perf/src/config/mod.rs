@@ -1,0 +1,1 @@
+//! Config files (SPEC §4): parsing, validation and expansion into cases.

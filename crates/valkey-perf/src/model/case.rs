@@ -1,0 +1,302 @@
+//! A case: one fully specified measurement, expanded from a config object (SPEC §2, §4).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Commands with built-in workloads (SPEC §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Command {
+    Set,
+    Get,
+    Incr,
+    Lpush,
+    Rpush,
+    Lpop,
+    Rpop,
+    Sadd,
+    Spop,
+    Hset,
+    Zadd,
+    Zpopmin,
+    Lrange,
+    Mset,
+    Mget,
+    Xadd,
+    Ping,
+}
+
+impl Command {
+    pub const ALL: [Command; 17] = [
+        Command::Set,
+        Command::Get,
+        Command::Incr,
+        Command::Lpush,
+        Command::Rpush,
+        Command::Lpop,
+        Command::Rpop,
+        Command::Sadd,
+        Command::Spop,
+        Command::Hset,
+        Command::Zadd,
+        Command::Zpopmin,
+        Command::Lrange,
+        Command::Mset,
+        Command::Mget,
+        Command::Xadd,
+        Command::Ping,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Set => "SET",
+            Command::Get => "GET",
+            Command::Incr => "INCR",
+            Command::Lpush => "LPUSH",
+            Command::Rpush => "RPUSH",
+            Command::Lpop => "LPOP",
+            Command::Rpop => "RPOP",
+            Command::Sadd => "SADD",
+            Command::Spop => "SPOP",
+            Command::Hset => "HSET",
+            Command::Zadd => "ZADD",
+            Command::Zpopmin => "ZPOPMIN",
+            Command::Lrange => "LRANGE",
+            Command::Mset => "MSET",
+            Command::Mget => "MGET",
+            Command::Xadd => "XADD",
+            Command::Ping => "PING",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Command> {
+        Command::ALL
+            .iter()
+            .copied()
+            .find(|c| c.name().eq_ignore_ascii_case(s))
+    }
+
+    /// The write command that must fill the keyspace before this command measures anything
+    /// meaningful: reads need data, pops need non-empty collections (SPEC §5.3).
+    pub fn seeded_by(self) -> Option<Command> {
+        match self {
+            Command::Get => Some(Command::Set),
+            Command::Mget => Some(Command::Mset),
+            Command::Lrange => Some(Command::Lpush),
+            Command::Lpop | Command::Rpop => Some(Command::Rpush),
+            Command::Spop => Some(Command::Sadd),
+            Command::Zpopmin => Some(Command::Zadd),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How long a run lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BenchmarkMode {
+    Requests(u64),
+    /// Seconds.
+    Duration(u64),
+}
+
+impl BenchmarkMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            BenchmarkMode::Requests(_) => "requests",
+            BenchmarkMode::Duration(_) => "duration",
+        }
+    }
+}
+
+/// A set of CPU ids, written in the upstream syntax `0-3`, `0,2,4`, `144-191,48-95`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CpuSet {
+    /// The text as the user wrote it (kept for messages and records).
+    pub spec: String,
+    pub cpus: BTreeSet<usize>,
+}
+
+/// Why a CPU range string does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CpuSetError {
+    #[error("empty CPU range; write CPU ids like `0-3`, `0,2,4` or `0-3,8-11`")]
+    Empty,
+    #[error("`{0}` is not a CPU id or range; write CPU ids like `0-3`, `0,2,4` or `0-3,8-11`")]
+    BadPart(String),
+    #[error("range `{0}` runs backwards; write the lower CPU id first, e.g. `2-5`")]
+    Backwards(String),
+}
+
+impl CpuSet {
+    pub fn parse(spec: &str) -> Result<CpuSet, CpuSetError> {
+        let trimmed = spec.trim();
+        if trimmed.is_empty() {
+            return Err(CpuSetError::Empty);
+        }
+        let mut cpus = BTreeSet::new();
+        for part in trimmed.split(',') {
+            let part = part.trim();
+            let parse_id = |s: &str| -> Result<usize, CpuSetError> {
+                let s = s.trim();
+                if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(CpuSetError::BadPart(part.to_string()));
+                }
+                s.parse()
+                    .map_err(|_| CpuSetError::BadPart(part.to_string()))
+            };
+            match part.split_once('-') {
+                Some((lo, hi)) => {
+                    let (lo, hi) = (parse_id(lo)?, parse_id(hi)?);
+                    if lo > hi {
+                        return Err(CpuSetError::Backwards(part.to_string()));
+                    }
+                    cpus.extend(lo..=hi);
+                }
+                None => {
+                    cpus.insert(parse_id(part)?);
+                }
+            }
+        }
+        Ok(CpuSet {
+            spec: trimmed.to_string(),
+            cpus,
+        })
+    }
+
+    /// Canonical compact form, e.g. `{0,1,2,5}` → `0-2,5`.
+    pub fn canonical(&self) -> String {
+        format_cpu_list(self.cpus.iter().copied())
+    }
+}
+
+/// Formats CPU ids as a compact list with ranges (`0-2,5`), as `/proc/<pid>/status` does.
+pub fn format_cpu_list(cpus: impl IntoIterator<Item = usize>) -> String {
+    let mut out = Vec::new();
+    let mut iter = cpus.into_iter().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end = iter.next().unwrap_or(end);
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+    }
+    out.join(",")
+}
+
+/// Everything that needs its own server start: one start per distinct topology.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerTopology {
+    pub cluster: bool,
+    pub cluster_nodes: u32,
+    pub cluster_replicas: u32,
+    pub tls: bool,
+    pub io_threads: u32,
+    pub server_cpus: Option<CpuSet>,
+    /// `custom-server-configs`, passed on the command line at start.
+    pub custom_configs: Vec<(String, String)>,
+    /// One `config_sets` bundle, applied with CONFIG SET after every start.
+    pub config_set: Map<String, Value>,
+}
+
+/// One fully specified measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// Index of the config object this case came from.
+    pub config_index: usize,
+    pub topology: ServerTopology,
+    pub command: Command,
+    pub mode: BenchmarkMode,
+    pub keyspacelen: u64,
+    pub data_size: u64,
+    pub pipeline: u64,
+    pub clients: u64,
+    pub warmup_secs: u64,
+    pub client_threads: Option<u64>,
+    pub client_cpus: Option<CpuSet>,
+    pub seed: Option<u64>,
+}
+
+impl Case {
+    /// A short human label, e.g. `GET d=64 P=16 c=50 n=100000`.
+    pub fn label(&self) -> String {
+        let mode = match self.mode {
+            BenchmarkMode::Requests(n) => format!("n={n}"),
+            BenchmarkMode::Duration(s) => format!("t={s}s"),
+        };
+        let mut label = format!(
+            "{} d={} P={} c={} {} r={}",
+            self.command, self.data_size, self.pipeline, self.clients, mode, self.keyspacelen
+        );
+        if self.topology.cluster {
+            label.push_str(" cluster");
+        }
+        if self.topology.tls {
+            label.push_str(" tls");
+        }
+        if self.topology.io_threads > 1 {
+            label.push_str(&format!(" io={}", self.topology.io_threads));
+        }
+        label
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_sets_parse_upstream_syntax() {
+        let s = CpuSet::parse("144-146,48-49").unwrap();
+        assert_eq!(
+            s.cpus.iter().copied().collect::<Vec<_>>(),
+            vec![48, 49, 144, 145, 146]
+        );
+        assert_eq!(s.canonical(), "48-49,144-146");
+        assert_eq!(CpuSet::parse("0,2,4").unwrap().canonical(), "0,2,4");
+        assert_eq!(CpuSet::parse(" 3 ").unwrap().canonical(), "3");
+        assert_eq!(CpuSet::parse("0-0").unwrap().canonical(), "0");
+    }
+
+    #[test]
+    fn cpu_sets_reject_bad_text() {
+        assert_eq!(CpuSet::parse(""), Err(CpuSetError::Empty));
+        assert_eq!(
+            CpuSet::parse("3-1"),
+            Err(CpuSetError::Backwards("3-1".into()))
+        );
+        assert_eq!(
+            CpuSet::parse("a-3"),
+            Err(CpuSetError::BadPart("a-3".into()))
+        );
+        assert_eq!(CpuSet::parse("1,,2"), Err(CpuSetError::BadPart("".into())));
+        assert_eq!(CpuSet::parse("-1"), Err(CpuSetError::BadPart("-1".into())));
+        assert_eq!(
+            CpuSet::parse("1-2-3"),
+            Err(CpuSetError::BadPart("1-2-3".into()))
+        );
+    }
+
+    #[test]
+    fn commands_round_trip_and_seed() {
+        for c in Command::ALL {
+            assert_eq!(Command::parse(c.name()), Some(c));
+            assert_eq!(Command::parse(&c.name().to_lowercase()), Some(c));
+        }
+        assert_eq!(Command::Get.seeded_by(), Some(Command::Set));
+        assert_eq!(Command::Lpop.seeded_by(), Some(Command::Rpush));
+        assert_eq!(Command::Set.seeded_by(), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! The data model every layer shares: cases (what to measure), records (what was measured)
+//! and the metrics a load generator reports. Depends on nothing else in the crate.
+
+pub mod case;
+pub mod record;
+
+pub use case::{BenchmarkMode, Case, Command, ServerTopology};
+pub use record::{EnvInfo, Metrics, Record};
