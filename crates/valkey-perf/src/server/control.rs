@@ -1,6 +1,7 @@
 //! A small blocking client for control commands (PING, INFO, CONFIG SET, FLUSHALL, CLUSTER
 //! ...). Load is never generated here; see the engines.
 
+use super::tls::{ClientTls, TlsConnector};
 use anyhow::{Context, Result, bail};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -30,6 +31,36 @@ impl Reply {
 /// Something a control connection can run over: plain TCP or TLS.
 pub trait Transport: Read + Write + Send {}
 impl<T: Read + Write + Send> Transport for T {}
+
+/// How control connections reach a server: plain TCP or TLS.
+#[derive(Debug, Clone, Default)]
+pub enum Connector {
+    #[default]
+    Plain,
+    Tls(TlsConnector),
+}
+
+impl Connector {
+    /// Plain TCP, or TLS with the given CA (and client certificate).
+    pub fn new(tls: Option<&ClientTls>) -> Result<Connector> {
+        Ok(match tls {
+            None => Connector::Plain,
+            Some(files) => Connector::Tls(TlsConnector::new(files)?),
+        })
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Connector::Tls(_))
+    }
+
+    /// Opens a control connection with the given I/O timeout.
+    pub fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<Control> {
+        match self {
+            Connector::Plain => Control::connect(host, port, timeout),
+            Connector::Tls(tls) => tls.connect(host, port, timeout),
+        }
+    }
+}
 
 /// One control connection.
 pub struct Control {

@@ -1,8 +1,9 @@
 //! One `valkey-server` process: started on a free port with its own data dir and log file,
 //! polled until it answers PING, stopped through its process group.
 
-use super::control::Control;
+use super::control::{Connector, Control};
 use super::process::{ManagedChild, describe_status, interrupted};
+use super::tls::ServerTls;
 use crate::exit::{Code, Failure};
 use crate::model::case::CpuSet;
 use anyhow::{Context, Result};
@@ -34,6 +35,8 @@ pub struct ServerSpec {
     pub extra_args: Vec<String>,
     /// Directory the log file goes into.
     pub log_dir: PathBuf,
+    /// TLS on the client port (the plaintext port is then closed).
+    pub tls: Option<ServerTls>,
 }
 
 /// A running server owned by valkey-perf. Stopped on `stop()` or drop, data dir removed.
@@ -42,6 +45,7 @@ pub struct ServerHandle {
     pub name: String,
     pub host: String,
     pub port: u16,
+    connector: Connector,
     data_dir: tempfile::TempDir,
 }
 
@@ -55,9 +59,11 @@ impl ServerSpec {
     /// The command line for this server, given its port and data dir.
     pub fn command(&self, port: u16, data_dir: &Path) -> Command {
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("--port")
-            .arg(port.to_string())
-            .args(["--bind", &self.bind])
+        match &self.tls {
+            Some(tls) => cmd.args(tls.server_args(port, false)),
+            None => cmd.arg("--port").arg(port.to_string()),
+        };
+        cmd.args(["--bind", &self.bind])
             .args(["--save", ""])
             .args(["--appendonly", "no"])
             .args(["--protected-mode", "no"])
@@ -80,6 +86,8 @@ impl ServerHandle {
     pub fn start(spec: &ServerSpec) -> Result<ServerHandle> {
         std::fs::create_dir_all(&spec.log_dir)
             .with_context(|| format!("creating `{}`", spec.log_dir.display()))?;
+        let connector = Connector::new(spec.tls.as_ref().map(|t| &t.client))
+            .map_err(|e| Failure::new(Code::ServerStart, format!("{e:#}")))?;
         let mut last_err = None;
         // A free port can be taken between choosing and binding; try a few.
         for _ in 0..3 {
@@ -104,6 +112,7 @@ impl ServerHandle {
                 name: spec.name.clone(),
                 host: spec.host.clone(),
                 port,
+                connector: connector.clone(),
                 data_dir,
             };
             match handle.wait_ready(READY_DEADLINE) {
@@ -134,7 +143,9 @@ impl ServerHandle {
             if let Some(status) = self.child.try_exit_status() {
                 return Err(self.start_failure(&format!("exited ({})", describe_status(status))));
             }
-            let ping = Control::connect(&self.host, self.port, Duration::from_secs(1))
+            let ping = self
+                .connector
+                .connect(&self.host, self.port, Duration::from_secs(1))
                 .and_then(|mut c| c.call_text(&["PING"]));
             if let Ok(reply) = ping {
                 if reply == "PONG" {
@@ -178,7 +189,13 @@ impl ServerHandle {
 
     /// A new control connection to this server.
     pub fn control(&self) -> Result<Control> {
-        Control::connect(&self.host, self.port, Duration::from_secs(10))
+        self.connector
+            .connect(&self.host, self.port, Duration::from_secs(10))
+    }
+
+    /// How control connections reach this server (plain or TLS).
+    pub fn connector(&self) -> &Connector {
+        &self.connector
     }
 
     /// An error when the process has exited, carrying the log's tail.

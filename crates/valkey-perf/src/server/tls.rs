@@ -1,0 +1,425 @@
+//! TLS for servers valkey-perf starts or drives: a throwaway CA with server and client
+//! certificates (generated here, never taken from a Valkey source tree), the server arguments
+//! that use them, a TLS control connection, and a probe that a server binary was built with TLS.
+//!
+//! Owns the certificate files (private temp dir, keys mode 0600, removed on drop). Does not
+//! start long-lived servers itself; `standalone` and `cluster` do.
+
+use super::control::Control;
+use anyhow::{Context, Result, bail};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a server needs on its command line for TLS (inert; see `TlsMaterial` for the owner of
+/// the files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// What valkey-perf's own control connections to this server use.
+    pub client: ClientTls,
+}
+
+/// What a client needs to talk TLS to a server: the CA to trust and, optionally, a client
+/// certificate to present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    pub ca: PathBuf,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl ServerTls {
+    /// Server arguments for TLS on `port`: the plaintext port is closed (`--port 0`). Clients
+    /// without a certificate are accepted (`tls-auth-clients optional`) because
+    /// `valkey-benchmark --tls --cacert` does not send one; a certificate that is sent must
+    /// chain to the CA. In cluster mode the cluster bus and replication use TLS too.
+    pub fn server_args(&self, port: u16, cluster: bool) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            self.cert.display().to_string(),
+            "--tls-key-file".into(),
+            self.key.display().to_string(),
+            "--tls-ca-cert-file".into(),
+            self.ca.display().to_string(),
+            "--tls-auth-clients".into(),
+            "optional".into(),
+        ];
+        if cluster {
+            args.extend(
+                ["--tls-cluster", "yes", "--tls-replication", "yes"]
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+        }
+        args
+    }
+}
+
+/// A throwaway CA plus server and client certificates in a private temp dir (mode 0700, keys
+/// 0600). Everything is removed when this is dropped.
+#[derive(Debug)]
+pub struct TlsMaterial {
+    dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TlsMaterial {
+    /// Generates the CA and certificates. The server certificate names `localhost` and
+    /// `127.0.0.1` plus `extra_names` (IP addresses or host names other machines use to reach
+    /// this one in `--mode server`).
+    pub fn generate(extra_names: &[String]) -> Result<TlsMaterial> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("valkey-perf-tls-")
+            .tempdir()
+            .context("creating a private directory for TLS certificates")?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making `{}` private", dir.path().display()))?;
+
+        let ca_key = KeyPair::generate().context("generating the CA key")?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "valkey-perf throwaway CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params
+            .self_signed(&ca_key)
+            .context("signing the CA certificate")?;
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        for name in extra_names {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        let server_key = KeyPair::generate().context("generating the server key")?;
+        let mut server_params = CertificateParams::new(names.clone())
+            .with_context(|| format!("invalid server name among {names:?}"))?;
+        server_params
+            .distinguished_name
+            .push(DnType::CommonName, "valkey-perf server");
+        server_params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        // Cluster nodes present the server certificate when they connect to each other, so it
+        // must be good for both ends of a connection.
+        server_params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let server_cert = server_params
+            .signed_by(&server_key, &issuer)
+            .context("signing the server certificate")?;
+
+        let client_key = KeyPair::generate().context("generating the client key")?;
+        let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "valkey-perf client");
+        client_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params
+            .signed_by(&client_key, &issuer)
+            .context("signing the client certificate")?;
+
+        let path = |name: &str| dir.path().join(name);
+        let material = TlsMaterial {
+            ca: path("ca.crt"),
+            server_cert: path("server.crt"),
+            server_key: path("server.key"),
+            client_cert: path("client.crt"),
+            client_key: path("client.key"),
+            dir,
+        };
+        write_private(&material.ca, ca_cert.pem().as_bytes(), 0o644)?;
+        write_private(&material.server_cert, server_cert.pem().as_bytes(), 0o644)?;
+        write_private(
+            &material.server_key,
+            server_key.serialize_pem().as_bytes(),
+            0o600,
+        )?;
+        write_private(&material.client_cert, client_cert.pem().as_bytes(), 0o644)?;
+        write_private(
+            &material.client_key,
+            client_key.serialize_pem().as_bytes(),
+            0o600,
+        )?;
+        Ok(material)
+    }
+
+    /// The private directory holding the files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Arguments-side view for servers started with this material.
+    pub fn server(&self) -> ServerTls {
+        ServerTls {
+            ca: self.ca.clone(),
+            cert: self.server_cert.clone(),
+            key: self.server_key.clone(),
+            client: self.client(),
+        }
+    }
+
+    /// Client-side view: trust the CA, present the client certificate.
+    pub fn client(&self) -> ClientTls {
+        ClientTls {
+            ca: self.ca.clone(),
+            cert: Some(self.client_cert.clone()),
+            key: Some(self.client_key.clone()),
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut file: File = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("creating `{}`", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing `{}`", path.display()))?;
+    // The umask may have narrowed the mode; make it exact.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of `{}`", path.display()))?;
+    Ok(())
+}
+
+/// A TLS client configuration for control connections (rustls with the ring provider).
+#[derive(Clone)]
+pub struct TlsConnector {
+    config: Arc<rustls::ClientConfig>,
+    files: ClientTls,
+}
+
+impl std::fmt::Debug for TlsConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConnector")
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+impl TlsConnector {
+    /// Loads the CA (and the client certificate, when given) from PEM files.
+    pub fn new(files: &ClientTls) -> Result<TlsConnector> {
+        let mut roots = rustls::RootCertStore::empty();
+        let cas = CertificateDer::pem_file_iter(&files.ca)
+            .with_context(|| format!("reading CA certificates from `{}`", files.ca.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("parsing CA certificates in `{}`", files.ca.display()))?;
+        if cas.is_empty() {
+            bail!(
+                "`{}` holds no PEM certificate; pass the CA certificate the server's \
+                 certificate was signed with",
+                files.ca.display()
+            );
+        }
+        for ca in cas {
+            roots.add(ca).with_context(|| {
+                format!("adding a CA certificate from `{}`", files.ca.display())
+            })?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("configuring TLS protocol versions")?
+            .with_root_certificates(roots);
+        let config = match (&files.cert, &files.key) {
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .with_context(|| format!("reading `{}`", cert.display()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("parsing certificates in `{}`", cert.display()))?;
+                let key_der = PrivateKeyDer::from_pem_file(key)
+                    .with_context(|| format!("reading the private key `{}`", key.display()))?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .with_context(|| {
+                        format!(
+                            "client certificate `{}` does not match key `{}`",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?
+            }
+            (None, None) => builder.with_no_client_auth(),
+            _ => bail!("a TLS client certificate needs both a certificate and a key file"),
+        };
+        Ok(TlsConnector {
+            config: Arc::new(config),
+            files: files.clone(),
+        })
+    }
+
+    pub fn files(&self) -> &ClientTls {
+        &self.files
+    }
+
+    /// Connects and completes the TLS handshake, so a server that does not speak TLS is an
+    /// error here rather than a hang later.
+    pub fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<Control> {
+        let addr = format!("{host}:{port}");
+        let sock = addr
+            .to_socket_addrs()
+            .with_context(|| format!("resolving `{addr}`"))?
+            .next()
+            .with_context(|| format!("`{addr}` resolves to no address"))?;
+        let mut stream = TcpStream::connect_timeout(&sock, timeout)
+            .with_context(|| format!("connecting to `{addr}`"))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.set_nodelay(true)?;
+        let name = match host.parse::<IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(host.to_string())
+                .with_context(|| format!("`{host}` is not a valid TLS server name"))?,
+        };
+        let mut conn = rustls::ClientConnection::new(self.config.clone(), name)
+            .with_context(|| format!("starting a TLS session with `{addr}`"))?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut stream).with_context(|| {
+                format!(
+                    "TLS handshake with `{addr}` failed; check that the server listens for TLS \
+                     there and that its certificate is signed by `{}`",
+                    self.files.ca.display()
+                )
+            })?;
+        }
+        Ok(Control::over(
+            addr,
+            Box::new(rustls::StreamOwned::new(conn, stream)),
+        ))
+    }
+}
+
+/// True when a server log says the binary lacks TLS support.
+pub fn log_says_no_tls(log: &str) -> bool {
+    log.contains("Failed finding TLS support")
+        || log.contains("connection type tls")
+        || log.contains("TLS is not supported")
+        || log.contains("not compiled with TLS")
+}
+
+/// The error for a server binary built without TLS.
+pub fn no_tls_error(binary: &Path) -> anyhow::Error {
+    crate::exit::Failure::new(
+        crate::exit::Code::ServerStart,
+        format!(
+            "`{}` was built without TLS support; rebuild with BUILD_TLS=yes or use a \
+             TLS-capable server",
+            binary.display()
+        ),
+    )
+}
+
+/// Checks that `binary` can serve TLS by starting it briefly on a TLS port and completing a
+/// TLS PING (never `CONFIG SET tls-port` on a running server, which crashes some builds).
+/// Call before any case runs.
+pub fn probe_tls(binary: &Path, material: &TlsMaterial, log_dir: &Path) -> Result<()> {
+    use super::standalone::{ServerHandle, ServerSpec};
+    let spec = ServerSpec {
+        name: "tls-probe".into(),
+        binary: binary.to_path_buf(),
+        bind: "127.0.0.1".into(),
+        host: "127.0.0.1".into(),
+        port: None,
+        io_threads: 1,
+        cpus: None,
+        custom_configs: Vec::new(),
+        extra_args: Vec::new(),
+        log_dir: log_dir.to_path_buf(),
+        tls: Some(material.server()),
+    };
+    match ServerHandle::start(&spec) {
+        Ok(mut server) => {
+            server.stop();
+            let _ = std::fs::remove_file(server.log_path());
+            Ok(())
+        }
+        Err(e) if log_says_no_tls(&format!("{e:#}")) => Err(no_tls_error(binary)),
+        Err(e) => Err(e.context(format!("checking that `{}` supports TLS", binary.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn material_is_private_and_removed_on_drop() {
+        let material = TlsMaterial::generate(&["10.1.2.3".into(), "bench-host".into()]).unwrap();
+        let dir = material.dir().to_path_buf();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&material.server_key), 0o600);
+        assert_eq!(mode(&material.client_key), 0o600);
+        for p in [&material.ca, &material.server_cert, &material.client_cert] {
+            let text = std::fs::read_to_string(p).unwrap();
+            assert!(text.starts_with("-----BEGIN CERTIFICATE-----"), "{text}");
+        }
+        TlsConnector::new(&material.client()).unwrap();
+        drop(material);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn server_args_close_the_plain_port_and_secure_the_bus_in_cluster_mode() {
+        let tls = ServerTls {
+            ca: "/t/ca.crt".into(),
+            cert: "/t/s.crt".into(),
+            key: "/t/s.key".into(),
+            client: ClientTls {
+                ca: "/t/ca.crt".into(),
+                cert: None,
+                key: None,
+            },
+        };
+        let args = tls.server_args(7000, false).join(" ");
+        assert!(args.starts_with("--port 0 --tls-port 7000 "), "{args}");
+        assert!(args.contains("--tls-auth-clients optional"), "{args}");
+        assert!(!args.contains("tls-cluster"), "{args}");
+        let args = tls.server_args(7000, true).join(" ");
+        assert!(
+            args.ends_with("--tls-cluster yes --tls-replication yes"),
+            "{args}"
+        );
+    }
+
+    #[test]
+    fn recognises_a_build_without_tls() {
+        assert!(log_says_no_tls(
+            "# Missing implement of connection type tls\n# Failed finding TLS support."
+        ));
+        assert!(!log_says_no_tls("* Ready to accept connections tcp"));
+    }
+}
