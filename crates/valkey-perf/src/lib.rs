@@ -9,4 +9,5 @@ pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod model;
+pub mod target;
 pub mod util;
