@@ -9,5 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod model;
+pub mod server;
 pub mod target;
 pub mod util;
