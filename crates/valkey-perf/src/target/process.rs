@@ -229,14 +229,34 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        // Killed processes are reaped asynchronously by init; give it a moment.
+        // Killed orphans stay zombies until init reaps them; only live members count.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while killpg(Pid::from_raw(group), None).is_ok() {
+        while live_members(group) > 0 {
             assert!(
                 Instant::now() < deadline,
                 "process group {group} survived the cancel"
             );
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Processes of process group `group` that are not zombies, from `/proc/<pid>/stat`.
+    fn live_members(group: i32) -> usize {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        let group = group.to_string();
+        entries
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|stat| {
+                // After the parenthesized command name: state, ppid, pgrp, ...
+                let Some((_, rest)) = stat.rsplit_once(')') else {
+                    return false;
+                };
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                fields.len() > 2 && fields[0] != "Z" && fields[2] == group
+            })
+            .count()
     }
 }
