@@ -249,7 +249,7 @@ fn run_make(
         return Err(build_failure(
             commit,
             process::failure_message(
-                "make failed",
+                "",
                 &line,
                 done.status,
                 &crate::util::tail_of_file(log_path, LOG_TAIL_LINES),
@@ -306,6 +306,7 @@ fn build_in_worktree(
     let work = opts.cache_dir.join("work");
     fs::create_dir_all(&work)
         .with_context(|| format!("cannot create the directory `{}`", work.display()))?;
+    remove_orphan_worktrees(&work);
     let path = work.join(format!("{key}-{}", std::process::id()));
     // A leftover of a killed invocation that had the same pid.
     let _ = fs::remove_dir_all(&path);
@@ -375,6 +376,32 @@ fn build_in_worktree(
             )
         })?
     })
+}
+
+/// Removes worktrees left in `work` by invocations that were killed before cleaning up: their
+/// names end in `-<pid>` and that process no longer exists. (Git's own record of them goes with
+/// the next `git worktree prune`.)
+fn remove_orphan_worktrees(work: &Path) {
+    let Ok(entries) = fs::read_dir(work) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.rsplit_once('-'))
+            .and_then(|(_, pid)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let gone = matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
+        if gone {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Renames the filled `staging` dir to `entry`, replacing an older entry (`--no-build-cache`).

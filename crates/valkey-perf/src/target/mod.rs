@@ -19,7 +19,30 @@
 //! checkouts/<hash>/<sha>-<flavour>/  binaries built in a `--valkey-path` checkout, kept per SHA
 //! work/                            temporary worktrees, removed after each build
 //! ```
-//! `<key>` is `<sha>-<tls|plain>-<arch>-<compiler hash>` (see [`build::cache_key`]).
+//! `<key>` is `<sha>-<tls|plain>-<arch>-<compiler hash>` (see [`cache_key`]).
+//!
+//! How `run` uses it: resolve every ref first (an unknown ref is exit 2 before anything
+//! starts), then build each commit (exit 3 on failure), then benchmark.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use valkey_perf::target::{self, RepoSource, SourceOptions};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let repo = RepoSource::parse(target::DEFAULT_REPO_URL)?;
+//! let opts = SourceOptions::new(repo, target::default_cache_dir()?);
+//! // Ctrl-C stops a running git / make: raise the flag from the signal handler.
+//! signal_hook::flag::register(signal_hook::consts::SIGINT, opts.cancel.clone())?;
+//! let say = |line: &str| eprintln!("{line}");
+//! let commits = target::resolve(&opts, &["unstable".into(), "8.1.1".into()], &say)?;
+//! for commit in &commits {
+//!     let log = Path::new("results").join(&commit.sha).join("build.log");
+//!     let built = target::build(&opts, commit, /* need_tls */ true, &log, &say)?;
+//!     println!("{} -> {}", commit.git_ref, built.server.display());
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod build;
 mod git;

@@ -154,8 +154,8 @@ fn stop_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// The message for a child that exited unsuccessfully: command line, status, the tail of its
-/// output, and where the full log is when there is one.
+/// The message for a child that exited unsuccessfully: what failed (may be empty), the command
+/// line, the status, the tail of its output, and where the full log is when there is one.
 pub(crate) fn failure_message(
     what: &str,
     cmd_line: &str,
@@ -163,7 +163,10 @@ pub(crate) fn failure_message(
     tail: &str,
     log: Option<&Path>,
 ) -> String {
-    let mut msg = format!("{what}: `{cmd_line}` failed with {}", status_text(status));
+    let mut msg = format!("`{cmd_line}` failed with {}", status_text(status));
+    if !what.is_empty() {
+        msg = format!("{what}: {msg}");
+    }
     let tail = tail.trim_end();
     if !tail.is_empty() {
         msg.push_str("\n--- last lines of output ---\n");

@@ -304,6 +304,11 @@ fn second_build_of_a_sha_runs_no_make_and_says_it_used_the_cache() {
     let Some(fx) = Fixture::new() else { return };
     let opts = fx.options();
     let c1 = fx.resolve_one(&opts, "v8.1.8");
+    // A worktree left by a killed invocation (its process is gone) is cleaned up.
+    let mut dead = Command::new("true").spawn().unwrap();
+    dead.wait().unwrap();
+    let orphan = fx.cache.join("work").join(format!("x-{}", dead.id()));
+    fs::create_dir_all(orphan.join("src")).unwrap();
 
     let started = Instant::now();
     let (first, first_messages) = fx.build(&opts, &c1, false);
@@ -317,7 +322,7 @@ fn second_build_of_a_sha_runs_no_make_and_says_it_used_the_cache() {
     );
     assert!(
         fx.cache_entries("work").is_empty(),
-        "the worktree is removed"
+        "the worktree (and the orphan) are removed"
     );
     assert!(fx.log_path(&c1.sha).is_file());
 
