@@ -224,7 +224,7 @@ pub fn resolve(
 /// `BUILD_TLS=yes` build; a cached TLS build also serves `need_tls = false`. Make's output goes
 /// to `log_path` (its directory is created). A failed checkout or build fails with exit code 3
 /// and the log's tail, and caches nothing. `progress` receives one line per phase
-/// ("using cached build <key> for <sha>", "building ...", "built ...").
+/// (`using cached build <key> for <sha>`, `building ...`, `built ...`).
 pub fn build(
     opts: &SourceOptions,
     commit: &ResolvedCommit,
