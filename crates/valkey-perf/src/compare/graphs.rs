@@ -206,7 +206,7 @@ fn bar_chart<DB: DrawingBackend>(
         .map(|(mean, ci)| mean + ci)
         .fold(0.0_f64, f64::max);
     let top = if top > 0.0 { top * 1.15 } else { 1.0 };
-    let rotate = n > 4;
+    let rotate = n > 8;
     let labels: Vec<String> = cmp.cases.iter().map(|c| c.label.clone()).collect();
     let label_of = move |x: &f64| {
         let i = x.round();
@@ -227,7 +227,7 @@ fn bar_chart<DB: DrawingBackend>(
             (FONT_NAME, 22),
         )
         .margin(12)
-        .x_label_area_size(if rotate { 160 } else { 40 })
+        .x_label_area_size(if rotate { 160 } else { 50 })
         .y_label_area_size(80)
         .build_cartesian_2d(TickAxis::new(-0.5..n as f64 - 0.5, keys), 0.0..top)
         .map_err(plot_err)?;
@@ -241,6 +241,7 @@ fn bar_chart<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .light_line_style(TRANSPARENT)
         .x_label_style(x_style)
         .x_label_formatter(&label_of)
         .y_label_formatter(&|y| super::report::fmt_num(*y, 3))
@@ -344,8 +345,9 @@ fn case_chart<DB: DrawingBackend>(
         chart
             .configure_mesh()
             .x_desc("run")
+            .light_line_style(TRANSPARENT)
             .x_label_formatter(&|x| format!("{}", x.round() as i64))
-            .y_label_formatter(&|y| super::report::fmt_num(*y, 4))
+            .y_label_formatter(&|y| super::report::fmt_num(*y, 3))
             .label_style((FONT_NAME, 12))
             .draw()
             .map_err(plot_err)?;

@@ -538,7 +538,7 @@ fn judge(metric: Metric, d: Option<&Difference>, p_adj: f64, opts: &CompareOptio
     // Welch critical value); with Holm the p-value is the stricter test.
     let [lo, hi] = d.pct_change_ci95.unwrap_or(d.mean_diff_ci95);
     let interval_excludes_zero = lo > 0.0 || hi < 0.0;
-    if !(interval_excludes_zero && p_adj < opts.alpha) {
+    if !interval_excludes_zero || p_adj.is_nan() || p_adj >= opts.alpha {
         return Verdict::NoSignificantChange;
     }
     if d.pct_change.is_some_and(|p| p.abs() < opts.threshold_pct) {
@@ -593,13 +593,13 @@ pub struct CompareArgs {
 pub fn run(args: CompareArgs) -> anyhow::Result<Code> {
     if let Some(pct) = args
         .fail_on_regression
-        .filter(|p| !(*p >= 0.0 && p.is_finite()))
+        .filter(|p| !p.is_finite() || *p < 0.0)
     {
         return Err(crate::exit::usage(format!(
             "--fail-on-regression must be a non-negative percentage, got {pct}"
         )));
     }
-    if !(args.threshold >= 0.0 && args.threshold.is_finite()) {
+    if !args.threshold.is_finite() || args.threshold < 0.0 {
         return Err(crate::exit::usage(format!(
             "--threshold must be a non-negative percentage, got {}",
             args.threshold
@@ -615,7 +615,9 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Code> {
         },
         ..CompareOptions::default()
     };
-    let cmp = compare_files(&args.baseline, &args.new, &opts)?;
+    // Unreadable or malformed input is the user's to fix: exit 2, with the whole chain.
+    let cmp = compare_files(&args.baseline, &args.new, &opts)
+        .map_err(|e| crate::exit::usage(format!("{e:#}")))?;
     for w in &cmp.warnings {
         eprintln!("warning: {w}");
     }

@@ -35,7 +35,7 @@ pub struct Summary {
 ///
 /// `df` may be fractional (Welch–Satterthwaite). Returns `None` for `df` ≤ 0 or NaN.
 pub fn t_critical(level: f64, df: f64) -> Option<f64> {
-    if !(df > 0.0) {
+    if df.is_nan() || df <= 0.0 {
         return None;
     }
     let dist = StudentsT::new(0.0, 1.0, df).ok()?;
@@ -46,7 +46,7 @@ pub fn t_critical(level: f64, df: f64) -> Option<f64> {
 ///
 /// Computed from the lower tail, `2·F(−|t|)`, which keeps precision for tiny p-values.
 pub fn t_two_sided_p(t: f64, df: f64) -> Option<f64> {
-    if t.is_nan() || !(df > 0.0) {
+    if t.is_nan() || df.is_nan() || df <= 0.0 {
         return None;
     }
     if t.is_infinite() {
