@@ -10,4 +10,5 @@ pub mod compare;
 pub mod config;
 pub mod exit;
 pub mod model;
+pub mod server;
 pub mod util;
