@@ -551,6 +551,24 @@ fn judge(metric: Metric, d: Option<&Difference>, p_adj: f64, opts: &CompareOptio
     }
 }
 
+/// Writes `report.md` into `dir` (atomically) and, with `graphs`, the graphs into
+/// `dir/graphs`; returns every file written. This is what `run` calls at the end of a run
+/// with a baseline (SPEC §6: `results/<sha>/report.md`).
+pub fn write_report(cmp: &Comparison, dir: &Path, graphs: bool) -> anyhow::Result<Vec<PathBuf>> {
+    let report = dir.join("report.md");
+    crate::util::write_atomic(&report, render_markdown(cmp).as_bytes()).with_context(|| {
+        format!(
+            "cannot write `{}`: check the results directory is writable",
+            report.display()
+        )
+    })?;
+    let mut files = vec![report];
+    if graphs {
+        files.extend(write_graphs(cmp, &dir.join("graphs"))?);
+    }
+    Ok(files)
+}
+
 /// `valkey-perf compare`: statistics, markdown or JSON report, graphs, verdicts.
 #[derive(Debug, Args)]
 pub struct CompareArgs {

@@ -402,6 +402,18 @@ fn graphs_are_valid_png_and_svg_with_labels() {
     }
 }
 
+#[test]
+fn write_report_puts_report_md_and_graphs_in_the_results_dir() {
+    let cmp = upstream_comparison(&CompareOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let files = compare::write_report(&cmp, dir.path(), true).unwrap();
+    assert_eq!(files[0], dir.path().join("report.md"));
+    assert_eq!(files.len(), 1 + (7 + 6) * 2);
+    assert!(dir.path().join("graphs/compare-rps.svg").exists());
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert_eq!(md, render_markdown(&cmp));
+}
+
 // ---------------------------------------------------------------- command line
 
 fn valkey_perf() -> Command {
