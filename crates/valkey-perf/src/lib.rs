@@ -6,6 +6,7 @@
 //! `cli` and `app` sit on top and are the only places that see everything.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod exit;
 pub mod model;
