@@ -11,8 +11,13 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Cmd {}
+pub enum Cmd {
+    /// Compare two metrics.json files: statistics, verdicts, markdown or JSON report, graphs.
+    Compare(crate::compare::CompareArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
-    match cli.command {}
+    match cli.command {
+        Cmd::Compare(args) => crate::compare::run(args),
+    }
 }
