@@ -3,3 +3,5 @@
 
 mod build;
 mod compare;
+mod support;
+mod topology;
