@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod engine;
 pub mod exit;
 pub mod model;
 pub mod server;
