@@ -369,6 +369,34 @@ impl Deployment {
         }
     }
 
+    /// A one-line description for `--mode server` and logs, e.g.
+    /// `cluster (3 primaries, 1 replica each, TLS) at 127.0.0.1:7000 127.0.0.1:7001 ...`.
+    pub fn describe(&self) -> String {
+        let kind = match self {
+            Deployment::Standalone(_) => "standalone server".to_string(),
+            Deployment::Cluster(c) => {
+                let primaries = c.primaries().count();
+                let replicas = c.nodes.len() - primaries;
+                format!(
+                    "cluster ({primaries} primaries, {} replica(s) each)",
+                    replicas.checked_div(primaries).unwrap_or(0)
+                )
+            }
+            Deployment::External { target, .. } if target.cluster => "running cluster".into(),
+            Deployment::External { .. } => "running server".into(),
+        };
+        let tls = if self.endpoint().tls.is_some() {
+            " over TLS"
+        } else {
+            ""
+        };
+        let addresses = self
+            .addresses()
+            .map(|a| a.join(" "))
+            .unwrap_or_else(|_| self.endpoint().to_string());
+        format!("{kind}{tls} at {addresses}")
+    }
+
     /// Stops everything valkey-perf started (nothing for a running server). Idempotent.
     pub fn stop(&mut self) {
         match self {
@@ -377,6 +405,35 @@ impl Deployment {
             Deployment::External { .. } => {}
         }
     }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Keeps `deployments` up until Ctrl-C (`--mode server`), checking every second that they
+/// are alive; a server that dies ends the wait with its log tail. Stops them all on return.
+pub fn hold_until_interrupted(deployments: &mut [Deployment]) -> Result<()> {
+    let outcome = loop {
+        if process::interrupted() {
+            break Ok(());
+        }
+        if let Some(err) = deployments.iter_mut().find_map(|d| d.check_alive().err()) {
+            break Err(err.context("a server started by `--mode server` stopped"));
+        }
+        for _ in 0..10 {
+            if process::interrupted() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    for d in deployments.iter_mut() {
+        d.stop();
+    }
+    outcome
 }
 
 fn tls_of(connector: &Connector) -> Option<ClientTls> {

@@ -123,6 +123,13 @@ fn check_cluster(binary: &Path, primaries: u32, replicas: u32, tls: Option<&TlsM
     let total = (primaries * (1 + replicas)) as usize;
     let addresses = deployment.addresses().unwrap();
     assert_eq!(addresses.len(), total);
+    let described = deployment.describe();
+    assert!(
+        described.starts_with(&format!(
+            "cluster ({primaries} primaries, {replicas} replica(s) each)"
+        )) && described.contains(&addresses[0]),
+        "{described}"
+    );
     for addr in &addresses {
         let mut ctl = control(addr, &connector);
         let info = parse_info(&ctl.call_text(&["CLUSTER", "INFO"]).unwrap());
