@@ -12,6 +12,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
+    /// Benchmark targets (commits, server binaries, a running server) with a config file.
+    Run(Box<crate::app::run::RunArgs>),
     /// Compare two metrics.json files: statistics, verdicts, markdown or JSON report, graphs.
     Compare(crate::compare::CompareArgs),
 }
@@ -19,5 +21,6 @@ pub enum Cmd {
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Cmd::Compare(args) => crate::compare::run(args),
+        Cmd::Run(args) => crate::app::run::run(*args),
     }
 }

@@ -34,6 +34,9 @@ impl SeedPlan {
                 (secs * POPS_PER_SECOND).clamp(MIN_POP_SEED, MAX_POP_SEED)
             }
         };
+        // One spare element per hundred pops: a collection that is never empty at the end
+        // proves no measured pop ran on an empty key.
+        let pops = pops + pops / 100 + 1;
         let warmup_pops = (case.warmup_secs * POPS_PER_SECOND).min(MAX_POP_SEED);
         let (count, key) = match case.command {
             Command::Get | Command::Mget => (case.keyspacelen, "key:"),
@@ -135,10 +138,10 @@ mod tests {
             (Command::Set, 1000, "key:")
         );
         let pop = SeedPlan::for_case(&case(Command::Lpop, BenchmarkMode::Requests(50), 0)).unwrap();
-        assert_eq!((pop.write, pop.count), (Command::Rpush, 50));
+        assert_eq!((pop.write, pop.count), (Command::Rpush, 51));
         let warm =
             SeedPlan::for_case(&case(Command::Spop, BenchmarkMode::Requests(50), 1)).unwrap();
-        assert_eq!(warm.count, 50 + POPS_PER_SECOND);
+        assert_eq!(warm.count, 51 + POPS_PER_SECOND);
         assert_eq!(warm.length_command(), Some("SCARD"));
         assert!(SeedPlan::for_case(&case(Command::Set, BenchmarkMode::Requests(50), 0)).is_none());
         let lrange =

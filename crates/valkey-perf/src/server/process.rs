@@ -272,7 +272,7 @@ pub fn run_bounded(
     })?;
     let started = Instant::now();
     // `spawn` returns after exec, so the affinity set before exec is in place now.
-    let cpus_allowed = cpus.and_then(|_| cpus_allowed(child.id()));
+    let cpus_allowed = cpus_allowed(child.id());
     let pgid = Pid::from_raw(child.id() as i32);
     let kill = |child: &mut Child| {
         let _ = killpg(pgid, Signal::SIGKILL);

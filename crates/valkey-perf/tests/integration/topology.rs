@@ -425,6 +425,7 @@ fn config_sets_apply_to_every_node() {
     };
     topo.config_set = config_set;
     let mut deployment = Deployment::start(&topo, &options(&bin, logs.path(), None)).unwrap();
+    deployment.apply_config_set(&topo.config_set).unwrap();
     for addr in deployment.addresses().unwrap() {
         let mut ctl = control(&addr, &Connector::Plain);
         assert_eq!(

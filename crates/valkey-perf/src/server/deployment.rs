@@ -1,0 +1,450 @@
+//! A deployment is what one run talks to: a standalone server or a cluster valkey-perf started
+//! (fresh per run), or a running server someone else started (`--use-running-server`,
+//! `--mode client`). One API for all three; everything started is stopped on `stop()` or drop.
+
+use super::cluster::{self, ClusterHandle, ClusterSpec, parse_cluster_nodes};
+use super::control::{self, Connector, Control, info_field};
+use super::standalone::{ServerHandle, ServerSpec};
+use super::tls::{ClientTls, ServerTls};
+use crate::model::case::ServerTopology;
+use anyhow::{Context, Result, bail};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long forming a cluster may take once its nodes answer PING.
+pub const CLUSTER_READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Where started servers run and how they are reached (the parts of a start that do not
+/// depend on the case).
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub binary: PathBuf,
+    /// Address servers listen on: `127.0.0.1`, or `0.0.0.0` in `--mode server`.
+    pub bind: String,
+    /// Address clients use to reach them.
+    pub host: String,
+    /// Fixed port of a standalone server (`--port`); `None` picks a free one. Cluster nodes
+    /// always pick free ports.
+    pub port: Option<u16>,
+    /// Directory for server log files.
+    pub log_dir: PathBuf,
+    /// Certificates for topologies with TLS (see `tls::TlsMaterial`).
+    pub tls: Option<ServerTls>,
+}
+
+/// A server valkey-perf did not start: `--use-running-server` or `--mode client`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalTarget {
+    pub host: String,
+    pub port: u16,
+    pub cluster: bool,
+    /// CA (and optional client certificate) when the server speaks TLS.
+    pub tls: Option<ClientTls>,
+}
+
+/// The address a load generator is pointed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    /// A cluster: the address is a seed; the client discovers the other nodes.
+    pub cluster: bool,
+    pub tls: Option<ClientTls>,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// The server side of a case: a standalone server or a cluster valkey-perf started, or a
+/// running server it only drives. One API for all three; everything started is stopped on
+/// `stop()` or drop.
+pub enum Deployment {
+    Standalone(ServerHandle),
+    Cluster(ClusterHandle),
+    External {
+        target: ExternalTarget,
+        connector: Connector,
+    },
+}
+
+impl Deployment {
+    /// Starts the servers of `topology` (apply its `config_set` with `apply_config_set`
+    /// afterwards). A TLS topology needs
+    /// `options.tls`; check the binary first with `tls::probe_tls`.
+    pub fn start(topology: &ServerTopology, options: &StartOptions) -> Result<Deployment> {
+        let tls = if topology.tls {
+            Some(options.tls.clone().context(
+                "this case needs TLS but no certificates were prepared; generate them with \
+                 `TlsMaterial::generate` before starting servers",
+            )?)
+        } else {
+            None
+        };
+        let spec = ServerSpec {
+            name: "server".into(),
+            binary: options.binary.clone(),
+            bind: options.bind.clone(),
+            host: options.host.clone(),
+            port: if topology.cluster { None } else { options.port },
+            io_threads: topology.io_threads,
+            cpus: topology.server_cpus.clone(),
+            custom_configs: topology.custom_configs.clone(),
+            extra_args: Vec::new(),
+            log_dir: options.log_dir.clone(),
+            tls,
+        };
+        Ok(if topology.cluster {
+            Deployment::Cluster(ClusterHandle::start(&ClusterSpec {
+                node: ServerSpec {
+                    name: "cluster".into(),
+                    ..spec
+                },
+                primaries: topology.cluster_nodes,
+                replicas_per_primary: topology.cluster_replicas,
+                ready_deadline: CLUSTER_READY_DEADLINE,
+            })?)
+        } else {
+            Deployment::Standalone(ServerHandle::start(&spec)?)
+        })
+    }
+
+    /// Connects to a server valkey-perf did not start and checks that it answers (and, for a
+    /// cluster, that its state is ok).
+    pub fn connect(target: &ExternalTarget) -> Result<Deployment> {
+        let connector = Connector::new(target.tls.as_ref())?;
+        let deployment = Deployment::External {
+            target: target.clone(),
+            connector,
+        };
+        let addr = format!("{}:{}", target.host, target.port);
+        let mut ctl = deployment.control().with_context(|| {
+            format!(
+                "no server answers at `{addr}`; start one there (e.g. `valkey-perf run --mode \
+                 server`) or fix `--target-ip`/`--port`{}",
+                if target.tls.is_some() {
+                    ""
+                } else {
+                    " (add `--tls-ca` for a TLS server)"
+                }
+            )
+        })?;
+        ctl.call(&["PING"])?;
+        if target.cluster {
+            let info =
+                control::parse_info(&ctl.call_text(&["CLUSTER", "INFO"]).with_context(|| {
+                    format!("`{addr}` is not in cluster mode; drop `--cluster` or start a cluster")
+                })?);
+            let state = info_field(&info, "cluster_state").unwrap_or("?");
+            if state != "ok" {
+                bail!(
+                    "the cluster at `{addr}` reports cluster_state:{state}; fix the cluster first"
+                );
+            }
+        }
+        Ok(deployment)
+    }
+
+    /// True when valkey-perf started (and will stop) these servers; recorded as
+    /// `server_restarted`.
+    pub fn started_here(&self) -> bool {
+        !matches!(self, Deployment::External { .. })
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        match self {
+            Deployment::Standalone(_) => false,
+            Deployment::Cluster(_) => true,
+            Deployment::External { target, .. } => target.cluster,
+        }
+    }
+
+    /// Where the load generator connects (a seed node for a cluster).
+    pub fn endpoint(&self) -> Endpoint {
+        match self {
+            Deployment::Standalone(s) => Endpoint {
+                host: s.host.clone(),
+                port: s.port,
+                cluster: false,
+                tls: tls_of(s.connector()),
+            },
+            Deployment::Cluster(c) => Endpoint {
+                host: c.seed().host.clone(),
+                port: c.seed().port,
+                cluster: true,
+                tls: tls_of(c.seed().connector()),
+            },
+            Deployment::External { target, .. } => Endpoint {
+                host: target.host.clone(),
+                port: target.port,
+                cluster: target.cluster,
+                tls: target.tls.clone(),
+            },
+        }
+    }
+
+    /// Every node's address (`host:port`), primaries first.
+    pub fn addresses(&self) -> Result<Vec<String>> {
+        Ok(self
+            .nodes(false)?
+            .into_iter()
+            .map(|(h, p)| format!("{h}:{p}"))
+            .collect())
+    }
+
+    /// How control connections reach the servers (plain or TLS).
+    pub fn connector(&self) -> &Connector {
+        match self {
+            Deployment::Standalone(s) => s.connector(),
+            Deployment::Cluster(c) => c.seed().connector(),
+            Deployment::External { connector, .. } => connector,
+        }
+    }
+
+    pub fn control(&self) -> Result<Control> {
+        let ep = self.endpoint();
+        self.connector()
+            .connect(&ep.host, ep.port, Duration::from_secs(10))
+    }
+
+    /// `(host, port)` of every node, or only of the primaries.
+    fn nodes(&self, primaries_only: bool) -> Result<Vec<(String, u16)>> {
+        Ok(match self {
+            Deployment::Standalone(s) => vec![(s.host.clone(), s.port)],
+            Deployment::Cluster(c) => c
+                .nodes
+                .iter()
+                .filter(|n| !primaries_only || n.role == cluster::Role::Primary)
+                .map(|n| (n.server.host.clone(), n.server.port))
+                .collect(),
+            Deployment::External { target, .. } if target.cluster => {
+                let text = self.control()?.call_text(&["CLUSTER", "NODES"])?;
+                let mut nodes = parse_cluster_nodes(&text)?;
+                nodes.sort_by_key(|n| !n.is_primary());
+                nodes
+                    .into_iter()
+                    .filter(|n| !n.flags.iter().any(|f| f == "fail" || f == "noaddr"))
+                    .filter(|n| !primaries_only || n.is_primary())
+                    .map(|n| {
+                        // A node that does not know its own address reports it empty.
+                        let host = if n.host.is_empty() {
+                            target.host.clone()
+                        } else {
+                            n.host
+                        };
+                        (host, n.port)
+                    })
+                    .collect()
+            }
+            Deployment::External { target, .. } => vec![(target.host.clone(), target.port)],
+        })
+    }
+
+    fn for_each_node(
+        &self,
+        primaries_only: bool,
+        mut f: impl FnMut(&mut Control) -> Result<()>,
+    ) -> Result<()> {
+        for (host, port) in self.nodes(primaries_only)? {
+            let mut ctl = self
+                .connector()
+                .connect(&host, port, Duration::from_secs(30))?;
+            f(&mut ctl)?;
+        }
+        Ok(())
+    }
+
+    /// Empties every database (on every primary of a cluster).
+    pub fn flushall(&self) -> Result<()> {
+        self.for_each_node(true, |ctl| {
+            ctl.call(&["FLUSHALL"])?;
+            Ok(())
+        })
+    }
+
+    /// `CONFIG SET key value` for every entry, on every node.
+    pub fn apply_config_set(&self, config: &Map<String, Value>) -> Result<()> {
+        if config.is_empty() {
+            return Ok(());
+        }
+        self.for_each_node(false, |ctl| {
+            for (key, value) in config {
+                let value = config_value(value);
+                ctl.call(&["CONFIG", "SET", key, &value]).with_context(|| {
+                    format!(
+                        "applying `config_sets` entry `{key}` = `{value}`; check the name and value"
+                    )
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    /// An error (with log tails) when a started server died, or when a running server no
+    /// longer answers.
+    pub fn check_alive(&mut self) -> Result<()> {
+        match self {
+            Deployment::Standalone(s) => s.check_alive(),
+            Deployment::Cluster(c) => c.check_alive(),
+            Deployment::External { .. } => {
+                let ep = self.endpoint();
+                self.control()
+                    .and_then(|mut c| c.call(&["PING"]).map(drop))
+                    .with_context(|| format!("the server at `{ep}` no longer answers PING"))
+            }
+        }
+    }
+
+    /// The server version from `INFO server` (`valkey_version`, else `redis_version`).
+    pub fn server_version(&self) -> Result<String> {
+        let info = self.control()?.info("server")?;
+        info_field(&info, "valkey_version")
+            .or_else(|| info_field(&info, "redis_version"))
+            .map(str::to_string)
+            .context("`INFO server` reports neither `valkey_version` nor `redis_version`")
+    }
+
+    /// `CONFIG GET key` on the seed node.
+    pub fn config_get(&self, key: &str) -> Result<String> {
+        match self.control()?.call(&["CONFIG", "GET", key])? {
+            control::Reply::Array(Some(items)) if items.len() >= 2 => items[1]
+                .text()
+                .with_context(|| format!("`CONFIG GET {key}` returned a non-text value")),
+            other => bail!("`CONFIG GET {key}` returned {other:?}; is `{key}` a server setting?"),
+        }
+    }
+
+    /// Process ids of the servers valkey-perf started (none for a running server).
+    pub fn pids(&self) -> Vec<u32> {
+        match self {
+            Deployment::Standalone(s) => vec![s.pid()],
+            Deployment::Cluster(c) => c.pids(),
+            Deployment::External { .. } => Vec::new(),
+        }
+    }
+
+    /// The CPU affinity actually applied, read back from `/proc/<pid>/status`, for
+    /// `env_server_cpu_range`: one list when every node has the same, else each node's list
+    /// separated by `;`. `None` for a server valkey-perf did not start.
+    pub fn cpu_affinity(&self) -> Option<String> {
+        let lists: Vec<String> = self
+            .pids()
+            .into_iter()
+            .filter_map(super::process::cpus_allowed)
+            .collect();
+        let first = lists.first()?;
+        if lists.iter().all(|l| l == first) {
+            Some(first.clone())
+        } else {
+            Some(lists.join(";"))
+        }
+    }
+
+    /// Warnings from starting (e.g. cluster nodes sharing CPUs).
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Deployment::Cluster(c) => &c.warnings,
+            _ => &[],
+        }
+    }
+
+    /// Server log files, one per process started.
+    pub fn log_paths(&self) -> Vec<PathBuf> {
+        match self {
+            Deployment::Standalone(s) => vec![s.log_path().to_path_buf()],
+            Deployment::Cluster(c) => c
+                .nodes
+                .iter()
+                .map(|n| n.server.log_path().to_path_buf())
+                .collect(),
+            Deployment::External { .. } => Vec::new(),
+        }
+    }
+
+    /// A one-line description for `--mode server` and logs, e.g.
+    /// `cluster (3 primaries, 1 replica each, TLS) at 127.0.0.1:7000 127.0.0.1:7001 ...`.
+    pub fn describe(&self) -> String {
+        let kind = match self {
+            Deployment::Standalone(_) => "standalone server".to_string(),
+            Deployment::Cluster(c) => {
+                let primaries = c.primaries().count();
+                let replicas = c.nodes.len() - primaries;
+                format!(
+                    "cluster ({primaries} primaries, {} replica(s) each)",
+                    replicas.checked_div(primaries).unwrap_or(0)
+                )
+            }
+            Deployment::External { target, .. } if target.cluster => "running cluster".into(),
+            Deployment::External { .. } => "running server".into(),
+        };
+        let tls = if self.endpoint().tls.is_some() {
+            " over TLS"
+        } else {
+            ""
+        };
+        let addresses = self
+            .addresses()
+            .map(|a| a.join(" "))
+            .unwrap_or_else(|_| self.endpoint().to_string());
+        format!("{kind}{tls} at {addresses}")
+    }
+
+    /// Stops everything valkey-perf started (nothing for a running server). Idempotent.
+    pub fn stop(&mut self) {
+        match self {
+            Deployment::Standalone(s) => s.stop(),
+            Deployment::Cluster(c) => c.stop(),
+            Deployment::External { .. } => {}
+        }
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Keeps `deployments` up until Ctrl-C (`--mode server`), checking every second that they
+/// are alive; a server that dies ends the wait with its log tail. Stops them all on return.
+pub fn hold_until_interrupted(deployments: &mut [Deployment]) -> Result<()> {
+    let outcome = loop {
+        if super::process::interrupted() {
+            break Ok(());
+        }
+        if let Some(err) = deployments.iter_mut().find_map(|d| d.check_alive().err()) {
+            break Err(err.context("a server started by `--mode server` stopped"));
+        }
+        for _ in 0..10 {
+            if super::process::interrupted() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    for d in deployments.iter_mut() {
+        d.stop();
+    }
+    outcome
+}
+
+fn tls_of(connector: &Connector) -> Option<ClientTls> {
+    match connector {
+        Connector::Plain => None,
+        Connector::Tls(t) => Some(t.files().clone()),
+    }
+}
+
+/// A `config_sets` value as CONFIG SET expects it: strings as is, booleans as `yes`/`no`,
+/// numbers in decimal.
+pub fn config_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(true) => "yes".into(),
+        Value::Bool(false) => "no".into(),
+        other => other.to_string(),
+    }
+}
