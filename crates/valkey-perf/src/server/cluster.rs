@@ -160,10 +160,8 @@ impl ClusterHandle {
         let cpus: Vec<Option<CpuSet>> = match &spec.node.cpus {
             Some(set) => {
                 let (parts, warning) = split_cpus(set, total);
-                if let Some(w) = warning {
-                    tracing::warn!("{w}");
-                    warnings.push(w);
-                }
+                // Reported by the caller (`Deployment::warnings`), once per start.
+                warnings.extend(warning);
                 parts.into_iter().map(Some).collect()
             }
             None => vec![None; total],
