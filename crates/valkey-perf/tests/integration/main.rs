@@ -3,5 +3,6 @@
 
 mod build;
 mod compare;
+mod run_topologies;
 mod support;
 mod topology;
