@@ -494,3 +494,45 @@ fn running_servers_are_driven_not_owned() {
     );
     assert!(err.contains("no server answers at"), "{err}");
 }
+
+#[test]
+fn a_cluster_that_is_not_ready_in_time_reports_every_node_log() {
+    use valkey_perf::server::cluster::{ClusterHandle, ClusterSpec};
+    use valkey_perf::server::standalone::ServerSpec;
+    let Some(bin) = support::valkey_server("9.1.2") else {
+        return;
+    };
+    let logs = tempfile::tempdir().unwrap();
+    let spec = ClusterSpec {
+        node: ServerSpec {
+            name: "cluster".into(),
+            binary: bin,
+            bind: "127.0.0.1".into(),
+            host: "127.0.0.1".into(),
+            port: None,
+            io_threads: 1,
+            cpus: None,
+            custom_configs: Vec::new(),
+            extra_args: Vec::new(),
+            log_dir: logs.path().to_path_buf(),
+            tls: None,
+        },
+        primaries: 3,
+        replicas_per_primary: 0,
+        // A fresh cluster is never ok at once: the deadline passes on the first poll.
+        ready_deadline: Duration::ZERO,
+    };
+    let err = ClusterHandle::start(&spec)
+        .err()
+        .expect("no cluster is ready at once");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.starts_with("cluster did not come up: timed out"),
+        "{msg}"
+    );
+    assert_eq!(msg.matches("--- last lines of `").count(), 3, "{msg}");
+    assert_eq!(
+        valkey_perf::exit::code_of(&err),
+        valkey_perf::exit::Code::ServerStart
+    );
+}
