@@ -77,4 +77,6 @@ pub fn load_text(text: &str, name: &str, facts: &MachineFacts) -> Result<ConfigF
 }
 
 #[cfg(test)]
+mod schema_tests;
+#[cfg(test)]
 mod tests;
