@@ -12,6 +12,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
+    /// Benchmark targets (commits, server binaries, a running server) with a config file.
+    Run(Box<crate::app::run::RunArgs>),
     /// Compare two metrics.json files: statistics, verdicts, markdown or JSON report, graphs.
     Compare(crate::compare::CompareArgs),
     /// Check a config file and list the cases it expands into; print the config JSON Schema.
@@ -21,6 +23,7 @@ pub enum Cmd {
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Cmd::Compare(args) => crate::compare::run(args),
+        Cmd::Run(args) => crate::app::run::run(*args),
         Cmd::Config(args) => crate::config::cli::run(args),
     }
 }

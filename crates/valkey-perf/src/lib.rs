@@ -5,11 +5,14 @@
 //! (processes) → `engine` (load) → `results` (files) → `compare` (statistics, reports).
 //! `cli` and `app` sit on top and are the only places that see everything.
 
+pub mod app;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod engine;
 pub mod exit;
 pub mod model;
+pub mod results;
 pub mod server;
 pub mod target;
 pub mod util;

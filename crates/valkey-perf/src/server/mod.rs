@@ -2,5 +2,8 @@
 //! Owns live processes; knows nothing about load generation or results files.
 
 pub mod control;
+pub mod deployment;
 pub mod process;
 pub mod standalone;
+
+pub use deployment::{DeploySpec, Deployment};

@@ -211,6 +211,8 @@ pub struct Finished {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
+    /// The CPUs the child was allowed to run on, read back right after it started.
+    pub cpus_allowed: Option<String>,
 }
 
 /// Why a bounded child run did not finish normally.
@@ -269,6 +271,8 @@ pub fn run_bounded(
         source,
     })?;
     let started = Instant::now();
+    // `spawn` returns after exec, so the affinity set before exec is in place now.
+    let cpus_allowed = cpus_allowed(child.id());
     let pgid = Pid::from_raw(child.id() as i32);
     let kill = |child: &mut Child| {
         let _ = killpg(pgid, Signal::SIGKILL);
@@ -304,6 +308,7 @@ pub fn run_bounded(
         status,
         stdout: read_all(&mut out).map_err(io_err)?,
         stderr: read_all(&mut err).map_err(io_err)?,
+        cpus_allowed,
     })
 }
 
