@@ -3,6 +3,7 @@
 
 mod build;
 mod compare;
+mod config;
 mod run_topologies;
 mod support;
 mod topology;
