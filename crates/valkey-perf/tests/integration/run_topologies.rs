@@ -250,8 +250,9 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 impl NetnsPair {
-    fn create() -> Result<NetnsPair, String> {
-        let id = std::process::id() % 100_000;
+    /// `tag` (one letter) keeps the names of tests running at once apart.
+    fn create(tag: char) -> Result<NetnsPair, String> {
+        let id = format!("{tag}{}", std::process::id() % 100_000);
         let pair = NetnsPair {
             server: format!("vperf-srv-{id}"),
             client: format!("vperf-cli-{id}"),
@@ -308,12 +309,11 @@ impl Drop for NetnsPair {
     }
 }
 
-#[test]
-fn server_and_client_modes_on_two_hosts() {
-    let (Some(v9), Some(_)) = (support::valkey_server("9.1.2"), support::redis_benchmark()) else {
-        return;
-    };
-    let pair = match NetnsPair::create() {
+/// Runs `--mode server` in one namespace and `--mode client` in the other with `config`
+/// (a cluster), copying the CA across when `tls`; checks the client's records and that Ctrl-C
+/// leaves nothing running in the server namespace.
+fn two_hosts(tag: char, server_bin: &Path, config_json: &str, tls: bool, version: &str) {
+    let pair = match NetnsPair::create(tag) {
         Ok(p) => p,
         Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("network namespaces are needed under CI: {why}")
@@ -324,11 +324,7 @@ fn server_and_client_modes_on_two_hosts() {
         }
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        r#"[{"requests": [5000], "keyspacelen": [1000], "data_sizes": [16, 128],
-             "pipelines": [1, 8], "clients": [8], "commands": ["SET"], "cluster_mode": true}]"#,
-    );
+    let config = write_config(dir.path(), config_json);
     let bin = assert_cmd::cargo::cargo_bin("valkey-perf");
     let mut server = std::process::Command::new("ip")
         .args(["netns", "exec", &pair.server])
@@ -337,7 +333,7 @@ fn server_and_client_modes_on_two_hosts() {
         .arg("--config")
         .arg(&config)
         .arg("--server-bin")
-        .arg(&v9)
+        .arg(server_bin)
         .arg("--results-dir")
         .arg(dir.path().join("server-results"))
         .stdout(std::process::Stdio::piped())
@@ -360,11 +356,17 @@ fn server_and_client_modes_on_two_hosts() {
         panic!("`--mode server` did not stop within 30 s of Ctrl-C");
     };
     let mut port = None;
+    let mut ca = None;
     for line in BufReader::new(server.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         eprintln!("server: {line}");
         if let Some(rest) = line.split("--port ").nth(1) {
             port = rest.split_whitespace().next().map(str::to_string);
+        }
+        if let Some(path) = line.strip_prefix("TLS CA certificate: ") {
+            ca = Some(PathBuf::from(path));
+        }
+        if port.is_some() && (ca.is_some() || !tls) {
             break;
         }
     }
@@ -377,8 +379,15 @@ fn server_and_client_modes_on_two_hosts() {
         "valkey-perf and 3 nodes"
     );
 
+    // The CA travels to the client machine as a copy (the original is removed at exit).
+    let ca_copy = dir.path().join("ca-copy.crt");
+    if tls {
+        let ca = ca.expect("`--mode server` printed the CA path");
+        std::fs::copy(&ca, &ca_copy).unwrap();
+    }
     let results = dir.path().join("client-results");
-    let client = std::process::Command::new("ip")
+    let mut client = std::process::Command::new("ip");
+    client
         .args(["netns", "exec", &pair.client])
         .arg(&bin)
         .args([
@@ -389,7 +398,11 @@ fn server_and_client_modes_on_two_hosts() {
             "--target-ip",
             &pair.server_ip,
         ])
-        .args(["--port", &port])
+        .args(["--port", &port]);
+    if tls {
+        client.arg("--tls-ca").arg(&ca_copy);
+    }
+    let client = client
         .arg("--config")
         .arg(&config)
         .args(["--valkey-benchmark-path", "/usr/bin/redis-benchmark"])
@@ -414,8 +427,42 @@ fn server_and_client_modes_on_two_hosts() {
     for r in &rs {
         assert_eq!(r["cluster_mode"], true);
         assert_eq!(r["server_restarted"], false);
-        assert_eq!(r["server_version"], "9.1.2");
+        assert_eq!(r["server_version"], version);
+        assert_eq!(r["tls"], tls);
         let line = r["engine_command_line"].as_str().unwrap();
         assert!(line.contains(&format!("-h {}", pair.server_ip)), "{line}");
     }
+}
+
+#[test]
+fn server_and_client_modes_on_two_hosts() {
+    let (Some(v9), Some(_)) = (support::valkey_server("9.1.2"), support::redis_benchmark()) else {
+        return;
+    };
+    two_hosts(
+        'p',
+        &v9,
+        r#"[{"requests": [5000], "keyspacelen": [1000], "data_sizes": [16, 128],
+             "pipelines": [1, 8], "clients": [8], "commands": ["SET"], "cluster_mode": true}]"#,
+        false,
+        "9.1.2",
+    );
+}
+
+#[test]
+fn server_and_client_modes_on_two_hosts_over_tls() {
+    let (Some(redis), Some(_)) = (support::redis_server(), support::redis_benchmark()) else {
+        return;
+    };
+    // The server certificate names the advertised address, which the client's control
+    // connection verifies.
+    two_hosts(
+        't',
+        &redis,
+        r#"[{"requests": [5000], "keyspacelen": [1000], "data_sizes": [16, 128],
+             "pipelines": [1, 8], "clients": [8], "commands": ["SET"], "cluster_mode": true,
+             "tls_mode": true}]"#,
+        true,
+        "7.0.15",
+    );
 }
