@@ -10,10 +10,13 @@ use crate::model::case::ServerTopology;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long forming a cluster may take once its nodes answer PING.
 pub const CLUSTER_READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How often `check_alive` PINGs a running server valkey-perf did not start.
+pub const EXTERNAL_PING_EVERY: Duration = Duration::from_secs(2);
 
 /// Where started servers run and how they are reached (the parts of a start that do not
 /// depend on the case).
@@ -68,6 +71,8 @@ pub enum Deployment {
     External {
         target: ExternalTarget,
         connector: Connector,
+        /// When `check_alive` last sent a PING (it is called often during load).
+        last_ping: Option<Instant>,
     },
 }
 
@@ -119,6 +124,7 @@ impl Deployment {
         let deployment = Deployment::External {
             target: target.clone(),
             connector,
+            last_ping: None,
         };
         let addr = format!("{}:{}", target.host, target.port);
         let mut ctl = deployment.control().with_context(|| {
@@ -284,18 +290,28 @@ impl Deployment {
     }
 
     /// An error (with log tails) when a started server died, or when a running server no
-    /// longer answers.
+    /// longer answers PING. Cheap enough to call often during load: a started server is
+    /// checked without traffic, a running one is pinged at most every `EXTERNAL_PING_EVERY`.
     pub fn check_alive(&mut self) -> Result<()> {
         match self {
             Deployment::Standalone(s) => s.check_alive(),
             Deployment::Cluster(c) => c.check_alive(),
-            Deployment::External { .. } => {
-                let ep = self.endpoint();
-                self.control()
-                    .and_then(|mut c| c.call(&["PING"]).map(drop))
-                    .with_context(|| format!("the server at `{ep}` no longer answers PING"))
+            Deployment::External { last_ping, .. } => {
+                if last_ping.is_some_and(|t| t.elapsed() < EXTERNAL_PING_EVERY) {
+                    return Ok(());
+                }
+                *last_ping = Some(Instant::now());
+                self.ping()
             }
         }
+    }
+
+    /// PINGs the (seed) server now.
+    pub fn ping(&self) -> Result<()> {
+        let ep = self.endpoint();
+        self.control()
+            .and_then(|mut c| c.call(&["PING"]).map(drop))
+            .with_context(|| format!("the server at `{ep}` no longer answers PING"))
     }
 
     /// The server version from `INFO server` (`valkey_version`, else `redis_version`).

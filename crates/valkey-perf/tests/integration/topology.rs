@@ -475,10 +475,11 @@ fn running_servers_are_driven_not_owned() {
     // Stopping a running server's deployment leaves the server up.
     external.stop();
     external.check_alive().unwrap();
+    external.ping().unwrap();
     let pids = started.pids();
     started.stop();
     assert_gone(&pids);
-    let err = format!("{:#}", external.check_alive().unwrap_err());
+    let err = format!("{:#}", external.ping().unwrap_err());
     assert!(err.contains("no longer answers"), "{err}");
     // Nothing listens there now: connecting is a clear error.
     let err = format!(
