@@ -3,7 +3,9 @@
 
 pub mod control;
 pub mod deployment;
-pub mod process;
 pub mod standalone;
+
+/// Process handling lives below every layer; servers use it through this path too.
+pub use crate::process;
 
 pub use deployment::{DeploySpec, Deployment};
