@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod model;
+pub mod process;
 pub mod results;
 pub mod server;
 pub mod target;

@@ -4,11 +4,13 @@
 pub mod cluster;
 pub mod control;
 pub mod deployment;
-pub mod process;
 pub mod standalone;
 pub mod tls;
 
+/// Process handling lives below every layer; servers use it through this path too.
+pub use crate::process;
+
 pub use deployment::{
-    CLUSTER_READY_DEADLINE, Deployment, Endpoint, ExternalTarget, StartOptions,
-    hold_until_interrupted,
+    CLUSTER_READY_DEADLINE, Deployment, EXTERNAL_PING_EVERY, Endpoint, ExternalTarget,
+    StartOptions, hold_until_interrupted,
 };
