@@ -635,6 +635,7 @@ fn run_once(
         .apply_config_set(&case.topology.config_set)
         .map_err(run_err)?;
     let server_version = deployment.server_version().map_err(run_err)?;
+    let io_threads = recorded_io_threads(&deployment, case);
     let endpoint = deployment.endpoint();
     let load = LoadTarget {
         host: endpoint.host.clone(),
@@ -737,7 +738,7 @@ fn run_once(
         metrics: m,
         cluster_mode: case.topology.cluster,
         tls: case.topology.tls,
-        io_threads: u64::from(case.topology.io_threads),
+        io_threads,
         valkey_benchmark_threads: case.client_threads,
         warmup: case.warmup_secs,
         architecture: ctx.architecture.clone(),
@@ -884,6 +885,32 @@ fn serve(args: &RunArgs) -> Result<Code> {
     crate::server::hold_until_interrupted(&mut deployments)?;
     tracing::info!("every server was stopped");
     Ok(Code::Success)
+}
+
+/// The io-threads the record states: the case's for servers valkey-perf started; for a
+/// running server, what it reports (`CONFIG GET io-threads`), with a warning when that is not
+/// what the config says, so records never claim a setting that was not measured.
+fn recorded_io_threads(deployment: &Deployment, case: &Case) -> u64 {
+    let configured = u64::from(case.topology.io_threads);
+    if deployment.started_here() {
+        return configured;
+    }
+    match deployment
+        .config_get("io-threads")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(actual) if actual != configured => {
+            tracing::warn!(
+                "the running server at `{}` has io-threads {actual}, config[{}] says {configured}; recording {actual} (restart the server with --io-threads {configured} to measure that)",
+                deployment.endpoint(),
+                case.config_index
+            );
+            actual
+        }
+        Some(actual) => actual,
+        None => configured,
+    }
 }
 
 /// Runs `valkey-perf run`.

@@ -466,3 +466,60 @@ fn server_and_client_modes_on_two_hosts_over_tls() {
         "7.0.15",
     );
 }
+
+#[test]
+fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
+    use valkey_perf::model::case::ServerTopology;
+    use valkey_perf::server::{Deployment, StartOptions};
+    let (Some(v9), Some(_)) = (support::valkey_server("9.1.2"), support::redis_benchmark()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let topology = ServerTopology {
+        cluster: false,
+        cluster_nodes: 3,
+        cluster_replicas: 0,
+        tls: false,
+        io_threads: 2,
+        server_cpus: None,
+        custom_configs: Vec::new(),
+        config_set: serde_json::Map::new(),
+    };
+    let mut running = Deployment::start(
+        &topology,
+        &StartOptions {
+            binary: v9,
+            bind: "127.0.0.1".into(),
+            host: "127.0.0.1".into(),
+            port: None,
+            log_dir: dir.path().join("logs"),
+            tls: None,
+        },
+    )
+    .unwrap();
+    let mut ctl = running.control().unwrap();
+    ctl.call(&["SET", "left-over", "1"]).unwrap();
+    let config = write_config(
+        dir.path(),
+        r#"[{"requests": [2000], "keyspacelen": [10], "data_sizes": [16], "pipelines": [1],
+             "clients": [4], "commands": ["PING"]}]"#,
+    );
+    let results = dir.path().join("results");
+    run_cmd(&config, &results)
+        .args(["--use-running-server", "--target-ip", "127.0.0.1"])
+        .args(["--port", &running.endpoint().port.to_string()])
+        .assert()
+        .success();
+    let rs = records(&results);
+    assert_eq!(rs.len(), 1, "{rs:#?}");
+    assert_eq!(rs[0]["server_restarted"], false);
+    // The config does not set io-threads (so 1); the server runs with 2 and the record says so.
+    assert_eq!(rs[0]["io_threads"], 2);
+    // Flushed before the run, still running after it.
+    running.check_alive().unwrap();
+    assert_eq!(
+        ctl.call(&["EXISTS", "left-over"]).unwrap(),
+        valkey_perf::server::control::Reply::Int(0)
+    );
+    running.stop();
+}
