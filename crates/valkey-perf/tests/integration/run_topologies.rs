@@ -523,3 +523,27 @@ fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
     );
     running.stop();
 }
+
+#[test]
+fn server_mode_names_a_missing_case() {
+    let Some(v9) = support::valkey_server("9.1.2") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        r#"[{"requests": [1000], "keyspacelen": [10], "data_sizes": [16], "pipelines": [1],
+             "commands": ["SET", "GET"]}]"#,
+    );
+    let out = run_cmd(&config, &dir.path().join("results"))
+        .args(["--mode", "server", "--case", "3"])
+        .arg("--server-bin")
+        .arg(&v9)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--case 3 is not a case of"), "{stderr}");
+    assert!(stderr.contains("which has 2"), "{stderr}");
+}
