@@ -3,3 +3,5 @@
 
 mod build;
 mod compare;
+mod run;
+mod support;
