@@ -16,11 +16,14 @@ pub enum Cmd {
     Run(Box<crate::app::run::RunArgs>),
     /// Compare two metrics.json files: statistics, verdicts, markdown or JSON report, graphs.
     Compare(crate::compare::CompareArgs),
+    /// Check a config file and list the cases it expands into; print the config JSON Schema.
+    Config(crate::config::cli::ConfigArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Cmd::Compare(args) => crate::compare::run(args),
         Cmd::Run(args) => crate::app::run::run(*args),
+        Cmd::Config(args) => crate::config::cli::run(args),
     }
 }
