@@ -4,3 +4,5 @@
 mod build;
 mod compare;
 mod config;
+mod run;
+mod support;
