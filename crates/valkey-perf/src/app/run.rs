@@ -580,6 +580,25 @@ struct RunContext<'a> {
     architecture: String,
 }
 
+/// How long a failed engine run waits for a server's death to become visible. A killed
+/// server's sockets close before its exit status can be collected, so the engine often fails
+/// ("Server closed the connection") a moment before the server is seen dead.
+const DEATH_VISIBLE_WITHIN: Duration = Duration::from_secs(1);
+
+/// Why a server of `deployment` died (with its log's tail), if one dies within `within`.
+fn death_of(deployment: &mut Deployment, within: Duration) -> Option<String> {
+    let until = Instant::now() + within;
+    loop {
+        if let Err(e) = deployment.check_alive() {
+            return Some(format!("{e:#}"));
+        }
+        if !deployment.started_here() || Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// One run of one case on one target: fresh server (or FLUSHALL), config set, seeding,
 /// warm-up, measurement, liveness check, record.
 fn run_once(
@@ -682,6 +701,9 @@ fn run_once(
         engine.warmup(case, &load, &mut abort).map_err(run_err)?;
     }
     let measured = engine.measure(case, &load, run_deadline(plan, case), &mut abort);
+    if dead.is_none() && measured.is_err() {
+        dead = death_of(&mut deployment, DEATH_VISIBLE_WITHIN);
+    }
     if let Some(reason) = dead.take() {
         return Err(RunFailure::Run(anyhow::anyhow!(
             "the server died during the run: {reason}"

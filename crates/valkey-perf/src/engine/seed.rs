@@ -29,7 +29,10 @@ impl SeedPlan {
     pub fn for_case(case: &Case) -> Option<SeedPlan> {
         let write = case.command.seeded_by()?;
         let pops = match case.mode {
-            BenchmarkMode::Requests(n) => n,
+            // valkey-benchmark reserves a whole pipeline of requests per batch and sends the
+            // batch while fewer than `requests` were reserved, so the server sees `requests`
+            // rounded up to a multiple of the pipeline (`-n 200 -P 16` pops 208 times).
+            BenchmarkMode::Requests(n) => n.next_multiple_of(case.pipeline.max(1)),
             BenchmarkMode::Duration(secs) => {
                 (secs * POPS_PER_SECOND).clamp(MIN_POP_SEED, MAX_POP_SEED)
             }
@@ -139,6 +142,14 @@ mod tests {
         );
         let pop = SeedPlan::for_case(&case(Command::Lpop, BenchmarkMode::Requests(50), 0)).unwrap();
         assert_eq!((pop.write, pop.count), (Command::Rpush, 51));
+        let mut pipelined = case(Command::Lpop, BenchmarkMode::Requests(200), 0);
+        pipelined.pipeline = 16;
+        let pop16 = SeedPlan::for_case(&pipelined).unwrap();
+        assert_eq!(
+            pop16.count,
+            208 + 2 + 1,
+            "whole pipelines of pops, plus the spare"
+        );
         let warm =
             SeedPlan::for_case(&case(Command::Spop, BenchmarkMode::Requests(50), 1)).unwrap();
         assert_eq!(warm.count, 51 + POPS_PER_SECOND);

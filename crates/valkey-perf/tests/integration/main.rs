@@ -4,6 +4,7 @@
 mod build;
 mod compare;
 mod config;
+mod run;
 mod run_topologies;
 mod support;
 mod topology;
