@@ -21,6 +21,8 @@ pub struct Capabilities {
     pub threads: bool,
     pub cluster: bool,
     pub tls: bool,
+    /// The binary has a built-in XADD test (`-t xadd`); redis-benchmark 7.0 does not.
+    pub xadd_test: bool,
 }
 
 impl Capabilities {
@@ -38,6 +40,7 @@ impl Capabilities {
             threads: has("--threads"),
             cluster: has("--cluster"),
             tls: has("--tls"),
+            xadd_test: true,
         }
     }
 }
@@ -104,7 +107,13 @@ impl ValkeyBenchmark {
         Ok(ValkeyBenchmark {
             path: path.to_path_buf(),
             version,
-            caps: Capabilities::from_help(&help),
+            caps: Capabilities {
+                // The built-in test's command format is compiled into the binary.
+                xadd_test: std::fs::read(path)
+                    .map(|bytes| bytes.windows(13).any(|w| w == b"XADD mystream"))
+                    .unwrap_or(true),
+                ..Capabilities::from_help(&help)
+            },
         })
     }
 
@@ -188,6 +197,17 @@ impl ValkeyBenchmark {
             cmd.arg("--csv");
         }
         match test_name(case.command) {
+            // Without the built-in test, the same command as a custom command line: XADD to
+            // one stream with one field of `data_size` bytes.
+            Some(_) if case.command == Command::Xadd && !self.caps.xadd_test => {
+                let key = if target.cluster {
+                    "mystream:{tag}"
+                } else {
+                    "mystream"
+                };
+                cmd.args(["XADD", key, "*", "myfield"]);
+                cmd.arg("x".repeat(case.data_size as usize));
+            }
             Some(t) => {
                 cmd.args(["-t", t]);
             }
@@ -408,6 +428,37 @@ mod tests {
         let caps = Capabilities::from_help(&fixture("redis-benchmark-7.0-help.txt"));
         assert!(!caps.duration && !caps.warmup && !caps.sequential && !caps.seed);
         assert!(caps.threads && caps.cluster && caps.tls);
+    }
+
+    #[test]
+    fn xadd_without_a_builtin_test_runs_as_a_custom_command() {
+        let case = crate::config::load_text(
+            r#"[{"requests": [10], "keyspacelen": [5], "data_sizes": [4], "pipelines": [1], "commands": ["XADD"]}]"#,
+            "t.json",
+            &Default::default(),
+        )
+        .unwrap()
+        .cases
+        .remove(0);
+        let target = LoadTarget {
+            host: "127.0.0.1".into(),
+            port: 1,
+            cluster: false,
+            tls: None,
+        };
+        let mut bench = ValkeyBenchmark {
+            path: "/usr/bin/redis-benchmark".into(),
+            version: "redis-benchmark 7.0.15".into(),
+            caps: Capabilities::from_help(""),
+        };
+        let line = |b: &ValkeyBenchmark| process::command_line(&b.command(&case, &target, false));
+        assert!(line(&bench).ends_with("-t xadd"), "{}", line(&bench));
+        bench.caps.xadd_test = false;
+        assert!(
+            line(&bench).ends_with("XADD mystream '*' myfield xxxx"),
+            "{}",
+            line(&bench)
+        );
     }
 
     #[test]
