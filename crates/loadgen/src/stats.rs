@@ -152,7 +152,7 @@ pub struct SecondSample {
 }
 
 /// The result of one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     /// Measured replies (including error replies).
     pub requests: u64,

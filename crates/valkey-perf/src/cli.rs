@@ -11,8 +11,13 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Cmd {}
+pub enum Cmd {
+    /// The native load generator on its own, with valkey-benchmark's flags and output.
+    Loadgen(crate::loadgen_cmd::LoadgenArgs),
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
-    match cli.command {}
+    match cli.command {
+        Cmd::Loadgen(args) => crate::loadgen_cmd::run(args),
+    }
 }

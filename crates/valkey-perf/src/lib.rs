@@ -8,5 +8,6 @@
 pub mod cli;
 pub mod config;
 pub mod exit;
+pub mod loadgen_cmd;
 pub mod model;
 pub mod util;
