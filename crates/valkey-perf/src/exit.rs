@@ -57,6 +57,10 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 impl Failure {
+    #[expect(
+        clippy::new_ret_no_self,
+        reason = "a Failure is only ever used inside an anyhow chain"
+    )]
     pub fn new(code: Code, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Failure {
             code,

@@ -6,8 +6,11 @@
 //! `cli` and `app` sit on top and are the only places that see everything.
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod exit;
 pub mod loadgen_cmd;
 pub mod model;
+pub mod server;
+pub mod target;
 pub mod util;

@@ -1,1 +1,79 @@
-//! Config files (SPEC §4): parsing, validation and expansion into cases.
+//! Config files (SPEC §4): the upstream JSON format, validated strictly before anything starts
+//! and expanded into cases in the documented order. Owns no processes and touches no servers.
+
+mod expand;
+mod validate;
+
+pub use expand::expand;
+pub use validate::{ConfigError, ConfigObject, KNOWN_KEYS, parse_config_text, suggest};
+
+use crate::model::Case;
+use crate::model::case::CpuSet;
+use anyhow::Result;
+use std::path::Path;
+
+/// What validation knows about the machine.
+#[derive(Debug, Clone, Default)]
+pub struct MachineFacts {
+    /// CPUs online here; `None` when unknown (then ranges are not checked against it).
+    pub online_cpus: Option<CpuSet>,
+    /// When true (client-only modes), CPU ranges missing here are warnings, not errors:
+    /// the server range may describe another machine.
+    pub cpus_may_be_remote: bool,
+}
+
+impl MachineFacts {
+    /// Reads the online CPUs of this machine.
+    pub fn here() -> MachineFacts {
+        let online = std::fs::read_to_string("/sys/devices/system/cpu/online")
+            .ok()
+            .and_then(|s| CpuSet::parse(s.trim()).ok());
+        MachineFacts {
+            online_cpus: online,
+            cpus_may_be_remote: false,
+        }
+    }
+}
+
+/// A validated config file: its objects and the cases they expand into.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    pub path: String,
+    pub objects: Vec<ConfigObject>,
+    pub cases: Vec<Case>,
+    /// Non-fatal findings (e.g. a CPU range that only exists on a remote server).
+    pub warnings: Vec<String>,
+}
+
+/// Reads, validates and expands a config file. Errors name the file, config index, key, bad
+/// value and the fix; they are usage errors (exit 2).
+pub fn load(path: &Path, facts: &MachineFacts) -> Result<ConfigFile> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        crate::exit::usage(format!(
+            "cannot read config file `{}`: {e}; pass an existing file with --config",
+            path.display()
+        ))
+    })?;
+    load_text(&text, &path.display().to_string(), facts)
+}
+
+/// Like [`load`], from text already read; `name` is used in messages.
+pub fn load_text(text: &str, name: &str, facts: &MachineFacts) -> Result<ConfigFile> {
+    let (objects, warnings) = parse_config_text(text, facts).map_err(|errors| {
+        let mut msg = format!("config file `{name}` is invalid:");
+        for e in &errors {
+            msg.push_str(&format!("\n  - {e}"));
+        }
+        crate::exit::usage(msg)
+    })?;
+    let cases = expand(&objects);
+    Ok(ConfigFile {
+        path: name.to_string(),
+        objects,
+        cases,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,457 @@
+//! Rendering a [`Comparison`] as markdown (for pull requests and `report.md`) or JSON.
+//!
+//! Presentation only: every number comes from the comparison; nothing is recomputed here
+//! except formatting (K/M suffixes, significant digits, percentages).
+
+use super::{CaseComparison, Comparison, Correction, MetricComparison, SideInfo, Verdict};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The comparison as pretty JSON (same content as the markdown report).
+pub fn render_json(cmp: &Comparison) -> String {
+    let mut s = serde_json::to_string_pretty(cmp).expect("a comparison serializes to JSON");
+    s.push('\n');
+    s
+}
+
+/// `v` rounded to `digits` significant digits, without exponent notation.
+fn sig(v: f64, digits: i32) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let mag = v.abs().log10().floor() as i32;
+    let decimals = (digits - 1 - mag).max(0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// A number with a K/M suffix and about `digits` significant digits: `403.2K`, `1.41M`, `0.141`.
+pub fn fmt_num(v: f64, digits: i32) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{}M", sig(v / 1e6, digits))
+    } else if a >= 1e3 {
+        format!("{}K", sig(v / 1e3, digits))
+    } else {
+        sig(v, digits)
+    }
+}
+
+/// A value of a metric with its unit: `403.2K` rps, `0.141 ms`.
+fn fmt_value(v: f64, unit: &str) -> String {
+    if unit == "ms" {
+        format!("{} ms", fmt_num(v, 3))
+    } else {
+        fmt_num(v, 4)
+    }
+}
+
+/// A signed percentage: `+1.2%`, `-0.35%`, `n/a`.
+pub fn fmt_pct(p: Option<f64>) -> String {
+    match p {
+        None => "n/a".to_string(),
+        Some(p) if p.abs() >= 1.0 => format!("{p:+.1}%"),
+        Some(p) => format!("{p:+.2}%"),
+    }
+}
+
+fn fmt_p(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".to_string()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn icon(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regression => "🔴",
+        Verdict::Improvement => "🟢",
+        Verdict::NoSignificantChange => "⚪",
+        Verdict::InsufficientData => "❔",
+        Verdict::NotJudged => "·",
+    }
+}
+
+/// `n=5, σ=12.3K, CV=0.7%, CI95%=±0.9%`.
+fn fmt_stats(m: &MetricComparison, s: Option<&super::Summary>) -> String {
+    let Some(s) = s else {
+        return "no runs".to_string();
+    };
+    let mut out = format!("n={}", s.n);
+    if let Some(sd) = s.sd {
+        let sd = if m.metric.unit() == "ms" {
+            sig(sd, 2)
+        } else {
+            fmt_num(sd, 3)
+        };
+        let _ = write!(out, ", σ={sd}");
+    }
+    if let Some(cv) = s.cv_pct {
+        let _ = write!(out, ", CV={cv:.1}%");
+    }
+    if let Some(ci) = s.ci95_half_width_pct() {
+        let _ = write!(out, ", CI95%=±{ci:.1}%");
+    }
+    out
+}
+
+fn file_name(source: &str) -> String {
+    Path::new(source)
+        .file_name()
+        .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn is_sha(s: &str) -> bool {
+    (7..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_repo(s: &str) -> bool {
+    let mut parts = s.split('/');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+    };
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+/// A commit as markdown, linked when the repository is a GitHub `owner/name`.
+fn fmt_commit(commit: &str, repo: Option<&str>) -> String {
+    match repo {
+        Some(repo) if is_sha(commit) && is_repo(repo) => {
+            let short = &commit[..commit.len().min(12)];
+            format!("[`{short}`](https://github.com/{repo}/commit/{commit})")
+        }
+        _ => format!("`{commit}`"),
+    }
+}
+
+/// The short name of a side for the title: its ref, else its commit, else its file name.
+fn side_name(side: &SideInfo) -> String {
+    let pick = |v: &Vec<String>| (v.len() == 1).then(|| v[0].clone());
+    pick(&side.refs)
+        .or_else(|| {
+            pick(&side.commits).map(|c| {
+                if is_sha(&c) {
+                    c[..c.len().min(12)].to_string()
+                } else {
+                    c
+                }
+            })
+        })
+        .unwrap_or_else(|| file_name(&side.source))
+}
+
+fn side_line(role: &str, side: &SideInfo) -> String {
+    let commits: Vec<String> = side
+        .commits
+        .iter()
+        .map(|c| fmt_commit(c, side.repository.as_deref()))
+        .collect();
+    let mut line = format!("- **{role}**: `{}`", file_name(&side.source));
+    if !commits.is_empty() {
+        let _ = write!(line, ", commit {}", commits.join(", "));
+    }
+    if !side.refs.is_empty() {
+        let _ = write!(line, " (ref `{}`)", side.refs.join("`, `"));
+    }
+    if let Some(repo) = &side.repository {
+        let _ = write!(line, " in `{repo}`");
+    }
+    if !side.server_versions.is_empty() {
+        let _ = write!(line, ", server {}", side.server_versions.join(", "));
+    }
+    let _ = write!(line, ", {} runs", side.records);
+    line
+}
+
+fn param_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn correction_text(cmp: &Comparison) -> String {
+    match cmp.options.correction {
+        Correction::Holm => format!("Holm-corrected, α = {}", cmp.options.alpha),
+        Correction::None => format!("uncorrected, α = {} each", cmp.options.alpha),
+    }
+}
+
+fn case_table(out: &mut String, case: &CaseComparison, holm: bool) {
+    out.push_str("| | % Change | Test | baseline | new | baseline stats | new stats |\n");
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    for m in &case.metrics {
+        let unit = m.metric.unit();
+        let change = match &m.difference {
+            Some(d) => {
+                let mut s = fmt_pct(d.pct_change);
+                if let Some([lo, hi]) = d.pct_change_ci95 {
+                    let _ = write!(s, " ({} … {})", fmt_pct(Some(lo)), fmt_pct(Some(hi)));
+                }
+                s
+            }
+            None => match (&m.baseline, &m.new) {
+                (Some(b), Some(n)) if b.mean != 0.0 => {
+                    fmt_pct(Some((n.mean - b.mean) / b.mean.abs() * 100.0))
+                }
+                _ => "n/a".to_string(),
+            },
+        };
+        let test = match (&m.difference, m.p_adjusted) {
+            (Some(d), Some(adj)) if holm => {
+                format!("p={}, Holm p={}", fmt_p(d.p_value), fmt_p(adj))
+            }
+            (Some(d), _) => format!("p={}", fmt_p(d.p_value)),
+            (None, _) => "n/a".to_string(),
+        };
+        let mean = |s: &Option<super::Summary>| {
+            s.as_ref()
+                .map_or_else(|| "–".to_string(), |s| fmt_value(s.mean, unit))
+        };
+        let _ = writeln!(
+            out,
+            "| {} **{}** | {} | {} | {} | {} | {} | {} |",
+            icon(m.verdict),
+            m.metric.label(),
+            change,
+            test,
+            mean(&m.baseline),
+            mean(&m.new),
+            fmt_stats(m, m.baseline.as_ref()),
+            fmt_stats(m, m.new.as_ref()),
+        );
+    }
+}
+
+/// The comparison as a markdown report, ready to paste into a pull request.
+pub fn render_markdown(cmp: &Comparison) -> String {
+    let mut out = String::new();
+    let holm = cmp.options.correction == Correction::Holm;
+    let _ = writeln!(
+        out,
+        "# Performance comparison: `{}` → `{}`\n",
+        side_name(&cmp.baseline),
+        side_name(&cmp.new)
+    );
+    let _ = writeln!(out, "{}", side_line("Baseline", &cmp.baseline));
+    let _ = writeln!(out, "{}\n", side_line("New", &cmp.new));
+
+    // Summary.
+    out.push_str("## Summary\n\n");
+    let regressions = cmp.regressions().count();
+    let improvements = cmp.changes.len() - regressions;
+    let judged_metrics = cmp
+        .options
+        .metrics
+        .metrics()
+        .iter()
+        .filter(|m| m.judged())
+        .count();
+    let family = format!(
+        "{} comparisons ({} cases × {} metrics with enough data; {}, noise threshold {} %)",
+        cmp.comparisons,
+        cmp.cases.len(),
+        judged_metrics,
+        correction_text(cmp),
+        cmp.options.threshold_pct
+    );
+    if cmp.changes.is_empty() {
+        let _ = writeln!(out, "**No significant change** in {family}.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "**{regressions} regression(s), {improvements} improvement(s)** in {family}:\n"
+        );
+        out.push_str("| | Case | Metric | % Change | 95 % CI | p | Holm p |\n");
+        out.push_str("|---|---|---|---|---|---|---|\n");
+        for c in &cmp.changes {
+            let ci = c.pct_change_ci95.map_or_else(
+                || "n/a".to_string(),
+                |[lo, hi]| format!("{} … {}", fmt_pct(Some(lo)), fmt_pct(Some(hi))),
+            );
+            let _ = writeln!(
+                out,
+                "| {} {} | {} | {} | **{}** | {} | {} | {} |",
+                icon(c.verdict),
+                c.verdict.label(),
+                c.case,
+                c.metric.label(),
+                fmt_pct(c.pct_change),
+                ci,
+                fmt_p(c.p_value),
+                if holm {
+                    fmt_p(c.p_adjusted)
+                } else {
+                    "–".to_string()
+                },
+            );
+        }
+        out.push('\n');
+    }
+    let insufficient: usize = cmp
+        .cases
+        .iter()
+        .flat_map(|c| &c.metrics)
+        .filter(|m| m.verdict == Verdict::InsufficientData)
+        .count();
+    if insufficient > 0 {
+        let _ = writeln!(
+            out,
+            "{insufficient} metric(s) had fewer than {} runs on a side: **insufficient data**, \
+             no verdict.\n",
+            cmp.options.min_runs.max(2)
+        );
+    }
+    for (what, list) in [
+        ("baseline", &cmp.only_in_baseline),
+        ("new", &cmp.only_in_new),
+    ] {
+        if !list.is_empty() {
+            let names: Vec<String> = list.iter().map(|c| format!("`{}`", c.label)).collect();
+            let _ = writeln!(
+                out,
+                "Cases only in the {what} results (not compared): {}.\n",
+                names.join(", ")
+            );
+        }
+    }
+    if !cmp.warnings.is_empty() {
+        out.push_str("Warnings:\n");
+        for w in &cmp.warnings {
+            let _ = writeln!(out, "- {w}");
+        }
+        out.push('\n');
+    }
+
+    // Per case.
+    out.push_str("## Results per case\n\n");
+    for case in &cmp.cases {
+        let _ = writeln!(
+            out,
+            "<details><summary>{} <b>{}</b>: {} ({} vs {} runs)</summary>\n",
+            icon(case.overall()),
+            case.label,
+            case.overall().label(),
+            case.baseline_runs,
+            case.new_runs
+        );
+        case_table(&mut out, case, holm);
+        out.push_str("\n</details>\n\n");
+    }
+    for (what, list) in [
+        ("baseline", &cmp.only_in_baseline),
+        ("new", &cmp.only_in_new),
+    ] {
+        for case in list.iter() {
+            let _ = writeln!(
+                out,
+                "<details><summary>❔ <b>{}</b>: only in the {what} results</summary>\n",
+                case.label
+            );
+            case_table(&mut out, case, holm);
+            out.push_str("\n</details>\n\n");
+        }
+    }
+
+    // Fixed configuration.
+    out.push_str("## Fixed configuration\n\n");
+    if cmp.fixed_config.is_empty() {
+        out.push_str("No parameter is the same in every case.\n\n");
+    } else {
+        out.push_str("| parameter | value |\n|---|---|\n");
+        for p in &cmp.fixed_config {
+            let _ = writeln!(out, "| {} | {} |", p.name, param_value(&p.value));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "Runs are paired by: {}.",
+        cmp.pairing_fields
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !cmp.ignored_fields.is_empty() {
+        let names: Vec<String> = cmp
+            .ignored_fields
+            .iter()
+            .map(|f| format!("`{}` (only in {})", f.name, f.only_in))
+            .collect();
+        let _ = writeln!(out, "Ignored for pairing: {}.", names.join(", "));
+    }
+    out.push('\n');
+
+    // Legend.
+    let _ = write!(
+        out,
+        "## Legend\n\n\
+         - 🔴 regression, 🟢 improvement, ⚪ no significant change, ❔ insufficient data \
+         (fewer than {min} runs on a side), · shown only (min/max latency are single extreme \
+         samples and are not judged).\n\
+         - rps: higher is better; latencies (ms): lower is better. baseline / new are means over \
+         the runs.\n\
+         - **% Change**: (new − baseline) / baseline of the means; in brackets its 95 % \
+         confidence interval (Fieller's method with Welch–Satterthwaite degrees of freedom).\n\
+         - **Test**: two-sided p-value of Welch's t-test{holm_text}.\n\
+         - A change is a regression or improvement only when its interval excludes 0, its \
+         p-value{adj} is below {alpha} and it is at least {thr} % large.\n\
+         - **stats**: n runs, σ sample standard deviation (n − 1), CV = σ / mean, CI95% = \
+         half-width of the 95 % Student-t confidence interval of the mean, relative to the \
+         mean.\n",
+        min = cmp.options.min_runs.max(2),
+        holm_text = if holm {
+            format!(
+                "; Holm p is adjusted by Holm's method over all {} comparisons of this report, \
+                 so that the chance of any false alarm stays below {}",
+                cmp.comparisons, cmp.options.alpha
+            )
+        } else {
+            format!(
+                " (no correction: among {} comparisons about {:.1} false alarms are expected)",
+                cmp.comparisons,
+                cmp.comparisons as f64 * cmp.options.alpha
+            )
+        },
+        adj = if holm { " (Holm)" } else { "" },
+        alpha = cmp.options.alpha,
+        thr = cmp.options.threshold_pct,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_get_suffixes_and_sensible_precision() {
+        assert_eq!(fmt_num(403225.81, 4), "403.2K");
+        assert_eq!(fmt_num(1408450.62, 4), "1.408M");
+        assert_eq!(fmt_num(12345.0, 3), "12.3K");
+        assert_eq!(fmt_num(0.141, 3), "0.141");
+        assert_eq!(fmt_num(2500.0, 3), "2.50K");
+        assert_eq!(fmt_num(8111.0, 3), "8.11K");
+        assert_eq!(fmt_pct(Some(-13.4519)), "-13.5%");
+        assert_eq!(fmt_pct(Some(0.3456)), "+0.35%");
+        assert_eq!(fmt_pct(None), "n/a");
+    }
+
+    #[test]
+    fn commits_link_only_with_a_repository_and_a_sha() {
+        let sha = "55bbbe09a3b37a98c907dbfbc225768ff253e84f";
+        assert_eq!(
+            fmt_commit(sha, Some("valkey-io/valkey")),
+            format!("[`55bbbe09a3b3`](https://github.com/valkey-io/valkey/commit/{sha})")
+        );
+        assert_eq!(fmt_commit("HEAD", Some("valkey-io/valkey")), "`HEAD`");
+        assert_eq!(fmt_commit(sha, None), format!("`{sha}`"));
+        assert_eq!(fmt_commit(sha, Some("https://x/y")), format!("`{sha}`"));
+    }
+}

@@ -1,0 +1,64 @@
+//! Expansion of config objects into cases, in the documented order (SPEC §4): outermost
+//! cluster_mode → config_sets → io-threads (one server start per combination), then
+//! requests → keyspacelen → data_sizes → pipelines → clients → commands (fastest).
+
+use super::ConfigObject;
+use crate::model::{BenchmarkMode, Case, ServerTopology};
+
+/// All cases of all objects, objects in file order; objects are never merged.
+pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for obj in objects {
+        let modes: Vec<BenchmarkMode> = match obj.duration {
+            Some(secs) => vec![BenchmarkMode::Duration(secs)],
+            None => obj
+                .requests
+                .iter()
+                .map(|&n| BenchmarkMode::Requests(n))
+                .collect(),
+        };
+        for &cluster in &obj.cluster_mode {
+            for config_set in &obj.config_sets {
+                for &io_threads in &obj.io_threads {
+                    let topology = ServerTopology {
+                        cluster,
+                        cluster_nodes: obj.cluster_nodes,
+                        cluster_replicas: obj.cluster_replicas,
+                        tls: obj.tls,
+                        io_threads,
+                        server_cpus: obj.server_cpus.clone(),
+                        custom_configs: obj.custom_server_configs.clone(),
+                        config_set: config_set.clone(),
+                    };
+                    for &mode in &modes {
+                        for &keyspacelen in &obj.keyspacelen {
+                            for &data_size in &obj.data_sizes {
+                                for &pipeline in &obj.pipelines {
+                                    for &clients in &obj.clients {
+                                        for &command in &obj.commands {
+                                            cases.push(Case {
+                                                config_index: obj.index,
+                                                topology: topology.clone(),
+                                                command,
+                                                mode,
+                                                keyspacelen,
+                                                data_size,
+                                                pipeline,
+                                                clients,
+                                                warmup_secs: obj.warmup,
+                                                client_threads: obj.benchmark_threads,
+                                                client_cpus: obj.client_cpus.clone(),
+                                                seed: obj.seed,
+                                            });
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cases
+}

@@ -1,0 +1,171 @@
+//! Config validation corpus and expansion order.
+
+use super::*;
+use crate::model::{BenchmarkMode, Command};
+
+fn facts() -> MachineFacts {
+    MachineFacts {
+        online_cpus: Some(CpuSet::parse("0-1").unwrap()),
+        cpus_may_be_remote: false,
+    }
+}
+
+const BASE: &str = r#""requests": [1000], "keyspacelen": [100], "data_sizes": [16], "pipelines": [1], "commands": ["SET"]"#;
+
+fn with(extra: &str) -> String {
+    format!("[{{{BASE}{extra}}}]")
+}
+
+fn error_of(text: &str) -> String {
+    match load_text(text, "test.json", &facts()) {
+        Ok(_) => panic!("config was accepted: {text}"),
+        Err(e) => {
+            assert_eq!(crate::exit::code_of(&e), crate::exit::Code::Usage);
+            format!("{e:#}")
+        }
+    }
+}
+
+#[test]
+fn bad_configs_are_rejected_with_a_precise_message() {
+    let corpus: Vec<(String, &[&str])> = vec![
+        ("not json".into(), &["not valid JSON at line 1", "JSON array of objects"]),
+        ("{}".into(), &["single object", "wrap it in [ ]"]),
+        ("[]".into(), &["empty list", "at least one config object"]),
+        ("[1]".into(), &["config[0]", "is not an object"]),
+        ("\"x\"".into(), &["JSON array of objects"]),
+        (with(r#", "pipeline": [1]"#), &["config[0] `pipeline`", "unknown key", "did you mean `pipelines`?"]),
+        (with(r#", "io_threads": [2]"#), &["`io_threads`", "did you mean `io-threads`?"]),
+        (with(r#", "zzzzzzzzz": 1"#), &["unknown key", "known keys:"]),
+        (with(r#", "duration": 10"#), &["`duration`", "both `requests` and `duration`", "keep exactly one"]),
+        (r#"[{"keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["neither `requests` nor `duration`", "\"requests\": [100000]"]),
+        (r#"[{"requests": [0], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["config[0] `requests`", "value 0 is not a positive integer", "≥ 1"]),
+        (r#"[{"requests": ["100"], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["`requests`", "without quotes"]),
+        (r#"[{"requests": [], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["`requests`", "list is empty"]),
+        (r#"[{"requests": [1.5], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["value 1.5 is not a positive integer"]),
+        (r#"[{"requests": [-3], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["value -3 is not a positive integer"]),
+        (r#"[{"duration": [10], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["`duration`", "is a list", "one number of seconds"]),
+        (r#"[{"duration": 0, "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["`duration`", "value 0"]),
+        (r#"[{"requests": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["`keyspacelen`", "missing"]),
+        (r#"[{"requests": [1], "keyspacelen": [1], "pipelines": [1], "commands": ["SET"]}]"#.into(), &["`data_sizes`", "missing"]),
+        (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "commands": ["SET"]}]"#.into(), &["`pipelines`", "missing"]),
+        (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1]}]"#.into(), &["`commands`", "missing"]),
+        (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": []}]"#.into(), &["`commands`", "list is empty"]),
+        (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["GETT"]}]"#.into(), &["command \"GETT\" is not supported", "did you mean \"GET\"?"]),
+        (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["FLUSHALL"]}]"#.into(), &["\"FLUSHALL\" is not supported", "supported: SET GET"]),
+        (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": [42]}]"#.into(), &["value 42 is not a command name"]),
+        (with(r#", "clients": [0]"#), &["`clients`", "value 0"]),
+        (with(r#", "cluster_mode": "maybe""#), &["`cluster_mode`", "\"maybe\" is not a switch", "\"yes\" or \"no\""]),
+        (with(r#", "cluster_mode": []"#), &["`cluster_mode`", "list is empty"]),
+        (with(r#", "tls_mode": 1"#), &["`tls_mode`", "is not a switch"]),
+        (with(r#", "tls_mode": ["yes"]"#), &["`tls_mode`", "is not a switch"]),
+        (with(r#", "warmup": -1"#), &["`warmup`", "not a whole number ≥ 0"]),
+        (with(r#", "warmup": "10""#), &["`warmup`", "not a whole number ≥ 0"]),
+        (with(r#", "io-threads": [0]"#), &["`io-threads`", "value 0"]),
+        (with(r#", "io-threads": [1000]"#), &["`io-threads`", "at most 256"]),
+        (with(r#", "benchmark-threads": 0"#), &["`benchmark-threads`", "value 0"]),
+        (with(r#", "server_cpu_range": "0-""#), &["`server_cpu_range`", "is not a CPU id or range"]),
+        (with(r#", "server_cpu_range": "3-1""#), &["`server_cpu_range`", "runs backwards"]),
+        (with(r#", "server_cpu_range": 0"#), &["`server_cpu_range`", "write it in quotes"]),
+        (with(r#", "client_cpu_range": """#), &["`client_cpu_range`", "empty CPU range"]),
+        (with(r#", "server_cpu_range": "0-1", "client_cpu_range": "1""#), &["`client_cpu_range`", "CPUs 1 are in both", "separate CPUs"]),
+        (with(r#", "server_cpu_range": "0", "client_cpu_range": "7""#), &["`client_cpu_range`", "CPUs 7 do not exist on this machine", "online: 0-1"]),
+        (with(r#", "cluster_nodes": 0"#), &["`cluster_nodes`", "value 0"]),
+        (with(r#", "cluster_replicas": -1"#), &["`cluster_replicas`", "not a whole number ≥ 0"]),
+        (with(r#", "custom-server-configs": ["a"]"#), &["`custom-server-configs`", "is not an object"]),
+        (with(r#", "custom-server-configs": {"port": 7000}"#), &["`custom-server-configs`", "setting `port` cannot be set here", "free port"]),
+        (with(r#", "custom-server-configs": {"maxmemory": [1]}"#), &["setting `maxmemory` has value [1]", "string or a number"]),
+        (with(r#", "custom-server-configs": {"Max Memory": "1"}"#), &["setting name `Max Memory`", "lowercase"]),
+        (with(r#", "config_sets": {"a": "b"}"#), &["`config_sets`", "is not a list"]),
+        (with(r#", "config_sets": []"#), &["`config_sets`", "list is empty"]),
+        (with(r#", "config_sets": [{"io-threads": 2}]"#), &["`config_sets`", "`io-threads` cannot be set here"]),
+        (with(r#", "seed": true"#), &["`seed`", "not a seed"]),
+        (with(r#", "seed": -5"#), &["`seed`", "not a seed"]),
+    ];
+    assert!(corpus.len() >= 30);
+    for (text, fragments) in &corpus {
+        let msg = error_of(text);
+        assert!(msg.contains("test.json"), "no file name in: {msg}");
+        for f in *fragments {
+            assert!(
+                msg.contains(f),
+                "expected {f:?} in error for {text}:\n{msg}"
+            );
+        }
+    }
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let text = r#"[{"requests": [0], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]},
+                  {"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["NOPE"], "colour": 1}]"#;
+    let msg = error_of(text);
+    assert!(msg.contains("config[0] `requests`"), "{msg}");
+    assert!(msg.contains("config[1] `commands`"), "{msg}");
+    assert!(msg.contains("config[1] `colour`"), "{msg}");
+}
+
+#[test]
+fn remote_server_cpus_are_a_warning_in_client_mode() {
+    let facts = MachineFacts {
+        online_cpus: Some(CpuSet::parse("0-1").unwrap()),
+        cpus_may_be_remote: true,
+    };
+    let file = load_text(
+        &with(r#", "server_cpu_range": "8-9", "client_cpu_range": "1""#),
+        "t.json",
+        &facts,
+    )
+    .unwrap();
+    assert_eq!(file.warnings.len(), 1);
+    assert!(file.warnings[0].contains("the server runs elsewhere"));
+}
+
+#[test]
+fn upstream_shapes_are_accepted() {
+    let text = r#"[{"requests": [10000000], "keyspacelen": [10000000], "data_sizes": [16, 64, 256],
+        "pipelines": [1, 10, 100], "commands": ["SET", "GET"], "cluster_mode": "yes", "tls_mode": "yes",
+        "warmup": 10, "io-threads": [1, 4, 8], "server_cpu_range": "0", "client_cpu_range": "1"}]"#;
+    let file = load_text(text, "t.json", &facts()).unwrap();
+    assert_eq!(file.cases.len(), 3 * 3 * 3 * 2);
+    assert!(
+        file.cases
+            .iter()
+            .all(|c| c.topology.cluster && c.topology.tls)
+    );
+    assert_eq!(file.cases[0].clients, 50, "clients default to 50");
+}
+
+#[test]
+fn expansion_follows_the_documented_order() {
+    let text = r#"[{"requests": [100, 200], "keyspacelen": [10], "data_sizes": [16, 32], "pipelines": [1, 4],
+        "clients": [5], "commands": ["SET", "GET"], "cluster_mode": ["no", "yes"], "io-threads": [1, 2],
+        "config_sets": [{}, {"maxmemory-policy": "allkeys-lru"}]},
+        {"duration": 3, "keyspacelen": [1], "data_sizes": [8], "pipelines": [1], "commands": ["PING"]}]"#;
+    let file = load_text(text, "t.json", &facts()).unwrap();
+    let cases = &file.cases;
+    assert_eq!(cases.len(), 2 * 2 * 2 * 2 * 2 * 2 * 2 + 1);
+    // Commands vary fastest, then clients, pipelines, data sizes, keyspace, requests.
+    assert_eq!(
+        (cases[0].command, cases[1].command),
+        (Command::Set, Command::Get)
+    );
+    assert_eq!((cases[0].pipeline, cases[2].pipeline), (1, 4));
+    assert_eq!((cases[0].data_size, cases[4].data_size), (16, 32));
+    assert_eq!(cases[0].mode, BenchmarkMode::Requests(100));
+    assert_eq!(cases[8].mode, BenchmarkMode::Requests(200));
+    // Server-start dimensions are outermost: io-threads, then config_sets, then cluster_mode.
+    assert_eq!(
+        (cases[0].topology.io_threads, cases[16].topology.io_threads),
+        (1, 2)
+    );
+    assert!(cases[0].topology.config_set.is_empty());
+    assert!(!cases[32].topology.config_set.is_empty());
+    assert!(!cases[63].topology.cluster);
+    assert!(cases[64].topology.cluster);
+    let last = cases.last().unwrap();
+    assert_eq!(
+        (last.config_index, last.mode),
+        (1, BenchmarkMode::Duration(3))
+    );
+}

@@ -1,0 +1,394 @@
+//! Child processes valkey-perf starts: servers, load generators, builds.
+//!
+//! Every child gets its own process group, so terminal Ctrl-C reaches only valkey-perf, which
+//! then stops its children deliberately. Stopping is SIGTERM to the group, a grace period,
+//! SIGKILL, then reap. On Linux a parent-death signal means even a SIGKILLed valkey-perf leaves
+//! no orphan. Nothing here ever signals a process it did not start.
+
+use crate::model::case::CpuSet;
+use crate::util::tail_of_file;
+use anyhow::{Context, Result};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How many interrupt signals (SIGINT/SIGTERM) valkey-perf has received. Set by the signal
+/// handler installed in `cancel::install`; read everywhere work can stop early.
+pub static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// True once the user asked valkey-perf to stop.
+pub fn interrupted() -> bool {
+    INTERRUPTS.load(Ordering::SeqCst) > 0
+}
+
+/// Grace period between SIGTERM and SIGKILL; none after a second Ctrl-C.
+fn grace() -> Duration {
+    if INTERRUPTS.load(Ordering::SeqCst) >= 2 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(5)
+    }
+}
+
+/// Installs SIGINT/SIGTERM handlers that only count signals (async-signal-safe).
+pub fn install_signal_handlers() -> Result<()> {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // SAFETY: the handler only performs an atomic add, which is async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(sig, || {
+                INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+            })
+        }
+        .context("installing the Ctrl-C handler")?;
+    }
+    Ok(())
+}
+
+/// Prepares `cmd` to start in its own process group, die with its parent, and optionally run
+/// on the given CPUs.
+pub fn prepare(cmd: &mut Command, cpus: Option<&CpuSet>) {
+    cmd.process_group(0);
+    let cpu_list: Option<Vec<usize>> = cpus.map(|c| c.cpus.iter().copied().collect());
+    // SAFETY: the closure runs between fork and exec; it only calls async-signal-safe libc
+    // functions (prctl, sched_setaffinity) on data prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(list) = &cpu_list {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                for &cpu in list {
+                    libc::CPU_SET(cpu, &mut set);
+                }
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Renders a command line for messages.
+pub fn command_line(cmd: &Command) -> String {
+    let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
+    parts.extend(cmd.get_args().map(|a| {
+        let s = a.to_string_lossy();
+        if s.is_empty() || s.contains(' ') {
+            format!("'{s}'")
+        } else {
+            s.into_owned()
+        }
+    }));
+    parts.join(" ")
+}
+
+/// Describes how a child ended: `exit status 3` or `killed by signal SIGKILL`.
+pub fn describe_status(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        format!("exit status {code}")
+    } else if let Some(sig) = status.signal() {
+        match Signal::try_from(sig) {
+            Ok(s) => format!("killed by signal {s}"),
+            Err(_) => format!("killed by signal {sig}"),
+        }
+    } else {
+        format!("{status}")
+    }
+}
+
+/// A long-lived child (a server) owned by valkey-perf. Stopped on `stop()` or drop.
+#[derive(Debug)]
+pub struct ManagedChild {
+    name: String,
+    child: Child,
+    log_path: PathBuf,
+    exited: Option<ExitStatus>,
+}
+
+impl ManagedChild {
+    /// Starts `cmd` with stdout and stderr appended to `log_path`.
+    pub fn spawn(
+        name: &str,
+        mut cmd: Command,
+        log_path: &Path,
+        cpus: Option<&CpuSet>,
+    ) -> Result<ManagedChild> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .with_context(|| format!("opening log file `{}`", log_path.display()))?;
+        let log_err = log
+            .try_clone()
+            .with_context(|| format!("opening log file `{}`", log_path.display()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err));
+        prepare(&mut cmd, cpus);
+        let line = command_line(&cmd);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {name}: `{line}`"))?;
+        tracing::debug!(pid = child.id(), "started {name}: {line}");
+        Ok(ManagedChild {
+            name: name.to_string(),
+            child,
+            log_path: log_path.to_path_buf(),
+            exited: None,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The last lines of this child's log, for error messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_of_file(&self.log_path, lines)
+    }
+
+    /// `Some(status)` when the child has exited (it is reaped then).
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        if self.exited.is_none() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = Some(status);
+            }
+        }
+        self.exited
+    }
+
+    /// Stops the child's whole process group: SIGTERM, grace period, SIGKILL, reap.
+    /// Idempotent.
+    pub fn stop(&mut self) {
+        if self.try_exit_status().is_some() {
+            return;
+        }
+        let pgid = Pid::from_raw(self.child.id() as i32);
+        let _ = killpg(pgid, Signal::SIGTERM);
+        let deadline = Instant::now() + grace();
+        while Instant::now() < deadline {
+            if self.try_exit_status().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if self.try_exit_status().is_none() {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            if let Ok(status) = self.child.wait() {
+                self.exited = Some(status);
+            }
+        }
+        // Anything else left in the group (a fork of the child) goes too; the group is ours.
+        let _ = killpg(pgid, Signal::SIGKILL);
+        tracing::debug!(pid = self.child.id(), "stopped {}", self.name);
+    }
+}
+
+impl Drop for ManagedChild {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What a bounded child run produced.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Why a bounded child run did not finish normally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("`{command}` did not finish within {deadline:?} and was stopped{}", tail_note(.stderr_tail))]
+    Timeout {
+        command: String,
+        deadline: Duration,
+        stderr_tail: String,
+    },
+    #[error("interrupted while `{command}` was running")]
+    Interrupted { command: String },
+    #[error("could not start `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` could not be read: {source}")]
+    Io {
+        command: String,
+        source: std::io::Error,
+    },
+}
+
+fn tail_note(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; last stderr lines:\n{tail}")
+    }
+}
+
+/// Runs `cmd` to completion with a deadline, capturing stdout and stderr (through temp files,
+/// so a chatty child never blocks on a full pipe). Ctrl-C or the deadline stops its process
+/// group. `abort` is polled too: returning `Some(reason)` stops the child early.
+pub fn run_bounded(
+    mut cmd: Command,
+    deadline: Duration,
+    cpus: Option<&CpuSet>,
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<Finished, RunError> {
+    let command = command_line(&cmd);
+    let io_err = |source| RunError::Io {
+        command: command.clone(),
+        source,
+    };
+    let mut out = tempfile::tempfile().map_err(io_err)?;
+    let mut err = tempfile::tempfile().map_err(io_err)?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone().map_err(io_err)?))
+        .stderr(Stdio::from(err.try_clone().map_err(io_err)?));
+    prepare(&mut cmd, cpus);
+    let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
+    let started = Instant::now();
+    let pgid = Pid::from_raw(child.id() as i32);
+    let kill = |child: &mut Child| {
+        let _ = killpg(pgid, Signal::SIGKILL);
+        let _ = child.wait();
+    };
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                kill(&mut child);
+                return Err(io_err(e));
+            }
+        }
+        if interrupted() || abort() {
+            kill(&mut child);
+            return Err(RunError::Interrupted { command });
+        }
+        if started.elapsed() > deadline {
+            kill(&mut child);
+            let stderr = read_all(&mut err).unwrap_or_default();
+            return Err(RunError::Timeout {
+                command,
+                deadline,
+                stderr_tail: crate::util::tail_of_text(&stderr, 10),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // The group may still hold grandchildren; they are ours and go now.
+    let _ = killpg(pgid, Signal::SIGKILL);
+    Ok(Finished {
+        status,
+        stdout: read_all(&mut out).map_err(io_err)?,
+        stderr: read_all(&mut err).map_err(io_err)?,
+    })
+}
+
+fn read_all(file: &mut File) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(0))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The CPUs a process may run on, read back from `/proc/<pid>/status` (`Cpus_allowed_list`).
+pub fn cpus_allowed(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_run_captures_output_and_status() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let done = run_bounded(cmd, Duration::from_secs(10), None, &mut || false).unwrap();
+        assert_eq!(done.stdout, "out\n");
+        assert_eq!(done.stderr, "err\n");
+        assert_eq!(done.status.code(), Some(3));
+    }
+
+    #[test]
+    fn bounded_run_stops_a_hung_child_at_the_deadline() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo starting >&2; sleep 30"]);
+        let started = Instant::now();
+        let err = run_bounded(cmd, Duration::from_millis(300), None, &mut || false).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let msg = err.to_string();
+        assert!(msg.contains("did not finish within"), "{msg}");
+        assert!(msg.contains("starting"), "{msg}");
+    }
+
+    #[test]
+    fn managed_child_stop_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("child.log");
+        let mut cmd = Command::new("sh");
+        // A shell that ignores SIGTERM and has a grandchild: both must go.
+        cmd.args(["-c", "trap '' TERM; sleep 60 & echo $! ; wait"]);
+        let mut child = ManagedChild::spawn("test child", cmd, &log, None).unwrap();
+        let pid = child.pid();
+        let grandchild = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(line) = text.lines().next() {
+                break line.trim().parse::<i32>().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        INTERRUPTS.store(0, Ordering::SeqCst);
+        child.stop();
+        assert!(child.try_exit_status().is_some());
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+        // The grandchild was reparented; give the kernel a moment to reap it via init.
+        let gone = (0..200).any(|_| {
+            let alive = std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false);
+            if alive {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            !alive
+        });
+        assert!(gone, "grandchild {grandchild} survived");
+    }
+
+    #[test]
+    fn pinned_child_reports_its_cpus() {
+        let cpus = CpuSet::parse("0").unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "grep Cpus_allowed_list /proc/self/status"]);
+        let done = run_bounded(cmd, Duration::from_secs(10), Some(&cpus), &mut || false).unwrap();
+        assert!(done.stdout.trim().ends_with(":\t0"), "{}", done.stdout);
+    }
+}

@@ -1,0 +1,487 @@
+//! `valkey-perf compare`: statistics against scipy, pairing of upstream files, verdicts,
+//! reports (insta snapshot), graphs and the command line.
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use valkey_perf::compare::{
+    self, CompareOptions, Correction, Metric, RecordMap, Verdict, compare_files, compare_records,
+    render_json, render_markdown, stats, write_graphs,
+};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn upstream(name: &str) -> PathBuf {
+    fixtures().join("upstream").join(name)
+}
+
+fn load(name: &str) -> Vec<RecordMap> {
+    compare::group::load_records(&upstream(name)).unwrap()
+}
+
+fn upstream_comparison(opts: &CompareOptions) -> compare::Comparison {
+    compare_files(
+        &upstream("run-a-metrics.json"),
+        &upstream("run-b-metrics.json"),
+        opts,
+    )
+    .unwrap()
+}
+
+// ---------------------------------------------------------------- statistics vs scipy
+
+fn assert_close(what: &str, got: f64, want: f64) {
+    let tol = 1e-9 * want.abs().max(1e-12);
+    assert!(
+        (got - want).abs() <= tol.max(1e-12),
+        "{what}: got {got:e}, scipy says {want:e}"
+    );
+}
+
+fn assert_opt(what: &str, got: Option<f64>, want: &Value) {
+    match (got, want.as_f64()) {
+        (Some(g), Some(w)) => assert_close(what, g, w),
+        (None, None) => {}
+        (g, _) => panic!("{what}: got {g:?}, scipy says {want}"),
+    }
+}
+
+fn assert_pair(what: &str, got: Option<[f64; 2]>, want: &Value) {
+    match (got, want.as_array()) {
+        (Some([lo, hi]), Some(w)) => {
+            assert_close(&format!("{what} low"), lo, w[0].as_f64().unwrap());
+            assert_close(&format!("{what} high"), hi, w[1].as_f64().unwrap());
+        }
+        (None, None) => {}
+        (g, _) => panic!("{what}: got {g:?}, scipy says {want}"),
+    }
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn stats_match_scipy() {
+    let path = fixtures().join("stats/reference.json");
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = reference["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let (a, b) = (floats(&case["baseline"]), floats(&case["new"]));
+        for (side, values) in [("baseline_summary", &a), ("new_summary", &b)] {
+            let want = &case[side];
+            let s = stats::Summary::of(values).unwrap();
+            let w = |k: &str| format!("{name} {side} {k}");
+            assert_eq!(s.n as u64, want["n"].as_u64().unwrap());
+            assert_close(&w("mean"), s.mean, want["mean"].as_f64().unwrap());
+            assert_close(&w("median"), s.median, want["median"].as_f64().unwrap());
+            assert_opt(&w("sd"), s.sd, &want["sd"]);
+            assert_opt(&w("cv"), s.cv_pct, &want["cv_pct"]);
+            assert_opt(&w("ci"), s.ci95_half_width, &want["ci95_half_width"]);
+            assert_pair(&w("pi"), s.pi95, &want["pi95"]);
+        }
+        let d = stats::difference(&a, &b).unwrap();
+        let want = &case["difference"];
+        let w = |k: &str| format!("{name} difference {k}");
+        assert_close(
+            &w("mean_diff"),
+            d.mean_diff,
+            want["mean_diff"].as_f64().unwrap(),
+        );
+        assert_opt(&w("pct"), d.pct_change, &want["pct_change"]);
+        assert_close(&w("t"), d.t, want["t"].as_f64().unwrap());
+        assert_opt(&w("df"), d.df, &want["df"]);
+        assert_close(&w("p"), d.p_value, want["p_value"].as_f64().unwrap());
+        assert_pair(&w("ci"), Some(d.mean_diff_ci95), &want["mean_diff_ci95"]);
+        assert_pair(&w("pct ci"), d.pct_change_ci95, &want["pct_change_ci95"]);
+    }
+}
+
+// ---------------------------------------------------------------- pairing
+
+#[test]
+fn upstream_files_pair_and_show_no_regression() {
+    let cmp = upstream_comparison(&CompareOptions::default());
+    assert_eq!(cmp.cases.len(), 6);
+    assert!(cmp.only_in_baseline.is_empty() && cmp.only_in_new.is_empty());
+    assert_eq!(cmp.comparisons, 30, "6 cases × 5 judged metrics");
+    assert!(cmp.changes.is_empty(), "{:?}", cmp.changes);
+    for case in &cmp.cases {
+        assert_eq!((case.baseline_runs, case.new_runs), (3, 3));
+    }
+    let fixed: Vec<&str> = cmp.fixed_config.iter().map(|p| p.name.as_str()).collect();
+    assert!(fixed.contains(&"pipeline") && fixed.contains(&"clients"));
+    assert!(cmp.pairing_fields.iter().all(|f| !f.starts_with("env_")));
+}
+
+#[test]
+fn env_timestamps_and_versions_never_split_pairs() {
+    let a = load("run-a-metrics.json");
+    let mut b = load("run-b-metrics.json");
+    for (i, r) in b.iter_mut().enumerate() {
+        r.insert("env_kernel_version".into(), json!("5.10.0-other"));
+        r.insert("env_cpu_model".into(), json!("Intel Xeon"));
+        r.insert("env_cpu_governor".into(), json!("performance"));
+        r.insert("timestamp".into(), json!("2030-01-01T00:00:00Z"));
+        r.insert(
+            "commit".into(),
+            json!("55bbbe09a3b37a98c907dbfbc225768ff253e84f"),
+        );
+        r.insert("server_version".into(), json!("8.1.8"));
+        r.insert("run_index".into(), json!(i % 3));
+        r.insert("seed".into(), json!(1000 + i));
+        r.insert(
+            "run_started_at".into(),
+            json!(format!("2030-01-01T00:00:{i:02}Z")),
+        );
+    }
+    let cmp = compare_records(&a, &b, "a", "b", &CompareOptions::default()).unwrap();
+    assert_eq!(cmp.cases.len(), 6);
+    assert!(cmp.only_in_baseline.is_empty() && cmp.only_in_new.is_empty());
+}
+
+#[test]
+fn fields_only_one_tool_writes_are_ignored_for_pairing() {
+    let a = load("run-a-metrics.json");
+    let mut b = load("run-b-metrics.json");
+    for r in b.iter_mut() {
+        r.insert("keyspacelen".into(), json!(100000));
+        r.insert("io_threads".into(), json!(1));
+        r.insert("engine".into(), json!("valkey-benchmark"));
+        r.insert("valkey_benchmark_threads".into(), Value::Null);
+        r.insert("config_set".into(), json!({}));
+    }
+    let cmp = compare_records(&a, &b, "a", "b", &CompareOptions::default()).unwrap();
+    assert_eq!(cmp.cases.len(), 6);
+    let ignored: Vec<&str> = cmp.ignored_fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        ignored,
+        ["keyspacelen", "io_threads", "config_set", "engine"]
+    );
+    assert!(cmp.warnings.iter().any(|w| w.contains("keyspacelen")));
+}
+
+#[test]
+fn a_case_on_one_side_only_is_listed() {
+    let a = load("run-a-metrics.json");
+    let b: Vec<RecordMap> = load("run-b-metrics.json")
+        .into_iter()
+        .filter(|r| r["command"] != "HSET")
+        .collect();
+    let cmp = compare_records(&a, &b, "a", "b", &CompareOptions::default()).unwrap();
+    assert_eq!(cmp.cases.len(), 4);
+    assert_eq!(cmp.only_in_baseline.len(), 2);
+    assert!(cmp.only_in_new.is_empty());
+    let md = render_markdown(&cmp);
+    assert!(md.contains("Cases only in the baseline results"), "{md}");
+}
+
+// ---------------------------------------------------------------- verdicts
+
+/// Records of one case whose rps are `rps` and whose latencies are inversely proportional.
+fn synthetic(rps: &[f64]) -> Vec<RecordMap> {
+    rps.iter()
+        .map(|&r| {
+            let lat = 50_000.0 / r;
+            json!({
+                "command": "GET", "data_size": 64, "pipeline": 16, "clients": 50,
+                "rps": r, "avg_latency_ms": lat, "min_latency_ms": lat / 4.0,
+                "p50_latency_ms": lat, "p95_latency_ms": lat * 1.5,
+                "p99_latency_ms": lat * 2.0, "max_latency_ms": lat * 5.0,
+            })
+            .as_object()
+            .unwrap()
+            .clone()
+        })
+        .collect()
+}
+
+#[test]
+fn a_ten_percent_slowdown_is_a_regression_of_about_ten_percent() {
+    let base = synthetic(&[400_000.0, 402_000.0, 398_500.0, 401_200.0, 399_300.0]);
+    let slow = synthetic(&[360_500.0, 361_700.0, 358_400.0, 360_900.0, 359_800.0]);
+    let cmp = compare_records(&base, &slow, "a", "b", &CompareOptions::default()).unwrap();
+    let rps = &cmp.cases[0].metrics[0];
+    assert_eq!(rps.metric, Metric::Rps);
+    assert_eq!(rps.verdict, Verdict::Regression);
+    let pct = rps.difference.as_ref().unwrap().pct_change.unwrap();
+    assert!((pct + 10.0).abs() < 0.5, "{pct}");
+    let p99 = cmp.cases[0]
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::P99Latency)
+        .unwrap();
+    assert_eq!(p99.verdict, Verdict::Regression, "latency up is worse");
+    let max = cmp.cases[0]
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::MaxLatency);
+    assert_eq!(max.unwrap().verdict, Verdict::NotJudged);
+    assert_eq!(cmp.regressions_at_least(9.0).len(), 5);
+    assert!(cmp.regressions_at_least(12.0).len() < 5);
+    // The other direction is an improvement.
+    let cmp = compare_records(&slow, &base, "a", "b", &CompareOptions::default()).unwrap();
+    assert_eq!(cmp.cases[0].metrics[0].verdict, Verdict::Improvement);
+}
+
+#[test]
+fn changes_below_the_threshold_are_not_verdicts() {
+    let base = synthetic(&[400_000.0, 400_100.0, 399_900.0, 400_050.0]);
+    let new = synthetic(&[398_000.0, 398_100.0, 397_900.0, 398_050.0]); // −0.5 %, very tight
+    let cmp = compare_records(&base, &new, "a", "b", &CompareOptions::default()).unwrap();
+    let rps = &cmp.cases[0].metrics[0];
+    assert!(rps.difference.as_ref().unwrap().p_value < 1e-6);
+    assert_eq!(rps.verdict, Verdict::NoSignificantChange);
+    let opts = CompareOptions {
+        threshold_pct: 0.25,
+        ..CompareOptions::default()
+    };
+    let cmp = compare_records(&base, &new, "a", "b", &opts).unwrap();
+    assert_eq!(cmp.cases[0].metrics[0].verdict, Verdict::Regression);
+}
+
+#[test]
+fn one_run_per_side_is_insufficient_data() {
+    let base = synthetic(&[400_000.0]);
+    let new = synthetic(&[200_000.0, 210_000.0]);
+    let cmp = compare_records(&base, &new, "a", "b", &CompareOptions::default()).unwrap();
+    assert_eq!(cmp.comparisons, 0);
+    assert!(
+        cmp.cases[0]
+            .metrics
+            .iter()
+            .filter(|m| m.metric.judged())
+            .all(|m| m.verdict == Verdict::InsufficientData)
+    );
+    assert!(render_markdown(&cmp).contains("insufficient data"));
+}
+
+#[test]
+fn holm_keeps_the_upstream_a_a_drift_from_becoming_a_verdict() {
+    // INCR 256 B rps differs by −13.5 % with p ≈ 0.0045 between two invocations of the same
+    // binary: one of 30 comparisons. Uncorrected it would be called a regression.
+    let holm = upstream_comparison(&CompareOptions::default());
+    assert!(holm.changes.is_empty());
+    let raw = upstream_comparison(&CompareOptions {
+        correction: Correction::None,
+        ..CompareOptions::default()
+    });
+    let labels: Vec<(&str, Metric)> = raw
+        .changes
+        .iter()
+        .map(|c| (c.case.as_str(), c.metric))
+        .collect();
+    assert!(
+        labels.contains(&("INCR data_size=256", Metric::Rps)),
+        "{labels:?}"
+    );
+}
+
+// ---------------------------------------------------------------- reports
+
+#[test]
+fn markdown_report_snapshot() {
+    let md = render_markdown(&upstream_comparison(&CompareOptions::default()));
+    for needle in [
+        "| | % Change | Test | baseline | new | baseline stats | new stats |",
+        "<details>",
+        "## Fixed configuration",
+        "## Legend",
+        "30 comparisons",
+    ] {
+        assert!(md.contains(needle), "missing {needle:?}");
+    }
+    // The inputs are fixed files, so every number is deterministic; only file paths are
+    // redacted should a caller pass absolute ones.
+    insta::with_settings!({filters => vec![(r"/[^`\s]*/(run-[ab]-metrics\.json)", "[DIR]/$1")]}, {
+        insta::assert_snapshot!("upstream_report", md);
+    });
+}
+
+#[test]
+fn markdown_links_commits_when_the_repository_is_known() {
+    let mut a = load("run-a-metrics.json");
+    for r in a.iter_mut() {
+        r.insert("repository".into(), json!("valkey-io/valkey"));
+        r.insert(
+            "commit".into(),
+            json!("55bbbe09a3b37a98c907dbfbc225768ff253e84f"),
+        );
+        r.insert("ref".into(), json!("unstable"));
+    }
+    let cmp = compare_records(
+        &a,
+        &load("run-b-metrics.json"),
+        "a",
+        "b",
+        &Default::default(),
+    )
+    .unwrap();
+    let md = render_markdown(&cmp);
+    assert!(md.contains(
+        "https://github.com/valkey-io/valkey/commit/55bbbe09a3b37a98c907dbfbc225768ff253e84f"
+    ));
+    assert!(
+        md.starts_with("# Performance comparison: `unstable` → `HEAD`"),
+        "{md}"
+    );
+}
+
+#[test]
+fn json_report_has_the_same_content() {
+    let cmp = upstream_comparison(&CompareOptions::default());
+    let v: Value = serde_json::from_str(&render_json(&cmp)).unwrap();
+    assert_eq!(v["comparisons"], 30);
+    assert_eq!(v["cases"].as_array().unwrap().len(), 6);
+    assert_eq!(v["options"]["correction"], "holm");
+    let rps = &v["cases"][0]["metrics"][0];
+    assert_eq!(rps["metric"], "rps");
+    assert_eq!(rps["verdict"], "no_significant_change");
+    assert_eq!(rps["baseline_values"].as_array().unwrap().len(), 3);
+    assert!(rps["difference"]["p_value"].is_f64());
+}
+
+// ---------------------------------------------------------------- graphs
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[test]
+fn graphs_are_valid_png_and_svg_with_labels() {
+    let cmp = upstream_comparison(&CompareOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_graphs(&cmp, dir.path()).unwrap();
+    // 7 metric bar charts + 6 case charts, each as PNG and SVG.
+    assert_eq!(files.len(), (7 + 6) * 2);
+    let bar = compare::graphs::bar_chart_size(6);
+    assert_eq!(png_size(&dir.path().join("compare-rps.png")), bar);
+    let svg = std::fs::read_to_string(dir.path().join("compare-rps.svg")).unwrap();
+    assert!(svg.contains(&format!("width=\"{}\" height=\"{}\"", bar.0, bar.1)));
+    for label in [
+        "INCR data_size=32",
+        "HSET data_size=256",
+        "baseline",
+        "new",
+        "rps (req/s)",
+    ] {
+        assert!(svg.contains(label), "compare-rps.svg lacks {label:?}");
+    }
+    let case = dir.path().join("case-01-incr-data-size-32");
+    assert_eq!(
+        png_size(&case.with_extension("png")),
+        compare::graphs::case_chart_size(5)
+    );
+    let svg = std::fs::read_to_string(case.with_extension("svg")).unwrap();
+    for label in ["prediction band", "p99 latency (ms)", "run"] {
+        assert!(svg.contains(label), "case svg lacks {label:?}");
+    }
+    for f in &files {
+        assert!(
+            std::fs::metadata(f).unwrap().len() > 1000,
+            "{}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn write_report_puts_report_md_and_graphs_in_the_results_dir() {
+    let cmp = upstream_comparison(&CompareOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let files = compare::write_report(&cmp, dir.path(), true).unwrap();
+    assert_eq!(files[0], dir.path().join("report.md"));
+    assert_eq!(files.len(), 1 + (7 + 6) * 2);
+    assert!(dir.path().join("graphs/compare-rps.svg").exists());
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert_eq!(md, render_markdown(&cmp));
+}
+
+// ---------------------------------------------------------------- command line
+
+fn valkey_perf() -> Command {
+    Command::cargo_bin("valkey-perf").unwrap()
+}
+
+#[test]
+fn cli_writes_reports_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    valkey_perf()
+        .args(["compare", "--format", "json", "--fail-on-regression", "5"])
+        .arg("--baseline")
+        .arg(upstream("run-a-metrics.json"))
+        .arg("--new")
+        .arg(upstream("run-b-metrics.json"))
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .success();
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["comparisons"], 30);
+}
+
+#[test]
+fn cli_fails_with_code_6_on_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, recs: Vec<RecordMap>| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, serde_json::to_string(&recs).unwrap()).unwrap();
+        p
+    };
+    let a = write(
+        "a.json",
+        synthetic(&[400_000.0, 402_000.0, 398_500.0, 401_200.0]),
+    );
+    let b = write(
+        "b.json",
+        synthetic(&[360_500.0, 361_700.0, 358_400.0, 360_900.0]),
+    );
+    let run = |pct: &str| {
+        valkey_perf()
+            .args(["compare", "--fail-on-regression", pct, "--baseline"])
+            .arg(&a)
+            .arg("--new")
+            .arg(&b)
+            .assert()
+    };
+    let out = run("5").code(6);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("regression"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("🔴"));
+    run("50").success();
+}
+
+#[test]
+fn cli_names_the_malformed_file_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, "[\n  {\"rps\": 1,\n  oops\n]").unwrap();
+    let out = valkey_perf()
+        .args(["compare", "--baseline"])
+        .arg(&bad)
+        .arg("--new")
+        .arg(upstream("run-b-metrics.json"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("broken.json"), "{stderr}");
+    assert!(stderr.contains("line 3 column"), "{stderr}");
+}

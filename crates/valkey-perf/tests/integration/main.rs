@@ -1,0 +1,5 @@
+//! The single integration-test binary: one module per area, run against real programs, sharing
+//! fixtures under `tests/fixtures`.
+
+mod build;
+mod compare;
