@@ -15,12 +15,12 @@ pub enum Cmd {
     /// Compare two metrics.json files: statistics, verdicts, markdown or JSON report, graphs.
     Compare(crate::compare::CompareArgs),
     /// The native load generator on its own, with valkey-benchmark's flags and output.
-    Loadgen(crate::loadgen_cmd::LoadgenArgs),
+    Loadgen(Box<crate::loadgen_cmd::LoadgenArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Cmd::Compare(args) => crate::compare::run(args),
-        Cmd::Loadgen(args) => crate::loadgen_cmd::run(args),
+        Cmd::Loadgen(args) => crate::loadgen_cmd::run(*args),
     }
 }
