@@ -372,6 +372,8 @@ impl Client {
         };
         let mut sleep = Box::pin(tokio::time::sleep_until(times.start.into()));
         let mut outstanding: u64 = 0;
+        // Measured requests claimed from the shared budget but not yet issued.
+        let mut credits: u64 = 0;
         let mut issuing = true;
         let mut redirects = Vec::new();
         loop {
@@ -400,10 +402,17 @@ impl Client {
                     let measured = intended >= times.measure_start;
                     if measured {
                         if let Some(n) = budget {
-                            if ctx.shared.issued.fetch_add(1, Ordering::Relaxed) >= n {
+                            if credits == 0 {
+                                // Claim the whole free window at once: one atomic per batch.
+                                let want = window - outstanding;
+                                let prev = ctx.shared.issued.fetch_add(want, Ordering::Relaxed);
+                                credits = want.min(n.saturating_sub(prev));
+                            }
+                            if credits == 0 {
                                 issuing = false;
                                 break;
                             }
+                            credits -= 1;
                         }
                     }
                     self.issue(&ctx, intended, now, measured);
@@ -569,7 +578,10 @@ pub(crate) fn worker(
         let times = *shared.times.get()?;
         let ctx = Rc::new(ThreadCtx {
             shared: shared.clone(),
-            rec: RefCell::new(Recorder::new(Instant::now())),
+            rec: RefCell::new(Recorder::new(
+                Instant::now(),
+                matches!(shared.spec.pacing, Pacing::ClosedLoop),
+            )),
             outstanding: Cell::new(0),
             times,
         });
@@ -590,7 +602,10 @@ pub(crate) fn worker(
         }
         let wall = wall0.elapsed().as_secs_f64();
         let cpu = (sys::thread_cpu_time() - cpu0).as_secs_f64();
-        let recorder = std::mem::replace(&mut *ctx.rec.borrow_mut(), Recorder::new(Instant::now()));
+        let recorder = std::mem::replace(
+            &mut *ctx.rec.borrow_mut(),
+            Recorder::new(Instant::now(), true),
+        );
         Some(ThreadOut {
             recorder,
             busy_share: if wall > 0.0 { cpu / wall } else { 0.0 },

@@ -52,6 +52,9 @@ pub enum LoadError {
     Tls { message: String },
     #[error("cluster discovery failed: {0}")]
     Cluster(String),
+    /// The cancel flag was set before every client was connected; nothing was measured.
+    #[error("cancelled before the load started")]
+    Cancelled,
     #[error("cannot start a client thread: {0}")]
     Runtime(#[source] std::io::Error),
     /// The run was measured but failed (error share above the threshold, or a reply
@@ -232,9 +235,7 @@ pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError>
     })?;
     let Some(times) = shared.times.get().copied() else {
         // Cancelled before every client was connected.
-        return Err(LoadError::Config(
-            "cancelled before the load started".to_string(),
-        ));
+        return Err(LoadError::Cancelled);
     };
     let outs: Vec<engine::ThreadOut> = outs.into_iter().flatten().collect();
     report(spec, &shared, times, outs, nodes)
@@ -256,7 +257,11 @@ fn report(
         let r = &o.recorder;
         // Same bounds on every histogram, so adding cannot fail.
         let _ = corrected.add(&r.corrected);
-        let _ = service.add(&r.service);
+        let _ = service.add(if r.closed_loop {
+            &r.corrected
+        } else {
+            &r.service
+        });
         for (k, v) in &r.errors {
             *errors_by_kind.entry(k.clone()).or_insert(0) += v;
         }

@@ -37,10 +37,13 @@ pub(crate) struct Recorder {
     pub lost: u64,
     pub last_completion: Option<Instant>,
     pub last_progress: Instant,
+    /// In closed loop every request leaves at its intended time, so the service-time
+    /// histogram would be a copy of the corrected one; it is filled at the end instead.
+    pub closed_loop: bool,
 }
 
 impl Recorder {
-    pub(crate) fn new(now: Instant) -> Recorder {
+    pub(crate) fn new(now: Instant, closed_loop: bool) -> Recorder {
         Recorder {
             corrected: new_histogram(),
             service: new_histogram(),
@@ -53,6 +56,7 @@ impl Recorder {
             lost: 0,
             last_completion: None,
             last_progress: now,
+            closed_loop,
         }
     }
 
@@ -76,7 +80,9 @@ impl Recorder {
         let service = now.saturating_duration_since(sent);
         let ns = |d: Duration| (d.as_nanos() as u64).clamp(1, HISTOGRAM_MAX_NS);
         self.corrected.saturating_record(ns(corrected));
-        self.service.saturating_record(ns(service));
+        if !self.closed_loop {
+            self.service.saturating_record(ns(service));
+        }
         self.completed += 1;
         self.last_completion = Some(now);
         let second = now.saturating_duration_since(measure_start).as_secs() as usize;
