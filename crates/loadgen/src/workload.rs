@@ -42,6 +42,9 @@ pub(crate) struct Compiled {
     sequential: Option<Arc<AtomicU64>>,
     distinct_values: bool,
     seed: u64,
+    /// Only cluster mode needs each request's slot (hashing costs more than the rest of
+    /// the request's generation).
+    cluster: bool,
 }
 
 /// Per-connection generator state.
@@ -250,6 +253,7 @@ impl Compiled {
             sequential,
             distinct_values: w.distinct_values,
             seed,
+            cluster,
         })
     }
 
@@ -261,7 +265,8 @@ impl Compiled {
         }
     }
 
-    /// Appends one request to `out`; returns its cluster slot when the command has a key.
+    /// Appends one request to `out`; in cluster mode, returns its slot when the command has
+    /// a key.
     pub(crate) fn emit(&self, g: &mut KeyGen, out: &mut Vec<u8>) -> Option<u16> {
         let idx = if self.templates.len() == 1 {
             0
@@ -307,6 +312,9 @@ impl Compiled {
                 let n = len.min(12);
                 write_digits(&mut req[off..off + n], g.counter);
             }
+        }
+        if !self.cluster {
+            return None;
         }
         t.route.map(|(a, b)| key_slot(&req[a..b]))
     }
