@@ -10,7 +10,8 @@
 # Environment: VALKEY_PERF (default target/release/valkey-perf), VALKEY_SERVER (default the
 # newest .deps/valkey-*/valkey-server), REDIS_BENCHMARK (default redis-benchmark),
 # VALKEY_BENCHMARK (optional), RUNS (default 3), REQUESTS_P1 (default 500000),
-# REQUESTS_P16 (default 4000000), SERVER_CPU (0), CLIENT_CPU (1).
+# REQUESTS_P16 (default 4000000), SERVER_CPU (0), CLIENT_CPU (1), COMMANDS ("get set"),
+# PIPELINES ("1 16").
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -73,8 +74,8 @@ tools=(native redis-benchmark)
 "$native" loadgen -p "$port" -c 50 -n 100000 -r 100000 -d 64 -t set --sequential -q >/dev/null
 
 printf '%-6s %-3s %-17s %12s %10s %12s %10s\n' case P tool "median rps" "rps ratio" "CPU s/Mreq" "CPU ratio"
-for cmd in get set; do
-    for p in 1 16; do
+for cmd in ${COMMANDS:-get set}; do
+    for p in ${PIPELINES:-1 16}; do
         n=$req_p1
         [[ $p == 16 ]] && n=$req_p16
         declare -A rps_list=() cpu_list=()

@@ -38,7 +38,7 @@ use transport::{ConnectSpec, Endpoint, Link};
 pub enum LoadError {
     #[error("invalid load spec: {0}")]
     Config(String),
-    #[error("cannot connect to `{endpoint}`: {source}")]
+    #[error("cannot talk to the server at `{endpoint}` (is it running and reachable?)")]
     Connect {
         endpoint: String,
         #[source]
