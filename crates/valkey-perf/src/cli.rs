@@ -12,8 +12,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
+    /// Benchmark targets (commits, server binaries, a running server) with a config file.
+    Run(Box<crate::app::run::RunArgs>),
     /// Compare two metrics.json files: statistics, verdicts, markdown or JSON report, graphs.
     Compare(crate::compare::CompareArgs),
+    /// Check a config file and list the cases it expands into; print the config JSON Schema.
+    Config(crate::config::cli::ConfigArgs),
     /// The native load generator on its own, with valkey-benchmark's flags and output.
     Loadgen(Box<crate::loadgen_cmd::LoadgenArgs>),
 }
@@ -21,6 +25,8 @@ pub enum Cmd {
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Cmd::Compare(args) => crate::compare::run(args),
+        Cmd::Run(args) => crate::app::run::run(*args),
+        Cmd::Config(args) => crate::config::cli::run(args),
         Cmd::Loadgen(args) => crate::loadgen_cmd::run(*args),
     }
 }

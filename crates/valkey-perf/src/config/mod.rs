@@ -1,6 +1,7 @@
 //! Config files (SPEC §4): the upstream JSON format, validated strictly before anything starts
 //! and expanded into cases in the documented order. Owns no processes and touches no servers.
 
+pub mod cli;
 mod expand;
 mod validate;
 
@@ -75,5 +76,7 @@ pub fn load_text(text: &str, name: &str, facts: &MachineFacts) -> Result<ConfigF
     })
 }
 
+#[cfg(test)]
+mod schema_tests;
 #[cfg(test)]
 mod tests;

@@ -68,12 +68,8 @@ impl Control {
 
     /// Sends one command and reads its reply. Error replies are returned as `Reply::Error`.
     pub fn call_raw(&mut self, args: &[&str]) -> Result<Reply> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
+        let mut out = Vec::new();
+        encode(&mut out, args.iter().copied());
         let addr = self.addr.clone();
         self.reader
             .get_mut()
@@ -85,6 +81,22 @@ impl Control {
                 args.first().unwrap_or(&"")
             )
         })
+    }
+
+    /// Sends many commands at once and reads all their replies (error replies included).
+    pub fn pipeline(&mut self, commands: &[Vec<String>]) -> Result<Vec<Reply>> {
+        let mut out = Vec::new();
+        for args in commands {
+            encode(&mut out, args.iter().map(String::as_str));
+        }
+        let addr = self.addr.clone();
+        self.reader.get_mut().write_all(&out).with_context(|| {
+            format!("sending {} pipelined commands to `{addr}`", commands.len())
+        })?;
+        (0..commands.len())
+            .map(|_| read_reply(&mut self.reader))
+            .collect::<Result<Vec<_>>>()
+            .with_context(|| format!("reading pipelined replies from `{addr}`"))
     }
 
     /// Sends one command; an error reply becomes an error naming the command.
@@ -126,6 +138,16 @@ pub fn parse_info(text: &str) -> Vec<(String, String)> {
 /// Looks a field up in parsed INFO output.
 pub fn info_field<'a>(info: &'a [(String, String)], key: &str) -> Option<&'a str> {
     info.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Appends one command in RESP array form.
+fn encode<'a>(out: &mut Vec<u8>, args: impl ExactSizeIterator<Item = &'a str>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 fn read_line(r: &mut impl BufRead) -> Result<String> {

@@ -3,3 +3,6 @@
 
 mod build;
 mod compare;
+mod config;
+mod run;
+mod support;

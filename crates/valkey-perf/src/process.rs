@@ -1,4 +1,4 @@
-//! Child processes valkey-perf starts: servers, load generators, builds.
+//! Child processes valkey-perf starts: servers, load generators, git and make.
 //!
 //! Every child gets its own process group, so terminal Ctrl-C reaches only valkey-perf, which
 //! then stops its children deliberately. Stopping is SIGTERM to the group, a grace period,
@@ -75,18 +75,43 @@ pub fn prepare(cmd: &mut Command, cpus: Option<&CpuSet>) {
     }
 }
 
-/// Renders a command line for messages.
+/// The command line of `cmd` as a user would type it (arguments quoted only when needed).
 pub fn command_line(cmd: &Command) -> String {
-    let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
-    parts.extend(cmd.get_args().map(|a| {
-        let s = a.to_string_lossy();
-        if s.is_empty() || s.contains(' ') {
-            format!("'{s}'")
-        } else {
-            s.into_owned()
-        }
-    }));
+    let mut parts = vec![quote(&cmd.get_program().to_string_lossy())];
+    parts.extend(cmd.get_args().map(|a| quote(&a.to_string_lossy())));
     parts.join(" ")
+}
+
+fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@^{}+,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// SIGTERM to the group led by `child`, up to `grace` for it to exit, then SIGKILL to the
+/// group, then reap. The group is ours: every member was started by valkey-perf.
+fn stop_group(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    let pgid = Pid::from_raw(child.id() as i32);
+    let mut status = child.try_wait().ok().flatten();
+    if status.is_none() {
+        let _ = killpg(pgid, Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while status.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            status = child.try_wait().ok().flatten();
+        }
+    }
+    // Anything else left in the group (a fork of the child) goes too.
+    let _ = killpg(pgid, Signal::SIGKILL);
+    if status.is_none() {
+        status = child.wait().ok();
+    }
+    status
 }
 
 /// Describes how a child ended: `exit status 3` or `killed by signal SIGKILL`.
@@ -178,23 +203,7 @@ impl ManagedChild {
         if self.try_exit_status().is_some() {
             return;
         }
-        let pgid = Pid::from_raw(self.child.id() as i32);
-        let _ = killpg(pgid, Signal::SIGTERM);
-        let deadline = Instant::now() + grace();
-        while Instant::now() < deadline {
-            if self.try_exit_status().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if self.try_exit_status().is_none() {
-            let _ = killpg(pgid, Signal::SIGKILL);
-            if let Ok(status) = self.child.wait() {
-                self.exited = Some(status);
-            }
-        }
-        // Anything else left in the group (a fork of the child) goes too; the group is ours.
-        let _ = killpg(pgid, Signal::SIGKILL);
+        self.exited = stop_group(&mut self.child, grace());
         tracing::debug!(pid = self.child.id(), "stopped {}", self.name);
     }
 }
@@ -211,6 +220,8 @@ pub struct Finished {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
+    /// The CPUs the child was allowed to run on, read back right after it started.
+    pub cpus_allowed: Option<String>,
 }
 
 /// Why a bounded child run did not finish normally.
@@ -244,36 +255,74 @@ fn tail_note(tail: &str) -> String {
     }
 }
 
+/// Where a bounded child's stdout and stderr go.
+pub enum Sink<'a> {
+    /// Captured into [`Finished`].
+    Capture,
+    /// Both appended to this (already open) log file; [`Finished`] holds empty strings.
+    Log(&'a File),
+}
+
 /// Runs `cmd` to completion with a deadline, capturing stdout and stderr (through temp files,
 /// so a chatty child never blocks on a full pipe). Ctrl-C or the deadline stops its process
-/// group. `abort` is polled too: returning `Some(reason)` stops the child early.
+/// group. `abort` is polled too: returning true stops the child early.
 pub fn run_bounded(
     mut cmd: Command,
     deadline: Duration,
     cpus: Option<&CpuSet>,
     abort: &mut dyn FnMut() -> bool,
 ) -> Result<Finished, RunError> {
-    let command = command_line(&cmd);
+    run_child(&mut cmd, Sink::Capture, Some(deadline), cpus, abort)
+}
+
+/// The general form of [`run_bounded`]: output captured or logged, deadline optional. A
+/// stopped child gets SIGTERM, a short grace period, then SIGKILL (its whole group).
+pub fn run_child(
+    cmd: &mut Command,
+    sink: Sink<'_>,
+    deadline: Option<Duration>,
+    cpus: Option<&CpuSet>,
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<Finished, RunError> {
+    let command = command_line(cmd);
     let io_err = |source| RunError::Io {
         command: command.clone(),
         source,
     };
-    let mut out = tempfile::tempfile().map_err(io_err)?;
-    let mut err = tempfile::tempfile().map_err(io_err)?;
+    let (mut out, mut err) = match sink {
+        Sink::Capture => (
+            tempfile::tempfile().map_err(io_err)?,
+            tempfile::tempfile().map_err(io_err)?,
+        ),
+        Sink::Log(file) => (
+            file.try_clone().map_err(io_err)?,
+            file.try_clone().map_err(io_err)?,
+        ),
+    };
+    let captured = matches!(sink, Sink::Capture);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(out.try_clone().map_err(io_err)?))
         .stderr(Stdio::from(err.try_clone().map_err(io_err)?));
-    prepare(&mut cmd, cpus);
+    prepare(cmd, cpus);
     let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
         command: command.clone(),
         source,
     })?;
     let started = Instant::now();
+    // `spawn` returns after exec, so the affinity set before exec is in place now.
+    let cpus_allowed = cpus_allowed(child.id());
     let pgid = Pid::from_raw(child.id() as i32);
     let kill = |child: &mut Child| {
-        let _ = killpg(pgid, Signal::SIGKILL);
-        let _ = child.wait();
+        stop_group(child, grace().min(Duration::from_secs(2)));
     };
+    let read = |f: &mut File| {
+        if captured {
+            read_all(f).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let mut pause = Duration::from_millis(1);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -287,23 +336,24 @@ pub fn run_bounded(
             kill(&mut child);
             return Err(RunError::Interrupted { command });
         }
-        if started.elapsed() > deadline {
+        if let Some(deadline) = deadline.filter(|d| started.elapsed() > *d) {
             kill(&mut child);
-            let stderr = read_all(&mut err).unwrap_or_default();
             return Err(RunError::Timeout {
                 command,
                 deadline,
-                stderr_tail: crate::util::tail_of_text(&stderr, 10),
+                stderr_tail: crate::util::tail_of_text(&read(&mut err), 10),
             });
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     };
     // The group may still hold grandchildren; they are ours and go now.
     let _ = killpg(pgid, Signal::SIGKILL);
     Ok(Finished {
         status,
-        stdout: read_all(&mut out).map_err(io_err)?,
-        stderr: read_all(&mut err).map_err(io_err)?,
+        stdout: read(&mut out),
+        stderr: read(&mut err),
+        cpus_allowed,
     })
 }
 

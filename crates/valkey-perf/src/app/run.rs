@@ -1,0 +1,828 @@
+//! `valkey-perf run`: targets × config → results (SPEC §5).
+//!
+//! Lowering first: flags and the config file become a validated [`Plan`] (targets resolved,
+//! engine probed, every case checked against it) before any server starts. Then the plan runs:
+//! case by case, run by run, target by target (A B A B ...), a fresh server per run, records
+//! written after every run.
+
+use super::logging::{self, Progress};
+use crate::config::{self, MachineFacts};
+use crate::engine::seed::{self, SeedPlan};
+use crate::engine::valkey_benchmark::ValkeyBenchmark;
+use crate::engine::{LoadTarget, Measurement};
+use crate::exit::{Code, usage};
+use crate::model::{BenchmarkMode, Case, Record};
+use crate::results::{MetricsFile, env};
+use crate::server::process::{interrupted, run_bounded};
+use crate::server::{DeploySpec, Deployment};
+use crate::target::{self, RepoSource, SourceOptions};
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Start servers and drive load from this machine.
+    Both,
+    /// Start the servers of the config and keep them up until Ctrl-C.
+    Server,
+    /// Drive load against a server at --target-ip that this machine did not start.
+    Client,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineChoice {
+    /// An external valkey-benchmark (or redis-benchmark) binary.
+    ValkeyBenchmark,
+}
+
+/// Flags of `valkey-perf run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Where servers run: `both` (start and drive here), `server` (start and wait), `client`
+    /// (drive --target-ip).
+    #[arg(long, value_enum, default_value_t = Mode::Both)]
+    pub mode: Mode,
+    /// Address of the server in --mode client and with --use-running-server.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub target_ip: String,
+    /// Port of the server in --mode client and with --use-running-server.
+    #[arg(long, default_value_t = 6379)]
+    pub port: u16,
+    /// Config file: a JSON array of config objects.
+    #[arg(long, default_value = "configs/benchmark-configs.json")]
+    pub config: PathBuf,
+    /// Git refs to build and benchmark (HEAD, branch, tag, short or full SHA).
+    #[arg(long, num_args = 1..)]
+    pub commits: Vec<String>,
+    /// Git ref of the baseline the other targets are compared against.
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Prebuilt valkey-server binary to benchmark as is (repeatable).
+    #[arg(long = "server-bin", value_name = "FILE")]
+    pub server_bins: Vec<PathBuf>,
+    /// Prebuilt valkey-server binary used as the baseline.
+    #[arg(long, value_name = "FILE")]
+    pub baseline_server_bin: Option<PathBuf>,
+    /// Runs per case (each with a fresh server).
+    #[arg(long, default_value_t = 1)]
+    pub runs: u32,
+    /// Existing Valkey checkout to build in (instead of a cached mirror of --valkey-repo).
+    #[arg(long, value_name = "DIR")]
+    pub valkey_path: Option<PathBuf>,
+    /// Valkey repository URL or path to mirror and build from.
+    #[arg(long, value_name = "URL|PATH", default_value = target::DEFAULT_REPO_URL)]
+    pub valkey_repo: String,
+    /// Cache directory for mirrors and builds (default: $XDG_CACHE_HOME/valkey-perf).
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+    /// Build even when a cached build of the commit exists.
+    #[arg(long)]
+    pub no_build_cache: bool,
+    /// valkey-benchmark (or redis-benchmark) binary for the valkey-benchmark engine.
+    #[arg(long, value_name = "FILE")]
+    pub valkey_benchmark_path: Option<PathBuf>,
+    /// Benchmark the server already listening at --target-ip/--port; never start or stop one.
+    #[arg(long)]
+    pub use_running_server: bool,
+    /// Directory results go into (one subdirectory per target).
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// Load generator.
+    #[arg(long, value_enum, default_value_t = EngineChoice::ValkeyBenchmark)]
+    pub engine: EngineChoice,
+    /// Print the plan (targets and cases) and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Repository `owner/name` stored in records (default: derived from a GitHub --valkey-repo).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repository: Option<String>,
+    /// With a baseline, also draw graphs next to report.md.
+    #[arg(long)]
+    pub graphs: bool,
+    /// Longest one load-generator run may take before it is stopped and counted as failed
+    /// (default: 60 s plus the configured duration, or 60 s plus 1 s per 2000 requests).
+    #[arg(long, value_name = "SECONDS")]
+    pub run_timeout: Option<u64>,
+}
+
+/// Where a target's server comes from.
+#[derive(Debug, Clone)]
+enum ServerSource {
+    Binary(PathBuf),
+    Running { host: String, port: u16 },
+}
+
+/// One thing being benchmarked, fully resolved.
+#[derive(Debug, Clone)]
+struct Target {
+    /// As the user typed it (ref, binary path).
+    label: String,
+    commit: String,
+    timestamp: String,
+    repository: Option<String>,
+    server: ServerSource,
+    server_version: String,
+    /// A benchmark binary that came with this target (a source build).
+    benchmark: Option<PathBuf>,
+    dir: PathBuf,
+    is_baseline: bool,
+}
+
+/// A validated plan: nothing has started yet.
+struct Plan {
+    targets: Vec<Target>,
+    cases: Vec<Case>,
+    runs: u32,
+    engine: ValkeyBenchmark,
+    bind: String,
+    deadline: Option<Duration>,
+    graphs: bool,
+    results_dir: PathBuf,
+}
+
+/// Parses `Valkey server v=9.1.2 sha=...` into `9.1.2`.
+pub fn parse_server_version(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("v="))
+        .map(str::to_string)
+}
+
+fn short_hash(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
+}
+
+fn iso_utc(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A prebuilt server binary as a target: its `--version` and a content hash name it.
+fn binary_target(path: &Path, results_dir: &Path, is_baseline: bool) -> Result<Target> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        usage(format!(
+            "server binary `{}` cannot be used: {e}; pass the path of a valkey-server executable",
+            path.display()
+        ))
+    })?;
+    if !meta.is_file() {
+        return Err(usage(format!(
+            "server binary `{}` is not a file; pass the path of a valkey-server executable",
+            path.display()
+        )));
+    }
+    let mut cmd = std::process::Command::new(path);
+    cmd.arg("--version");
+    let done = run_bounded(cmd, Duration::from_secs(10), None, &mut || false).map_err(|e| {
+        usage(format!(
+            "server binary `{}` does not run: {e}; pass a valkey-server built for this machine",
+            path.display()
+        ))
+    })?;
+    let version = parse_server_version(&done.stdout).ok_or_else(|| {
+        usage(format!(
+            "`{} --version` printed {:?}, not a valkey-server version; pass a valkey-server binary",
+            path.display(),
+            done.stdout.trim()
+        ))
+    })?;
+    let hash = short_hash(path)?;
+    let commit = format!("{version}-{hash}");
+    Ok(Target {
+        label: path.display().to_string(),
+        dir: results_dir.join(&commit),
+        commit,
+        timestamp: meta
+            .modified()
+            .map(iso_utc)
+            .unwrap_or_else(|_| "unknown".into()),
+        repository: None,
+        server: ServerSource::Binary(path.to_path_buf()),
+        server_version: version,
+        benchmark: None,
+        is_baseline,
+    })
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The benchmark binary: the flag, else one a source build produced, else `valkey-benchmark`
+/// or `redis-benchmark` on PATH.
+fn benchmark_binary(args: &RunArgs, targets: &[Target]) -> Result<PathBuf> {
+    if let Some(p) = &args.valkey_benchmark_path {
+        if !p.is_file() {
+            return Err(usage(format!(
+                "--valkey-benchmark-path `{}` is not a file; pass the path of a valkey-benchmark binary",
+                p.display()
+            )));
+        }
+        return Ok(p.clone());
+    }
+    if let Some(p) = targets.iter().find_map(|t| t.benchmark.clone()) {
+        return Ok(p);
+    }
+    find_in_path("valkey-benchmark")
+        .or_else(|| find_in_path("redis-benchmark"))
+        .ok_or_else(|| {
+            usage(
+                "no valkey-benchmark found: pass --valkey-benchmark-path, benchmark a --commits build, or install one (Debian: apt-get install redis-tools)",
+            )
+        })
+}
+
+fn lower(args: &RunArgs) -> Result<Plan> {
+    if args.runs == 0 {
+        return Err(usage(
+            "--runs 0 measures nothing; use --runs 1 or more (3+ for statistics)",
+        ));
+    }
+    let client_only = args.use_running_server || args.mode == Mode::Client;
+    if args.mode == Mode::Server {
+        return Err(usage(
+            "--mode server is not available in this version; run servers and load on one machine with --mode both",
+        ));
+    }
+    if client_only && (!args.server_bins.is_empty() || args.baseline_server_bin.is_some()) {
+        return Err(usage(
+            "--server-bin / --baseline-server-bin start servers, which --use-running-server and --mode client never do; drop one of them",
+        ));
+    }
+    if args.baseline.is_some() && args.baseline_server_bin.is_some() {
+        return Err(usage(
+            "give either --baseline or --baseline-server-bin, not both",
+        ));
+    }
+    let facts = MachineFacts {
+        cpus_may_be_remote: client_only,
+        ..MachineFacts::here()
+    };
+    let config = config::load(&args.config, &facts)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+
+    let mut targets = Vec::new();
+    if client_only {
+        let label = args
+            .commits
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "running-server".into());
+        let dir_name = label.replace(['/', ' '], "_");
+        targets.push(Target {
+            dir: args.results_dir.join(&dir_name),
+            commit: label.clone(),
+            label,
+            timestamp: iso_utc(std::time::SystemTime::now()),
+            repository: args.repository.clone(),
+            server: ServerSource::Running {
+                host: args.target_ip.clone(),
+                port: args.port,
+            },
+            server_version: String::new(),
+            benchmark: None,
+            is_baseline: false,
+        });
+    } else {
+        if let Some(bin) = &args.baseline_server_bin {
+            targets.push(binary_target(bin, &args.results_dir, true)?);
+        }
+        for bin in &args.server_bins {
+            targets.push(binary_target(bin, &args.results_dir, false)?);
+        }
+        let mut refs: Vec<(String, bool)> = Vec::new();
+        if let Some(b) = &args.baseline {
+            refs.push((b.clone(), true));
+        }
+        refs.extend(args.commits.iter().map(|c| (c.clone(), false)));
+        if targets.is_empty() && refs.is_empty() {
+            refs.push(("HEAD".into(), false));
+        }
+        if !refs.is_empty() {
+            targets.extend(source_targets(args, &refs, &config.cases)?);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in &targets {
+        if !seen.insert(t.dir.clone()) {
+            return Err(usage(format!(
+                "two targets would share `{}` (the same binary or commit given twice); give each target once",
+                t.dir.display()
+            )));
+        }
+    }
+
+    let engine = ValkeyBenchmark::probe(&benchmark_binary(args, &targets)?)
+        .map_err(|e| usage(format!("{e:#}")))?;
+    let refusals: Vec<String> = config
+        .cases
+        .iter()
+        .filter_map(|c| engine.check(c).err())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !refusals.is_empty() {
+        return Err(usage(format!(
+            "the benchmark binary cannot run this config exactly as written:\n  - {}",
+            refusals.join("\n  - ")
+        )));
+    }
+    for case in &config.cases {
+        if case.topology.cluster || case.topology.tls {
+            return Err(usage(format!(
+                "config[{}] uses {}, which this version of valkey-perf cannot start yet; remove it from the config",
+                case.config_index,
+                if case.topology.cluster {
+                    "cluster_mode"
+                } else {
+                    "tls_mode"
+                }
+            )));
+        }
+    }
+    if targets.len() > 1 && args.runs < 3 {
+        tracing::warn!(
+            "--runs {} gives no confidence intervals; use --runs 3 or more to compare targets",
+            args.runs
+        );
+    }
+    Ok(Plan {
+        targets,
+        cases: config.cases,
+        runs: args.runs,
+        engine,
+        bind: "127.0.0.1".into(),
+        deadline: args.run_timeout.map(Duration::from_secs),
+        graphs: args.graphs,
+        results_dir: args.results_dir.clone(),
+    })
+}
+
+/// Resolves refs (exit 2 on an unknown one) and builds them (exit 3 on a failed build).
+fn source_targets(args: &RunArgs, refs: &[(String, bool)], cases: &[Case]) -> Result<Vec<Target>> {
+    let cache_dir = match &args.build_dir {
+        Some(d) => d.clone(),
+        None => target::default_cache_dir()?,
+    };
+    let repo = RepoSource::parse(&args.valkey_repo)?;
+    let mut opts = SourceOptions::new(repo, cache_dir);
+    opts.valkey_path = args.valkey_path.clone();
+    opts.no_build_cache = args.no_build_cache;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, opts.cancel.clone())
+            .context("installing the Ctrl-C handler for builds")?;
+    }
+    let names: Vec<String> = refs.iter().map(|(r, _)| r.clone()).collect();
+    let progress = |line: &str| tracing::info!("{line}");
+    let resolved = target::resolve(&opts, &names, &progress)?;
+    if args.dry_run {
+        return Ok(resolved
+            .iter()
+            .zip(refs)
+            .map(|(c, (_, base))| Target {
+                label: c.git_ref.clone(),
+                commit: c.sha.clone(),
+                timestamp: c.commit_time.clone(),
+                repository: args.repository.clone().or(c.repository.clone()),
+                server: ServerSource::Binary(PathBuf::from("(not built in --dry-run)")),
+                server_version: String::new(),
+                benchmark: None,
+                dir: args.results_dir.join(&c.sha),
+                is_baseline: *base,
+            })
+            .collect());
+    }
+    let need_tls = cases.iter().any(|c| c.topology.tls);
+    let mut out = Vec::new();
+    for (commit, (_, is_baseline)) in resolved.iter().zip(refs) {
+        let dir = args.results_dir.join(&commit.sha);
+        let built = target::build(&opts, commit, need_tls, &dir.join("build.log"), &progress)?;
+        let mut cmd = std::process::Command::new(&built.server);
+        cmd.arg("--version");
+        let version = run_bounded(cmd, Duration::from_secs(10), None, &mut || false)
+            .ok()
+            .and_then(|d| parse_server_version(&d.stdout))
+            .unwrap_or_else(|| "unknown".into());
+        out.push(Target {
+            label: commit.git_ref.clone(),
+            commit: commit.sha.clone(),
+            timestamp: commit.commit_time.clone(),
+            repository: args.repository.clone().or(commit.repository.clone()),
+            server: ServerSource::Binary(built.server.clone()),
+            server_version: version,
+            benchmark: built.benchmark.clone(),
+            dir,
+            is_baseline: *is_baseline,
+        });
+    }
+    Ok(out)
+}
+
+fn print_plan(plan: &Plan) {
+    println!("targets ({}):", plan.targets.len());
+    for t in &plan.targets {
+        let server = match &t.server {
+            ServerSource::Binary(p) => format!("{} {}", p.display(), t.server_version),
+            ServerSource::Running { host, port } => format!("running server at {host}:{port}"),
+        };
+        println!(
+            "  {}{} → {} ({server}) results in `{}`",
+            if t.is_baseline { "[baseline] " } else { "" },
+            t.label,
+            t.commit,
+            t.dir.display()
+        );
+    }
+    println!(
+        "engine: {} ({})",
+        plan.engine.path.display(),
+        plan.engine.version
+    );
+    println!(
+        "cases: {}, runs per case: {}, total runs: {}",
+        plan.cases.len(),
+        plan.runs,
+        plan.cases.len() as u64 * plan.runs as u64 * plan.targets.len() as u64
+    );
+    for (i, c) in plan.cases.iter().enumerate() {
+        println!("  {:>3}  config[{}]  {}", i + 1, c.config_index, c.label());
+    }
+}
+
+/// Deadline for one measured load run.
+fn run_deadline(plan: &Plan, case: &Case) -> Duration {
+    plan.deadline.unwrap_or_else(|| {
+        Duration::from_secs(
+            60 + case.warmup_secs
+                + match case.mode {
+                    BenchmarkMode::Duration(s) => s,
+                    BenchmarkMode::Requests(n) => n / 2000,
+                },
+        )
+    })
+}
+
+/// Why one run did not produce a record.
+enum RunFailure {
+    /// The server could not start: the whole invocation stops (exit 4).
+    Start(anyhow::Error),
+    /// Ctrl-C.
+    Interrupted,
+    /// This run failed; the others go on (exit 5).
+    Run(anyhow::Error),
+}
+
+fn now_utc_ms() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+struct RunContext<'a> {
+    plan: &'a Plan,
+    env: crate::model::EnvInfo,
+    architecture: String,
+}
+
+/// How long a failed engine run waits for a server's death to become visible. A killed
+/// server's sockets close before its exit status can be collected, so the engine often fails
+/// ("Server closed the connection") a moment before the server is seen dead.
+const DEATH_VISIBLE_WITHIN: Duration = Duration::from_secs(1);
+
+/// Why a server of `deployment` died (with its log's tail), if one dies within `within`.
+fn death_of(deployment: &mut Deployment, within: Duration) -> Option<String> {
+    let until = Instant::now() + within;
+    loop {
+        if let Err(e) = deployment.check_alive() {
+            return Some(format!("{e:#}"));
+        }
+        if !deployment.is_managed() || Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One run of one case on one target: fresh server (or FLUSHALL), config set, seeding,
+/// warm-up, measurement, liveness check, record.
+fn run_once(
+    ctx: &RunContext,
+    target: &Target,
+    case: &Case,
+    run_index: u32,
+) -> Result<Record, RunFailure> {
+    let plan = ctx.plan;
+    let mut deployment = match &target.server {
+        ServerSource::Binary(bin) => Deployment::start(&DeploySpec {
+            binary: bin.clone(),
+            topology: case.topology.clone(),
+            bind: plan.bind.clone(),
+            host: "127.0.0.1".into(),
+            log_dir: target.dir.join("servers"),
+        })
+        .map_err(|e| {
+            if interrupted() {
+                RunFailure::Interrupted
+            } else {
+                RunFailure::Start(e)
+            }
+        })?,
+        ServerSource::Running { host, port } => {
+            let d = Deployment::external(host, *port);
+            d.flushall()
+                .with_context(|| {
+                    format!("flushing the running server at `{host}:{port}` before the run")
+                })
+                .map_err(RunFailure::Run)?;
+            d
+        }
+    };
+    let run_err = |e: anyhow::Error| {
+        if interrupted() {
+            RunFailure::Interrupted
+        } else {
+            RunFailure::Run(e)
+        }
+    };
+    deployment
+        .apply_config_set(&case.topology.config_set)
+        .map_err(run_err)?;
+    let server_version = deployment.server_version().map_err(run_err)?;
+    let (host, port) = deployment.endpoint();
+    let load = LoadTarget {
+        host,
+        port,
+        cluster: case.topology.cluster,
+        tls: None,
+    };
+    let seed_plan = SeedPlan::for_case(case);
+    let mut control = deployment.control().map_err(run_err)?;
+    if let Some(sp) = &seed_plan {
+        let started = Instant::now();
+        let n = seed::seed(&mut control, sp, case.data_size).map_err(run_err)?;
+        tracing::debug!("seeded {n} × {} in {:.2?}", sp.write, started.elapsed());
+    }
+    let run_started_at = now_utc_ms();
+    let engine = &plan.engine;
+    let mut dead: Option<String> = None;
+    let mut last_check = Instant::now();
+    let mut abort = || {
+        if last_check.elapsed() < Duration::from_millis(200) {
+            return false;
+        }
+        last_check = Instant::now();
+        if let Err(e) = deployment.check_alive() {
+            dead = Some(format!("{e:#}"));
+            return true;
+        }
+        false
+    };
+    if engine.needs_separate_warmup(case) {
+        engine.warmup(case, &load, &mut abort).map_err(run_err)?;
+    }
+    let measured = engine.measure(case, &load, run_deadline(plan, case), &mut abort);
+    if dead.is_none() && measured.is_err() {
+        dead = death_of(&mut deployment, DEATH_VISIBLE_WITHIN);
+    }
+    if let Some(reason) = dead.take() {
+        return Err(RunFailure::Run(anyhow::anyhow!(
+            "the server died during the run: {reason}"
+        )));
+    }
+    let measurement: Measurement = measured.map_err(run_err)?;
+    deployment.check_alive().map_err(run_err)?;
+    let mut extra = measurement.extra;
+    if let Some(len_cmd) = seed_plan.as_ref().and_then(|s| s.length_command()) {
+        let key = seed_plan.as_ref().map(|s| s.key).unwrap_or_default();
+        if let Ok(crate::server::control::Reply::Int(left)) = control.call_raw(&[len_cmd, key]) {
+            extra.insert("seeded_items_left".into(), left.into());
+            if left == 0 {
+                tracing::warn!(
+                    "{}: `{key}` ran empty during the run, so some pops hit an empty key; with `duration`, pop commands can outrun the seeding: use `requests` for them",
+                    case.label()
+                );
+            }
+        }
+    }
+    let server_cpus = deployment.server_cpus();
+    deployment.stop();
+
+    let m = measurement.metrics;
+    let (requests, duration) = match case.mode {
+        BenchmarkMode::Requests(n) => (Some(n), None),
+        BenchmarkMode::Duration(s) => (None, Some(s)),
+    };
+    let mut env = ctx.env.clone();
+    env.env_server_cpu_range = if server_cpus.is_empty() {
+        case.topology
+            .server_cpus
+            .as_ref()
+            .map(|c| c.canonical())
+            .unwrap_or_default()
+    } else {
+        server_cpus
+    };
+    env.env_client_cpu_range = measurement.client_cpus.unwrap_or_default();
+    env.env_benchmark_tool_version = engine.version.clone();
+    Ok(Record {
+        timestamp: target.timestamp.clone(),
+        commit: target.commit.clone(),
+        git_ref: target.label.clone(),
+        repository: target.repository.clone(),
+        command: case.command.name().to_string(),
+        data_size: case.data_size,
+        pipeline: case.pipeline,
+        clients: case.clients,
+        requests,
+        duration,
+        benchmark_mode: case.mode.label().to_string(),
+        keyspacelen: case.keyspacelen,
+        metrics: m,
+        cluster_mode: case.topology.cluster,
+        tls: case.topology.tls,
+        io_threads: u64::from(case.topology.io_threads),
+        valkey_benchmark_threads: case.client_threads,
+        warmup: case.warmup_secs,
+        architecture: ctx.architecture.clone(),
+        run_started_at,
+        run_index: u64::from(run_index),
+        engine: "valkey-benchmark".into(),
+        engine_version: engine.version.clone(),
+        seed: case.seed,
+        server_version,
+        server_restarted: matches!(target.server, ServerSource::Binary(_)),
+        config_set: case.topology.config_set.clone(),
+        env,
+        extra,
+    })
+}
+
+/// Runs `valkey-perf run`.
+pub fn run(args: RunArgs) -> Result<Code> {
+    logging::init(&args.log_level);
+    crate::server::process::install_signal_handlers()?;
+    let plan = lower(&args)?;
+    if args.dry_run {
+        print_plan(&plan);
+        return Ok(Code::Success);
+    }
+    let outcome = execute(&plan);
+    logging::close_log_files();
+    outcome
+}
+
+fn execute(plan: &Plan) -> Result<Code> {
+    let mut files = Vec::new();
+    for t in &plan.targets {
+        let file = MetricsFile::open(&t.dir)?;
+        logging::add_log_file(&t.dir.join("logs.txt"))?;
+        files.push(file);
+    }
+    let ctx = RunContext {
+        plan,
+        env: env::collect(),
+        architecture: env::architecture(),
+    };
+    tracing::info!(
+        "{} cases × {} runs × {} targets; engine {} ({})",
+        plan.cases.len(),
+        plan.runs,
+        plan.targets.len(),
+        plan.engine.path.display(),
+        plan.engine.version
+    );
+    let total = plan.cases.len() as u64 * u64::from(plan.runs) * plan.targets.len() as u64;
+    let progress = Progress::new(total);
+    let mut records: Vec<Vec<Record>> = vec![Vec::new(); plan.targets.len()];
+    let mut failed = 0usize;
+    let mut stop: Option<Code> = None;
+    let mut start_error = None;
+    'cases: for (ci, case) in plan.cases.iter().enumerate() {
+        for run_index in 0..plan.runs {
+            for (ti, target) in plan.targets.iter().enumerate() {
+                if interrupted() {
+                    stop = Some(Code::Interrupted);
+                    break 'cases;
+                }
+                let what = format!(
+                    "case {}/{} run {}/{} target {}: {}",
+                    ci + 1,
+                    plan.cases.len(),
+                    run_index + 1,
+                    plan.runs,
+                    target.label,
+                    case.label()
+                );
+                progress.set_message(what.clone());
+                tracing::info!("{what}");
+                match run_once(&ctx, target, case, run_index) {
+                    Ok(record) => {
+                        tracing::info!(
+                            "  rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
+                            record.metrics.rps,
+                            record.metrics.avg_latency_ms,
+                            record.metrics.p50_latency_ms,
+                            record.metrics.p99_latency_ms
+                        );
+                        files[ti].append(&record)?;
+                        records[ti].push(record);
+                    }
+                    Err(RunFailure::Interrupted) => {
+                        stop = Some(Code::Interrupted);
+                        break 'cases;
+                    }
+                    Err(RunFailure::Start(e)) => {
+                        start_error = Some(e);
+                        stop = Some(Code::ServerStart);
+                        break 'cases;
+                    }
+                    Err(RunFailure::Run(e)) => {
+                        failed += 1;
+                        tracing::error!("run failed: {what}: {e:#}");
+                    }
+                }
+                progress.inc();
+            }
+        }
+    }
+    progress.finish();
+    for (t, f) in plan.targets.iter().zip(&files) {
+        tracing::info!(
+            "{} records for {} in `{}`",
+            f.len(),
+            t.label,
+            f.path().display()
+        );
+        println!("{}", f.path().display());
+    }
+    if stop != Some(Code::Interrupted) {
+        write_reports(plan, &records)?;
+    }
+    if let Some(e) = start_error {
+        return Err(e);
+    }
+    match stop {
+        Some(Code::Interrupted) => {
+            tracing::warn!(
+                "interrupted: finished runs are kept in metrics.json, every server was stopped"
+            );
+            Ok(Code::Interrupted)
+        }
+        _ if failed > 0 => {
+            tracing::error!("{failed} run(s) failed; the other runs were measured and written");
+            Ok(Code::RunsFailed)
+        }
+        _ => Ok(Code::Success),
+    }
+}
+
+/// With a baseline, compares every other target against it and writes
+/// `results/<baseline>_vs_<target>/report.md`.
+fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
+    let Some(bi) = plan.targets.iter().position(|t| t.is_baseline) else {
+        return Ok(());
+    };
+    let to_maps = |rs: &[Record]| -> Result<Vec<crate::compare::RecordMap>> {
+        rs.iter()
+            .map(|r| match serde_json::to_value(r)? {
+                serde_json::Value::Object(m) => Ok(m),
+                _ => bail!("a record did not serialize to an object"),
+            })
+            .collect()
+    };
+    let base = &plan.targets[bi];
+    let base_records = to_maps(&records[bi])?;
+    for (ti, t) in plan.targets.iter().enumerate() {
+        if ti == bi {
+            continue;
+        }
+        let cmp = crate::compare::compare_records(
+            &base_records,
+            &to_maps(&records[ti])?,
+            &base.label,
+            &t.label,
+            &crate::compare::CompareOptions::default(),
+        )?;
+        let dir = plan
+            .results_dir
+            .join(format!("{}_vs_{}", base.commit, t.commit));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+        crate::compare::write_report(&cmp, &dir, plan.graphs)?;
+        tracing::info!(
+            "comparison written to `{}`",
+            dir.join("report.md").display()
+        );
+        println!("{}", dir.join("report.md").display());
+    }
+    Ok(())
+}

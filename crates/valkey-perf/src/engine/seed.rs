@@ -1,0 +1,162 @@
+//! Seeding: before a read or pop command is measured, the matching write fills the keyspace
+//! sequentially (SPEC §5.3), with the key names the valkey-benchmark workloads use, so reads
+//! hit and pops never run on empty keys. Writes are pipelined over one control connection.
+
+use crate::model::{BenchmarkMode, Case, Command};
+use crate::server::control::{Control, Reply};
+use anyhow::{Result, bail};
+
+/// Commands per pipelined batch.
+const BATCH: u64 = 1000;
+/// Pop commands in duration mode: elements seeded per second of run time (more than the
+/// server pops per second here), bounded below and above.
+const POPS_PER_SECOND: u64 = 400_000;
+const MIN_POP_SEED: u64 = 100_000;
+const MAX_POP_SEED: u64 = 20_000_000;
+
+/// What a case needs seeded, with valkey-benchmark's standalone key names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedPlan {
+    pub write: Command,
+    /// Items to write: keys for strings, elements for collections.
+    pub count: u64,
+    /// The key (collections) or key prefix (strings).
+    pub key: &'static str,
+}
+
+impl SeedPlan {
+    /// The seeding a case needs, or `None` for write commands.
+    pub fn for_case(case: &Case) -> Option<SeedPlan> {
+        let write = case.command.seeded_by()?;
+        let pops = match case.mode {
+            // valkey-benchmark reserves a whole pipeline of requests per batch and sends the
+            // batch while fewer than `requests` were reserved, so the server sees `requests`
+            // rounded up to a multiple of the pipeline (`-n 200 -P 16` pops 208 times).
+            BenchmarkMode::Requests(n) => n.next_multiple_of(case.pipeline.max(1)),
+            BenchmarkMode::Duration(secs) => {
+                (secs * POPS_PER_SECOND).clamp(MIN_POP_SEED, MAX_POP_SEED)
+            }
+        };
+        // One spare element per hundred pops: a collection that is never empty at the end
+        // proves no measured pop ran on an empty key.
+        let pops = pops + pops / 100 + 1;
+        let warmup_pops = (case.warmup_secs * POPS_PER_SECOND).min(MAX_POP_SEED);
+        let (count, key) = match case.command {
+            Command::Get | Command::Mget => (case.keyspacelen, "key:"),
+            // LRANGE reads the first 100 elements; give it at least that many.
+            Command::Lrange => (case.keyspacelen.clamp(100, 1_000_000), "mylist"),
+            Command::Lpop | Command::Rpop => (pops + warmup_pops, "mylist"),
+            Command::Spop => (pops + warmup_pops, "myset"),
+            Command::Zpopmin => (pops + warmup_pops, "myzset"),
+            _ => return None,
+        };
+        Some(SeedPlan { write, count, key })
+    }
+
+    /// The collection length command for pop workloads (to check they never ran dry).
+    pub fn length_command(&self) -> Option<&'static str> {
+        match self.key {
+            "mylist" => Some("LLEN"),
+            "myset" => Some("SCARD"),
+            "myzset" => Some("ZCARD"),
+            _ => None,
+        }
+    }
+}
+
+/// Writes the seed data. Returns the number of write commands sent.
+pub fn seed(control: &mut Control, plan: &SeedPlan, data_size: u64) -> Result<u64> {
+    let value = "x".repeat(data_size as usize);
+    let mut sent = 0;
+    let mut start = 0;
+    while start < plan.count {
+        let end = (start + BATCH).min(plan.count);
+        let mut batch: Vec<Vec<String>> = Vec::with_capacity((end - start) as usize);
+        for i in start..end {
+            let id = format!("{i:012}");
+            batch.push(match plan.write {
+                Command::Set | Command::Mset => {
+                    vec!["SET".into(), format!("{}{id}", plan.key), value.clone()]
+                }
+                Command::Lpush | Command::Rpush => {
+                    vec![plan.write.name().into(), plan.key.into(), value.clone()]
+                }
+                Command::Sadd => vec!["SADD".into(), plan.key.into(), format!("element:{id}")],
+                Command::Zadd => vec![
+                    "ZADD".into(),
+                    plan.key.into(),
+                    i.to_string(),
+                    format!("element:{id}"),
+                ],
+                other => bail!("no seeding defined for {other}"),
+            });
+        }
+        for reply in control.pipeline(&batch)? {
+            if let Reply::Error(e) = reply {
+                bail!("seeding with {} failed: {e}", plan.write);
+            }
+        }
+        sent += end - start;
+        start = end;
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ServerTopology;
+
+    fn case(command: Command, mode: BenchmarkMode, warmup: u64) -> Case {
+        Case {
+            config_index: 0,
+            topology: ServerTopology {
+                cluster: false,
+                cluster_nodes: 3,
+                cluster_replicas: 0,
+                tls: false,
+                io_threads: 1,
+                server_cpus: None,
+                custom_configs: vec![],
+                config_set: Default::default(),
+            },
+            command,
+            mode,
+            keyspacelen: 1000,
+            data_size: 8,
+            pipeline: 1,
+            clients: 1,
+            warmup_secs: warmup,
+            client_threads: None,
+            client_cpus: None,
+            seed: None,
+        }
+    }
+
+    #[test]
+    fn reads_seed_the_keyspace_and_pops_their_requests() {
+        let get = SeedPlan::for_case(&case(Command::Get, BenchmarkMode::Requests(50), 0)).unwrap();
+        assert_eq!(
+            (get.write, get.count, get.key),
+            (Command::Set, 1000, "key:")
+        );
+        let pop = SeedPlan::for_case(&case(Command::Lpop, BenchmarkMode::Requests(50), 0)).unwrap();
+        assert_eq!((pop.write, pop.count), (Command::Rpush, 51));
+        let mut pipelined = case(Command::Lpop, BenchmarkMode::Requests(200), 0);
+        pipelined.pipeline = 16;
+        let pop16 = SeedPlan::for_case(&pipelined).unwrap();
+        assert_eq!(
+            pop16.count,
+            208 + 2 + 1,
+            "whole pipelines of pops, plus the spare"
+        );
+        let warm =
+            SeedPlan::for_case(&case(Command::Spop, BenchmarkMode::Requests(50), 1)).unwrap();
+        assert_eq!(warm.count, 51 + POPS_PER_SECOND);
+        assert_eq!(warm.length_command(), Some("SCARD"));
+        assert!(SeedPlan::for_case(&case(Command::Set, BenchmarkMode::Requests(50), 0)).is_none());
+        let lrange =
+            SeedPlan::for_case(&case(Command::Lrange, BenchmarkMode::Requests(5), 0)).unwrap();
+        assert_eq!((lrange.write, lrange.count), (Command::Lpush, 1000));
+    }
+}

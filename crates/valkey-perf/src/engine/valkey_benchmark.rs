@@ -1,0 +1,420 @@
+//! The external engine: `valkey-benchmark` (or `redis-benchmark`, which shares its CSV).
+//!
+//! Builds upstream's command lines, detects what the given binary supports and adapts where
+//! the result is exactly the same (warm-up as a separate timed run), refuses otherwise with a
+//! message naming the flag, bounds every child with a deadline, and parses `--csv` output.
+
+use super::{LoadTarget, Measurement};
+use crate::model::{BenchmarkMode, Case, Command, Metrics};
+use crate::server::process::{self, RunError};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Flags whose presence differs between builds (older valkey-benchmark, redis-benchmark).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub duration: bool,
+    pub warmup: bool,
+    pub sequential: bool,
+    pub seed: bool,
+    pub threads: bool,
+    pub cluster: bool,
+    pub tls: bool,
+}
+
+impl Capabilities {
+    /// Reads the capabilities from the binary's `--help` text.
+    pub fn from_help(help: &str) -> Capabilities {
+        let has = |flag: &str| {
+            help.split(|c: char| c.is_whitespace() || c == ',')
+                .any(|word| word == flag)
+        };
+        Capabilities {
+            duration: has("--duration"),
+            warmup: has("--warmup"),
+            sequential: has("--sequential"),
+            seed: has("--seed"),
+            threads: has("--threads"),
+            cluster: has("--cluster"),
+            tls: has("--tls"),
+        }
+    }
+}
+
+/// A probed benchmark binary.
+#[derive(Debug, Clone)]
+pub struct ValkeyBenchmark {
+    pub path: PathBuf,
+    /// `--version` output, e.g. `redis-benchmark 7.0.15`.
+    pub version: String,
+    pub caps: Capabilities,
+}
+
+/// The `-t` test name for a built-in workload, or `None` when it needs a custom command line.
+fn test_name(command: Command) -> Option<&'static str> {
+    Some(match command {
+        Command::Set => "set",
+        Command::Get => "get",
+        Command::Incr => "incr",
+        Command::Lpush => "lpush",
+        Command::Rpush => "rpush",
+        Command::Lpop => "lpop",
+        Command::Rpop => "rpop",
+        Command::Sadd => "sadd",
+        Command::Spop => "spop",
+        Command::Hset => "hset",
+        Command::Zadd => "zadd",
+        Command::Zpopmin => "zpopmin",
+        Command::Lrange => "lrange_100",
+        Command::Mset => "mset",
+        Command::Xadd => "xadd",
+        Command::Ping => "ping_mbulk",
+        Command::Mget => return None,
+    })
+}
+
+/// Keys per MGET call: MSET in valkey-benchmark writes 10 keys per call, MGET reads as many.
+const MGET_KEYS: usize = 10;
+
+impl ValkeyBenchmark {
+    /// Probes `path` for its version and flags.
+    pub fn probe(path: &Path) -> Result<ValkeyBenchmark> {
+        let run = |arg: &str| -> Result<String> {
+            let mut cmd = std::process::Command::new(path);
+            cmd.arg(arg);
+            let done = process::run_bounded(cmd, Duration::from_secs(10), None, &mut || false)
+                .with_context(|| format!("probing benchmark binary `{}`", path.display()))?;
+            Ok(format!("{}{}", done.stdout, done.stderr))
+        };
+        let version_text = run("--version")?;
+        let version = version_text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("unknown")
+            .to_string();
+        let help = run("--help")?;
+        if !help.contains("--csv") {
+            bail!(
+                "`{}` does not look like valkey-benchmark (no `--csv` in its --help); pass a valkey-benchmark or redis-benchmark binary with --valkey-benchmark-path",
+                path.display()
+            );
+        }
+        Ok(ValkeyBenchmark {
+            path: path.to_path_buf(),
+            version,
+            caps: Capabilities::from_help(&help),
+        })
+    }
+
+    /// Why this binary cannot run `case` exactly as configured, naming the missing flag and
+    /// what to do, or `Ok` when it can (possibly by adapting, see the module docs).
+    pub fn check(&self, case: &Case) -> std::result::Result<(), String> {
+        let who = format!("`{}` ({})", self.path.display(), self.version);
+        let fix =
+            "pass a newer valkey-benchmark with --valkey-benchmark-path, or use --engine native";
+        let refuse = |flag: &str, what: &str| {
+            Err(format!(
+                "config[{}] {what}, but {who} has no `{flag}`; {fix}",
+                case.config_index
+            ))
+        };
+        if matches!(case.mode, BenchmarkMode::Duration(_)) && !self.caps.duration {
+            return refuse("--duration", "sets `duration` (use `requests` instead, or)");
+        }
+        if case.seed.is_some() && !self.caps.seed {
+            return refuse("--seed", "sets `seed` (remove it, or)");
+        }
+        if case.client_threads.is_some() && !self.caps.threads {
+            return refuse("--threads", "sets `benchmark-threads`");
+        }
+        if case.topology.cluster && !self.caps.cluster {
+            return refuse("--cluster", "uses cluster mode");
+        }
+        if case.topology.tls && !self.caps.tls {
+            return refuse("--tls", "uses TLS");
+        }
+        Ok(())
+    }
+
+    /// The measured command line for `case` (upstream's flags, in upstream's order).
+    pub fn command(
+        &self,
+        case: &Case,
+        target: &LoadTarget,
+        warmup_only: bool,
+    ) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.path);
+        cmd.args(["-h", &target.host, "-p", &target.port.to_string()])
+            .args(["-c", &case.clients.to_string()]);
+        match (case.mode, warmup_only) {
+            // A warm-up run is stopped by its deadline; ask for more requests than it can do.
+            (_, true) => {
+                cmd.args(["-n", &i32::MAX.to_string()]);
+            }
+            (BenchmarkMode::Requests(n), false) => {
+                cmd.args(["-n", &n.to_string()]);
+            }
+            (BenchmarkMode::Duration(secs), false) => {
+                cmd.args(["--duration", &secs.to_string()]);
+            }
+        }
+        cmd.args(["-r", &case.keyspacelen.to_string()])
+            .args(["-d", &case.data_size.to_string()])
+            .args(["-P", &case.pipeline.to_string()]);
+        if let Some(threads) = case.client_threads {
+            cmd.args(["--threads", &threads.to_string()]);
+        }
+        if target.cluster {
+            cmd.arg("--cluster");
+        }
+        if let Some(tls) = &target.tls {
+            cmd.arg("--tls").arg("--cacert").arg(&tls.ca);
+            if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+                cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+            }
+            if let Some(sni) = &tls.sni {
+                cmd.args(["--sni", sni]);
+            }
+        }
+        if let Some(seed) = case.seed {
+            cmd.args(["--seed", &seed.to_string()]);
+        }
+        if case.warmup_secs > 0 && self.caps.warmup && !warmup_only {
+            cmd.args(["--warmup", &case.warmup_secs.to_string()]);
+        }
+        if !warmup_only {
+            cmd.arg("--csv");
+        }
+        match test_name(case.command) {
+            Some(t) => {
+                cmd.args(["-t", t]);
+            }
+            None => {
+                let key = if target.cluster {
+                    "key:{tag}:__rand_int__"
+                } else {
+                    "key:__rand_int__"
+                };
+                cmd.arg("MGET");
+                cmd.args(std::iter::repeat_n(key, MGET_KEYS));
+            }
+        }
+        cmd
+    }
+
+    /// Whether warm-up needs its own timed run (the binary has no `--warmup`).
+    pub fn needs_separate_warmup(&self, case: &Case) -> bool {
+        case.warmup_secs > 0 && !self.caps.warmup
+    }
+
+    /// Runs the case's load for `warmup_secs` and discards it (for binaries without
+    /// `--warmup`): the same command line, stopped by its deadline.
+    pub fn warmup(
+        &self,
+        case: &Case,
+        target: &LoadTarget,
+        abort: &mut dyn FnMut() -> bool,
+    ) -> Result<()> {
+        let cmd = self.command(case, target, true);
+        let secs = Duration::from_secs(case.warmup_secs);
+        match process::run_bounded(cmd, secs, case.client_cpus.as_ref(), abort) {
+            Ok(done) if !done.status.success() => bail!(
+                "warm-up run ended early ({}): {}",
+                process::describe_status(done.status),
+                crate::util::tail_of_text(&done.stderr, 10)
+            ),
+            Ok(_) | Err(RunError::Timeout { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs the measured load and parses its CSV.
+    pub fn measure(
+        &self,
+        case: &Case,
+        target: &LoadTarget,
+        deadline: Duration,
+        abort: &mut dyn FnMut() -> bool,
+    ) -> Result<Measurement> {
+        let cmd = self.command(case, target, false);
+        let line = process::command_line(&cmd);
+        tracing::debug!("running {line}");
+        let done = process::run_bounded(cmd, deadline, case.client_cpus.as_ref(), abort)?;
+        if !done.status.success() {
+            bail!(
+                "`{line}` failed ({}); last output:\n{}",
+                process::describe_status(done.status),
+                crate::util::tail_of_text(&format!("{}{}", done.stdout, done.stderr), 10)
+            );
+        }
+        let metrics =
+            parse_csv(&done.stdout).with_context(|| format!("reading the CSV of `{line}`"))?;
+        let mut extra = serde_json::Map::new();
+        extra.insert("engine_command_line".into(), line.into());
+        Ok(Measurement {
+            metrics,
+            extra,
+            client_cpus: done.cpus_allowed,
+        })
+    }
+}
+
+/// Splits one CSV line of quoted fields.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
+}
+
+const CSV_HEADER: [&str; 8] = [
+    "test",
+    "rps",
+    "avg_latency_ms",
+    "min_latency_ms",
+    "p50_latency_ms",
+    "p95_latency_ms",
+    "p99_latency_ms",
+    "max_latency_ms",
+];
+
+/// Parses valkey-benchmark `--csv` output. Banner and warning lines before the header are
+/// skipped; the last data row is the measured test (LRANGE runs its LPUSH fill first); a
+/// header without rows is an error.
+pub fn parse_csv(text: &str) -> Result<Metrics> {
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
+    // Progress output may share a line with the header through carriage returns.
+    let header_at = lines.by_ref().position(|l| {
+        l.rsplit('\r')
+            .next()
+            .is_some_and(|l| l.starts_with("\"test\",\"rps\""))
+    });
+    if header_at.is_none() {
+        bail!(
+            "no CSV header (\"test\",\"rps\",...) in the output; got:\n{}",
+            crate::util::tail_of_text(text, 10)
+        );
+    }
+    let rows: Vec<Vec<String>> = lines
+        .filter(|l| l.starts_with('"'))
+        .map(csv_fields)
+        .collect();
+    let Some(row) = rows.last() else {
+        bail!("the CSV has a header but no result rows: the benchmark measured nothing");
+    };
+    if row.len() < CSV_HEADER.len() {
+        bail!(
+            "CSV row {row:?} has {} fields, expected {}",
+            row.len(),
+            CSV_HEADER.len()
+        );
+    }
+    let num = |i: usize| -> Result<f64> {
+        let v: f64 = row[i].trim().parse().with_context(|| {
+            format!(
+                "field `{}` of row {:?} is not a number",
+                CSV_HEADER[i], row[0]
+            )
+        })?;
+        if !v.is_finite() || v < 0.0 {
+            bail!("field `{}` of row {:?} is {v}", CSV_HEADER[i], row[0]);
+        }
+        Ok(v)
+    };
+    Ok(Metrics {
+        rps: num(1)?,
+        avg_latency_ms: num(2)?,
+        min_latency_ms: num(3)?,
+        p50_latency_ms: num(4)?,
+        p95_latency_ms: num(5)?,
+        p99_latency_ms: num(6)?,
+        max_latency_ms: num(7)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/benchmark")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn parses_standalone_csv_with_banner() {
+        let m = parse_csv(&fixture("redis-benchmark-7.0-standalone-set.csv")).unwrap();
+        assert!(m.rps > 0.0);
+        assert!(m.min_latency_ms <= m.p50_latency_ms && m.p50_latency_ms <= m.max_latency_ms);
+    }
+
+    #[test]
+    fn takes_the_lrange_row_after_its_fill() {
+        let m = parse_csv(&fixture("redis-benchmark-7.0-lrange.csv")).unwrap();
+        let text = fixture("redis-benchmark-7.0-lrange.csv");
+        let last = text.lines().last().unwrap();
+        assert!(last.starts_with("\"LRANGE_100"));
+        assert_eq!(m.rps, csv_fields(last)[1].parse::<f64>().unwrap());
+    }
+
+    #[test]
+    fn parses_cluster_csv_with_its_banner() {
+        let m = parse_csv(&fixture("redis-benchmark-7.0-cluster-get.csv")).unwrap();
+        assert!(m.rps > 0.0);
+    }
+
+    #[test]
+    fn header_without_rows_is_an_error() {
+        let err = parse_csv("\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n").unwrap_err();
+        assert!(err.to_string().contains("no result rows"), "{err}");
+    }
+
+    #[test]
+    fn missing_header_is_an_error_with_the_output() {
+        let err = parse_csv("Could not connect to server at 127.0.0.1:1: Connection refused\n")
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("no CSV header") && msg.contains("Connection refused"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_numbers_are_errors() {
+        let text = "\"test\",\"rps\"\n\"SET\",\"-nan\",\"1\",\"1\",\"1\",\"1\",\"1\",\"1\"\n";
+        assert!(parse_csv(text).is_err());
+    }
+
+    #[test]
+    fn capabilities_from_redis_benchmark_7_help() {
+        let caps = Capabilities::from_help(&fixture("redis-benchmark-7.0-help.txt"));
+        assert!(!caps.duration && !caps.warmup && !caps.sequential && !caps.seed);
+        assert!(caps.threads && caps.cluster && caps.tls);
+    }
+
+    #[test]
+    fn capabilities_from_a_newer_help() {
+        let caps = Capabilities::from_help(
+            " --duration <s>  Run for s\n --warmup <s>   Warm\n --sequential   Seq\n --seed <n>\n",
+        );
+        assert!(caps.duration && caps.warmup && caps.sequential && caps.seed);
+    }
+}

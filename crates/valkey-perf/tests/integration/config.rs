@@ -1,0 +1,172 @@
+//! `valkey-perf config`: the binary's exit codes, stdout and stderr for valid, invalid and
+//! missing config files, and the schema it prints.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn valkey_perf() -> Command {
+    Command::cargo_bin("valkey-perf").unwrap()
+}
+
+/// Writes `text` as `name` into a fresh temporary directory.
+fn config_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn validate_quick_config_prints_the_case_count_and_table() {
+    let out = valkey_perf()
+        .args(["config", "validate"])
+        .arg(workspace().join("configs/quick.json"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "is valid: 8 cases from 2 config objects",
+        ))
+        .stdout(predicate::str::contains("requests/duration"))
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    // Count line, header, rule, then one row per case.
+    assert_eq!(text.lines().count(), 3 + 8, "{text}");
+}
+
+#[test]
+fn validate_json_prints_the_cases() {
+    let out = valkey_perf()
+        .args(["config", "validate", "--format", "json"])
+        .arg(workspace().join("configs/quick.json"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let cases: Value = serde_json::from_slice(&out).expect("stdout is JSON");
+    let cases = cases.as_array().expect("a list of cases");
+    assert_eq!(cases.len(), 8);
+    assert_eq!(cases[0]["command"], "SET");
+    assert_eq!(cases[0]["pipeline"], 1);
+    assert_eq!(cases[7]["command"], "LPOP");
+    assert_eq!(cases[7]["pipeline"], 16);
+    assert_eq!(cases[7]["config_index"], 1);
+}
+
+#[test]
+fn every_shipped_config_validates() {
+    for name in [
+        "benchmark-configs.json",
+        "benchmark-configs-cluster-tls.json",
+    ] {
+        // The cluster+TLS matrix pins CPUs of upstream's benchmark machine, which may be
+        // missing here; everything else about it must be valid.
+        let assert = valkey_perf()
+            .args(["config", "validate"])
+            .arg(workspace().join("configs").join(name))
+            .assert();
+        let out = assert.get_output();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => {}
+            Some(2) => {
+                let problems: Vec<&str> =
+                    stderr.lines().filter(|l| l.starts_with("  - ")).collect();
+                assert!(
+                    !problems.is_empty(),
+                    "`{name}`: exit 2 without a problem:\n{stderr}"
+                );
+                for p in problems {
+                    assert!(
+                        p.contains("_cpu_range`") && p.contains("do not exist on this machine"),
+                        "`{name}` is invalid:\n{stderr}"
+                    );
+                }
+            }
+            other => panic!("`{name}`: exit {other:?}\n{stderr}"),
+        }
+    }
+}
+
+#[test]
+fn an_invalid_config_exits_2_naming_index_key_and_fix() {
+    let (_dir, path) = config_file(
+        "bad.json",
+        r#"[{"requests": [1000], "keyspacelen": [10], "data_sizes": [16], "pipelines": [1], "commands": ["SET"]},
+            {"requests": [1000], "keyspacelen": [10], "data_sizes": [16], "pipeline": [1], "commands": ["GETT"]}]"#,
+    );
+    valkey_perf()
+        .args(["config", "validate"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(path.display().to_string()))
+        .stderr(predicate::str::contains(
+            "config[1] `pipeline`: unknown key; did you mean `pipelines`?",
+        ))
+        .stderr(predicate::str::contains(
+            "config[1] `commands`: command \"GETT\" is not supported; did you mean \"GET\"?",
+        ));
+}
+
+#[test]
+fn a_missing_config_exits_2_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.json");
+    valkey_perf()
+        .args(["config", "validate"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(format!(
+            "cannot read config file `{}`",
+            path.display()
+        )));
+}
+
+#[test]
+fn schema_prints_the_shipped_schema() {
+    let shipped =
+        std::fs::read_to_string(workspace().join("schema/benchmark-config.schema.json")).unwrap();
+    valkey_perf()
+        .args(["config", "schema"])
+        .assert()
+        .success()
+        .stdout(shipped);
+}
+
+#[test]
+fn validate_table_snapshot() {
+    let (_dir, path) = config_file(
+        "small.json",
+        r#"[
+  {"requests": [100000], "keyspacelen": [1000], "data_sizes": [16, 1024], "pipelines": [1],
+   "clients": [50], "commands": ["SET", "GET"], "config_sets": [{}, {"maxmemory-policy": "allkeys-lru"}]},
+  {"duration": 30, "keyspacelen": [10000000], "data_sizes": [64], "pipelines": [16],
+   "commands": "MSET", "cluster_mode": "yes", "cluster_replicas": 1, "tls_mode": "yes",
+   "io-threads": [1, 2], "warmup": 5}
+]"#,
+    );
+    let out = valkey_perf()
+        .args(["config", "validate"])
+        .arg(&path)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    insta::with_settings!({filters => vec![(r"`[^`]*small\.json`", "`[DIR]/small.json`")]}, {
+        insta::assert_snapshot!("validate_table", text);
+    });
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command (README, and what CI runs): installs what the tests need, checks formatting
+# and lints, then runs every test with cargo-nextest against real servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The `ci` profile (see .config/nextest.toml) kills hung tests and runs everything, not just
+# until the first failure.
+cargo nextest run --workspace --locked --profile ci "$@"
