@@ -77,6 +77,8 @@ struct Inflight {
     measured: bool,
     /// The reply belongs to an `ASKING` sent before a redirected request; it is skipped.
     asking: bool,
+    /// The reply is a `CLUSTER SLOTS` sent to refresh the slot map (not a request).
+    refresh: bool,
     /// The request bytes, kept in cluster mode to follow redirects.
     payload: Option<Box<[u8]>>,
 }
@@ -95,11 +97,20 @@ struct Client {
     keys: KeyGen,
     scratch: Vec<u8>,
     round_robin: usize,
+    /// When the slot map was last refreshed (at most once a second, on MOVED).
+    last_refresh: Instant,
+    /// A `CLUSTER SLOTS` reply waiting to be applied.
+    refreshed: Option<resp::Frame>,
 }
 
 enum Woke {
     Timer,
     Read(usize, std::io::Result<usize>),
+}
+
+/// Whether any slot is served by node `i`.
+fn map_uses(map: Option<&SlotMap>, i: usize) -> bool {
+    map.is_some_and(|m| m.slots.iter().any(|&n| n as usize == i))
 }
 
 fn endpoint_of(node: &(String, u16)) -> Endpoint {
@@ -139,6 +150,8 @@ impl Client {
             keys: shared.compiled.key_gen(id as u64 + 1),
             scratch: Vec::new(),
             round_robin: id,
+            last_refresh: Instant::now(),
+            refreshed: None,
         })
     }
 
@@ -153,6 +166,7 @@ impl Client {
                     sent: now,
                     measured,
                     asking: false,
+                    refresh: false,
                     payload: None,
                 });
             }
@@ -173,6 +187,7 @@ impl Client {
                 sent: now,
                 measured,
                 asking: false,
+                refresh: false,
                 payload: Some(self.scratch.clone().into_boxed_slice()),
             });
         }
@@ -246,6 +261,11 @@ impl Client {
                 return Err("the server sent a reply nobody asked for".into());
             };
             if entry.asking {
+                if entry.refresh {
+                    if let Ok(Some((f, _))) = resp::parse(pending) {
+                        self.refreshed = Some(f);
+                    }
+                }
                 conn.link.rbuf.consume(checked.len);
                 continue;
             }
@@ -323,6 +343,7 @@ impl Client {
                     sent: now,
                     measured: false,
                     asking: true,
+                    refresh: false,
                     payload: None,
                 });
             }
@@ -331,8 +352,59 @@ impl Client {
             }
             entry.sent = now;
             conn.inflight.push_back(entry);
+            if matches!(r, Redirect::Moved { .. })
+                && now.duration_since(self.last_refresh) >= Duration::from_secs(1)
+            {
+                // One MOVED often means more slots moved: refresh the whole map.
+                self.last_refresh = now;
+                conn.wbuf
+                    .extend_from_slice(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n");
+                conn.inflight.push_back(Inflight {
+                    intended: now,
+                    sent: now,
+                    measured: false,
+                    asking: true,
+                    refresh: true,
+                    payload: None,
+                });
+            }
         }
         Ok(())
+    }
+
+    /// Applies a `CLUSTER SLOTS` reply, connecting to primaries not seen before.
+    async fn apply_refresh(
+        &mut self,
+        ctx: &ThreadCtx,
+        reply: resp::Frame,
+    ) -> Result<(), LoadError> {
+        let Ok(fresh) = SlotMap::from_cluster_slots(&reply, &ctx.shared.seed_host) else {
+            // A map in the middle of a change may be incomplete; redirects still work.
+            return Ok(());
+        };
+        let Some(map) = self.slots.as_mut() else {
+            return Ok(());
+        };
+        for (slot, &node) in fresh.slots.iter().enumerate() {
+            let idx = map.node_index(fresh.nodes[node as usize].clone());
+            map.slots[slot] = idx;
+        }
+        let nodes = map.nodes.clone();
+        if self.conns.len() < nodes.len() {
+            self.conns.resize_with(nodes.len(), || None);
+        }
+        for (i, addr) in nodes.iter().enumerate() {
+            if self.conns[i].is_none() && map_uses(self.slots.as_ref(), i) {
+                let link = Link::connect(&endpoint_of(addr), &ctx.shared.connect).await?;
+                self.conns[i] = Some(Conn::new(link));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts everything still in flight as lost when the client stops on a failure.
+    fn abandon(&mut self, ctx: &ThreadCtx, why: &str) -> u64 {
+        (0..self.conns.len()).map(|i| self.lose(i, ctx, why)).sum()
     }
 
     /// Counts the loss of connection `i` and everything in flight on it.
@@ -422,7 +494,8 @@ impl Client {
                     .set(ctx.outstanding.get() + (outstanding - before));
             }
             if let Err((i, e)) = self.flush().await {
-                let lost = self.lose(i, &ctx, &e.kind().to_string());
+                let why = e.kind().to_string();
+                let lost = self.lose(i, &ctx, &why) + self.abandon(&ctx, "client stopped");
                 outstanding = outstanding.saturating_sub(lost);
                 ctx.outstanding
                     .set(ctx.outstanding.get().saturating_sub(lost));
@@ -446,7 +519,8 @@ impl Client {
                     let finished = match self.drain_replies(i, &ctx, &mut redirects) {
                         Ok(n) => n,
                         Err(why) => {
-                            let lost = self.lose(i, &ctx, &why);
+                            let lost =
+                                self.lose(i, &ctx, &why) + self.abandon(&ctx, "client stopped");
                             outstanding = outstanding.saturating_sub(lost);
                             ctx.outstanding
                                 .set(ctx.outstanding.get().saturating_sub(lost));
@@ -456,14 +530,24 @@ impl Client {
                     outstanding -= finished;
                     ctx.outstanding
                         .set(ctx.outstanding.get().saturating_sub(finished));
+                    let mut failed = None;
                     if !redirects.is_empty() {
                         let batch = std::mem::take(&mut redirects);
                         if let Err(e) = self.follow(&ctx, batch).await {
-                            ctx.rec
-                                .borrow_mut()
-                                .error(&format!("redirect failed: {e}"), 1);
-                            break;
+                            failed = Some(format!("redirect failed: {e}"));
                         }
+                    }
+                    if let Some(reply) = self.refreshed.take() {
+                        if let Err(e) = self.apply_refresh(&ctx, reply).await {
+                            failed = Some(format!("slot map refresh failed: {e}"));
+                        }
+                    }
+                    if let Some(why) = failed {
+                        let lost = self.abandon(&ctx, &why);
+                        outstanding = outstanding.saturating_sub(lost);
+                        ctx.outstanding
+                            .set(ctx.outstanding.get().saturating_sub(lost));
+                        break;
                     }
                 }
                 Woke::Read(i, r) => {
@@ -471,7 +555,7 @@ impl Client {
                         Err(e) => e.to_string(),
                         Ok(_) => "closed by the server".to_string(),
                     };
-                    let lost = self.lose(i, &ctx, &why);
+                    let lost = self.lose(i, &ctx, &why) + self.abandon(&ctx, "client stopped");
                     outstanding = outstanding.saturating_sub(lost);
                     ctx.outstanding
                         .set(ctx.outstanding.get().saturating_sub(lost));
