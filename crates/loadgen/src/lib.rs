@@ -1,1 +1,348 @@
-//! Native load generator (placeholder until implemented).
+//! The native load generator: drives a Valkey server (standalone or cluster, TCP, TLS or
+//! unix socket) with pipelined requests, closed loop or at a fixed rate, and measures every
+//! reply's latency into HdrHistograms.
+//!
+//! Call [`run`] with a [`LoadSpec`]; it returns a [`RunReport`]. It connects every client
+//! first, then measures; it stops by itself (request budget, duration, reply timeout) and
+//! promptly when the cancel flag is set. Seeding read and pop commands is the caller's job:
+//! run the command's [`Builtin::seeded_by`] write first with [`KeyOrder::Sequential`] and
+//! `Stop::Requests(keyspacelen)`.
+//!
+//! This crate depends on the RESP codec only; it knows nothing of configs or records.
+
+mod cluster;
+mod engine;
+mod spec;
+mod stats;
+mod sys;
+mod transport;
+mod workload;
+
+pub use cluster::{crc16, key_slot};
+pub use spec::{
+    Auth, Builtin, CommandSpec, KeyOrder, LoadSpec, Pacing, Stop, Target, TlsSpec, WeightedCommand,
+    Workload,
+};
+pub use stats::{
+    HISTOGRAM_MAX_NS, LatencySummary, RunReport, SecondSample, decode_histogram, encode_histogram,
+};
+
+use engine::{Shared, Times};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use transport::{ConnectSpec, Endpoint, Link};
+
+/// Why a run could not start or did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("invalid load spec: {0}")]
+    Config(String),
+    #[error("cannot talk to the server at `{endpoint}` (is it running and reachable?)")]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("authentication failed at `{endpoint}`: {message}")]
+    Auth { endpoint: String, message: String },
+    #[error("connection setup failed at `{endpoint}`: {message}")]
+    Handshake { endpoint: String, message: String },
+    #[error("TLS setup failed: {message}")]
+    Tls { message: String },
+    #[error("cluster discovery failed: {0}")]
+    Cluster(String),
+    /// The cancel flag was set before every client was connected; nothing was measured.
+    #[error("cancelled before the load started")]
+    Cancelled,
+    #[error("cannot start a client thread: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The run was measured but failed (error share above the threshold, or a reply
+    /// timeout). The report holds what was measured.
+    #[error("the load run failed: {reason}")]
+    RunFailed {
+        reason: String,
+        report: Box<RunReport>,
+    },
+}
+
+fn validate(spec: &LoadSpec) -> Result<(), LoadError> {
+    let bad = |m: &str| Err(LoadError::Config(m.to_string()));
+    if spec.clients == 0 {
+        return bad("clients must be at least 1");
+    }
+    if spec.threads == 0 {
+        return bad("threads must be at least 1");
+    }
+    if spec.pipeline == 0 {
+        return bad("pipeline must be at least 1");
+    }
+    if let Stop::Requests(0) = spec.stop {
+        return bad("requests must be at least 1");
+    }
+    if let Stop::Duration(d) = spec.stop {
+        if d.is_zero() {
+            return bad("duration must be positive");
+        }
+    }
+    if let Pacing::FixedRate { rps } = spec.pacing {
+        if !(rps.is_finite() && rps > 0.0) {
+            return bad("the request rate must be a positive number");
+        }
+    }
+    if !(0.0..=1.0).contains(&spec.max_error_share) {
+        return bad("max_error_share must be between 0 and 1");
+    }
+    if matches!(spec.target, Target::Unix(_)) && spec.tls.is_some() {
+        return bad("TLS over a unix socket is not supported; use a TCP target");
+    }
+    if matches!(spec.target, Target::Unix(_)) && spec.cluster {
+        return bad("cluster mode needs a TCP target, not a unix socket");
+    }
+    if spec.cluster && spec.dbnum.is_some_and(|d| d != 0) {
+        return bad("a cluster has only database 0; drop --dbnum");
+    }
+    Ok(())
+}
+
+/// Fetches the slot map from the seed node.
+fn discover(
+    spec: &LoadSpec,
+    cs: &ConnectSpec,
+    host: &str,
+    port: u16,
+) -> Result<cluster::SlotMap, LoadError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LoadError::Runtime)?;
+    rt.block_on(async {
+        let mut link = Link::connect(&Endpoint::Tcp(host.to_string(), port), cs).await?;
+        let reply = link.call(&[b"CLUSTER", b"SLOTS"], cs.timeout).await?;
+        if let Some(m) = reply.error_message() {
+            return Err(LoadError::Cluster(format!(
+                "`{}` answered CLUSTER SLOTS with `{m}`; is it a cluster node? (drop \
+                 --cluster for a standalone server)",
+                spec.target
+            )));
+        }
+        cluster::SlotMap::from_cluster_slots(&reply, host).map_err(LoadError::Cluster)
+    })
+}
+
+/// Runs one load run and reports what was measured.
+///
+/// Returns `Ok` also when cancelled (`report.cancelled`); returns
+/// [`LoadError::RunFailed`] with the report when the error share exceeds
+/// `spec.max_error_share` or replies stop arriving.
+pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError> {
+    validate(spec)?;
+    let tls = match &spec.tls {
+        Some(t) => Some((transport::tls_config(t)?, t.sni.clone())),
+        None => None,
+    };
+    let connect = ConnectSpec {
+        tls,
+        auth: spec.auth.clone(),
+        dbnum: spec.dbnum,
+        resp3: spec.resp3,
+        timeout: spec.connect_timeout,
+    };
+    let seed_host = match &spec.target {
+        Target::Tcp { host, .. } => host.clone(),
+        Target::Unix(_) => String::new(),
+    };
+    let slot_map = match (&spec.target, spec.cluster) {
+        (Target::Tcp { host, port }, true) => Some(discover(spec, &connect, host, *port)?),
+        _ => None,
+    };
+    let compiled =
+        workload::Compiled::new(&spec.workload, spec.cluster).map_err(LoadError::Config)?;
+    let nodes = slot_map.as_ref().map_or(1, |m| m.nodes.len());
+    let threads = spec.threads.min(spec.clients);
+    let shared = Arc::new(Shared {
+        spec: spec.clone(),
+        compiled,
+        connect,
+        slot_map,
+        seed_host,
+        issued: AtomicU64::new(0),
+        abort: AtomicBool::new(false),
+        cancelled: AtomicBool::new(false),
+        go: AtomicU8::new(0),
+        times: OnceLock::new(),
+        failure: Mutex::new(None),
+    });
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let outs: Vec<Option<engine::ThreadOut>> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for tid in 0..threads {
+            let ids: Vec<usize> = (tid..spec.clients).step_by(threads).collect();
+            let (sh, txc) = (shared.clone(), tx.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("loadgen-{tid}"))
+                .spawn_scoped(scope, move || engine::worker(sh, tid, ids, txc, cancel));
+            match h {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    engine::signal_abort(&shared);
+                    let _ = tx.send(Err(LoadError::Runtime(e)));
+                }
+            }
+        }
+        drop(tx);
+        let mut first_err = None;
+        let mut ready = 0;
+        for r in rx.iter() {
+            match r {
+                Ok(()) => ready += 1,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                    engine::signal_abort(&shared);
+                }
+            }
+            if ready == threads || first_err.is_some() {
+                break;
+            }
+        }
+        if first_err.is_none() && ready == threads && !cancel.load(Ordering::Relaxed) {
+            let start = Instant::now();
+            let measure_start = start + spec.warmup;
+            let end = match spec.stop {
+                Stop::Duration(d) => Some(measure_start + d),
+                Stop::Requests(_) => None,
+            };
+            engine::signal_go(
+                &shared,
+                Times {
+                    start,
+                    measure_start,
+                    end,
+                },
+            );
+        } else {
+            engine::signal_abort(&shared);
+        }
+        let outs = handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect();
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(outs),
+        }
+    })?;
+    let Some(times) = shared.times.get().copied() else {
+        // Cancelled before every client was connected.
+        return Err(LoadError::Cancelled);
+    };
+    let outs: Vec<engine::ThreadOut> = outs.into_iter().flatten().collect();
+    report(spec, &shared, times, outs, nodes)
+}
+
+fn report(
+    spec: &LoadSpec,
+    shared: &Shared,
+    times: Times,
+    outs: Vec<engine::ThreadOut>,
+    nodes: usize,
+) -> Result<RunReport, LoadError> {
+    let mut corrected = stats::new_histogram();
+    let mut service = stats::new_histogram();
+    let mut errors_by_kind = std::collections::BTreeMap::new();
+    let (mut requests, mut warmup, mut moved, mut ask, mut lost) = (0, 0, 0, 0, 0);
+    let mut last: Option<Instant> = None;
+    for o in &outs {
+        let r = &o.recorder;
+        // Same bounds on every histogram, so adding cannot fail.
+        let _ = corrected.add(&r.corrected);
+        let _ = service.add(if r.closed_loop {
+            &r.corrected
+        } else {
+            &r.service
+        });
+        for (k, v) in &r.errors {
+            *errors_by_kind.entry(k.clone()).or_insert(0) += v;
+        }
+        requests += r.completed;
+        warmup += r.warmup_completed;
+        moved += r.moved;
+        ask += r.ask;
+        lost += r.lost;
+        last = last.max(r.last_completion);
+    }
+    let elapsed = last.map_or(Duration::ZERO, |l| {
+        l.saturating_duration_since(times.measure_start)
+    });
+    let recs: Vec<&stats::Recorder> = outs.iter().map(|o| &o.recorder).collect();
+    let timeseries = stats::merge_seconds(&recs, elapsed);
+    let thread_busy_share: Vec<f64> = outs.iter().map(|o| o.busy_share).collect();
+    let client_bound = thread_busy_share.iter().any(|&b| b > 0.9);
+    let errors: u64 = errors_by_kind.values().sum();
+    let mut warnings = Vec::new();
+    if client_bound {
+        let worst = thread_busy_share.iter().copied().fold(0.0, f64::max);
+        warnings.push(format!(
+            "a client thread was busy {:.0} % of the time: the client may be the bottleneck; \
+             use more threads (--threads) or CPUs",
+            worst * 100.0
+        ));
+    }
+    let cancelled = shared.cancelled.load(Ordering::Relaxed);
+    let rep = RunReport {
+        requests,
+        errors,
+        errors_by_kind,
+        rps: if elapsed.is_zero() {
+            0.0
+        } else {
+            requests as f64 / elapsed.as_secs_f64()
+        },
+        elapsed_s: elapsed.as_secs_f64(),
+        warmup_requests: warmup,
+        latency: LatencySummary::from_histogram_ns(&corrected),
+        service_latency: LatencySummary::from_histogram_ns(&service),
+        timeseries,
+        histogram_v2_base64: encode_histogram(&corrected),
+        service_histogram_v2_base64: encode_histogram(&service),
+        histogram_unit: "ns",
+        client_bound,
+        thread_busy_share,
+        moved,
+        ask,
+        nodes,
+        cancelled,
+        seed: match spec.workload.key_order {
+            KeyOrder::Random { seed } => Some(seed),
+            KeyOrder::Sequential => None,
+        },
+        warnings,
+    };
+    let failure = shared.failure.lock().ok().and_then(|f| f.clone());
+    if let Some(reason) = failure {
+        return Err(LoadError::RunFailed {
+            reason,
+            report: Box::new(rep),
+        });
+    }
+    let attempted = (requests + lost).max(1);
+    let share = errors as f64 / attempted as f64;
+    if errors > 0 && share > spec.max_error_share {
+        let kinds: Vec<String> = rep
+            .errors_by_kind
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        return Err(LoadError::RunFailed {
+            reason: format!(
+                "{errors} of {attempted} requests failed ({:.2} %, allowed {:.2} %): {}",
+                share * 100.0,
+                spec.max_error_share * 100.0,
+                kinds.join(", ")
+            ),
+            report: Box::new(rep),
+        });
+    }
+    Ok(rep)
+}

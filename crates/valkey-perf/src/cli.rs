@@ -18,6 +18,8 @@ pub enum Cmd {
     Compare(crate::compare::CompareArgs),
     /// Check a config file and list the cases it expands into; print the config JSON Schema.
     Config(crate::config::cli::ConfigArgs),
+    /// The native load generator on its own, with valkey-benchmark's flags and output.
+    Loadgen(Box<crate::loadgen_cmd::LoadgenArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
@@ -25,5 +27,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Cmd::Compare(args) => crate::compare::run(args),
         Cmd::Run(args) => crate::app::run::run(*args),
         Cmd::Config(args) => crate::config::cli::run(args),
+        Cmd::Loadgen(args) => crate::loadgen_cmd::run(*args),
     }
 }

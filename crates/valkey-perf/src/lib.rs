@@ -11,6 +11,7 @@ pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod exit;
+pub mod loadgen_cmd;
 pub mod model;
 pub mod process;
 pub mod results;

@@ -1,0 +1,205 @@
+//! Cluster topology: key → slot hashing, the slot map from `CLUSTER SLOTS`, and parsing of
+//! `MOVED` / `ASK` redirects.
+
+use resp::Frame;
+
+/// Number of hash slots in a Valkey cluster.
+pub const SLOTS: usize = 16384;
+
+/// CRC16-CCITT (XMODEM), the checksum the cluster specification uses for key slots.
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
+
+/// CRC16 of `bytes` (XMODEM variant).
+pub fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize]
+    })
+}
+
+/// The slot of a key, honouring hash tags: when the key contains `{...}` with at least one
+/// byte between the first `{` and the next `}`, only those bytes are hashed.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = match key.iter().position(|&b| b == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    crc16(hashed) % SLOTS as u16
+}
+
+/// Which node serves each slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SlotMap {
+    /// `host:port` of each known node; primaries of the initial map come first.
+    pub nodes: Vec<(String, u16)>,
+    /// Index into `nodes` per slot; `u16::MAX` when no node serves it.
+    pub slots: Vec<u16>,
+}
+
+impl SlotMap {
+    /// Builds the map from a `CLUSTER SLOTS` reply; an empty host means `seed_host`.
+    pub(crate) fn from_cluster_slots(reply: &Frame, seed_host: &str) -> Result<SlotMap, String> {
+        let Frame::Array(ranges) = reply else {
+            return Err(format!(
+                "CLUSTER SLOTS returned {reply:?}, expected an array"
+            ));
+        };
+        let mut map = SlotMap {
+            nodes: Vec::new(),
+            slots: vec![u16::MAX; SLOTS],
+        };
+        for r in ranges {
+            let Frame::Array(items) = r else {
+                return Err("CLUSTER SLOTS entry is not an array".into());
+            };
+            let (Some(Frame::Integer(start)), Some(Frame::Integer(end)), Some(Frame::Array(p))) =
+                (items.first(), items.get(1), items.get(2))
+            else {
+                return Err("CLUSTER SLOTS entry lacks start, end or primary".into());
+            };
+            let host = p
+                .first()
+                .and_then(|h| h.as_text())
+                .map(|h| h.into_owned())
+                .unwrap_or_default();
+            let host = if host.is_empty() || host == "?" {
+                seed_host.to_string()
+            } else {
+                host
+            };
+            let Some(Frame::Integer(port)) = p.get(1) else {
+                return Err("CLUSTER SLOTS primary lacks a port".into());
+            };
+            let node = map.node_index((host, *port as u16));
+            if *start < 0 || *end >= SLOTS as i64 || start > end {
+                return Err(format!("CLUSTER SLOTS range {start}-{end} is invalid"));
+            }
+            for s in *start..=*end {
+                map.slots[s as usize] = node;
+            }
+        }
+        if map.nodes.is_empty() {
+            return Err("the cluster serves no slots (CLUSTER SLOTS is empty)".into());
+        }
+        if let Some(s) = map.slots.iter().position(|&n| n == u16::MAX) {
+            return Err(format!("slot {s} is not served by any node"));
+        }
+        Ok(map)
+    }
+
+    /// The index of `addr`, added when new.
+    pub(crate) fn node_index(&mut self, addr: (String, u16)) -> u16 {
+        match self.nodes.iter().position(|n| *n == addr) {
+            Some(i) => i as u16,
+            None => {
+                self.nodes.push(addr);
+                (self.nodes.len() - 1) as u16
+            }
+        }
+    }
+}
+
+/// A cluster redirect parsed from an error reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Redirect {
+    Moved { slot: u16, addr: (String, u16) },
+    Ask { addr: (String, u16) },
+}
+
+/// Parses `MOVED 3999 127.0.0.1:6381` / `ASK 3999 127.0.0.1:6381`; an empty host means
+/// `seed_host`.
+pub(crate) fn parse_redirect(msg: &str, seed_host: &str) -> Option<Redirect> {
+    let mut it = msg.split_ascii_whitespace();
+    let kind = it.next()?;
+    let slot: u16 = it.next()?.parse().ok()?;
+    let endpoint = it.next()?;
+    let (host, port) = endpoint.rsplit_once(':')?;
+    let host = if host.is_empty() { seed_host } else { host };
+    let addr = (host.to_string(), port.parse().ok()?);
+    match kind {
+        "MOVED" => Some(Redirect::Moved { slot, addr }),
+        "ASK" => Some(Redirect::Ask { addr }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc16_known_values() {
+        // The reference value from the cluster specification.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % 16384);
+        assert_eq!(key_slot(b"foo{{bar}}zap"), crc16(b"{bar") % 16384);
+    }
+
+    #[test]
+    fn redirects() {
+        assert_eq!(
+            parse_redirect("MOVED 3999 127.0.0.1:6381", "h"),
+            Some(Redirect::Moved {
+                slot: 3999,
+                addr: ("127.0.0.1".into(), 6381)
+            })
+        );
+        assert_eq!(
+            parse_redirect("ASK 1 :7000", "seed"),
+            Some(Redirect::Ask {
+                addr: ("seed".into(), 7000)
+            })
+        );
+        assert_eq!(parse_redirect("ERR nope", "h"), None);
+    }
+
+    #[test]
+    fn slot_map_from_reply() {
+        let node = |port| {
+            Frame::Array(vec![
+                Frame::Bulk(b"127.0.0.1".to_vec()),
+                Frame::Integer(port),
+            ])
+        };
+        let reply = Frame::Array(vec![
+            Frame::Array(vec![Frame::Integer(0), Frame::Integer(8191), node(7000)]),
+            Frame::Array(vec![
+                Frame::Integer(8192),
+                Frame::Integer(16383),
+                node(7001),
+            ]),
+        ]);
+        let m = SlotMap::from_cluster_slots(&reply, "x").unwrap();
+        assert_eq!(m.nodes.len(), 2);
+        assert_eq!(m.slots[0], 0);
+        assert_eq!(m.slots[16383], 1);
+        let partial = Frame::Array(vec![Frame::Array(vec![
+            Frame::Integer(0),
+            Frame::Integer(10),
+            node(7000),
+        ])]);
+        assert!(SlotMap::from_cluster_slots(&partial, "x").is_err());
+    }
+}

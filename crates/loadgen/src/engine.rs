@@ -1,0 +1,708 @@
+//! The load engine: worker threads, each with a single-threaded tokio runtime, running one
+//! load loop per client. The loop is the same for every pacing; pacing only decides each
+//! request's intended send time.
+
+use crate::LoadError;
+use crate::cluster::{Redirect, SlotMap, parse_redirect};
+use crate::spec::{LoadSpec, Pacing, Stop};
+use crate::stats::Recorder;
+use crate::sys;
+use crate::transport::{ConnectSpec, Endpoint, Link};
+use crate::workload::{Compiled, KeyGen};
+use resp::FrameKind;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+/// Requests may leave up to this much ahead of their intended time in rate mode, so the
+/// timer's millisecond granularity does not add client-side delay to the corrected latency.
+const SEND_AHEAD: Duration = Duration::from_millis(1);
+/// How often each thread checks the cancel flag, the deadline and reply progress.
+const WATCH_PERIOD: Duration = Duration::from_millis(20);
+/// After the end of a duration run, replies still in flight get this long to arrive.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+const GO_WAIT: u8 = 0;
+const GO_RUN: u8 = 1;
+const GO_ABORT: u8 = 2;
+
+/// The instants that frame a run, fixed when every client is connected.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Times {
+    pub start: Instant,
+    pub measure_start: Instant,
+    pub end: Option<Instant>,
+}
+
+/// State shared by all worker threads.
+pub(crate) struct Shared {
+    pub spec: LoadSpec,
+    pub compiled: Compiled,
+    pub connect: ConnectSpec,
+    pub slot_map: Option<SlotMap>,
+    pub seed_host: String,
+    /// Measured requests claimed so far (requests mode).
+    pub issued: AtomicU64,
+    /// Set to stop every loop (cancel, timeout).
+    pub abort: AtomicBool,
+    pub cancelled: AtomicBool,
+    pub go: AtomicU8,
+    pub times: OnceLock<Times>,
+    pub failure: Mutex<Option<String>>,
+}
+
+/// What a worker thread hands back.
+pub(crate) struct ThreadOut {
+    pub recorder: Recorder,
+    pub busy_share: f64,
+}
+
+/// Per-thread state visible to the thread's client tasks.
+struct ThreadCtx {
+    shared: Arc<Shared>,
+    rec: RefCell<Recorder>,
+    outstanding: Cell<u64>,
+    times: Times,
+}
+
+struct Inflight {
+    intended: Instant,
+    sent: Instant,
+    measured: bool,
+    /// The reply belongs to an `ASKING` sent before a redirected request; it is skipped.
+    asking: bool,
+    /// The reply is a `CLUSTER SLOTS` sent to refresh the slot map (not a request).
+    refresh: bool,
+    /// The request bytes, kept in cluster mode to follow redirects.
+    payload: Option<Box<[u8]>>,
+}
+
+struct Conn {
+    link: Link,
+    wbuf: Vec<u8>,
+    inflight: VecDeque<Inflight>,
+}
+
+/// One client: a connection (one per primary in cluster mode) and its generator.
+struct Client {
+    id: usize,
+    conns: Vec<Option<Conn>>,
+    slots: Option<SlotMap>,
+    keys: KeyGen,
+    scratch: Vec<u8>,
+    round_robin: usize,
+    /// When the slot map was last refreshed (at most once a second, on MOVED).
+    last_refresh: Instant,
+    /// A `CLUSTER SLOTS` reply waiting to be applied.
+    refreshed: Option<resp::Frame>,
+}
+
+enum Woke {
+    Timer,
+    Read(usize, std::io::Result<usize>),
+}
+
+/// Whether any slot is served by node `i`.
+fn map_uses(map: Option<&SlotMap>, i: usize) -> bool {
+    map.is_some_and(|m| m.slots.iter().any(|&n| n as usize == i))
+}
+
+fn endpoint_of(node: &(String, u16)) -> Endpoint {
+    Endpoint::Tcp(node.0.clone(), node.1)
+}
+
+/// The first word of an error reply, used as its kind (`ERR`, `WRONGTYPE`, `MOVED`, ...).
+fn error_kind(msg: &str) -> String {
+    msg.split_ascii_whitespace()
+        .next()
+        .unwrap_or("error reply")
+        .to_string()
+}
+
+impl Client {
+    async fn connect(shared: &Shared, id: usize) -> Result<Client, LoadError> {
+        let mut conns = Vec::new();
+        match &shared.slot_map {
+            None => {
+                let ep = match &shared.spec.target {
+                    crate::spec::Target::Tcp { host, port } => Endpoint::Tcp(host.clone(), *port),
+                    crate::spec::Target::Unix(p) => Endpoint::Unix(p.clone()),
+                };
+                conns.push(Some(Conn::new(Link::connect(&ep, &shared.connect).await?)));
+            }
+            Some(map) => {
+                for node in &map.nodes {
+                    let link = Link::connect(&endpoint_of(node), &shared.connect).await?;
+                    conns.push(Some(Conn::new(link)));
+                }
+            }
+        }
+        Ok(Client {
+            id,
+            conns,
+            slots: shared.slot_map.clone(),
+            keys: shared.compiled.key_gen(id as u64 + 1),
+            scratch: Vec::new(),
+            round_robin: id,
+            last_refresh: Instant::now(),
+            refreshed: None,
+        })
+    }
+
+    /// Generates one request into the right connection's write buffer.
+    fn issue(&mut self, ctx: &ThreadCtx, intended: Instant, now: Instant, measured: bool) {
+        let compiled = &ctx.shared.compiled;
+        let Some(map) = &self.slots else {
+            if let Some(conn) = self.conns[0].as_mut() {
+                compiled.emit(&mut self.keys, &mut conn.wbuf);
+                conn.inflight.push_back(Inflight {
+                    intended,
+                    sent: now,
+                    measured,
+                    asking: false,
+                    refresh: false,
+                    payload: None,
+                });
+            }
+            return;
+        };
+        self.scratch.clear();
+        let node = match compiled.emit(&mut self.keys, &mut self.scratch) {
+            Some(slot) => map.slots[slot as usize] as usize,
+            None => {
+                self.round_robin += 1;
+                self.round_robin % map.nodes.len()
+            }
+        };
+        if let Some(Some(conn)) = self.conns.get_mut(node) {
+            conn.wbuf.extend_from_slice(&self.scratch);
+            conn.inflight.push_back(Inflight {
+                intended,
+                sent: now,
+                measured,
+                asking: false,
+                refresh: false,
+                payload: Some(self.scratch.clone().into_boxed_slice()),
+            });
+        }
+    }
+
+    /// Writes every pending write buffer. Returns the index of a connection that failed.
+    async fn flush(&mut self) -> Result<(), (usize, std::io::Error)> {
+        for (i, c) in self.conns.iter_mut().enumerate() {
+            if let Some(c) = c {
+                if !c.wbuf.is_empty() {
+                    c.link.stream.write_all(&c.wbuf).await.map_err(|e| (i, e))?;
+                    c.wbuf.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until a connection has bytes (or closed) or the timer fires.
+    async fn wait(&mut self, timer: Option<Pin<&mut tokio::time::Sleep>>) -> Woke {
+        let mut timer = timer;
+        let conns = &mut self.conns;
+        std::future::poll_fn(|cx| {
+            for (i, c) in conns.iter_mut().enumerate() {
+                let Some(c) = c else { continue };
+                let spare = c.link.rbuf.spare();
+                if let Poll::Ready(r) = c.link.stream.poll_read(cx, spare) {
+                    if let Ok(n) = r {
+                        c.link.rbuf.filled(n);
+                    }
+                    return Poll::Ready(Woke::Read(i, r));
+                }
+            }
+            if let Some(t) = timer.as_mut() {
+                if t.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Woke::Timer);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Parses the complete replies of connection `i`. Returns how many requests finished
+    /// and the redirects to follow; `Err` when the stream is corrupt.
+    fn drain_replies(
+        &mut self,
+        i: usize,
+        ctx: &ThreadCtx,
+        redirects: &mut Vec<(Inflight, Redirect)>,
+    ) -> Result<u64, String> {
+        let cluster = self.slots.is_some();
+        let Some(conn) = self.conns[i].as_mut() else {
+            return Ok(0);
+        };
+        let mut done = 0;
+        let mut rec = ctx.rec.borrow_mut();
+        loop {
+            let pending = conn.link.rbuf.pending();
+            let checked = match resp::check(pending) {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => return Err(format!("protocol error: {e}")),
+            };
+            if checked.kind == FrameKind::Push {
+                conn.link.rbuf.consume(checked.len);
+                continue;
+            }
+            let now = Instant::now();
+            let Some(entry) = conn.inflight.pop_front() else {
+                return Err("the server sent a reply nobody asked for".into());
+            };
+            if entry.asking {
+                if entry.refresh {
+                    if let Ok(Some((f, _))) = resp::parse(pending) {
+                        self.refreshed = Some(f);
+                    }
+                }
+                conn.link.rbuf.consume(checked.len);
+                continue;
+            }
+            if checked.kind.is_error() {
+                let msg = match resp::parse(pending) {
+                    Ok(Some((f, _))) => f.error_message().unwrap_or_default().to_string(),
+                    _ => String::new(),
+                };
+                conn.link.rbuf.consume(checked.len);
+                if cluster {
+                    if let Some(r) = parse_redirect(&msg, &ctx.shared.seed_host) {
+                        if entry.payload.is_some() {
+                            redirects.push((entry, r));
+                            continue;
+                        }
+                    }
+                }
+                if entry.measured {
+                    rec.error(&error_kind(&msg), 1);
+                }
+            } else {
+                conn.link.rbuf.consume(checked.len);
+            }
+            rec.reply(
+                now,
+                entry.intended,
+                entry.sent,
+                entry.measured,
+                ctx.times.measure_start,
+            );
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// Re-sends redirected requests to the node named by the redirect.
+    async fn follow(
+        &mut self,
+        ctx: &ThreadCtx,
+        redirects: Vec<(Inflight, Redirect)>,
+    ) -> Result<(), LoadError> {
+        for (mut entry, r) in redirects {
+            let addr = match &r {
+                Redirect::Moved { addr, .. } | Redirect::Ask { addr } => addr.clone(),
+            };
+            let Some(map) = self.slots.as_mut() else {
+                continue;
+            };
+            let node = map.node_index(addr.clone()) as usize;
+            {
+                let mut rec = ctx.rec.borrow_mut();
+                match &r {
+                    Redirect::Moved { slot, .. } => {
+                        map.slots[*slot as usize] = node as u16;
+                        rec.moved += 1;
+                    }
+                    Redirect::Ask { .. } => rec.ask += 1,
+                }
+            }
+            if self.conns.len() <= node {
+                self.conns.resize_with(node + 1, || None);
+            }
+            if self.conns[node].is_none() {
+                let link = Link::connect(&endpoint_of(&addr), &ctx.shared.connect).await?;
+                self.conns[node] = Some(Conn::new(link));
+            }
+            let Some(conn) = self.conns[node].as_mut() else {
+                continue;
+            };
+            let now = Instant::now();
+            if matches!(r, Redirect::Ask { .. }) {
+                conn.wbuf.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
+                conn.inflight.push_back(Inflight {
+                    intended: now,
+                    sent: now,
+                    measured: false,
+                    asking: true,
+                    refresh: false,
+                    payload: None,
+                });
+            }
+            if let Some(p) = &entry.payload {
+                conn.wbuf.extend_from_slice(p);
+            }
+            entry.sent = now;
+            conn.inflight.push_back(entry);
+            if matches!(r, Redirect::Moved { .. })
+                && now.duration_since(self.last_refresh) >= Duration::from_secs(1)
+            {
+                // One MOVED often means more slots moved: refresh the whole map.
+                self.last_refresh = now;
+                conn.wbuf
+                    .extend_from_slice(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n");
+                conn.inflight.push_back(Inflight {
+                    intended: now,
+                    sent: now,
+                    measured: false,
+                    asking: true,
+                    refresh: true,
+                    payload: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a `CLUSTER SLOTS` reply, connecting to primaries not seen before.
+    async fn apply_refresh(
+        &mut self,
+        ctx: &ThreadCtx,
+        reply: resp::Frame,
+    ) -> Result<(), LoadError> {
+        let Ok(fresh) = SlotMap::from_cluster_slots(&reply, &ctx.shared.seed_host) else {
+            // A map in the middle of a change may be incomplete; redirects still work.
+            return Ok(());
+        };
+        let Some(map) = self.slots.as_mut() else {
+            return Ok(());
+        };
+        for (slot, &node) in fresh.slots.iter().enumerate() {
+            let idx = map.node_index(fresh.nodes[node as usize].clone());
+            map.slots[slot] = idx;
+        }
+        let nodes = map.nodes.clone();
+        if self.conns.len() < nodes.len() {
+            self.conns.resize_with(nodes.len(), || None);
+        }
+        for (i, addr) in nodes.iter().enumerate() {
+            if self.conns[i].is_none() && map_uses(self.slots.as_ref(), i) {
+                let link = Link::connect(&endpoint_of(addr), &ctx.shared.connect).await?;
+                self.conns[i] = Some(Conn::new(link));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts everything still in flight as lost when the client stops on a failure.
+    fn abandon(&mut self, ctx: &ThreadCtx, why: &str) -> u64 {
+        (0..self.conns.len()).map(|i| self.lose(i, ctx, why)).sum()
+    }
+
+    /// Counts the loss of connection `i` and everything in flight on it.
+    fn lose(&mut self, i: usize, ctx: &ThreadCtx, why: &str) -> u64 {
+        let Some(conn) = self.conns[i].take() else {
+            return 0;
+        };
+        let lost = conn.inflight.iter().filter(|e| !e.asking).count() as u64;
+        let measured = conn
+            .inflight
+            .iter()
+            .filter(|e| !e.asking && e.measured)
+            .count() as u64;
+        let mut rec = ctx.rec.borrow_mut();
+        rec.error(&format!("connection lost ({why})"), measured.max(1));
+        rec.lost += measured;
+        lost
+    }
+
+    /// The load loop: issue while the window and the pacing allow, write, wait for replies.
+    async fn run(mut self, ctx: Rc<ThreadCtx>) {
+        let spec = &ctx.shared.spec;
+        let times = ctx.times;
+        let window = spec.pipeline as u64;
+        let interval = match spec.pacing {
+            Pacing::ClosedLoop => None,
+            Pacing::FixedRate { rps } => Some(Duration::from_secs_f64(spec.clients as f64 / rps)),
+        };
+        // Spread the connections' schedules evenly over one interval.
+        let mut next_send = match interval {
+            Some(iv) => times.start + iv.mul_f64(self.id as f64 / spec.clients as f64),
+            None => times.start,
+        };
+        let budget = match spec.stop {
+            Stop::Requests(n) => Some(n),
+            Stop::Duration(_) => None,
+        };
+        let mut sleep = Box::pin(tokio::time::sleep_until(times.start.into()));
+        let mut outstanding: u64 = 0;
+        // Measured requests claimed from the shared budget but not yet issued.
+        let mut credits: u64 = 0;
+        let mut issuing = true;
+        let mut redirects = Vec::new();
+        loop {
+            if ctx.shared.abort.load(Ordering::Relaxed) {
+                break;
+            }
+            let now = Instant::now();
+            if issuing && outstanding < window {
+                let before = outstanding;
+                while outstanding < window {
+                    let intended = match interval {
+                        None => now,
+                        Some(iv) => {
+                            if next_send > now + SEND_AHEAD {
+                                break;
+                            }
+                            let t = next_send;
+                            next_send += iv;
+                            t
+                        }
+                    };
+                    if times.end.is_some_and(|end| intended >= end) {
+                        issuing = false;
+                        break;
+                    }
+                    let measured = intended >= times.measure_start;
+                    if measured {
+                        if let Some(n) = budget {
+                            if credits == 0 {
+                                // Claim the whole free window at once: one atomic per batch.
+                                let want = window - outstanding;
+                                let prev = ctx.shared.issued.fetch_add(want, Ordering::Relaxed);
+                                credits = want.min(n.saturating_sub(prev));
+                            }
+                            if credits == 0 {
+                                issuing = false;
+                                break;
+                            }
+                            credits -= 1;
+                        }
+                    }
+                    self.issue(&ctx, intended, now, measured);
+                    outstanding += 1;
+                }
+                ctx.outstanding
+                    .set(ctx.outstanding.get() + (outstanding - before));
+            }
+            if let Err((i, e)) = self.flush().await {
+                let why = e.kind().to_string();
+                let lost = self.lose(i, &ctx, &why) + self.abandon(&ctx, "client stopped");
+                outstanding = outstanding.saturating_sub(lost);
+                ctx.outstanding
+                    .set(ctx.outstanding.get().saturating_sub(lost));
+                break;
+            }
+            if !issuing && outstanding == 0 {
+                break;
+            }
+            let timer = match interval {
+                Some(_) if issuing && outstanding < window => {
+                    sleep
+                        .as_mut()
+                        .reset((next_send.checked_sub(SEND_AHEAD).unwrap_or(next_send)).into());
+                    Some(sleep.as_mut())
+                }
+                _ => None,
+            };
+            match self.wait(timer).await {
+                Woke::Timer => {}
+                Woke::Read(i, Ok(n)) if n > 0 => {
+                    let finished = match self.drain_replies(i, &ctx, &mut redirects) {
+                        Ok(n) => n,
+                        Err(why) => {
+                            let lost =
+                                self.lose(i, &ctx, &why) + self.abandon(&ctx, "client stopped");
+                            outstanding = outstanding.saturating_sub(lost);
+                            ctx.outstanding
+                                .set(ctx.outstanding.get().saturating_sub(lost));
+                            break;
+                        }
+                    };
+                    outstanding -= finished;
+                    ctx.outstanding
+                        .set(ctx.outstanding.get().saturating_sub(finished));
+                    let mut failed = None;
+                    if !redirects.is_empty() {
+                        let batch = std::mem::take(&mut redirects);
+                        if let Err(e) = self.follow(&ctx, batch).await {
+                            failed = Some(format!("redirect failed: {e}"));
+                        }
+                    }
+                    if let Some(reply) = self.refreshed.take() {
+                        if let Err(e) = self.apply_refresh(&ctx, reply).await {
+                            failed = Some(format!("slot map refresh failed: {e}"));
+                        }
+                    }
+                    if let Some(why) = failed {
+                        let lost = self.abandon(&ctx, &why);
+                        outstanding = outstanding.saturating_sub(lost);
+                        ctx.outstanding
+                            .set(ctx.outstanding.get().saturating_sub(lost));
+                        break;
+                    }
+                }
+                Woke::Read(i, r) => {
+                    let why = match r {
+                        Err(e) => e.to_string(),
+                        Ok(_) => "closed by the server".to_string(),
+                    };
+                    let lost = self.lose(i, &ctx, &why) + self.abandon(&ctx, "client stopped");
+                    outstanding = outstanding.saturating_sub(lost);
+                    ctx.outstanding
+                        .set(ctx.outstanding.get().saturating_sub(lost));
+                    break;
+                }
+            }
+        }
+        ctx.outstanding
+            .set(ctx.outstanding.get().saturating_sub(outstanding));
+    }
+}
+
+impl Conn {
+    fn new(link: Link) -> Conn {
+        Conn {
+            link,
+            wbuf: Vec::with_capacity(16 * 1024),
+            inflight: VecDeque::new(),
+        }
+    }
+}
+
+/// Checks the cancel flag, the deadline and reply progress until one of them ends the run.
+async fn watch(ctx: &ThreadCtx, cancel: &AtomicBool) {
+    let shared = &ctx.shared;
+    loop {
+        tokio::time::sleep(WATCH_PERIOD).await;
+        if cancel.load(Ordering::Relaxed) {
+            shared.cancelled.store(true, Ordering::Relaxed);
+            shared.abort.store(true, Ordering::Relaxed);
+            return;
+        }
+        if shared.abort.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        if ctx.times.end.is_some_and(|end| now > end + DRAIN_GRACE) {
+            return;
+        }
+        let stalled = now.saturating_duration_since(ctx.rec.borrow().last_progress);
+        if ctx.outstanding.get() > 0 && stalled > shared.spec.reply_timeout {
+            let msg = format!(
+                "no reply for {:?} with {} requests in flight",
+                shared.spec.reply_timeout,
+                ctx.outstanding.get()
+            );
+            ctx.rec.borrow_mut().error("timeout", ctx.outstanding.get());
+            if let Ok(mut f) = shared.failure.lock() {
+                f.get_or_insert(msg);
+            }
+            shared.abort.store(true, Ordering::Relaxed);
+            return;
+        }
+    }
+}
+
+/// Body of worker thread `tid`: connect its clients, report, wait for the start signal,
+/// run them, and return what was recorded.
+pub(crate) fn worker(
+    shared: Arc<Shared>,
+    tid: usize,
+    client_ids: Vec<usize>,
+    ready: std::sync::mpsc::Sender<Result<(), LoadError>>,
+    cancel: &AtomicBool,
+) -> Option<ThreadOut> {
+    if let Some(cpus) = &shared.spec.cpu_set {
+        if !cpus.is_empty() {
+            if let Err(e) = sys::pin_current_thread(cpus[tid % cpus.len()]) {
+                let _ = ready.send(Err(LoadError::Config(e)));
+                return None;
+            }
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(LoadError::Runtime(e)));
+            return None;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let mut clients = Vec::with_capacity(client_ids.len());
+        for id in client_ids {
+            match Client::connect(&shared, id).await {
+                Ok(c) => clients.push(c),
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return None;
+                }
+            }
+        }
+        let _ = ready.send(Ok(()));
+        loop {
+            match shared.go.load(Ordering::Acquire) {
+                GO_RUN => break,
+                GO_WAIT => tokio::time::sleep(Duration::from_millis(1)).await,
+                _ => return None,
+            }
+        }
+        let times = *shared.times.get()?;
+        let ctx = Rc::new(ThreadCtx {
+            shared: shared.clone(),
+            rec: RefCell::new(Recorder::new(
+                Instant::now(),
+                matches!(shared.spec.pacing, Pacing::ClosedLoop),
+            )),
+            outstanding: Cell::new(0),
+            times,
+        });
+        let cpu0 = sys::thread_cpu_time();
+        let wall0 = Instant::now();
+        let handles: Vec<_> = clients
+            .into_iter()
+            .map(|c| tokio::task::spawn_local(c.run(ctx.clone())))
+            .collect();
+        let all = async {
+            for h in handles {
+                let _ = h.await;
+            }
+        };
+        tokio::select! {
+            _ = all => {}
+            _ = watch(&ctx, cancel) => {}
+        }
+        let wall = wall0.elapsed().as_secs_f64();
+        let cpu = (sys::thread_cpu_time() - cpu0).as_secs_f64();
+        let recorder = std::mem::replace(
+            &mut *ctx.rec.borrow_mut(),
+            Recorder::new(Instant::now(), true),
+        );
+        Some(ThreadOut {
+            recorder,
+            busy_share: if wall > 0.0 { cpu / wall } else { 0.0 },
+        })
+    })
+}
+
+pub(crate) fn signal_go(shared: &Shared, times: Times) {
+    let _ = shared.times.set(times);
+    shared.go.store(GO_RUN, Ordering::Release);
+}
+
+pub(crate) fn signal_abort(shared: &Shared) {
+    shared.go.store(GO_ABORT, Ordering::Release);
+    shared.abort.store(true, Ordering::Relaxed);
+}

@@ -1,0 +1,300 @@
+//! The inert description of one load run: where to connect, what to send, how fast, how long.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Target::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// TLS settings (rustls with the ring provider). `ca_file` is required: there is no
+/// built-in root store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSpec {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Server name to verify and send; defaults to the host.
+    pub sni: Option<String>,
+}
+
+/// AUTH credentials. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Auth {
+    pub user: Option<String>,
+    pub password: String,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A built-in workload with valkey-benchmark's key names and value layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Ping,
+    Set,
+    Get,
+    Incr,
+    Lpush,
+    Rpush,
+    Lpop,
+    Rpop,
+    Sadd,
+    Spop,
+    Hset,
+    Zadd,
+    Zpopmin,
+    /// `LRANGE mylist 0 <n-1>`
+    Lrange(u32),
+    /// `MSET` with this many keys.
+    Mset(u32),
+    /// `MGET` with this many keys.
+    Mget(u32),
+    Xadd,
+}
+
+impl Builtin {
+    /// Parses a command name as used in configs and valkey-benchmark's `-t`
+    /// (`lrange` means `lrange_100`, `mset` and `mget` use 10 keys).
+    pub fn parse(name: &str) -> Option<Builtin> {
+        let n = name.to_ascii_lowercase();
+        Some(match n.as_str() {
+            "ping" | "ping_mbulk" => Builtin::Ping,
+            "set" => Builtin::Set,
+            "get" => Builtin::Get,
+            "incr" => Builtin::Incr,
+            "lpush" => Builtin::Lpush,
+            "rpush" => Builtin::Rpush,
+            "lpop" => Builtin::Lpop,
+            "rpop" => Builtin::Rpop,
+            "sadd" => Builtin::Sadd,
+            "spop" => Builtin::Spop,
+            "hset" => Builtin::Hset,
+            "zadd" => Builtin::Zadd,
+            "zpopmin" => Builtin::Zpopmin,
+            "lrange" | "lrange_100" => Builtin::Lrange(100),
+            "lrange_300" => Builtin::Lrange(300),
+            "lrange_500" => Builtin::Lrange(500),
+            "lrange_600" => Builtin::Lrange(600),
+            "mset" => Builtin::Mset(10),
+            "mget" => Builtin::Mget(10),
+            "xadd" => Builtin::Xadd,
+            _ => return None,
+        })
+    }
+
+    /// The test title valkey-benchmark prints for this workload.
+    pub fn title(self) -> String {
+        match self {
+            Builtin::Ping => "PING_MBULK".into(),
+            Builtin::Lrange(n) => format!("LRANGE_{n} (first {n} elements)"),
+            Builtin::Mset(n) => format!("MSET ({n} keys)"),
+            Builtin::Mget(n) => format!("MGET ({n} keys)"),
+            other => other.command_name().into(),
+        }
+    }
+
+    /// The command's name on the wire.
+    pub fn command_name(self) -> &'static str {
+        match self {
+            Builtin::Ping => "PING",
+            Builtin::Set => "SET",
+            Builtin::Get => "GET",
+            Builtin::Incr => "INCR",
+            Builtin::Lpush => "LPUSH",
+            Builtin::Rpush => "RPUSH",
+            Builtin::Lpop => "LPOP",
+            Builtin::Rpop => "RPOP",
+            Builtin::Sadd => "SADD",
+            Builtin::Spop => "SPOP",
+            Builtin::Hset => "HSET",
+            Builtin::Zadd => "ZADD",
+            Builtin::Zpopmin => "ZPOPMIN",
+            Builtin::Lrange(_) => "LRANGE",
+            Builtin::Mset(_) => "MSET",
+            Builtin::Mget(_) => "MGET",
+            Builtin::Xadd => "XADD",
+        }
+    }
+
+    /// The write command that fills the keyspace before this one is measured (SPEC §5.3):
+    /// reads and pops are seeded by the caller with a sequential run of this command.
+    pub fn seeded_by(self) -> Option<Builtin> {
+        match self {
+            Builtin::Get => Some(Builtin::Set),
+            Builtin::Mget(n) => Some(Builtin::Mset(n)),
+            Builtin::Lrange(_) => Some(Builtin::Lpush),
+            Builtin::Lpop | Builtin::Rpop => Some(Builtin::Rpush),
+            Builtin::Spop => Some(Builtin::Sadd),
+            Builtin::Zpopmin => Some(Builtin::Zadd),
+            _ => None,
+        }
+    }
+}
+
+/// What one request sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandSpec {
+    Builtin(Builtin),
+    /// Arguments with placeholders: `__rand_int__` (12-digit key number), `__data__` (the
+    /// value), `{tag}` (a hash tag in cluster mode, left as is otherwise). The first
+    /// argument after the command name is the key used for cluster routing.
+    Template(Vec<String>),
+}
+
+impl CommandSpec {
+    /// The title used in CSV and quiet output.
+    pub fn title(&self) -> String {
+        match self {
+            CommandSpec::Builtin(b) => b.title(),
+            CommandSpec::Template(args) => args.join(" "),
+        }
+    }
+}
+
+/// A command and its share of a read/write mix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedCommand {
+    pub command: CommandSpec,
+    pub weight: u32,
+}
+
+/// How `__rand_int__` placeholders get their numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrder {
+    /// Uniform over `0..keyspacelen`, from a seeded generator (reproducible per seed).
+    Random { seed: u64 },
+    /// `0, 1, 2, ...` (wrapping at `keyspacelen`), shared by all connections: a run of
+    /// `keyspacelen` single-key requests touches every key exactly once.
+    Sequential,
+}
+
+/// What the load consists of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// One or more commands; with several, each request picks one by weight.
+    pub commands: Vec<WeightedCommand>,
+    /// Value size in bytes.
+    pub data_size: usize,
+    /// Key numbers are drawn from `0..keyspacelen`. `None` leaves `__rand_int__` literal
+    /// (valkey-benchmark without `-r`).
+    pub keyspacelen: Option<u64>,
+    pub key_order: KeyOrder,
+    /// Write a per-request counter into the start of every value.
+    pub distinct_values: bool,
+}
+
+impl Workload {
+    /// A single-command workload.
+    pub fn single(command: CommandSpec, data_size: usize, keyspacelen: Option<u64>) -> Workload {
+        Workload {
+            commands: vec![WeightedCommand { command, weight: 1 }],
+            data_size,
+            keyspacelen,
+            key_order: KeyOrder::Random { seed: 0 },
+            distinct_values: false,
+        }
+    }
+
+    /// The title of the workload (the titles of its commands joined with `+`).
+    pub fn title(&self) -> String {
+        let titles: Vec<String> = self.commands.iter().map(|c| c.command.title()).collect();
+        titles.join("+")
+    }
+}
+
+/// When the measured phase ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// After this many measured requests in total.
+    Requests(u64),
+    /// After this long (measured phase, warm-up excluded).
+    Duration(Duration),
+}
+
+/// How requests are spaced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// Send whenever a pipeline slot is free.
+    ClosedLoop,
+    /// A fixed total rate spread evenly over the connections. Latency counts from each
+    /// request's intended send time (coordinated-omission correction).
+    FixedRate { rps: f64 },
+}
+
+/// Everything one load run needs.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub target: Target,
+    pub tls: Option<TlsSpec>,
+    pub auth: Option<Auth>,
+    /// `SELECT` this database after connecting (standalone only).
+    pub dbnum: Option<u32>,
+    /// Speak RESP3 (`HELLO 3`).
+    pub resp3: bool,
+    /// Discover the cluster from `target` and route by key slot.
+    pub cluster: bool,
+    pub workload: Workload,
+    /// Number of clients (in cluster mode, each has one connection per primary).
+    pub clients: usize,
+    /// Worker threads, each with its own single-threaded event loop.
+    pub threads: usize,
+    /// Requests in flight per client (sliding window).
+    pub pipeline: usize,
+    pub stop: Stop,
+    /// Load whose statistics are discarded, on the same connections, before measuring.
+    pub warmup: Duration,
+    pub pacing: Pacing,
+    /// CPUs for the worker threads (thread `i` gets `cpu_set[i % len]`).
+    pub cpu_set: Option<Vec<usize>>,
+    /// Share of failed requests (0.0..=1.0) above which the run fails. 0.0: any error fails.
+    pub max_error_share: f64,
+    pub connect_timeout: Duration,
+    /// A run with requests in flight and no reply for this long stops with a timeout error.
+    pub reply_timeout: Duration,
+}
+
+impl LoadSpec {
+    /// A spec with the defaults: 50 clients, 1 thread, pipeline 1, 100000 requests, closed
+    /// loop, no warm-up, any error fails the run.
+    pub fn new(target: Target, workload: Workload) -> LoadSpec {
+        LoadSpec {
+            target,
+            tls: None,
+            auth: None,
+            dbnum: None,
+            resp3: false,
+            cluster: false,
+            workload,
+            clients: 50,
+            threads: 1,
+            pipeline: 1,
+            stop: Stop::Requests(100_000),
+            warmup: Duration::ZERO,
+            pacing: Pacing::ClosedLoop,
+            cpu_set: None,
+            max_error_share: 0.0,
+            connect_timeout: Duration::from_secs(5),
+            reply_timeout: Duration::from_secs(10),
+        }
+    }
+}

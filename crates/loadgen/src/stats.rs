@@ -1,0 +1,291 @@
+//! Measurement: per-thread recorders (HdrHistograms in nanoseconds, errors by kind, a
+//! per-second series) merged into one [`RunReport`] at the end.
+
+use base64::Engine;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Largest latency the histograms hold without clamping: one hour, in nanoseconds.
+pub const HISTOGRAM_MAX_NS: u64 = 3_600 * 1_000_000_000;
+
+/// A new latency histogram: 1 ns to one hour, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3).expect("static histogram bounds are valid")
+}
+
+/// One second of the measured phase in a thread (counts by completion time).
+pub(crate) struct SecondAcc {
+    count: u64,
+    /// Microseconds, 2 significant digits, grows as needed.
+    hist: Histogram<u64>,
+}
+
+/// What one worker thread measured.
+pub(crate) struct Recorder {
+    pub corrected: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub seconds: Vec<SecondAcc>,
+    pub completed: u64,
+    pub warmup_completed: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub moved: u64,
+    pub ask: u64,
+    /// Measured requests lost with their connection.
+    pub lost: u64,
+    pub last_completion: Option<Instant>,
+    pub last_progress: Instant,
+    /// In closed loop every request leaves at its intended time, so the service-time
+    /// histogram would be a copy of the corrected one; it is filled at the end instead.
+    pub closed_loop: bool,
+}
+
+impl Recorder {
+    pub(crate) fn new(now: Instant, closed_loop: bool) -> Recorder {
+        Recorder {
+            corrected: new_histogram(),
+            service: new_histogram(),
+            seconds: Vec::new(),
+            completed: 0,
+            warmup_completed: 0,
+            errors: BTreeMap::new(),
+            moved: 0,
+            ask: 0,
+            lost: 0,
+            last_completion: None,
+            last_progress: now,
+            closed_loop,
+        }
+    }
+
+    /// Records one reply received at `now` for a request meant to go out at `intended` and
+    /// written at `sent`. Latency counts from the earlier of the two (a request sent a
+    /// little ahead of schedule is not credited with negative queueing).
+    pub(crate) fn reply(
+        &mut self,
+        now: Instant,
+        intended: Instant,
+        sent: Instant,
+        measured: bool,
+        measure_start: Instant,
+    ) {
+        self.last_progress = now;
+        if !measured {
+            self.warmup_completed += 1;
+            return;
+        }
+        let corrected = now.saturating_duration_since(intended.min(sent));
+        let service = now.saturating_duration_since(sent);
+        let ns = |d: Duration| (d.as_nanos() as u64).clamp(1, HISTOGRAM_MAX_NS);
+        self.corrected.saturating_record(ns(corrected));
+        if !self.closed_loop {
+            self.service.saturating_record(ns(service));
+        }
+        self.completed += 1;
+        self.last_completion = Some(now);
+        let second = now.saturating_duration_since(measure_start).as_secs() as usize;
+        if self.seconds.len() <= second {
+            self.seconds.resize_with(second + 1, || SecondAcc {
+                count: 0,
+                hist: Histogram::new(2).expect("static histogram settings are valid"),
+            });
+        }
+        let s = &mut self.seconds[second];
+        s.count += 1;
+        s.hist
+            .saturating_record((corrected.as_micros() as u64).max(1));
+    }
+
+    pub(crate) fn error(&mut self, kind: &str, n: u64) {
+        if let Some(c) = self.errors.get_mut(kind) {
+            *c += n;
+        } else {
+            self.errors.insert(kind.to_string(), n);
+        }
+    }
+}
+
+/// Latency statistics in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LatencySummary {
+    pub avg_ms: f64,
+    pub min_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub p9999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl LatencySummary {
+    /// Summarizes a histogram recorded in nanoseconds; all zeros when empty.
+    pub fn from_histogram_ns(h: &Histogram<u64>) -> LatencySummary {
+        if h.is_empty() {
+            return LatencySummary::default();
+        }
+        let ms = |ns: u64| ns as f64 / 1e6;
+        LatencySummary {
+            avg_ms: h.mean() / 1e6,
+            min_ms: ms(h.min()),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            p9999_ms: ms(h.value_at_quantile(0.9999)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// One second of the measured phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecondSample {
+    /// Seconds since the measured phase began.
+    pub second: u64,
+    /// Replies completed in this second.
+    pub requests: u64,
+    /// Requests per second; for a partial last second, scaled to its length.
+    pub rps: f64,
+    /// Whether the second lies wholly inside the measured phase.
+    pub full: bool,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The result of one run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    /// Measured replies (including error replies).
+    pub requests: u64,
+    /// Failed requests: error replies plus requests lost with a connection.
+    pub errors: u64,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// `requests` divided by `elapsed_s`.
+    pub rps: f64,
+    /// Length of the measured phase: from its start to the last measured reply.
+    pub elapsed_s: f64,
+    /// Replies received during warm-up (not in any statistic).
+    pub warmup_requests: u64,
+    /// Latency from the intended send time (coordinated-omission corrected; equal to the
+    /// service time in closed loop).
+    pub latency: LatencySummary,
+    /// Latency from the actual send time (uncorrected service time).
+    pub service_latency: LatencySummary,
+    pub timeseries: Vec<SecondSample>,
+    /// The corrected histogram, HdrHistogram V2 compressed encoding, base64, nanoseconds.
+    pub histogram_v2_base64: String,
+    /// The service-time histogram, same encoding.
+    pub service_histogram_v2_base64: String,
+    /// Unit of the values in the serialized histograms.
+    pub histogram_unit: &'static str,
+    /// True when a client thread was busy more than 90 % of the time: the client, not the
+    /// server, may have been the limit.
+    pub client_bound: bool,
+    /// CPU time / wall time of each worker thread over the run.
+    pub thread_busy_share: Vec<f64>,
+    /// Cluster redirects followed.
+    pub moved: u64,
+    pub ask: u64,
+    /// Number of primaries in cluster mode, 1 otherwise.
+    pub nodes: usize,
+    /// The run was stopped early by the cancel flag.
+    pub cancelled: bool,
+    /// Seed of the key generator (random key order only).
+    pub seed: Option<u64>,
+    /// Human-readable warnings (client-bound, errors).
+    pub warnings: Vec<String>,
+}
+
+/// Serializes a histogram in the HdrHistogram V2 compressed encoding, base64 (the form
+/// `HistogramLogProcessor` and other HdrHistogram ports read).
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    if V2DeflateSerializer::new().serialize(h, &mut bytes).is_err() {
+        return String::new();
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes [`encode_histogram`]'s output (for merging runs or hosts).
+pub fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| format!("histogram is not base64: {e}"))?;
+    Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| format!("histogram is not in the HdrHistogram V2 encoding: {e:?}"))
+}
+
+/// Merges the per-second accumulators of all threads into the series.
+pub(crate) fn merge_seconds(recs: &[&Recorder], elapsed: Duration) -> Vec<SecondSample> {
+    let n = recs.iter().map(|r| r.seconds.len()).max().unwrap_or(0);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut count = 0;
+        let mut h: Histogram<u64> = Histogram::new(2).expect("static histogram settings are valid");
+        for r in recs {
+            if let Some(s) = r.seconds.get(i) {
+                count += s.count;
+                // Auto-resizing histograms always accept each other's values.
+                let _ = h.add(&s.hist);
+            }
+        }
+        let full = elapsed.as_secs_f64() >= (i + 1) as f64;
+        let span = if full {
+            1.0
+        } else {
+            (elapsed.as_secs_f64() - i as f64).max(1e-3)
+        };
+        let us = |q: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(q) as f64 / 1e3
+            }
+        };
+        out.push(SecondSample {
+            second: i as u64,
+            requests: count,
+            rps: count as f64 / span,
+            full,
+            p50_ms: us(0.5),
+            p99_ms: us(0.99),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_round_trip() {
+        let mut h = new_histogram();
+        for v in [1_000u64, 2_000, 3_000_000, 59_000_000_000] {
+            h.record(v).unwrap();
+        }
+        let s = encode_histogram(&h);
+        assert!(s.starts_with("HISTF"), "{s}");
+        let back = decode_histogram(&s).unwrap();
+        assert_eq!(back.len(), 4);
+        assert_eq!(back.max(), h.max());
+    }
+
+    #[test]
+    fn summary_in_ms() {
+        let mut h = new_histogram();
+        h.record(1_000_000).unwrap();
+        let s = LatencySummary::from_histogram_ns(&h);
+        assert!((s.p50_ms - 1.0).abs() < 0.01);
+        assert_eq!(
+            LatencySummary::from_histogram_ns(&new_histogram()).max_ms,
+            0.0
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! Connections: TCP, unix sockets and TLS (rustls, ring provider), the receive buffer, and
+//! the connection handshake (HELLO 3, AUTH, SELECT).
+
+use crate::LoadError;
+use crate::spec::{Auth, TlsSpec};
+use resp::Frame;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+/// Where one connection goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Tcp(String, u16),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Tcp(h, p) => write!(f, "{h}:{p}"),
+            Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// Connection settings shared by all connections of a run.
+pub(crate) struct ConnectSpec {
+    pub tls: Option<(Arc<rustls::ClientConfig>, Option<String>)>,
+    pub auth: Option<Auth>,
+    pub dbnum: Option<u32>,
+    pub resp3: bool,
+    pub timeout: Duration,
+}
+
+/// Builds the rustls client configuration from PEM files.
+pub(crate) fn tls_config(spec: &TlsSpec) -> Result<Arc<rustls::ClientConfig>, LoadError> {
+    let tls_err = |message: String| LoadError::Tls { message };
+    let Some(ca) = &spec.ca_file else {
+        return Err(tls_err(
+            "TLS needs a CA certificate to verify the server; pass `--cacert FILE`".into(),
+        ));
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .map_err(|e| tls_err(format!("cannot read CA file `{}`: {e}", ca.display())))?;
+    for c in certs {
+        let c = c.map_err(|e| tls_err(format!("bad CA file `{}`: {e}", ca.display())))?;
+        roots
+            .add(c)
+            .map_err(|e| tls_err(format!("bad CA certificate in `{}`: {e}", ca.display())))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(e.to_string()))?
+        .with_root_certificates(roots);
+    let config = match (&spec.cert_file, &spec.key_file) {
+        (Some(cert), Some(key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    tls_err(format!("cannot read certificate `{}`: {e}", cert.display()))
+                })?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| tls_err(format!("cannot read key `{}`: {e}", key.display())))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| tls_err(format!("client certificate rejected: {e}")))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(tls_err(
+                "a client certificate needs both `--cert` and `--key`".into(),
+            ));
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// A TLS session over TCP, driven by hand (no extra runtime glue).
+pub(crate) struct TlsStream {
+    tcp: TcpStream,
+    tls: rustls::ClientConnection,
+    raw: Box<[u8]>,
+    scratch: Vec<u8>,
+}
+
+impl TlsStream {
+    async fn flush_tls(&mut self) -> io::Result<()> {
+        while self.tls.wants_write() {
+            self.scratch.clear();
+            self.tls.write_tls(&mut self.scratch)?;
+            self.tcp.write_all(&self.scratch).await?;
+        }
+        Ok(())
+    }
+
+    fn feed(&mut self, n: usize) -> io::Result<()> {
+        let mut rd = &self.raw[..n];
+        while !rd.is_empty() {
+            self.tls.read_tls(&mut rd)?;
+            self.tls
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+        Ok(())
+    }
+
+    async fn handshake(&mut self) -> io::Result<()> {
+        while self.tls.is_handshaking() {
+            self.flush_tls().await?;
+            if self.tls.is_handshaking() && self.tls.wants_read() {
+                let n = self.tcp.read(&mut self.raw).await?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection during the TLS handshake",
+                    ));
+                }
+                self.feed(n)?;
+            }
+        }
+        self.flush_tls().await
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
+        loop {
+            match self.tls.reader().read(dst) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            let mut rb = ReadBuf::new(&mut self.raw);
+            match Pin::new(&mut self.tcp).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    if n == 0 {
+                        return Poll::Ready(Ok(0));
+                    }
+                    if let Err(e) = self.feed(n) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A byte stream to a server.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// Reads what is available into `dst`; `Ok(0)` is end of stream.
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        fn plain<S: AsyncRead + Unpin>(
+            s: &mut S,
+            cx: &mut Context<'_>,
+            dst: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            let mut rb = ReadBuf::new(dst);
+            match Pin::new(s).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+        match self {
+            Stream::Tcp(s) => plain(s, cx, dst),
+            Stream::Unix(s) => plain(s, cx, dst),
+            Stream::Tls(s) => s.poll_read(cx, dst),
+        }
+    }
+
+    pub(crate) async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.write_all(data).await,
+            Stream::Unix(s) => s.write_all(data).await,
+            Stream::Tls(s) => {
+                s.tls.writer().write_all(data)?;
+                s.flush_tls().await
+            }
+        }
+    }
+}
+
+/// A growable receive buffer; bytes `start..end` are received but not yet consumed.
+pub(crate) struct RecvBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl RecvBuf {
+    pub(crate) fn new() -> RecvBuf {
+        RecvBuf {
+            data: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Free space to read into, compacting or growing first when little is left.
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.data.len() - self.end < 16 * 1024 {
+            if self.start > 0 {
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.data.len() - self.end < 16 * 1024 {
+                let len = self.data.len() * 2;
+                self.data.resize(len, 0);
+            }
+        }
+        &mut self.data[self.end..]
+    }
+
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.end += n;
+    }
+
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+}
+
+/// A connected, authenticated stream with its receive buffer.
+pub(crate) struct Link {
+    pub stream: Stream,
+    pub rbuf: RecvBuf,
+    pub endpoint: Endpoint,
+}
+
+impl Link {
+    /// Connects and runs the handshake (TLS, HELLO 3 / AUTH, SELECT).
+    pub(crate) async fn connect(ep: &Endpoint, cs: &ConnectSpec) -> Result<Link, LoadError> {
+        let connect_err = |source: io::Error| LoadError::Connect {
+            endpoint: ep.to_string(),
+            source,
+        };
+        let fut = async {
+            let stream = match ep {
+                Endpoint::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
+                Endpoint::Tcp(host, port) => {
+                    let tcp = TcpStream::connect((host.as_str(), *port)).await?;
+                    tcp.set_nodelay(true)?;
+                    match &cs.tls {
+                        None => Stream::Tcp(tcp),
+                        Some((config, sni)) => {
+                            let name = sni.clone().unwrap_or_else(|| host.clone());
+                            let server_name = ServerName::try_from(name.clone()).map_err(|e| {
+                                io::Error::new(
+                                    io::ErrorKind::InvalidInput,
+                                    format!("`{name}` is not a valid TLS server name: {e}"),
+                                )
+                            })?;
+                            let tls = rustls::ClientConnection::new(config.clone(), server_name)
+                                .map_err(io::Error::other)?;
+                            let mut s = TlsStream {
+                                tcp,
+                                tls,
+                                raw: vec![0; 32 * 1024].into_boxed_slice(),
+                                scratch: Vec::new(),
+                            };
+                            s.handshake().await?;
+                            Stream::Tls(Box::new(s))
+                        }
+                    }
+                }
+            };
+            Ok::<_, io::Error>(stream)
+        };
+        let stream = match tokio::time::timeout(cs.timeout, fut).await {
+            Ok(r) => r.map_err(connect_err)?,
+            Err(_) => {
+                return Err(connect_err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no connection within {:?}", cs.timeout),
+                )));
+            }
+        };
+        let mut link = Link {
+            stream,
+            rbuf: RecvBuf::new(),
+            endpoint: ep.clone(),
+        };
+        link.handshake(cs).await?;
+        Ok(link)
+    }
+
+    async fn handshake(&mut self, cs: &ConnectSpec) -> Result<(), LoadError> {
+        let endpoint = self.endpoint.to_string();
+        let auth_err = |message: String| LoadError::Auth {
+            endpoint: endpoint.clone(),
+            message,
+        };
+        if cs.resp3 {
+            let mut args: Vec<&[u8]> = vec![b"HELLO", b"3"];
+            if let Some(a) = &cs.auth {
+                args.push(b"AUTH");
+                args.push(a.user.as_deref().unwrap_or("default").as_bytes());
+                args.push(a.password.as_bytes());
+            }
+            let reply = self.call(&args, cs.timeout).await?;
+            if let Some(m) = reply.error_message() {
+                return Err(auth_err(format!(
+                    "HELLO 3 failed: {m} (check the password/user, or drop -3 for servers \
+                     without RESP3)"
+                )));
+            }
+        } else if let Some(a) = &cs.auth {
+            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            if let Some(u) = &a.user {
+                args.push(u.as_bytes());
+            }
+            args.push(a.password.as_bytes());
+            let reply = self.call(&args, cs.timeout).await?;
+            if let Some(m) = reply.error_message() {
+                return Err(auth_err(format!("AUTH failed: {m} (check `-a`/`--user`)")));
+            }
+        }
+        if let Some(db) = cs.dbnum {
+            let db = db.to_string();
+            let reply = self.call(&[b"SELECT", db.as_bytes()], cs.timeout).await?;
+            if let Some(m) = reply.error_message() {
+                return Err(LoadError::Handshake {
+                    endpoint: self.endpoint.to_string(),
+                    message: format!("SELECT {db} failed: {m}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one command and waits for its reply (handshake and setup only).
+    pub(crate) async fn call(
+        &mut self,
+        args: &[&[u8]],
+        timeout: Duration,
+    ) -> Result<Frame, LoadError> {
+        let endpoint = self.endpoint.to_string();
+        let io_err = |source: io::Error| LoadError::Connect {
+            endpoint: endpoint.clone(),
+            source,
+        };
+        let mut buf = Vec::new();
+        resp::write_command(&mut buf, args.iter());
+        let fut = async {
+            self.stream.write_all(&buf).await?;
+            loop {
+                match resp::parse(self.rbuf.pending()) {
+                    Ok(Some((frame, n))) => {
+                        self.rbuf.consume(n);
+                        if matches!(frame, Frame::Push(_)) {
+                            continue;
+                        }
+                        return Ok(frame);
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+                }
+                let stream = &mut self.stream;
+                let spare = self.rbuf.spare();
+                let n = std::future::poll_fn(|cx| stream.poll_read(cx, spare)).await?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection",
+                    ));
+                }
+                self.rbuf.filled(n);
+            }
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r.map_err(io_err),
+            Err(_) => Err(io_err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no reply within {timeout:?}"),
+            ))),
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! Turns a [`Workload`] into pre-encoded command templates and fills their placeholders
+//! per request, in place, without allocating.
+//!
+//! Every placeholder has a fixed width once encoded (`__rand_int__` → 12 digits, like
+//! valkey-benchmark; `{tag}` → `{ddddd}`), so a template is encoded once and each request is
+//! a copy plus a few digit writes.
+
+use crate::cluster::key_slot;
+use crate::spec::{Builtin, CommandSpec, KeyOrder, Workload};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const RAND: &str = "__rand_int__";
+const DATA: &str = "__data__";
+const TAG: &str = "{tag}";
+/// Internal marker for ZADD's score (random when a keyspace is given, else "0").
+const SCORE: &str = "\u{0}score";
+
+/// One encoded command with the offsets of its placeholders.
+#[derive(Debug, Clone)]
+struct Template {
+    bytes: Vec<u8>,
+    /// Start of each 12-digit key number.
+    keys: Vec<usize>,
+    /// Start of each 12-digit random score.
+    scores: Vec<usize>,
+    /// Start of each 5-digit hash tag (inside the braces).
+    tags: Vec<usize>,
+    /// Start and length of each value.
+    values: Vec<(usize, usize)>,
+    /// Byte range of the key used for cluster routing.
+    route: Option<(usize, usize)>,
+}
+
+/// The compiled workload shared by all connections.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    templates: Vec<Template>,
+    /// Cumulative weights, for picking a command per request.
+    cumulative: Vec<u64>,
+    keyspacelen: Option<u64>,
+    sequential: Option<Arc<AtomicU64>>,
+    distinct_values: bool,
+    seed: u64,
+    /// Only cluster mode needs each request's slot (hashing costs more than the rest of
+    /// the request's generation).
+    cluster: bool,
+}
+
+/// Per-connection generator state.
+pub(crate) struct KeyGen {
+    rng: u64,
+    counter: u64,
+}
+
+impl KeyGen {
+    fn next_rand(&mut self) -> u64 {
+        // splitmix64 (Steele, Lea, Flood: "Fast splittable pseudorandom number generators").
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// Value bytes as valkey-benchmark makes them: a linear congruential sequence mapped to
+/// printable characters.
+fn value_bytes(size: usize) -> Vec<u8> {
+    let mut state: u32 = 1234;
+    (0..size)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            b'0' + ((state >> 16) & 63) as u8
+        })
+        .collect()
+}
+
+fn builtin_args(b: Builtin, cluster: bool) -> Vec<String> {
+    let t = if cluster { ":{tag}" } else { "" };
+    let key = format!("key{t}:{RAND}");
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    match b {
+        Builtin::Ping => s(&["PING"]),
+        Builtin::Set => vec!["SET".into(), key, DATA.into()],
+        Builtin::Get => vec!["GET".into(), key],
+        Builtin::Incr => vec!["INCR".into(), format!("counter{t}:{RAND}")],
+        Builtin::Lpush | Builtin::Rpush => {
+            vec![b.command_name().into(), format!("mylist{t}"), DATA.into()]
+        }
+        Builtin::Lpop | Builtin::Rpop => vec![b.command_name().into(), format!("mylist{t}")],
+        Builtin::Sadd => vec![
+            "SADD".into(),
+            format!("myset{t}"),
+            format!("element:{RAND}"),
+        ],
+        Builtin::Spop => vec!["SPOP".into(), format!("myset{t}")],
+        Builtin::Hset => vec![
+            "HSET".into(),
+            format!("myhash{t}"),
+            format!("element:{RAND}"),
+            DATA.into(),
+        ],
+        Builtin::Zadd => vec![
+            "ZADD".into(),
+            format!("myzset{t}"),
+            SCORE.into(),
+            format!("element:{RAND}"),
+        ],
+        Builtin::Zpopmin => vec!["ZPOPMIN".into(), format!("myzset{t}")],
+        Builtin::Lrange(n) => vec![
+            "LRANGE".into(),
+            format!("mylist{t}"),
+            "0".into(),
+            n.saturating_sub(1).to_string(),
+        ],
+        Builtin::Mset(n) => {
+            let mut v = vec!["MSET".to_string()];
+            for _ in 0..n {
+                v.push(key.clone());
+                v.push(DATA.into());
+            }
+            v
+        }
+        Builtin::Mget(n) => {
+            let mut v = vec!["MGET".to_string()];
+            for _ in 0..n {
+                v.push(key.clone());
+            }
+            v
+        }
+        Builtin::Xadd => vec![
+            "XADD".into(),
+            format!("mystream{t}"),
+            "*".into(),
+            "myfield".into(),
+            DATA.into(),
+        ],
+    }
+}
+
+fn compile_template(
+    args: &[String],
+    value: &[u8],
+    keyspace: bool,
+    cluster: bool,
+) -> Result<Template, String> {
+    if args.is_empty() {
+        return Err("empty command".into());
+    }
+    let mut t = Template {
+        bytes: Vec::new(),
+        keys: Vec::new(),
+        scores: Vec::new(),
+        tags: Vec::new(),
+        values: Vec::new(),
+        route: None,
+    };
+    resp::write_array_len(&mut t.bytes, args.len());
+    for (i, arg) in args.iter().enumerate() {
+        // Expand the argument, recording placeholder offsets relative to its start.
+        let mut out: Vec<u8> = Vec::with_capacity(arg.len());
+        let mut keys = Vec::new();
+        let mut scores = Vec::new();
+        let mut tags = Vec::new();
+        let mut values = Vec::new();
+        let mut rest = arg.as_str();
+        while !rest.is_empty() {
+            if keyspace && rest.starts_with(RAND) {
+                keys.push(out.len());
+                out.extend_from_slice(b"000000000000");
+                rest = &rest[RAND.len()..];
+            } else if rest.starts_with(SCORE) {
+                if keyspace {
+                    scores.push(out.len());
+                    out.extend_from_slice(b"000000000000");
+                } else {
+                    out.push(b'0');
+                }
+                rest = &rest[SCORE.len()..];
+            } else if cluster && rest.starts_with(TAG) {
+                tags.push(out.len() + 1);
+                out.extend_from_slice(b"{00000}");
+                rest = &rest[TAG.len()..];
+            } else if rest.starts_with(DATA) {
+                values.push((out.len(), value.len()));
+                out.extend_from_slice(value);
+                rest = &rest[DATA.len()..];
+            } else {
+                let c = rest.chars().next().unwrap_or_default();
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        // `$<len>\r\n` precedes the argument.
+        let header = format!("${}\r\n", out.len());
+        let base = t.bytes.len() + header.len();
+        t.bytes.extend_from_slice(header.as_bytes());
+        t.bytes.extend_from_slice(&out);
+        t.bytes.extend_from_slice(b"\r\n");
+        t.keys.extend(keys.iter().map(|o| base + o));
+        t.scores.extend(scores.iter().map(|o| base + o));
+        t.tags.extend(tags.iter().map(|o| base + o));
+        t.values.extend(values.iter().map(|(o, l)| (base + o, *l)));
+        if i == 1 {
+            t.route = Some((base, base + out.len()));
+        }
+    }
+    Ok(t)
+}
+
+fn write_digits(buf: &mut [u8], mut v: u64) {
+    for b in buf.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+impl Compiled {
+    pub(crate) fn new(w: &Workload, cluster: bool) -> Result<Compiled, String> {
+        if w.commands.is_empty() {
+            return Err("the workload has no command".into());
+        }
+        if w.keyspacelen == Some(0) {
+            return Err("keyspacelen must be at least 1".into());
+        }
+        let value = value_bytes(w.data_size);
+        let keyspace = w.keyspacelen.is_some();
+        let mut templates = Vec::new();
+        let mut cumulative = Vec::new();
+        let mut total = 0u64;
+        for wc in &w.commands {
+            let args = match &wc.command {
+                CommandSpec::Builtin(b) => builtin_args(*b, cluster),
+                CommandSpec::Template(args) => args.clone(),
+            };
+            templates.push(compile_template(&args, &value, keyspace, cluster)?);
+            total += u64::from(wc.weight);
+            cumulative.push(total);
+        }
+        if total == 0 {
+            return Err("the weights of the workload's commands add up to 0".into());
+        }
+        let (sequential, seed) = match w.key_order {
+            KeyOrder::Sequential => (Some(Arc::new(AtomicU64::new(0))), 0),
+            KeyOrder::Random { seed } => (None, seed),
+        };
+        Ok(Compiled {
+            templates,
+            cumulative,
+            keyspacelen: w.keyspacelen,
+            sequential,
+            distinct_values: w.distinct_values,
+            seed,
+            cluster,
+        })
+    }
+
+    /// A generator for one connection; `stream` distinguishes connections.
+    pub(crate) fn key_gen(&self, stream: u64) -> KeyGen {
+        KeyGen {
+            rng: self.seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F),
+            counter: 0,
+        }
+    }
+
+    /// Appends one request to `out`; in cluster mode, returns its slot when the command has
+    /// a key.
+    pub(crate) fn emit(&self, g: &mut KeyGen, out: &mut Vec<u8>) -> Option<u16> {
+        let idx = if self.templates.len() == 1 {
+            0
+        } else {
+            let total = *self.cumulative.last().unwrap_or(&1);
+            let r = g.next_rand() % total;
+            self.cumulative.partition_point(|&c| c <= r)
+        };
+        let t = &self.templates[idx];
+        let start = out.len();
+        out.extend_from_slice(&t.bytes);
+        let req = &mut out[start..];
+        let mut first_key = None;
+        if let Some(space) = self.keyspacelen {
+            let base = match &self.sequential {
+                Some(seq) if !t.keys.is_empty() => {
+                    Some(seq.fetch_add(t.keys.len() as u64, Ordering::Relaxed))
+                }
+                _ => None,
+            };
+            for (i, &off) in t.keys.iter().enumerate() {
+                let v = match base {
+                    Some(b) => (b + i as u64) % space,
+                    None => g.next_rand() % space,
+                };
+                first_key.get_or_insert(v);
+                write_digits(&mut req[off..off + 12], v);
+            }
+            for &off in &t.scores {
+                let v = g.next_rand() % space;
+                write_digits(&mut req[off..off + 12], v);
+            }
+        }
+        if !t.tags.is_empty() {
+            let tag = first_key.unwrap_or_else(|| g.next_rand()) % 16384;
+            for &off in &t.tags {
+                write_digits(&mut req[off..off + 5], tag);
+            }
+        }
+        g.counter += 1;
+        if self.distinct_values {
+            for &(off, len) in &t.values {
+                let n = len.min(12);
+                write_digits(&mut req[off..off + n], g.counter);
+            }
+        }
+        if !self.cluster {
+            return None;
+        }
+        t.route.map(|(a, b)| key_slot(&req[a..b]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::WeightedCommand;
+
+    fn one(b: Builtin, space: Option<u64>, order: KeyOrder, cluster: bool) -> Compiled {
+        let mut w = Workload::single(CommandSpec::Builtin(b), 3, space);
+        w.key_order = order;
+        Compiled::new(&w, cluster).unwrap()
+    }
+
+    fn parse_args(bytes: &[u8]) -> Vec<String> {
+        let (f, n) = resp::parse(bytes).unwrap().unwrap();
+        assert_eq!(n, bytes.len());
+        match f {
+            resp::Frame::Array(items) => items
+                .into_iter()
+                .map(|i| i.as_text().unwrap().into_owned())
+                .collect(),
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn set_uses_valkey_benchmark_key_names() {
+        let c = one(Builtin::Set, Some(1000), KeyOrder::Sequential, false);
+        let mut g = c.key_gen(0);
+        let mut out = Vec::new();
+        c.emit(&mut g, &mut out);
+        let args = parse_args(&out);
+        assert_eq!(args[0], "SET");
+        assert_eq!(args[1], "key:000000000000");
+        assert_eq!(args[2].len(), 3);
+        out.clear();
+        c.emit(&mut g, &mut out);
+        assert_eq!(parse_args(&out)[1], "key:000000000001");
+    }
+
+    #[test]
+    fn sequential_covers_keyspace_once() {
+        let c = one(Builtin::Set, Some(100), KeyOrder::Sequential, false);
+        let mut g1 = c.key_gen(1);
+        let mut g2 = c.key_gen(2);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..100 {
+            let mut out = Vec::new();
+            c.emit(if i % 2 == 0 { &mut g1 } else { &mut g2 }, &mut out);
+            assert!(seen.insert(parse_args(&out)[1].clone()));
+        }
+        assert_eq!(seen.len(), 100);
+    }
+
+    #[test]
+    fn random_keys_stay_in_range_and_without_keyspace_stay_literal() {
+        let c = one(Builtin::Get, Some(10), KeyOrder::Random { seed: 7 }, false);
+        let mut g = c.key_gen(0);
+        for _ in 0..100 {
+            let mut out = Vec::new();
+            c.emit(&mut g, &mut out);
+            let k = parse_args(&out)[1].clone();
+            let n: u64 = k.trim_start_matches("key:").parse().unwrap();
+            assert!(n < 10);
+        }
+        let c = one(Builtin::Get, None, KeyOrder::Sequential, false);
+        let mut out = Vec::new();
+        c.emit(&mut c.key_gen(0), &mut out);
+        assert_eq!(parse_args(&out)[1], "key:__rand_int__");
+    }
+
+    #[test]
+    fn cluster_mset_keys_share_a_slot() {
+        let c = one(
+            Builtin::Mset(10),
+            Some(100_000),
+            KeyOrder::Random { seed: 1 },
+            true,
+        );
+        let mut out = Vec::new();
+        let slot = c.emit(&mut c.key_gen(0), &mut out).unwrap();
+        let args = parse_args(&out);
+        assert_eq!(args.len(), 21);
+        for k in args.iter().skip(1).step_by(2) {
+            assert!(k.starts_with("key:{"), "{k}");
+            assert_eq!(key_slot(k.as_bytes()), slot);
+        }
+    }
+
+    #[test]
+    fn templates_and_weights() {
+        let w = Workload {
+            commands: vec![
+                WeightedCommand {
+                    command: CommandSpec::Template(vec![
+                        "SET".into(),
+                        "k:__rand_int__".into(),
+                        "__data__".into(),
+                    ]),
+                    weight: 1,
+                },
+                WeightedCommand {
+                    command: CommandSpec::Builtin(Builtin::Get),
+                    weight: 3,
+                },
+            ],
+            data_size: 5,
+            keyspacelen: Some(10),
+            key_order: KeyOrder::Random { seed: 3 },
+            distinct_values: true,
+        };
+        let c = Compiled::new(&w, false).unwrap();
+        let mut g = c.key_gen(0);
+        let (mut sets, mut gets) = (0, 0);
+        for _ in 0..4000 {
+            let mut out = Vec::new();
+            c.emit(&mut g, &mut out);
+            let args = parse_args(&out);
+            match args[0].as_str() {
+                "SET" => {
+                    sets += 1;
+                    assert_eq!(args[2].len(), 5);
+                    assert!(args[1].starts_with("k:"));
+                }
+                _ => gets += 1,
+            }
+        }
+        assert!(sets > 800 && sets < 1200, "{sets} {gets}");
+    }
+}

@@ -1,0 +1,427 @@
+//! Real-server tests of the load generator: counts, pipelining, rate, coordinated omission,
+//! cluster redirects, TLS, unix sockets, authentication, cancellation.
+
+mod support;
+
+use loadgen::{
+    Auth, Builtin, CommandSpec, KeyOrder, LoadError, LoadSpec, Pacing, Stop, Target, TlsSpec,
+    Workload,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use support::{Cluster, Server};
+
+fn tcp(port: u16) -> Target {
+    Target::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+    }
+}
+
+fn spec(target: Target, b: Builtin, requests: u64, keyspace: u64) -> LoadSpec {
+    let mut w = Workload::single(CommandSpec::Builtin(b), 8, Some(keyspace));
+    w.key_order = KeyOrder::Random { seed: 42 };
+    let mut s = LoadSpec::new(target, w);
+    s.clients = 8;
+    s.threads = 2;
+    s.pipeline = 4;
+    s.stop = Stop::Requests(requests);
+    s
+}
+
+fn go(s: &LoadSpec) -> loadgen::RunReport {
+    let never = AtomicBool::new(false);
+    match loadgen::run(s, &never) {
+        Ok(r) => r,
+        Err(e) => panic!("run failed: {e}"),
+    }
+}
+
+fn seed(server: &Server, b: Builtin, keyspace: u64) {
+    let mut s = spec(tcp(server.port), b, keyspace, keyspace);
+    s.workload.key_order = KeyOrder::Sequential;
+    go(&s);
+}
+
+#[test]
+fn every_command_reaches_the_server_exactly_n_times() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let server = Server::start(&bin, &[], true);
+    let n = 1000;
+    let all = [
+        Builtin::Ping,
+        Builtin::Set,
+        Builtin::Get,
+        Builtin::Incr,
+        Builtin::Lpush,
+        Builtin::Rpush,
+        Builtin::Lpop,
+        Builtin::Rpop,
+        Builtin::Sadd,
+        Builtin::Spop,
+        Builtin::Hset,
+        Builtin::Zadd,
+        Builtin::Zpopmin,
+        Builtin::Lrange(100),
+        Builtin::Mset(10),
+        Builtin::Mget(10),
+        Builtin::Xadd,
+    ];
+    for b in all {
+        server.call(&["FLUSHALL"]);
+        if let Some(w) = b.seeded_by() {
+            seed(&server, w, n);
+        }
+        server.call(&["CONFIG", "RESETSTAT"]);
+        let r = go(&spec(tcp(server.port), b, n, n));
+        assert_eq!(r.requests, n, "{b:?}");
+        assert_eq!(r.errors, 0, "{b:?}: {:?}", r.errors_by_kind);
+        assert_eq!(server.calls(b.command_name()), n, "{b:?} commandstats");
+        if b == Builtin::Get {
+            assert_eq!(server.info_field("stats", "keyspace_misses"), "0");
+            assert_eq!(server.info_field("stats", "keyspace_hits"), n.to_string());
+        }
+    }
+}
+
+#[test]
+fn sequential_run_touches_every_key_once_with_the_requested_size() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let server = Server::start(&bin, &[], true);
+    let mut s = spec(tcp(server.port), Builtin::Set, 5000, 5000);
+    s.workload.key_order = KeyOrder::Sequential;
+    s.workload.data_size = 77;
+    s.clients = 7;
+    s.pipeline = 3;
+    let r = go(&s);
+    assert_eq!(r.requests, 5000);
+    assert_eq!(server.calls("set"), 5000);
+    assert_eq!(server.call(&["DBSIZE"]), resp::Frame::Integer(5000));
+    assert_eq!(
+        server.call(&["STRLEN", "key:000000004999"]),
+        resp::Frame::Integer(77)
+    );
+    assert_eq!(
+        server.call(&["EXISTS", "key:000000005000"]),
+        resp::Frame::Integer(0)
+    );
+}
+
+#[test]
+fn pipelined_latencies_differ_within_a_batch() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let server = Server::start(&bin, &[], true);
+    let mut s = spec(tcp(server.port), Builtin::Set, 3200, 1000);
+    s.clients = 1;
+    s.threads = 1;
+    s.pipeline = 16;
+    let r = go(&s);
+    assert_eq!(server.calls("set"), 3200);
+    let h = loadgen::decode_histogram(&r.histogram_v2_base64).unwrap();
+    assert_eq!(h.len(), 3200);
+    let distinct = h.iter_recorded().count();
+    // Copies of one value per batch would give at most 200 distinct values.
+    assert!(distinct > 400, "only {distinct} distinct latencies");
+}
+
+#[test]
+fn fixed_rate_holds_every_full_second() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let server = Server::start(&bin, &[], true);
+    let mut s = spec(tcp(server.port), Builtin::Set, 0, 1000);
+    s.stop = Stop::Duration(Duration::from_secs(5));
+    s.pacing = Pacing::FixedRate { rps: 20000.0 };
+    s.clients = 20;
+    // A window above 1 lets a connection catch up after a scheduling hiccup on a busy host.
+    s.pipeline = 4;
+    let r = go(&s);
+    let full: Vec<_> = r.timeseries.iter().filter(|x| x.full).collect();
+    assert!(full.len() >= 4, "{:?}", r.timeseries);
+    for sec in full {
+        let dev = (sec.requests as f64 - 20000.0).abs() / 20000.0;
+        assert!(
+            dev <= 0.02,
+            "second {}: {} requests",
+            sec.second,
+            sec.requests
+        );
+    }
+    assert!((r.rps - 20000.0).abs() / 20000.0 < 0.02, "rps {}", r.rps);
+}
+
+#[test]
+fn a_server_stall_shows_in_corrected_latency_only() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let server = Server::start(&bin, &[], true);
+    let mut s = spec(tcp(server.port), Builtin::Set, 0, 1000);
+    s.stop = Stop::Duration(Duration::from_secs(6));
+    s.pacing = Pacing::FixedRate { rps: 5000.0 };
+    s.clients = 10;
+    s.threads = 1;
+    s.pipeline = 1;
+    let port = server.port;
+    let pauser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        support::try_call(port, &["CLIENT", "PAUSE", "1000", "ALL"])
+    });
+    let r = go(&s);
+    pauser.join().unwrap().unwrap();
+    assert!(
+        r.latency.max_ms >= 900.0,
+        "corrected max {}",
+        r.latency.max_ms
+    );
+    assert!(
+        r.latency.p99_ms >= 100.0,
+        "corrected p99 {}",
+        r.latency.p99_ms
+    );
+    assert!(
+        r.service_latency.p99_ms < 50.0,
+        "service p99 {}",
+        r.service_latency.p99_ms
+    );
+}
+
+#[test]
+fn duration_with_warmup_discards_warmup() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let server = Server::start(&bin, &[], true);
+    let mut s = spec(tcp(server.port), Builtin::Get, 0, 100);
+    s.stop = Stop::Duration(Duration::from_millis(1000));
+    s.warmup = Duration::from_millis(500);
+    let t0 = Instant::now();
+    let r = go(&s);
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert!(r.warmup_requests > 0);
+    assert!(r.elapsed_s > 0.9 && r.elapsed_s < 1.2, "{}", r.elapsed_s);
+    assert_eq!(server.calls("get"), r.requests + r.warmup_requests);
+    assert!(r.rps > 0.0);
+    assert_eq!(r.thread_busy_share.len(), 2);
+}
+
+#[test]
+fn cancel_stops_promptly_and_keeps_the_measurements() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let server = Server::start(&bin, &[], true);
+    let mut s = spec(tcp(server.port), Builtin::Set, 0, 100);
+    s.stop = Stop::Duration(Duration::from_secs(60));
+    let cancel = AtomicBool::new(false);
+    let t0 = Instant::now();
+    let r = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            cancel.store(true, Ordering::Relaxed);
+        });
+        loadgen::run(&s, &cancel).unwrap()
+    });
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(r.cancelled);
+    assert!(r.requests > 0);
+}
+
+#[test]
+fn error_replies_are_counted_by_kind_and_fail_the_run() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let server = Server::start(&bin, &[], true);
+    server.call(&["SET", "mylist", "x"]);
+    let mut s = spec(tcp(server.port), Builtin::Lpush, 500, 10);
+    match loadgen::run(&s, &AtomicBool::new(false)) {
+        Err(LoadError::RunFailed { report, reason }) => {
+            assert_eq!(
+                report.errors_by_kind.get("WRONGTYPE"),
+                Some(&500),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a failed run, got {other:?}"),
+    }
+    s.max_error_share = 1.0;
+    let r = go(&s);
+    assert_eq!(r.errors, 500);
+}
+
+#[test]
+fn unix_socket_and_resp3_and_auth() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("v.sock");
+    let sock_s = sock.to_str().unwrap().to_string();
+    let server = Server::start(
+        &bin,
+        &["--unixsocket", &sock_s, "--requirepass", "s3cret"],
+        false,
+    );
+    let mut s = spec(Target::Unix(sock.clone()), Builtin::Hset, 1000, 100);
+    s.auth = Some(Auth {
+        user: None,
+        password: "s3cret".into(),
+    });
+    s.resp3 = true;
+    s.dbnum = Some(3);
+    let r = go(&s);
+    assert_eq!(r.requests, 1000);
+    // Wrong password: a clear authentication error, over TCP and RESP2.
+    let mut bad = spec(tcp(server.port), Builtin::Set, 10, 10);
+    bad.auth = Some(Auth {
+        user: None,
+        password: "wrong".into(),
+    });
+    match loadgen::run(&bad, &AtomicBool::new(false)) {
+        Err(e @ LoadError::Auth { .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("authentication failed"), "{m}");
+            assert!(!m.contains("wrong"), "password leaked: {m}");
+        }
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+}
+
+#[test]
+fn tls_against_redis_server() {
+    let Some(bin) = support::redis_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    // Distinct subject names: OpenSSL treats a leaf named like its issuer as self-signed.
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "valkey-perf test CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(names.clone()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0].clone());
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (srv_cert, srv_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
+    let (cli_cert, cli_key) = leaf(vec!["client".into()]);
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let ca_file = write("ca.pem", &ca.pem());
+    let srv_cert = write("server.pem", &srv_cert);
+    let srv_key = write("server.key", &srv_key);
+    let cli_cert = write("client.pem", &cli_cert);
+    let cli_key = write("client.key", &cli_key);
+    let port = support::free_port();
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
+    let _server = Server::start_on(
+        &bin,
+        port,
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &p(&srv_cert),
+            "--tls-key-file",
+            &p(&srv_key),
+            "--tls-ca-cert-file",
+            &p(&ca_file),
+        ],
+        false,
+    );
+    let mut s = spec(tcp(port), Builtin::Set, 2000, 100);
+    s.tls = Some(TlsSpec {
+        ca_file: Some(ca_file),
+        cert_file: Some(cli_cert),
+        key_file: Some(cli_key),
+        sni: None,
+    });
+    let r = go(&s);
+    assert_eq!(r.requests, 2000);
+    assert_eq!(r.errors, 0);
+}
+
+#[test]
+fn cluster_routes_by_slot_and_survives_a_slot_migration() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let cluster = Cluster::start(&bin, 3);
+    let n = 40_000;
+    let mut s = spec(tcp(cluster.nodes[0].port), Builtin::Set, n, 100_000);
+    s.cluster = true;
+    s.pacing = Pacing::FixedRate { rps: 20_000.0 };
+    s.clients = 6;
+    s.pipeline = 2;
+    // Move the slot of one key from its owner to another primary during the run.
+    let key = "key:{00007}:000000000007";
+    let slot = loadgen::key_slot(key.as_bytes());
+    let owner = (slot as usize) * 3 / 16384;
+    let owner = owner.min(2);
+    let target = (owner + 1) % 3;
+    let (owner_id, target_id) = (cluster.node_id(owner), cluster.node_id(target));
+    let r = std::thread::scope(|sc| {
+        let h = sc.spawn(|| go(&s));
+        std::thread::sleep(Duration::from_millis(700));
+        let src = &cluster.nodes[owner];
+        let dst = &cluster.nodes[target];
+        let slot_s = slot.to_string();
+        dst.call(&["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &owner_id]);
+        src.call(&["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &target_id]);
+        loop {
+            let keys = src.call(&["CLUSTER", "GETKEYSINSLOT", &slot_s, "1000"]);
+            let resp::Frame::Array(keys) = keys else {
+                panic!("{keys:?}")
+            };
+            if keys.is_empty() {
+                break;
+            }
+            let mut args = vec![
+                "MIGRATE".to_string(),
+                "127.0.0.1".into(),
+                dst.port.to_string(),
+                String::new(),
+                "0".into(),
+                "5000".into(),
+                "KEYS".into(),
+            ];
+            args.extend(keys.iter().map(|k| k.as_text().unwrap().into_owned()));
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            src.call(&refs);
+        }
+        for node in &cluster.nodes {
+            node.call(&["CLUSTER", "SETSLOT", &slot_s, "NODE", &target_id]);
+        }
+        h.join().unwrap()
+    });
+    assert_eq!(r.requests, n);
+    assert_eq!(r.errors, 0, "{:?}", r.errors_by_kind);
+    assert_eq!(r.nodes, 3);
+    let total: u64 = cluster.nodes.iter().map(|x| x.calls("set")).sum();
+    assert_eq!(total, n, "SET calls over all primaries");
+    for node in &cluster.nodes {
+        assert!(node.calls("set") > n / 10, "a primary got too few keys");
+    }
+    assert!(r.moved + r.ask > 0, "no redirect was provoked");
+}

@@ -1,0 +1,479 @@
+//! `valkey-perf loadgen`: the native engine on its own, with valkey-benchmark's flags and
+//! output formats (CSV header and quiet lines byte for byte), plus `--json FILE`.
+//!
+//! This module owns only the command line and the output; the load itself is the
+//! `loadgen` crate's.
+
+use crate::exit::{self, Code, Failure};
+use anyhow::Context;
+use clap::{ArgAction, Args};
+use loadgen::{
+    Auth, Builtin, CommandSpec, KeyOrder, LoadError, LoadSpec, Pacing, RunReport, Stop, Target,
+    TlsSpec, Workload,
+};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// The CSV header valkey-benchmark prints, byte for byte.
+pub const CSV_HEADER: &str = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"";
+
+/// The tests valkey-benchmark runs when neither `-t` nor a command is given.
+const DEFAULT_TESTS: &str = "ping,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300,lrange_500,lrange_600,mset,xadd";
+
+/// valkey-benchmark-compatible flags.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct LoadgenArgs {
+    /// Server hostname.
+    #[arg(short = 'h', long = "host", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Server port.
+    #[arg(short = 'p', long = "port", default_value_t = 6379)]
+    pub port: u16,
+    /// Server unix socket (overrides host and port).
+    #[arg(short = 's', long = "socket")]
+    pub socket: Option<PathBuf>,
+    /// Password for AUTH (also read from VALKEY_PERF_PASSWORD).
+    #[arg(
+        short = 'a',
+        long = "pass",
+        env = "VALKEY_PERF_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// User for AUTH (ACL), used with -a.
+    #[arg(long = "user")]
+    pub user: Option<String>,
+    /// Number of parallel connections.
+    #[arg(short = 'c', long = "clients", default_value_t = 50)]
+    pub clients: usize,
+    /// Total number of requests (ignored with --duration).
+    #[arg(short = 'n', long = "requests", default_value_t = 100_000)]
+    pub requests: u64,
+    /// Run for this many seconds instead of a request count.
+    #[arg(long = "duration")]
+    pub duration: Option<f64>,
+    /// Data size of SET/GET values in bytes.
+    #[arg(short = 'd', long = "datasize", default_value_t = 3)]
+    pub data_size: usize,
+    /// Pipeline depth: requests in flight per connection (sliding window).
+    #[arg(short = 'P', long = "pipeline", default_value_t = 1)]
+    pub pipeline: usize,
+    /// Keyspace length: __rand_int__ is replaced by a number in 0..keyspacelen.
+    #[arg(short = 'r', long = "keyspacelen")]
+    pub keyspacelen: Option<u64>,
+    /// Comma-separated tests (set,get,incr,lpush,rpush,lpop,rpop,sadd,spop,hset,zadd,
+    /// zpopmin,lrange,lrange_100..600,mset,mget,xadd,ping).
+    #[arg(short = 't', long = "tests")]
+    pub tests: Option<String>,
+    /// Quiet: one line per test.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// CSV output.
+    #[arg(long = "csv")]
+    pub csv: bool,
+    /// Worker threads.
+    #[arg(long = "threads", default_value_t = 1)]
+    pub threads: usize,
+    /// Cluster mode: discover the slots and route requests by key.
+    #[arg(long = "cluster")]
+    pub cluster: bool,
+    /// Connect with TLS.
+    #[arg(long = "tls")]
+    pub tls: bool,
+    /// CA certificate file to verify the server.
+    #[arg(long = "cacert")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate file.
+    #[arg(long = "cert")]
+    pub cert: Option<PathBuf>,
+    /// Client private key file.
+    #[arg(long = "key")]
+    pub key: Option<PathBuf>,
+    /// TLS server name (SNI).
+    #[arg(long = "sni")]
+    pub sni: Option<String>,
+    /// Warm-up seconds whose statistics are discarded.
+    #[arg(long = "warmup", default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Fixed total request rate (requests per second); latency then counts from each
+    /// request's intended send time.
+    #[arg(long = "rps")]
+    pub rps: Option<f64>,
+    /// Seed for random keys (default: time based; printed with --json).
+    #[arg(long = "seed")]
+    pub seed: Option<u64>,
+    /// Sequential keys instead of random ones.
+    #[arg(long = "sequential")]
+    pub sequential: bool,
+    /// SELECT this database number.
+    #[arg(long = "dbnum")]
+    pub dbnum: Option<u32>,
+    /// Speak RESP3 (HELLO 3).
+    #[arg(short = '3')]
+    pub resp3: bool,
+    /// Pin the client threads to these CPUs (e.g. `1`, `2-3`, `0,2`).
+    #[arg(long = "cpu-list")]
+    pub cpu_list: Option<String>,
+    /// Share of failed requests tolerated (0.0 to 1.0); any error fails by default.
+    #[arg(long = "max-error-share", default_value_t = 0.0)]
+    pub max_error_share: f64,
+    /// Write every run's full report (percentiles, time series, histograms) as JSON.
+    #[arg(long = "json")]
+    pub json: Option<PathBuf>,
+    /// Print help.
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// A command to benchmark instead of the tests, with placeholders __rand_int__,
+    /// __data__ and {tag}.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+fn parse_cpu_list(s: &str) -> anyhow::Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || {
+            exit::usage(format!(
+                "`--cpu-list {s}`: `{part}` is not a CPU or range like `2-3`"
+            ))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(out)
+}
+
+/// The workloads to run, each with its output title.
+fn workloads(args: &LoadgenArgs) -> anyhow::Result<Vec<(String, CommandSpec)>> {
+    if !args.command.is_empty() {
+        return Ok(vec![(
+            args.command.join(" "),
+            CommandSpec::Template(args.command.clone()),
+        )]);
+    }
+    let tests = args.tests.as_deref().unwrap_or(DEFAULT_TESTS);
+    let mut out = Vec::new();
+    for name in tests.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if name.eq_ignore_ascii_case("lrange") {
+            for n in [100, 300, 500, 600] {
+                let b = Builtin::Lrange(n);
+                out.push((b.title(), CommandSpec::Builtin(b)));
+            }
+            continue;
+        }
+        let b = Builtin::parse(name).ok_or_else(|| {
+            exit::usage(format!(
+                "`-t {name}` is not a supported test; use one of {DEFAULT_TESTS},mget,lrange"
+            ))
+        })?;
+        out.push((b.title(), CommandSpec::Builtin(b)));
+    }
+    Ok(out)
+}
+
+/// Lowers the flags into a spec for one workload.
+fn spec_for(args: &LoadgenArgs, command: CommandSpec, seed: u64) -> anyhow::Result<LoadSpec> {
+    let target = match &args.socket {
+        Some(p) => Target::Unix(p.clone()),
+        None => Target::Tcp {
+            host: args.host.clone(),
+            port: args.port,
+        },
+    };
+    let mut w = Workload::single(command, args.data_size, args.keyspacelen);
+    w.key_order = if args.sequential {
+        KeyOrder::Sequential
+    } else {
+        KeyOrder::Random { seed }
+    };
+    let mut s = LoadSpec::new(target, w);
+    s.tls = args.tls.then(|| TlsSpec {
+        ca_file: args.cacert.clone(),
+        cert_file: args.cert.clone(),
+        key_file: args.key.clone(),
+        sni: args.sni.clone(),
+    });
+    s.auth = args.password.as_ref().map(|p| Auth {
+        user: args.user.clone(),
+        password: p.clone(),
+    });
+    s.dbnum = args.dbnum;
+    s.resp3 = args.resp3;
+    s.cluster = args.cluster;
+    s.clients = args.clients;
+    s.threads = args.threads;
+    s.pipeline = args.pipeline;
+    s.stop = match args.duration {
+        Some(d) if d > 0.0 && d.is_finite() => Stop::Duration(Duration::from_secs_f64(d)),
+        Some(d) => {
+            return Err(exit::usage(format!(
+                "`--duration {d}` must be a positive number of seconds"
+            )));
+        }
+        None => Stop::Requests(args.requests),
+    };
+    if !(args.warmup >= 0.0 && args.warmup.is_finite()) {
+        return Err(exit::usage(format!(
+            "`--warmup {}` must be zero or more seconds",
+            args.warmup
+        )));
+    }
+    s.warmup = Duration::from_secs_f64(args.warmup);
+    s.pacing = match args.rps {
+        Some(r) => Pacing::FixedRate { rps: r },
+        None => Pacing::ClosedLoop,
+    };
+    s.cpu_set = args.cpu_list.as_deref().map(parse_cpu_list).transpose()?;
+    s.max_error_share = args.max_error_share;
+    Ok(s)
+}
+
+/// valkey-benchmark's quiet line.
+pub fn quiet_line(title: &str, r: &RunReport) -> String {
+    format!(
+        "{title}: {:.2} requests per second, p50={:.3} msec",
+        r.rps, r.latency.p50_ms
+    )
+}
+
+/// valkey-benchmark's CSV line.
+pub fn csv_line(title: &str, r: &RunReport) -> String {
+    let l = &r.latency;
+    format!(
+        "\"{title}\",\"{:.2}\",\"{:.3}\",\"{:.3}\",\"{:.3}\",\"{:.3}\",\"{:.3}\",\"{:.3}\"",
+        r.rps, l.avg_ms, l.min_ms, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
+    )
+}
+
+fn summary(title: &str, args: &LoadgenArgs, r: &RunReport) -> String {
+    let l = &r.latency;
+    let s = &r.service_latency;
+    let mut out = format!(
+        "====== {title} ======\n  {} requests completed in {:.2} seconds\n  {} parallel clients\n  {} bytes payload\n  errors: {}\n\nSummary:\n  throughput summary: {:.2} requests per second\n  latency summary (msec):\n    {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+        r.requests,
+        r.elapsed_s,
+        args.clients,
+        args.data_size,
+        r.errors,
+        r.rps,
+        "avg",
+        "min",
+        "p50",
+        "p95",
+        "p99",
+        "p99.9",
+        "p99.99",
+        "max"
+    );
+    for (name, x) in [("", l), ("  service time (uncorrected):\n", s)] {
+        if !name.is_empty() {
+            if args.rps.is_none() {
+                continue;
+            }
+            out.push_str(name);
+        }
+        out.push_str(&format!(
+            "    {:9.3} {:9.3} {:9.3} {:9.3} {:9.3} {:9.3} {:9.3} {:9.3}\n",
+            x.avg_ms, x.min_ms, x.p50_ms, x.p95_ms, x.p99_ms, x.p999_ms, x.p9999_ms, x.max_ms
+        ));
+    }
+    out
+}
+
+/// Runs `valkey-perf loadgen`.
+pub fn run(args: LoadgenArgs) -> anyhow::Result<Code> {
+    let list = workloads(&args)?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let specs = list
+        .into_iter()
+        .map(|(title, cmd)| Ok((title, spec_for(&args, cmd, seed)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, cancel.clone())
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    if args.csv {
+        println!("{CSV_HEADER}");
+    }
+    let mut json = Vec::new();
+    let mut failed = 0;
+    let mut interrupted = false;
+    for (title, spec) in &specs {
+        let (report, error) = match loadgen::run(spec, &cancel) {
+            Ok(r) => (Some(r), None),
+            Err(LoadError::RunFailed { reason, report }) => (Some(*report), Some(reason)),
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("`{title}` against `{}`", spec.target))
+                );
+            }
+        };
+        if let Some(r) = &report {
+            if args.csv {
+                println!("{}", csv_line(title, r));
+            } else if args.quiet {
+                println!("{}", quiet_line(title, r));
+            } else {
+                println!("{}", summary(title, &args, r));
+            }
+            for w in &r.warnings {
+                eprintln!("warning: {title}: {w}");
+            }
+            interrupted |= r.cancelled;
+            json.push(serde_json::json!({
+                "test": title,
+                "error": error,
+                "report": r,
+            }));
+        }
+        if let Some(reason) = &error {
+            eprintln!("error: {title}: {reason}");
+            failed += 1;
+        }
+        if interrupted {
+            break;
+        }
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_vec_pretty(&json).context("cannot encode the JSON report")?;
+        crate::util::write_atomic(path, &text)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    if interrupted {
+        return Ok(Code::Interrupted);
+    }
+    if failed > 0 {
+        return Err(Failure::new(
+            Code::RunsFailed,
+            format!(
+                "{failed} of {} runs failed (see the errors above)",
+                specs.len()
+            ),
+        ));
+    }
+    Ok(Code::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: LoadgenArgs,
+    }
+
+    #[test]
+    fn valkey_benchmark_flags_parse() {
+        let t = T::try_parse_from([
+            "x",
+            "-h",
+            "10.0.0.1",
+            "-p",
+            "7000",
+            "-c",
+            "20",
+            "-n",
+            "1000",
+            "-d",
+            "64",
+            "-P",
+            "16",
+            "-r",
+            "100000",
+            "-t",
+            "set,get",
+            "-q",
+            "--threads",
+            "2",
+            "-3",
+            "--seed",
+            "5",
+            "--sequential",
+            "--dbnum",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(t.a.host, "10.0.0.1");
+        assert_eq!(t.a.port, 7000);
+        assert!(t.a.resp3 && t.a.quiet && t.a.sequential);
+        let w = workloads(&t.a).unwrap();
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].0, "SET");
+        let s = spec_for(&t.a, w[0].1.clone(), 1).unwrap();
+        assert_eq!(s.pipeline, 16);
+        assert_eq!(s.stop, Stop::Requests(1000));
+    }
+
+    #[test]
+    fn titles_match_valkey_benchmark() {
+        let t = T::try_parse_from(["x", "-t", "lrange,mset,ping"]).unwrap();
+        let titles: Vec<String> = workloads(&t.a).unwrap().into_iter().map(|w| w.0).collect();
+        assert_eq!(
+            titles,
+            [
+                "LRANGE_100 (first 100 elements)",
+                "LRANGE_300 (first 300 elements)",
+                "LRANGE_500 (first 500 elements)",
+                "LRANGE_600 (first 600 elements)",
+                "MSET (10 keys)",
+                "PING_MBULK"
+            ]
+        );
+        assert!(T::try_parse_from(["x", "-t", "nope"]).is_ok_and(|t| workloads(&t.a).is_err()));
+    }
+
+    #[test]
+    fn csv_and_quiet_formats() {
+        assert_eq!(
+            CSV_HEADER,
+            r#""test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms""#
+        );
+        let r = RunReport {
+            rps: 1234.5,
+            latency: loadgen::LatencySummary {
+                avg_ms: 0.25,
+                min_ms: 0.1,
+                p50_ms: 0.2,
+                p95_ms: 0.3,
+                p99_ms: 0.4,
+                max_ms: 1.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            quiet_line("SET", &r),
+            "SET: 1234.50 requests per second, p50=0.200 msec"
+        );
+        assert_eq!(
+            csv_line("SET", &r),
+            r#""SET","1234.50","0.250","0.100","0.200","0.300","0.400","1.000""#
+        );
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0,2-4").unwrap(), vec![0, 2, 3, 4]);
+        assert!(parse_cpu_list("3-1").is_err());
+    }
+}
