@@ -13,6 +13,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Benchmark targets (commits, server binaries, a running server) with a config file.
+    #[command(after_help = EXIT_CODES_HELP)]
     Run(Box<crate::app::run::RunArgs>),
     /// Compare two metrics.json files: statistics, verdicts, markdown or JSON report, graphs.
     Compare(crate::compare::CompareArgs),

@@ -9,7 +9,7 @@ use super::logging::{self, Progress};
 use crate::config::{self, MachineFacts};
 use crate::engine::seed::{self, SeedPlan};
 use crate::engine::valkey_benchmark::ValkeyBenchmark;
-use crate::engine::{LoadTarget, Measurement};
+use crate::engine::{Engine, LoadTarget, Measurement, native};
 use crate::exit::{Code, usage};
 use crate::model::{BenchmarkMode, Case, Record};
 use crate::results::{MetricsFile, env};
@@ -35,6 +35,8 @@ pub enum Mode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineChoice {
+    /// valkey-perf's own load generator (the default unless --valkey-benchmark-path is given).
+    Native,
     /// An external valkey-benchmark (or redis-benchmark) binary.
     ValkeyBenchmark,
 }
@@ -116,8 +118,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "info")]
     pub log_level: String,
     /// Load generator.
-    #[arg(long, value_enum, default_value_t = EngineChoice::ValkeyBenchmark)]
-    pub engine: EngineChoice,
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineChoice>,
     /// Print the plan (targets and cases) and start nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -161,7 +163,7 @@ struct Plan {
     targets: Vec<Target>,
     cases: Vec<Case>,
     runs: u32,
-    engine: ValkeyBenchmark,
+    engine: Engine,
     bind: String,
     deadline: Option<Duration>,
     graphs: bool,
@@ -343,8 +345,28 @@ fn lower(args: &RunArgs) -> Result<Plan> {
         }
     }
 
-    let engine = ValkeyBenchmark::probe(&benchmark_binary(args, &targets)?)
-        .map_err(|e| usage(format!("{e:#}")))?;
+    let choice = args
+        .engine
+        .unwrap_or(if args.valkey_benchmark_path.is_some() {
+            EngineChoice::ValkeyBenchmark
+        } else {
+            EngineChoice::Native
+        });
+    let engine = match choice {
+        EngineChoice::Native => {
+            if let Some(p) = &args.valkey_benchmark_path {
+                return Err(usage(format!(
+                    "--valkey-benchmark-path `{}` is for the valkey-benchmark engine, but --engine native was chosen; drop one of them",
+                    p.display()
+                )));
+            }
+            Engine::Native
+        }
+        EngineChoice::ValkeyBenchmark => Engine::External(
+            ValkeyBenchmark::probe(&benchmark_binary(args, &targets)?)
+                .map_err(|e| usage(format!("{e:#}")))?,
+        ),
+    };
     let refusals: Vec<String> = config
         .cases
         .iter()
@@ -529,11 +551,7 @@ fn print_plan(plan: &Plan) {
             t.dir.display()
         );
     }
-    println!(
-        "engine: {} ({})",
-        plan.engine.path.display(),
-        plan.engine.version
-    );
+    println!("{}", plan.engine.describe());
     println!(
         "cases: {}, runs per case: {}, total runs: {}",
         plan.cases.len(),
@@ -667,23 +685,30 @@ fn run_once(
             sni: None,
         }),
     };
-    // Seeding writes through one connection with standalone key names; a cluster would
-    // redirect most of them, and cluster load uses per-node hash tags in its key names.
-    let seed_plan = SeedPlan::for_case(case).filter(|_| !endpoint.cluster);
-    if endpoint.cluster && case.command.seeded_by().is_some() {
-        tracing::warn!(
-            "{}: not seeded in cluster mode; reads may miss and pops may find empty keys",
-            case.label()
-        );
-    }
+    // Standalone: seeding writes through one control connection with the workloads' key
+    // names (both engines use valkey-benchmark's). Cluster: the native engine seeds through
+    // its own slot routing; valkey-benchmark picks a random hash tag per request, so its
+    // reads cannot be seeded exactly.
+    let seed_plan = SeedPlan::for_case(case);
     let mut control = deployment.control().map_err(run_err)?;
-    if let Some(sp) = &seed_plan {
-        let started = Instant::now();
-        let n = seed::seed(&mut control, sp, case.data_size).map_err(run_err)?;
-        tracing::debug!("seeded {n} × {} in {:.2?}", sp.write, started.elapsed());
+    let engine = &plan.engine;
+    let deadline = run_deadline(plan, case);
+    match (&seed_plan, endpoint.cluster, engine) {
+        (None, _, _) => {}
+        (Some(sp), false, _) => {
+            let started = Instant::now();
+            let n = seed::seed(&mut control, sp, case.data_size).map_err(run_err)?;
+            tracing::debug!("seeded {n} × {} in {:.2?}", sp.write, started.elapsed());
+        }
+        (Some(sp), true, Engine::Native) => {
+            native::seed_cluster(case, &load, sp.count, deadline).map_err(run_err)?;
+        }
+        (Some(_), true, Engine::External(_)) => tracing::warn!(
+            "{}: not seeded: valkey-benchmark picks a random hash tag per request in cluster mode, so reads may miss and pops may find empty keys; use --engine native",
+            case.label()
+        ),
     }
     let run_started_at = now_utc_ms();
-    let engine = &plan.engine;
     let mut dead: Option<String> = None;
     let mut last_check = Instant::now();
     let mut abort = || {
@@ -697,10 +722,24 @@ fn run_once(
         }
         false
     };
-    if engine.needs_separate_warmup(case) {
-        engine.warmup(case, &load, &mut abort).map_err(run_err)?;
-    }
-    let measured = engine.measure(case, &load, run_deadline(plan, case), &mut abort);
+    let measured = match engine {
+        Engine::External(bench) => {
+            let warm = if bench.needs_separate_warmup(case) {
+                bench.warmup(case, &load, &mut abort)
+            } else {
+                Ok(())
+            };
+            warm.and_then(|()| bench.measure(case, &load, deadline, &mut abort))
+        }
+        Engine::Native => {
+            let file = target.dir.join("histograms").join(format!(
+                "{}-{}-run{run_index}.json",
+                run_started_at.replace([':', '.'], ""),
+                case.command
+            ));
+            native::measure(case, &load, deadline, &file, &mut abort)
+        }
+    };
     if dead.is_none() && measured.is_err() {
         dead = death_of(&mut deployment, DEATH_VISIBLE_WITHIN);
     }
@@ -712,6 +751,8 @@ fn run_once(
     let measurement: Measurement = measured.map_err(run_err)?;
     deployment.check_alive().map_err(run_err)?;
     let mut extra = measurement.extra;
+    // The native engine draws a seed when the config gives none; the record keeps it.
+    let recorded_seed = extra.remove("key_seed").and_then(|v| v.as_u64());
     if let Some(len_cmd) = seed_plan.as_ref().and_then(|s| s.length_command()) {
         let key = seed_plan.as_ref().map(|s| s.key).unwrap_or_default();
         if let Ok(crate::server::control::Reply::Int(left)) = control.call_raw(&[len_cmd, key]) {
@@ -743,7 +784,7 @@ fn run_once(
         server_cpus
     };
     env.env_client_cpu_range = measurement.client_cpus.unwrap_or_default();
-    env.env_benchmark_tool_version = engine.version.clone();
+    env.env_benchmark_tool_version = engine.version();
     Ok(Record {
         timestamp: target.timestamp.clone(),
         commit: target.commit.clone(),
@@ -766,9 +807,9 @@ fn run_once(
         architecture: ctx.architecture.clone(),
         run_started_at,
         run_index: u64::from(run_index),
-        engine: "valkey-benchmark".into(),
-        engine_version: engine.version.clone(),
-        seed: case.seed,
+        engine: engine.name().into(),
+        engine_version: engine.version(),
+        seed: case.seed.or(recorded_seed),
         server_version,
         server_restarted: deployment.started_here(),
         config_set: case.topology.config_set.clone(),
@@ -967,12 +1008,11 @@ fn execute(plan: &Plan) -> Result<Code> {
         architecture: env::architecture(),
     };
     tracing::info!(
-        "{} cases × {} runs × {} targets; engine {} ({})",
+        "{} cases × {} runs × {} targets; {}",
         plan.cases.len(),
         plan.runs,
         plan.targets.len(),
-        plan.engine.path.display(),
-        plan.engine.version
+        plan.engine.describe()
     );
     let total = plan.cases.len() as u64 * u64::from(plan.runs) * plan.targets.len() as u64;
     let progress = Progress::new(total);

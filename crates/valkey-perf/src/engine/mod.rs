@@ -2,6 +2,7 @@
 //! `valkey-benchmark` (or `redis-benchmark`) binary, or valkey-perf's native generator.
 //! Engines know cases and endpoints; they do not start servers or write results files.
 
+pub mod native;
 pub mod seed;
 pub mod valkey_benchmark;
 
@@ -35,4 +36,51 @@ pub struct Measurement {
     pub extra: Map<String, Value>,
     /// The CPUs the client process actually ran on (read back from /proc), if pinned.
     pub client_cpus: Option<String>,
+}
+
+/// The load generator a run uses.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    /// An external valkey-benchmark or redis-benchmark binary.
+    External(valkey_benchmark::ValkeyBenchmark),
+    /// valkey-perf's own load generator.
+    Native,
+}
+
+impl Engine {
+    /// `engine` in records.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::External(_) => "valkey-benchmark",
+            Engine::Native => "native",
+        }
+    }
+
+    /// `engine_version` in records.
+    pub fn version(&self) -> String {
+        match self {
+            Engine::External(b) => b.version.clone(),
+            Engine::Native => native::version(),
+        }
+    }
+
+    /// For plans and logs: the name, and the binary for an external engine.
+    pub fn describe(&self) -> String {
+        match self {
+            Engine::External(b) => format!(
+                "valkey-benchmark engine: `{}` ({})",
+                b.path.display(),
+                b.version
+            ),
+            Engine::Native => format!("native engine ({})", native::version()),
+        }
+    }
+
+    /// Why this engine cannot run `case` exactly as configured.
+    pub fn check(&self, case: &crate::model::Case) -> Result<(), String> {
+        match self {
+            Engine::External(b) => b.check(case),
+            Engine::Native => Ok(()),
+        }
+    }
 }

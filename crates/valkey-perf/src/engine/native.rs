@@ -1,0 +1,252 @@
+//! The native engine: valkey-perf's own load generator (the `loadgen` crate), run in-process.
+//! It measures every request's latency (not one per pipeline batch), corrects for
+//! coordinated omission in rate mode, and reports errors, extra percentiles and whether the
+//! client itself was the bottleneck.
+
+use super::{LoadTarget, Measurement};
+use crate::model::{BenchmarkMode, Case, Command, Metrics};
+use anyhow::{Context, Result, bail};
+use loadgen::{Builtin, CommandSpec, KeyOrder, LoadSpec, Stop, TlsSpec, Workload};
+use serde_json::{Map, Value, json};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// `engine_version` of records measured by the native engine.
+pub fn version() -> String {
+    format!("valkey-perf native {}", env!("CARGO_PKG_VERSION"))
+}
+
+fn builtin(command: Command) -> Builtin {
+    match command {
+        Command::Set => Builtin::Set,
+        Command::Get => Builtin::Get,
+        Command::Incr => Builtin::Incr,
+        Command::Lpush => Builtin::Lpush,
+        Command::Rpush => Builtin::Rpush,
+        Command::Lpop => Builtin::Lpop,
+        Command::Rpop => Builtin::Rpop,
+        Command::Sadd => Builtin::Sadd,
+        Command::Spop => Builtin::Spop,
+        Command::Hset => Builtin::Hset,
+        Command::Zadd => Builtin::Zadd,
+        Command::Zpopmin => Builtin::Zpopmin,
+        Command::Lrange => Builtin::Lrange(100),
+        Command::Mset => Builtin::Mset(10),
+        Command::Mget => Builtin::Mget(10),
+        Command::Xadd => Builtin::Xadd,
+        Command::Ping => Builtin::Ping,
+    }
+}
+
+fn base_spec(case: &Case, target: &LoadTarget, command: Builtin, key_order: KeyOrder) -> LoadSpec {
+    let workload = Workload {
+        key_order,
+        ..Workload::single(
+            CommandSpec::Builtin(command),
+            case.data_size as usize,
+            Some(case.keyspacelen),
+        )
+    };
+    let mut spec = LoadSpec::new(
+        loadgen::Target::Tcp {
+            host: target.host.clone(),
+            port: target.port,
+        },
+        workload,
+    );
+    spec.cluster = target.cluster;
+    spec.tls = target.tls.as_ref().map(|t| TlsSpec {
+        ca_file: Some(t.ca.clone()),
+        cert_file: t.cert.clone(),
+        key_file: t.key.clone(),
+        sni: t.sni.clone(),
+    });
+    spec.clients = case.clients as usize;
+    spec.threads = case.client_threads.unwrap_or(1) as usize;
+    spec.pipeline = case.pipeline as usize;
+    spec.cpu_set = case
+        .client_cpus
+        .as_ref()
+        .map(|c| c.cpus.iter().copied().collect());
+    spec
+}
+
+/// Runs `spec` on a worker thread while this thread polls `abort` (server liveness), Ctrl-C
+/// and the deadline; any of them stops the load promptly through the cancel flag.
+fn run_watched(
+    spec: &LoadSpec,
+    deadline: Duration,
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<loadgen::RunReport> {
+    let cancel = AtomicBool::new(false);
+    let started = Instant::now();
+    let mut why_stopped = None;
+    let result = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| loadgen::run(spec, &cancel));
+        while !worker.is_finished() {
+            if why_stopped.is_none() {
+                if crate::process::interrupted() {
+                    why_stopped = Some("interrupted".to_string());
+                } else if abort() {
+                    why_stopped = Some("stopped: the server is gone".to_string());
+                } else if started.elapsed() > deadline {
+                    why_stopped = Some(format!(
+                        "did not finish within {}s and was stopped (see --run-timeout)",
+                        deadline.as_secs()
+                    ));
+                }
+                if why_stopped.is_some() {
+                    cancel.store(true, Ordering::SeqCst);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        worker.join()
+    });
+    let report = match result {
+        Ok(r) => r,
+        Err(_) => bail!("the native load generator panicked"),
+    };
+    if let Some(why) = why_stopped {
+        bail!("the native load run {why}");
+    }
+    match report {
+        Ok(r) if r.cancelled => bail!("the native load run was cancelled"),
+        Ok(r) => Ok(r),
+        Err(loadgen::LoadError::RunFailed { reason, report }) => {
+            let kinds: Vec<String> = report
+                .errors_by_kind
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
+            bail!(
+                "the native load run failed: {reason} ({} errors of {} requests; {})",
+                report.errors,
+                report.requests,
+                kinds.join(", ")
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Seeds a cluster through the load generator: the case's write command over the keyspace in
+/// sequential key order, so every key a read will ask for exists on the node that owns it.
+pub fn seed_cluster(
+    case: &Case,
+    target: &LoadTarget,
+    count: u64,
+    deadline: Duration,
+) -> Result<()> {
+    let Some(write) = builtin(case.command).seeded_by() else {
+        return Ok(());
+    };
+    let mut spec = base_spec(case, target, write, KeyOrder::Sequential);
+    spec.stop = Stop::Requests(count);
+    spec.pipeline = spec.pipeline.max(16);
+    run_watched(&spec, deadline, &mut || false)
+        .with_context(|| format!("seeding the cluster with {}", write.command_name()))?;
+    Ok(())
+}
+
+/// Measures one run. Warm-up runs on the same connections and is discarded. The full
+/// histogram and per-second series go to `histogram_dir`, the record names the file.
+pub fn measure(
+    case: &Case,
+    target: &LoadTarget,
+    deadline: Duration,
+    histogram_file: &Path,
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<Measurement> {
+    let seed = case.seed.unwrap_or_else(rand_seed);
+    let mut spec = base_spec(
+        case,
+        target,
+        builtin(case.command),
+        KeyOrder::Random { seed },
+    );
+    spec.stop = match case.mode {
+        BenchmarkMode::Requests(n) => Stop::Requests(n),
+        BenchmarkMode::Duration(s) => Stop::Duration(Duration::from_secs(s)),
+    };
+    spec.warmup = Duration::from_secs(case.warmup_secs);
+    let report = run_watched(&spec, deadline, abort)?;
+    // The client-bound warning is given below, in the config's terms.
+    for w in report
+        .warnings
+        .iter()
+        .filter(|w| !w.contains("client thread"))
+    {
+        tracing::warn!("{}: {w}", case.label());
+    }
+    let l = &report.latency;
+    let metrics = Metrics {
+        rps: round2(report.rps),
+        avg_latency_ms: round3(l.avg_ms),
+        min_latency_ms: round3(l.min_ms),
+        p50_latency_ms: round3(l.p50_ms),
+        p95_latency_ms: round3(l.p95_ms),
+        p99_latency_ms: round3(l.p99_ms),
+        max_latency_ms: round3(l.max_ms),
+    };
+    if let Some(dir) = histogram_file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
+    }
+    let detail = json!({
+        "histogram_v2_base64": report.histogram_v2_base64,
+        "service_histogram_v2_base64": report.service_histogram_v2_base64,
+        "histogram_unit": report.histogram_unit,
+        "timeseries": report.timeseries,
+        "latency": report.latency,
+        "service_latency": report.service_latency,
+    });
+    crate::util::write_atomic(histogram_file, detail.to_string().as_bytes())
+        .with_context(|| format!("writing `{}`", histogram_file.display()))?;
+    let mut extra = Map::new();
+    let mut put = |k: &str, v: Value| {
+        extra.insert(k.to_string(), v);
+    };
+    put("p90_latency_ms", round3(l.p90_ms).into());
+    put("p999_latency_ms", round3(l.p999_ms).into());
+    put("p9999_latency_ms", round3(l.p9999_ms).into());
+    put("errors", report.errors.into());
+    put("errors_by_kind", json!(report.errors_by_kind));
+    put("requests_completed", report.requests.into());
+    put("client_bound", report.client_bound.into());
+    put("client_thread_busy_share", json!(report.thread_busy_share));
+    put("cluster_redirects", (report.moved + report.ask).into());
+    put(
+        "histogram_file",
+        histogram_file.display().to_string().into(),
+    );
+    if let Some(s) = report.seed {
+        put("key_seed", s.into());
+    }
+    if report.client_bound {
+        tracing::warn!(
+            "{}: a client thread was busy more than 90 % of the time, so the client may have limited the result; add `benchmark-threads`",
+            case.label()
+        );
+    }
+    Ok(Measurement {
+        metrics,
+        extra,
+        client_cpus: case.client_cpus.as_ref().map(|c| c.canonical()),
+    })
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    // Kept below 2^31 so every consumer of records (JSON, SQL integers, valkey-benchmark's
+    // --seed) takes it unchanged.
+    RandomState::new().hash_one(Instant::now()) & 0x7fff_ffff
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
