@@ -753,13 +753,20 @@ fn run_once(
     let mut extra = measurement.extra;
     // The native engine draws a seed when the config gives none; the record keeps it.
     let recorded_seed = extra.remove("key_seed").and_then(|v| v.as_u64());
-    if let Some(len_cmd) = seed_plan.as_ref().and_then(|s| s.length_command()) {
+    // Pop workloads in a cluster spread over per-slot keys; the check applies to standalone.
+    let len_check = seed_plan.as_ref().filter(|_| !endpoint.cluster);
+    if let Some(len_cmd) = len_check.and_then(|s| s.length_command()) {
         let key = seed_plan.as_ref().map(|s| s.key).unwrap_or_default();
         if let Ok(crate::server::control::Reply::Int(left)) = control.call_raw(&[len_cmd, key]) {
             extra.insert("seeded_items_left".into(), left.into());
             if left == 0 {
+                let hint = if matches!(case.mode, BenchmarkMode::Duration(_)) {
+                    "; with `duration`, pops can outrun the seeding: use `requests` for pop commands"
+                } else {
+                    ""
+                };
                 tracing::warn!(
-                    "{}: `{key}` ran empty during the run, so some pops hit an empty key; with `duration`, pop commands can outrun the seeding: use `requests` for them",
+                    "{}: `{key}` ran empty during the run, so some pops hit an empty key{hint}",
                     case.label()
                 );
             }
