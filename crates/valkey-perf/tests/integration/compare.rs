@@ -1,12 +1,15 @@
 //! `valkey-perf compare`: statistics against scipy, pairing of upstream files, verdicts,
-//! reports (insta snapshot), graphs and the command line.
+//! reports (insta snapshot), graphs and the command line; and real runs: an A/A comparison of
+//! two `run`s of one server, and a client rate-limited to 90 % reported as a 10 % regression.
 
+use crate::support::{Bins, Scratch, ServerGuard};
 use assert_cmd::Command;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use valkey_perf::compare::{
-    self, CompareOptions, Correction, Metric, RecordMap, Verdict, compare_files, compare_records,
-    render_json, render_markdown, stats, write_graphs,
+    self, CompareOptions, Correction, Metric, MetricSet, RecordMap, Verdict, compare_files,
+    compare_records, render_json, render_markdown, stats, write_graphs,
 };
 
 fn fixtures() -> PathBuf {
@@ -484,4 +487,195 @@ fn cli_names_the_malformed_file_and_position() {
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(stderr.contains("broken.json"), "{stderr}");
     assert!(stderr.contains("line 3 column"), "{stderr}");
+}
+
+// ---------------------------------------------------------------- real runs
+
+/// `valkey-perf run` of `server` with the native engine (no --valkey-benchmark-path) into
+/// `results`; returns its `metrics.json`.
+fn native_run_into(scratch: &Scratch, config: &Path, server: &Path, results: &Path) -> PathBuf {
+    valkey_perf()
+        .env("TMPDIR", scratch.tmp())
+        .env_remove("RUST_LOG")
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .arg("--results-dir")
+        .arg(results)
+        .arg("--server-bin")
+        .arg(server)
+        .args(["--runs", "5", "--log-level", "warn"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success();
+    let dirs: Vec<PathBuf> = std::fs::read_dir(results)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("metrics.json"))
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one target, one metrics.json: {dirs:?}");
+    dirs.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_a_two_runs_of_the_same_server_show_no_change() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    // ~0.3 s per run at the ~150K rps a debug build reaches on a busy 2-core machine.
+    let config = scratch.config(&json!([{
+        "requests": [40000], "keyspacelen": [1000], "data_sizes": [16],
+        "pipelines": [8], "clients": [50], "commands": ["SET", "GET"]
+    }]));
+    let a = native_run_into(&scratch, &config, &bins.new, &scratch.path().join("a"));
+    let b = native_run_into(&scratch, &config, &bins.new, &scratch.path().join("b"));
+    let out = valkey_perf()
+        .arg("compare")
+        .arg("--baseline")
+        .arg(&a)
+        .arg("--new")
+        .arg(&b)
+        .args(["--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2, "SET and GET pair up: {report:#}");
+    assert_eq!(report["comparisons"], 10, "2 cases × 5 judged metrics");
+    for case in cases {
+        assert_eq!(
+            (&case["baseline_runs"], &case["new_runs"]),
+            (&json!(5), &json!(5))
+        );
+        for m in case["metrics"].as_array().unwrap() {
+            let verdict = m["verdict"].as_str().unwrap();
+            assert!(
+                verdict == "no_significant_change" || verdict == "not_judged",
+                "A/A gave `{verdict}` for {} {}: baseline {} new {}",
+                case["label"],
+                m["metric"],
+                m["baseline_values"],
+                m["new_values"]
+            );
+        }
+    }
+    assert_eq!(report["changes"], json!([]));
+}
+
+/// One `valkey-perf loadgen` SET run of `secs` seconds against `port`, optionally at a fixed
+/// rate; returns its report.
+fn loadgen_set(scratch: &Scratch, port: u16, secs: f64, rps: Option<f64>) -> Value {
+    let file = scratch.path().join("loadgen.json");
+    let mut cmd = valkey_perf();
+    cmd.arg("loadgen")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            "set",
+            "-c",
+            "20",
+            "-P",
+            "4",
+            "-q",
+        ])
+        .args(["--duration", &secs.to_string()])
+        .arg("--json")
+        .arg(&file)
+        .timeout(Duration::from_secs(60));
+    if let Some(r) = rps {
+        cmd.args(["--rps", &format!("{r:.0}")]);
+    }
+    cmd.assert().success();
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(v[0]["test"], "SET", "{v:#}");
+    assert_eq!(v[0]["error"], Value::Null, "{v:#}");
+    v[0]["report"].clone()
+}
+
+/// A record of the one loadgen case, with the latency fields of its report.
+fn loadgen_record(report: &Value) -> RecordMap {
+    let lat = &report["latency"];
+    json!({
+        "command": "SET", "data_size": 3, "pipeline": 4, "clients": 20, "requests": 0,
+        "benchmark_mode": "duration", "keyspacelen": 0,
+        "rps": report["rps"],
+        "avg_latency_ms": lat["avg_ms"], "min_latency_ms": lat["min_ms"],
+        "p50_latency_ms": lat["p50_ms"], "p95_latency_ms": lat["p95_ms"],
+        "p99_latency_ms": lat["p99_ms"], "max_latency_ms": lat["max_ms"],
+    })
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+#[test]
+fn a_client_paced_at_ninety_percent_is_a_ten_percent_rps_regression() {
+    let Some(bins) = Bins::get() else { return };
+    let server = ServerGuard::start(&bins.new);
+    let scratch = Scratch::new();
+    // Warm up and calibrate. Other tests share the 2 cores, so the unlimited rate swings by a
+    // factor of 2 within seconds (seen: 122K to 242K rps) and a 10 % difference between
+    // unlimited runs cannot be told from noise. So "normal" is paced too, at half the
+    // calibrated rate, where it binds even when the machine gets busier; "slow" is 90 % of it.
+    let calib: Vec<f64> = (0..2)
+        .map(|_| {
+            loadgen_set(&scratch, server.port, 0.5, None)["rps"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    let normal = 0.5 * calib[0].min(calib[1]);
+    let slow = 0.9 * normal;
+    // Interleaved, so a change in the machine's load hits both sides alike.
+    let (mut normal_runs, mut slow_runs) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        normal_runs.push(loadgen_record(&loadgen_set(
+            &scratch,
+            server.port,
+            1.0,
+            Some(normal),
+        )));
+        slow_runs.push(loadgen_record(&loadgen_set(
+            &scratch,
+            server.port,
+            1.0,
+            Some(slow),
+        )));
+    }
+    let rps = |recs: &[RecordMap]| -> Vec<f64> {
+        recs.iter().map(|r| r["rps"].as_f64().unwrap()).collect()
+    };
+    let (u, l) = (rps(&normal_runs), rps(&slow_runs));
+    // Both rates bind: every run reached its rate (give or take a stall), and no more.
+    for (runs, rate) in [(&u, normal), (&l, slow)] {
+        for &x in runs.iter() {
+            assert!(
+                (x / rate - 1.0).abs() < 0.05,
+                "run at {x:.0} rps, rate {rate:.0}: calibration {calib:?}, normal {u:?}, slow {l:?}"
+            );
+        }
+    }
+    let opts = CompareOptions {
+        metrics: MetricSet::Rps,
+        ..CompareOptions::default()
+    };
+    let cmp = compare_records(&normal_runs, &slow_runs, "normal", "slow", &opts).unwrap();
+    assert_eq!(cmp.cases.len(), 1, "one case: {:?}", cmp.pairing_fields);
+    let m = &cmp.cases[0].metrics[0];
+    assert_eq!(m.metric, Metric::Rps);
+    let pct = m.difference.as_ref().unwrap().pct_change.unwrap();
+    let why = format!("{pct:.1} %: normal {u:?}, slow {l:?}, calibration {calib:?}");
+    assert_eq!(m.verdict, Verdict::Regression, "{why}");
+    // The report states the slowdown actually injected, which is about 10 %.
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let injected = 100.0 * (mean(&l) / mean(&u) - 1.0);
+    assert!(
+        (pct - injected).abs() < 1e-6,
+        "{why}; injected {injected:.2} %"
+    );
+    assert!((-12.0..=-8.0).contains(&pct), "{why}");
+    assert_eq!(cmp.regressions().count(), 1, "{why}");
 }
