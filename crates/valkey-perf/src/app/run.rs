@@ -700,9 +700,13 @@ fn run_once(
             let n = seed::seed(&mut control, sp, case.data_size).map_err(run_err)?;
             tracing::debug!("seeded {n} × {} in {:.2?}", sp.write, started.elapsed());
         }
-        (Some(sp), true, Engine::Native) => {
+        (Some(sp), true, Engine::Native) if native::can_seed_cluster(case.command) => {
             native::seed_cluster(case, &load, sp.count, deadline).map_err(run_err)?;
         }
+        (Some(_), true, Engine::Native) => tracing::warn!(
+            "{}: not seeded: in cluster mode each request picks a random hash tag for its collection key, so pops may find empty keys",
+            case.label()
+        ),
         (Some(_), true, Engine::External(_)) => tracing::warn!(
             "{}: not seeded: valkey-benchmark picks a random hash tag per request in cluster mode, so reads may miss and pops may find empty keys; use --engine native",
             case.label()

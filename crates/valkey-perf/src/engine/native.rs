@@ -131,6 +131,14 @@ fn run_watched(
     }
 }
 
+/// Whether [`seed_cluster`] can seed this command exactly. Key-numbered reads can: a key's
+/// hash tag derives from its number, so a sequential write covers every key a read will ask
+/// for. Collections (lists, sets, sorted sets) live under one key per hash tag, and a pop or
+/// LRANGE picks its tag at random, so they cannot.
+pub fn can_seed_cluster(command: Command) -> bool {
+    matches!(command, Command::Get | Command::Mget)
+}
+
 /// Seeds a cluster through the load generator: the case's write command over the keyspace in
 /// sequential key order, so every key a read will ask for exists on the node that owns it.
 pub fn seed_cluster(
@@ -139,7 +147,10 @@ pub fn seed_cluster(
     count: u64,
     deadline: Duration,
 ) -> Result<()> {
-    let Some(write) = builtin(case.command).seeded_by() else {
+    let Some(write) = builtin(case.command)
+        .seeded_by()
+        .filter(|_| can_seed_cluster(case.command))
+    else {
         return Ok(());
     };
     let mut spec = base_spec(case, target, write, KeyOrder::Sequential);
