@@ -106,23 +106,20 @@ impl Scratch {
 
     /// `valkey-perf run` with the config, results dir and private TMPDIR of this scratch area.
     pub fn run_command(&self, config: &Path) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
-        cmd.env("TMPDIR", self.tmp())
-            .env_remove("RUST_LOG")
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .arg("--results-dir")
-            .arg(self.results())
-            .arg("--valkey-benchmark-path")
-            .arg(REDIS_BENCHMARK)
-            .timeout(Duration::from_secs(120));
+        let mut cmd = assert_cmd::Command::from_std(self.base_run_command(config));
+        cmd.timeout(Duration::from_secs(120));
         cmd
     }
 
     /// The same as [`Scratch::run_command`], as a plain `std` command (for tests that signal
     /// the child while it runs), in its own process group.
     pub fn run_std_command(&self, config: &Path) -> Command {
+        let mut cmd = self.base_run_command(config);
+        cmd.process_group(0);
+        cmd
+    }
+
+    fn base_run_command(&self, config: &Path) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("valkey-perf"));
         cmd.env("TMPDIR", self.tmp())
             .env_remove("RUST_LOG")
@@ -132,8 +129,7 @@ impl Scratch {
             .arg("--results-dir")
             .arg(self.results())
             .arg("--valkey-benchmark-path")
-            .arg(REDIS_BENCHMARK)
-            .process_group(0);
+            .arg(REDIS_BENCHMARK);
         cmd
     }
 
