@@ -14,20 +14,20 @@ pub struct Cli {
 pub enum Cmd {
     /// Benchmark targets (commits, server binaries, a running server) with a config file.
     #[command(after_help = EXIT_CODES_HELP)]
-    Run(Box<crate::app::run::RunArgs>),
+    Run(Box<crate::commands::run::RunArgs>),
     /// Compare two metrics.json files: statistics, verdicts, markdown or JSON report, graphs.
-    Compare(crate::compare::CompareArgs),
+    Compare(crate::commands::compare::CompareArgs),
     /// Check a config file and list the cases it expands into; print the config JSON Schema.
-    Config(crate::config::cli::ConfigArgs),
+    Config(crate::commands::config::ConfigArgs),
     /// The native load generator on its own, with valkey-benchmark's flags and output.
-    Loadgen(Box<crate::loadgen_cmd::LoadgenArgs>),
+    Loadgen(Box<crate::commands::loadgen::LoadgenArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
-        Cmd::Compare(args) => crate::compare::run(args),
-        Cmd::Run(args) => crate::app::run::run(*args),
-        Cmd::Config(args) => crate::config::cli::run(args),
-        Cmd::Loadgen(args) => crate::loadgen_cmd::run(*args),
+        Cmd::Compare(args) => crate::commands::compare::run(args),
+        Cmd::Run(args) => crate::commands::run::run(*args),
+        Cmd::Config(args) => crate::commands::config::run(args),
+        Cmd::Loadgen(args) => crate::commands::loadgen::run(*args),
     }
 }

@@ -5,6 +5,7 @@
 //! SIGKILL, then reap. On Linux a parent-death signal means even a SIGKILLed valkey-perf leaves
 //! no orphan. Nothing here ever signals a process it did not start.
 
+use crate::exit::{Code, Failure};
 use crate::model::case::CpuSet;
 use crate::util::tail_of_file;
 use anyhow::{Context, Result};
@@ -14,16 +15,39 @@ use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// How many interrupt signals (SIGINT/SIGTERM) valkey-perf has received. Set by the signal
-/// handler installed in `cancel::install`; read everywhere work can stop early.
+/// How many interrupt signals (SIGINT/SIGTERM) valkey-perf has received. Set by the handlers
+/// [`install_signal_handlers`] installs; read everywhere work can stop early (see [`Cancel`]).
 pub static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
 /// True once the user asked valkey-perf to stop.
 pub fn interrupted() -> bool {
     INTERRUPTS.load(Ordering::SeqCst) > 0
+}
+
+/// The one cancellation token. It is raised by Ctrl-C / SIGTERM (through the handlers
+/// [`install_signal_handlers`] installs) or by whoever holds a clone and calls [`Cancel::raise`]
+/// (a caller stopping a build, a test).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks every holder of this token to stop.
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// True once this token was raised or the user interrupted valkey-perf.
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst) || interrupted()
+    }
 }
 
 /// Grace period between SIGTERM and SIGKILL; none after a second Ctrl-C.
@@ -374,6 +398,50 @@ pub fn cpus_allowed(pid: u32) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
+/// Runs `cmd` (git, make) in its own process group until it exits. Returns an error only when
+/// it cannot be started or when `cancel` is raised (then the group is stopped and the error
+/// carries exit code 130); a non-zero exit is returned in [`Finished::status`] for the caller
+/// to judge.
+pub fn run_until_done(cmd: &mut Command, sink: Sink<'_>, cancel: &Cancel) -> Result<Finished> {
+    let line = command_line(cmd);
+    match run_child(cmd, sink, None, None, &mut || cancel.is_raised()) {
+        Ok(done) => Ok(done),
+        Err(RunError::Interrupted { .. }) => Err(Failure::new(
+            Code::Interrupted,
+            format!("interrupted while running `{line}`; it was stopped"),
+        )),
+        Err(RunError::Spawn { source, .. }) => Err(anyhow::Error::new(source).context(format!(
+            "cannot start `{line}`; check that the program is installed and on PATH"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The message for a child that exited unsuccessfully: what failed (may be empty), the command
+/// line, the status, the tail of its output, and where the full log is when there is one.
+pub fn failure_message(
+    what: &str,
+    cmd_line: &str,
+    status: ExitStatus,
+    tail: &str,
+    log: Option<&Path>,
+) -> String {
+    let mut msg = format!("`{cmd_line}` failed with {}", describe_status(status));
+    if !what.is_empty() {
+        msg = format!("{what}: {msg}");
+    }
+    let tail = tail.trim_end();
+    if !tail.is_empty() {
+        msg.push_str("\n--- last lines of output ---\n");
+        msg.push_str(tail);
+        msg.push_str("\n---");
+    }
+    if let Some(log) = log {
+        msg.push_str(&format!("\nfull log: `{}`", log.display()));
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +508,84 @@ mod tests {
         cmd.args(["-c", "grep Cpus_allowed_list /proc/self/status"]);
         let done = run_bounded(cmd, Duration::from_secs(10), Some(&cpus), &mut || false).unwrap();
         assert!(done.stdout.trim().ends_with(":\t0"), "{}", done.stdout);
+    }
+
+    #[test]
+    fn command_line_quotes_only_when_needed() {
+        let mut cmd = Command::new("make");
+        cmd.args(["-j2", "BUILD_TLS=yes", "a b", "it's"]);
+        assert_eq!(
+            command_line(&cmd),
+            r"make -j2 BUILD_TLS=yes 'a b' 'it'\''s'"
+        );
+    }
+
+    #[test]
+    fn captures_output_and_status() {
+        let cancel = Cancel::new();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let done = run_until_done(&mut cmd, Sink::Capture, &cancel).unwrap();
+        assert_eq!(done.stdout, "out\n");
+        assert_eq!(done.stderr, "err\n");
+        assert_eq!(describe_status(done.status), "exit status 3");
+    }
+
+    #[test]
+    fn cancel_stops_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let cancel = Cancel::new();
+        let flag = cancel.clone();
+        let raiser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            flag.raise();
+        });
+        let started = Instant::now();
+        let mut cmd = Command::new("sh");
+        // A grandchild (`sleep 30 &`) that would outlive a plain kill of `sh`.
+        cmd.arg("-c").arg(format!(
+            "echo $$ > '{}'; sleep 30 & sleep 30; wait",
+            pid_file.display()
+        ));
+        let err = run_until_done(&mut cmd, Sink::Capture, &cancel)
+            .expect_err("a cancelled run must fail");
+        raiser.join().unwrap();
+        assert_eq!(crate::exit::code_of(&err), Code::Interrupted);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let group: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed orphans stay zombies until init reaps them; only live members count.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while live_members(group) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "process group {group} survived the cancel"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Processes of process group `group` that are not zombies, from `/proc/<pid>/stat`.
+    fn live_members(group: i32) -> usize {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        let group = group.to_string();
+        entries
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|stat| {
+                // After the parenthesized command name: state, ppid, pgrp, ...
+                let Some((_, rest)) = stat.rsplit_once(')') else {
+                    return false;
+                };
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                fields.len() > 2 && fields[0] != "Z" && fields[2] == group
+            })
+            .count()
     }
 }

@@ -1,7 +1,9 @@
 //! Config files (SPEC §4): the upstream JSON format, validated strictly before anything starts
 //! and expanded into cases in the documented order. Owns no processes and touches no servers.
 
-pub mod cli;
+/// The JSON Schema (draft 2020-12) of the config format, as shipped in `schema/`.
+pub const SCHEMA: &str = include_str!("../../../../schema/benchmark-config.schema.json");
+
 mod expand;
 mod validate;
 

@@ -1,7 +1,7 @@
 //! The shipped JSON Schema against the shipped config files and against validation itself, so
 //! the schema, `KNOWN_KEYS`, `Command::ALL` and `configs/` cannot drift apart.
 
-use super::cli::SCHEMA;
+use super::SCHEMA;
 use super::*;
 use crate::model::Command;
 use serde_json::{Value, json};

@@ -1,14 +1,23 @@
 //! Engines generate load against a deployment and report one run's metrics: the external
 //! `valkey-benchmark` (or `redis-benchmark`) binary, or valkey-perf's native generator.
-//! Engines know cases and endpoints; they do not start servers or write results files.
+//!
+//! [`Engine::measure`] owns everything between "the server is up" and "the numbers are in" for
+//! both engines: seeding (SPEC §5.3), warm-up, the measured run, the histogram file and the
+//! check that pops never ran dry. Engines know cases, endpoints and a control connection; they
+//! do not start servers, build records or write `metrics.json`. May import `model`, `server`
+//! (for the control connection) and `process`.
 
 pub mod native;
 pub mod seed;
 pub mod valkey_benchmark;
 
-use crate::model::Metrics;
+use crate::model::{BenchmarkMode, Case, Metrics};
+use crate::server::control::{Control, Reply};
+use anyhow::Result;
+use seed::SeedPlan;
 use serde_json::{Map, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Client-side TLS files for a load generator.
 #[derive(Debug, Clone)]
@@ -36,6 +45,23 @@ pub struct Measurement {
     pub extra: Map<String, Value>,
     /// The CPUs the client process actually ran on (read back from /proc), if pinned.
     pub client_cpus: Option<String>,
+    /// When the warm-up (or the measured window, without warm-up) started: UTC, milliseconds.
+    pub started_at: String,
+    /// The key seed the run used (drawn by the native engine when the config gives none).
+    pub seed: Option<u64>,
+}
+
+/// One measured run, as [`Engine::measure`] needs it.
+pub struct RunRequest<'a> {
+    pub case: &'a Case,
+    pub load: &'a LoadTarget,
+    /// A control connection to the server (standalone seeding, the pop check).
+    pub control: &'a mut Control,
+    /// Longest the load may take before it is stopped and the run fails.
+    pub deadline: Duration,
+    /// Where the native engine writes each run's histogram file.
+    pub histogram_dir: &'a Path,
+    pub run_index: u32,
 }
 
 /// The load generator a run uses.
@@ -83,4 +109,113 @@ impl Engine {
             Engine::Native => Ok(()),
         }
     }
+
+    /// Seeds the keyspace, warms up, measures one run and checks that pops never ran dry.
+    /// `abort` is polled during the load (server liveness): returning true stops it.
+    pub fn measure(
+        &self,
+        run: RunRequest<'_>,
+        abort: &mut dyn FnMut() -> bool,
+    ) -> Result<Measurement> {
+        let RunRequest {
+            case,
+            load,
+            control,
+            deadline,
+            histogram_dir,
+            run_index,
+        } = run;
+        let seed_plan = SeedPlan::for_case(case);
+        self.seed(case, load, control, seed_plan.as_ref(), deadline)?;
+        let started_at = now_utc_ms();
+        let mut measurement = match self {
+            Engine::External(bench) => {
+                if bench.needs_separate_warmup(case) {
+                    bench.warmup(case, load, abort)?;
+                }
+                bench.measure(case, load, deadline, abort)?
+            }
+            Engine::Native => {
+                let file = histogram_dir.join(format!(
+                    "{}-{}-run{run_index}.json",
+                    started_at.replace([':', '.'], ""),
+                    case.command
+                ));
+                native::measure(case, load, deadline, &file, abort)?
+            }
+        };
+        measurement.started_at = started_at;
+        measurement.seed = case.seed.or(measurement.seed);
+        // Pop workloads in a cluster spread over per-slot keys; the check applies to standalone.
+        if let Some(plan) = seed_plan.as_ref().filter(|_| !load.cluster) {
+            check_pops_left(case, plan, control, &mut measurement.extra);
+        }
+        Ok(measurement)
+    }
+
+    /// Standalone: seeding writes through the control connection with the workloads' key
+    /// names (both engines use valkey-benchmark's). Cluster: the native engine seeds through
+    /// its own slot routing; valkey-benchmark picks a random hash tag per request, so its
+    /// reads cannot be seeded exactly.
+    fn seed(
+        &self,
+        case: &Case,
+        load: &LoadTarget,
+        control: &mut Control,
+        plan: Option<&SeedPlan>,
+        deadline: Duration,
+    ) -> Result<()> {
+        match (plan, load.cluster, self) {
+            (None, _, _) => {}
+            (Some(sp), false, _) => {
+                let started = Instant::now();
+                let n = seed::seed(control, sp, case.data_size)?;
+                tracing::debug!("seeded {n} × {} in {:.2?}", sp.write, started.elapsed());
+            }
+            (Some(sp), true, Engine::Native) if native::can_seed_cluster(case.command) => {
+                native::seed_cluster(case, load, sp.count, deadline)?;
+            }
+            (Some(_), true, Engine::Native) => tracing::warn!(
+                "{}: not seeded: in cluster mode each request picks a random hash tag for its collection key, so pops may find empty keys",
+                case.label()
+            ),
+            (Some(_), true, Engine::External(_)) => tracing::warn!(
+                "{}: not seeded: valkey-benchmark picks a random hash tag per request in cluster mode, so reads may miss and pops may find empty keys; use --engine native",
+                case.label()
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Records how many seeded items a pop workload left (`seeded_items_left`) and warns when the
+/// collection ran empty, so some measured pops hit an empty key.
+fn check_pops_left(
+    case: &Case,
+    plan: &SeedPlan,
+    control: &mut Control,
+    extra: &mut Map<String, Value>,
+) {
+    let Some(len_cmd) = plan.length_command() else {
+        return;
+    };
+    let key = plan.key;
+    if let Ok(Reply::Int(left)) = control.call_raw(&[len_cmd, key]) {
+        extra.insert("seeded_items_left".into(), left.into());
+        if left == 0 {
+            let hint = if matches!(case.mode, BenchmarkMode::Duration(_)) {
+                "; with `duration`, pops can outrun the seeding: use `requests` for pop commands"
+            } else {
+                ""
+            };
+            tracing::warn!(
+                "{}: `{key}` ran empty during the run, so some pops hit an empty key{hint}",
+                case.label()
+            );
+        }
+    }
+}
+
+fn now_utc_ms() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

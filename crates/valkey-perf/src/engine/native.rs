@@ -231,9 +231,6 @@ pub fn measure(
         "histogram_file",
         histogram_file.display().to_string().into(),
     );
-    if let Some(s) = report.seed {
-        put("key_seed", s.into());
-    }
     if report.client_bound {
         tracing::warn!(
             "{}: a client thread was busy more than 90 % of the time, so the client may have limited the result; add `benchmark-threads`",
@@ -244,6 +241,8 @@ pub fn measure(
         metrics,
         extra,
         client_cpus: case.client_cpus.as_ref().map(|c| c.canonical()),
+        started_at: String::new(),
+        seed: report.seed,
     })
 }
 

@@ -277,6 +277,7 @@ impl ValkeyBenchmark {
             metrics,
             extra,
             client_cpus: done.cpus_allowed,
+            ..Measurement::default()
         })
     }
 }

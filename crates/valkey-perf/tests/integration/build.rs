@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant, SystemTime};
 use valkey_perf::exit::{Code, code_of};
-use valkey_perf::target::{self, RepoSource, ResolvedCommit, SourceOptions};
+use valkey_perf::source::{self, RepoSource, ResolvedCommit, SourceOptions};
 
 const BENCHMARK_STAND_IN: &str = "/usr/bin/redis-benchmark";
 
@@ -190,7 +190,7 @@ impl Fixture {
     }
 
     fn resolve_one(&self, opts: &SourceOptions, r: &str) -> ResolvedCommit {
-        let mut all = target::resolve(opts, &[r.to_string()], &|_| {}).unwrap();
+        let mut all = source::resolve(opts, &[r.to_string()], &|_| {}).unwrap();
         all.pop().unwrap()
     }
 
@@ -200,9 +200,9 @@ impl Fixture {
         opts: &SourceOptions,
         commit: &ResolvedCommit,
         tls: bool,
-    ) -> (anyhow::Result<target::BuiltBinaries>, Vec<String>) {
+    ) -> (anyhow::Result<source::BuiltBinaries>, Vec<String>) {
         let messages = RefCell::new(Vec::new());
-        let result = target::build(opts, commit, tls, &self.log_path(&commit.sha), &|m| {
+        let result = source::build(opts, commit, tls, &self.log_path(&commit.sha), &|m| {
             messages.borrow_mut().push(m.to_string())
         });
         (result, messages.into_inner())
@@ -238,7 +238,7 @@ fn tag_branch_short_sha_and_head_resolve_to_full_shas() {
         .map(|s| s.to_string())
         .collect();
     let messages = RefCell::new(Vec::new());
-    let resolved = target::resolve(&fx.options(), &refs, &|m| {
+    let resolved = source::resolve(&fx.options(), &refs, &|m| {
         messages.borrow_mut().push(m.to_string())
     })
     .unwrap();
@@ -262,7 +262,7 @@ fn tag_branch_short_sha_and_head_resolve_to_full_shas() {
 fn unknown_ref_is_a_usage_error_naming_it_and_builds_nothing() {
     let Some(fx) = Fixture::new() else { return };
     let refs = vec!["v8.1.8".to_string(), "no-such-branch".to_string()];
-    let err = target::resolve(&fx.options(), &refs, &|_| {}).unwrap_err();
+    let err = source::resolve(&fx.options(), &refs, &|_| {}).unwrap_err();
     assert_eq!(code_of(&err), Code::Usage);
     let msg = format!("{err:#}");
     assert!(msg.contains("`no-such-branch`"), "{msg}");
@@ -344,7 +344,7 @@ fn built_binaries_are_those_of_the_commit() {
     let Some(fx) = Fixture::new() else { return };
     let opts = fx.options();
     let resolved =
-        target::resolve(&opts, &["v8.1.8".to_string(), "main".to_string()], &|_| {}).unwrap();
+        source::resolve(&opts, &["v8.1.8".to_string(), "main".to_string()], &|_| {}).unwrap();
     let (old, _) = fx.build(&opts, &resolved[0], false);
     let (new, _) = fx.build(&opts, &resolved[1], false);
     let (old, new) = (old.unwrap(), new.unwrap());
@@ -376,7 +376,7 @@ fn concurrent_builds_of_the_same_sha_build_once() {
                 s.spawn(move || {
                     let messages = RefCell::new(Vec::new());
                     barrier.wait();
-                    let built = target::build(&opts, &c1, false, &log, &|m| {
+                    let built = source::build(&opts, &c1, false, &log, &|m| {
                         messages.borrow_mut().push(m.to_string())
                     })
                     .unwrap();
@@ -428,7 +428,7 @@ fn no_build_cache_rebuilds_and_replaces_the_entry() {
 fn tls_build_serves_plain_cases_but_plain_build_does_not_serve_tls() {
     let Some(fx) = Fixture::new() else { return };
     let opts = fx.options();
-    let resolved = target::resolve(&opts, &["v8.1.8".into(), "main".into()], &|_| {}).unwrap();
+    let resolved = source::resolve(&opts, &["v8.1.8".into(), "main".into()], &|_| {}).unwrap();
     let (c1, c2) = (&resolved[0], &resolved[1]);
 
     let tls = fx.build(&opts, c1, true).0.unwrap();
@@ -471,7 +471,7 @@ fn the_mirror_is_fetched_not_recloned() {
     let c4 = git_in(&fx.repo, &["rev-parse", "HEAD"], None);
 
     let messages = RefCell::new(Vec::new());
-    let again = target::resolve(&opts, &["HEAD".into()], &|m| {
+    let again = source::resolve(&opts, &["HEAD".into()], &|m| {
         messages.borrow_mut().push(m.to_string())
     })
     .unwrap();
@@ -632,15 +632,15 @@ fn isolation_child() {
     let Some(root) = std::env::var_os(ISOLATION_ENV).map(PathBuf::from) else {
         return;
     };
-    let cache = target::default_cache_dir().unwrap();
+    let cache = source::default_cache_dir().unwrap();
     assert_eq!(cache, root.join("home/.cache/valkey-perf"));
     let opts = SourceOptions::new(RepoSource::Path(root.join("repo")), cache);
-    let resolved = target::resolve(&opts, &["v8.1.8".into()], &|_| {}).unwrap();
+    let resolved = source::resolve(&opts, &["v8.1.8".into()], &|_| {}).unwrap();
     let log = root
         .join("results")
         .join(&resolved[0].sha)
         .join("build.log");
     for _ in 0..2 {
-        target::build(&opts, &resolved[0], false, &log, &|_| {}).unwrap();
+        source::build(&opts, &resolved[0], false, &log, &|_| {}).unwrap();
     }
 }

@@ -2,16 +2,13 @@
 //! JSON Schema of the format. Owns only the command line and the rendering of cases; loading,
 //! validation and expansion belong to the rest of this module.
 
-use super::{ConfigFile, MachineFacts};
+use crate::config::{self, ConfigFile, MachineFacts};
 use crate::exit::Code;
 use crate::model::{BenchmarkMode, Case};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
-
-/// The JSON Schema (draft 2020-12) of the config format, as shipped in `schema/`.
-pub const SCHEMA: &str = include_str!("../../../../schema/benchmark-config.schema.json");
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -48,9 +45,9 @@ pub enum CasesFormat {
 /// Runs `valkey-perf config`.
 pub fn run(args: ConfigArgs) -> Result<Code> {
     let text = match args.command {
-        ConfigCmd::Schema => SCHEMA.to_string(),
+        ConfigCmd::Schema => config::SCHEMA.to_string(),
         ConfigCmd::Validate(v) => {
-            let file = super::load(&v.file, &MachineFacts::here())?;
+            let file = config::load(&v.file, &MachineFacts::here())?;
             for w in &file.warnings {
                 eprintln!("warning: {w}");
             }

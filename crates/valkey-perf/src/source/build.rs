@@ -4,16 +4,15 @@
 
 use super::git::{self, git, run_git};
 use super::lock;
-use super::process::{self, Sink};
 use super::{BuiltBinaries, ResolvedCommit, SourceOptions};
 use crate::exit::{Code, Failure};
+use crate::process::{self, Cancel, Sink};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime};
 
 /// The three programs a Valkey build produces, under their cached names.
@@ -69,11 +68,11 @@ pub fn cache_key(sha: &str, flavour: BuildFlavour, arch: &str, compiler_version:
 
 /// First line of `$CC --version` (Valkey's Makefile honours `CC`), else of `cc --version`;
 /// "unknown" when neither runs, so a missing compiler surfaces as make's own error.
-fn compiler_version(cancel: &AtomicBool) -> String {
+fn compiler_version(cancel: &Cancel) -> String {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let mut cmd = Command::new(&cc);
     cmd.arg("--version");
-    match process::run(&mut cmd, Sink::Capture, cancel) {
+    match process::run_until_done(&mut cmd, Sink::Capture, cancel) {
         Ok(done) if done.status.success() => done
             .stdout
             .lines()
@@ -225,7 +224,7 @@ fn run_make(
     commit: &ResolvedCommit,
     log: &mut File,
     log_path: &Path,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
     progress: &dyn Fn(&str),
 ) -> anyhow::Result<()> {
     let mut cmd = make_command(dir, flavour);
@@ -244,7 +243,7 @@ fn run_make(
         commit.git_ref,
         log_path.display()
     ));
-    let done = process::run(&mut cmd, Sink::Log(log), cancel)?;
+    let done = process::run_until_done(&mut cmd, Sink::Log(log), cancel)?;
     if !done.status.success() {
         return Err(build_failure(
             commit,
@@ -442,7 +441,7 @@ fn build_in_checkout(
     log_path: &Path,
     progress: &dyn Fn(&str),
 ) -> anyhow::Result<BuiltBinaries> {
-    let cancel = &*opts.cancel;
+    let cancel = &opts.cancel;
     let canonical = dir
         .canonicalize()
         .with_context(|| format!("cannot read the checkout `{}`", dir.display()))?;
@@ -553,7 +552,7 @@ fn build_in_checkout(
 /// `git checkout` of the commit in a user's checkout: a local branch by name (so the user stays
 /// on it), anything else detached at the SHA. Refuses to carry uncommitted changes along, which
 /// would benchmark code other than the commit asked for.
-fn checkout(dir: &Path, commit: &ResolvedCommit, cancel: &AtomicBool) -> anyhow::Result<()> {
+fn checkout(dir: &Path, commit: &ResolvedCommit, cancel: &Cancel) -> anyhow::Result<()> {
     let mut cmd = git(dir);
     cmd.args(["status", "--porcelain", "--untracked-files=no"]);
     let dirty = run_git(cmd, cancel, "cannot read the checkout's status")?;
@@ -571,7 +570,7 @@ fn checkout(dir: &Path, commit: &ResolvedCommit, cancel: &AtomicBool) -> anyhow:
     let mut cmd = git(dir);
     cmd.args(["show-ref", "--verify", "--quiet"])
         .arg(format!("refs/heads/{}", commit.git_ref));
-    let is_branch = process::run(&mut cmd, Sink::Capture, cancel)?
+    let is_branch = process::run_until_done(&mut cmd, Sink::Capture, cancel)?
         .status
         .success();
     let mut cmd = git(dir);

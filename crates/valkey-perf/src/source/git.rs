@@ -3,14 +3,13 @@
 //! `--valkey-path` checkout. Everything goes through the `git` program.
 
 use super::lock;
-use super::process::{self, Sink};
 use super::{RepoSource, ResolvedCommit, SourceOptions, github_repository};
 use crate::exit::{Code, Failure, usage};
+use crate::process::{self, Cancel, Sink};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 
 /// A `git` command with settings that keep it non-interactive and independent of the caller's
 /// working directory.
@@ -24,9 +23,9 @@ pub(super) fn git(dir: &Path) -> Command {
 
 /// Runs a git command, returning its trimmed stdout; a failure carries the command line, the
 /// exit status and the tail of stderr.
-pub(super) fn run_git(mut cmd: Command, cancel: &AtomicBool, what: &str) -> anyhow::Result<String> {
+pub(super) fn run_git(mut cmd: Command, cancel: &Cancel, what: &str) -> anyhow::Result<String> {
     let line = process::command_line(&cmd);
-    let done = process::run(&mut cmd, Sink::Capture, cancel)?;
+    let done = process::run_until_done(&mut cmd, Sink::Capture, cancel)?;
     if !done.status.success() {
         anyhow::bail!(process::failure_message(
             what,
@@ -126,7 +125,7 @@ fn sync_mirror(opts: &SourceOptions, progress: &dyn Fn(&str)) -> anyhow::Result<
 /// Points the mirror's HEAD at the remote's current default branch, so `HEAD` keeps meaning
 /// the default branch's tip after the remote renames it. Best effort: a failure leaves HEAD
 /// as it was.
-fn follow_remote_head(mirror: &Path, cancel: &AtomicBool) {
+fn follow_remote_head(mirror: &Path, cancel: &Cancel) {
     let mut cmd = git(mirror);
     cmd.args(["ls-remote", "--symref", "origin", "HEAD"]);
     let Ok(out) = run_git(cmd, cancel, "ls-remote") else {
@@ -160,13 +159,13 @@ pub(super) fn existing_mirror(opts: &SourceOptions) -> anyhow::Result<PathBuf> {
 pub(super) fn commit_of(
     repo: &Path,
     rev: &str,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
 ) -> anyhow::Result<Option<(String, String)>> {
     let mut cmd = git(repo);
     cmd.args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
         .arg(format!("{rev}^{{commit}}"));
     let line = process::command_line(&cmd);
-    let done = process::run(&mut cmd, Sink::Capture, cancel)?;
+    let done = process::run_until_done(&mut cmd, Sink::Capture, cancel)?;
     if !done.status.success() {
         // `--quiet --verify` exits 1 without output for "no such commit"; anything on stderr
         // (an ambiguous short SHA, a broken repository) is worth showing.
@@ -193,7 +192,7 @@ pub(super) fn commit_of(
 }
 
 /// `owner/name` from the `origin` remote of a local repository, when that is a GitHub URL.
-fn repository_of_local(repo: &Path, cancel: &AtomicBool) -> Option<String> {
+fn repository_of_local(repo: &Path, cancel: &Cancel) -> Option<String> {
     let mut cmd = git(repo);
     cmd.args(["config", "--get", "remote.origin.url"]);
     run_git(cmd, cancel, "config")

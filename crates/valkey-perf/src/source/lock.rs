@@ -3,12 +3,12 @@
 //! the process dies, so a killed invocation never leaves a stale lock behind.
 
 use crate::exit::{Code, Failure};
+use crate::process::Cancel;
 use anyhow::Context;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ pub(crate) struct Lock {
 /// calls `on_wait` once and waits, checking `cancel` so Ctrl-C still works while waiting.
 pub(crate) fn exclusive(
     path: &Path,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
     on_wait: impl FnOnce(),
 ) -> anyhow::Result<Lock> {
     let mut on_wait = Some(on_wait);
@@ -34,7 +34,7 @@ pub(crate) fn exclusive(
                 if let Some(f) = on_wait.take() {
                     f();
                 }
-                if cancel.load(Ordering::Relaxed) {
+                if cancel.is_raised() {
                     return Err(Failure::new(
                         Code::Interrupted,
                         format!(

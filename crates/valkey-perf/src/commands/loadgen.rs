@@ -132,27 +132,11 @@ pub struct LoadgenArgs {
     pub command: Vec<String>,
 }
 
+/// `--cpu-list` in the same syntax as the config's CPU ranges (one parser for both).
 fn parse_cpu_list(s: &str) -> anyhow::Result<Vec<usize>> {
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || {
-            exit::usage(format!(
-                "`--cpu-list {s}`: `{part}` is not a CPU or range like `2-3`"
-            ))
-        };
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                if a > b {
-                    return Err(bad());
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    Ok(out)
+    crate::model::case::CpuSet::parse(s)
+        .map(|set| set.cpus.into_iter().collect())
+        .map_err(|e| exit::usage(format!("`--cpu-list {s}`: {e}")))
 }
 
 /// The workloads to run, each with its output title.

@@ -1,4 +1,4 @@
-//! Targets built from source (SPEC §5.1): git refs resolved to commits, and those commits built
+//! Servers built from source (SPEC §5.1): git refs resolved to commits, and those commits built
 //! into `valkey-server`, `valkey-cli` and `valkey-benchmark`, with a build cache.
 //!
 //! Owns: the bare mirror of `--valkey-repo` (cloned once, then fetched, never re-cloned), ref
@@ -26,18 +26,18 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use valkey_perf::target::{self, RepoSource, SourceOptions};
+//! use valkey_perf::source::{self, RepoSource, SourceOptions};
 //!
 //! # fn main() -> anyhow::Result<()> {
-//! let repo = RepoSource::parse(target::DEFAULT_REPO_URL)?;
-//! let opts = SourceOptions::new(repo, target::default_cache_dir()?);
-//! // Ctrl-C stops a running git / make: raise the flag from the signal handler.
-//! signal_hook::flag::register(signal_hook::consts::SIGINT, opts.cancel.clone())?;
+//! let repo = RepoSource::parse(source::DEFAULT_REPO_URL)?;
+//! let opts = SourceOptions::new(repo, source::default_cache_dir()?);
+//! // Ctrl-C stops a running git / make (the handlers `process::install_signal_handlers`
+//! // installs raise every `Cancel` token); `opts.cancel.raise()` does too.
 //! let say = |line: &str| eprintln!("{line}");
-//! let commits = target::resolve(&opts, &["unstable".into(), "8.1.1".into()], &say)?;
+//! let commits = source::resolve(&opts, &["unstable".into(), "8.1.1".into()], &say)?;
 //! for commit in &commits {
 //!     let log = Path::new("results").join(&commit.sha).join("build.log");
-//!     let built = target::build(&opts, commit, /* need_tls */ true, &log, &say)?;
+//!     let built = source::build(&opts, commit, /* need_tls */ true, &log, &say)?;
 //!     println!("{} -> {}", commit.git_ref, built.server.display());
 //! }
 //! # Ok(())
@@ -47,12 +47,10 @@
 mod build;
 mod git;
 mod lock;
-mod process;
 
+use crate::process::Cancel;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 pub use build::{BuildFlavour, cache_key};
 
@@ -116,7 +114,7 @@ pub struct SourceOptions {
     pub no_build_cache: bool,
     /// Raised by the caller's Ctrl-C handler: running git / make groups are stopped and the
     /// operation fails with exit code 130.
-    pub cancel: Arc<AtomicBool>,
+    pub cancel: Cancel,
 }
 
 impl SourceOptions {
@@ -127,7 +125,7 @@ impl SourceOptions {
             valkey_path: None,
             cache_dir,
             no_build_cache: false,
-            cancel: Arc::new(AtomicBool::new(false)),
+            cancel: Cancel::new(),
         }
     }
 }

@@ -1,0 +1,9 @@
+//! The subcommands: one file or folder each, and the only code that sees clap types. Each
+//! lowers its flags into the plain types of the layers below and calls them; the layers never
+//! call back up here.
+
+pub mod compare;
+pub mod config;
+pub mod loadgen;
+pub mod logging;
+pub mod run;

@@ -1,0 +1,118 @@
+//! The flags of `valkey-perf run`: raw clap input, lowered by [`super::plan`] before anything
+//! starts. Nothing outside `commands::run` sees these types.
+
+use crate::source;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Start servers and drive load from this machine.
+    Both,
+    /// Start the servers of the config and keep them up until Ctrl-C.
+    Server,
+    /// Drive load against a server at --target-ip that this machine did not start.
+    Client,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineChoice {
+    /// valkey-perf's own load generator (the default unless --valkey-benchmark-path is given).
+    Native,
+    /// An external valkey-benchmark (or redis-benchmark) binary.
+    ValkeyBenchmark,
+}
+
+/// Flags of `valkey-perf run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Where servers run: `both` (start and drive here), `server` (start and wait), `client`
+    /// (drive --target-ip).
+    #[arg(long, value_enum, default_value_t = Mode::Both)]
+    pub mode: Mode,
+    /// Address of the server in --mode client and with --use-running-server; in --mode server,
+    /// the address clients on other machines use to reach this one (advertised by cluster
+    /// nodes, named in the TLS certificate).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub target_ip: String,
+    /// Port of the server in --mode client and with --use-running-server; in --mode server,
+    /// the port of the (first) standalone server.
+    #[arg(long, default_value_t = 6379)]
+    pub port: u16,
+    /// --mode client / --use-running-server: the server at --target-ip is a cluster (a seed
+    /// node of it).
+    #[arg(long)]
+    pub cluster: bool,
+    /// --mode client / --use-running-server: the server speaks TLS; trust this CA certificate
+    /// (the path `--mode server` prints).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate to present to a TLS server (with --tls-key and --tls-ca).
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "tls_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// --mode server: start the servers of these cases (numbered from 1 as `--dry-run` lists
+    /// them; repeatable). Default: the first case.
+    #[arg(long = "case", value_name = "N")]
+    pub cases: Vec<usize>,
+    /// Config file: a JSON array of config objects.
+    #[arg(long, default_value = "configs/benchmark-configs.json")]
+    pub config: PathBuf,
+    /// Git refs to build and benchmark (HEAD, branch, tag, short or full SHA).
+    #[arg(long, num_args = 1..)]
+    pub commits: Vec<String>,
+    /// Git ref of the baseline the other targets are compared against.
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Prebuilt valkey-server binary to benchmark as is (repeatable).
+    #[arg(long = "server-bin", value_name = "FILE")]
+    pub server_bins: Vec<PathBuf>,
+    /// Prebuilt valkey-server binary used as the baseline.
+    #[arg(long, value_name = "FILE")]
+    pub baseline_server_bin: Option<PathBuf>,
+    /// Runs per case (each with a fresh server).
+    #[arg(long, default_value_t = 1)]
+    pub runs: u32,
+    /// Existing Valkey checkout to build in (instead of a cached mirror of --valkey-repo).
+    #[arg(long, value_name = "DIR")]
+    pub valkey_path: Option<PathBuf>,
+    /// Valkey repository URL or path to mirror and build from.
+    #[arg(long, value_name = "URL|PATH", default_value = source::DEFAULT_REPO_URL)]
+    pub valkey_repo: String,
+    /// Cache directory for mirrors and builds (default: $XDG_CACHE_HOME/valkey-perf).
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+    /// Build even when a cached build of the commit exists.
+    #[arg(long)]
+    pub no_build_cache: bool,
+    /// valkey-benchmark (or redis-benchmark) binary for the valkey-benchmark engine.
+    #[arg(long, value_name = "FILE")]
+    pub valkey_benchmark_path: Option<PathBuf>,
+    /// Benchmark the server already listening at --target-ip/--port; never start or stop one.
+    #[arg(long)]
+    pub use_running_server: bool,
+    /// Directory results go into (one subdirectory per target).
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+    /// Load generator.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineChoice>,
+    /// Print the plan (targets and cases) and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Repository `owner/name` stored in records (default: derived from a GitHub --valkey-repo).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repository: Option<String>,
+    /// With a baseline, also draw graphs next to report.md.
+    #[arg(long)]
+    pub graphs: bool,
+    /// Longest one load-generator run may take before it is stopped and counted as failed
+    /// (default: 60 s plus the configured duration, or 60 s plus 1 s per 2000 requests).
+    #[arg(long, value_name = "SECONDS")]
+    pub run_timeout: Option<u64>,
+}

@@ -1,0 +1,221 @@
+//! `valkey-perf run`: targets × config → results (SPEC §5).
+//!
+//! [`args`] holds the flags; [`plan`] lowers them and the config file into a validated plan
+//! before any server starts; this module runs the plan case by case, run by run, target by
+//! target (A B A B ...), each run by [`once`], records written after every run, and a report
+//! against the baseline at the end; [`serve`] is `--mode server`.
+
+mod args;
+mod once;
+mod plan;
+mod serve;
+
+pub use args::{EngineChoice, Mode, RunArgs};
+
+use super::logging::{self, Progress};
+use crate::exit::Code;
+use crate::model::Record;
+use crate::process::interrupted;
+use crate::results::{MetricsFile, env};
+use crate::server::tls::{TlsMaterial, probe_tls};
+use anyhow::{Context, Result, bail};
+use once::{RunContext, RunFailure, run_once};
+use plan::{Plan, ServerSource};
+use std::path::Path;
+
+/// Runs `valkey-perf run`.
+pub fn run(args: RunArgs) -> Result<Code> {
+    logging::init(&args.log_level);
+    crate::process::install_signal_handlers()?;
+    if args.mode == Mode::Server {
+        let plan = plan::lower_serve(&args)?;
+        if args.dry_run {
+            serve::print_serve_plan(&plan);
+            return Ok(Code::Success);
+        }
+        return serve::serve(&plan);
+    }
+    let plan = plan::lower(&args)?;
+    if args.dry_run {
+        plan::print_plan(&plan);
+        return Ok(Code::Success);
+    }
+    let outcome = execute(&plan);
+    logging::close_log_files();
+    outcome
+}
+
+fn execute(plan: &Plan) -> Result<Code> {
+    let mut files = Vec::new();
+    for t in &plan.targets {
+        let file = MetricsFile::open(&t.dir)?;
+        logging::add_log_file(&t.dir.join("logs.txt"))?;
+        files.push(file);
+    }
+    let material = prepare_tls(plan)?;
+    let ctx = RunContext {
+        plan,
+        tls: material.as_ref().map(TlsMaterial::server),
+        env: env::collect(),
+        architecture: env::architecture(),
+    };
+    tracing::info!(
+        "{} cases × {} runs × {} targets; {}",
+        plan.cases.len(),
+        plan.runs,
+        plan.targets.len(),
+        plan.engine.describe()
+    );
+    let total = plan.cases.len() as u64 * u64::from(plan.runs) * plan.targets.len() as u64;
+    let progress = Progress::new(total);
+    let mut records: Vec<Vec<Record>> = vec![Vec::new(); plan.targets.len()];
+    let mut failed = 0usize;
+    let mut stop: Option<Code> = None;
+    let mut start_error = None;
+    'cases: for (ci, case) in plan.cases.iter().enumerate() {
+        for run_index in 0..plan.runs {
+            for (ti, target) in plan.targets.iter().enumerate() {
+                if interrupted() {
+                    stop = Some(Code::Interrupted);
+                    break 'cases;
+                }
+                let what = format!(
+                    "case {}/{} run {}/{} target {}: {}",
+                    ci + 1,
+                    plan.cases.len(),
+                    run_index + 1,
+                    plan.runs,
+                    target.label,
+                    case.label()
+                );
+                progress.set_message(what.clone());
+                tracing::info!("{what}");
+                match run_once(&ctx, target, case, run_index) {
+                    Ok(record) => {
+                        tracing::info!(
+                            "  rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
+                            record.metrics.rps,
+                            record.metrics.avg_latency_ms,
+                            record.metrics.p50_latency_ms,
+                            record.metrics.p99_latency_ms
+                        );
+                        files[ti].append(&record)?;
+                        records[ti].push(record);
+                    }
+                    Err(RunFailure::Interrupted) => {
+                        stop = Some(Code::Interrupted);
+                        break 'cases;
+                    }
+                    Err(RunFailure::Start(e)) => {
+                        start_error = Some(e);
+                        stop = Some(Code::ServerStart);
+                        break 'cases;
+                    }
+                    Err(RunFailure::Run(e)) => {
+                        failed += 1;
+                        tracing::error!("run failed: {what}: {e:#}");
+                    }
+                }
+                progress.inc();
+            }
+        }
+    }
+    progress.finish();
+    for (t, f) in plan.targets.iter().zip(&files) {
+        tracing::info!(
+            "{} records for {} in `{}`",
+            f.len(),
+            t.label,
+            f.path().display()
+        );
+        println!("{}", f.path().display());
+    }
+    if stop != Some(Code::Interrupted) {
+        write_reports(plan, &records)?;
+    }
+    if let Some(e) = start_error {
+        return Err(e);
+    }
+    match stop {
+        Some(Code::Interrupted) => {
+            tracing::warn!(
+                "interrupted: finished runs are kept in metrics.json, every server was stopped"
+            );
+            Ok(Code::Interrupted)
+        }
+        _ if failed > 0 => {
+            tracing::error!("{failed} run(s) failed; the other runs were measured and written");
+            Ok(Code::RunsFailed)
+        }
+        _ => Ok(Code::Success),
+    }
+}
+
+/// With a baseline, compares every other target against it and writes
+/// `results/<baseline>_vs_<target>/report.md`.
+fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
+    let Some(bi) = plan.targets.iter().position(|t| t.is_baseline) else {
+        return Ok(());
+    };
+    let to_maps = |rs: &[Record]| -> Result<Vec<crate::compare::RecordMap>> {
+        rs.iter()
+            .map(|r| match serde_json::to_value(r)? {
+                serde_json::Value::Object(m) => Ok(m),
+                _ => bail!("a record did not serialize to an object"),
+            })
+            .collect()
+    };
+    let base = &plan.targets[bi];
+    let base_records = to_maps(&records[bi])?;
+    for (ti, t) in plan.targets.iter().enumerate() {
+        if ti == bi {
+            continue;
+        }
+        let cmp = crate::compare::compare_records(
+            &base_records,
+            &to_maps(&records[ti])?,
+            &base.label,
+            &t.label,
+            &crate::compare::CompareOptions::default(),
+        )?;
+        let dir = plan
+            .results_dir
+            .join(format!("{}_vs_{}", base.commit, t.commit));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+        crate::compare::write_report(&cmp, &dir, plan.graphs)?;
+        tracing::info!(
+            "comparison written to `{}`",
+            dir.join("report.md").display()
+        );
+        println!("{}", dir.join("report.md").display());
+    }
+    Ok(())
+}
+
+/// With TLS cases on servers valkey-perf starts: generates the throwaway certificates and
+/// checks, before any case runs, that every server binary was built with TLS.
+fn prepare_tls(plan: &Plan) -> Result<Option<TlsMaterial>> {
+    if !plan.cases.iter().any(|c| c.topology.tls) {
+        return Ok(None);
+    }
+    let binaries: Vec<(&Path, &Path)> = plan
+        .targets
+        .iter()
+        .filter_map(|t| match &t.server {
+            ServerSource::Binary(b) => Some((b.as_path(), t.dir.as_path())),
+            ServerSource::Running(_) => None,
+        })
+        .collect();
+    if binaries.is_empty() {
+        return Ok(None);
+    }
+    let material = TlsMaterial::generate(&[]).context("generating TLS certificates")?;
+    for (bin, dir) in binaries {
+        probe_tls(bin, &material, &dir.join("servers"))?;
+    }
+    tracing::info!(
+        "TLS certificates (removed at exit) in `{}`",
+        material.dir().display()
+    );
+    Ok(Some(material))
+}

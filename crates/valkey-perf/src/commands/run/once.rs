@@ -1,0 +1,244 @@
+//! One run of one case on one target: a fresh server (or FLUSHALL on a running one), the
+//! config set, [`Engine::measure`](crate::engine::Engine::measure), the liveness check, and
+//! the record.
+
+use super::plan::{Plan, ServerSource, Target};
+use crate::engine::{LoadTarget, Measurement, RunRequest};
+use crate::model::{BenchmarkMode, Case, Record};
+use crate::process::interrupted;
+use crate::server::tls::ServerTls;
+use crate::server::{Deployment, StartOptions};
+use anyhow::Context;
+use std::time::{Duration, Instant};
+
+/// Deadline for one measured load run.
+fn run_deadline(plan: &Plan, case: &Case) -> Duration {
+    plan.deadline.unwrap_or_else(|| {
+        Duration::from_secs(
+            60 + case.warmup_secs
+                + match case.mode {
+                    BenchmarkMode::Duration(s) => s,
+                    BenchmarkMode::Requests(n) => n / 2000,
+                },
+        )
+    })
+}
+
+/// Why one run did not produce a record.
+pub(super) enum RunFailure {
+    /// The server could not start: the whole invocation stops (exit 4).
+    Start(anyhow::Error),
+    /// Ctrl-C.
+    Interrupted,
+    /// This run failed; the others go on (exit 5).
+    Run(anyhow::Error),
+}
+
+pub(super) struct RunContext<'a> {
+    pub plan: &'a Plan,
+    /// Certificates for TLS cases on servers valkey-perf starts.
+    pub tls: Option<ServerTls>,
+    pub env: crate::model::EnvInfo,
+    pub architecture: String,
+}
+
+/// How long a failed engine run waits for a server's death to become visible. A killed
+/// server's sockets close before its exit status can be collected, so the engine often fails
+/// ("Server closed the connection") a moment before the server is seen dead.
+const DEATH_VISIBLE_WITHIN: Duration = Duration::from_secs(1);
+
+/// Why a server of `deployment` died (with its log's tail), if one dies within `within`.
+fn death_of(deployment: &mut Deployment, within: Duration) -> Option<String> {
+    let until = Instant::now() + within;
+    loop {
+        if let Err(e) = deployment.check_alive() {
+            return Some(format!("{e:#}"));
+        }
+        if !deployment.started_here() || Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One run of one case on one target: fresh server (or FLUSHALL), config set, seeding,
+/// warm-up, measurement, liveness check, record.
+pub(super) fn run_once(
+    ctx: &RunContext,
+    target: &Target,
+    case: &Case,
+    run_index: u32,
+) -> Result<Record, RunFailure> {
+    let plan = ctx.plan;
+    let mut deployment = match &target.server {
+        ServerSource::Binary(bin) => Deployment::start(
+            &case.topology,
+            &StartOptions {
+                binary: bin.clone(),
+                bind: plan.bind.clone(),
+                host: "127.0.0.1".into(),
+                port: None,
+                log_dir: target.dir.join("servers"),
+                tls: ctx.tls.clone(),
+            },
+        )
+        .map_err(|e| {
+            if interrupted() {
+                RunFailure::Interrupted
+            } else {
+                RunFailure::Start(e)
+            }
+        })?,
+        ServerSource::Running(external) => {
+            let d = Deployment::connect(external).map_err(RunFailure::Run)?;
+            d.flushall()
+                .with_context(|| {
+                    format!(
+                        "flushing the running server at `{}:{}` before the run",
+                        external.host, external.port
+                    )
+                })
+                .map_err(RunFailure::Run)?;
+            d
+        }
+    };
+    for w in deployment.warnings() {
+        tracing::warn!("{w}");
+    }
+    let run_err = |e: anyhow::Error| {
+        if interrupted() {
+            RunFailure::Interrupted
+        } else {
+            RunFailure::Run(e)
+        }
+    };
+    deployment
+        .apply_config_set(&case.topology.config_set)
+        .map_err(run_err)?;
+    let server_version = deployment.server_version().map_err(run_err)?;
+    let io_threads = recorded_io_threads(&deployment, case);
+    let endpoint = deployment.endpoint();
+    let load = LoadTarget {
+        host: endpoint.host.clone(),
+        port: endpoint.port,
+        cluster: endpoint.cluster,
+        tls: endpoint.tls.as_ref().map(|t| crate::engine::ClientTls {
+            ca: t.ca.clone(),
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+            sni: None,
+        }),
+    };
+    let mut control = deployment.control().map_err(run_err)?;
+    let mut dead: Option<String> = None;
+    let mut last_check = Instant::now();
+    let mut abort = || {
+        if last_check.elapsed() < Duration::from_millis(200) {
+            return false;
+        }
+        last_check = Instant::now();
+        if let Err(e) = deployment.check_alive() {
+            dead = Some(format!("{e:#}"));
+            return true;
+        }
+        false
+    };
+    let measured = plan.engine.measure(
+        RunRequest {
+            case,
+            load: &load,
+            control: &mut control,
+            deadline: run_deadline(plan, case),
+            histogram_dir: &target.dir.join("histograms"),
+            run_index,
+        },
+        &mut abort,
+    );
+    if dead.is_none() && measured.is_err() {
+        dead = death_of(&mut deployment, DEATH_VISIBLE_WITHIN);
+    }
+    if let Some(reason) = dead.take() {
+        return Err(RunFailure::Run(anyhow::anyhow!(
+            "the server died during the run: {reason}"
+        )));
+    }
+    let measurement: Measurement = measured.map_err(run_err)?;
+    deployment.check_alive().map_err(run_err)?;
+    let server_cpus = deployment.cpu_affinity().unwrap_or_default();
+    deployment.stop();
+
+    let m = measurement.metrics;
+    let (requests, duration) = match case.mode {
+        BenchmarkMode::Requests(n) => (Some(n), None),
+        BenchmarkMode::Duration(s) => (None, Some(s)),
+    };
+    let mut env = ctx.env.clone();
+    env.env_server_cpu_range = if server_cpus.is_empty() {
+        case.topology
+            .server_cpus
+            .as_ref()
+            .map(|c| c.canonical())
+            .unwrap_or_default()
+    } else {
+        server_cpus
+    };
+    env.env_client_cpu_range = measurement.client_cpus.unwrap_or_default();
+    env.env_benchmark_tool_version = plan.engine.version();
+    Ok(Record {
+        timestamp: target.timestamp.clone(),
+        commit: target.commit.clone(),
+        git_ref: target.label.clone(),
+        repository: target.repository.clone(),
+        command: case.command.name().to_string(),
+        data_size: case.data_size,
+        pipeline: case.pipeline,
+        clients: case.clients,
+        requests,
+        duration,
+        benchmark_mode: case.mode.label().to_string(),
+        keyspacelen: case.keyspacelen,
+        metrics: m,
+        cluster_mode: case.topology.cluster,
+        tls: case.topology.tls,
+        io_threads,
+        valkey_benchmark_threads: case.client_threads,
+        warmup: case.warmup_secs,
+        architecture: ctx.architecture.clone(),
+        run_started_at: measurement.started_at,
+        run_index: u64::from(run_index),
+        engine: plan.engine.name().into(),
+        engine_version: plan.engine.version(),
+        seed: measurement.seed,
+        server_version,
+        server_restarted: deployment.started_here(),
+        config_set: case.topology.config_set.clone(),
+        env,
+        extra: measurement.extra,
+    })
+}
+
+/// The io-threads the record states: the case's for servers valkey-perf started; for a
+/// running server, what it reports (`CONFIG GET io-threads`), with a warning when that is not
+/// what the config says, so records never claim a setting that was not measured.
+fn recorded_io_threads(deployment: &Deployment, case: &Case) -> u64 {
+    let configured = u64::from(case.topology.io_threads);
+    if deployment.started_here() {
+        return configured;
+    }
+    match deployment
+        .config_get("io-threads")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(actual) if actual != configured => {
+            tracing::warn!(
+                "the running server at `{}` has io-threads {actual}, config[{}] says {configured}; recording {actual} (restart the server with --io-threads {configured} to measure that)",
+                deployment.endpoint(),
+                case.config_index
+            );
+            actual
+        }
+        Some(actual) => actual,
+        None => configured,
+    }
+}

@@ -1,0 +1,515 @@
+//! Lowering: the flags and the config file become a validated [`Plan`] (targets resolved and
+//! built, engine probed, every case checked against it) before any server starts; `--mode
+//! server` becomes a [`ServePlan`] through the same config and target code. After lowering
+//! nothing sees [`RunArgs`].
+
+use super::args::{EngineChoice, Mode, RunArgs};
+use crate::config::{self, MachineFacts};
+use crate::engine::Engine;
+use crate::engine::valkey_benchmark::ValkeyBenchmark;
+use crate::exit::usage;
+use crate::model::Case;
+use crate::process::run_bounded;
+use crate::server::ExternalTarget;
+use crate::server::tls::ClientTls;
+use crate::source::{self, RepoSource, SourceOptions};
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where a target's server comes from.
+#[derive(Debug, Clone)]
+pub(super) enum ServerSource {
+    Binary(PathBuf),
+    Running(ExternalTarget),
+}
+
+/// One thing being benchmarked, fully resolved.
+#[derive(Debug, Clone)]
+pub(super) struct Target {
+    /// As the user typed it (ref, binary path).
+    pub label: String,
+    pub commit: String,
+    pub timestamp: String,
+    pub repository: Option<String>,
+    pub server: ServerSource,
+    pub server_version: String,
+    /// A benchmark binary that came with this target (a source build).
+    pub benchmark: Option<PathBuf>,
+    pub dir: PathBuf,
+    pub is_baseline: bool,
+}
+
+/// A validated plan: nothing has started yet.
+pub(super) struct Plan {
+    pub targets: Vec<Target>,
+    pub cases: Vec<Case>,
+    pub runs: u32,
+    pub engine: Engine,
+    pub bind: String,
+    pub deadline: Option<Duration>,
+    pub graphs: bool,
+    pub results_dir: PathBuf,
+}
+
+/// Parses `Valkey server v=9.1.2 sha=...` into `9.1.2`.
+pub fn parse_server_version(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("v="))
+        .map(str::to_string)
+}
+
+fn short_hash(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
+}
+
+fn iso_utc(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A prebuilt server binary as a target: its `--version` and a content hash name it.
+fn binary_target(path: &Path, results_dir: &Path, is_baseline: bool) -> Result<Target> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        usage(format!(
+            "server binary `{}` cannot be used: {e}; pass the path of a valkey-server executable",
+            path.display()
+        ))
+    })?;
+    if !meta.is_file() {
+        return Err(usage(format!(
+            "server binary `{}` is not a file; pass the path of a valkey-server executable",
+            path.display()
+        )));
+    }
+    let mut cmd = std::process::Command::new(path);
+    cmd.arg("--version");
+    let done = run_bounded(cmd, Duration::from_secs(10), None, &mut || false).map_err(|e| {
+        usage(format!(
+            "server binary `{}` does not run: {e}; pass a valkey-server built for this machine",
+            path.display()
+        ))
+    })?;
+    let version = parse_server_version(&done.stdout).ok_or_else(|| {
+        usage(format!(
+            "`{} --version` printed {:?}, not a valkey-server version; pass a valkey-server binary",
+            path.display(),
+            done.stdout.trim()
+        ))
+    })?;
+    let hash = short_hash(path)?;
+    let commit = format!("{version}-{hash}");
+    Ok(Target {
+        label: path.display().to_string(),
+        dir: results_dir.join(&commit),
+        commit,
+        timestamp: meta
+            .modified()
+            .map(iso_utc)
+            .unwrap_or_else(|_| "unknown".into()),
+        repository: None,
+        server: ServerSource::Binary(path.to_path_buf()),
+        server_version: version,
+        benchmark: None,
+        is_baseline,
+    })
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The benchmark binary: the flag, else one a source build produced, else `valkey-benchmark`
+/// or `redis-benchmark` on PATH.
+fn benchmark_binary(args: &RunArgs, targets: &[Target]) -> Result<PathBuf> {
+    if let Some(p) = &args.valkey_benchmark_path {
+        if !p.is_file() {
+            return Err(usage(format!(
+                "--valkey-benchmark-path `{}` is not a file; pass the path of a valkey-benchmark binary",
+                p.display()
+            )));
+        }
+        return Ok(p.clone());
+    }
+    if let Some(p) = targets.iter().find_map(|t| t.benchmark.clone()) {
+        return Ok(p);
+    }
+    find_in_path("valkey-benchmark")
+        .or_else(|| find_in_path("redis-benchmark"))
+        .ok_or_else(|| {
+            usage(
+                "no valkey-benchmark found: pass --valkey-benchmark-path, benchmark a --commits build, or install one (Debian: apt-get install redis-tools)",
+            )
+        })
+}
+
+/// The config file, validated against this machine; its warnings are logged.
+fn load_config(args: &RunArgs, facts: &MachineFacts) -> Result<config::ConfigFile> {
+    let config = config::load(&args.config, facts)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(config)
+}
+
+/// Lowers the flags and the config file into a [`Plan`]: targets resolved (and built),
+/// engine probed, every case checked against both. Nothing is started.
+pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
+    if args.runs == 0 {
+        return Err(usage(
+            "--runs 0 measures nothing; use --runs 1 or more (3+ for statistics)",
+        ));
+    }
+    let client_only = args.use_running_server || args.mode == Mode::Client;
+    if !client_only && (args.cluster || args.tls_ca.is_some()) {
+        return Err(usage(
+            "--cluster and --tls-ca describe a server valkey-perf did not start; use them with --mode client or --use-running-server (for servers it starts, set `cluster_mode` / `tls_mode` in the config)",
+        ));
+    }
+    if client_only && (!args.server_bins.is_empty() || args.baseline_server_bin.is_some()) {
+        return Err(usage(
+            "--server-bin / --baseline-server-bin start servers, which --use-running-server and --mode client never do; drop one of them",
+        ));
+    }
+    if args.baseline.is_some() && args.baseline_server_bin.is_some() {
+        return Err(usage(
+            "give either --baseline or --baseline-server-bin, not both",
+        ));
+    }
+    let facts = MachineFacts {
+        cpus_may_be_remote: client_only,
+        ..MachineFacts::here()
+    };
+    let config = load_config(args, &facts)?;
+
+    let mut targets = Vec::new();
+    if client_only {
+        let label = args
+            .commits
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "running-server".into());
+        let dir_name = label.replace(['/', ' '], "_");
+        targets.push(Target {
+            dir: args.results_dir.join(&dir_name),
+            commit: label.clone(),
+            label,
+            timestamp: iso_utc(std::time::SystemTime::now()),
+            repository: args.repository.clone(),
+            server: ServerSource::Running(external_target(args)?),
+            server_version: String::new(),
+            benchmark: None,
+            is_baseline: false,
+        });
+    } else {
+        if let Some(bin) = &args.baseline_server_bin {
+            targets.push(binary_target(bin, &args.results_dir, true)?);
+        }
+        for bin in &args.server_bins {
+            targets.push(binary_target(bin, &args.results_dir, false)?);
+        }
+        let mut refs: Vec<(String, bool)> = Vec::new();
+        if let Some(b) = &args.baseline {
+            refs.push((b.clone(), true));
+        }
+        refs.extend(args.commits.iter().map(|c| (c.clone(), false)));
+        if targets.is_empty() && refs.is_empty() {
+            refs.push(("HEAD".into(), false));
+        }
+        if !refs.is_empty() {
+            targets.extend(source_targets(args, &refs, &config.cases)?);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in &targets {
+        if !seen.insert(t.dir.clone()) {
+            return Err(usage(format!(
+                "two targets would share `{}` (the same binary or commit given twice); give each target once",
+                t.dir.display()
+            )));
+        }
+    }
+
+    let choice = args
+        .engine
+        .unwrap_or(if args.valkey_benchmark_path.is_some() {
+            EngineChoice::ValkeyBenchmark
+        } else {
+            EngineChoice::Native
+        });
+    let engine = match choice {
+        EngineChoice::Native => {
+            if let Some(p) = &args.valkey_benchmark_path {
+                return Err(usage(format!(
+                    "--valkey-benchmark-path `{}` is for the valkey-benchmark engine, but --engine native was chosen; drop one of them",
+                    p.display()
+                )));
+            }
+            Engine::Native
+        }
+        EngineChoice::ValkeyBenchmark => Engine::External(
+            ValkeyBenchmark::probe(&benchmark_binary(args, &targets)?)
+                .map_err(|e| usage(format!("{e:#}")))?,
+        ),
+    };
+    let refusals: Vec<String> = config
+        .cases
+        .iter()
+        .filter_map(|c| engine.check(c).err())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !refusals.is_empty() {
+        return Err(usage(format!(
+            "the benchmark binary cannot run this config exactly as written:\n  - {}",
+            refusals.join("\n  - ")
+        )));
+    }
+    if client_only {
+        check_running_server_cases(args, &config.cases)?;
+    }
+    if targets.len() > 1 && args.runs < 3 {
+        tracing::warn!(
+            "--runs {} gives no confidence intervals; use --runs 3 or more to compare targets",
+            args.runs
+        );
+    }
+    Ok(Plan {
+        targets,
+        cases: config.cases,
+        runs: args.runs,
+        engine,
+        bind: "127.0.0.1".into(),
+        deadline: args.run_timeout.map(Duration::from_secs),
+        graphs: args.graphs,
+        results_dir: args.results_dir.clone(),
+    })
+}
+
+/// The running server `--mode client` / `--use-running-server` drives.
+fn external_target(args: &RunArgs) -> Result<ExternalTarget> {
+    for (flag, file) in [
+        ("--tls-ca", &args.tls_ca),
+        ("--tls-cert", &args.tls_cert),
+        ("--tls-key", &args.tls_key),
+    ] {
+        if let Some(f) = file {
+            if !f.is_file() {
+                return Err(usage(format!(
+                    "{flag} `{}` is not a file; pass the file `--mode server` printed (copy it from the server machine)",
+                    f.display()
+                )));
+            }
+        }
+    }
+    Ok(ExternalTarget {
+        host: args.target_ip.clone(),
+        port: args.port,
+        cluster: args.cluster,
+        tls: args.tls_ca.as_ref().map(|ca| ClientTls {
+            ca: ca.clone(),
+            cert: args.tls_cert.clone(),
+            key: args.tls_key.clone(),
+        }),
+    })
+}
+
+/// A running server has one topology; every case must describe it, so records never claim a
+/// topology that was not measured.
+fn check_running_server_cases(args: &RunArgs, cases: &[Case]) -> Result<()> {
+    for case in cases {
+        let t = &case.topology;
+        if t.cluster != args.cluster {
+            return Err(usage(format!(
+                "config[{}] has `cluster_mode: {}` but the running server at `{}:{}` is driven {} --cluster; {}",
+                case.config_index,
+                t.cluster,
+                args.target_ip,
+                args.port,
+                if args.cluster { "with" } else { "without" },
+                if t.cluster {
+                    "add --cluster (the server must be a cluster)"
+                } else {
+                    "drop --cluster or set `cluster_mode` in the config"
+                }
+            )));
+        }
+        if t.tls != args.tls_ca.is_some() {
+            return Err(usage(format!(
+                "config[{}] has `tls_mode: {}` but {}; {}",
+                case.config_index,
+                t.tls,
+                if t.tls {
+                    "no --tls-ca was given"
+                } else {
+                    "--tls-ca was given"
+                },
+                if t.tls {
+                    "pass --tls-ca with the CA certificate `--mode server` printed"
+                } else {
+                    "drop --tls-ca or set `tls_mode` in the config"
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves refs (exit 2 on an unknown one) and builds them (exit 3 on a failed build).
+fn source_targets(args: &RunArgs, refs: &[(String, bool)], cases: &[Case]) -> Result<Vec<Target>> {
+    let cache_dir = match &args.build_dir {
+        Some(d) => d.clone(),
+        None => source::default_cache_dir()?,
+    };
+    let repo = RepoSource::parse(&args.valkey_repo)?;
+    let mut opts = SourceOptions::new(repo, cache_dir);
+    opts.valkey_path = args.valkey_path.clone();
+    opts.no_build_cache = args.no_build_cache;
+    let names: Vec<String> = refs.iter().map(|(r, _)| r.clone()).collect();
+    let progress = |line: &str| tracing::info!("{line}");
+    let resolved = source::resolve(&opts, &names, &progress)?;
+    if args.dry_run {
+        return Ok(resolved
+            .iter()
+            .zip(refs)
+            .map(|(c, (_, base))| Target {
+                label: c.git_ref.clone(),
+                commit: c.sha.clone(),
+                timestamp: c.commit_time.clone(),
+                repository: args.repository.clone().or(c.repository.clone()),
+                server: ServerSource::Binary(PathBuf::from("(not built in --dry-run)")),
+                server_version: String::new(),
+                benchmark: None,
+                dir: args.results_dir.join(&c.sha),
+                is_baseline: *base,
+            })
+            .collect());
+    }
+    let need_tls = cases.iter().any(|c| c.topology.tls);
+    let mut out = Vec::new();
+    for (commit, (_, is_baseline)) in resolved.iter().zip(refs) {
+        let dir = args.results_dir.join(&commit.sha);
+        let built = source::build(&opts, commit, need_tls, &dir.join("build.log"), &progress)?;
+        let mut cmd = std::process::Command::new(&built.server);
+        cmd.arg("--version");
+        let version = run_bounded(cmd, Duration::from_secs(10), None, &mut || false)
+            .ok()
+            .and_then(|d| parse_server_version(&d.stdout))
+            .unwrap_or_else(|| "unknown".into());
+        out.push(Target {
+            label: commit.git_ref.clone(),
+            commit: commit.sha.clone(),
+            timestamp: commit.commit_time.clone(),
+            repository: args.repository.clone().or(commit.repository.clone()),
+            server: ServerSource::Binary(built.server.clone()),
+            server_version: version,
+            benchmark: built.benchmark.clone(),
+            dir,
+            is_baseline: *is_baseline,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn print_plan(plan: &Plan) {
+    println!("targets ({}):", plan.targets.len());
+    for t in &plan.targets {
+        let server = match &t.server {
+            ServerSource::Binary(p) => format!("{} {}", p.display(), t.server_version),
+            ServerSource::Running(t) => format!(
+                "running {}{} at {}:{}",
+                if t.cluster { "cluster" } else { "server" },
+                if t.tls.is_some() { " over TLS" } else { "" },
+                t.host,
+                t.port
+            ),
+        };
+        println!(
+            "  {}{} → {} ({server}) results in `{}`",
+            if t.is_baseline { "[baseline] " } else { "" },
+            t.label,
+            t.commit,
+            t.dir.display()
+        );
+    }
+    println!("{}", plan.engine.describe());
+    println!(
+        "cases: {}, runs per case: {}, total runs: {}",
+        plan.cases.len(),
+        plan.runs,
+        plan.cases.len() as u64 * plan.runs as u64 * plan.targets.len() as u64
+    );
+    for (i, c) in plan.cases.iter().enumerate() {
+        println!("  {:>3}  config[{}]  {}", i + 1, c.config_index, c.label());
+    }
+}
+
+/// `--mode server`, lowered: one server binary and the cases whose servers it starts.
+pub(super) struct ServePlan {
+    pub target: Target,
+    pub binary: PathBuf,
+    /// Case numbers as `--dry-run` lists them (from 1), with their cases.
+    pub cases: Vec<(usize, Case)>,
+    /// The address clients on other machines use (advertised, named in the certificate).
+    pub host: String,
+    /// The port of the first standalone server.
+    pub port: u16,
+}
+
+/// Lowers `--mode server`: the chosen cases (the first by default) and the one target.
+pub(super) fn lower_serve(args: &RunArgs) -> Result<ServePlan> {
+    if args.use_running_server || args.cluster || args.tls_ca.is_some() {
+        return Err(usage(
+            "--mode server starts its own servers; drop --use-running-server, --cluster and --tls-ca (they describe a server valkey-perf did not start)",
+        ));
+    }
+    let config = load_config(args, &MachineFacts::here())?;
+    let picks: Vec<usize> = if args.cases.is_empty() {
+        vec![1]
+    } else {
+        args.cases.clone()
+    };
+    for &n in &picks {
+        if n == 0 || n > config.cases.len() {
+            return Err(usage(format!(
+                "--case {n} is not a case of `{}`, which has {} (numbered from 1; list them with --dry-run)",
+                args.config.display(),
+                config.cases.len()
+            )));
+        }
+    }
+    let cases: Vec<Case> = picks.iter().map(|&n| config.cases[n - 1].clone()).collect();
+    let target = match (
+        args.server_bins.as_slice(),
+        &args.baseline_server_bin,
+        &args.baseline,
+        args.commits.as_slice(),
+    ) {
+        ([bin], None, None, []) => binary_target(bin, &args.results_dir, false)?,
+        ([], None, None, refs) if refs.len() <= 1 => {
+            let r = refs.first().cloned().unwrap_or_else(|| "HEAD".into());
+            source_targets(args, &[(r, false)], &cases)?.remove(0)
+        }
+        _ => {
+            return Err(usage(
+                "--mode server starts one target; give one --server-bin or one --commits ref (no baseline)",
+            ));
+        }
+    };
+    let ServerSource::Binary(binary) = &target.server else {
+        bail!("--mode server needs a server binary");
+    };
+    Ok(ServePlan {
+        binary: binary.clone(),
+        target,
+        cases: picks.into_iter().zip(cases).collect(),
+        host: args.target_ip.clone(),
+        port: args.port,
+    })
+}

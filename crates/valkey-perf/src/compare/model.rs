@@ -1,0 +1,264 @@
+//! The comparison's domain: metrics and their direction, options, verdicts, and the
+//! [`Comparison`] every report renders. Pure data; no I/O.
+
+use super::group;
+use super::stats::{Difference, Summary};
+use serde::Serialize;
+
+/// A metric of a record, with its direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Rps,
+    AvgLatency,
+    P50Latency,
+    P95Latency,
+    P99Latency,
+    MinLatency,
+    MaxLatency,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 7] = [
+        Metric::Rps,
+        Metric::AvgLatency,
+        Metric::P50Latency,
+        Metric::P95Latency,
+        Metric::P99Latency,
+        Metric::MinLatency,
+        Metric::MaxLatency,
+    ];
+
+    /// The record field holding this metric.
+    pub fn field(self) -> &'static str {
+        match self {
+            Metric::Rps => "rps",
+            Metric::AvgLatency => "avg_latency_ms",
+            Metric::P50Latency => "p50_latency_ms",
+            Metric::P95Latency => "p95_latency_ms",
+            Metric::P99Latency => "p99_latency_ms",
+            Metric::MinLatency => "min_latency_ms",
+            Metric::MaxLatency => "max_latency_ms",
+        }
+    }
+
+    /// Short display name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::Rps => "rps",
+            Metric::AvgLatency => "avg latency",
+            Metric::P50Latency => "p50 latency",
+            Metric::P95Latency => "p95 latency",
+            Metric::P99Latency => "p99 latency",
+            Metric::MinLatency => "min latency",
+            Metric::MaxLatency => "max latency",
+        }
+    }
+
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::Rps => "req/s",
+            _ => "ms",
+        }
+    }
+
+    /// rps: higher is better; latencies: lower is better.
+    pub fn higher_is_better(self) -> bool {
+        self == Metric::Rps
+    }
+
+    /// Min and max are single extreme samples, too noisy to judge: shown only.
+    pub fn judged(self) -> bool {
+        !matches!(self, Metric::MinLatency | Metric::MaxLatency)
+    }
+
+    fn is_latency(self) -> bool {
+        self != Metric::Rps
+    }
+}
+
+/// Which metrics to compare (`--metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricSet {
+    #[default]
+    All,
+    Rps,
+    Latency,
+}
+
+impl MetricSet {
+    pub fn metrics(self) -> Vec<Metric> {
+        Metric::ALL
+            .into_iter()
+            .filter(|m| match self {
+                MetricSet::All => true,
+                MetricSet::Rps => !m.is_latency(),
+                MetricSet::Latency => m.is_latency(),
+            })
+            .collect()
+    }
+}
+
+/// Multiple-comparison correction (`--correction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Correction {
+    /// Holm's step-down method over every judged comparison of the report.
+    #[default]
+    Holm,
+    /// Each comparison at α on its own.
+    None,
+}
+
+/// How to compare. `Default` gives the command-line defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompareOptions {
+    pub metrics: MetricSet,
+    /// Changes smaller than this (percent of the baseline mean) are "no significant change".
+    pub threshold_pct: f64,
+    pub correction: Correction,
+    /// Family-wise significance level.
+    pub alpha: f64,
+    /// Fewer runs than this on either side gives "insufficient data".
+    pub min_runs: usize,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            metrics: MetricSet::All,
+            threshold_pct: 1.0,
+            correction: Correction::Holm,
+            alpha: 0.05,
+            min_runs: 2,
+        }
+    }
+}
+
+/// The verdict on one metric of one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    InsufficientData,
+    NoSignificantChange,
+    Improvement,
+    Regression,
+    /// Min/max: shown, never judged.
+    NotJudged,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::InsufficientData => "insufficient data",
+            Verdict::NoSignificantChange => "no significant change",
+            Verdict::Improvement => "improvement",
+            Verdict::Regression => "regression",
+            Verdict::NotJudged => "not judged",
+        }
+    }
+}
+
+/// One metric of one case, both sides.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricComparison {
+    pub metric: Metric,
+    pub field: &'static str,
+    pub baseline_values: Vec<f64>,
+    pub new_values: Vec<f64>,
+    pub baseline: Option<Summary>,
+    pub new: Option<Summary>,
+    pub difference: Option<Difference>,
+    /// The p-value after the correction (equal to the raw one with `Correction::None`).
+    pub p_adjusted: Option<f64>,
+    pub verdict: Verdict,
+}
+
+/// One case present on both sides or on one side only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseComparison {
+    pub label: String,
+    pub params: Vec<group::Param>,
+    pub baseline_runs: usize,
+    pub new_runs: usize,
+    pub metrics: Vec<MetricComparison>,
+}
+
+impl CaseComparison {
+    /// The worst verdict of the case: regression, else improvement, else the rest.
+    pub fn overall(&self) -> Verdict {
+        let has = |v| self.metrics.iter().any(|m| m.verdict == v);
+        if has(Verdict::Regression) {
+            Verdict::Regression
+        } else if has(Verdict::Improvement) {
+            Verdict::Improvement
+        } else if has(Verdict::NoSignificantChange) {
+            Verdict::NoSignificantChange
+        } else {
+            Verdict::InsufficientData
+        }
+    }
+}
+
+/// What one side of the comparison is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SideInfo {
+    /// The file, or a caller's label for in-memory records.
+    pub source: String,
+    pub records: usize,
+    pub commits: Vec<String>,
+    pub refs: Vec<String>,
+    pub repository: Option<String>,
+    pub server_versions: Vec<String>,
+}
+
+/// A significant change, for the summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub case: String,
+    pub metric: Metric,
+    pub verdict: Verdict,
+    pub pct_change: Option<f64>,
+    pub pct_change_ci95: Option<[f64; 2]>,
+    pub p_value: f64,
+    pub p_adjusted: f64,
+}
+
+/// Everything `compare` found. Serialized as is for `--format json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub baseline: SideInfo,
+    pub new: SideInfo,
+    pub options: CompareOptions,
+    /// Case fields used to pair runs.
+    pub pairing_fields: Vec<String>,
+    /// Case fields only one side has; ignored for pairing.
+    pub ignored_fields: Vec<group::IgnoredField>,
+    /// Parameters identical in every case.
+    pub fixed_config: Vec<group::Param>,
+    /// Cases present on both sides.
+    pub cases: Vec<CaseComparison>,
+    pub only_in_baseline: Vec<CaseComparison>,
+    pub only_in_new: Vec<CaseComparison>,
+    /// Number of judged comparisons that had enough data for a test (the Holm family size).
+    pub comparisons: usize,
+    /// Significant changes, largest |% change| first.
+    pub changes: Vec<Change>,
+    pub warnings: Vec<String>,
+}
+
+impl Comparison {
+    pub fn regressions(&self) -> impl Iterator<Item = &Change> {
+        self.changes
+            .iter()
+            .filter(|c| c.verdict == Verdict::Regression)
+    }
+
+    /// Regressions at least `pct` percent large.
+    pub fn regressions_at_least(&self, pct: f64) -> Vec<&Change> {
+        self.regressions()
+            .filter(|c| c.pct_change.is_none_or(|p| p.abs() >= pct))
+            .collect()
+    }
+}

@@ -1,0 +1,270 @@
+//! Pairs the runs of two result sets case by case and judges every metric: Welch's test, the
+//! noise threshold and the multiple-comparison correction (SPEC §7). Pure computation on
+//! records already read; [`compare_files`] is the one entry point that reads files.
+
+use super::group::{self, RecordMap};
+use super::model::*;
+use super::stats::{self, Difference, Summary};
+use std::path::Path;
+
+/// Compares two `metrics.json` files.
+pub fn compare_files(
+    baseline: &Path,
+    new: &Path,
+    opts: &CompareOptions,
+) -> anyhow::Result<Comparison> {
+    let b = group::load_records(baseline)?;
+    let n = group::load_records(new)?;
+    compare_records(
+        &b,
+        &n,
+        &baseline.display().to_string(),
+        &new.display().to_string(),
+        opts,
+    )
+}
+
+fn distinct(records: &[RecordMap], field: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in records {
+        match group::canonical(r.get(field)) {
+            Some(v) if !out.contains(&v) => out.push(v),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn side_info(records: &[RecordMap], source: &str) -> SideInfo {
+    SideInfo {
+        source: source.to_string(),
+        records: records.len(),
+        commits: distinct(records, "commit"),
+        refs: distinct(records, "ref"),
+        repository: distinct(records, "repository").into_iter().next(),
+        server_versions: distinct(records, "server_version"),
+    }
+}
+
+fn values_of(records: &[RecordMap], idx: &[usize], metric: Metric) -> Vec<f64> {
+    idx.iter()
+        .filter_map(|&i| records[i].get(metric.field())?.as_f64())
+        .filter(|v| v.is_finite())
+        .collect()
+}
+
+/// Compares in-memory records (as read from `metrics.json`); `baseline_source` and
+/// `new_source` name them in the report.
+pub fn compare_records(
+    baseline: &[RecordMap],
+    new: &[RecordMap],
+    baseline_source: &str,
+    new_source: &str,
+    opts: &CompareOptions,
+) -> anyhow::Result<Comparison> {
+    anyhow::ensure!(
+        opts.threshold_pct >= 0.0 && opts.threshold_pct.is_finite(),
+        "the noise threshold must be a non-negative percentage, got {}",
+        opts.threshold_pct
+    );
+    anyhow::ensure!(
+        opts.alpha > 0.0 && opts.alpha < 1.0,
+        "alpha must lie between 0 and 1, got {}",
+        opts.alpha
+    );
+    let mut warnings = Vec::new();
+    for (side, recs, src) in [
+        ("baseline", baseline, baseline_source),
+        ("new", new, new_source),
+    ] {
+        if recs.is_empty() {
+            warnings.push(format!("the {side} file `{src}` holds no records"));
+        }
+    }
+    let grouping = group::group(baseline, new);
+    for ign in &grouping.ignored {
+        warnings.push(format!(
+            "`{}` appears only in the {} records and was ignored for pairing",
+            ign.name, ign.only_in
+        ));
+    }
+    let (fixed_config, varying) = group::fixed_and_varying(&grouping.groups, &grouping.fields);
+    let metrics = opts.metrics.metrics();
+    let min_runs = opts.min_runs.max(2);
+
+    let mut cases = Vec::new();
+    let mut only_in_baseline = Vec::new();
+    let mut only_in_new = Vec::new();
+    let mut few_runs = false;
+    for g in &grouping.groups {
+        let label = group::label(&g.params, &varying);
+        let mut mcs = Vec::new();
+        for &metric in &metrics {
+            let bv = values_of(baseline, &g.baseline, metric);
+            let nv = values_of(new, &g.new, metric);
+            let enough = bv.len() >= min_runs && nv.len() >= min_runs;
+            few_runs |= enough && (bv.len() < 3 || nv.len() < 3);
+            let difference = if enough {
+                stats::difference(&bv, &nv)
+            } else {
+                None
+            };
+            let verdict = if !metric.judged() {
+                Verdict::NotJudged
+            } else if difference.is_none() {
+                Verdict::InsufficientData
+            } else {
+                // Decided after the correction, below.
+                Verdict::NoSignificantChange
+            };
+            mcs.push(MetricComparison {
+                metric,
+                field: metric.field(),
+                baseline: Summary::of(&bv),
+                new: Summary::of(&nv),
+                baseline_values: bv,
+                new_values: nv,
+                difference,
+                p_adjusted: None,
+                verdict,
+            });
+        }
+        let case = CaseComparison {
+            label,
+            params: g.params.clone(),
+            baseline_runs: g.baseline.len(),
+            new_runs: g.new.len(),
+            metrics: mcs,
+        };
+        match (g.baseline.is_empty(), g.new.is_empty()) {
+            (false, false) => cases.push(case),
+            (false, true) => only_in_baseline.push(case),
+            _ => only_in_new.push(case),
+        }
+    }
+
+    // The family: every judged metric with a test. Holm adjusts over all of them at once.
+    let family: Vec<(usize, usize)> = cases
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, c)| {
+            c.metrics
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.metric.judged() && m.difference.is_some())
+                .map(move |(mi, _)| (ci, mi))
+        })
+        .collect();
+    let raw: Vec<f64> = family
+        .iter()
+        .map(|&(ci, mi)| {
+            cases[ci].metrics[mi]
+                .difference
+                .as_ref()
+                .map_or(1.0, |d| d.p_value)
+        })
+        .collect();
+    let adjusted = match opts.correction {
+        Correction::Holm => stats::holm_adjust(&raw),
+        Correction::None => raw.clone(),
+    };
+    for (&(ci, mi), &p_adj) in family.iter().zip(&adjusted) {
+        let mc = &mut cases[ci].metrics[mi];
+        mc.p_adjusted = Some(p_adj);
+        mc.verdict = judge(mc.metric, mc.difference.as_ref(), p_adj, opts);
+    }
+    // Not-judged metrics still get the raw p-value shown; no adjustment.
+    let mut changes: Vec<Change> = Vec::new();
+    for c in &cases {
+        for m in &c.metrics {
+            if let (Verdict::Improvement | Verdict::Regression, Some(d), Some(p_adj)) =
+                (m.verdict, &m.difference, m.p_adjusted)
+            {
+                changes.push(Change {
+                    case: c.label.clone(),
+                    metric: m.metric,
+                    verdict: m.verdict,
+                    pct_change: d.pct_change,
+                    pct_change_ci95: d.pct_change_ci95,
+                    p_value: d.p_value,
+                    p_adjusted: p_adj,
+                });
+            }
+        }
+    }
+    changes.sort_by(|a, b| {
+        let mag = |c: &Change| c.pct_change.map_or(f64::INFINITY, f64::abs);
+        mag(b).total_cmp(&mag(a))
+    });
+
+    if few_runs {
+        warnings.push(
+            "some cases have only 2 runs on a side: intervals are very wide (t = 12.7 at 1 \
+             degree of freedom); use --runs 3 or more"
+                .to_string(),
+        );
+    }
+    if cases.is_empty() && !(baseline.is_empty() || new.is_empty()) {
+        warnings.push(
+            "no case appears in both files: check that both were run with the same config"
+                .to_string(),
+        );
+    }
+    let noisy: Vec<String> = cases
+        .iter()
+        .filter(|c| {
+            c.metrics.iter().any(|m| {
+                m.metric == Metric::Rps
+                    && [&m.baseline, &m.new]
+                        .iter()
+                        .any(|s| s.as_ref().and_then(|s| s.cv_pct).is_some_and(|cv| cv > 5.0))
+            })
+        })
+        .map(|c| format!("`{}`", c.label))
+        .collect();
+    if !noisy.is_empty() {
+        warnings.push(format!(
+            "rps CV above 5 % in {}: the machine is noisy, small changes cannot be detected \
+             (pin CPUs, set the governor to `performance`, add runs)",
+            noisy.join(", ")
+        ));
+    }
+
+    Ok(Comparison {
+        baseline: side_info(baseline, baseline_source),
+        new: side_info(new, new_source),
+        options: opts.clone(),
+        pairing_fields: grouping.fields,
+        ignored_fields: grouping.ignored,
+        fixed_config,
+        comparisons: family.len(),
+        cases,
+        only_in_baseline,
+        only_in_new,
+        changes,
+        warnings,
+    })
+}
+
+/// The verdict for one judged metric given its (adjusted) p-value.
+fn judge(metric: Metric, d: Option<&Difference>, p_adj: f64, opts: &CompareOptions) -> Verdict {
+    let Some(d) = d else {
+        return Verdict::InsufficientData;
+    };
+    // Significant only when the interval of the change excludes 0 *and* the corrected p-value
+    // is below α. Without correction the two agree (the Fieller interval is built with the
+    // Welch critical value); with Holm the p-value is the stricter test.
+    let [lo, hi] = d.pct_change_ci95.unwrap_or(d.mean_diff_ci95);
+    let interval_excludes_zero = lo > 0.0 || hi < 0.0;
+    if !interval_excludes_zero || p_adj.is_nan() || p_adj >= opts.alpha {
+        return Verdict::NoSignificantChange;
+    }
+    if d.pct_change.is_some_and(|p| p.abs() < opts.threshold_pct) {
+        return Verdict::NoSignificantChange;
+    }
+    if (d.mean_diff > 0.0) == metric.higher_is_better() {
+        Verdict::Improvement
+    } else {
+        Verdict::Regression
+    }
+}
