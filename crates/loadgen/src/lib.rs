@@ -24,7 +24,8 @@ pub use spec::{
     Workload,
 };
 pub use stats::{
-    HISTOGRAM_MAX_NS, LatencySummary, RunReport, SecondSample, decode_histogram, encode_histogram,
+    HISTOGRAM_MAX_NS, LatencySummary, LoadWarning, RunReport, SecondSample, decode_histogram,
+    encode_histogram,
 };
 
 use engine::{Shared, Times};
@@ -283,11 +284,9 @@ fn report(
     let mut warnings = Vec::new();
     if client_bound {
         let worst = thread_busy_share.iter().copied().fold(0.0, f64::max);
-        warnings.push(format!(
-            "a client thread was busy {:.0} % of the time: the client may be the bottleneck; \
-             use more threads (--threads) or CPUs",
-            worst * 100.0
-        ));
+        warnings.push(LoadWarning::ClientBound {
+            busiest_share: worst,
+        });
     }
     let cancelled = shared.cancelled.load(Ordering::Relaxed);
     let rep = RunReport {

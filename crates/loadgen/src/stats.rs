@@ -197,8 +197,30 @@ pub struct RunReport {
     pub cancelled: bool,
     /// Seed of the key generator (random key order only).
     pub seed: Option<u64>,
-    /// Human-readable warnings (client-bound, errors).
-    pub warnings: Vec<String>,
+    /// What the caller should know about this run beyond its numbers.
+    pub warnings: Vec<LoadWarning>,
+}
+
+/// A finding about a load run that does not fail it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LoadWarning {
+    /// A client thread was busy this share of the time (above 0.9): the client may have been
+    /// the bottleneck.
+    ClientBound { busiest_share: f64 },
+}
+
+impl std::fmt::Display for LoadWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadWarning::ClientBound { busiest_share } => write!(
+                f,
+                "a client thread was busy {:.0} % of the time: the client may be the \
+                 bottleneck; use more threads (--threads) or CPUs",
+                busiest_share * 100.0
+            ),
+        }
+    }
 }
 
 /// Serializes a histogram in the HdrHistogram V2 compressed encoding, base64 (the form

@@ -48,7 +48,7 @@ pub fn run(args: ConfigArgs) -> Result<Code> {
         ConfigCmd::Schema => config::SCHEMA.to_string(),
         ConfigCmd::Validate(v) => {
             let file = config::load(&v.file, &MachineFacts::here())?;
-            for w in &file.warnings {
+            for w in file.warnings.iter().map(|w| &w.warning) {
                 eprintln!("warning: {w}");
             }
             match v.format {

@@ -245,7 +245,7 @@ pub struct Comparison {
     pub comparisons: usize,
     /// Significant changes, largest |% change| first.
     pub changes: Vec<Change>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::model::Warning>,
 }
 
 impl Comparison {

@@ -5,6 +5,7 @@
 use super::group::{self, RecordMap};
 use super::model::*;
 use super::stats::{self, Difference, Summary};
+use crate::model::{Warning, WarningKind};
 use std::path::Path;
 
 /// Compares two `metrics.json` files.
@@ -78,14 +79,20 @@ pub fn compare_records(
         ("new", new, new_source),
     ] {
         if recs.is_empty() {
-            warnings.push(format!("the {side} file `{src}` holds no records"));
+            warnings.push(Warning::new(
+                WarningKind::Input,
+                format!("the {side} file `{src}` holds no records"),
+            ));
         }
     }
     let grouping = group::group(baseline, new);
     for ign in &grouping.ignored {
-        warnings.push(format!(
-            "`{}` appears only in the {} records and was ignored for pairing",
-            ign.name, ign.only_in
+        warnings.push(Warning::new(
+            WarningKind::Input,
+            format!(
+                "`{}` appears only in the {} records and was ignored for pairing",
+                ign.name, ign.only_in
+            ),
         ));
     }
     let (fixed_config, varying) = group::fixed_and_varying(&grouping.groups, &grouping.fields);
@@ -199,15 +206,18 @@ pub fn compare_records(
 
     if few_runs {
         warnings.push(
-            "some cases have only 2 runs on a side: intervals are very wide (t = 12.7 at 1 \
-             degree of freedom); use --runs 3 or more"
-                .to_string(),
+            Warning::new(
+                WarningKind::FewRuns,
+                "some cases have only 2 runs on a side: intervals are very wide (t = 12.7 at 1 \
+                 degree of freedom)",
+            )
+            .with_hint("use --runs 3 or more"),
         );
     }
     if cases.is_empty() && !(baseline.is_empty() || new.is_empty()) {
         warnings.push(
-            "no case appears in both files: check that both were run with the same config"
-                .to_string(),
+            Warning::new(WarningKind::Input, "no case appears in both files")
+                .with_hint("check that both were run with the same config"),
         );
     }
     let noisy: Vec<String> = cases
@@ -223,11 +233,21 @@ pub fn compare_records(
         .map(|c| format!("`{}`", c.label))
         .collect();
     if !noisy.is_empty() {
-        warnings.push(format!(
-            "rps CV above 5 % in {}: the machine is noisy, small changes cannot be detected \
-             (pin CPUs, set the governor to `performance`, add runs)",
-            noisy.join(", ")
+        // The remedy stays inside the sentence, as the report has always shown it.
+        warnings.push(Warning::new(
+            WarningKind::Noisy,
+            format!(
+                "rps CV above 5 % in {}: the machine is noisy, small changes cannot be detected \
+                 (pin CPUs, set the governor to `performance`, add runs)",
+                summarise(&noisy)
+            ),
         ));
+    }
+    // What the runs themselves reported (`warnings` in their records), each once.
+    for w in run_warnings(baseline).into_iter().chain(run_warnings(new)) {
+        if !warnings.contains(&w) {
+            warnings.push(w);
+        }
     }
 
     Ok(Comparison {
@@ -266,5 +286,47 @@ fn judge(metric: Metric, d: Option<&Difference>, p_adj: f64, opts: &CompareOptio
         Verdict::Improvement
     } else {
         Verdict::Regression
+    }
+}
+
+/// Names a list of cases in a warning: all of them when few, else a count and the first few.
+fn summarise(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if names.len() <= SHOWN {
+        names.join(", ")
+    } else {
+        format!("{} cases ({}, ...)", names.len(), names[..SHOWN].join(", "))
+    }
+}
+
+/// The distinct warnings the records carry (`warnings: [...]`, written by `run`).
+fn run_warnings(records: &[RecordMap]) -> Vec<Warning> {
+    let mut out: Vec<Warning> = Vec::new();
+    for w in records
+        .iter()
+        .filter_map(|r| r.get("warnings")?.as_array())
+        .flatten()
+        .filter_map(|w| serde_json::from_value::<Warning>(w.clone()).ok())
+    {
+        if !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_case_lists_are_summarised() {
+        let names: Vec<String> = (0..140).map(|i| format!("`c{i}`")).collect();
+        let text = summarise(&names);
+        assert!(
+            text.starts_with("140 cases (`c0`, `c1`, `c2`, `c3`, `c4`, ...)"),
+            "{text}"
+        );
+        assert_eq!(summarise(&names[..2]), "`c0`, `c1`");
     }
 }

@@ -45,7 +45,15 @@ pub struct ConfigFile {
     pub objects: Vec<ConfigObject>,
     pub cases: Vec<Case>,
     /// Non-fatal findings (e.g. a CPU range that only exists on a remote server).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// A non-fatal finding about one config object; it goes into the records of that object's
+/// cases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigWarning {
+    pub config_index: usize,
+    pub warning: crate::model::Warning,
 }
 
 /// Reads, validates and expands a config file. Errors name the file, config index, key, bad

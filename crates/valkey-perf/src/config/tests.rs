@@ -118,7 +118,12 @@ fn remote_server_cpus_are_a_warning_in_client_mode() {
     )
     .unwrap();
     assert_eq!(file.warnings.len(), 1);
-    assert!(file.warnings[0].contains("the server runs elsewhere"));
+    assert!(
+        file.warnings[0]
+            .warning
+            .message
+            .contains("the server runs elsewhere")
+    );
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Strict validation of config objects: every problem is reported with the config index, the
 //! key, the bad value and the fix, all at once.
 
-use super::MachineFacts;
-use crate::model::Command;
+use super::{ConfigWarning, MachineFacts};
 use crate::model::case::CpuSet;
+use crate::model::{Command, Warning, WarningKind};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -352,7 +352,7 @@ fn check_object(
     index: usize,
     obj: &Map<String, Value>,
     facts: &MachineFacts,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<ConfigWarning>,
 ) -> Result<ConfigObject, Vec<ConfigError>> {
     let mut c = Checker {
         index,
@@ -494,9 +494,15 @@ fn check_object(
                 online.canonical()
             );
             if facts.cpus_may_be_remote && key == "server_cpu_range" {
-                warnings.push(format!(
-                    "config[{index}] `{key}`: {msg} (ignored: the server runs elsewhere)"
-                ));
+                warnings.push(ConfigWarning {
+                    config_index: index,
+                    warning: Warning::new(
+                        WarningKind::Config,
+                        format!(
+                            "config[{index}] `{key}`: {msg} (ignored: the server runs elsewhere)"
+                        ),
+                    ),
+                });
             } else {
                 c.err(key, msg);
             }
@@ -580,7 +586,7 @@ fn check_object(
 pub fn parse_config_text(
     text: &str,
     facts: &MachineFacts,
-) -> Result<(Vec<ConfigObject>, Vec<String>), Vec<ConfigError>> {
+) -> Result<(Vec<ConfigObject>, Vec<ConfigWarning>), Vec<ConfigError>> {
     let file_err = |message: String| {
         vec![ConfigError {
             index: None,

@@ -11,7 +11,7 @@ pub mod native;
 pub mod seed;
 pub mod valkey_benchmark;
 
-use crate::model::{BenchmarkMode, Case, Metrics};
+use crate::model::{BenchmarkMode, Case, Metrics, Warning, WarningKind};
 use crate::server::control::{Control, Reply};
 use anyhow::Result;
 use seed::SeedPlan;
@@ -49,6 +49,8 @@ pub struct Measurement {
     pub started_at: String,
     /// The key seed the run used (drawn by the native engine when the config gives none).
     pub seed: Option<u64>,
+    /// What the numbers of this run should be read with.
+    pub warnings: Vec<Warning>,
 }
 
 /// One measured run, as [`Engine::measure`] needs it.
@@ -126,7 +128,7 @@ impl Engine {
             run_index,
         } = run;
         let seed_plan = SeedPlan::for_case(case);
-        self.seed(case, load, control, seed_plan.as_ref(), deadline)?;
+        let not_seeded = self.seed(case, load, control, seed_plan.as_ref(), deadline)?;
         let started_at = now_utc_ms();
         let mut measurement = match self {
             Engine::External(bench) => {
@@ -146,9 +148,15 @@ impl Engine {
         };
         measurement.started_at = started_at;
         measurement.seed = case.seed.or(measurement.seed);
+        measurement.warnings.extend(not_seeded);
         // Pop workloads in a cluster spread over per-slot keys; the check applies to standalone.
         if let Some(plan) = seed_plan.as_ref().filter(|_| !load.cluster) {
-            check_pops_left(case, plan, control, &mut measurement.extra);
+            measurement.warnings.extend(check_pops_left(
+                case,
+                plan,
+                control,
+                &mut measurement.extra,
+            ));
         }
         Ok(measurement)
     }
@@ -156,7 +164,8 @@ impl Engine {
     /// Standalone: seeding writes through the control connection with the workloads' key
     /// names (both engines use valkey-benchmark's). Cluster: the native engine seeds through
     /// its own slot routing; valkey-benchmark picks a random hash tag per request, so its
-    /// reads cannot be seeded exactly.
+    /// reads cannot be seeded exactly. Returns the warning for a case that needed seeding and
+    /// did not get it.
     fn seed(
         &self,
         case: &Case,
@@ -164,56 +173,61 @@ impl Engine {
         control: &mut Control,
         plan: Option<&SeedPlan>,
         deadline: Duration,
-    ) -> Result<()> {
-        match (plan, load.cluster, self) {
-            (None, _, _) => {}
+    ) -> Result<Option<Warning>> {
+        let not_seeded = |why: &str, hint: &str| {
+            Some(Warning::new(WarningKind::NotSeeded, format!("not seeded: {why}")).with_hint(hint))
+        };
+        Ok(match (plan, load.cluster, self) {
+            (None, _, _) => None,
             (Some(sp), false, _) => {
                 let started = Instant::now();
                 let n = seed::seed(control, sp, case.data_size)?;
                 tracing::debug!("seeded {n} × {} in {:.2?}", sp.write, started.elapsed());
+                None
             }
             (Some(sp), true, Engine::Native) if native::can_seed_cluster(case.command) => {
                 native::seed_cluster(case, load, sp.count, deadline)?;
+                None
             }
-            (Some(_), true, Engine::Native) => tracing::warn!(
-                "{}: not seeded: in cluster mode each request picks a random hash tag for its collection key, so pops may find empty keys",
-                case.label()
+            (Some(_), true, Engine::Native) => not_seeded(
+                "in cluster mode each request picks a random hash tag for its collection key, so pops may find empty keys",
+                "benchmark pops on a standalone server to measure them on full collections",
             ),
-            (Some(_), true, Engine::External(_)) => tracing::warn!(
-                "{}: not seeded: valkey-benchmark picks a random hash tag per request in cluster mode, so reads may miss and pops may find empty keys; use --engine native",
-                case.label()
+            (Some(_), true, Engine::External(_)) => not_seeded(
+                "valkey-benchmark picks a random hash tag per request in cluster mode, so reads may miss and pops may find empty keys",
+                "use --engine native",
             ),
-        }
-        Ok(())
+        })
     }
 }
 
-/// Records how many seeded items a pop workload left (`seeded_items_left`) and warns when the
-/// collection ran empty, so some measured pops hit an empty key.
+/// Records how many seeded items a pop workload left (`seeded_items_left`); a collection that
+/// ran empty means some measured pops hit an empty key, which the returned warning says.
 fn check_pops_left(
     case: &Case,
     plan: &SeedPlan,
     control: &mut Control,
     extra: &mut Map<String, Value>,
-) {
-    let Some(len_cmd) = plan.length_command() else {
-        return;
-    };
+) -> Option<Warning> {
+    let len_cmd = plan.length_command()?;
     let key = plan.key;
-    if let Ok(Reply::Int(left)) = control.call_raw(&[len_cmd, key]) {
-        extra.insert("seeded_items_left".into(), left.into());
-        if left == 0 {
-            let hint = if matches!(case.mode, BenchmarkMode::Duration(_)) {
-                "; with `duration`, pops can outrun the seeding: use `requests` for pop commands"
-            } else {
-                ""
-            };
-            tracing::warn!(
-                "{}: `{key}` ran empty during the run, so some pops hit an empty key{hint}",
-                case.label()
-            );
+    let Ok(Reply::Int(left)) = control.call_raw(&[len_cmd, key]) else {
+        return None;
+    };
+    extra.insert("seeded_items_left".into(), left.into());
+    (left == 0).then(|| {
+        let w = Warning::new(
+            WarningKind::RanEmpty,
+            format!("`{key}` ran empty during the run, so some pops hit an empty key"),
+        );
+        if matches!(case.mode, BenchmarkMode::Duration(_)) {
+            w.with_hint(
+                "with `duration`, pops can outrun the seeding: use `requests` for pop commands",
+            )
+        } else {
+            w
         }
-    }
+    })
 }
 
 fn now_utc_ms() -> String {

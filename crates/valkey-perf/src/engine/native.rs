@@ -4,9 +4,9 @@
 //! client itself was the bottleneck.
 
 use super::{LoadTarget, Measurement};
-use crate::model::{BenchmarkMode, Case, Command, Metrics};
+use crate::model::{BenchmarkMode, Case, Command, Metrics, Warning, WarningKind};
 use anyhow::{Context, Result, bail};
-use loadgen::{Builtin, CommandSpec, KeyOrder, LoadSpec, Stop, TlsSpec, Workload};
+use loadgen::{Builtin, CommandSpec, KeyOrder, LoadSpec, LoadWarning, Stop, TlsSpec, Workload};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,14 +183,21 @@ pub fn measure(
     };
     spec.warmup = Duration::from_secs(case.warmup_secs);
     let report = run_watched(&spec, deadline, abort)?;
-    // The client-bound warning is given below, in the config's terms.
-    for w in report
+    let warnings = report
         .warnings
         .iter()
-        .filter(|w| !w.contains("client thread"))
-    {
-        tracing::warn!("{}: {w}", case.label());
-    }
+        .map(|w| match w {
+            // Said in the config's terms: threads are `benchmark-threads` there.
+            LoadWarning::ClientBound { busiest_share } => Warning::new(
+                WarningKind::ClientBound,
+                format!(
+                    "a client thread was busy {:.0} % of the time, so the client may have limited the result",
+                    busiest_share * 100.0
+                ),
+            )
+            .with_hint("add `benchmark-threads`"),
+        })
+        .collect();
     let l = &report.latency;
     let metrics = Metrics {
         rps: round2(report.rps),
@@ -231,18 +238,13 @@ pub fn measure(
         "histogram_file",
         histogram_file.display().to_string().into(),
     );
-    if report.client_bound {
-        tracing::warn!(
-            "{}: a client thread was busy more than 90 % of the time, so the client may have limited the result; add `benchmark-threads`",
-            case.label()
-        );
-    }
     Ok(Measurement {
         metrics,
         extra,
         client_cpus: case.client_cpus.as_ref().map(|c| c.canonical()),
         started_at: String::new(),
         seed: report.seed,
+        warnings,
     })
 }
 

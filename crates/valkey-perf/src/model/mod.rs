@@ -3,6 +3,8 @@
 
 pub mod case;
 pub mod record;
+pub mod warning;
 
 pub use case::{BenchmarkMode, Case, Command, ServerTopology};
 pub use record::{EnvInfo, Metrics, Record};
+pub use warning::{Warning, WarningKind};

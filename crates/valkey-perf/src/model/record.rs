@@ -1,6 +1,7 @@
 //! One run's metrics as written to `metrics.json` (SPEC §6). Field names are the upstream
 //! names plus valkey-perf's additions; fields are added over time, never renamed.
 
+use super::warning::Warning;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -68,6 +69,9 @@ pub struct Record {
     pub server_version: String,
     pub server_restarted: bool,
     pub config_set: Map<String, Value>,
+    /// What this run's numbers should be read with (see [`Warning`]).
+    #[serde(default)]
+    pub warnings: Vec<Warning>,
     #[serde(flatten)]
     pub env: EnvInfo,
     /// Engine-specific additions (native engine percentiles, errors, histogram path ...).

@@ -169,7 +169,11 @@ fn fields_only_one_tool_writes_are_ignored_for_pairing() {
         ignored,
         ["keyspacelen", "io_threads", "config_set", "engine"]
     );
-    assert!(cmp.warnings.iter().any(|w| w.contains("keyspacelen")));
+    assert!(
+        cmp.warnings
+            .iter()
+            .any(|w| w.message.contains("keyspacelen"))
+    );
 }
 
 #[test]

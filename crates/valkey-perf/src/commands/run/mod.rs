@@ -14,13 +14,14 @@ pub use args::{EngineChoice, Mode, RunArgs};
 
 use super::logging::{self, Progress};
 use crate::exit::Code;
-use crate::model::Record;
+use crate::model::{Record, Warning};
 use crate::process::interrupted;
 use crate::results::{MetricsFile, env};
 use crate::server::tls::{TlsMaterial, probe_tls};
 use anyhow::{Context, Result, bail};
 use once::{RunContext, RunFailure, run_once};
 use plan::{Plan, ServerSource};
+use std::collections::HashSet;
 use std::path::Path;
 
 /// Runs `valkey-perf run`.
@@ -70,6 +71,12 @@ fn execute(plan: &Plan) -> Result<Code> {
     let progress = Progress::new(total);
     let mut records: Vec<Vec<Record>> = vec![Vec::new(); plan.targets.len()];
     let mut failed = 0usize;
+    // Each distinct warning is printed once; the config's were printed when it was read.
+    let mut printed: HashSet<Warning> = plan
+        .config_warnings
+        .iter()
+        .map(|w| w.warning.clone())
+        .collect();
     let mut stop: Option<Code> = None;
     let mut start_error = None;
     'cases: for (ci, case) in plan.cases.iter().enumerate() {
@@ -92,6 +99,11 @@ fn execute(plan: &Plan) -> Result<Code> {
                 tracing::info!("{what}");
                 match run_once(&ctx, target, case, run_index) {
                     Ok(record) => {
+                        for w in &record.warnings {
+                            if printed.insert(w.clone()) {
+                                tracing::warn!("{}: {w}", case.label());
+                            }
+                        }
                         tracing::info!(
                             "  rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
                             record.metrics.rps,

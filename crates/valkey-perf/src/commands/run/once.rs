@@ -4,7 +4,7 @@
 
 use super::plan::{Plan, ServerSource, Target};
 use crate::engine::{LoadTarget, Measurement, RunRequest};
-use crate::model::{BenchmarkMode, Case, Record};
+use crate::model::{BenchmarkMode, Case, Record, Warning, WarningKind};
 use crate::process::interrupted;
 use crate::server::tls::ServerTls;
 use crate::server::{Deployment, StartOptions};
@@ -102,9 +102,20 @@ pub(super) fn run_once(
             d
         }
     };
-    for w in deployment.warnings() {
-        tracing::warn!("{w}");
-    }
+    // Warnings of this run, in the order they arise: the config's, the servers', the engine's.
+    let mut warnings: Vec<Warning> = plan
+        .config_warnings
+        .iter()
+        .filter(|w| w.config_index == case.config_index)
+        .map(|w| w.warning.clone())
+        .collect();
+    // The servers' only warning is CPUs shared between cluster nodes.
+    warnings.extend(
+        deployment
+            .warnings()
+            .iter()
+            .map(|w| Warning::new(WarningKind::SharedCpu, w.clone())),
+    );
     let run_err = |e: anyhow::Error| {
         if interrupted() {
             RunFailure::Interrupted
@@ -116,7 +127,8 @@ pub(super) fn run_once(
         .apply_config_set(&case.topology.config_set)
         .map_err(run_err)?;
     let server_version = deployment.server_version().map_err(run_err)?;
-    let io_threads = recorded_io_threads(&deployment, case);
+    let (io_threads, io_warning) = recorded_io_threads(&deployment, case);
+    warnings.extend(io_warning);
     let endpoint = deployment.endpoint();
     let load = LoadTarget {
         host: endpoint.host.clone(),
@@ -162,7 +174,8 @@ pub(super) fn run_once(
             "the server died during the run: {reason}"
         )));
     }
-    let measurement: Measurement = measured.map_err(run_err)?;
+    let mut measurement: Measurement = measured.map_err(run_err)?;
+    warnings.append(&mut measurement.warnings);
     deployment.check_alive().map_err(run_err)?;
     let server_cpus = deployment.cpu_affinity().unwrap_or_default();
     deployment.stop();
@@ -212,6 +225,7 @@ pub(super) fn run_once(
         server_version,
         server_restarted: deployment.started_here(),
         config_set: case.topology.config_set.clone(),
+        warnings,
         env,
         extra: measurement.extra,
     })
@@ -220,25 +234,33 @@ pub(super) fn run_once(
 /// The io-threads the record states: the case's for servers valkey-perf started; for a
 /// running server, what it reports (`CONFIG GET io-threads`), with a warning when that is not
 /// what the config says, so records never claim a setting that was not measured.
-fn recorded_io_threads(deployment: &Deployment, case: &Case) -> u64 {
+fn recorded_io_threads(deployment: &Deployment, case: &Case) -> (u64, Option<Warning>) {
     let configured = u64::from(case.topology.io_threads);
     if deployment.started_here() {
-        return configured;
+        return (configured, None);
     }
     match deployment
         .config_get("io-threads")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
-        Some(actual) if actual != configured => {
-            tracing::warn!(
-                "the running server at `{}` has io-threads {actual}, config[{}] says {configured}; recording {actual} (restart the server with --io-threads {configured} to measure that)",
-                deployment.endpoint(),
-                case.config_index
-            );
-            actual
-        }
-        Some(actual) => actual,
-        None => configured,
+        Some(actual) if actual != configured => (
+            actual,
+            Some(
+                Warning::new(
+                    WarningKind::ServerSetting,
+                    format!(
+                        "the running server at `{}` has io-threads {actual}, config[{}] says {configured}; recording {actual}",
+                        deployment.endpoint(),
+                        case.config_index
+                    ),
+                )
+                .with_hint(format!(
+                    "restart the server with --io-threads {configured} to measure that"
+                )),
+            ),
+        ),
+        Some(actual) => (actual, None),
+        None => (configured, None),
     }
 }

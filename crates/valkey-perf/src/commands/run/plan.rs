@@ -51,6 +51,8 @@ pub(super) struct Plan {
     pub deadline: Option<Duration>,
     pub graphs: bool,
     pub results_dir: PathBuf,
+    /// The config's non-fatal findings (already printed), for the records of their cases.
+    pub config_warnings: Vec<config::ConfigWarning>,
 }
 
 /// Parses `Valkey server v=9.1.2 sha=...` into `9.1.2`.
@@ -153,7 +155,7 @@ fn benchmark_binary(args: &RunArgs, targets: &[Target]) -> Result<PathBuf> {
 fn load_config(args: &RunArgs, facts: &MachineFacts) -> Result<config::ConfigFile> {
     let config = config::load(&args.config, facts)?;
     for w in &config.warnings {
-        tracing::warn!("{w}");
+        tracing::warn!("{}", w.warning);
     }
     Ok(config)
 }
@@ -289,6 +291,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
         deadline: args.run_timeout.map(Duration::from_secs),
         graphs: args.graphs,
         results_dir: args.results_dir.clone(),
+        config_warnings: config.warnings,
     })
 }
 
