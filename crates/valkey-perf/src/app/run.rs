@@ -761,7 +761,7 @@ fn run_once(
     let len_check = seed_plan.as_ref().filter(|_| !endpoint.cluster);
     if let Some(len_cmd) = len_check.and_then(|s| s.length_command()) {
         let key = seed_plan.as_ref().map(|s| s.key).unwrap_or_default();
-        if let Ok(crate::server::control::Reply::Int(left)) = control.call_raw(&[len_cmd, key]) {
+        if let Ok(resp::Frame::Integer(left)) = control.call_raw(&[len_cmd, key]) {
             extra.insert("seeded_items_left".into(), left.into());
             if left == 0 {
                 let hint = if matches!(case.mode, BenchmarkMode::Duration(_)) {

@@ -326,8 +326,9 @@ impl Deployment {
     /// `CONFIG GET key` on the seed node.
     pub fn config_get(&self, key: &str) -> Result<String> {
         match self.control()?.call(&["CONFIG", "GET", key])? {
-            control::Reply::Array(Some(items)) if items.len() >= 2 => items[1]
-                .text()
+            control::Frame::Array(items) if items.len() >= 2 => items[1]
+                .as_text()
+                .map(|text| text.into_owned())
                 .with_context(|| format!("`CONFIG GET {key}` returned a non-text value")),
             other => bail!("`CONFIG GET {key}` returned {other:?}; is `{key}` a server setting?"),
         }
