@@ -79,7 +79,7 @@ pub enum Deployment {
 impl Deployment {
     /// Starts the servers of `topology` (apply its `config_set` with `apply_config_set`
     /// afterwards). A TLS topology needs
-    /// `options.tls`; check the binary first with `tls::probe_tls`.
+    /// `options.tls`; check the binary first with `standalone::probe_tls`.
     pub fn start(topology: &ServerTopology, options: &StartOptions) -> Result<Deployment> {
         let tls = if topology.tls {
             Some(options.tls.clone().context(

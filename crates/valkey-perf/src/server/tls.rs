@@ -1,10 +1,14 @@
-//! TLS for servers valkey-perf starts or drives: a throwaway CA with server and client
+//! TLS material for servers valkey-perf starts or drives: a throwaway CA with server and client
 //! certificates (generated here, never taken from a Valkey source tree), the server arguments
-//! that use them, and a probe that a server binary was built with TLS (control connections,
-//! TLS or not, are `control`'s).
+//! that use them (`ServerTls`), the client's view of them (`ClientTls`), and how to recognise a
+//! server binary built without TLS.
 //!
-//! Owns the certificate files (private temp dir, keys mode 0600, removed on drop). Does not
-//! start long-lived servers itself; `standalone` and `cluster` do.
+//! Owns the certificate files (private temp dir, keys mode 0600, removed on drop). Opens no
+//! connections and starts no servers: control connections (`control`) build their TLS client
+//! on `ClientTls`; `standalone` probes binaries and starts servers with `ServerTls`.
+//!
+//! Imports nothing from `server/` (from the rest of the crate only `exit`, for the no-TLS
+//! error); every other server file may import it.
 
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
@@ -227,35 +231,6 @@ pub fn no_tls_error(binary: &Path) -> anyhow::Error {
             binary.display()
         ),
     )
-}
-
-/// Checks that `binary` can serve TLS by starting it briefly on a TLS port and completing a
-/// TLS PING (never `CONFIG SET tls-port` on a running server, which crashes some builds).
-/// Call before any case runs.
-pub fn probe_tls(binary: &Path, material: &TlsMaterial, log_dir: &Path) -> Result<()> {
-    use super::standalone::{ServerHandle, ServerSpec};
-    let spec = ServerSpec {
-        name: "tls-probe".into(),
-        binary: binary.to_path_buf(),
-        bind: "127.0.0.1".into(),
-        host: "127.0.0.1".into(),
-        port: None,
-        io_threads: 1,
-        cpus: None,
-        custom_configs: Vec::new(),
-        extra_args: Vec::new(),
-        log_dir: log_dir.to_path_buf(),
-        tls: Some(material.server()),
-    };
-    match ServerHandle::start(&spec) {
-        Ok(mut server) => {
-            server.stop();
-            let _ = std::fs::remove_file(server.log_path());
-            Ok(())
-        }
-        Err(e) if log_says_no_tls(&format!("{e:#}")) => Err(no_tls_error(binary)),
-        Err(e) => Err(e.context(format!("checking that `{}` supports TLS", binary.display()))),
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use valkey_perf::model::case::{CpuSet, ServerTopology};
 use valkey_perf::server::control::{Connector, Control, info_field, parse_info};
 use valkey_perf::server::process::cpus_allowed;
-use valkey_perf::server::tls::{TlsMaterial, probe_tls};
+use valkey_perf::server::standalone::probe_tls;
+use valkey_perf::server::tls::TlsMaterial;
 use valkey_perf::server::{Deployment, ExternalTarget, StartOptions};
 
 fn topology() -> ServerTopology {
