@@ -1,6 +1,10 @@
 //! A deployment is what one run talks to: a standalone server or a cluster valkey-perf started
 //! (fresh per run), or a running server someone else started (`--use-running-server`,
 //! `--mode client`). One API for all three; everything started is stopped on `stop()` or drop.
+//!
+//! Owns `Deployment` and `Endpoint` (what engines are handed). The top of `server/`: may
+//! import every other server file (`cluster`, `standalone`, `control`, `tls`, `process`) and
+//! `model`; nothing in `server/` imports it (`mod.rs` re-exports it).
 
 use super::cluster::{self, ClusterHandle, ClusterSpec, parse_cluster_nodes};
 use super::control::{self, Connector, Control, info_field};
