@@ -46,6 +46,12 @@ pub(crate) fn tls_config(spec: &TlsSpec) -> Result<Arc<rustls::ClientConfig>, Lo
             message: "TLS needs a CA certificate to verify the server; pass `--cacert FILE`".into(),
         });
     };
+    // Checked here too, so the message names this command's flags.
+    if spec.cert_file.is_some() != spec.key_file.is_some() {
+        return Err(LoadError::Tls {
+            message: "a client certificate needs both `--cert` and `--key`".into(),
+        });
+    }
     Ok(crate::tls::client_config(
         ca,
         spec.cert_file.as_deref(),
