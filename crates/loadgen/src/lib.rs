@@ -8,6 +8,9 @@
 //! run the command's [`Builtin::seeded_by`] write first with [`KeyOrder::Sequential`] and
 //! `Stop::Requests(keyspacelen)`.
 //!
+//! [`tls_client_config`] is the workspace's one TLS client configuration; valkey-perf's
+//! control connections use it too.
+//!
 //! This crate depends on the RESP codec only; it knows nothing of configs or records.
 
 mod cluster;
@@ -15,6 +18,7 @@ mod engine;
 mod spec;
 mod stats;
 mod sys;
+mod tls;
 mod transport;
 mod workload;
 
@@ -27,6 +31,7 @@ pub use stats::{
     HISTOGRAM_MAX_NS, LatencySummary, LoadWarning, RunReport, SecondSample, decode_histogram,
     encode_histogram,
 };
+pub use tls::{TlsError, client_config as tls_client_config};
 
 use engine::{Shared, Times};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -51,6 +56,8 @@ pub enum LoadError {
     Handshake { endpoint: String, message: String },
     #[error("TLS setup failed: {message}")]
     Tls { message: String },
+    #[error("TLS setup failed")]
+    TlsConfig(#[from] TlsError),
     #[error("cluster discovery failed: {0}")]
     Cluster(String),
     /// The cancel flag was set before every client was connected; nothing was measured.

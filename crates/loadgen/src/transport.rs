@@ -4,8 +4,7 @@
 use crate::LoadError;
 use crate::spec::{Auth, TlsSpec};
 use resp::Frame;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -40,49 +39,24 @@ pub(crate) struct ConnectSpec {
     pub timeout: Duration,
 }
 
-/// Builds the rustls client configuration from PEM files.
+/// The rustls client configuration for a run (see [`crate::tls::client_config`]).
 pub(crate) fn tls_config(spec: &TlsSpec) -> Result<Arc<rustls::ClientConfig>, LoadError> {
-    let tls_err = |message: String| LoadError::Tls { message };
     let Some(ca) = &spec.ca_file else {
-        return Err(tls_err(
-            "TLS needs a CA certificate to verify the server; pass `--cacert FILE`".into(),
-        ));
+        return Err(LoadError::Tls {
+            message: "TLS needs a CA certificate to verify the server; pass `--cacert FILE`".into(),
+        });
     };
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca)
-        .map_err(|e| tls_err(format!("cannot read CA file `{}`: {e}", ca.display())))?;
-    for c in certs {
-        let c = c.map_err(|e| tls_err(format!("bad CA file `{}`: {e}", ca.display())))?;
-        roots
-            .add(c)
-            .map_err(|e| tls_err(format!("bad CA certificate in `{}`: {e}", ca.display())))?;
+    // Checked here too, so the message names this command's flags.
+    if spec.cert_file.is_some() != spec.key_file.is_some() {
+        return Err(LoadError::Tls {
+            message: "a client certificate needs both `--cert` and `--key`".into(),
+        });
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls_err(e.to_string()))?
-        .with_root_certificates(roots);
-    let config = match (&spec.cert_file, &spec.key_file) {
-        (Some(cert), Some(key)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| {
-                    tls_err(format!("cannot read certificate `{}`: {e}", cert.display()))
-                })?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| tls_err(format!("cannot read key `{}`: {e}", key.display())))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| tls_err(format!("client certificate rejected: {e}")))?
-        }
-        (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(tls_err(
-                "a client certificate needs both `--cert` and `--key`".into(),
-            ));
-        }
-    };
-    Ok(Arc::new(config))
+    Ok(crate::tls::client_config(
+        ca,
+        spec.cert_file.as_deref(),
+        spec.key_file.as_deref(),
+    )?)
 }
 
 /// A TLS session over TCP, driven by hand (no extra runtime glue).

@@ -12,7 +12,7 @@ pub mod seed;
 pub mod valkey_benchmark;
 
 use crate::model::{BenchmarkMode, Case, Metrics, Warning, WarningKind};
-use crate::server::control::{Control, Reply};
+use crate::server::control::{Control, Frame};
 use anyhow::Result;
 use seed::SeedPlan;
 use serde_json::{Map, Value};
@@ -211,7 +211,7 @@ fn check_pops_left(
 ) -> Option<Warning> {
     let len_cmd = plan.length_command()?;
     let key = plan.key;
-    let Ok(Reply::Int(left)) = control.call_raw(&[len_cmd, key]) else {
+    let Ok(Frame::Integer(left)) = control.call_raw(&[len_cmd, key]) else {
         return None;
     };
     extra.insert("seeded_items_left".into(), left.into());

@@ -3,7 +3,7 @@
 //! hit and pops never run on empty keys. Writes are pipelined over one control connection.
 
 use crate::model::{BenchmarkMode, Case, Command};
-use crate::server::control::{Control, Reply};
+use crate::server::control::Control;
 use anyhow::{Result, bail};
 
 /// Commands per pipelined batch.
@@ -92,7 +92,7 @@ pub fn seed(control: &mut Control, plan: &SeedPlan, data_size: u64) -> Result<u6
             });
         }
         for reply in control.pipeline(&batch)? {
-            if let Reply::Error(e) = reply {
+            if let Some(e) = reply.error_message() {
                 bail!("seeding with {} failed: {e}", plan.write);
             }
         }

@@ -5,6 +5,10 @@
 //! node reports `cluster_state:ok` with all 16384 slots served and every replica is attached.
 //!
 //! Owns the node processes. Does not know about cases, engines or records.
+//!
+//! May import, inside `server/`, `standalone` (each node is a `ServerHandle`), `control` and
+//! `process`; from the rest of the crate only `exit`, `model` and `util`. Only `deployment`
+//! builds on it.
 
 use super::control::{Control, info_field, parse_info};
 use super::standalone::{ServerHandle, ServerSpec, free_port};

@@ -1,32 +1,25 @@
 //! A small blocking client for control commands (PING, INFO, CONFIG SET, FLUSHALL, CLUSTER
-//! ...). Load is never generated here; see the engines.
+//! ...), over plain TCP or TLS. Load is never generated here; see the engines.
+//!
+//! Owns control connections: the `Connector` (plain or TLS, built on the workspace's one TLS
+//! client configuration, `loadgen::tls_client_config`), the TLS handshake, the blocking read
+//! loop, and INFO parsing. The wire format is `crates/resp`'s; replies are `resp::Frame`s.
+//!
+//! May import, inside `server/`, only `tls` (for `ClientTls`, the client's certificate files);
+//! outside it, the `resp` codec and `loadgen`'s TLS client configuration, nothing else of this
+//! crate. Knows nothing of server processes: `standalone`, `cluster` and `deployment` use it.
 
-use super::tls::{ClientTls, TlsConnector};
+use super::tls::ClientTls;
 use anyhow::{Context, Result, bail};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use rustls::pki_types::ServerName;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A decoded reply, as far as control commands need it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Reply>>),
-}
-
-impl Reply {
-    /// The reply as text (simple or bulk strings).
-    pub fn text(&self) -> Option<String> {
-        match self {
-            Reply::Simple(s) => Some(s.clone()),
-            Reply::Bulk(Some(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-            _ => None,
-        }
-    }
-}
+/// A decoded reply. Control connections speak RESP2 (they never send `HELLO 3`), so replies
+/// are simple strings, errors, integers, bulk strings, `Null` and arrays.
+pub use resp::Frame;
 
 /// Something a control connection can run over: plain TCP or TLS.
 pub trait Transport: Read + Write + Send {}
@@ -49,10 +42,6 @@ impl Connector {
         })
     }
 
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Connector::Tls(_))
-    }
-
     /// Opens a control connection with the given I/O timeout.
     pub fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<Control> {
         match self {
@@ -62,34 +51,106 @@ impl Connector {
     }
 }
 
+/// A TLS client configuration for control connections (see `loadgen::tls_client_config`).
+#[derive(Clone)]
+pub struct TlsConnector {
+    config: Arc<rustls::ClientConfig>,
+    files: ClientTls,
+}
+
+impl std::fmt::Debug for TlsConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConnector")
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+impl TlsConnector {
+    /// Loads the CA (and the client certificate, when given) from PEM files.
+    pub fn new(files: &ClientTls) -> Result<TlsConnector> {
+        let config =
+            loadgen::tls_client_config(&files.ca, files.cert.as_deref(), files.key.as_deref())?;
+        Ok(TlsConnector {
+            config,
+            files: files.clone(),
+        })
+    }
+
+    pub fn files(&self) -> &ClientTls {
+        &self.files
+    }
+
+    /// Connects and completes the TLS handshake, so a server that does not speak TLS is an
+    /// error here rather than a hang later.
+    pub fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<Control> {
+        let addr = format!("{host}:{port}");
+        let mut stream = tcp_connect(&addr, timeout)?;
+        let name = match host.parse::<IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(host.to_string())
+                .with_context(|| format!("`{host}` is not a valid TLS server name"))?,
+        };
+        let mut conn = rustls::ClientConnection::new(self.config.clone(), name)
+            .with_context(|| format!("starting a TLS session with `{addr}`"))?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut stream).with_context(|| {
+                format!(
+                    "TLS handshake with `{addr}` failed; check that the server listens for TLS \
+                     there and that its certificate is signed by `{}`",
+                    self.files.ca.display()
+                )
+            })?;
+        }
+        Ok(Control::over(
+            addr,
+            Box::new(rustls::StreamOwned::new(conn, stream)),
+        ))
+    }
+}
+
+/// A TCP connection to `addr` with read, write and connect timeouts, Nagle off.
+fn tcp_connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
+    let sock = addr
+        .to_socket_addrs()
+        .with_context(|| format!("resolving `{addr}`"))?
+        .next()
+        .with_context(|| format!("`{addr}` resolves to no address"))?;
+    let stream = TcpStream::connect_timeout(&sock, timeout)
+        .with_context(|| format!("connecting to `{addr}`"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// How many bytes one read asks for.
+const READ_CHUNK: usize = 16 * 1024;
+
 /// One control connection.
 pub struct Control {
     addr: String,
-    reader: BufReader<Box<dyn Transport>>,
+    transport: Box<dyn Transport>,
+    /// Received bytes; `recv[start..]` is not yet decoded (the start of the next reply).
+    recv: Vec<u8>,
+    start: usize,
 }
 
 impl Control {
     /// Connects over plain TCP with the given I/O timeout.
     pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Control> {
         let addr = format!("{host}:{port}");
-        let sock = addr
-            .to_socket_addrs()
-            .with_context(|| format!("resolving `{addr}`"))?
-            .next()
-            .with_context(|| format!("`{addr}` resolves to no address"))?;
-        let stream = TcpStream::connect_timeout(&sock, timeout)
-            .with_context(|| format!("connecting to `{addr}`"))?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        stream.set_nodelay(true)?;
+        let stream = tcp_connect(&addr, timeout)?;
         Ok(Control::over(addr, Box::new(stream)))
     }
 
-    /// Wraps an already connected transport (for TLS).
+    /// Wraps an already connected transport (TLS, or a test's scripted bytes).
     pub fn over(addr: String, transport: Box<dyn Transport>) -> Control {
         Control {
             addr,
-            reader: BufReader::new(transport),
+            transport,
+            recv: Vec::new(),
+            start: 0,
         }
     }
 
@@ -97,16 +158,16 @@ impl Control {
         &self.addr
     }
 
-    /// Sends one command and reads its reply. Error replies are returned as `Reply::Error`.
-    pub fn call_raw(&mut self, args: &[&str]) -> Result<Reply> {
+    /// Sends one command and reads its reply. Error replies are returned as frames
+    /// (`Frame::Error`, or `Frame::BulkError` from a RESP3 server).
+    pub fn call_raw(&mut self, args: &[&str]) -> Result<Frame> {
         let mut out = Vec::new();
-        encode(&mut out, args.iter().copied());
+        resp::write_command(&mut out, args);
         let addr = self.addr.clone();
-        self.reader
-            .get_mut()
+        self.transport
             .write_all(&out)
             .with_context(|| format!("sending `{}` to `{addr}`", args.join(" ")))?;
-        read_reply(&mut self.reader).with_context(|| {
+        self.read_reply().with_context(|| {
             format!(
                 "reading the reply to `{}` from `{addr}`",
                 args.first().unwrap_or(&"")
@@ -115,45 +176,79 @@ impl Control {
     }
 
     /// Sends many commands at once and reads all their replies (error replies included).
-    pub fn pipeline(&mut self, commands: &[Vec<String>]) -> Result<Vec<Reply>> {
+    pub fn pipeline(&mut self, commands: &[Vec<String>]) -> Result<Vec<Frame>> {
         let mut out = Vec::new();
         for args in commands {
-            encode(&mut out, args.iter().map(String::as_str));
+            resp::write_command(&mut out, args);
         }
         let addr = self.addr.clone();
-        self.reader.get_mut().write_all(&out).with_context(|| {
+        self.transport.write_all(&out).with_context(|| {
             format!("sending {} pipelined commands to `{addr}`", commands.len())
         })?;
         (0..commands.len())
-            .map(|_| read_reply(&mut self.reader))
+            .map(|_| self.read_reply())
             .collect::<Result<Vec<_>>>()
             .with_context(|| format!("reading pipelined replies from `{addr}`"))
     }
 
     /// Sends one command; an error reply becomes an error naming the command.
-    pub fn call(&mut self, args: &[&str]) -> Result<Reply> {
-        match self.call_raw(args)? {
-            Reply::Error(e) => bail!("`{}` failed on `{}`: {e}", args.join(" "), self.addr),
-            reply => Ok(reply),
+    pub fn call(&mut self, args: &[&str]) -> Result<Frame> {
+        let reply = self.call_raw(args)?;
+        if let Some(e) = reply.error_message() {
+            bail!("`{}` failed on `{}`: {e}", args.join(" "), self.addr);
         }
+        Ok(reply)
     }
 
     /// Sends one command expecting text back (INFO, CLUSTER INFO ...).
     pub fn call_text(&mut self, args: &[&str]) -> Result<String> {
         let reply = self.call(args)?;
-        reply.text().with_context(|| {
-            format!(
+        match reply.as_text() {
+            Some(text) => Ok(text.into_owned()),
+            None => bail!(
                 "`{}` on `{}` returned {reply:?}, expected text",
                 args.join(" "),
                 self.addr
-            )
-        })
+            ),
+        }
     }
 
     /// `INFO section` parsed into `field → value`.
     pub fn info(&mut self, section: &str) -> Result<Vec<(String, String)>> {
         let text = self.call_text(&["INFO", section])?;
         Ok(parse_info(&text))
+    }
+
+    /// Reads until the received bytes hold a complete reply, then decodes it. Bytes after it
+    /// (the next pipelined replies) stay for the next call. An incomplete reply means "read
+    /// more"; the connection closing before the reply is complete is an error.
+    fn read_reply(&mut self) -> Result<Frame> {
+        loop {
+            if let Some((frame, len)) = resp::parse(&self.recv[self.start..])? {
+                self.start += len;
+                if self.start == self.recv.len() {
+                    self.recv.clear();
+                    self.start = 0;
+                }
+                return Ok(frame);
+            }
+            self.recv.drain(..self.start);
+            self.start = 0;
+            let filled = self.recv.len();
+            self.recv.resize(filled + READ_CHUNK, 0);
+            let read = self.transport.read(&mut self.recv[filled..]);
+            self.recv.truncate(filled + read.as_ref().map_or(0, |n| *n));
+            match read {
+                Ok(0) if filled == 0 => bail!("connection closed by the server"),
+                Ok(0) => bail!(
+                    "connection closed by the server in the middle of a reply ({filled} bytes \
+                     received)"
+                ),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -171,99 +266,112 @@ pub fn info_field<'a>(info: &'a [(String, String)], key: &str) -> Option<&'a str
     info.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-/// Appends one command in RESP array form.
-fn encode<'a>(out: &mut Vec<u8>, args: impl ExactSizeIterator<Item = &'a str>) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
-fn read_line(r: &mut impl BufRead) -> Result<String> {
-    let mut line = Vec::new();
-    let n = r.read_until(b'\n', &mut line)?;
-    if n == 0 {
-        bail!("connection closed by the server");
-    }
-    if !line.ends_with(b"\r\n") {
-        bail!("malformed reply line {:?}", String::from_utf8_lossy(&line));
-    }
-    line.truncate(line.len() - 2);
-    Ok(String::from_utf8_lossy(&line).into_owned())
-}
-
-fn read_reply(r: &mut impl BufRead) -> Result<Reply> {
-    let line = read_line(r)?;
-    let (kind, rest) = line.split_at(1.min(line.len()));
-    let int = |s: &str| -> Result<i64> {
-        s.parse()
-            .with_context(|| format!("malformed length or integer {s:?} in reply"))
-    };
-    Ok(match kind {
-        "+" => Reply::Simple(rest.to_string()),
-        "-" => Reply::Error(rest.to_string()),
-        ":" => Reply::Int(int(rest)?),
-        "$" | "=" | "!" => {
-            let len = int(rest)?;
-            if len < 0 {
-                Reply::Bulk(None)
-            } else {
-                let mut buf = vec![0; len as usize + 2];
-                r.read_exact(&mut buf)?;
-                buf.truncate(len as usize);
-                if kind == "!" {
-                    Reply::Error(String::from_utf8_lossy(&buf).into_owned())
-                } else {
-                    Reply::Bulk(Some(buf))
-                }
-            }
-        }
-        "*" | "~" | ">" => {
-            let len = int(rest)?;
-            if len < 0 {
-                Reply::Array(None)
-            } else {
-                let items = (0..len)
-                    .map(|_| read_reply(r))
-                    .collect::<Result<Vec<_>>>()?;
-                Reply::Array(Some(items))
-            }
-        }
-        "%" => {
-            let len = int(rest)?;
-            let items = (0..len * 2)
-                .map(|_| read_reply(r))
-                .collect::<Result<Vec<_>>>()?;
-            Reply::Array(Some(items))
-        }
-        "_" => Reply::Bulk(None),
-        "#" => Reply::Int(i64::from(rest == "t")),
-        "," | "(" => Reply::Simple(rest.to_string()),
-        _ => bail!("unexpected reply type {line:?}"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
 
-    fn decode(bytes: &[u8]) -> Reply {
-        read_reply(&mut BufReader::new(bytes)).unwrap()
+    /// A transport that hands out scripted chunks (one per read, then end of stream) and
+    /// records what was written.
+    struct Scripted {
+        chunks: VecDeque<Vec<u8>>,
+        sent: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some(mut chunk) = self.chunks.pop_front() else {
+                return Ok(0);
+            };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            if n < chunk.len() {
+                self.chunks.push_front(chunk.split_off(n));
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.sent.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A control connection whose server sends `bytes`, cut into `chunk`-byte reads.
+    fn scripted(bytes: &[u8], chunk: usize) -> (Control, Arc<Mutex<Vec<u8>>>) {
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let transport = Scripted {
+            chunks: bytes.chunks(chunk).map(<[u8]>::to_vec).collect(),
+            sent: sent.clone(),
+        };
+        (Control::over("test:1".into(), Box::new(transport)), sent)
     }
 
     #[test]
-    fn decodes_control_replies() {
-        assert_eq!(decode(b"+PONG\r\n"), Reply::Simple("PONG".into()));
-        assert_eq!(decode(b"-ERR nope\r\n"), Reply::Error("ERR nope".into()));
-        assert_eq!(decode(b":42\r\n"), Reply::Int(42));
-        assert_eq!(decode(b"$-1\r\n"), Reply::Bulk(None));
-        assert_eq!(
-            decode(b"*2\r\n$1\r\na\r\n:1\r\n"),
-            Reply::Array(Some(vec![Reply::Bulk(Some(b"a".to_vec())), Reply::Int(1)]))
+    fn decodes_control_replies_whatever_the_reads() {
+        let replies: &[(&[u8], Frame)] = &[
+            (b"+PONG\r\n", Frame::Simple("PONG".into())),
+            (b"-ERR nope\r\n", Frame::Error("ERR nope".into())),
+            (b":42\r\n", Frame::Integer(42)),
+            (b"$-1\r\n", Frame::Null),
+            (
+                b"*2\r\n$1\r\na\r\n:1\r\n",
+                Frame::Array(vec![Frame::Bulk(b"a".to_vec()), Frame::Integer(1)]),
+            ),
+        ];
+        for chunk in [1, 3, 1024] {
+            for (bytes, want) in replies {
+                let (mut ctl, sent) = scripted(bytes, chunk);
+                assert_eq!(&ctl.call_raw(&["PING"]).unwrap(), want, "chunk {chunk}");
+                assert_eq!(sent.lock().unwrap().as_slice(), b"*1\r\n$4\r\nPING\r\n");
+            }
+        }
+    }
+
+    #[test]
+    fn pipelined_replies_share_reads() {
+        for chunk in [1, 5, 1024] {
+            let (mut ctl, _) = scripted(b"+OK\r\n-ERR no\r\n:7\r\n", chunk);
+            let commands = vec![vec!["SET".to_string(), "k".into(), "v".into()]; 2];
+            assert_eq!(
+                ctl.pipeline(&commands).unwrap(),
+                vec![Frame::Simple("OK".into()), Frame::Error("ERR no".into())]
+            );
+            // The third reply was read with the others and waits for the next call.
+            assert_eq!(ctl.call_raw(&["DBSIZE"]).unwrap(), Frame::Integer(7));
+        }
+    }
+
+    #[test]
+    fn end_of_stream_mid_reply_is_an_error() {
+        let (mut ctl, _) = scripted(b"$5\r\nab", 2);
+        let err = format!("{:#}", ctl.call_raw(&["GET", "k"]).unwrap_err());
+        assert!(err.contains("in the middle of a reply"), "{err}");
+        let (mut ctl, _) = scripted(b"", 1);
+        let err = format!("{:#}", ctl.call_raw(&["PING"]).unwrap_err());
+        assert!(err.contains("connection closed by the server"), "{err}");
+        let (mut ctl, _) = scripted(b"?bogus\r\n", 8);
+        assert!(ctl.call_raw(&["PING"]).is_err());
+    }
+
+    #[test]
+    fn call_turns_error_replies_into_errors_and_call_text_wants_text() {
+        let (mut ctl, _) = scripted(b"-ERR unknown command\r\n", 64);
+        let err = format!("{:#}", ctl.call(&["NOPE"]).unwrap_err());
+        assert!(
+            err.contains("`NOPE` failed on `test:1`: ERR unknown command"),
+            "{err}"
         );
-        assert!(read_reply(&mut BufReader::new(&b"$5\r\nab"[..])).is_err());
+        let (mut ctl, _) = scripted(b"$13\r\n# Server\r\na:1\r\n", 4);
+        assert_eq!(ctl.call_text(&["INFO"]).unwrap(), "# Server\r\na:1");
+        let (mut ctl, _) = scripted(b":3\r\n", 64);
+        assert!(ctl.call_text(&["DBSIZE"]).is_err());
     }
 
     #[test]
@@ -271,5 +379,12 @@ mod tests {
         let info = parse_info("# Server\r\nvalkey_version:9.1.2\r\nio_threads_active:0\r\n");
         assert_eq!(info_field(&info, "valkey_version"), Some("9.1.2"));
         assert_eq!(info_field(&info, "nope"), None);
+    }
+
+    #[test]
+    fn tls_connector_loads_generated_material() {
+        let material = crate::server::tls::TlsMaterial::generate(&[]).unwrap();
+        let connector = Connector::new(Some(&material.client())).unwrap();
+        assert!(matches!(connector, Connector::Tls(_)));
     }
 }

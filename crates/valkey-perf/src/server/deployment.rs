@@ -1,6 +1,10 @@
 //! A deployment is what one run talks to: a standalone server or a cluster valkey-perf started
 //! (fresh per run), or a running server someone else started (`--use-running-server`,
 //! `--mode client`). One API for all three; everything started is stopped on `stop()` or drop.
+//!
+//! Owns `Deployment` and `Endpoint` (what engines are handed). The top of `server/`: may
+//! import every other server file (`cluster`, `standalone`, `control`, `tls`, `process`) and
+//! `model`; nothing in `server/` imports it (`mod.rs` re-exports it).
 
 use super::cluster::{self, ClusterHandle, ClusterSpec, parse_cluster_nodes};
 use super::control::{self, Connector, Control, info_field};
@@ -79,7 +83,7 @@ pub enum Deployment {
 impl Deployment {
     /// Starts the servers of `topology` (apply its `config_set` with `apply_config_set`
     /// afterwards). A TLS topology needs
-    /// `options.tls`; check the binary first with `tls::probe_tls`.
+    /// `options.tls`; check the binary first with `standalone::probe_tls`.
     pub fn start(topology: &ServerTopology, options: &StartOptions) -> Result<Deployment> {
         let tls = if topology.tls {
             Some(options.tls.clone().context(
@@ -326,8 +330,9 @@ impl Deployment {
     /// `CONFIG GET key` on the seed node.
     pub fn config_get(&self, key: &str) -> Result<String> {
         match self.control()?.call(&["CONFIG", "GET", key])? {
-            control::Reply::Array(Some(items)) if items.len() >= 2 => items[1]
-                .text()
+            control::Frame::Array(items) if items.len() >= 2 => items[1]
+                .as_text()
+                .map(|text| text.into_owned())
                 .with_context(|| format!("`CONFIG GET {key}` returned a non-text value")),
             other => bail!("`CONFIG GET {key}` returned {other:?}; is `{key}` a server setting?"),
         }

@@ -1,5 +1,14 @@
 //! Servers valkey-perf starts and stops: process handling, standalone servers, clusters, TLS.
 //! Owns live processes; knows nothing about load generation or results files.
+//!
+//! Inside, imports point one way (each file's `//!` says what it may import):
+//!
+//! ```text
+//! tls ◄── control ◄── standalone ◄── cluster ◄── deployment
+//! ```
+//!
+//! A file imports only files to its left, plus `process` (re-exported here from the crate,
+//! below all of them), so there is no import cycle.
 
 pub mod cluster;
 pub mod control;

@@ -1,9 +1,15 @@
 //! One `valkey-server` process: started on a free port with its own data dir and log file,
-//! polled until it answers PING, stopped through its process group.
+//! polled until it answers PING, stopped through its process group. Also the TLS probe, which
+//! starts a server briefly to learn whether a binary was built with TLS.
+//!
+//! Owns `ServerSpec` (inert) and `ServerHandle` (the live process). May import, inside
+//! `server/`, `control` (to PING), `tls` (server arguments and material) and `process`; from
+//! the rest of the crate only `exit` and `model`. `cluster` and `deployment` build on it, never
+//! the other way round.
 
 use super::control::{Connector, Control};
 use super::process::{ManagedChild, describe_status, interrupted};
-use super::tls::ServerTls;
+use super::tls::{ServerTls, TlsMaterial, log_says_no_tls, no_tls_error};
 use crate::exit::{Code, Failure};
 use crate::model::case::CpuSet;
 use anyhow::{Context, Result};
@@ -216,5 +222,33 @@ impl ServerHandle {
     /// Stops the process (SIGTERM, grace, SIGKILL, reap). Idempotent.
     pub fn stop(&mut self) {
         self.child.stop();
+    }
+}
+
+/// Checks that `binary` can serve TLS by starting it briefly on a TLS port and completing a
+/// TLS PING (never `CONFIG SET tls-port` on a running server, which crashes some builds).
+/// Call before any case runs.
+pub fn probe_tls(binary: &Path, material: &TlsMaterial, log_dir: &Path) -> Result<()> {
+    let spec = ServerSpec {
+        name: "tls-probe".into(),
+        binary: binary.to_path_buf(),
+        bind: "127.0.0.1".into(),
+        host: "127.0.0.1".into(),
+        port: None,
+        io_threads: 1,
+        cpus: None,
+        custom_configs: Vec::new(),
+        extra_args: Vec::new(),
+        log_dir: log_dir.to_path_buf(),
+        tls: Some(material.server()),
+    };
+    match ServerHandle::start(&spec) {
+        Ok(mut server) => {
+            server.stop();
+            let _ = std::fs::remove_file(server.log_path());
+            Ok(())
+        }
+        Err(e) if log_says_no_tls(&format!("{e:#}")) => Err(no_tls_error(binary)),
+        Err(e) => Err(e.context(format!("checking that `{}` supports TLS", binary.display()))),
     }
 }

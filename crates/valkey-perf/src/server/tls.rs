@@ -1,21 +1,20 @@
-//! TLS for servers valkey-perf starts or drives: a throwaway CA with server and client
+//! TLS material for servers valkey-perf starts or drives: a throwaway CA with server and client
 //! certificates (generated here, never taken from a Valkey source tree), the server arguments
-//! that use them, a TLS control connection, and a probe that a server binary was built with TLS.
+//! that use them (`ServerTls`), the client's view of them (`ClientTls`), and how to recognise a
+//! server binary built without TLS.
 //!
-//! Owns the certificate files (private temp dir, keys mode 0600, removed on drop). Does not
-//! start long-lived servers itself; `standalone` and `cluster` do.
+//! Owns the certificate files (private temp dir, keys mode 0600, removed on drop). Opens no
+//! connections and starts no servers: control connections (`control`) build their TLS client
+//! on `ClientTls`; `standalone` probes binaries and starts servers with `ServerTls`.
+//!
+//! Imports nothing from `server/` (from the rest of the crate only `exit`, for the no-TLS
+//! error); every other server file may import it.
 
-use super::control::Control;
-use anyhow::{Context, Result, bail};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// What a server needs on its command line for TLS (inert; see `TlsMaterial` for the owner of
 /// the files).
@@ -214,114 +213,6 @@ fn write_private(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// A TLS client configuration for control connections (rustls with the ring provider).
-#[derive(Clone)]
-pub struct TlsConnector {
-    config: Arc<rustls::ClientConfig>,
-    files: ClientTls,
-}
-
-impl std::fmt::Debug for TlsConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConnector")
-            .field("files", &self.files)
-            .finish()
-    }
-}
-
-impl TlsConnector {
-    /// Loads the CA (and the client certificate, when given) from PEM files.
-    pub fn new(files: &ClientTls) -> Result<TlsConnector> {
-        let mut roots = rustls::RootCertStore::empty();
-        let cas = CertificateDer::pem_file_iter(&files.ca)
-            .with_context(|| format!("reading CA certificates from `{}`", files.ca.display()))?
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("parsing CA certificates in `{}`", files.ca.display()))?;
-        if cas.is_empty() {
-            bail!(
-                "`{}` holds no PEM certificate; pass the CA certificate the server's \
-                 certificate was signed with",
-                files.ca.display()
-            );
-        }
-        for ca in cas {
-            roots.add(ca).with_context(|| {
-                format!("adding a CA certificate from `{}`", files.ca.display())
-            })?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("configuring TLS protocol versions")?
-            .with_root_certificates(roots);
-        let config = match (&files.cert, &files.key) {
-            (Some(cert), Some(key)) => {
-                let chain = CertificateDer::pem_file_iter(cert)
-                    .with_context(|| format!("reading `{}`", cert.display()))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .with_context(|| format!("parsing certificates in `{}`", cert.display()))?;
-                let key_der = PrivateKeyDer::from_pem_file(key)
-                    .with_context(|| format!("reading the private key `{}`", key.display()))?;
-                builder
-                    .with_client_auth_cert(chain, key_der)
-                    .with_context(|| {
-                        format!(
-                            "client certificate `{}` does not match key `{}`",
-                            cert.display(),
-                            key.display()
-                        )
-                    })?
-            }
-            (None, None) => builder.with_no_client_auth(),
-            _ => bail!("a TLS client certificate needs both a certificate and a key file"),
-        };
-        Ok(TlsConnector {
-            config: Arc::new(config),
-            files: files.clone(),
-        })
-    }
-
-    pub fn files(&self) -> &ClientTls {
-        &self.files
-    }
-
-    /// Connects and completes the TLS handshake, so a server that does not speak TLS is an
-    /// error here rather than a hang later.
-    pub fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<Control> {
-        let addr = format!("{host}:{port}");
-        let sock = addr
-            .to_socket_addrs()
-            .with_context(|| format!("resolving `{addr}`"))?
-            .next()
-            .with_context(|| format!("`{addr}` resolves to no address"))?;
-        let mut stream = TcpStream::connect_timeout(&sock, timeout)
-            .with_context(|| format!("connecting to `{addr}`"))?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
-        stream.set_nodelay(true)?;
-        let name = match host.parse::<IpAddr>() {
-            Ok(ip) => ServerName::IpAddress(ip.into()),
-            Err(_) => ServerName::try_from(host.to_string())
-                .with_context(|| format!("`{host}` is not a valid TLS server name"))?,
-        };
-        let mut conn = rustls::ClientConnection::new(self.config.clone(), name)
-            .with_context(|| format!("starting a TLS session with `{addr}`"))?;
-        while conn.is_handshaking() {
-            conn.complete_io(&mut stream).with_context(|| {
-                format!(
-                    "TLS handshake with `{addr}` failed; check that the server listens for TLS \
-                     there and that its certificate is signed by `{}`",
-                    self.files.ca.display()
-                )
-            })?;
-        }
-        Ok(Control::over(
-            addr,
-            Box::new(rustls::StreamOwned::new(conn, stream)),
-        ))
-    }
-}
-
 /// True when a server log says the binary lacks TLS support.
 pub fn log_says_no_tls(log: &str) -> bool {
     log.contains("Failed finding TLS support")
@@ -342,35 +233,6 @@ pub fn no_tls_error(binary: &Path) -> anyhow::Error {
     )
 }
 
-/// Checks that `binary` can serve TLS by starting it briefly on a TLS port and completing a
-/// TLS PING (never `CONFIG SET tls-port` on a running server, which crashes some builds).
-/// Call before any case runs.
-pub fn probe_tls(binary: &Path, material: &TlsMaterial, log_dir: &Path) -> Result<()> {
-    use super::standalone::{ServerHandle, ServerSpec};
-    let spec = ServerSpec {
-        name: "tls-probe".into(),
-        binary: binary.to_path_buf(),
-        bind: "127.0.0.1".into(),
-        host: "127.0.0.1".into(),
-        port: None,
-        io_threads: 1,
-        cpus: None,
-        custom_configs: Vec::new(),
-        extra_args: Vec::new(),
-        log_dir: log_dir.to_path_buf(),
-        tls: Some(material.server()),
-    };
-    match ServerHandle::start(&spec) {
-        Ok(mut server) => {
-            server.stop();
-            let _ = std::fs::remove_file(server.log_path());
-            Ok(())
-        }
-        Err(e) if log_says_no_tls(&format!("{e:#}")) => Err(no_tls_error(binary)),
-        Err(e) => Err(e.context(format!("checking that `{}` supports TLS", binary.display()))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,7 +249,10 @@ mod tests {
             let text = std::fs::read_to_string(p).unwrap();
             assert!(text.starts_with("-----BEGIN CERTIFICATE-----"), "{text}");
         }
-        TlsConnector::new(&material.client()).unwrap();
+        // The client's view loads into the workspace's TLS client configuration.
+        let client = material.client();
+        loadgen::tls_client_config(&client.ca, client.cert.as_deref(), client.key.as_deref())
+            .unwrap();
         drop(material);
         assert!(!dir.exists());
     }

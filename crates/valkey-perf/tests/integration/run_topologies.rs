@@ -519,7 +519,7 @@ fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
     running.check_alive().unwrap();
     assert_eq!(
         ctl.call(&["EXISTS", "left-over"]).unwrap(),
-        valkey_perf::server::control::Reply::Int(0)
+        valkey_perf::server::control::Frame::Integer(0)
     );
     running.stop();
 }

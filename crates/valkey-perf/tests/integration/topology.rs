@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use valkey_perf::model::case::{CpuSet, ServerTopology};
 use valkey_perf::server::control::{Connector, Control, info_field, parse_info};
 use valkey_perf::server::process::cpus_allowed;
-use valkey_perf::server::tls::{TlsMaterial, probe_tls};
+use valkey_perf::server::standalone::probe_tls;
+use valkey_perf::server::tls::TlsMaterial;
 use valkey_perf::server::{Deployment, ExternalTarget, StartOptions};
 
 fn topology() -> ServerTopology {
@@ -167,7 +168,7 @@ fn check_cluster(binary: &Path, primaries: u32, replicas: u32, tls: Option<&TlsM
 
     write_keys(&deployment);
     let dbsize = |addr: &String| match control(addr, &connector).call(&["DBSIZE"]).unwrap() {
-        valkey_perf::server::control::Reply::Int(n) => n,
+        valkey_perf::server::control::Frame::Integer(n) => n,
         other => panic!("DBSIZE on {addr} returned {other:?}"),
     };
     for addr in primaries_addr {
@@ -220,7 +221,9 @@ fn cluster_of_three_primaries_and_three_replicas_valkey_8() {
 
 fn config_get(ctl: &mut Control, key: &str) -> String {
     match ctl.call(&["CONFIG", "GET", key]).unwrap() {
-        valkey_perf::server::control::Reply::Array(Some(items)) => items[1].text().unwrap(),
+        valkey_perf::server::control::Frame::Array(items) => {
+            items[1].as_text().unwrap().into_owned()
+        }
         other => panic!("CONFIG GET {key} returned {other:?}"),
     }
 }
@@ -470,7 +473,7 @@ fn running_servers_are_driven_not_owned() {
     external.flushall().unwrap();
     for addr in started.addresses().unwrap() {
         let n = control(&addr, &Connector::Plain).call(&["DBSIZE"]).unwrap();
-        assert_eq!(n, valkey_perf::server::control::Reply::Int(0), "{addr}");
+        assert_eq!(n, valkey_perf::server::control::Frame::Integer(0), "{addr}");
     }
     // Stopping a running server's deployment leaves the server up.
     external.stop();

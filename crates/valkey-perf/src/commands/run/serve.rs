@@ -4,7 +4,8 @@
 
 use super::plan::ServePlan;
 use crate::exit::Code;
-use crate::server::tls::{TlsMaterial, probe_tls};
+use crate::server::standalone::probe_tls;
+use crate::server::tls::TlsMaterial;
 use crate::server::{Deployment, StartOptions};
 use anyhow::{Context, Result};
 
