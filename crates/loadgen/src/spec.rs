@@ -47,8 +47,9 @@ impl fmt::Debug for Auth {
     }
 }
 
-/// A built-in workload with valkey-benchmark's key names and value layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A built-in workload with valkey-benchmark's key names and value layout. This is also the
+/// command list of valkey-perf's config files ([`Builtin::CONFIG`]): one list for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Builtin {
     Ping,
     Set,
@@ -73,6 +74,35 @@ pub enum Builtin {
 }
 
 impl Builtin {
+    /// The commands a config file names (`"commands": [...]`), in the documented order: LRANGE
+    /// reads 100 elements and MSET/MGET use 10 keys, as valkey-benchmark's default tests do.
+    pub const CONFIG: [Builtin; 17] = [
+        Builtin::Set,
+        Builtin::Get,
+        Builtin::Incr,
+        Builtin::Lpush,
+        Builtin::Rpush,
+        Builtin::Lpop,
+        Builtin::Rpop,
+        Builtin::Sadd,
+        Builtin::Spop,
+        Builtin::Hset,
+        Builtin::Zadd,
+        Builtin::Zpopmin,
+        Builtin::Lrange(100),
+        Builtin::Mset(10),
+        Builtin::Mget(10),
+        Builtin::Xadd,
+        Builtin::Ping,
+    ];
+
+    /// A command as a config file names it (`SET`, `lrange`): one of [`Builtin::CONFIG`].
+    pub fn from_config_name(name: &str) -> Option<Builtin> {
+        Builtin::CONFIG
+            .into_iter()
+            .find(|c| c.command_name().eq_ignore_ascii_case(name))
+    }
+
     /// Parses a command name as used in configs and valkey-benchmark's `-t`
     /// (`lrange` means `lrange_100`, `mset` and `mget` use 10 keys).
     pub fn parse(name: &str) -> Option<Builtin> {
@@ -148,6 +178,29 @@ impl Builtin {
             Builtin::Zpopmin => Some(Builtin::Zadd),
             _ => None,
         }
+    }
+}
+
+impl fmt::Display for Builtin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.command_name())
+    }
+}
+
+/// Written as the command name (`"LRANGE"`), as config files and records spell it.
+impl serde::Serialize for Builtin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.command_name())
+    }
+}
+
+/// Read from a config command name (see [`Builtin::from_config_name`]).
+impl<'de> serde::Deserialize<'de> for Builtin {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Builtin, D::Error> {
+        let name = String::deserialize(d)?;
+        Builtin::from_config_name(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{name}` is not a command valkey-perf benchmarks"))
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The shipped JSON Schema against the shipped config files and against validation itself, so
-//! the schema, `KNOWN_KEYS`, `Command::ALL` and `configs/` cannot drift apart.
+//! the schema, `KNOWN_KEYS`, `Command::CONFIG` and `configs/` cannot drift apart.
 
 use super::SCHEMA;
 use super::*;
@@ -96,7 +96,7 @@ fn schema_commands_equal_the_supported_commands() {
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
-    let supported: Vec<&str> = Command::ALL.iter().map(|c| c.name()).collect();
+    let supported: Vec<&str> = Command::CONFIG.iter().map(|c| c.command_name()).collect();
     assert_eq!(enumerated, supported);
 }
 

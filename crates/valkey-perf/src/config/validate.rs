@@ -266,10 +266,11 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             };
-            match Command::parse(name.trim()) {
+            match Command::from_config_name(name.trim()) {
                 Some(c) => out.push(c),
                 None => {
-                    let supported: Vec<&str> = Command::ALL.iter().map(|c| c.name()).collect();
+                    let supported: Vec<&str> =
+                        Command::CONFIG.iter().map(|c| c.command_name()).collect();
                     let upper = name.trim().to_ascii_uppercase();
                     let hint = match suggest(&upper, &supported) {
                         Some(s) => format!("did you mean \"{s}\"? "),

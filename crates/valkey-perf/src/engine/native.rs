@@ -17,28 +17,6 @@ pub fn version() -> String {
     format!("valkey-perf native {}", env!("CARGO_PKG_VERSION"))
 }
 
-fn builtin(command: Command) -> Builtin {
-    match command {
-        Command::Set => Builtin::Set,
-        Command::Get => Builtin::Get,
-        Command::Incr => Builtin::Incr,
-        Command::Lpush => Builtin::Lpush,
-        Command::Rpush => Builtin::Rpush,
-        Command::Lpop => Builtin::Lpop,
-        Command::Rpop => Builtin::Rpop,
-        Command::Sadd => Builtin::Sadd,
-        Command::Spop => Builtin::Spop,
-        Command::Hset => Builtin::Hset,
-        Command::Zadd => Builtin::Zadd,
-        Command::Zpopmin => Builtin::Zpopmin,
-        Command::Lrange => Builtin::Lrange(100),
-        Command::Mset => Builtin::Mset(10),
-        Command::Mget => Builtin::Mget(10),
-        Command::Xadd => Builtin::Xadd,
-        Command::Ping => Builtin::Ping,
-    }
-}
-
 fn base_spec(case: &Case, target: &LoadTarget, command: Builtin, key_order: KeyOrder) -> LoadSpec {
     let workload = Workload {
         key_order,
@@ -136,7 +114,7 @@ fn run_watched(
 /// for. Collections (lists, sets, sorted sets) live under one key per hash tag, and a pop or
 /// LRANGE picks its tag at random, so they cannot.
 pub fn can_seed_cluster(command: Command) -> bool {
-    matches!(command, Command::Get | Command::Mget)
+    matches!(command, Command::Get | Command::Mget(_))
 }
 
 /// Seeds a cluster through the load generator: the case's write command over the keyspace in
@@ -147,7 +125,8 @@ pub fn seed_cluster(
     count: u64,
     deadline: Duration,
 ) -> Result<()> {
-    let Some(write) = builtin(case.command)
+    let Some(write) = case
+        .command
         .seeded_by()
         .filter(|_| can_seed_cluster(case.command))
     else {
@@ -171,12 +150,7 @@ pub fn measure(
     abort: &mut dyn FnMut() -> bool,
 ) -> Result<Measurement> {
     let seed = case.seed.unwrap_or_else(rand_seed);
-    let mut spec = base_spec(
-        case,
-        target,
-        builtin(case.command),
-        KeyOrder::Random { seed },
-    );
+    let mut spec = base_spec(case, target, case.command, KeyOrder::Random { seed });
     spec.stop = match case.mode {
         BenchmarkMode::Requests(n) => Stop::Requests(n),
         BenchmarkMode::Duration(s) => Stop::Duration(Duration::from_secs(s)),

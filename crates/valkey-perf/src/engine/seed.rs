@@ -42,9 +42,9 @@ impl SeedPlan {
         let pops = pops + pops / 100 + 1;
         let warmup_pops = (case.warmup_secs * POPS_PER_SECOND).min(MAX_POP_SEED);
         let (count, key) = match case.command {
-            Command::Get | Command::Mget => (case.keyspacelen, "key:"),
+            Command::Get | Command::Mget(_) => (case.keyspacelen, "key:"),
             // LRANGE reads the first 100 elements; give it at least that many.
-            Command::Lrange => (case.keyspacelen.clamp(100, 1_000_000), "mylist"),
+            Command::Lrange(_) => (case.keyspacelen.clamp(100, 1_000_000), "mylist"),
             Command::Lpop | Command::Rpop => (pops + warmup_pops, "mylist"),
             Command::Spop => (pops + warmup_pops, "myset"),
             Command::Zpopmin => (pops + warmup_pops, "myzset"),
@@ -75,11 +75,15 @@ pub fn seed(control: &mut Control, plan: &SeedPlan, data_size: u64) -> Result<u6
         for i in start..end {
             let id = format!("{i:012}");
             batch.push(match plan.write {
-                Command::Set | Command::Mset => {
+                Command::Set | Command::Mset(_) => {
                     vec!["SET".into(), format!("{}{id}", plan.key), value.clone()]
                 }
                 Command::Lpush | Command::Rpush => {
-                    vec![plan.write.name().into(), plan.key.into(), value.clone()]
+                    vec![
+                        plan.write.command_name().into(),
+                        plan.key.into(),
+                        value.clone(),
+                    ]
                 }
                 Command::Sadd => vec!["SADD".into(), plan.key.into(), format!("element:{id}")],
                 Command::Zadd => vec![
@@ -156,7 +160,7 @@ mod tests {
         assert_eq!(warm.length_command(), Some("SCARD"));
         assert!(SeedPlan::for_case(&case(Command::Set, BenchmarkMode::Requests(50), 0)).is_none());
         let lrange =
-            SeedPlan::for_case(&case(Command::Lrange, BenchmarkMode::Requests(5), 0)).unwrap();
+            SeedPlan::for_case(&case(Command::Lrange(100), BenchmarkMode::Requests(5), 0)).unwrap();
         assert_eq!((lrange.write, lrange.count), (Command::Lpush, 1000));
     }
 }

@@ -69,11 +69,11 @@ fn test_name(command: Command) -> Option<&'static str> {
         Command::Hset => "hset",
         Command::Zadd => "zadd",
         Command::Zpopmin => "zpopmin",
-        Command::Lrange => "lrange_100",
-        Command::Mset => "mset",
+        Command::Lrange(_) => "lrange_100",
+        Command::Mset(_) => "mset",
         Command::Xadd => "xadd",
         Command::Ping => "ping_mbulk",
-        Command::Mget => return None,
+        Command::Mget(_) => return None,
     })
 }
 

@@ -3,101 +3,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
-use std::fmt;
 
-/// Commands with built-in workloads (SPEC §5.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Command {
-    Set,
-    Get,
-    Incr,
-    Lpush,
-    Rpush,
-    Lpop,
-    Rpop,
-    Sadd,
-    Spop,
-    Hset,
-    Zadd,
-    Zpopmin,
-    Lrange,
-    Mset,
-    Mget,
-    Xadd,
-    Ping,
-}
-
-impl Command {
-    pub const ALL: [Command; 17] = [
-        Command::Set,
-        Command::Get,
-        Command::Incr,
-        Command::Lpush,
-        Command::Rpush,
-        Command::Lpop,
-        Command::Rpop,
-        Command::Sadd,
-        Command::Spop,
-        Command::Hset,
-        Command::Zadd,
-        Command::Zpopmin,
-        Command::Lrange,
-        Command::Mset,
-        Command::Mget,
-        Command::Xadd,
-        Command::Ping,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Command::Set => "SET",
-            Command::Get => "GET",
-            Command::Incr => "INCR",
-            Command::Lpush => "LPUSH",
-            Command::Rpush => "RPUSH",
-            Command::Lpop => "LPOP",
-            Command::Rpop => "RPOP",
-            Command::Sadd => "SADD",
-            Command::Spop => "SPOP",
-            Command::Hset => "HSET",
-            Command::Zadd => "ZADD",
-            Command::Zpopmin => "ZPOPMIN",
-            Command::Lrange => "LRANGE",
-            Command::Mset => "MSET",
-            Command::Mget => "MGET",
-            Command::Xadd => "XADD",
-            Command::Ping => "PING",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Command> {
-        Command::ALL
-            .iter()
-            .copied()
-            .find(|c| c.name().eq_ignore_ascii_case(s))
-    }
-
-    /// The write command that must fill the keyspace before this command measures anything
-    /// meaningful: reads need data, pops need non-empty collections (SPEC §5.3).
-    pub fn seeded_by(self) -> Option<Command> {
-        match self {
-            Command::Get => Some(Command::Set),
-            Command::Mget => Some(Command::Mset),
-            Command::Lrange => Some(Command::Lpush),
-            Command::Lpop | Command::Rpop => Some(Command::Rpush),
-            Command::Spop => Some(Command::Sadd),
-            Command::Zpopmin => Some(Command::Zadd),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// Commands with built-in workloads (SPEC §5.3): the load generator's list, which is the one
+/// list of commands (`Command::CONFIG`, `command_name()`, `seeded_by()`).
+pub use loadgen::Builtin as Command;
 
 /// How long a run lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -291,9 +200,12 @@ mod tests {
 
     #[test]
     fn commands_round_trip_and_seed() {
-        for c in Command::ALL {
-            assert_eq!(Command::parse(c.name()), Some(c));
-            assert_eq!(Command::parse(&c.name().to_lowercase()), Some(c));
+        for c in Command::CONFIG {
+            assert_eq!(Command::from_config_name(c.command_name()), Some(c));
+            assert_eq!(
+                Command::from_config_name(&c.command_name().to_lowercase()),
+                Some(c)
+            );
         }
         assert_eq!(Command::Get.seeded_by(), Some(Command::Set));
         assert_eq!(Command::Lpop.seeded_by(), Some(Command::Rpush));

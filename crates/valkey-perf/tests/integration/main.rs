@@ -4,6 +4,7 @@
 mod build;
 mod compare;
 mod config;
+mod layout;
 mod run;
 mod run_native;
 mod run_topologies;

@@ -202,7 +202,7 @@ pub(super) fn run_once(
         commit: target.commit.clone(),
         git_ref: target.label.clone(),
         repository: target.repository.clone(),
-        command: case.command.name().to_string(),
+        command: case.command.command_name().to_string(),
         data_size: case.data_size,
         pipeline: case.pipeline,
         clients: case.clients,
