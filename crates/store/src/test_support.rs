@@ -83,7 +83,8 @@ fn step(step: &str, detail: impl std::fmt::Display) -> PgError {
 /// The directory holding `initdb`, `postgres` and `pg_ctl`.
 pub fn find_bindir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("VALKEY_PERF_PG_BINDIR") {
-        return Some(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").exists().then_some(dir);
     }
     // Debian installs the server outside PATH, one directory per major version; take the
     // newest.
