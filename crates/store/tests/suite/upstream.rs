@@ -342,3 +342,84 @@ fn wrong_password_is_clear_and_never_shown() {
     let err = Db::open(&format!("{good}?sslmode=verify-full"), None).unwrap_err();
     assert!(chain(&err).contains("--db-ca"), "{}", chain(&err));
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, as PEM: (ca, cert, key).
+fn test_pki() -> (String, String, String) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "valkey-perf store test CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn tls_modes() {
+    let (ca, cert, key) = test_pki();
+    let options = store::test_support::PgOptions {
+        tls: Some(store::test_support::TlsFiles {
+            cert_pem: cert,
+            key_pem: key,
+        }),
+    };
+    let Some(pg) =
+        store::test_support::PgInstance::start_or_skip_with("upstream::tls_modes", &options)
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let (other_ca, _, _) = test_pki();
+    let other_file = dir.path().join("other-ca.pem");
+    std::fs::write(&other_file, &other_ca).unwrap();
+    let base = format!(
+        "postgres://postgres:{}@127.0.0.1:{}/postgres",
+        pg.password(),
+        pg.port()
+    );
+    let mut admin = pg.client("postgres").unwrap();
+    let encrypted = |admin: &mut postgres::Client| -> Vec<bool> {
+        admin
+            .query(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'valkey-perf'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+
+    // verify-full with the right CA: connected, over TLS.
+    let db = Db::open(&format!("{base}?sslmode=verify-full"), Some(&ca_file))
+        .unwrap_or_else(|e| panic!("{}", chain(&e)));
+    assert_eq!(encrypted(&mut admin), [true]);
+    drop(db);
+    // verify-full with a CA that did not sign the server's certificate: refused.
+    let err = Db::open(&format!("{base}?sslmode=verify-full"), Some(&other_file)).unwrap_err();
+    let shown = chain(&err);
+    assert!(shown.contains("certificate"), "{shown}");
+    assert!(!shown.contains(pg.password()), "{shown}");
+    // require and prefer encrypt without checking; disable does not encrypt.
+    for (mode, want) in [("require", true), ("prefer", true), ("disable", false)] {
+        let db = Db::open(&format!("{base}?sslmode={mode}"), None)
+            .unwrap_or_else(|e| panic!("{mode}: {}", chain(&e)));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(encrypted(&mut admin), [want], "{mode}");
+        drop(db);
+        // Wait for the backend of the closed connection to go.
+        for _ in 0..100 {
+            if encrypted(&mut admin).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
