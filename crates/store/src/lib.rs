@@ -3,8 +3,8 @@
 //!
 //! The tables are upstream's (`benchmark_metrics`, `benchmark_commits`, ...), so an upstream
 //! database and its Grafana dashboards keep working; opening an upstream-created database
-//! migrates it in place (see [`schema`](crate::TableId) for names). One API, one schema and
-//! one test suite serve both backends.
+//! migrates it in place (table names: [`TableId`]). One API, one schema and one test suite
+//! serve both backends.
 //!
 //! This crate owns the database: connecting (TLS through rustls), migrations, pushing records
 //! (idempotent, one transaction per file), reading them back, and the commit states

@@ -83,7 +83,8 @@ fn step(step: &str, detail: impl std::fmt::Display) -> PgError {
 /// The directory holding `initdb`, `postgres` and `pg_ctl`.
 pub fn find_bindir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("VALKEY_PERF_PG_BINDIR") {
-        return Some(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").exists().then_some(dir);
     }
     // Debian installs the server outside PATH, one directory per major version; take the
     // newest.
@@ -126,9 +127,30 @@ fn free_port() -> Result<u16, PgError> {
         .port())
 }
 
+/// How to start a [`PgInstance`]; the default is plain TCP.
+#[derive(Debug, Clone, Default)]
+pub struct PgOptions {
+    /// Serve TLS with this certificate chain and private key (PEM), besides plain TCP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A server certificate and its key, PEM-encoded.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate (chain).
+    pub cert_pem: String,
+    /// The private key.
+    pub key_pem: String,
+}
+
 impl PgInstance {
     /// Starts a server, or says why not.
     pub fn start() -> Result<PgInstance, PgError> {
+        PgInstance::start_with(&PgOptions::default())
+    }
+
+    /// Starts a server with `options`, or says why not.
+    pub fn start_with(options: &PgOptions) -> Result<PgInstance, PgError> {
         let bindir = find_bindir().ok_or(PgError::NotInstalled)?;
         let run_as = if Uid::effective().is_root() {
             Some(
@@ -197,6 +219,32 @@ impl PgInstance {
             ));
         }
 
+        let mut tls_args = Vec::new();
+        if let Some(tls) = &options.tls {
+            for (name, pem) in [("server.crt", &tls.cert_pem), ("server.key", &tls.key_pem)] {
+                let path = dir.path().join(name);
+                std::fs::write(&path, pem).map_err(|e| step("writing TLS files", e))?;
+                // PostgreSQL refuses a key file readable by others.
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .map_err(|e| step("writing TLS files", e))?;
+                if let Some(user) = &run_as {
+                    nix::unistd::chown(&path, Some(user.uid), Some(user.gid))
+                        .map_err(|e| step("giving TLS files to `postgres`", e))?;
+                }
+            }
+            tls_args = vec![
+                "-c".to_owned(),
+                "ssl=on".to_owned(),
+                "-c".to_owned(),
+                format!("ssl_cert_file={}", dir.path().join("server.crt").display()),
+                "-c".to_owned(),
+                format!("ssl_key_file={}", dir.path().join("server.key").display()),
+            ];
+        }
+
         let log = dir.path().join("postgres.log");
         let mut last_err = None;
         // A free port can be taken by someone else between our check and the server's bind;
@@ -224,6 +272,7 @@ impl PgInstance {
                     "full_page_writes=off",
                 ])
                 .args(["-c", "max_connections=40", "-c", "shared_buffers=16MB"])
+                .args(&tls_args)
                 .stdin(Stdio::null())
                 .stdout(
                     logfile
@@ -266,7 +315,12 @@ impl PgInstance {
     /// Under `CI=true`, [`start`](Self::start) or panic with the reason: a missing server must
     /// fail CI, never pass it silently. Elsewhere, `None` after printing why `test` is skipped.
     pub fn start_or_skip(test: &str) -> Option<PgInstance> {
-        match PgInstance::start() {
+        PgInstance::start_or_skip_with(test, &PgOptions::default())
+    }
+
+    /// [`start_or_skip`](Self::start_or_skip) with options.
+    pub fn start_or_skip_with(test: &str, options: &PgOptions) -> Option<PgInstance> {
+        match PgInstance::start_with(options) {
             Ok(pg) => Some(pg),
             Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
                 panic!("{test}: needs PostgreSQL and CI=true forbids skipping: {e}")

@@ -39,11 +39,7 @@ pub(crate) struct PgTarget {
 
 /// Parses a `--db` value. A value without a `scheme:` prefix is a SQLite path.
 pub(crate) fn parse(url: &str) -> Result<Target> {
-    if let Some(rest) = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-    {
-        let _ = rest;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return parse_postgres(url).map(|t| Target::Postgres(Box::new(t)));
     }
     if let Some(path) = url.strip_prefix("sqlite:") {

@@ -1,0 +1,302 @@
+//! Pushing records: idempotency, column evolution, refusal of bad files, and reading back.
+
+use serde_json::{Value, json};
+use store::{Error, MetricsFilter, TableId};
+
+use crate::both;
+use crate::support::{Backend, Fixture, chain, record};
+
+const T1: &str = "2026-05-01T10:00:00+02:00";
+const T2: &str = "2026-05-02T10:00:00Z";
+const T3: &str = "2026-05-03T10:00:00Z";
+
+fn rows(db: &mut store::Db) -> Vec<serde_json::Map<String, Value>> {
+    db.fetch_metrics(&TableId::core(), &MetricsFilter::default())
+        .unwrap()
+}
+
+fn push_twice_adds_nothing(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    let file: Vec<_> = ["SET", "GET"]
+        .iter()
+        .flat_map(|c| (0..3).map(move |i| record("aaa", T1, c, i)))
+        .collect();
+    let first = db
+        .push_records(&core, "aaa/metrics.json", &file, None, false)
+        .unwrap();
+    assert_eq!((first.inserted, first.already_present), (6, 0));
+    let second = db
+        .push_records(&core, "aaa/metrics.json", &file, None, false)
+        .unwrap();
+    assert_eq!((second.inserted, second.already_present), (0, 6));
+    assert_eq!(rows(&mut db).len(), 6);
+
+    // A dry run reports what it would do and writes nothing, not even a new column.
+    let mut new = record("bbb", T2, "SET", 0);
+    new.insert("dry_only".into(), json!(1));
+    let dry = db
+        .push_records(&core, "bbb/metrics.json", &[new.clone()], None, true)
+        .unwrap();
+    assert_eq!((dry.inserted, dry.already_present), (1, 0));
+    assert_eq!(dry.columns_added, ["dry_only"]);
+    assert_eq!(rows(&mut db).len(), 6);
+    let real = db
+        .push_records(&core, "bbb/metrics.json", &[new], None, false)
+        .unwrap();
+    assert_eq!(
+        real.columns_added,
+        ["dry_only"],
+        "the dry run must not have created the column"
+    );
+
+    // A reopened database (a second runner, a later invocation) sees the same keys.
+    drop(db);
+    let mut db = f.open();
+    let again = db
+        .push_records(&core, "aaa/metrics.json", &file, Some("core"), false)
+        .unwrap();
+    assert_eq!((again.inserted, again.already_present), (0, 6));
+    assert_eq!(rows(&mut db).len(), 7);
+}
+both!(push_twice_adds_nothing);
+
+fn new_field_adds_column(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    db.push_records(&core, "a", &[record("aaa", T1, "SET", 0)], None, false)
+        .unwrap();
+    let mut r = record("bbb", T2, "SET", 0);
+    r.insert("server_cpu_pct".into(), json!(87.5));
+    r.insert("errors_by_kind".into(), json!({"timeout": 2, "moved": 0}));
+    r.insert("numa_pinned".into(), json!(true));
+    r.insert("always_null".into(), Value::Null);
+    let out = db.push_records(&core, "b", &[r], None, false).unwrap();
+    assert_eq!(out.inserted, 1);
+    assert_eq!(
+        out.columns_added,
+        ["errors_by_kind", "numa_pinned", "server_cpu_pct"]
+    );
+
+    let rows = rows(&mut db);
+    let old = rows.iter().find(|r| r["commit"] == "aaa").unwrap();
+    let new = rows.iter().find(|r| r["commit"] == "bbb").unwrap();
+    assert_eq!(new["server_cpu_pct"], json!(87.5));
+    assert_eq!(new["errors_by_kind"], json!({"timeout": 2, "moved": 0}));
+    assert_eq!(new["numa_pinned"], json!(true));
+    assert_eq!(old["server_cpu_pct"], Value::Null);
+    assert!(
+        !new.contains_key("always_null"),
+        "an all-null field has no type yet, so no column"
+    );
+
+    if f.backend == Backend::Postgres {
+        // Nested values are JSONB on PostgreSQL, queryable as such.
+        let mut c = f.pg.as_ref().unwrap().client("postgres").unwrap();
+        let row = c
+            .query_one("SELECT (errors_by_kind->>'timeout')::int AS n, pg_typeof(errors_by_kind)::text AS t FROM benchmark_metrics WHERE \"commit\" = 'bbb'", &[])
+            .unwrap();
+        assert_eq!(row.get::<_, i32>("n"), 2);
+        assert_eq!(row.get::<_, String>("t"), "jsonb");
+    }
+}
+both!(new_field_adds_column);
+
+fn float_widens_integer_column(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    let mut a = record("aaa", T1, "SET", 0);
+    a.insert("queue_depth".into(), json!(3));
+    let out = db.push_records(&core, "a", &[a], None, false).unwrap();
+    assert!(
+        out.columns_added.contains(&"queue_depth".to_owned()),
+        "{out:?}"
+    );
+    let mut b = record("bbb", T2, "SET", 0);
+    b.insert("queue_depth".into(), json!(3.25));
+    // `warmup` is a fixed integer column: a float widens it as well.
+    b.insert("warmup".into(), json!(0.5));
+    let out = db.push_records(&core, "b", &[b], None, false).unwrap();
+    assert_eq!(out.inserted, 1);
+    assert_eq!(
+        out.columns_widened,
+        [
+            "queue_depth: 64-bit integer → decimal",
+            "warmup: 64-bit integer → decimal"
+        ]
+    );
+    let rows = rows(&mut db);
+    let depth = |c: &str| {
+        rows.iter().find(|r| r["commit"] == c).unwrap()["queue_depth"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(depth("aaa"), 3.0);
+    assert_eq!(depth("bbb"), 3.25);
+    // A later integer still fits the widened column.
+    let mut c = record("ccc", T3, "SET", 0);
+    c.insert("queue_depth".into(), json!(7));
+    let out = db.push_records(&core, "c", &[c], None, false).unwrap();
+    assert!(out.columns_widened.is_empty());
+    if f.backend == Backend::Postgres {
+        let mut c = f.pg.as_ref().unwrap().client("postgres").unwrap();
+        let ty: String = c
+            .query_one(
+                "SELECT data_type::text FROM information_schema.columns WHERE table_name = 'benchmark_metrics' AND column_name = 'queue_depth'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(ty, "numeric");
+    }
+}
+both!(float_widens_integer_column);
+
+fn bad_files_write_nothing(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    db.push_records(&core, "good", &[record("aaa", T1, "SET", 0)], None, false)
+        .unwrap();
+
+    let evil = "x\"; DROP TABLE benchmark_metrics; --";
+    let mut bad = record("bbb", T2, "SET", 1);
+    bad.insert(evil.into(), json!(1));
+    // The bad record is the second: the first must not be written either.
+    let file = [record("bbb", T2, "SET", 0), bad];
+    let err = db
+        .push_records(&core, "bbb/metrics.json", &file, None, false)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidField { index: 1, .. }),
+        "{err:?}"
+    );
+    let msg = chain(&err);
+    assert!(msg.contains(&format!("`{evil}`")), "{msg}");
+    assert!(msg.contains("`bbb/metrics.json`"), "{msg}");
+    assert!(msg.contains("nothing from this file was written"), "{msg}");
+
+    // A value the column cannot hold (text into an integer column) is refused the same way.
+    let mut clash = record("ccc", T3, "SET", 1);
+    clash.insert("pipeline".into(), json!("ten"));
+    let file = [record("ccc", T3, "SET", 0), clash];
+    let err = db
+        .push_records(&core, "ccc/metrics.json", &file, None, false)
+        .unwrap_err();
+    let msg = chain(&err);
+    assert!(
+        msg.contains("record 1 of `ccc/metrics.json`") && msg.contains("`pipeline`"),
+        "{msg}"
+    );
+
+    // A record without its commit time is refused, naming the field.
+    let mut no_time = record("ddd", T3, "SET", 0);
+    no_time.remove("timestamp");
+    let err = db
+        .push_records(&core, "ddd", &[no_time], None, false)
+        .unwrap_err();
+    assert!(chain(&err).contains("`timestamp`"), "{}", chain(&err));
+
+    let rows = rows(&mut db);
+    assert_eq!(rows.len(), 1, "only the good file's row: {rows:?}");
+    assert_eq!(rows[0]["commit"], "aaa");
+}
+both!(bad_files_write_nothing);
+
+fn records_round_trip(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    let mut r = record("aaa", "2024-10-25T00:36:32+02:00", "GET", 0);
+    r.insert("valkey_benchmark_threads".into(), json!(4));
+    r.insert("config_set".into(), json!({"io-threads": "4", "save": ""}));
+    db.push_records(&core, "a", &[r.clone()], Some("core"), false)
+        .unwrap();
+    db.push_records(
+        &core,
+        "b",
+        &[record("bbb", T2, "SET", 0), record("bbb", T2, "SET", 1)],
+        None,
+        false,
+    )
+    .unwrap();
+    db.push_records(&core, "c", &[record("ccc", T1, "SET", 0)], None, false)
+        .unwrap();
+
+    let got = db
+        .fetch_metrics(
+            &core,
+            &MetricsFilter {
+                commits: vec!["aaa".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let g = &got[0];
+    for (k, v) in &r {
+        let want = match k.as_str() {
+            // Times come back as RFC 3339 in UTC.
+            "timestamp" => json!("2024-10-24T22:36:32Z"),
+            _ => v.clone(),
+        };
+        assert_eq!(g.get(k), Some(&want), "field `{k}`");
+    }
+    assert_eq!(g["test_type"], "core");
+    assert!(
+        !g.contains_key("benchmark_threads")
+            && !g.contains_key("record_key")
+            && !g.contains_key("id")
+    );
+    if f.backend == Backend::Postgres {
+        // Both thread columns are filled (upstream dashboards read `benchmark_threads`).
+        let mut c = f.pg.as_ref().unwrap().client("postgres").unwrap();
+        let n: i64 = c
+            .query_one(
+                "SELECT benchmark_threads FROM benchmark_metrics WHERE \"commit\" = 'aaa'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 4);
+    }
+
+    // Filters, and commit order by commit time (not push order).
+    let since = chrono::DateTime::parse_from_rfc3339(T1)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let set_since = db
+        .fetch_metrics(
+            &core,
+            &MetricsFilter {
+                since: Some(since),
+                commands: vec!["SET".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        set_since
+            .iter()
+            .map(|r| r["commit"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["ccc", "bbb", "bbb"]
+    );
+    let order: Vec<String> = db
+        .commits_by_time(&core)
+        .unwrap()
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(order, ["bbb", "ccc", "aaa"]);
+
+    // Other table ids get their own tables, created on first use.
+    let tag = TableId::parse("tag").unwrap();
+    let custom = TableId::parse("search_v2").unwrap();
+    db.push_records(&tag, "t", &[record("v9.0.0", T1, "SET", 0)], None, false)
+        .unwrap();
+    db.push_records(&custom, "s", &[record("ddd", T1, "SET", 0)], None, false)
+        .unwrap();
+    assert_eq!(db.commits_by_time(&tag).unwrap()[0].0, "v9.0.0");
+    assert_eq!(db.commits_by_time(&custom).unwrap()[0].0, "ddd");
+    assert_eq!(db.commits_by_time(&core).unwrap().len(), 3);
+}
+both!(records_round_trip);
