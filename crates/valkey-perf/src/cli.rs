@@ -21,6 +21,13 @@ pub enum Cmd {
     Config(crate::commands::config::ConfigArgs),
     /// The native load generator on its own, with valkey-benchmark's flags and output.
     Loadgen(Box<crate::commands::loadgen::LoadgenArgs>),
+    /// Store every metrics.json below a results directory in the database (idempotent).
+    Push(crate::commands::push::PushArgs),
+    /// Track which commits are benchmarked: determine, claim, mark, query, cleanup, reset.
+    Commits(crate::commands::commits::CommitsArgs),
+    /// Compare the newest commit in the database with the previous one(s); exit 6 on a
+    /// regression.
+    DetectRegression(crate::commands::detect_regression::DetectArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
@@ -29,5 +36,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Cmd::Run(args) => crate::commands::run::run(*args),
         Cmd::Config(args) => crate::commands::config::run(args),
         Cmd::Loadgen(args) => crate::commands::loadgen::run(*args),
+        Cmd::Push(args) => crate::commands::push::run(args),
+        Cmd::Commits(args) => crate::commands::commits::run(args),
+        Cmd::DetectRegression(args) => crate::commands::detect_regression::run(args),
     }
 }

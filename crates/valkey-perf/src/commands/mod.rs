@@ -2,8 +2,12 @@
 //! lowers its flags into the plain types of the layers below and calls them; the layers never
 //! call back up here.
 
+pub mod commits;
 pub mod compare;
 pub mod config;
+pub mod db;
+pub mod detect_regression;
 pub mod loadgen;
 pub mod logging;
+pub mod push;
 pub mod run;

@@ -8,5 +8,6 @@ mod layout;
 mod run;
 mod run_native;
 mod run_topologies;
+mod store_loop;
 mod support;
 mod topology;

@@ -1,0 +1,43 @@
+//! The database flags shared by `push`, `commits` and `detect-regression` (SPEC §8): `--db`
+//! (a SQLite path, `sqlite:PATH`, or `postgres://...`), `--db-ca` and `--table`.
+
+use crate::exit::usage;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use store::{Db, TableId};
+
+/// Where results and commit tracking live.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database: a SQLite file path or `sqlite:PATH` (created when missing), or
+    /// `postgres://USER@HOST:PORT/DB?sslmode=disable|prefer|require|verify-full` (the password
+    /// from the URL, PGPASSWORD or ~/.pgpass).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "results/valkey-perf.db",
+        env = "VALKEY_PERF_DB"
+    )]
+    pub db: String,
+    /// CA certificate for `sslmode=verify-full`.
+    #[arg(long, value_name = "FILE")]
+    pub db_ca: Option<PathBuf>,
+    /// Table set: `core` (benchmark_metrics, benchmark_commits), `tag` (release tags), or an id
+    /// (benchmark_metrics_<id>, benchmark_commits_<id>).
+    #[arg(long, value_name = "core|tag|ID", default_value = "core")]
+    pub table: String,
+}
+
+impl DbArgs {
+    /// The table set, checked before anything is opened.
+    pub fn table(&self) -> Result<TableId> {
+        TableId::parse(&self.table).map_err(|e| usage(format!("--table `{}`: {e}", self.table)))
+    }
+
+    /// Opens (and migrates) the database. The URL in messages never shows a password.
+    pub fn open(&self) -> Result<Db> {
+        Db::open(&self.db, self.db_ca.as_deref())
+            .with_context(|| format!("opening the database `{}`", store::redact_url(&self.db)))
+    }
+}
