@@ -4,11 +4,13 @@
 /// The JSON Schema (draft 2020-12) of the config format, as shipped in `schema/`.
 pub const SCHEMA: &str = include_str!("../../../../schema/benchmark-config.schema.json");
 
+mod checker;
 mod expand;
 mod validate;
 
+pub use checker::{ConfigError, suggest};
 pub use expand::expand;
-pub use validate::{ConfigError, ConfigObject, KNOWN_KEYS, parse_config_text, suggest};
+pub use validate::{ConfigObject, KNOWN_KEYS, parse_config_text};
 
 use crate::model::Case;
 use crate::model::case::CpuSet;
