@@ -145,9 +145,18 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Code> {
             args.graph_dir.display()
         );
     }
+    if cmp.cases.is_empty() {
+        // A gate that compares nothing must not pass.
+        return Err(crate::exit::usage(format!(
+            "no case appears in both `{}` and `{}`, so nothing was compared; check that both were run with the same config (and engine)",
+            args.baseline.display(),
+            args.new.display()
+        )));
+    }
     if let Some(pct) = args.fail_on_regression {
         let found = cmp.regressions_at_least(pct);
-        if !found.is_empty() {
+        let overall = cmp.overall_regressions_at_least(pct);
+        if !found.is_empty() || !overall.is_empty() {
             let list: Vec<String> = found
                 .iter()
                 .map(|c| {
@@ -158,12 +167,20 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Code> {
                         report::fmt_pct(c.pct_change)
                     )
                 })
+                .chain(overall.iter().map(|o| {
+                    format!(
+                        "overall {} {} over {} cases",
+                        o.metric.label(),
+                        report::fmt_pct(o.pct_change),
+                        o.cases
+                    )
+                }))
                 .collect();
             return Err(Failure::new(
                 Code::Regression,
                 format!(
                     "{} regression(s) of at least {pct} %: {}",
-                    found.len(),
+                    list.len(),
                     list.join(", ")
                 ),
             ));

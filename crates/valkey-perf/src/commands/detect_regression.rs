@@ -101,6 +101,7 @@ pub fn run(args: DetectArgs) -> Result<Code> {
         "has_regression": has_regression,
         "cases_compared": cmp.cases.len(),
         "comparisons": cmp.comparisons,
+        "overall": cmp.overall,
         "warnings": cmp.warnings,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -6,6 +6,7 @@
 //! [`model`], the judging in [`verdict`], presentation in [`report`] and [`graphs`]. May import
 //! `model`, `results` and `util`; never runs benchmarks or touches a database.
 
+pub mod effects;
 pub mod graphs;
 pub mod group;
 pub mod model;

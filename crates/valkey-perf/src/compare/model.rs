@@ -169,6 +169,8 @@ pub struct MetricComparison {
     pub new_values: Vec<f64>,
     pub baseline: Option<Summary>,
     pub new: Option<Summary>,
+    /// How the difference was judged; `None` without enough runs.
+    pub analysis: Option<super::effects::Analysis>,
     pub difference: Option<Difference>,
     /// The p-value after the correction (equal to the raw one with `Correction::None`).
     pub p_adjusted: Option<f64>,
@@ -225,6 +227,22 @@ pub struct Change {
     pub p_adjusted: f64,
 }
 
+/// The change of one metric over all cases at once: the geometric mean of the cases' ratios
+/// (random-effects pooled), so that a small change everywhere is found even when no single
+/// case is significant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overall {
+    pub metric: Metric,
+    /// Cases pooled.
+    pub cases: usize,
+    pub pct_change: Option<f64>,
+    pub pct_change_ci95: Option<[f64; 2]>,
+    pub p_value: Option<f64>,
+    pub verdict: Verdict,
+    /// Why there is no verdict, or what was left out.
+    pub note: Option<String>,
+}
+
 /// Everything `compare` found. Serialized as is for `--format json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
@@ -245,6 +263,8 @@ pub struct Comparison {
     pub comparisons: usize,
     /// Significant changes, largest |% change| first.
     pub changes: Vec<Change>,
+    /// One line per judged metric over all cases.
+    pub overall: Vec<Overall>,
     pub warnings: Vec<crate::model::Warning>,
 }
 
@@ -253,6 +273,15 @@ impl Comparison {
         self.changes
             .iter()
             .filter(|c| c.verdict == Verdict::Regression)
+    }
+
+    /// Overall lines that are regressions at least `pct` percent large.
+    pub fn overall_regressions_at_least(&self, pct: f64) -> Vec<&Overall> {
+        self.overall
+            .iter()
+            .filter(|o| o.verdict == Verdict::Regression)
+            .filter(|o| o.pct_change.is_none_or(|p| p.abs() >= pct))
+            .collect()
     }
 
     /// Regressions at least `pct` percent large.

@@ -3,7 +3,7 @@
 //! Presentation only: every number comes from the comparison; nothing is recomputed here
 //! except formatting (K/M suffixes, significant digits, percentages).
 
-use super::{CaseComparison, Comparison, Correction, MetricComparison, SideInfo, Verdict};
+use super::{CaseComparison, Comparison, Correction, MetricComparison, Overall, SideInfo, Verdict};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -182,6 +182,24 @@ fn correction_text(cmp: &Comparison) -> String {
     }
 }
 
+/// How many judged metrics each analysis decided, e.g. `paired for 20 metrics`.
+fn analyses_used(cmp: &Comparison) -> Vec<String> {
+    let mut counts: Vec<(super::effects::Analysis, usize)> = Vec::new();
+    for m in cmp.cases.iter().flat_map(|c| &c.metrics) {
+        let Some(a) = m.analysis.filter(|_| m.metric.judged()) else {
+            continue;
+        };
+        match counts.iter_mut().find(|(x, _)| *x == a) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((a, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(a, n)| format!("{} for {n} metric(s)", a.label()))
+        .collect()
+}
+
 fn case_table(out: &mut String, case: &CaseComparison, holm: bool) {
     out.push_str("| | % Change | Test | baseline | new | baseline stats | new stats |\n");
     out.push_str("|---|---|---|---|---|---|---|\n");
@@ -208,6 +226,10 @@ fn case_table(out: &mut String, case: &CaseComparison, holm: bool) {
             }
             (Some(d), _) => format!("p={}", fmt_p(d.p_value)),
             (None, _) => "n/a".to_string(),
+        };
+        let test = match m.analysis {
+            Some(a) => format!("{} ({})", test, a.label()),
+            None => test,
         };
         let mean = |s: &Option<super::Summary>| {
             s.as_ref()
@@ -292,6 +314,41 @@ pub fn render_markdown(cmp: &Comparison) -> String {
             );
         }
         out.push('\n');
+    }
+    let judged_overall: Vec<&Overall> = cmp
+        .overall
+        .iter()
+        .filter(|o| o.pct_change.is_some())
+        .collect();
+    if !judged_overall.is_empty() {
+        out.push_str(
+            "Overall, the geometric mean over the cases of one invocation:
+
+",
+        );
+        for o in &judged_overall {
+            let ci = o.pct_change_ci95.map_or_else(
+                || "n/a".to_string(),
+                |[lo, hi]| format!("{} … {}", fmt_pct(Some(lo)), fmt_pct(Some(hi))),
+            );
+            let _ = writeln!(
+                out,
+                "- {} **{}**: {} ({ci}), p={}, {} cases: {}",
+                icon(o.verdict),
+                o.metric.label(),
+                fmt_pct(o.pct_change),
+                fmt_p(o.p_value.unwrap_or(1.0)),
+                o.cases,
+                o.verdict.label()
+            );
+        }
+        out.push('\n');
+    } else if let Some(note) = cmp.overall.iter().find_map(|o| o.note.as_deref()) {
+        let _ = writeln!(out, "Overall: no verdict ({note}).\n");
+    }
+    let analyses = analyses_used(cmp);
+    if !analyses.is_empty() {
+        let _ = writeln!(out, "Analysis: {}.\n", analyses.join(", "));
     }
     let insufficient: usize = cmp
         .cases
@@ -397,15 +454,33 @@ pub fn render_markdown(cmp: &Comparison) -> String {
          samples and are not judged).\n\
          - rps: higher is better; latencies (ms): lower is better. baseline / new are means over \
          the runs.\n\
-         - **% Change**: (new − baseline) / baseline of the means; in brackets its 95 % \
-         confidence interval (Fieller's method with Welch–Satterthwaite degrees of freedom).\n\
-         - **Test**: two-sided p-value of Welch's t-test{holm_text}.\n\
+         - **% Change**: the change new / baseline; in brackets its 95 % confidence interval. \
+         The analysis is named after the p-value:\n  \
+         - *paired*: both targets ran in one invocation, interleaved in rounds (A B, B A, ...); \
+         the mean of the per-round log ratios with its Student-t interval. Drift between rounds \
+         cancels; the false-alarm rate holds for this machine's noise within the invocation.\n  \
+         - *Welch*: runs of one invocation that cannot be paired; Welch's t-test on the runs, \
+         the interval by Fieller's method. Assumes the runs are independent.\n  \
+         - *between invocations*: the sides come from different invocations (or files that do \
+         not say); the case's log ratio of means, its interval widened by the variation between \
+         invocations estimated robustly from all cases (normal reference). Drift between the \
+         two invocations counts as noise, so a change smaller than that drift cannot be found; \
+         with fewer than {min_cases} cases no verdict is given.\n\
+         - **Test**: two-sided p-value of the analysis{holm_text}.\n\
+         - **Overall**: the random-effects pooled change of a metric over the cases of one \
+         invocation (DerSimonian–Laird, with the Hartung–Knapp interval on k − 1 degrees of \
+         freedom), judged at α without correction: a small change in every case is found \
+         there even when no single case is significant.\n\
+         - Values on a grid (latencies in fixed steps, rounded numbers) are credited with a \
+         spread of at least half a step, so samples that differ by one step are not called \
+         significant.\n\
          - A change is a regression or improvement only when its interval excludes 0, its \
          p-value{adj} is below {alpha} and it is at least {thr} % large.\n\
          - **stats**: n runs, σ sample standard deviation (n − 1), CV = σ / mean, CI95% = \
          half-width of the 95 % Student-t confidence interval of the mean, relative to the \
          mean.\n",
         min = cmp.options.min_runs.max(2),
+        min_cases = super::effects::MIN_CASES_FOR_BETWEEN,
         holm_text = if holm {
             format!(
                 "; Holm p is adjusted by Holm's method over all {} comparisons of this report, \

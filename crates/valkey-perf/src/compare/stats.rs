@@ -159,9 +159,19 @@ pub struct Difference {
 /// Welch's unequal-variance t-test and interval for `new − baseline`, and Fieller's interval
 /// for the percent change. `None` when either side has fewer than 2 values.
 pub fn difference(baseline: &[f64], new: &[f64]) -> Option<Difference> {
+    difference_with_floor(baseline, new, 0.0)
+}
+
+/// [`difference`] with each side's standard deviation raised to at least `floor_sd` (the
+/// rounding floor of grid values, see `effects::sd_floor`).
+pub fn difference_with_floor(baseline: &[f64], new: &[f64], floor_sd: f64) -> Option<Difference> {
     let (n1, n2) = (baseline.len() as f64, new.len() as f64);
     let (m1, m2) = (mean(baseline)?, mean(new)?);
-    let (v1, v2) = (sample_variance(baseline)?, sample_variance(new)?);
+    let floor = floor_sd * floor_sd;
+    let (v1, v2) = (
+        sample_variance(baseline)?.max(floor),
+        sample_variance(new)?.max(floor),
+    );
     let mean_diff = m2 - m1;
     // Variances of the two means, s²/n.
     let (w1, w2) = (v1 / n1, v2 / n2);

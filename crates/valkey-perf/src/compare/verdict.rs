@@ -2,6 +2,7 @@
 //! noise threshold and the multiple-comparison correction (SPEC §7). Pure computation on
 //! records already read; [`compare_files`] is the one entry point that reads files.
 
+use super::effects::{self, Analysis};
 use super::group::{self, RecordMap};
 use super::model::*;
 use super::stats::{self, Difference, Summary};
@@ -47,11 +48,101 @@ fn side_info(records: &[RecordMap], source: &str) -> SideInfo {
     }
 }
 
+fn value(record: &RecordMap, metric: Metric) -> Option<f64> {
+    record
+        .get(metric.field())?
+        .as_f64()
+        .filter(|v| v.is_finite())
+}
+
 fn values_of(records: &[RecordMap], idx: &[usize], metric: Metric) -> Vec<f64> {
     idx.iter()
-        .filter_map(|&i| records[i].get(metric.field())?.as_f64())
-        .filter(|v| v.is_finite())
+        .filter_map(|&i| value(&records[i], metric))
         .collect()
+}
+
+/// Every metric field present must be a number (or null): a string would silently drop the
+/// run from the statistics.
+fn check_metric_types(records: &[RecordMap], source: &str) -> anyhow::Result<()> {
+    for (i, r) in records.iter().enumerate() {
+        for metric in Metric::ALL {
+            match r.get(metric.field()) {
+                None | Some(serde_json::Value::Null | serde_json::Value::Number(_)) => {}
+                Some(other) => anyhow::bail!(
+                    "`{source}` record {i}: field `{}` is {other}, not a number; fix or remove that record",
+                    metric.field()
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The records with `engine` filled in as `valkey-benchmark` where it is missing.
+fn with_engine(records: &[RecordMap]) -> Vec<RecordMap> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.entry("engine")
+                .or_insert_with(|| serde_json::Value::String("valkey-benchmark".into()));
+            r
+        })
+        .collect()
+}
+
+/// Where the runs of one case come from, which decides the analysis.
+enum Origin {
+    /// Both targets ran in one invocation, round by round: (baseline run, new run) per round.
+    Paired(Vec<(usize, usize)>),
+    /// One invocation, but the runs cannot be matched round by round.
+    OneInvocation,
+    /// Different invocations, or records that do not say.
+    Across,
+}
+
+impl Origin {
+    fn of(baseline: &[RecordMap], bi: &[usize], new: &[RecordMap], ni: &[usize]) -> Origin {
+        let inv = |r: &RecordMap| r.get("invocation_id")?.as_str().map(str::to_string);
+        let round = |r: &RecordMap| r.get("run_index")?.as_u64();
+        let mut pairs = Vec::new();
+        for &b in bi {
+            let key = (inv(&baseline[b]), round(&baseline[b]));
+            if key.0.is_none() || key.1.is_none() {
+                continue;
+            }
+            if let Some(&n) = ni.iter().find(|&&n| (inv(&new[n]), round(&new[n])) == key) {
+                pairs.push((b, n));
+            }
+        }
+        if pairs.len() >= 2 {
+            return Origin::Paired(pairs);
+        }
+        let ids =
+            |recs: &[RecordMap], idx: &[usize]| -> Option<std::collections::BTreeSet<String>> {
+                idx.iter().map(|&i| inv(&recs[i])).collect()
+            };
+        match (ids(baseline, bi), ids(new, ni)) {
+            (Some(b), Some(n)) if !b.is_empty() && b == n => Origin::OneInvocation,
+            _ => Origin::Across,
+        }
+    }
+}
+
+/// A log-scale effect as the [`Difference`] reports show: percent change and interval from
+/// the log ratio, the mean difference relative to the baseline mean.
+fn from_effect(e: &effects::LogEffect, base_mean: f64) -> Difference {
+    let pct = e.pct_change();
+    let [lo, hi] = e.pct_ci95();
+    Difference {
+        mean_diff: base_mean.abs() * pct / 100.0,
+        pct_change: Some(pct),
+        t: e.log_ratio / e.se,
+        df: e.df,
+        p_value: e.p_value,
+        mean_diff_ci95: [base_mean.abs() * lo / 100.0, base_mean.abs() * hi / 100.0],
+        pct_change_ci95: Some([lo, hi]),
+    }
 }
 
 /// Compares in-memory records (as read from `metrics.json`); `baseline_source` and
@@ -85,6 +176,12 @@ pub fn compare_records(
             ));
         }
     }
+    for (recs, src) in [(baseline, baseline_source), (new, new_source)] {
+        check_metric_types(recs, src)?;
+    }
+    // A record without `engine` was measured by valkey-benchmark (upstream writes none), and
+    // runs of different engines are never paired: `engine` is a case field.
+    let (baseline, new) = (&with_engine(baseline), &with_engine(new));
     let grouping = group::group(baseline, new);
     for ign in &grouping.ignored {
         warnings.push(Warning::new(
@@ -103,18 +200,57 @@ pub fn compare_records(
     let mut only_in_baseline = Vec::new();
     let mut only_in_new = Vec::new();
     let mut few_runs = false;
+    // Cases compared across invocations, per metric: (case, metric slot, y, v), judged once
+    // the between-invocation variance of all of them is known.
+    let mut across: Vec<(usize, usize, f64, f64)> = Vec::new();
+    // Per case and metric slot, the log ratio and its variance for the overall line (cases of
+    // one invocation only: across invocations a change everywhere looks like drift).
+    let mut pool: Vec<(usize, f64, f64)> = Vec::new();
     for g in &grouping.groups {
         let label = group::label(&g.params, &varying);
+        let origin = Origin::of(baseline, &g.baseline, new, &g.new);
         let mut mcs = Vec::new();
         for &metric in &metrics {
             let bv = values_of(baseline, &g.baseline, metric);
             let nv = values_of(new, &g.new, metric);
             let enough = bv.len() >= min_runs && nv.len() >= min_runs;
             few_runs |= enough && (bv.len() < 3 || nv.len() < 3);
-            let difference = if enough {
-                stats::difference(&bv, &nv)
-            } else {
-                None
+            let floor = effects::sd_floor(effects::resolution(&bv, &nv));
+            let (analysis, difference) = match (&origin, enough) {
+                (_, false) => (None, None),
+                (Origin::Paired(pairs), true) => {
+                    let pv: Vec<(f64, f64)> = pairs
+                        .iter()
+                        .filter_map(|&(bi, ni)| {
+                            Some((value(&baseline[bi], metric)?, value(&new[ni], metric)?))
+                        })
+                        .collect();
+                    let scale = stats::mean(&bv).unwrap_or(1.0).abs().max(f64::MIN_POSITIVE);
+                    let effect = effects::paired(&pv, floor / scale);
+                    if let Some(e) = &effect {
+                        pool.push((mcs.len(), e.log_ratio, e.se * e.se));
+                    }
+                    (
+                        Some(Analysis::Paired),
+                        effect.map(|e| from_effect(&e, stats::mean(&bv).unwrap_or(0.0))),
+                    )
+                }
+                (Origin::OneInvocation, true) => {
+                    if let Some((y, v)) = effects::log_ratio_of_means(&bv, &nv, floor) {
+                        pool.push((mcs.len(), y, v));
+                    }
+                    (
+                        Some(Analysis::Welch),
+                        stats::difference_with_floor(&bv, &nv, floor),
+                    )
+                }
+                (Origin::Across, true) => {
+                    if let Some((y, v)) = effects::log_ratio_of_means(&bv, &nv, floor) {
+                        // Enough runs on both sides: this case goes into `cases`, at this index.
+                        across.push((cases.len(), mcs.len(), y, v));
+                    }
+                    (Some(Analysis::BetweenInvocations), None)
+                }
             };
             let verdict = if !metric.judged() {
                 Verdict::NotJudged
@@ -131,6 +267,7 @@ pub fn compare_records(
                 new: Summary::of(&nv),
                 baseline_values: bv,
                 new_values: nv,
+                analysis,
                 difference,
                 p_adjusted: None,
                 verdict,
@@ -148,6 +285,44 @@ pub fn compare_records(
             (false, true) => only_in_baseline.push(case),
             _ => only_in_new.push(case),
         }
+    }
+    // Across invocations: widen every case's interval by the between-invocation variance of
+    // its metric, estimated from all cases of that metric (only cases on both sides get here).
+    let mut too_few_across = false;
+    for &metric in &metrics {
+        let slot = metrics.iter().position(|m| *m == metric).unwrap_or(0);
+        let these: Vec<&(usize, usize, f64, f64)> = across.iter().filter(|a| a.1 == slot).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let ys: Vec<f64> = these.iter().map(|a| a.2).collect();
+        let vs: Vec<f64> = these.iter().map(|a| a.3).collect();
+        let Some(tau2) = effects::between_invocation_variance(&ys, &vs) else {
+            too_few_across |= metric.judged();
+            continue;
+        };
+        for &&(ci, mi, y, v) in &these {
+            let mc = &mut cases[ci].metrics[mi];
+            let base_mean = mc.baseline.as_ref().map_or(0.0, |s| s.mean);
+            mc.difference = effects::LogEffect::test(ys.len(), y, (v + tau2).sqrt(), None)
+                .map(|e| from_effect(&e, base_mean));
+            if mc.difference.is_some() && metric.judged() {
+                mc.verdict = Verdict::NoSignificantChange;
+            }
+        }
+    }
+    if too_few_across {
+        warnings.push(
+            Warning::new(
+                WarningKind::Input,
+                format!(
+                    "the two sides come from different invocations (or from files that do not say), and fewer than {} cases are compared: the variation between invocations cannot be estimated, so no verdict is possible at the {} % threshold",
+                    effects::MIN_CASES_FOR_BETWEEN,
+                    opts.threshold_pct
+                ),
+            )
+            .with_hint("run both targets in one `valkey-perf run` invocation, which interleaves them and pairs their runs"),
+        );
     }
 
     // The family: every judged metric with a test. Holm adjusts over all of them at once.
@@ -250,7 +425,22 @@ pub fn compare_records(
         }
     }
 
+    let overall = metrics
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.judged())
+        .map(|(slot, &metric)| {
+            let (ys, vs): (Vec<f64>, Vec<f64>) = pool
+                .iter()
+                .filter(|p| p.0 == slot)
+                .map(|p| (p.1, p.2))
+                .unzip();
+            overall_of(metric, &ys, &vs, across.iter().any(|a| a.1 == slot), opts)
+        })
+        .collect();
+
     Ok(Comparison {
+        overall,
         baseline: side_info(baseline, baseline_source),
         new: side_info(new, new_source),
         options: opts.clone(),
@@ -286,6 +476,55 @@ fn judge(metric: Metric, d: Option<&Difference>, p_adj: f64, opts: &CompareOptio
         Verdict::Improvement
     } else {
         Verdict::Regression
+    }
+}
+
+/// The overall line of one metric: the random-effects pooled (geometric-mean) change over the
+/// cases of one invocation, judged like a case (interval excludes 0, p < α, at least the noise
+/// threshold). Cases compared across invocations are not pooled: a change in every case is
+/// what drift between invocations looks like.
+fn overall_of(
+    metric: Metric,
+    ys: &[f64],
+    vs: &[f64],
+    any_across: bool,
+    opts: &CompareOptions,
+) -> Overall {
+    let none = |note: &str| Overall {
+        metric,
+        cases: ys.len(),
+        pct_change: None,
+        pct_change_ci95: None,
+        p_value: None,
+        verdict: Verdict::InsufficientData,
+        note: Some(note.to_string()),
+    };
+    let Some(e) = effects::pooled(ys, vs) else {
+        return none(if any_across {
+            "the sides come from different invocations: a change in every case cannot be told from drift between them"
+        } else {
+            "fewer than two cases have enough runs on both sides"
+        });
+    };
+    let [lo, hi] = e.pct_ci95();
+    let pct = e.pct_change();
+    let significant = (lo > 0.0 || hi < 0.0) && e.p_value < opts.alpha;
+    let verdict = if !significant || pct.abs() < opts.threshold_pct {
+        Verdict::NoSignificantChange
+    } else if (pct > 0.0) == metric.higher_is_better() {
+        Verdict::Improvement
+    } else {
+        Verdict::Regression
+    };
+    Overall {
+        metric,
+        cases: e.k,
+        pct_change: Some(pct),
+        pct_change_ci95: Some([lo, hi]),
+        p_value: Some(e.p_value),
+        verdict,
+        note: any_across
+            .then(|| "cases compared across invocations are left out of this line".to_string()),
     }
 }
 

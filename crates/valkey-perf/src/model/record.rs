@@ -29,8 +29,12 @@ pub struct EnvInfo {
     pub env_aslr: String,
     pub env_thp: String,
     pub env_numa_nodes: String,
-    pub env_server_cpu_range: String,
-    pub env_client_cpu_range: String,
+    /// Written only when the config pins the server (as upstream does: consumers key on it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_server_cpu_range: Option<String>,
+    /// Written only when the config pins the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_client_cpu_range: Option<String>,
     pub env_benchmark_tool_version: String,
 }
 
@@ -63,6 +67,10 @@ pub struct Record {
     pub architecture: String,
     pub run_started_at: String,
     pub run_index: u64,
+    /// One id per `valkey-perf run` invocation: runs of two targets with the same id and
+    /// `run_index` ran in the same round, which `compare` pairs.
+    #[serde(default)]
+    pub invocation_id: String,
     pub engine: String,
     pub engine_version: String,
     pub seed: Option<u64>,

@@ -63,8 +63,9 @@ fn turbo() -> String {
 }
 
 fn idle_states() -> String {
+    // Upstream writes `not_available` when the kernel has no cpuidle interface.
     let Ok(entries) = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cpuidle") else {
-        return "all_enabled".into();
+        return "not_available".into();
     };
     let disabled = entries
         .flatten()
@@ -128,8 +129,8 @@ pub fn collect() -> EnvInfo {
         env_aslr: aslr(),
         env_thp: thp(),
         env_numa_nodes: numa_nodes(),
-        env_server_cpu_range: String::new(),
-        env_client_cpu_range: String::new(),
+        env_server_cpu_range: None,
+        env_client_cpu_range: None,
         env_benchmark_tool_version: String::new(),
     }
 }

@@ -7,6 +7,7 @@ use assert_cmd::Command;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use valkey_perf::compare::effects::Analysis;
 use valkey_perf::compare::{
     self, CompareOptions, Correction, Metric, MetricSet, RecordMap, Verdict, compare_files,
     compare_records, render_json, render_markdown, stats, write_graphs,
@@ -119,6 +120,13 @@ fn upstream_files_pair_and_show_no_regression() {
     assert!(cmp.changes.is_empty(), "{:?}", cmp.changes);
     for case in &cmp.cases {
         assert_eq!((case.baseline_runs, case.new_runs), (3, 3));
+        // Two invocations that say nothing about it: the between-invocation model.
+        assert!(
+            case.metrics
+                .iter()
+                .all(|m| m.analysis == Some(Analysis::BetweenInvocations)),
+            "{case:?}"
+        );
     }
     let fixed: Vec<&str> = cmp.fixed_config.iter().map(|p| p.name.as_str()).collect();
     assert!(fixed.contains(&"pipeline") && fixed.contains(&"clients"));
@@ -165,10 +173,9 @@ fn fields_only_one_tool_writes_are_ignored_for_pairing() {
     let cmp = compare_records(&a, &b, "a", "b", &CompareOptions::default()).unwrap();
     assert_eq!(cmp.cases.len(), 6);
     let ignored: Vec<&str> = cmp.ignored_fields.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(
-        ignored,
-        ["keyspacelen", "io_threads", "config_set", "engine"]
-    );
+    // `engine` is not ignored: a record without it was measured by valkey-benchmark.
+    assert_eq!(ignored, ["keyspacelen", "io_threads", "config_set"]);
+    assert!(cmp.pairing_fields.iter().any(|f| f == "engine"));
     assert!(
         cmp.warnings
             .iter()
@@ -200,6 +207,8 @@ fn synthetic(rps: &[f64]) -> Vec<RecordMap> {
             let lat = 50_000.0 / r;
             json!({
                 "command": "GET", "data_size": 64, "pipeline": 16, "clients": 50,
+                // Runs of one invocation that are not paired round by round: Welch.
+                "invocation_id": "one-invocation",
                 "rps": r, "avg_latency_ms": lat, "min_latency_ms": lat / 4.0,
                 "p50_latency_ms": lat, "p95_latency_ms": lat * 1.5,
                 "p99_latency_ms": lat * 2.0, "max_latency_ms": lat * 5.0,
@@ -219,6 +228,7 @@ fn a_ten_percent_slowdown_is_a_regression_of_about_ten_percent() {
     let rps = &cmp.cases[0].metrics[0];
     assert_eq!(rps.metric, Metric::Rps);
     assert_eq!(rps.verdict, Verdict::Regression);
+    assert_eq!(rps.analysis, Some(Analysis::Welch));
     let pct = rps.difference.as_ref().unwrap().pct_change.unwrap();
     assert!((pct + 10.0).abs() < 0.5, "{pct}");
     let p99 = cmp.cases[0]
@@ -495,10 +505,26 @@ fn cli_names_the_malformed_file_and_position() {
 
 // ---------------------------------------------------------------- real runs
 
-/// One `valkey-perf run` of `server` with the native engine (no --valkey-benchmark-path) into
-/// `results`, one run per case (records append to what earlier calls wrote); returns its
-/// `metrics.json`.
-fn native_run_into(scratch: &Scratch, config: &Path, server: &Path, results: &Path) -> PathBuf {
+/// Two copies of `server` that differ by one trailing byte (so they are two targets; an ELF
+/// file runs the same with bytes appended).
+fn two_copies(scratch: &Scratch, server: &Path) -> (PathBuf, PathBuf) {
+    let copy = |name: &str, extra: &[u8]| {
+        let dir = scratch.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("valkey-server");
+        let mut bytes = std::fs::read(server).unwrap();
+        bytes.extend_from_slice(extra);
+        std::fs::write(&p, bytes).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        p
+    };
+    (copy("a", b""), copy("b", b"\n"))
+}
+
+/// One `valkey-perf run` of a baseline and a new binary, interleaved, native engine; returns
+/// the JSON comparison of the two `metrics.json` files it wrote.
+fn run_and_compare(scratch: &Scratch, config: &Path, base: &Path, new: &Path, runs: u32) -> Value {
+    let results = scratch.path().join("results");
     valkey_perf()
         .env("TMPDIR", scratch.tmp())
         .env_remove("RUST_LOG")
@@ -506,61 +532,67 @@ fn native_run_into(scratch: &Scratch, config: &Path, server: &Path, results: &Pa
         .arg("--config")
         .arg(config)
         .arg("--results-dir")
-        .arg(results)
+        .arg(&results)
+        .arg("--baseline-server-bin")
+        .arg(base)
         .arg("--server-bin")
-        .arg(server)
-        .args(["--runs", "1", "--log-level", "warn"])
-        .timeout(Duration::from_secs(120))
+        .arg(new)
+        .args(["--runs", &runs.to_string(), "--log-level", "warn"])
+        .timeout(Duration::from_secs(300))
         .assert()
         .success();
-    let dirs: Vec<PathBuf> = std::fs::read_dir(results)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&results)
         .unwrap()
         .map(|e| e.unwrap().path().join("metrics.json"))
         .filter(|p| p.is_file())
         .collect();
-    assert_eq!(dirs.len(), 1, "one target, one metrics.json: {dirs:?}");
-    dirs.into_iter().next().unwrap()
-}
-
-#[test]
-fn a_a_two_runs_of_the_same_server_show_no_change() {
-    let Some(bins) = Bins::get() else { return };
-    let scratch = Scratch::new();
-    // ~0.3 s per run at the ~150K rps a debug build reaches on a busy 2-core machine.
-    let config = scratch.config(&json!([{
-        "requests": [40000], "keyspacelen": [1000], "data_sizes": [16],
-        "pipelines": [8], "clients": [50], "commands": ["SET", "GET"]
-    }]));
-    // Interleaved A B A B ..., as `run` interleaves targets: drift of this shared machine (other
-    // tests start and stop servers meanwhile) then hits both sides alike instead of showing up
-    // as a difference between two back-to-back invocations.
-    let (mut a, mut b) = (PathBuf::new(), PathBuf::new());
-    for _ in 0..5 {
-        a = native_run_into(&scratch, &config, &bins.new, &scratch.path().join("a"));
-        b = native_run_into(&scratch, &config, &bins.new, &scratch.path().join("b"));
-    }
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    // Which file is the baseline: the one whose records name the baseline binary.
+    let is_base = |p: &PathBuf| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .contains(&base.display().to_string())
+    };
+    let (b, n) = if is_base(&files[0]) {
+        (&files[0], &files[1])
+    } else {
+        (&files[1], &files[0])
+    };
     let out = valkey_perf()
         .arg("compare")
         .arg("--baseline")
-        .arg(&a)
+        .arg(b)
         .arg("--new")
-        .arg(&b)
+        .arg(n)
         .args(["--format", "json"])
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn a_a_two_copies_of_one_server_show_no_change_paired() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    let config = scratch.config(&json!([{
+        "requests": [30000], "keyspacelen": [1000], "data_sizes": [16],
+        "pipelines": [1, 16], "clients": [50], "commands": ["SET", "GET"]
+    }]));
+    let (a, b) = two_copies(&scratch, &bins.new);
+    let report = run_and_compare(&scratch, &config, &a, &b, 5);
     let cases = report["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 2, "SET and GET pair up: {report:#}");
-    assert_eq!(report["comparisons"], 10, "2 cases × 5 judged metrics");
+    assert_eq!(cases.len(), 4, "SET and GET at P1 and P16: {report:#}");
     for case in cases {
         assert_eq!(
             (&case["baseline_runs"], &case["new_runs"]),
             (&json!(5), &json!(5))
         );
         for m in case["metrics"].as_array().unwrap() {
+            assert_eq!(m["analysis"], "paired", "{m:#}");
             let verdict = m["verdict"].as_str().unwrap();
             assert!(
                 verdict == "no_significant_change" || verdict == "not_judged",
@@ -573,6 +605,169 @@ fn a_a_two_runs_of_the_same_server_show_no_change() {
         }
     }
     assert_eq!(report["changes"], json!([]));
+    for o in report["overall"].as_array().unwrap() {
+        assert_ne!(o["verdict"], "regression", "{o:#}");
+        assert_ne!(o["verdict"], "improvement", "{o:#}");
+    }
+}
+
+#[test]
+fn upstream_a_a_pair_is_no_regression_and_a_planted_drop_is_found_alone() {
+    let a = load("run-a-metrics.json");
+    let b = load("run-b-metrics.json");
+    for metrics in [MetricSet::Rps, MetricSet::Latency, MetricSet::All] {
+        let opts = CompareOptions {
+            metrics,
+            ..CompareOptions::default()
+        };
+        let cmp = compare_records(&a, &b, "a", "b", &opts).unwrap();
+        assert!(cmp.changes.is_empty(), "{metrics:?}: {:?}", cmp.changes);
+        // 30 % fewer rps in every run of one case of the second file.
+        let mut planted = b.clone();
+        for r in planted
+            .iter_mut()
+            .filter(|r| r["command"] == "LPUSH" && r["data_size"] == 32)
+        {
+            let rps = r["rps"].as_f64().unwrap();
+            r.insert("rps".into(), json!(rps * 0.7));
+        }
+        let cmp = compare_records(&a, &planted, "a", "b", &opts).unwrap();
+        let found: Vec<(&str, Metric)> = cmp
+            .regressions()
+            .map(|c| (c.case.as_str(), c.metric))
+            .collect();
+        if metrics == MetricSet::Latency {
+            assert!(found.is_empty(), "{found:?}");
+        } else {
+            assert_eq!(
+                found,
+                vec![("LPUSH data_size=32", Metric::Rps)],
+                "{metrics:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn constant_samples_one_grid_step_apart_are_not_significant() {
+    let recs = |p50: f64| -> Vec<RecordMap> {
+        synthetic(&[400_000.0, 401_000.0, 399_000.0])
+            .into_iter()
+            .map(|mut r| {
+                r.insert("p50_latency_ms".into(), json!(p50));
+                r
+            })
+            .collect()
+    };
+    let cmp = compare_records(
+        &recs(0.127),
+        &recs(0.135),
+        "a",
+        "b",
+        &CompareOptions::default(),
+    )
+    .unwrap();
+    let p50 = cmp.cases[0]
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::P50Latency)
+        .unwrap();
+    assert_eq!(p50.verdict, Verdict::NoSignificantChange, "{p50:?}");
+    assert!(p50.difference.as_ref().unwrap().p_value > 0.05, "{p50:?}");
+}
+
+#[test]
+fn a_small_change_in_every_case_shows_in_the_overall_line() {
+    // 40 cases, 10 paired rounds each, every case 3 % slower with 5 % round-to-round noise:
+    // no single case is significant after Holm, the pooled change is.
+    let mut base = Vec::new();
+    let mut new = Vec::new();
+    let mut x: u64 = 12345;
+    let mut noise = || {
+        // A small linear congruential generator: the test is deterministic.
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((x >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.17
+    };
+    for case in 0..40 {
+        for round in 0..10 {
+            for (side, factor) in [(&mut base, 1.0), (&mut new, 0.97)] {
+                let rps = 100_000.0 * factor * (1.0 + noise());
+                let mut r = synthetic(&[rps]).remove(0);
+                r.insert("data_size".into(), json!(case));
+                r.insert("run_index".into(), json!(round));
+                r.insert("invocation_id".into(), json!("one"));
+                side.push(r);
+            }
+        }
+    }
+    let opts = CompareOptions {
+        metrics: MetricSet::Rps,
+        ..CompareOptions::default()
+    };
+    let cmp = compare_records(&base, &new, "a", "b", &opts).unwrap();
+    assert!(cmp.regressions().count() < 5, "{:?}", cmp.changes);
+    let o = &cmp.overall[0];
+    assert_eq!(o.metric, Metric::Rps);
+    assert_eq!(o.cases, 40);
+    assert_eq!(o.verdict, Verdict::Regression, "{o:?}");
+    assert!((o.pct_change.unwrap() + 3.0).abs() < 1.0, "{o:?}");
+    // The gate fails on it.
+    assert_eq!(cmp.overall_regressions_at_least(2.0).len(), 1);
+}
+
+#[test]
+fn different_engines_are_never_paired() {
+    // Upstream records say nothing about the engine: valkey-benchmark.
+    let a = load("run-a-metrics.json");
+    let mut b = load("run-b-metrics.json");
+    for r in &mut b {
+        r.insert("engine".into(), json!("native"));
+    }
+    let cmp = compare_records(&a, &b, "a", "b", &CompareOptions::default()).unwrap();
+    assert!(cmp.cases.is_empty());
+    assert_eq!((cmp.only_in_baseline.len(), cmp.only_in_new.len()), (6, 6));
+}
+
+#[test]
+fn cli_refuses_a_comparison_of_nothing_and_a_metric_that_is_not_a_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, recs: &Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, recs.to_string()).unwrap();
+        p
+    };
+    let get = write("get.json", &json!(synthetic(&[1.0, 2.0])));
+    let mut set_recs = synthetic(&[1.0, 2.0]);
+    for r in &mut set_recs {
+        r.insert("command".into(), json!("SET"));
+    }
+    let set = write("set.json", &json!(set_recs));
+    let out = valkey_perf()
+        .args(["compare", "--fail-on-regression", "5", "--baseline"])
+        .arg(&get)
+        .arg("--new")
+        .arg(&set)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("no case appears in both"), "{stderr}");
+    let mut bad_recs = synthetic(&[1.0, 2.0]);
+    bad_recs[1].insert("rps".into(), json!("fast"));
+    let bad = write("bad.json", &json!(bad_recs));
+    let out = valkey_perf()
+        .args(["compare", "--baseline"])
+        .arg(&get)
+        .arg("--new")
+        .arg(&bad)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("bad.json") && stderr.contains("record 1") && stderr.contains("`rps`"),
+        "{stderr}"
+    );
 }
 
 /// One `valkey-perf loadgen` SET run of `secs` seconds against `port`, optionally at a fixed
@@ -673,6 +868,13 @@ fn a_client_paced_at_ninety_percent_is_a_ten_percent_rps_regression() {
         metrics: MetricSet::Rps,
         ..CompareOptions::default()
     };
+    // Both sides ran interleaved in one process: round r of each is a pair.
+    for runs in [&mut normal_runs, &mut slow_runs] {
+        for (i, r) in runs.iter_mut().enumerate() {
+            r.insert("invocation_id".into(), json!("paced"));
+            r.insert("run_index".into(), json!(i));
+        }
+    }
     let cmp = compare_records(&normal_runs, &slow_runs, "normal", "slow", &opts).unwrap();
     assert_eq!(cmp.cases.len(), 1, "one case: {:?}", cmp.pairing_fields);
     let m = &cmp.cases[0].metrics[0];
@@ -680,9 +882,12 @@ fn a_client_paced_at_ninety_percent_is_a_ten_percent_rps_regression() {
     let pct = m.difference.as_ref().unwrap().pct_change.unwrap();
     let why = format!("{pct:.1} %: normal {u:?}, slow {l:?}, calibration {calib:?}");
     assert_eq!(m.verdict, Verdict::Regression, "{why}");
-    // The report states the slowdown actually injected, which is about 10 %.
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let injected = 100.0 * (mean(&l) / mean(&u) - 1.0);
+    assert_eq!(m.analysis, Some(Analysis::Paired), "{why}");
+    // The report states the slowdown actually injected, which is about 10 %: the geometric
+    // mean of the per-round ratios.
+    let rounds = u.len() as f64;
+    let injected =
+        100.0 * ((u.iter().zip(&l).map(|(a, b)| (b / a).ln()).sum::<f64>() / rounds).exp() - 1.0);
     assert!(
         (pct - injected).abs() < 1e-6,
         "{why}; injected {injected:.2} %"

@@ -65,9 +65,8 @@ const RECORD_FIELDS: &[&str] = &[
     "env_aslr",
     "env_thp",
     "env_numa_nodes",
-    "env_server_cpu_range",
-    "env_client_cpu_range",
     "env_benchmark_tool_version",
+    "invocation_id",
 ];
 
 /// The `env_*` fields that describe the machine and must never be empty.
@@ -81,8 +80,6 @@ const ENV_FACTS: &[&str] = &[
     "env_aslr",
     "env_thp",
     "env_numa_nodes",
-    "env_server_cpu_range",
-    "env_client_cpu_range",
     "env_benchmark_tool_version",
 ];
 
@@ -162,6 +159,13 @@ fn check_record(r: &Record, server_version: &str, binary: &Path, requests: u64) 
     }
     for field in ENV_FACTS {
         assert!(!str_of(r, field).is_empty(), "`{field}` is empty: {r:?}");
+    }
+    // Without pinning in the config, the CPU ranges are not written (as upstream).
+    for field in ["env_server_cpu_range", "env_client_cpu_range"] {
+        assert!(
+            !r.contains_key(field),
+            "`{field}` written without pinning: {r:?}"
+        );
     }
     // Throughput and latencies.
     let rps = f64_of(r, "rps");
@@ -334,11 +338,18 @@ fn two_server_versions_small_matrix_interleaved() {
         "two binaries never share a commit id"
     );
 
-    // Interleaving, baseline first: A B A B, run by run, in the log ...
+    // Interleaving in rounds: A B, then B A (A B B A ...), run by run, in the log ...
     let lines = run_lines(&base_dir.join("logs.txt"));
     let want: Vec<(u32, u32, String)> = (1..=cases.len() as u32)
         .flat_map(|c| (1..=runs as u32).map(move |r| (c, r)))
-        .flat_map(|(c, r)| [&bins.base, &bins.new].map(|b| (c, r, b.to_str().unwrap().to_string())))
+        .flat_map(|(c, r)| {
+            let round = if r % 2 == 1 {
+                [&bins.base, &bins.new]
+            } else {
+                [&bins.new, &bins.base]
+            };
+            round.map(|b| (c, r, b.to_str().unwrap().to_string()))
+        })
         .collect();
     assert_eq!(lines, want, "run order in logs.txt");
     assert_eq!(
@@ -357,13 +368,17 @@ fn two_server_versions_small_matrix_interleaved() {
         .collect();
     all.sort();
     let order: Vec<&str> = all.iter().map(|(_, who)| who.as_str()).collect();
-    let alternating: Vec<&str> = ["base", "new"]
-        .iter()
-        .copied()
-        .cycle()
-        .take(order.len())
+    let abba: Vec<&str> = (0..cases.len())
+        .flat_map(|_| (0..runs))
+        .flat_map(|r| {
+            if r % 2 == 0 {
+                ["base", "new"]
+            } else {
+                ["new", "base"]
+            }
+        })
         .collect();
-    assert_eq!(order, alternating, "runs by start time alternate A B A B");
+    assert_eq!(order, abba, "runs by start time go A B, B A, ...");
 
     // The comparison report of the baseline run.
     let report = results

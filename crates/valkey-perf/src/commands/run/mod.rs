@@ -60,6 +60,7 @@ fn execute(plan: &Plan) -> Result<Code> {
         tls: material.as_ref().map(TlsMaterial::server),
         env: env::collect(),
         architecture: env::architecture(),
+        invocation_id: invocation_id(),
     };
     tracing::info!(
         "{} cases × {} runs × {} targets; {}",
@@ -72,6 +73,8 @@ fn execute(plan: &Plan) -> Result<Code> {
     let progress = Progress::new(total);
     let mut records: Vec<Vec<Record>> = vec![Vec::new(); plan.targets.len()];
     let mut failed = 0usize;
+    // (case, target, metrics) of every measured run, for the summary table.
+    let mut measured: Vec<(usize, usize, crate::model::Metrics)> = Vec::new();
     // Each distinct warning is printed once; the config's were printed when it was read.
     let mut printed: HashSet<Warning> = plan
         .config_warnings
@@ -82,7 +85,8 @@ fn execute(plan: &Plan) -> Result<Code> {
     let mut start_error = None;
     'cases: for (ci, case) in plan.cases.iter().enumerate() {
         for run_index in 0..plan.runs {
-            for (ti, target) in plan.targets.iter().enumerate() {
+            for ti in round_order(plan.targets.len(), run_index) {
+                let target = &plan.targets[ti];
                 if interrupted() {
                     stop = Some(Code::Interrupted);
                     break 'cases;
@@ -112,6 +116,7 @@ fn execute(plan: &Plan) -> Result<Code> {
                             record.metrics.p50_latency_ms,
                             record.metrics.p99_latency_ms
                         );
+                        measured.push((ci, ti, record.metrics.clone()));
                         files[ti].append(&record)?;
                         records[ti].push(record);
                     }
@@ -134,6 +139,7 @@ fn execute(plan: &Plan) -> Result<Code> {
         }
     }
     progress.finish();
+    print_summary(plan, &measured);
     for (t, f) in plan.targets.iter().zip(&files) {
         tracing::info!(
             "{} records for {} in `{}`",
@@ -231,4 +237,107 @@ fn prepare_tls(plan: &Plan) -> Result<Option<TlsMaterial>> {
         material.dir().display()
     );
     Ok(Some(material))
+}
+
+/// The end-of-run table on stdout: per case and target, rps and p50/p99 latency as mean ±
+/// standard deviation over the runs (hyperfine-style), before the paths of the files.
+fn print_summary(plan: &Plan, measured: &[(usize, usize, crate::model::Metrics)]) {
+    if measured.is_empty() {
+        return;
+    }
+    let spread = |v: &[f64], unit: &str| -> String {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        if v.len() < 2 {
+            return format!("{} {unit}", fmt_num(mean));
+        }
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        format!("{} ± {} {unit}", fmt_num(mean), fmt_num(sd))
+    };
+    let width = plan
+        .targets
+        .iter()
+        .map(|t| t.commit.len())
+        .max()
+        .unwrap_or(6);
+    println!(
+        "{:<width$}  {:>4}  {:>22}  {:>22}  {:>22}",
+        "target", "runs", "rps", "p50", "p99"
+    );
+    for (ci, case) in plan.cases.iter().enumerate() {
+        println!("{}", case.label());
+        for (ti, t) in plan.targets.iter().enumerate() {
+            let runs: Vec<&crate::model::Metrics> = measured
+                .iter()
+                .filter(|(c, tt, _)| *c == ci && *tt == ti)
+                .map(|(_, _, m)| m)
+                .collect();
+            if runs.is_empty() {
+                continue;
+            }
+            let col = |f: fn(&crate::model::Metrics) -> f64| {
+                runs.iter().map(|m| f(m)).collect::<Vec<f64>>()
+            };
+            println!(
+                "{:<width$}  {:>4}  {:>22}  {:>22}  {:>22}",
+                t.commit,
+                runs.len(),
+                spread(&col(|m| m.rps), "/s"),
+                spread(&col(|m| m.p50_latency_ms), "ms"),
+                spread(&col(|m| m.p99_latency_ms), "ms"),
+            );
+        }
+    }
+    println!();
+}
+
+/// Three significant digits with a K/M suffix for large values.
+fn fmt_num(v: f64) -> String {
+    let (v, suffix) = match v.abs() {
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e3 => (v / 1e3, "K"),
+        _ => (v, ""),
+    };
+    let digits = if v.abs() >= 100.0 {
+        0
+    } else if v.abs() >= 10.0 {
+        1
+    } else if v.abs() >= 1.0 {
+        2
+    } else {
+        3
+    };
+    format!("{v:.digits$}{suffix}")
+}
+
+/// The order of the targets in round `run_index`: A B in even rounds, B A in odd ones (A B B A
+/// A B ...), so that a drift that grows steadily over the invocation does not favour the
+/// target that always runs first; `compare` pairs each round's runs.
+fn round_order(targets: usize, run_index: u32) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..targets).collect();
+    if run_index % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
+/// An id for this invocation: UTC start time and process id (`20261129T234501Z-4242`).
+fn invocation_id() -> String {
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_order;
+
+    #[test]
+    fn rounds_alternate_a_b_and_b_a() {
+        let order: Vec<Vec<usize>> = (0..4).map(|r| round_order(2, r)).collect();
+        assert_eq!(order, vec![vec![0, 1], vec![1, 0], vec![0, 1], vec![1, 0]]);
+        assert_eq!(round_order(1, 1), vec![0]);
+    }
 }

@@ -24,6 +24,9 @@ fn run_deadline(plan: &Plan, case: &Case) -> Duration {
     })
 }
 
+/// Shortest measured window that is not warned about, in seconds.
+const MIN_RUN_SECS: f64 = 1.0;
+
 /// Why one run did not produce a record.
 pub(super) enum RunFailure {
     /// The server could not start: the whole invocation stops (exit 4).
@@ -40,6 +43,8 @@ pub(super) struct RunContext<'a> {
     pub tls: Option<ServerTls>,
     pub env: crate::model::EnvInfo,
     pub architecture: String,
+    /// `invocation_id` of every record of this invocation.
+    pub invocation_id: String,
 }
 
 /// How long a failed engine run waits for a server's death to become visible. A killed
@@ -185,17 +190,36 @@ pub(super) fn run_once(
         BenchmarkMode::Requests(n) => (Some(n), None),
         BenchmarkMode::Duration(s) => (None, Some(s)),
     };
-    let mut env = ctx.env.clone();
-    env.env_server_cpu_range = if server_cpus.is_empty() {
-        case.topology
-            .server_cpus
-            .as_ref()
-            .map(|c| c.canonical())
-            .unwrap_or_default()
-    } else {
-        server_cpus
+    // A window this short measures start-up and scheduling noise as much as the server.
+    let window_secs = match case.mode {
+        BenchmarkMode::Duration(s) => s as f64,
+        BenchmarkMode::Requests(n) if m.rps > 0.0 => n as f64 / m.rps,
+        BenchmarkMode::Requests(_) => 0.0,
     };
-    env.env_client_cpu_range = measurement.client_cpus.unwrap_or_default();
+    if window_secs < MIN_RUN_SECS {
+        warnings.push(
+            Warning::new(
+                WarningKind::Noisy,
+                format!("the measured run lasted less than {MIN_RUN_SECS} s, which is noisy"),
+            )
+            .with_hint("raise `requests` or give `duration` so that each run lasts a few seconds"),
+        );
+    }
+    let mut env = ctx.env.clone();
+    // Only when pinning is configured, as upstream writes them; then the affinity read back.
+    env.env_server_cpu_range = case.topology.server_cpus.as_ref().map(|c| {
+        if server_cpus.is_empty() {
+            c.canonical()
+        } else {
+            server_cpus.clone()
+        }
+    });
+    env.env_client_cpu_range = case.client_cpus.as_ref().map(|c| {
+        measurement
+            .client_cpus
+            .clone()
+            .unwrap_or_else(|| c.canonical())
+    });
     env.env_benchmark_tool_version = plan.engine.version();
     Ok(Record {
         timestamp: target.timestamp.clone(),
@@ -219,6 +243,7 @@ pub(super) fn run_once(
         architecture: ctx.architecture.clone(),
         run_started_at: measurement.started_at,
         run_index: u64::from(run_index),
+        invocation_id: ctx.invocation_id.clone(),
         engine: plan.engine.name().into(),
         engine_version: plan.engine.version(),
         seed: measurement.seed,
