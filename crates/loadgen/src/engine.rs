@@ -27,6 +27,8 @@ const SEND_AHEAD: Duration = Duration::from_millis(1);
 const WATCH_PERIOD: Duration = Duration::from_millis(20);
 /// After the end of a duration run, replies still in flight get this long to arrive.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// How long a worker waiting at the start gate spins before it blocks.
+const GATE_SPIN: Duration = Duration::from_millis(50);
 /// One in this many replies of a command that implies a reply shape is checked for it.
 const SHAPE_SAMPLE: u64 = 16;
 /// A worker thread that waited for a CPU more than this share of the time got less CPU than
@@ -112,6 +114,21 @@ fn arrive(shared: &Shared, cancel: &AtomicBool) -> Option<Times> {
         shared.gate.released.notify_all();
         return Some(times);
     }
+    drop(g);
+    // Spin (yielding the CPU) for a short while first: a condition variable's wake-up takes
+    // a scheduler round trip, idle time inside the window. The connects of the other threads
+    // are usually over within this; a slow cluster connect falls back to blocking.
+    let spin_until = Instant::now() + GATE_SPIN;
+    while Instant::now() < spin_until {
+        if let Some(t) = shared.times.get() {
+            return Some(*t);
+        }
+        if shared.abort.load(Ordering::Relaxed) {
+            return None;
+        }
+        std::thread::yield_now();
+    }
+    let mut g = shared.gate.lock();
     while !g.aborted && shared.times.get().is_none() {
         g = shared
             .gate
@@ -836,24 +853,28 @@ pub(crate) fn worker(
         }
         let cpus = sys::current_thread_cpus();
         let _ = ready.send(Ok(()));
+        // Allocated before the gate: a recorder's histograms take a while to zero, time that
+        // would otherwise be idle inside the window.
+        let mut recorder = Recorder::new(
+            Instant::now(),
+            matches!(shared.spec.pacing, Pacing::ClosedLoop),
+        );
         let times = arrive(&shared, cancel)?;
+        let wall0 = Instant::now();
         #[cfg(test)]
         if shared.spec.panic_in_worker == Some((tid, true)) {
             panic!("test hook: worker {tid} panics after the start");
         }
+        recorder.last_progress = wall0;
         let ctx = Rc::new(ThreadCtx {
             shared: shared.clone(),
-            rec: RefCell::new(Recorder::new(
-                Instant::now(),
-                matches!(shared.spec.pacing, Pacing::ClosedLoop),
-            )),
+            rec: RefCell::new(recorder),
             outstanding: Cell::new(0),
             times,
             schedules: RefCell::new(vec![None; clients.len()]),
         });
         let cpu0 = sys::thread_cpu_time();
         let wait0 = sys::thread_runqueue_wait();
-        let wall0 = Instant::now();
         let start_lag = wall0.saturating_duration_since(times.start);
         let handles: Vec<_> = clients
             .into_iter()

@@ -44,11 +44,13 @@ fn the_window_starts_when_every_worker_runs() {
         lags.push(go(&s).start_lag_s);
     }
     lags.sort_by(f64::total_cmp);
-    // Workers that poll for a start flag leave the window idle for up to a timer tick
-    // (1-2 ms) at its start; with the barrier the last worker starts it, and the others wake
-    // within microseconds. The median is robust to a few runs descheduled on a busy host.
+    // Workers that poll for a start flag every millisecond leave the window idle for up to a
+    // timer tick (1-2 ms; the median of the later of two is about 1 ms); with the barrier the
+    // last worker starts the window and the other is already spinning for it. The median, and
+    // a bound well under a tick, keep runs descheduled on a busy host from deciding.
+    eprintln!("start lags (s): {lags:?}");
     let median = lags[lags.len() / 2];
-    assert!(median < 250e-6, "start lags (s): {lags:?}");
+    assert!(median < 500e-6, "start lags (s): {lags:?}");
 }
 
 #[test]
