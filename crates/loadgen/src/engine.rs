@@ -15,8 +15,8 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -27,10 +27,13 @@ const SEND_AHEAD: Duration = Duration::from_millis(1);
 const WATCH_PERIOD: Duration = Duration::from_millis(20);
 /// After the end of a duration run, replies still in flight get this long to arrive.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
-
-const GO_WAIT: u8 = 0;
-const GO_RUN: u8 = 1;
-const GO_ABORT: u8 = 2;
+/// How long a worker waiting at the start gate spins before it blocks.
+const GATE_SPIN: Duration = Duration::from_millis(50);
+/// One in this many replies of a command that implies a reply shape is checked for it.
+const SHAPE_SAMPLE: u64 = 16;
+/// A worker thread that waited for a CPU more than this share of the time got less CPU than
+/// it wanted: the client may have limited the result.
+pub(crate) const STARVED_WAIT_SHARE: f64 = 0.05;
 
 /// The instants that frame a run, fixed when every client is connected.
 #[derive(Debug, Clone, Copy)]
@@ -52,15 +55,104 @@ pub(crate) struct Shared {
     /// Set to stop every loop (cancel, timeout).
     pub abort: AtomicBool,
     pub cancelled: AtomicBool,
-    pub go: AtomicU8,
+    /// Worker threads of the run; the window starts when all of them reached the gate.
+    pub threads: usize,
+    pub gate: Gate,
     pub times: OnceLock<Times>,
     pub failure: Mutex<Option<String>>,
+}
+
+/// The start barrier: each worker thread arrives once its clients are connected; the last
+/// one to arrive fixes the [`Times`] and releases the others. So the window starts when
+/// every worker is running, not when a coordinator decided to start (which left the workers
+/// idle inside the window until they noticed).
+#[derive(Default)]
+pub(crate) struct Gate {
+    state: Mutex<GateState>,
+    released: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    arrived: usize,
+    aborted: bool,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Waits at the gate; returns the run's times, or `None` when the run was aborted or
+/// cancelled before it started.
+fn arrive(shared: &Shared, cancel: &AtomicBool) -> Option<Times> {
+    let mut g = shared.gate.lock();
+    if g.aborted {
+        return None;
+    }
+    g.arrived += 1;
+    if g.arrived == shared.threads {
+        if cancel.load(Ordering::Relaxed) {
+            g.aborted = true;
+            shared.abort.store(true, Ordering::Relaxed);
+            shared.gate.released.notify_all();
+            return None;
+        }
+        let start = Instant::now();
+        let measure_start = start + shared.spec.warmup;
+        let end = match shared.spec.stop {
+            Stop::Duration(d) => Some(measure_start + d),
+            Stop::Requests(_) => None,
+        };
+        let times = Times {
+            start,
+            measure_start,
+            end,
+        };
+        let _ = shared.times.set(times);
+        shared.gate.released.notify_all();
+        return Some(times);
+    }
+    drop(g);
+    // Spin (yielding the CPU) for a short while first: a condition variable's wake-up takes
+    // a scheduler round trip, idle time inside the window. The connects of the other threads
+    // are usually over within this; a slow cluster connect falls back to blocking.
+    let spin_until = Instant::now() + GATE_SPIN;
+    while Instant::now() < spin_until {
+        if let Some(t) = shared.times.get() {
+            return Some(*t);
+        }
+        if shared.abort.load(Ordering::Relaxed) {
+            return None;
+        }
+        std::thread::yield_now();
+    }
+    let mut g = shared.gate.lock();
+    while !g.aborted && shared.times.get().is_none() {
+        g = shared
+            .gate
+            .released
+            .wait(g)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    if g.aborted {
+        None
+    } else {
+        shared.times.get().copied()
+    }
 }
 
 /// What a worker thread hands back.
 pub(crate) struct ThreadOut {
     pub recorder: Recorder,
     pub busy_share: f64,
+    /// Run-queue wait / wall time; `None` where the kernel does not report it.
+    pub runqueue_share: Option<f64>,
+    /// The CPUs the thread may run on, read back after pinning.
+    pub cpus: Vec<usize>,
+    /// From the start of the window until this thread began its load.
+    pub start_lag: Duration,
 }
 
 /// Per-thread state visible to the thread's client tasks.
@@ -69,9 +161,33 @@ struct ThreadCtx {
     rec: RefCell<Recorder>,
     outstanding: Cell<u64>,
     times: Times,
+    /// Fixed rate: each client's next intended send time while it still has requests to
+    /// send in the window (`None` once it has sent them all), indexed by `Client::local`.
+    schedules: RefCell<Vec<Option<Instant>>>,
+}
+
+impl ThreadCtx {
+    /// Whether a warm-up request answered at `now` counts in the window. Replies that arrive
+    /// after the window started are counted in it, warm-up requests included: the server
+    /// serves them inside the window, so leaving them out would undercount the window's
+    /// throughput by the pipeline's worth in flight at its start (the choice "count" rather
+    /// than "exclude": excluding them would need a window that starts at a different instant
+    /// per connection). In requests mode they take their share of the request budget, so
+    /// the run still measures exactly that many requests.
+    fn counts_in_window(&self, now: Instant) -> bool {
+        if now < self.times.measure_start {
+            return false;
+        }
+        match self.shared.spec.stop {
+            Stop::Duration(_) => true,
+            Stop::Requests(n) => self.shared.issued.fetch_add(1, Ordering::Relaxed) < n,
+        }
+    }
 }
 
 struct Inflight {
+    /// The workload command the request used (for the reply shape check).
+    template: u16,
     intended: Instant,
     sent: Instant,
     measured: bool,
@@ -92,6 +208,8 @@ struct Conn {
 /// One client: a connection (one per primary in cluster mode) and its generator.
 struct Client {
     id: usize,
+    /// Index of the client within its thread.
+    local: usize,
     conns: Vec<Option<Conn>>,
     slots: Option<SlotMap>,
     keys: KeyGen,
@@ -145,6 +263,7 @@ impl Client {
         }
         Ok(Client {
             id,
+            local: 0,
             conns,
             slots: shared.slot_map.clone(),
             keys: shared.compiled.key_gen(id as u64 + 1),
@@ -160,8 +279,9 @@ impl Client {
         let compiled = &ctx.shared.compiled;
         let Some(map) = &self.slots else {
             if let Some(conn) = self.conns[0].as_mut() {
-                compiled.emit(&mut self.keys, &mut conn.wbuf);
+                let (template, _) = compiled.emit(&mut self.keys, &mut conn.wbuf);
                 conn.inflight.push_back(Inflight {
+                    template,
                     intended,
                     sent: now,
                     measured,
@@ -173,7 +293,8 @@ impl Client {
             return;
         };
         self.scratch.clear();
-        let node = match compiled.emit(&mut self.keys, &mut self.scratch) {
+        let (template, slot) = compiled.emit(&mut self.keys, &mut self.scratch);
+        let node = match slot {
             Some(slot) => map.slots[slot as usize] as usize,
             None => {
                 self.round_robin += 1;
@@ -183,6 +304,7 @@ impl Client {
         if let Some(Some(conn)) = self.conns.get_mut(node) {
             conn.wbuf.extend_from_slice(&self.scratch);
             conn.inflight.push_back(Inflight {
+                template,
                 intended,
                 sent: now,
                 measured,
@@ -283,17 +405,40 @@ impl Client {
                         }
                     }
                 }
-                if entry.measured {
+                let measured = entry.measured || ctx.counts_in_window(now);
+                if measured {
                     rec.error(&error_kind(&msg), 1);
                 }
-            } else {
-                conn.link.rbuf.consume(checked.len);
+                rec.reply(
+                    now,
+                    entry.intended,
+                    entry.sent,
+                    measured,
+                    ctx.times.measure_start,
+                );
+                done += 1;
+                continue;
             }
+            let measured = entry.measured || ctx.counts_in_window(now);
+            if measured {
+                if let Some(expect) = ctx.shared.compiled.expect(entry.template) {
+                    rec.replies_seen += 1;
+                    if rec.replies_seen % SHAPE_SAMPLE == 1 {
+                        if let Ok(Some((frame, _))) = resp::parse(pending) {
+                            rec.checked += 1;
+                            if !expect.matches(&frame) {
+                                rec.unexpected += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            conn.link.rbuf.consume(checked.len);
             rec.reply(
                 now,
                 entry.intended,
                 entry.sent,
-                entry.measured,
+                measured,
                 ctx.times.measure_start,
             );
             done += 1;
@@ -339,6 +484,7 @@ impl Client {
             if matches!(r, Redirect::Ask { .. }) {
                 conn.wbuf.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
                 conn.inflight.push_back(Inflight {
+                    template: 0,
                     intended: now,
                     sent: now,
                     measured: false,
@@ -360,6 +506,7 @@ impl Client {
                 conn.wbuf
                     .extend_from_slice(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n");
                 conn.inflight.push_back(Inflight {
+                    template: 0,
                     intended: now,
                     sent: now,
                     measured: false,
@@ -492,6 +639,9 @@ impl Client {
                 }
                 ctx.outstanding
                     .set(ctx.outstanding.get() + (outstanding - before));
+                if interval.is_some() {
+                    ctx.schedules.borrow_mut()[self.local] = issuing.then_some(next_send);
+                }
             }
             if let Err((i, e)) = self.flush().await {
                 let why = e.kind().to_string();
@@ -565,6 +715,9 @@ impl Client {
         }
         ctx.outstanding
             .set(ctx.outstanding.get().saturating_sub(outstanding));
+        if let Some(s) = ctx.schedules.borrow_mut().get_mut(self.local) {
+            *s = None;
+        }
     }
 }
 
@@ -578,22 +731,31 @@ impl Conn {
     }
 }
 
+/// Why [`watch`] ended the thread's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WatchEnd {
+    /// Cancelled, aborted or timed out: the run's outcome is already decided.
+    Stopped,
+    /// The drain after a duration run is over with requests still unanswered or unsent.
+    DrainOver,
+}
+
 /// Checks the cancel flag, the deadline and reply progress until one of them ends the run.
-async fn watch(ctx: &ThreadCtx, cancel: &AtomicBool) {
+async fn watch(ctx: &ThreadCtx, cancel: &AtomicBool) -> WatchEnd {
     let shared = &ctx.shared;
     loop {
         tokio::time::sleep(WATCH_PERIOD).await;
         if cancel.load(Ordering::Relaxed) {
             shared.cancelled.store(true, Ordering::Relaxed);
             shared.abort.store(true, Ordering::Relaxed);
-            return;
+            return WatchEnd::Stopped;
         }
         if shared.abort.load(Ordering::Relaxed) {
-            return;
+            return WatchEnd::Stopped;
         }
         let now = Instant::now();
         if ctx.times.end.is_some_and(|end| now > end + DRAIN_GRACE) {
-            return;
+            return WatchEnd::DrainOver;
         }
         let stalled = now.saturating_duration_since(ctx.rec.borrow().last_progress);
         if ctx.outstanding.get() > 0 && stalled > shared.spec.reply_timeout {
@@ -607,8 +769,39 @@ async fn watch(ctx: &ThreadCtx, cancel: &AtomicBool) {
                 f.get_or_insert(msg);
             }
             shared.abort.store(true, Ordering::Relaxed);
-            return;
+            return WatchEnd::Stopped;
         }
+    }
+}
+
+/// Counts what a duration run left behind when its drain ended: requests sent and never
+/// answered (`timeout`) and, at a fixed rate, requests scheduled inside the window and never
+/// sent (`lost`). Both are failed requests; neither is dropped silently.
+fn count_left_behind(ctx: &ThreadCtx) {
+    let spec = &ctx.shared.spec;
+    let mut rec = ctx.rec.borrow_mut();
+    let unanswered = ctx.outstanding.get();
+    if unanswered > 0 {
+        rec.error("timeout", unanswered);
+        rec.lost += unanswered;
+        rec.unanswered += unanswered;
+    }
+    let (Some(end), Pacing::FixedRate { rps }) = (ctx.times.end, spec.pacing) else {
+        return;
+    };
+    let interval = spec.clients as f64 / rps;
+    let unsent: u64 = ctx
+        .schedules
+        .borrow()
+        .iter()
+        .flatten()
+        .filter(|&&next| next < end)
+        .map(|&next| ((end - next).as_secs_f64() / interval).ceil() as u64)
+        .sum();
+    if unsent > 0 {
+        rec.error("lost", unsent);
+        rec.lost += unsent;
+        rec.unsent += unsent;
     }
 }
 
@@ -621,6 +814,10 @@ pub(crate) fn worker(
     ready: std::sync::mpsc::Sender<Result<(), LoadError>>,
     cancel: &AtomicBool,
 ) -> Option<ThreadOut> {
+    #[cfg(test)]
+    if shared.spec.panic_in_worker == Some((tid, false)) {
+        panic!("test hook: worker {tid} panics before connecting");
+    }
     if let Some(cpus) = &shared.spec.cpu_set {
         if !cpus.is_empty() {
             if let Err(e) = sys::pin_current_thread(cpus[tid % cpus.len()]) {
@@ -651,26 +848,34 @@ pub(crate) fn worker(
                 }
             }
         }
-        let _ = ready.send(Ok(()));
-        loop {
-            match shared.go.load(Ordering::Acquire) {
-                GO_RUN => break,
-                GO_WAIT => tokio::time::sleep(Duration::from_millis(1)).await,
-                _ => return None,
-            }
+        for (local, c) in clients.iter_mut().enumerate() {
+            c.local = local;
         }
-        let times = *shared.times.get()?;
+        let cpus = sys::current_thread_cpus();
+        let _ = ready.send(Ok(()));
+        // Allocated before the gate: a recorder's histograms take a while to zero, time that
+        // would otherwise be idle inside the window.
+        let mut recorder = Recorder::new(
+            Instant::now(),
+            matches!(shared.spec.pacing, Pacing::ClosedLoop),
+        );
+        let times = arrive(&shared, cancel)?;
+        let wall0 = Instant::now();
+        #[cfg(test)]
+        if shared.spec.panic_in_worker == Some((tid, true)) {
+            panic!("test hook: worker {tid} panics after the start");
+        }
+        recorder.last_progress = wall0;
         let ctx = Rc::new(ThreadCtx {
             shared: shared.clone(),
-            rec: RefCell::new(Recorder::new(
-                Instant::now(),
-                matches!(shared.spec.pacing, Pacing::ClosedLoop),
-            )),
+            rec: RefCell::new(recorder),
             outstanding: Cell::new(0),
             times,
+            schedules: RefCell::new(vec![None; clients.len()]),
         });
         let cpu0 = sys::thread_cpu_time();
-        let wall0 = Instant::now();
+        let wait0 = sys::thread_runqueue_wait();
+        let start_lag = wall0.saturating_duration_since(times.start);
         let handles: Vec<_> = clients
             .into_iter()
             .map(|c| tokio::task::spawn_local(c.run(ctx.clone())))
@@ -682,27 +887,37 @@ pub(crate) fn worker(
         };
         tokio::select! {
             _ = all => {}
-            _ = watch(&ctx, cancel) => {}
+            end = watch(&ctx, cancel) => {
+                if end == WatchEnd::DrainOver {
+                    count_left_behind(&ctx);
+                }
+            }
         }
         let wall = wall0.elapsed().as_secs_f64();
         let cpu = (sys::thread_cpu_time() - cpu0).as_secs_f64();
+        let waited = match (wait0, sys::thread_runqueue_wait()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
+            _ => None,
+        };
         let recorder = std::mem::replace(
             &mut *ctx.rec.borrow_mut(),
             Recorder::new(Instant::now(), true),
         );
+        let share = |x: f64| if wall > 0.0 { x / wall } else { 0.0 };
         Some(ThreadOut {
             recorder,
-            busy_share: if wall > 0.0 { cpu / wall } else { 0.0 },
+            busy_share: share(cpu),
+            runqueue_share: waited.map(share),
+            cpus,
+            start_lag,
         })
     })
 }
 
-pub(crate) fn signal_go(shared: &Shared, times: Times) {
-    let _ = shared.times.set(times);
-    shared.go.store(GO_RUN, Ordering::Release);
-}
-
+/// Stops every worker: those waiting at the gate, and those running.
 pub(crate) fn signal_abort(shared: &Shared) {
-    shared.go.store(GO_ABORT, Ordering::Release);
+    let mut g = shared.gate.lock();
+    g.aborted = true;
     shared.abort.store(true, Ordering::Relaxed);
+    shared.gate.released.notify_all();
 }

@@ -34,7 +34,7 @@ pub use stats::{
 pub use tls::{TlsError, client_config as tls_client_config};
 
 use engine::{Shared, Times};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use transport::{ConnectSpec, Endpoint, Link};
@@ -65,6 +65,9 @@ pub enum LoadError {
     Cancelled,
     #[error("cannot start a client thread: {0}")]
     Runtime(#[source] std::io::Error),
+    /// A worker thread panicked: a bug in the load generator. The run is void.
+    #[error("load generator thread {thread} panicked: {message}")]
+    WorkerPanic { thread: usize, message: String },
     /// The run was measured but failed (error share above the threshold, or a reply
     /// timeout). The report holds what was measured.
     #[error("the load run failed: {reason}")]
@@ -177,7 +180,8 @@ pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError>
         issued: AtomicU64::new(0),
         abort: AtomicBool::new(false),
         cancelled: AtomicBool::new(false),
-        go: AtomicU8::new(0),
+        threads,
+        gate: engine::Gate::default(),
         times: OnceLock::new(),
         failure: Mutex::new(None),
     });
@@ -190,7 +194,25 @@ pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError>
             let (sh, txc) = (shared.clone(), tx.clone());
             let h = std::thread::Builder::new()
                 .name(format!("loadgen-{tid}"))
-                .spawn_scoped(scope, move || engine::worker(sh, tid, ids, txc, cancel));
+                .spawn_scoped(scope, move || {
+                    let body = std::panic::AssertUnwindSafe(|| {
+                        engine::worker(sh.clone(), tid, ids, txc.clone(), cancel)
+                    });
+                    std::panic::catch_unwind(body).map_err(|payload| {
+                        // Stop the others (also those waiting at the start gate) and tell a
+                        // coordinator still waiting for this thread to connect.
+                        let message = panic_message(payload.as_ref());
+                        engine::signal_abort(&sh);
+                        let _ = txc.send(Err(LoadError::WorkerPanic {
+                            thread: tid,
+                            message: message.clone(),
+                        }));
+                        LoadError::WorkerPanic {
+                            thread: tid,
+                            message,
+                        }
+                    })
+                });
             match h {
                 Ok(h) => handles.push(h),
                 Err(e) => {
@@ -214,29 +236,29 @@ pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError>
                 break;
             }
         }
-        if first_err.is_none() && ready == threads && !cancel.load(Ordering::Relaxed) {
-            let start = Instant::now();
-            let measure_start = start + spec.warmup;
-            let end = match spec.stop {
-                Stop::Duration(d) => Some(measure_start + d),
-                Stop::Requests(_) => None,
-            };
-            engine::signal_go(
-                &shared,
-                Times {
-                    start,
-                    measure_start,
-                    end,
-                },
-            );
-        } else {
+        // The workers start the window themselves, at the gate, once all are connected.
+        if first_err.is_some() || ready < threads {
             engine::signal_abort(&shared);
         }
-        let outs = handles
-            .into_iter()
-            .map(|h| h.join().ok().flatten())
-            .collect();
-        match first_err {
+        let mut outs = Vec::with_capacity(handles.len());
+        let mut panicked = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(out)) => outs.push(out),
+                Ok(Err(e)) => {
+                    panicked.get_or_insert(e);
+                }
+                // The body's panics are caught; this is a panic in the catching itself.
+                Err(payload) => {
+                    panicked.get_or_insert(LoadError::WorkerPanic {
+                        thread: outs.len(),
+                        message: panic_message(payload.as_ref()),
+                    });
+                }
+            }
+        }
+        // A panic voids the run, whatever else happened.
+        match panicked.or(first_err) {
             Some(e) => Err(e),
             None => Ok(outs),
         }
@@ -247,6 +269,17 @@ pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError>
     };
     let outs: Vec<engine::ThreadOut> = outs.into_iter().flatten().collect();
     report(spec, &shared, times, outs, nodes)
+}
+
+/// The message a panic carries (`panic!("...")` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
 }
 
 fn report(
@@ -260,6 +293,7 @@ fn report(
     let mut service = stats::new_histogram();
     let mut errors_by_kind = std::collections::BTreeMap::new();
     let (mut requests, mut warmup, mut moved, mut ask, mut lost) = (0, 0, 0, 0, 0);
+    let (mut unanswered, mut unsent, mut checked, mut unexpected) = (0, 0, 0, 0);
     let mut last: Option<Instant> = None;
     for o in &outs {
         let r = &o.recorder;
@@ -278,6 +312,10 @@ fn report(
         moved += r.moved;
         ask += r.ask;
         lost += r.lost;
+        unanswered += r.unanswered;
+        unsent += r.unsent;
+        checked += r.checked;
+        unexpected += r.unexpected;
         last = last.max(r.last_completion);
     }
     let elapsed = last.map_or(Duration::ZERO, |l| {
@@ -286,13 +324,54 @@ fn report(
     let recs: Vec<&stats::Recorder> = outs.iter().map(|o| &o.recorder).collect();
     let timeseries = stats::merge_seconds(&recs, elapsed);
     let thread_busy_share: Vec<f64> = outs.iter().map(|o| o.busy_share).collect();
-    let client_bound = thread_busy_share.iter().any(|&b| b > 0.9);
+    let thread_runqueue_share: Vec<Option<f64>> = outs.iter().map(|o| o.runqueue_share).collect();
+    let busiest = thread_busy_share.iter().copied().fold(0.0, f64::max);
+    let worst_wait = thread_runqueue_share
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0, f64::max);
+    let busy = busiest > 0.9;
+    let starved = worst_wait > engine::STARVED_WAIT_SHARE;
+    let client_bound = busy || starved;
     let errors: u64 = errors_by_kind.values().sum();
     let mut warnings = Vec::new();
-    if client_bound {
-        let worst = thread_busy_share.iter().copied().fold(0.0, f64::max);
+    if busy {
         warnings.push(LoadWarning::ClientBound {
-            busiest_share: worst,
+            busiest_share: busiest,
+        });
+    }
+    if starved {
+        warnings.push(LoadWarning::ClientStarved {
+            worst_wait_share: worst_wait,
+        });
+    }
+    if unanswered > 0 {
+        warnings.push(LoadWarning::Unanswered {
+            requests: unanswered,
+        });
+    }
+    let rps = if elapsed.is_zero() {
+        0.0
+    } else {
+        requests as f64 / elapsed.as_secs_f64()
+    };
+    if let Pacing::FixedRate { rps: target } = spec.pacing {
+        // 5 %: a run's last replies land after its window, so a held rate reads a little low.
+        if unsent > 0 || rps < 0.95 * target {
+            warnings.push(LoadWarning::RateNotReached {
+                target_rps: target,
+                achieved_rps: rps,
+                unsent,
+            });
+        }
+    }
+    let miss_rate = (checked > 0).then(|| unexpected as f64 / checked as f64);
+    if spec.seeded && unexpected > 0 {
+        warnings.push(LoadWarning::UnexpectedReplies {
+            unexpected,
+            checked,
+            share: miss_rate.unwrap_or(0.0),
         });
     }
     let cancelled = shared.cancelled.load(Ordering::Relaxed);
@@ -300,11 +379,7 @@ fn report(
         requests,
         errors,
         errors_by_kind,
-        rps: if elapsed.is_zero() {
-            0.0
-        } else {
-            requests as f64 / elapsed.as_secs_f64()
-        },
+        rps,
         elapsed_s: elapsed.as_secs_f64(),
         warmup_requests: warmup,
         latency: LatencySummary::from_histogram_ns(&corrected),
@@ -315,6 +390,19 @@ fn report(
         histogram_unit: "ns",
         client_bound,
         thread_busy_share,
+        thread_runqueue_share,
+        thread_cpus: outs.iter().map(|o| o.cpus.clone()).collect(),
+        start_lag_s: outs
+            .iter()
+            .map(|o| o.start_lag)
+            .max()
+            .unwrap_or_default()
+            .as_secs_f64(),
+        unanswered,
+        unsent,
+        replies_checked: checked,
+        replies_unexpected: unexpected,
+        miss_rate,
         moved,
         ask,
         nodes,
@@ -351,4 +439,55 @@ fn report(
         });
     }
     Ok(rep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spec against a listening socket that never answers (the kernel completes the
+    /// connections; nothing reads them): enough for workers to connect and start.
+    fn silent_target() -> (std::net::TcpListener, LoadSpec) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Target::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let mut spec = LoadSpec::new(
+            target,
+            Workload::single(CommandSpec::Builtin(Builtin::Ping), 3, None),
+        );
+        spec.clients = 2;
+        spec.threads = 2;
+        spec.stop = Stop::Requests(100);
+        spec.reply_timeout = Duration::from_secs(2);
+        (listener, spec)
+    }
+
+    fn expect_panic(spec: &LoadSpec, hook: &str) {
+        let t0 = Instant::now();
+        match run(spec, &AtomicBool::new(false)) {
+            Err(e @ LoadError::WorkerPanic { thread: 1, .. }) => {
+                assert!(e.to_string().contains(hook), "{e}");
+            }
+            other => panic!("expected the worker's panic, got {other:?}"),
+        }
+        // Promptly: the other worker is stopped, not left to time out.
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn a_worker_panic_before_the_start_fails_the_run_with_its_message() {
+        let (_listener, mut spec) = silent_target();
+        spec.panic_in_worker = Some((1, false));
+        expect_panic(&spec, "test hook: worker 1 panics before connecting");
+    }
+
+    #[test]
+    fn a_worker_panic_during_the_run_fails_the_run_with_its_message() {
+        let (_listener, mut spec) = silent_target();
+        spec.panic_in_worker = Some((1, true));
+        expect_panic(&spec, "test hook: worker 1 panics after the start");
+    }
 }

@@ -51,7 +51,11 @@ impl fmt::Debug for Auth {
 /// command list of valkey-perf's config files ([`Builtin::CONFIG`]): one list for both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Builtin {
+    /// `PING` in the multi-bulk protocol (valkey-benchmark's PING_MBULK).
     Ping,
+    /// `PING\r\n` in the inline protocol (valkey-benchmark's PING_INLINE); not a config
+    /// command.
+    PingInline,
     Set,
     Get,
     Incr,
@@ -109,6 +113,7 @@ impl Builtin {
         let n = name.to_ascii_lowercase();
         Some(match n.as_str() {
             "ping" | "ping_mbulk" => Builtin::Ping,
+            "ping_inline" => Builtin::PingInline,
             "set" => Builtin::Set,
             "get" => Builtin::Get,
             "incr" => Builtin::Incr,
@@ -136,6 +141,7 @@ impl Builtin {
     pub fn title(self) -> String {
         match self {
             Builtin::Ping => "PING_MBULK".into(),
+            Builtin::PingInline => "PING_INLINE".into(),
             Builtin::Lrange(n) => format!("LRANGE_{n} (first {n} elements)"),
             Builtin::Mset(n) => format!("MSET ({n} keys)"),
             Builtin::Mget(n) => format!("MGET ({n} keys)"),
@@ -146,7 +152,7 @@ impl Builtin {
     /// The command's name on the wire.
     pub fn command_name(self) -> &'static str {
         match self {
-            Builtin::Ping => "PING",
+            Builtin::Ping | Builtin::PingInline => "PING",
             Builtin::Set => "SET",
             Builtin::Get => "GET",
             Builtin::Incr => "INCR",
@@ -324,6 +330,14 @@ pub struct LoadSpec {
     pub connect_timeout: Duration,
     /// A run with requests in flight and no reply for this long stops with a timeout error.
     pub reply_timeout: Duration,
+    /// The caller prepared the data (seeded the keyspace, filled the list), so every reply
+    /// should have the shape its command implies; a sampled reply that does not is warned
+    /// about ([`crate::LoadWarning::UnexpectedReplies`]).
+    pub seeded: bool,
+    /// Test hook: worker thread `.0` panics before connecting (`.1` false) or after the
+    /// window started (`.1` true).
+    #[cfg(test)]
+    pub(crate) panic_in_worker: Option<(usize, bool)>,
 }
 
 impl LoadSpec {
@@ -348,6 +362,9 @@ impl LoadSpec {
             max_error_share: 0.0,
             connect_timeout: Duration::from_secs(5),
             reply_timeout: Duration::from_secs(10),
+            seeded: false,
+            #[cfg(test)]
+            panic_in_worker: None,
         }
     }
 }

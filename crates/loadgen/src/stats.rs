@@ -33,8 +33,18 @@ pub(crate) struct Recorder {
     pub errors: BTreeMap<String, u64>,
     pub moved: u64,
     pub ask: u64,
-    /// Measured requests lost with their connection.
+    /// Measured requests lost with their connection, left unanswered at the end, or never
+    /// sent (`unanswered` and `unsent` are included).
     pub lost: u64,
+    /// Requests sent but still unanswered when the drain after a duration run ended.
+    pub unanswered: u64,
+    /// Fixed-rate requests scheduled inside the window but never sent.
+    pub unsent: u64,
+    /// Measured replies seen, for sampling the shape check.
+    pub replies_seen: u64,
+    /// Sampled replies checked for the shape their command implies, and those that failed.
+    pub checked: u64,
+    pub unexpected: u64,
     pub last_completion: Option<Instant>,
     pub last_progress: Instant,
     /// In closed loop every request leaves at its intended time, so the service-time
@@ -54,6 +64,11 @@ impl Recorder {
             moved: 0,
             ask: 0,
             lost: 0,
+            unanswered: 0,
+            unsent: 0,
+            replies_seen: 0,
+            checked: 0,
+            unexpected: 0,
             last_completion: None,
             last_progress: now,
             closed_loop,
@@ -183,11 +198,32 @@ pub struct RunReport {
     pub service_histogram_v2_base64: String,
     /// Unit of the values in the serialized histograms.
     pub histogram_unit: &'static str,
-    /// True when a client thread was busy more than 90 % of the time: the client, not the
-    /// server, may have been the limit.
+    /// True when a client thread was busy more than 90 % of the time, or waited for a CPU
+    /// more than 5 % of the time: the client, not the server, may have been the limit.
     pub client_bound: bool,
     /// CPU time / wall time of each worker thread over the run.
     pub thread_busy_share: Vec<f64>,
+    /// Run-queue wait / wall time of each worker thread (runnable but not running: it
+    /// wanted more CPU than it got); `None` where the kernel does not report it.
+    pub thread_runqueue_share: Vec<Option<f64>>,
+    /// The CPUs each worker thread was allowed to run on, read back from the kernel after
+    /// pinning (the pinning applied, not the one configured).
+    pub thread_cpus: Vec<Vec<usize>>,
+    /// Seconds from the start of the window until the last worker thread began its load:
+    /// time inside the window in which some client could not send.
+    pub start_lag_s: f64,
+    /// Requests sent but never answered: still in flight when the drain after a duration
+    /// run ended (counted in `errors_by_kind.timeout`).
+    pub unanswered: u64,
+    /// Fixed-rate requests scheduled inside the window that the client never sent
+    /// (counted in `errors_by_kind.lost`).
+    pub unsent: u64,
+    /// Sampled replies checked for the shape the command implies (a value for GET and pops,
+    /// N elements for LRANGE_N and MGET N), and how many did not have it.
+    pub replies_checked: u64,
+    pub replies_unexpected: u64,
+    /// `replies_unexpected / replies_checked`; `None` when the command implies no shape.
+    pub miss_rate: Option<f64>,
     /// Cluster redirects followed.
     pub moved: u64,
     pub ask: u64,
@@ -208,6 +244,25 @@ pub enum LoadWarning {
     /// A client thread was busy this share of the time (above 0.9): the client may have been
     /// the bottleneck.
     ClientBound { busiest_share: f64 },
+    /// A client thread waited for a CPU this share of the time (above 0.05): it got less CPU
+    /// than it wanted, so the client may have been the bottleneck.
+    ClientStarved { worst_wait_share: f64 },
+    /// Requests still unanswered when the drain after the window ended.
+    Unanswered { requests: u64 },
+    /// The fixed rate was not reached: this rate was measured, and this many scheduled
+    /// requests were never sent.
+    RateNotReached {
+        target_rps: f64,
+        achieved_rps: f64,
+        unsent: u64,
+    },
+    /// Replies that lacked the shape their command implies although the keyspace was
+    /// seeded (GET missed, LRANGE_N returned fewer elements, a pop found nothing).
+    UnexpectedReplies {
+        unexpected: u64,
+        checked: u64,
+        share: f64,
+    },
 }
 
 impl std::fmt::Display for LoadWarning {
@@ -218,6 +273,38 @@ impl std::fmt::Display for LoadWarning {
                 "a client thread was busy {:.0} % of the time: the client may be the \
                  bottleneck; use more threads (--threads) or CPUs",
                 busiest_share * 100.0
+            ),
+            LoadWarning::ClientStarved { worst_wait_share } => write!(
+                f,
+                "a client thread waited for a CPU {:.0} % of the time: the client got less CPU \
+                 than it wanted and may be the bottleneck; give it CPUs of its own (--cpu-list)",
+                worst_wait_share * 100.0
+            ),
+            LoadWarning::Unanswered { requests } => write!(
+                f,
+                "{requests} requests were still unanswered when the run ended; they are \
+                 counted as timeouts"
+            ),
+            LoadWarning::RateNotReached {
+                target_rps,
+                achieved_rps,
+                unsent,
+            } => write!(
+                f,
+                "the fixed rate of {target_rps:.0} requests per second was not reached \
+                 ({achieved_rps:.0} measured, {unsent} scheduled requests never sent and \
+                 counted as lost); lower --rps or add clients and threads"
+            ),
+            LoadWarning::UnexpectedReplies {
+                unexpected,
+                checked,
+                share,
+            } => write!(
+                f,
+                "{:.1} % of the checked replies ({unexpected} of {checked}) did not have the \
+                 shape the test implies (a value for GET and pops, N elements for LRANGE_N) \
+                 although the data was prepared: the numbers measure something else",
+                share * 100.0
             ),
         }
     }

@@ -167,9 +167,22 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write_all(data).await,
             Stream::Unix(s) => s.write_all(data).await,
+            // rustls takes at most its buffer limit (64 KiB) of plaintext before the records
+            // are written out, so a large batch goes in chunks, each sent before the next.
             Stream::Tls(s) => {
-                s.tls.writer().write_all(data)?;
-                s.flush_tls().await
+                let mut rest = data;
+                while !rest.is_empty() {
+                    let n = s.tls.writer().write(rest)?;
+                    if n == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the TLS session accepts no more data",
+                        ));
+                    }
+                    rest = &rest[n..];
+                    s.flush_tls().await?;
+                }
+                Ok(())
             }
         }
     }

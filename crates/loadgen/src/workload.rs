@@ -30,6 +30,51 @@ struct Template {
     values: Vec<(usize, usize)>,
     /// Byte range of the key used for cluster routing.
     route: Option<(usize, usize)>,
+    /// The reply shape the command implies, when it implies one.
+    expect: Option<Expect>,
+}
+
+/// The shape of a reply that did what its label claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// A value: GET hit, a pop found an element.
+    Value,
+    /// An array of exactly this many elements (LRANGE_N on a full list, ZPOPMIN's
+    /// member and score), none of them null when `no_nulls` (MGET: every key hit).
+    Array { len: usize, no_nulls: bool },
+}
+
+impl Expect {
+    fn of(b: Builtin) -> Option<Expect> {
+        Some(match b {
+            Builtin::Get | Builtin::Lpop | Builtin::Rpop | Builtin::Spop => Expect::Value,
+            Builtin::Lrange(n) => Expect::Array {
+                len: n as usize,
+                no_nulls: false,
+            },
+            Builtin::Mget(n) => Expect::Array {
+                len: n as usize,
+                no_nulls: true,
+            },
+            Builtin::Zpopmin => Expect::Array {
+                len: 2,
+                no_nulls: true,
+            },
+            _ => return None,
+        })
+    }
+
+    /// Whether `reply` (not an error reply) has this shape.
+    pub(crate) fn matches(self, reply: &resp::Frame) -> bool {
+        use resp::Frame;
+        match (self, reply) {
+            (Expect::Value, Frame::Bulk(_) | Frame::Simple(_) | Frame::Verbatim { .. }) => true,
+            (Expect::Array { len, no_nulls }, Frame::Array(items) | Frame::Set(items)) => {
+                items.len() == len && !(no_nulls && items.contains(&Frame::Null))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The compiled workload shared by all connections.
@@ -81,7 +126,7 @@ fn builtin_args(b: Builtin, cluster: bool) -> Vec<String> {
     let key = format!("key{t}:{RAND}");
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     match b {
-        Builtin::Ping => s(&["PING"]),
+        Builtin::Ping | Builtin::PingInline => s(&["PING"]),
         Builtin::Set => vec!["SET".into(), key, DATA.into()],
         Builtin::Get => vec!["GET".into(), key],
         Builtin::Incr => vec!["INCR".into(), format!("counter{t}:{RAND}")],
@@ -155,6 +200,7 @@ fn compile_template(
         tags: Vec::new(),
         values: Vec::new(),
         route: None,
+        expect: None,
     };
     resp::write_array_len(&mut t.bytes, args.len());
     for (i, arg) in args.iter().enumerate() {
@@ -231,11 +277,26 @@ impl Compiled {
         let mut cumulative = Vec::new();
         let mut total = 0u64;
         for wc in &w.commands {
-            let args = match &wc.command {
-                CommandSpec::Builtin(b) => builtin_args(*b, cluster),
-                CommandSpec::Template(args) => args.clone(),
+            let template = match &wc.command {
+                // The inline protocol: a line of text, not a RESP array.
+                CommandSpec::Builtin(Builtin::PingInline) => Template {
+                    bytes: b"PING\r\n".to_vec(),
+                    keys: Vec::new(),
+                    scores: Vec::new(),
+                    tags: Vec::new(),
+                    values: Vec::new(),
+                    route: None,
+                    expect: None,
+                },
+                CommandSpec::Builtin(b) => {
+                    let mut t =
+                        compile_template(&builtin_args(*b, cluster), &value, keyspace, cluster)?;
+                    t.expect = Expect::of(*b);
+                    t
+                }
+                CommandSpec::Template(args) => compile_template(args, &value, keyspace, cluster)?,
             };
-            templates.push(compile_template(&args, &value, keyspace, cluster)?);
+            templates.push(template);
             total += u64::from(wc.weight);
             cumulative.push(total);
         }
@@ -265,9 +326,14 @@ impl Compiled {
         }
     }
 
-    /// Appends one request to `out`; in cluster mode, returns its slot when the command has
-    /// a key.
-    pub(crate) fn emit(&self, g: &mut KeyGen, out: &mut Vec<u8>) -> Option<u16> {
+    /// The reply shape template `idx` (as [`Compiled::emit`] returns it) implies.
+    pub(crate) fn expect(&self, idx: u16) -> Option<Expect> {
+        self.templates.get(idx as usize).and_then(|t| t.expect)
+    }
+
+    /// Appends one request to `out`. Returns the index of the command it used and, in cluster
+    /// mode, its slot when the command has a key.
+    pub(crate) fn emit(&self, g: &mut KeyGen, out: &mut Vec<u8>) -> (u16, Option<u16>) {
         let idx = if self.templates.len() == 1 {
             0
         } else {
@@ -314,9 +380,9 @@ impl Compiled {
             }
         }
         if !self.cluster {
-            return None;
+            return (idx as u16, None);
         }
-        t.route.map(|(a, b)| key_slot(&req[a..b]))
+        (idx as u16, t.route.map(|(a, b)| key_slot(&req[a..b])))
     }
 }
 
@@ -398,13 +464,42 @@ mod tests {
             true,
         );
         let mut out = Vec::new();
-        let slot = c.emit(&mut c.key_gen(0), &mut out).unwrap();
+        let slot = c.emit(&mut c.key_gen(0), &mut out).1.unwrap();
         let args = parse_args(&out);
         assert_eq!(args.len(), 21);
         for k in args.iter().skip(1).step_by(2) {
             assert!(k.starts_with("key:{"), "{k}");
             assert_eq!(key_slot(k.as_bytes()), slot);
         }
+    }
+
+    #[test]
+    fn ping_inline_is_a_line_and_shapes_follow_the_command() {
+        let c = one(Builtin::PingInline, None, KeyOrder::Sequential, false);
+        let mut out = Vec::new();
+        let (idx, _) = c.emit(&mut c.key_gen(0), &mut out);
+        assert_eq!(out, b"PING\r\n");
+        assert_eq!(c.expect(idx), None);
+        use resp::Frame;
+        let lrange = Expect::of(Builtin::Lrange(3)).unwrap();
+        let bulk = |s: &str| Frame::Bulk(s.as_bytes().to_vec());
+        assert!(lrange.matches(&Frame::Array(vec![bulk("a"), bulk("b"), bulk("c")])));
+        assert!(!lrange.matches(&Frame::Array(vec![bulk("a")])));
+        let get = Expect::of(Builtin::Get).unwrap();
+        assert!(get.matches(&bulk("v")));
+        assert!(!get.matches(&Frame::Null));
+        let mget = Expect::of(Builtin::Mget(2)).unwrap();
+        assert!(!mget.matches(&Frame::Array(vec![bulk("a"), Frame::Null])));
+        assert!(
+            Expect::of(Builtin::Zpopmin)
+                .unwrap()
+                .matches(&Frame::Array(vec![bulk("m"), Frame::Double(1.0)]))
+        );
+        assert!(
+            !Expect::of(Builtin::Zpopmin)
+                .unwrap()
+                .matches(&Frame::Array(vec![]))
+        );
     }
 
     #[test]

@@ -1,24 +1,24 @@
 //! Real-server tests of the load generator: counts, pipelining, rate, coordinated omission,
 //! cluster redirects, TLS, unix sockets, authentication, cancellation.
 
+mod measurement;
 mod support;
 
 use loadgen::{
-    Auth, Builtin, CommandSpec, KeyOrder, LoadError, LoadSpec, Pacing, Stop, Target, TlsSpec,
-    Workload,
+    Auth, Builtin, CommandSpec, KeyOrder, LoadError, LoadSpec, Pacing, Stop, Target, Workload,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::{Cluster, Server};
 
-fn tcp(port: u16) -> Target {
+pub(crate) fn tcp(port: u16) -> Target {
     Target::Tcp {
         host: "127.0.0.1".into(),
         port,
     }
 }
 
-fn spec(target: Target, b: Builtin, requests: u64, keyspace: u64) -> LoadSpec {
+pub(crate) fn spec(target: Target, b: Builtin, requests: u64, keyspace: u64) -> LoadSpec {
     let mut w = Workload::single(CommandSpec::Builtin(b), 8, Some(keyspace));
     w.key_order = KeyOrder::Random { seed: 42 };
     let mut s = LoadSpec::new(target, w);
@@ -29,7 +29,7 @@ fn spec(target: Target, b: Builtin, requests: u64, keyspace: u64) -> LoadSpec {
     s
 }
 
-fn go(s: &LoadSpec) -> loadgen::RunReport {
+pub(crate) fn go(s: &LoadSpec) -> loadgen::RunReport {
     let never = AtomicBool::new(false);
     match loadgen::run(s, &never) {
         Ok(r) => r,
@@ -37,7 +37,7 @@ fn go(s: &LoadSpec) -> loadgen::RunReport {
     }
 }
 
-fn seed(server: &Server, b: Builtin, keyspace: u64) {
+pub(crate) fn seed(server: &Server, b: Builtin, keyspace: u64) {
     let mut s = spec(tcp(server.port), b, keyspace, keyspace);
     s.workload.key_order = KeyOrder::Sequential;
     go(&s);
@@ -300,63 +300,9 @@ fn tls_against_redis_server() {
     let Some(bin) = support::redis_server() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    // Distinct subject names: OpenSSL treats a leaf named like its issuer as self-signed.
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "valkey-perf test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let leaf = |names: Vec<String>| {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(names.clone()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, names[0].clone());
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (srv_cert, srv_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
-    let (cli_cert, cli_key) = leaf(vec!["client".into()]);
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
-    let ca_file = write("ca.pem", &ca.pem());
-    let srv_cert = write("server.pem", &srv_cert);
-    let srv_key = write("server.key", &srv_key);
-    let cli_cert = write("client.pem", &cli_cert);
-    let cli_key = write("client.key", &cli_key);
-    let port = support::free_port();
-    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
-    let _server = Server::start_on(
-        &bin,
-        port,
-        &[
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--tls-cert-file",
-            &p(&srv_cert),
-            "--tls-key-file",
-            &p(&srv_key),
-            "--tls-ca-cert-file",
-            &p(&ca_file),
-        ],
-        false,
-    );
-    let mut s = spec(tcp(port), Builtin::Set, 2000, 100);
-    s.tls = Some(TlsSpec {
-        ca_file: Some(ca_file),
-        cert_file: Some(cli_cert),
-        key_file: Some(cli_key),
-        sni: None,
-    });
+    let (_server, tls) = support::TlsServer::start(&bin);
+    let mut s = spec(tcp(_server.server.port), Builtin::Set, 2000, 100);
+    s.tls = Some(tls);
     let r = go(&s);
     assert_eq!(r.requests, 2000);
     assert_eq!(r.errors, 0);

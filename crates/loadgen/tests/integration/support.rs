@@ -16,11 +16,21 @@ pub fn deps_dir() -> PathBuf {
     }
 }
 
+/// Whether tests run under CI (`CI=true`): then a missing component fails the test.
+pub fn under_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
 /// Resolves a required binary; panics under `CI=true`, otherwise returns None (skip).
 pub fn require(what: &str, found: Option<PathBuf>) -> Option<PathBuf> {
+    require_in(what, found, under_ci())
+}
+
+/// [`require`] with the CI decision given.
+pub fn require_in(what: &str, found: Option<PathBuf>, ci: bool) -> Option<PathBuf> {
     if found.is_none() {
         let msg = format!("{what} not found (run scripts/install-deps.sh or set VALKEY_PERF_DEPS)");
-        if std::env::var("CI").as_deref() == Ok("true") {
+        if ci {
             panic!("{msg}");
         }
         eprintln!("skipping: {msg}");
@@ -30,14 +40,23 @@ pub fn require(what: &str, found: Option<PathBuf>) -> Option<PathBuf> {
 
 /// The newest `valkey-server` under the deps directory.
 pub fn valkey_server() -> Option<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(deps_dir())
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("valkey-server"))
-        .filter(|p| p.is_file())
-        .collect();
+    valkey_server_in(&deps_dir(), under_ci())
+}
+
+/// The newest `valkey-server` under `deps`. A missing or unreadable directory is a missing
+/// server like any other: it fails under CI rather than skipping the test.
+pub fn valkey_server_in(deps: &Path, ci: bool) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(deps)
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.path().join("valkey-server"))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
     found.sort();
-    require("valkey-server", found.pop())
+    let what = format!("valkey-server under `{}`", deps.display());
+    require_in(&what, found.pop(), ci)
 }
 
 /// Debian's `redis-server` (built with TLS).
@@ -241,5 +260,74 @@ impl Cluster {
             .as_text()
             .expect("node id")
             .into_owned()
+    }
+}
+
+/// A TLS-only server with a fresh CA, server and client certificates (in `dir`, removed with
+/// it), and the client settings to reach it.
+pub struct TlsServer {
+    pub server: Server,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    pub fn start(bin: &Path) -> (TlsServer, loadgen::TlsSpec) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // Distinct subject names: OpenSSL treats a leaf named like its issuer as self-signed.
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "valkey-perf test CA");
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf = |names: Vec<String>| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut params = rcgen::CertificateParams::new(names.clone()).unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, names[0].clone());
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let (srv_cert, srv_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
+        let (cli_cert, cli_key) = leaf(vec!["client".into()]);
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let ca_file = write("ca.pem", &ca.pem());
+        let srv_cert = write("server.pem", &srv_cert);
+        let srv_key = write("server.key", &srv_key);
+        let cli_cert = write("client.pem", &cli_cert);
+        let cli_key = write("client.key", &cli_key);
+        let port = free_port();
+        let p = |x: &Path| x.to_str().unwrap().to_string();
+        let server = Server::start_on(
+            bin,
+            port,
+            &[
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cert-file",
+                &p(&srv_cert),
+                "--tls-key-file",
+                &p(&srv_key),
+                "--tls-ca-cert-file",
+                &p(&ca_file),
+            ],
+            false,
+        );
+        let tls = loadgen::TlsSpec {
+            ca_file: Some(ca_file),
+            cert_file: Some(cli_cert),
+            key_file: Some(cli_key),
+            sni: None,
+        };
+        (TlsServer { server, _dir: dir }, tls)
     }
 }

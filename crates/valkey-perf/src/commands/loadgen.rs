@@ -19,7 +19,8 @@ use std::time::Duration;
 /// The CSV header valkey-benchmark prints, byte for byte.
 pub const CSV_HEADER: &str = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"";
 
-/// The tests valkey-benchmark runs when neither `-t` nor a command is given.
+/// The tests valkey-benchmark runs when neither `-t` nor a command is given (`ping` is
+/// PING_INLINE and PING_MBULK).
 const DEFAULT_TESTS: &str = "ping,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300,lrange_500,lrange_600,mset,xadd";
 
 /// valkey-benchmark-compatible flags.
@@ -65,7 +66,7 @@ pub struct LoadgenArgs {
     #[arg(short = 'r', long = "keyspacelen")]
     pub keyspacelen: Option<u64>,
     /// Comma-separated tests (set,get,incr,lpush,rpush,lpop,rpop,sadd,spop,hset,zadd,
-    /// zpopmin,lrange,lrange_100..600,mset,mget,xadd,ping).
+    /// zpopmin,lrange,lrange_100..600,mset,mget,xadd,ping,ping_inline,ping_mbulk).
     #[arg(short = 't', long = "tests")]
     pub tests: Option<String>,
     /// Quiet: one line per test.
@@ -139,30 +140,80 @@ fn parse_cpu_list(s: &str) -> anyhow::Result<Vec<usize>> {
         .map_err(|e| exit::usage(format!("`--cpu-list {s}`: {e}")))
 }
 
-/// The workloads to run, each with its output title.
-fn workloads(args: &LoadgenArgs) -> anyhow::Result<Vec<(String, CommandSpec)>> {
+/// The title of the step that fills `mylist` before the LRANGE tests, as valkey-benchmark
+/// prints it.
+pub const LRANGE_PREP_TITLE: &str = "LPUSH (needed to benchmark LRANGE)";
+
+/// One test of the run: its output title and command, and whether it prepares data for the
+/// tests after it.
+#[derive(Debug, Clone)]
+struct Test {
+    title: String,
+    command: CommandSpec,
+    /// The LPUSH step before the LRANGE tests: at least as many pushes as the longest range.
+    prepares: Option<u64>,
+}
+
+impl Test {
+    fn builtin(b: Builtin) -> Test {
+        Test {
+            title: b.title(),
+            command: CommandSpec::Builtin(b),
+            prepares: None,
+        }
+    }
+}
+
+/// The workloads to run, in order. Like valkey-benchmark, the LRANGE tests are preceded by
+/// an LPUSH step that fills the list they read (its line is printed like any test's), so
+/// LRANGE_N measures N elements, not an empty list.
+fn workloads(args: &LoadgenArgs) -> anyhow::Result<Vec<Test>> {
     if !args.command.is_empty() {
-        return Ok(vec![(
-            args.command.join(" "),
-            CommandSpec::Template(args.command.clone()),
-        )]);
+        return Ok(vec![Test {
+            title: args.command.join(" "),
+            command: CommandSpec::Template(args.command.clone()),
+            prepares: None,
+        }]);
     }
     let tests = args.tests.as_deref().unwrap_or(DEFAULT_TESTS);
     let mut out = Vec::new();
     for name in tests.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         if name.eq_ignore_ascii_case("lrange") {
-            for n in [100, 300, 500, 600] {
-                let b = Builtin::Lrange(n);
-                out.push((b.title(), CommandSpec::Builtin(b)));
-            }
+            out.extend([100, 300, 500, 600].map(|n| Test::builtin(Builtin::Lrange(n))));
+            continue;
+        }
+        if name.eq_ignore_ascii_case("ping") {
+            out.extend([Builtin::PingInline, Builtin::Ping].map(Test::builtin));
             continue;
         }
         let b = Builtin::parse(name).ok_or_else(|| {
             exit::usage(format!(
-                "`-t {name}` is not a supported test; use one of {DEFAULT_TESTS},mget,lrange"
+                "`-t {name}` is not a supported test; use one of {DEFAULT_TESTS},mget,lrange,\
+                 ping_inline,ping_mbulk"
             ))
         })?;
-        out.push((b.title(), CommandSpec::Builtin(b)));
+        out.push(Test::builtin(b));
+    }
+    let longest = out
+        .iter()
+        .filter_map(|t| match t.command {
+            CommandSpec::Builtin(Builtin::Lrange(n)) => Some(u64::from(n)),
+            _ => None,
+        })
+        .max();
+    if let Some(longest) = longest {
+        let first = out
+            .iter()
+            .position(|t| matches!(t.command, CommandSpec::Builtin(Builtin::Lrange(_))))
+            .unwrap_or(0);
+        out.insert(
+            first,
+            Test {
+                title: LRANGE_PREP_TITLE.to_string(),
+                command: CommandSpec::Builtin(Builtin::Lpush),
+                prepares: Some(longest),
+            },
+        );
     }
     Ok(out)
 }
@@ -284,9 +335,22 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<Code> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     });
+    let mut prepared = false;
     let specs = list
         .into_iter()
-        .map(|(title, cmd)| Ok((title, spec_for(&args, cmd, seed)?)))
+        .map(|t| {
+            let mut spec = spec_for(&args, t.command.clone(), seed)?;
+            if let (Some(longest), Stop::Requests(n)) = (t.prepares, spec.stop) {
+                spec.stop = Stop::Requests(n.max(longest));
+            }
+            prepared |= t.prepares.is_some();
+            // In a cluster the list key carries a random hash tag per request, so one LPUSH
+            // step cannot fill every list an LRANGE may read.
+            spec.seeded = prepared
+                && !args.cluster
+                && matches!(t.command, CommandSpec::Builtin(Builtin::Lrange(_)));
+            Ok((t.title, spec))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -402,8 +466,8 @@ mod tests {
         assert!(t.a.resp3 && t.a.quiet && t.a.sequential);
         let w = workloads(&t.a).unwrap();
         assert_eq!(w.len(), 2);
-        assert_eq!(w[0].0, "SET");
-        let s = spec_for(&t.a, w[0].1.clone(), 1).unwrap();
+        assert_eq!(w[0].title, "SET");
+        let s = spec_for(&t.a, w[0].command.clone(), 1).unwrap();
         assert_eq!(s.pipeline, 16);
         assert_eq!(s.stop, Stop::Requests(1000));
     }
@@ -411,19 +475,40 @@ mod tests {
     #[test]
     fn titles_match_valkey_benchmark() {
         let t = T::try_parse_from(["x", "-t", "lrange,mset,ping"]).unwrap();
-        let titles: Vec<String> = workloads(&t.a).unwrap().into_iter().map(|w| w.0).collect();
+        let titles = |t: &T| -> Vec<String> {
+            workloads(&t.a)
+                .unwrap()
+                .into_iter()
+                .map(|w| w.title)
+                .collect()
+        };
         assert_eq!(
-            titles,
+            titles(&t),
             [
+                "LPUSH (needed to benchmark LRANGE)",
                 "LRANGE_100 (first 100 elements)",
                 "LRANGE_300 (first 300 elements)",
                 "LRANGE_500 (first 500 elements)",
                 "LRANGE_600 (first 600 elements)",
                 "MSET (10 keys)",
+                "PING_INLINE",
                 "PING_MBULK"
             ]
         );
         assert!(T::try_parse_from(["x", "-t", "nope"]).is_ok_and(|t| workloads(&t.a).is_err()));
+        // The default list starts with both pings, as valkey-benchmark's does, and fills the
+        // list before the first LRANGE.
+        let all = titles(&T::try_parse_from(["x"]).unwrap());
+        assert_eq!(all[..3], ["PING_INLINE", "PING_MBULK", "SET"]);
+        let prep = all.iter().position(|t| t == LRANGE_PREP_TITLE).unwrap();
+        assert_eq!(all[prep + 1], "LRANGE_100 (first 100 elements)");
+        let only = T::try_parse_from(["x", "-t", "lrange_600", "-n", "100"]).unwrap();
+        let w = workloads(&only.a).unwrap();
+        assert_eq!(
+            w[0].prepares,
+            Some(600),
+            "at least 600 pushes even with -n 100"
+        );
     }
 
     #[test]

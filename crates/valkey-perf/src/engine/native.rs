@@ -1,9 +1,11 @@
 //! The native engine: valkey-perf's own load generator (the `loadgen` crate), run in-process.
 //! It measures every request's latency (not one per pipeline batch), corrects for
-//! coordinated omission in rate mode, and reports errors, extra percentiles and whether the
-//! client itself was the bottleneck.
+//! coordinated omission in rate mode, and reports errors, extra percentiles, whether the
+//! client itself was the bottleneck (busy or starved of CPU), the CPUs its threads ran on, and
+//! the share of sampled replies that lacked the shape the command implies (`miss_rate`).
 
 use super::{LoadTarget, Measurement};
+use crate::model::case::format_cpu_list;
 use crate::model::{BenchmarkMode, Case, Command, Metrics, Warning, WarningKind};
 use anyhow::{Context, Result, bail};
 use loadgen::{Builtin, CommandSpec, KeyOrder, LoadSpec, LoadWarning, Stop, TlsSpec, Workload};
@@ -156,22 +158,12 @@ pub fn measure(
         BenchmarkMode::Duration(s) => Stop::Duration(Duration::from_secs(s)),
     };
     spec.warmup = Duration::from_secs(case.warmup_secs);
+    // Engine::measure seeds exactly these (standalone: every seeded command; cluster: only
+    // key-numbered reads), so their replies should all have the command's shape.
+    spec.seeded =
+        case.command.seeded_by().is_some() && (!target.cluster || can_seed_cluster(case.command));
     let report = run_watched(&spec, deadline, abort)?;
-    let warnings = report
-        .warnings
-        .iter()
-        .map(|w| match w {
-            // Said in the config's terms: threads are `benchmark-threads` there.
-            LoadWarning::ClientBound { busiest_share } => Warning::new(
-                WarningKind::ClientBound,
-                format!(
-                    "a client thread was busy {:.0} % of the time, so the client may have limited the result",
-                    busiest_share * 100.0
-                ),
-            )
-            .with_hint("add `benchmark-threads`"),
-        })
-        .collect();
+    let warnings = report.warnings.iter().map(warning).collect();
     let l = &report.latency;
     let metrics = Metrics {
         rps: round2(report.rps),
@@ -207,6 +199,19 @@ pub fn measure(
     put("requests_completed", report.requests.into());
     put("client_bound", report.client_bound.into());
     put("client_thread_busy_share", json!(report.thread_busy_share));
+    put(
+        "client_thread_runqueue_share",
+        json!(report.thread_runqueue_share),
+    );
+    let thread_cpus: Vec<String> = report
+        .thread_cpus
+        .iter()
+        .map(|c| format_cpu_list(c.iter().copied()))
+        .collect();
+    put("client_thread_cpus", json!(thread_cpus));
+    if let Some(m) = report.miss_rate {
+        put("miss_rate", m.into());
+    }
     put("cluster_redirects", (report.moved + report.ask).into());
     put(
         "histogram_file",
@@ -215,11 +220,45 @@ pub fn measure(
     Ok(Measurement {
         metrics,
         extra,
-        client_cpus: case.client_cpus.as_ref().map(|c| c.canonical()),
+        // The pinning applied, read back from the threads: with fewer threads than configured
+        // CPUs, some of them are not used.
+        client_cpus: case.client_cpus.as_ref().map(|_| {
+            format_cpu_list(
+                report
+                    .thread_cpus
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .collect::<std::collections::BTreeSet<_>>(),
+            )
+        }),
         started_at: String::new(),
         seed: report.seed,
         warnings,
     })
+}
+
+/// A load generator finding in the config's terms (threads are `benchmark-threads` there).
+fn warning(w: &LoadWarning) -> Warning {
+    match w {
+        LoadWarning::ClientBound { busiest_share } => Warning::new(
+            WarningKind::ClientBound,
+            format!(
+                "a client thread was busy {:.0} % of the time, so the client may have limited the result",
+                busiest_share * 100.0
+            ),
+        )
+        .with_hint("add `benchmark-threads`"),
+        LoadWarning::ClientStarved { worst_wait_share } => Warning::new(
+            WarningKind::ClientBound,
+            format!(
+                "a client thread waited for a CPU {:.0} % of the time, so the client may have limited the result",
+                worst_wait_share * 100.0
+            ),
+        )
+        .with_hint("give the client CPUs of its own with `client_cpu_range`"),
+        other => Warning::new(WarningKind::Load, other.to_string()),
+    }
 }
 
 fn rand_seed() -> u64 {

@@ -43,8 +43,11 @@ impl SeedPlan {
         let warmup_pops = (case.warmup_secs * POPS_PER_SECOND).min(MAX_POP_SEED);
         let (count, key) = match case.command {
             Command::Get | Command::Mget(_) => (case.keyspacelen, "key:"),
-            // LRANGE reads the first 100 elements; give it at least that many.
-            Command::Lrange(_) => (case.keyspacelen.clamp(100, 1_000_000), "mylist"),
+            // LRANGE_N reads the first N elements; give it at least that many.
+            Command::Lrange(n) => (
+                case.keyspacelen.clamp(u64::from(n).max(100), 1_000_000),
+                "mylist",
+            ),
             Command::Lpop | Command::Rpop => (pops + warmup_pops, "mylist"),
             Command::Spop => (pops + warmup_pops, "myset"),
             Command::Zpopmin => (pops + warmup_pops, "myzset"),

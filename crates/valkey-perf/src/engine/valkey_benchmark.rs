@@ -73,6 +73,7 @@ fn test_name(command: Command) -> Option<&'static str> {
         Command::Mset(_) => "mset",
         Command::Xadd => "xadd",
         Command::Ping => "ping_mbulk",
+        Command::PingInline => "ping_inline",
         Command::Mget(_) => return None,
     })
 }

@@ -5,6 +5,7 @@ mod build;
 mod compare;
 mod config;
 mod layout;
+mod native_measurement;
 mod run;
 mod run_native;
 mod run_topologies;
