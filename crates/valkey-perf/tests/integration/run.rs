@@ -369,7 +369,7 @@ fn two_server_versions_small_matrix_interleaved() {
     all.sort();
     let order: Vec<&str> = all.iter().map(|(_, who)| who.as_str()).collect();
     let abba: Vec<&str> = (0..cases.len())
-        .flat_map(|_| (0..runs))
+        .flat_map(|_| 0..runs)
         .flat_map(|r| {
             if r % 2 == 0 {
                 ["base", "new"]
