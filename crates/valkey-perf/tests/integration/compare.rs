@@ -612,6 +612,36 @@ fn a_a_two_copies_of_one_server_show_no_change_paired() {
 }
 
 #[test]
+fn a_planted_server_slowdown_is_found_with_five_interleaved_runs() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    // The same server with an append-only file: every SET is also formatted into the AOF
+    // buffer and written out each event-loop turn. Measured beforehand on this machine at
+    // P16 with 50 clients: about −25 % rps (5 runs a side, CI −27 … −23 %).
+    let slow = scratch.path().join("aof-valkey-server");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\nexec '{}' \"$@\" --appendonly yes --appendfsync no\n",
+            bins.new.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = scratch.config(&json!([{
+        "requests": [200000], "keyspacelen": [10000], "data_sizes": [16],
+        "pipelines": [16], "clients": [50], "commands": ["SET"]
+    }]));
+    let report = run_and_compare(&scratch, &config, &bins.new, &slow, 5);
+    let rps = &report["cases"][0]["metrics"][0];
+    assert_eq!(rps["metric"], "rps", "{report:#}");
+    assert_eq!(rps["analysis"], "paired", "{rps:#}");
+    assert_eq!(rps["verdict"], "regression", "{rps:#}");
+    let pct = rps["difference"]["pct_change"].as_f64().unwrap();
+    assert!((-45.0..=-8.0).contains(&pct), "{rps:#}");
+}
+
+#[test]
 fn upstream_a_a_pair_is_no_regression_and_a_planted_drop_is_found_alone() {
     let a = load("run-a-metrics.json");
     let b = load("run-b-metrics.json");
