@@ -29,6 +29,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                         server_cpus: obj.server_cpus.clone(),
                         custom_configs: obj.custom_server_configs.clone(),
                         config_set: config_set.clone(),
+                        callgrind: obj.instructions,
                     };
                     for &mode in &modes {
                         for &keyspacelen in &obj.keyspacelen {

@@ -28,6 +28,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "custom-server-configs",
     "config_sets",
     "seed",
+    "benchmark_mode",
 ];
 
 /// One validated config object.
@@ -53,6 +54,8 @@ pub struct ConfigObject {
     pub custom_server_configs: Vec<(String, String)>,
     pub config_sets: Vec<Map<String, Value>>,
     pub seed: Option<u64>,
+    /// `benchmark_mode: "instructions"`: count instructions per request under callgrind.
+    pub instructions: bool,
 }
 
 fn check_object(
@@ -261,6 +264,36 @@ fn check_object(
         },
     };
 
+    let instructions = match obj.get("benchmark_mode") {
+        None => false,
+        Some(Value::String(m)) if m == "instructions" => true,
+        Some(Value::String(m)) if m == "requests" || m == "duration" => false,
+        Some(v) => {
+            c.err(
+                "benchmark_mode",
+                format!(
+                    "value {} is not a mode; use \"instructions\" (instructions per request under callgrind), or leave it out",
+                    show(v)
+                ),
+            );
+            false
+        }
+    };
+    if instructions {
+        if duration.is_some() {
+            c.err(
+                "duration",
+                "instructions mode counts a fixed number of requests; use `requests` instead of `duration`",
+            );
+        }
+        if warmup > 0 {
+            c.err(
+                "warmup",
+                "instructions mode counts only the measured requests; set `warmup` to 0",
+            );
+        }
+    }
+
     if c.errors.is_empty() {
         Ok(ConfigObject {
             index,
@@ -283,6 +316,7 @@ fn check_object(
             custom_server_configs,
             config_sets,
             seed,
+            instructions,
         })
     } else {
         Err(c.errors)

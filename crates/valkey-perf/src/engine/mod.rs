@@ -64,6 +64,16 @@ pub struct RunRequest<'a> {
     /// Where the native engine writes each run's histogram file.
     pub histogram_dir: &'a Path,
     pub run_index: u32,
+    /// Called right before the measured load starts (after seeding and warm-up setup) and
+    /// right after it ends; instructions mode opens and closes its counting window here.
+    pub on_window: &'a mut dyn FnMut(Window) -> Result<()>,
+}
+
+/// An edge of the measured window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    Start,
+    End,
 }
 
 /// The load generator a run uses.
@@ -126,16 +136,18 @@ impl Engine {
             deadline,
             histogram_dir,
             run_index,
+            on_window,
         } = run;
         let seed_plan = SeedPlan::for_case(case);
         let not_seeded = self.seed(case, load, control, seed_plan.as_ref(), deadline)?;
         let started_at = now_utc_ms();
-        let mut measurement = match self {
+        on_window(Window::Start)?;
+        let measured = match self {
             Engine::External(bench) => {
                 if bench.needs_separate_warmup(case) {
                     bench.warmup(case, load, abort)?;
                 }
-                bench.measure(case, load, deadline, abort)?
+                bench.measure(case, load, deadline, abort)
             }
             Engine::Native => {
                 let file = histogram_dir.join(format!(
@@ -143,9 +155,13 @@ impl Engine {
                     started_at.replace([':', '.'], ""),
                     case.command
                 ));
-                native::measure(case, load, deadline, &file, abort)?
+                native::measure(case, load, deadline, &file, abort)
             }
         };
+        // The window closes even after a failed load, so the server is left as it was.
+        let closed = on_window(Window::End);
+        let mut measurement = measured?;
+        closed?;
         measurement.started_at = started_at;
         measurement.seed = case.seed.or(measurement.seed);
         measurement.warnings.extend(not_seeded);

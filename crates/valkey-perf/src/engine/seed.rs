@@ -126,6 +126,7 @@ mod tests {
                 server_cpus: None,
                 custom_configs: vec![],
                 config_set: Default::default(),
+                callgrind: false,
             },
             command,
             mode,

@@ -118,6 +118,10 @@ pub struct ServerTopology {
     pub custom_configs: Vec<(String, String)>,
     /// One `config_sets` bundle, applied with CONFIG SET after every start.
     pub config_set: Map<String, Value>,
+    /// `benchmark_mode: "instructions"`: every server process runs under valgrind's callgrind,
+    /// which counts the instructions of the measured window.
+    #[serde(default)]
+    pub callgrind: bool,
 }
 
 /// One fully specified measurement.

@@ -38,6 +38,8 @@ pub struct StartOptions {
     pub log_dir: PathBuf,
     /// Certificates for topologies with TLS (see `tls::TlsMaterial`).
     pub tls: Option<ServerTls>,
+    /// Instructions mode: every server under callgrind, dumps into this directory.
+    pub callgrind_dir: Option<PathBuf>,
 }
 
 /// A server valkey-perf did not start: `--use-running-server` or `--mode client`.
@@ -105,6 +107,7 @@ impl Deployment {
             extra_args: Vec::new(),
             log_dir: options.log_dir.clone(),
             tls,
+            callgrind_dir: options.callgrind_dir.clone(),
         };
         Ok(if topology.cluster {
             Deployment::Cluster(ClusterHandle::start(&ClusterSpec {

@@ -10,6 +10,7 @@
 //! A file imports only files to its left, plus `process` (re-exported here from the crate,
 //! below all of them), so there is no import cycle.
 
+pub mod callgrind;
 pub mod cluster;
 pub mod control;
 pub mod deployment;

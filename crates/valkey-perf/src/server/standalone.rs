@@ -43,6 +43,8 @@ pub struct ServerSpec {
     pub log_dir: PathBuf,
     /// TLS on the client port (the plaintext port is then closed).
     pub tls: Option<ServerTls>,
+    /// Run under valgrind's callgrind, dumps into this directory (instructions mode).
+    pub callgrind_dir: Option<PathBuf>,
 }
 
 /// A running server owned by valkey-perf. Stopped on `stop()` or drop, data dir removed.
@@ -64,7 +66,10 @@ pub fn free_port() -> Result<u16> {
 impl ServerSpec {
     /// The command line for this server, given its port and data dir.
     pub fn command(&self, port: u16, data_dir: &Path) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = match &self.callgrind_dir {
+            Some(dir) => super::callgrind::wrap(&self.binary, dir),
+            None => Command::new(&self.binary),
+        };
         match &self.tls {
             Some(tls) => cmd.args(tls.server_args(port, false)),
             None => cmd.arg("--port").arg(port.to_string()),
@@ -241,6 +246,7 @@ pub fn probe_tls(binary: &Path, material: &TlsMaterial, log_dir: &Path) -> Resul
         extra_args: Vec::new(),
         log_dir: log_dir.to_path_buf(),
         tls: Some(material.server()),
+        callgrind_dir: None,
     };
     match ServerHandle::start(&spec) {
         Ok(mut server) => {

@@ -484,6 +484,7 @@ fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
         server_cpus: None,
         custom_configs: Vec::new(),
         config_set: serde_json::Map::new(),
+        callgrind: false,
     };
     let mut running = Deployment::start(
         &topology,
@@ -494,6 +495,7 @@ fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
             port: None,
             log_dir: dir.path().join("logs"),
             tls: None,
+            callgrind_dir: None,
         },
     )
     .unwrap();

@@ -27,6 +27,7 @@ fn topology() -> ServerTopology {
         server_cpus: None,
         custom_configs: Vec::new(),
         config_set: Map::new(),
+        callgrind: false,
     }
 }
 
@@ -47,6 +48,7 @@ fn options(binary: &Path, logs: &Path, tls: Option<&TlsMaterial>) -> StartOption
         port: None,
         log_dir: logs.to_path_buf(),
         tls: tls.map(TlsMaterial::server),
+        callgrind_dir: None,
     }
 }
 

@@ -115,4 +115,8 @@ pub struct RunArgs {
     /// (default: 60 s plus the configured duration, or 60 s plus 1 s per 2000 requests).
     #[arg(long, value_name = "SECONDS")]
     pub run_timeout: Option<u64>,
+    /// Count instructions per request instead of timing: every server runs under valgrind's
+    /// callgrind (as `benchmark_mode: "instructions"` in the config does for its cases).
+    #[arg(long)]
+    pub instructions: bool,
 }

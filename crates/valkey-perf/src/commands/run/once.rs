@@ -3,9 +3,10 @@
 //! the record.
 
 use super::plan::{Plan, ServerSource, Target};
-use crate::engine::{LoadTarget, Measurement, RunRequest};
+use crate::engine::{LoadTarget, Measurement, RunRequest, Window};
 use crate::model::{BenchmarkMode, Case, Record, Warning, WarningKind};
 use crate::process::interrupted;
+use crate::server::callgrind;
 use crate::server::tls::ServerTls;
 use crate::server::{Deployment, StartOptions};
 use anyhow::Context;
@@ -75,6 +76,19 @@ pub(super) fn run_once(
     run_index: u32,
 ) -> Result<Record, RunFailure> {
     let plan = ctx.plan;
+    // Instructions mode: the servers run under callgrind and dump into a directory per run.
+    let callgrind_dir = case.topology.callgrind.then(|| {
+        target.dir.join("callgrind").join(format!(
+            "{}-{}-run{run_index}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ"),
+            case.command
+        ))
+    });
+    if let Some(dir) = &callgrind_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating `{}`", dir.display()))
+            .map_err(RunFailure::Start)?;
+    }
     let mut deployment = match &target.server {
         ServerSource::Binary(bin) => Deployment::start(
             &case.topology,
@@ -85,6 +99,7 @@ pub(super) fn run_once(
                 port: None,
                 log_dir: target.dir.join("servers"),
                 tls: ctx.tls.clone(),
+                callgrind_dir: callgrind_dir.clone(),
             },
         )
         .map_err(|e| {
@@ -147,6 +162,7 @@ pub(super) fn run_once(
         }),
     };
     let mut control = deployment.control().map_err(run_err)?;
+    let pids = deployment.pids();
     let mut dead: Option<String> = None;
     let mut last_check = Instant::now();
     let mut abort = || {
@@ -160,6 +176,19 @@ pub(super) fn run_once(
         }
         false
     };
+    let mut dumps: Vec<std::path::PathBuf> = Vec::new();
+    let mut on_window = |edge: Window| -> anyhow::Result<()> {
+        let Some(dir) = &callgrind_dir else {
+            return Ok(());
+        };
+        match edge {
+            Window::Start => callgrind::start_window(&pids),
+            Window::End => {
+                dumps = callgrind::end_window(&pids, dir)?;
+                Ok(())
+            }
+        }
+    };
     let measured = plan.engine.measure(
         RunRequest {
             case,
@@ -168,6 +197,7 @@ pub(super) fn run_once(
             deadline: run_deadline(plan, case),
             histogram_dir: &target.dir.join("histograms"),
             run_index,
+            on_window: &mut on_window,
         },
         &mut abort,
     );
@@ -181,6 +211,9 @@ pub(super) fn run_once(
     }
     let mut measurement: Measurement = measured.map_err(run_err)?;
     warnings.append(&mut measurement.warnings);
+    if callgrind_dir.is_some() {
+        record_instructions(case, &dumps, &mut measurement.extra).map_err(run_err)?;
+    }
     deployment.check_alive().map_err(run_err)?;
     let server_cpus = deployment.cpu_affinity().unwrap_or_default();
     deployment.stop();
@@ -254,6 +287,44 @@ pub(super) fn run_once(
         env,
         extra: measurement.extra,
     })
+}
+
+/// Instructions mode: the window's instructions summed over every server process, per
+/// request completed in it, and the dumps they came from. Latencies under callgrind are those
+/// of a server slowed many times over, so the record says they are not meaningful.
+fn record_instructions(
+    case: &Case,
+    dumps: &[std::path::PathBuf],
+    extra: &mut serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
+    let mut total = 0u64;
+    for d in dumps {
+        total += callgrind::total_instructions(d)?;
+    }
+    let requests = extra
+        .get("requests_completed")
+        .and_then(|v| v.as_u64())
+        .or(match case.mode {
+            BenchmarkMode::Requests(n) => Some(n),
+            BenchmarkMode::Duration(_) => None,
+        })
+        .filter(|n| *n > 0)
+        .context("instructions mode needs the number of requests completed in the window")?;
+    extra.insert("instructions".into(), total.into());
+    extra.insert(
+        "instructions_per_request".into(),
+        ((total as f64 / requests as f64 * 100.0).round() / 100.0).into(),
+    );
+    extra.insert(
+        "callgrind_files".into(),
+        dumps
+            .iter()
+            .map(|d| serde_json::Value::String(d.display().to_string()))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    extra.insert("latency_meaningful".into(), false.into());
+    Ok(())
 }
 
 /// The io-threads the record states: the case's for servers valkey-perf started; for a

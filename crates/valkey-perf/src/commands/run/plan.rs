@@ -160,6 +160,47 @@ fn load_config(args: &RunArgs, facts: &MachineFacts) -> Result<config::ConfigFil
     Ok(config)
 }
 
+/// Instructions mode (`--instructions`, or `benchmark_mode: "instructions"` in the config):
+/// checked before anything starts. valgrind must be installed, the servers must be started
+/// here, and the cases must count a fixed number of requests without warm-up.
+fn check_instructions_mode(args: &RunArgs, cases: &mut [Case], client_only: bool) -> Result<()> {
+    if args.instructions {
+        for case in cases.iter_mut() {
+            case.topology.callgrind = true;
+        }
+    }
+    let Some(first) = cases.iter().find(|c| c.topology.callgrind) else {
+        return Ok(());
+    };
+    if client_only {
+        return Err(usage(
+            "instructions mode runs the servers under callgrind, so valkey-perf must start them; drop --use-running-server / --mode client",
+        ));
+    }
+    if args.engine == Some(EngineChoice::ValkeyBenchmark) || args.valkey_benchmark_path.is_some() {
+        return Err(usage(
+            "instructions mode counts requests with the native engine; drop --engine valkey-benchmark / --valkey-benchmark-path",
+        ));
+    }
+    if let Some(bad) = cases
+        .iter()
+        .filter(|c| c.topology.callgrind)
+        .find(|c| c.warmup_secs > 0 || matches!(c.mode, crate::model::BenchmarkMode::Duration(_)))
+    {
+        return Err(usage(format!(
+            "config[{}] ({}): instructions mode counts a fixed number of requests without warm-up; use `requests` and `warmup` 0",
+            bad.config_index,
+            bad.label()
+        )));
+    }
+    crate::server::callgrind::check_installed().map_err(|e| usage(format!("{e:#}")))?;
+    tracing::info!(
+        "instructions mode: servers run under callgrind (about 50 times slower), e.g. {}",
+        first.label()
+    );
+    Ok(())
+}
+
 /// Lowers the flags and the config file into a [`Plan`]: targets resolved (and built),
 /// engine probed, every case checked against both. Nothing is started.
 pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
@@ -188,7 +229,8 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
         cpus_may_be_remote: client_only,
         ..MachineFacts::here()
     };
-    let config = load_config(args, &facts)?;
+    let mut config = load_config(args, &facts)?;
+    check_instructions_mode(args, &mut config.cases, client_only)?;
 
     let mut targets = Vec::new();
     if client_only {

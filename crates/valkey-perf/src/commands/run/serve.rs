@@ -38,6 +38,7 @@ pub(super) fn serve(plan: &ServePlan) -> Result<Code> {
                 port: (i == 0).then_some(plan.port),
                 log_dir: plan.target.dir.join("servers"),
                 tls: material.as_ref().map(TlsMaterial::server),
+                callgrind_dir: None,
             },
         )?;
         d.apply_config_set(&case.topology.config_set)?;
