@@ -4,6 +4,7 @@
 mod build;
 mod compare;
 mod config;
+mod dashboard;
 mod layout;
 mod run;
 mod run_native;
