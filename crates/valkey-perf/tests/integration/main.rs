@@ -12,3 +12,4 @@ mod run_topologies;
 mod store_loop;
 mod support;
 mod topology;
+mod upstream_compat;
