@@ -13,3 +13,4 @@ mod store_loop;
 mod support;
 mod topology;
 mod upstream_compat;
+mod workflows;
