@@ -5,6 +5,7 @@ mod build;
 mod compare;
 mod config;
 mod dashboard;
+mod grafana;
 mod layout;
 mod run;
 mod run_native;
