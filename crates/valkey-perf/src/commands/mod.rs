@@ -5,6 +5,7 @@
 pub mod commits;
 pub mod compare;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod detect_regression;
 pub mod loadgen;

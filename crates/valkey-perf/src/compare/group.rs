@@ -45,7 +45,9 @@ pub fn load_records(path: &Path) -> anyhow::Result<Vec<RecordMap>> {
     })
 }
 
-/// Parses the text of a `metrics.json` file. Errors carry the line and column.
+/// Parses the text of a `metrics.json` file. Errors carry the line and column. A record's
+/// nested `run_details` object is flattened back into the record (see
+/// [`crate::model::flatten_details`]), so every reader sees the same field names.
 pub fn parse_records(text: &str) -> anyhow::Result<Vec<RecordMap>> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         anyhow::anyhow!(
@@ -61,7 +63,7 @@ pub fn parse_records(text: &str) -> anyhow::Result<Vec<RecordMap>> {
         .into_iter()
         .enumerate()
         .map(|(i, item)| match item {
-            Value::Object(map) => Ok(map),
+            Value::Object(map) => Ok(crate::model::flatten_details(map)),
             other => bail!(
                 "record {i} is not a JSON object but {}",
                 json_type_name(&other)

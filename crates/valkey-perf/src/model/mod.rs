@@ -6,5 +6,5 @@ pub mod record;
 pub mod warning;
 
 pub use case::{BenchmarkMode, Case, Command, ServerTopology};
-pub use record::{EnvInfo, Metrics, Record};
+pub use record::{DETAILS_KEY, EnvInfo, Metrics, Record, flatten_details, nest_details};
 pub use warning::{Warning, WarningKind};

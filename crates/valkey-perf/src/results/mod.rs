@@ -46,10 +46,15 @@ impl MetricsFile {
         &self.path
     }
 
-    /// Appends one record and rewrites the file atomically.
+    /// Appends one record and rewrites the file atomically. Per-run and per-target details go
+    /// into the record's nested `run_details` object (see [`crate::model::nest_details`]).
     pub fn append(&mut self, record: &Record) -> Result<()> {
+        let Value::Object(map) = serde_json::to_value(record).context("serializing a record")?
+        else {
+            bail!("a record did not serialize to a JSON object");
+        };
         self.records
-            .push(serde_json::to_value(record).context("serializing a record")?);
+            .push(Value::Object(crate::model::nest_details(map)));
         let text = serde_json::to_string_pretty(&self.records).context("serializing records")?;
         write_atomic(&self.path, text.as_bytes())
             .with_context(|| format!("writing `{}`", self.path.display()))

@@ -113,7 +113,7 @@ fn dumps_of(dir: &Path, pid: u32) -> Vec<PathBuf> {
             Some((n, e.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().map(|(_, p)| p).collect()
 }
 

@@ -15,8 +15,9 @@ const FLOW: &[(&str, u8)] = &[
     ("engine", 6),
     ("results", 7),
     ("compare", 8),
-    ("commands", 9),
-    ("cli", 10),
+    ("dashboard", 9),
+    ("commands", 10),
+    ("cli", 11),
 ];
 
 fn rank(module: &str) -> Option<u8> {

@@ -4,6 +4,8 @@
 mod build;
 mod compare;
 mod config;
+mod dashboard;
+mod grafana;
 mod layout;
 mod native_measurement;
 mod run;
@@ -12,3 +14,5 @@ mod run_topologies;
 mod store_loop;
 mod support;
 mod topology;
+mod upstream_compat;
+mod workflows;

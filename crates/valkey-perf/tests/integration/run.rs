@@ -111,7 +111,12 @@ fn read_records(path: &Path) -> Vec<Record> {
         .as_array()
         .unwrap_or_else(|| panic!("`{}` is not an array", path.display()))
         .iter()
-        .map(|r| r.as_object().expect("a record is an object").clone())
+        // Per-run details live in a nested object; read them as valkey-perf does.
+        .map(|r| {
+            valkey_perf::model::flatten_details(
+                r.as_object().expect("a record is an object").clone(),
+            )
+        })
         .collect()
 }
 

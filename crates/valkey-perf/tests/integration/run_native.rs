@@ -25,7 +25,12 @@ fn records_in(results: &std::path::Path) -> Vec<Value> {
         let file = entry.path().join("metrics.json");
         if file.exists() {
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-            out.extend(v.as_array().unwrap().iter().cloned());
+            // Per-run details live in a nested object; read them as valkey-perf does.
+            out.extend(v.as_array().unwrap().iter().map(|r| {
+                Value::Object(valkey_perf::model::flatten_details(
+                    r.as_object().unwrap().clone(),
+                ))
+            }));
         }
     }
     out

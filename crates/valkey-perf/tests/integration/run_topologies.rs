@@ -28,7 +28,12 @@ fn records(results: &Path) -> Vec<Value> {
             else {
                 panic!("`{}` is not an array", file.display());
             };
-            out.extend(rs);
+            // Per-run details live in a nested object; read them as valkey-perf does.
+            out.extend(rs.into_iter().map(|r| {
+                Value::Object(valkey_perf::model::flatten_details(
+                    r.as_object().unwrap().clone(),
+                ))
+            }));
         }
     }
     out

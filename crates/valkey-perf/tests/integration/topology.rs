@@ -522,6 +522,7 @@ fn a_cluster_that_is_not_ready_in_time_reports_every_node_log() {
             extra_args: Vec::new(),
             log_dir: logs.path().to_path_buf(),
             tls: None,
+            callgrind_dir: None,
         },
         primaries: 3,
         replicas_per_primary: 0,

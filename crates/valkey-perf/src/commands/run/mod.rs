@@ -53,6 +53,9 @@ fn execute(plan: &Plan) -> Result<Code> {
         let file = MetricsFile::open(&t.dir)?;
         logging::add_log_file(&t.dir.join("logs.txt"))?;
         files.push(file);
+        if t.dir == plan.results_dir.join(&t.commit) {
+            link_ref_dir(&plan.results_dir, &t.label, &t.commit);
+        }
     }
     let material = prepare_tls(plan)?;
     let ctx = RunContext {
@@ -328,6 +331,79 @@ fn invocation_id() -> String {
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         std::process::id()
     )
+}
+
+/// Drop-in for Valkey's existing workflows, which read `results/<ref as typed>/metrics.json`
+/// and find releases with `find results -name "*<version>*"`: next to `results/<sha>/`, a
+/// relative symlink `results/<ref>` → `<sha>` (`results/feature/x` → `../<sha>` for a ref with
+/// `/`). A ref that is the SHA, is not a plain relative path, or whose place is taken by a real
+/// file or directory, or lies below a symlink, gets no link (a warning says why); a link left
+/// by an earlier run is replaced.
+fn link_ref_dir(results_dir: &Path, git_ref: &str, sha: &str) {
+    use std::path::Component;
+    if git_ref == sha || git_ref.is_empty() {
+        return;
+    }
+    let rel = Path::new(git_ref);
+    let parts: Vec<_> = rel.components().collect();
+    if !parts.iter().all(|c| matches!(c, Component::Normal(_))) {
+        tracing::warn!("no `results/{git_ref}` link: the ref is not a plain relative name");
+        return;
+    }
+    let link = results_dir.join(rel);
+    // Never create or follow anything below a symlink: `results/feature` may be another ref's
+    // link into a SHA directory.
+    let mut dir = results_dir.to_path_buf();
+    for part in &parts[..parts.len() - 1] {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_dir() => {}
+            Ok(_) => {
+                tracing::warn!(
+                    "no `{}` link: `{}` is not a directory",
+                    link.display(),
+                    dir.display()
+                );
+                return;
+            }
+            Err(_) => {
+                if let Err(e) = std::fs::create_dir(&dir) {
+                    tracing::warn!(
+                        "no `{}` link: creating `{}`: {e}",
+                        link.display(),
+                        dir.display()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+    let target: std::path::PathBuf = std::iter::repeat_n(Path::new(".."), parts.len() - 1)
+        .collect::<std::path::PathBuf>()
+        .join(sha);
+    match std::fs::symlink_metadata(&link) {
+        Ok(m) if m.file_type().is_symlink() => {
+            if std::fs::read_link(&link).is_ok_and(|t| t == target) {
+                return;
+            }
+            if let Err(e) = std::fs::remove_file(&link) {
+                tracing::warn!("no `{}` link: replacing the old link: {e}", link.display());
+                return;
+            }
+        }
+        Ok(_) => {
+            tracing::warn!(
+                "no `{}` link: a file or directory of that name exists (move it away to get the link)",
+                link.display()
+            );
+            return;
+        }
+        Err(_) => {}
+    }
+    match std::os::unix::fs::symlink(&target, &link) {
+        Ok(()) => tracing::info!("`{}` → `{}`", link.display(), target.display()),
+        Err(e) => tracing::warn!("no `{}` link: {e}", link.display()),
+    }
 }
 
 #[cfg(test)]
