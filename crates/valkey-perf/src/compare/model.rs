@@ -238,6 +238,8 @@ pub struct Overall {
     pub pct_change: Option<f64>,
     pub pct_change_ci95: Option<[f64; 2]>,
     pub p_value: Option<f64>,
+    /// Holm-adjusted among the overall lines of the report.
+    pub p_adjusted: Option<f64>,
     pub verdict: Verdict,
     /// Why there is no verdict, or what was left out.
     pub note: Option<String>,

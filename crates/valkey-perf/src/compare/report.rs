@@ -469,8 +469,8 @@ pub fn render_markdown(cmp: &Comparison) -> String {
          - **Test**: two-sided p-value of the analysis{holm_text}.\n\
          - **Overall**: the random-effects pooled change of a metric over the cases of one \
          invocation (DerSimonian–Laird, with the Hartung–Knapp interval on k − 1 degrees of \
-         freedom), judged at α without correction: a small change in every case is found \
-         there even when no single case is significant.\n\
+         freedom), Holm-corrected among the overall lines: a small change in every case is \
+         found there even when no single case is significant.\n\
          - Values on a grid (latencies in fixed steps, rounded numbers) are credited with a \
          spread of at least half a step, so samples that differ by one step are not called \
          significant.\n\

@@ -438,6 +438,7 @@ pub fn compare_records(
             overall_of(metric, &ys, &vs, across.iter().any(|a| a.1 == slot), opts)
         })
         .collect();
+    let overall = correct_overall(overall, opts);
 
     Ok(Comparison {
         overall,
@@ -496,6 +497,7 @@ fn overall_of(
         pct_change: None,
         pct_change_ci95: None,
         p_value: None,
+        p_adjusted: None,
         verdict: Verdict::InsufficientData,
         note: Some(note.to_string()),
     };
@@ -522,10 +524,35 @@ fn overall_of(
         pct_change: Some(pct),
         pct_change_ci95: Some([lo, hi]),
         p_value: Some(e.p_value),
+        p_adjusted: None,
         verdict,
         note: any_across
             .then(|| "cases compared across invocations are left out of this line".to_string()),
     }
+}
+
+/// The overall lines are a family of their own (one per metric): with the correction on, their
+/// p-values are Holm-adjusted among themselves, so that the chance of any false overall alarm
+/// stays below α, and a line is significant only when its adjusted p-value is.
+fn correct_overall(mut lines: Vec<Overall>, opts: &CompareOptions) -> Vec<Overall> {
+    if opts.correction == Correction::None {
+        return lines;
+    }
+    let judged: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].p_value.is_some())
+        .collect();
+    let raw: Vec<f64> = judged
+        .iter()
+        .map(|&i| lines[i].p_value.unwrap_or(1.0))
+        .collect();
+    for (&i, p_adj) in judged.iter().zip(stats::holm_adjust(&raw)) {
+        let o = &mut lines[i];
+        o.p_adjusted = Some(p_adj);
+        if p_adj >= opts.alpha && matches!(o.verdict, Verdict::Regression | Verdict::Improvement) {
+            o.verdict = Verdict::NoSignificantChange;
+        }
+    }
+    lines
 }
 
 /// Names a list of cases in a warning: all of them when few, else a count and the first few.

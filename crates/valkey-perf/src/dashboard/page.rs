@@ -178,8 +178,14 @@ fn latest(out: &mut String, rows: &[RecordMap], commits: &[Commit]) -> anyhow::R
                 s.as_ref().map_or("–".into(), |s| fmt_num(s.mean))
             };
             let diff = m.difference.as_ref();
+            // Without a verdict (too few cases to judge across invocations) the change of
+            // the means is still shown.
             let pct = diff
                 .and_then(|d| d.pct_change)
+                .or_else(|| match (&m.baseline, &m.new) {
+                    (Some(b), Some(n)) if b.mean != 0.0 => Some((n.mean / b.mean - 1.0) * 100.0),
+                    _ => None,
+                })
                 .map_or("–".into(), |p| format!("{p:+.2} %"));
             let ci = diff
                 .and_then(|d| d.pct_change_ci95)
@@ -206,6 +212,9 @@ fn latest(out: &mut String, rows: &[RecordMap], commits: &[Commit]) -> anyhow::R
         }
     }
     out.push_str("</tbody></table>");
+    for w in &cmp.warnings {
+        let _ = write!(out, "<p class=\"note\">{}</p>", esc(&w.to_string()));
+    }
     for (what, list) in [
         ("only in the previous commit", &cmp.only_in_baseline),
         ("only in the newest commit", &cmp.only_in_new),

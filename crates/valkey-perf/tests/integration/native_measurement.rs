@@ -100,7 +100,12 @@ fn run_records_miss_rate_and_the_cpus_of_each_client_thread() {
         let file = entry.path().join("metrics.json");
         if file.exists() {
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-            records.extend(v.as_array().unwrap().iter().cloned());
+            // Per-run details live in a nested object; read them as valkey-perf does.
+            records.extend(v.as_array().unwrap().iter().map(|r| {
+                Value::Object(valkey_perf::model::flatten_details(
+                    r.as_object().unwrap().clone(),
+                ))
+            }));
         }
     }
     assert_eq!(records.len(), 3);
