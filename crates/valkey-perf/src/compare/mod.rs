@@ -7,6 +7,7 @@
 //! `model`, `results` and `util`; never runs benchmarks or touches a database.
 
 pub mod effects;
+pub mod functions;
 pub mod graphs;
 pub mod group;
 pub mod model;

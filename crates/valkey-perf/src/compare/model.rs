@@ -16,10 +16,12 @@ pub enum Metric {
     P99Latency,
     MinLatency,
     MaxLatency,
+    /// Instructions per request counted under callgrind (instructions mode).
+    InstructionsPerRequest,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 7] = [
+    pub const ALL: [Metric; 8] = [
         Metric::Rps,
         Metric::AvgLatency,
         Metric::P50Latency,
@@ -27,6 +29,7 @@ impl Metric {
         Metric::P99Latency,
         Metric::MinLatency,
         Metric::MaxLatency,
+        Metric::InstructionsPerRequest,
     ];
 
     /// The record field holding this metric.
@@ -39,6 +42,7 @@ impl Metric {
             Metric::P99Latency => "p99_latency_ms",
             Metric::MinLatency => "min_latency_ms",
             Metric::MaxLatency => "max_latency_ms",
+            Metric::InstructionsPerRequest => "instructions_per_request",
         }
     }
 
@@ -52,12 +56,14 @@ impl Metric {
             Metric::P99Latency => "p99 latency",
             Metric::MinLatency => "min latency",
             Metric::MaxLatency => "max latency",
+            Metric::InstructionsPerRequest => "instructions/request",
         }
     }
 
     pub fn unit(self) -> &'static str {
         match self {
             Metric::Rps => "req/s",
+            Metric::InstructionsPerRequest => "instr",
             _ => "ms",
         }
     }
@@ -72,8 +78,8 @@ impl Metric {
         !matches!(self, Metric::MinLatency | Metric::MaxLatency)
     }
 
-    fn is_latency(self) -> bool {
-        self != Metric::Rps
+    pub fn is_latency(self) -> bool {
+        !matches!(self, Metric::Rps | Metric::InstructionsPerRequest)
     }
 }
 
@@ -93,7 +99,7 @@ impl MetricSet {
             .into_iter()
             .filter(|m| match self {
                 MetricSet::All => true,
-                MetricSet::Rps => !m.is_latency(),
+                MetricSet::Rps => *m == Metric::Rps,
                 MetricSet::Latency => m.is_latency(),
             })
             .collect()
@@ -122,6 +128,19 @@ pub struct CompareOptions {
     pub alpha: f64,
     /// Fewer runs than this on either side gives "insufficient data".
     pub min_runs: usize,
+    /// The noise threshold of `instructions_per_request` (percent): instruction counts vary
+    /// far less than time.
+    pub instructions_threshold_pct: f64,
+}
+
+impl CompareOptions {
+    /// The noise threshold that applies to `metric`.
+    pub fn threshold_for(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::InstructionsPerRequest => self.instructions_threshold_pct,
+            _ => self.threshold_pct,
+        }
+    }
 }
 
 impl Default for CompareOptions {
@@ -132,6 +151,7 @@ impl Default for CompareOptions {
             correction: Correction::Holm,
             alpha: 0.05,
             min_runs: 2,
+            instructions_threshold_pct: 0.5,
         }
     }
 }
@@ -185,6 +205,9 @@ pub struct CaseComparison {
     pub baseline_runs: usize,
     pub new_runs: usize,
     pub metrics: Vec<MetricComparison>,
+    /// Instructions mode, for a case whose instructions per request changed: the functions
+    /// whose inclusive instructions per request changed most.
+    pub functions: Vec<super::functions::FunctionChange>,
 }
 
 impl CaseComparison {

@@ -182,6 +182,28 @@ fn correction_text(cmp: &Comparison) -> String {
     }
 }
 
+/// Instructions mode: the functions whose inclusive instructions per request changed most.
+fn functions_table(out: &mut String, case: &CaseComparison) {
+    if case.functions.is_empty() {
+        return;
+    }
+    out.push_str(
+        "\nWhere the instructions changed (inclusive, per request; share of the new side's total):\n\n",
+    );
+    out.push_str("| function | baseline | new | change | share |\n|---|---|---|---|---|\n");
+    for f in &case.functions {
+        let _ = writeln!(
+            out,
+            "| `{}` | {:.0} | {:.0} | {:+.0} | {:.1}% |",
+            f.function.replace('|', "\\|"),
+            f.baseline_per_request,
+            f.new_per_request,
+            f.change_per_request,
+            f.new_share_pct
+        );
+    }
+}
+
 /// How many judged metrics each analysis decided, e.g. `paired for 20 metrics`.
 fn analyses_used(cmp: &Comparison) -> Vec<String> {
     let mut counts: Vec<(super::effects::Analysis, usize)> = Vec::new();
@@ -398,6 +420,7 @@ pub fn render_markdown(cmp: &Comparison) -> String {
             case.new_runs
         );
         case_table(&mut out, case, holm);
+        functions_table(&mut out, case);
         out.push_str("\n</details>\n\n");
     }
     for (what, list) in [
@@ -467,6 +490,10 @@ pub fn render_markdown(cmp: &Comparison) -> String {
          two invocations counts as noise, so a change smaller than that drift cannot be found; \
          with fewer than {min_cases} cases no verdict is given.\n\
          - **Test**: two-sided p-value of the analysis{holm_text}.\n\
+         - **instructions/request** (instructions mode): instructions the servers executed in \
+         the measured window under callgrind, per request; noise threshold {ithr} %. For a \
+         case whose count changed, the functions whose inclusive count per request changed \
+         most are listed under it.\n\
          - **Overall**: the random-effects pooled change of a metric over the cases of one \
          invocation (DerSimonian–Laird, with the Hartung–Knapp interval on k − 1 degrees of \
          freedom), Holm-corrected among the overall lines: a small change in every case is \
@@ -481,6 +508,7 @@ pub fn render_markdown(cmp: &Comparison) -> String {
          mean.\n",
         min = cmp.options.min_runs.max(2),
         min_cases = super::effects::MIN_CASES_FOR_BETWEEN,
+        ithr = cmp.options.instructions_threshold_pct,
         holm_text = if holm {
             format!(
                 "; Holm p is adjusted by Holm's method over all {} comparisons of this report, \

@@ -202,20 +202,34 @@ pub fn compare_records(
     let mut few_runs = false;
     // Cases compared across invocations, per metric: (case, metric slot, y, v), judged once
     // the between-invocation variance of all of them is known.
-    let mut across: Vec<(usize, usize, f64, f64)> = Vec::new();
+    // (case, metric slot in `metrics`, index in the case's metrics, y, v).
+    let mut across: Vec<(usize, usize, usize, f64, f64)> = Vec::new();
     // Per case and metric slot, the log ratio and its variance for the overall line (cases of
     // one invocation only: across invocations a change everywhere looks like drift).
     let mut pool: Vec<(usize, f64, f64)> = Vec::new();
     for g in &grouping.groups {
         let label = group::label(&g.params, &varying);
         let origin = Origin::of(baseline, &g.baseline, new, &g.new);
+        // Times measured against a server under callgrind (instructions mode) say nothing
+        // about the server: only its instruction counts are judged there.
+        let timing_meaningless = g
+            .baseline
+            .iter()
+            .map(|&i| &baseline[i])
+            .chain(g.new.iter().map(|&i| &new[i]))
+            .any(|r| r.get("latency_meaningful") == Some(&serde_json::Value::Bool(false)));
         let mut mcs = Vec::new();
-        for &metric in &metrics {
+        for (slot, &metric) in metrics.iter().enumerate() {
             let bv = values_of(baseline, &g.baseline, metric);
             let nv = values_of(new, &g.new, metric);
+            if bv.is_empty() && nv.is_empty() && metric == Metric::InstructionsPerRequest {
+                // Timing records have no instruction counts: nothing to show.
+                continue;
+            }
             let enough = bv.len() >= min_runs && nv.len() >= min_runs;
             few_runs |= enough && (bv.len() < 3 || nv.len() < 3);
             let floor = effects::sd_floor(effects::resolution(&bv, &nv));
+            let timing = metric != Metric::InstructionsPerRequest;
             let (analysis, difference) = match (&origin, enough) {
                 (_, false) => (None, None),
                 (Origin::Paired(pairs), true) => {
@@ -227,8 +241,8 @@ pub fn compare_records(
                         .collect();
                     let scale = stats::mean(&bv).unwrap_or(1.0).abs().max(f64::MIN_POSITIVE);
                     let effect = effects::paired(&pv, floor / scale);
-                    if let Some(e) = &effect {
-                        pool.push((mcs.len(), e.log_ratio, e.se * e.se));
+                    if let Some(e) = effect.as_ref().filter(|_| !(timing_meaningless && timing)) {
+                        pool.push((slot, e.log_ratio, e.se * e.se));
                     }
                     (
                         Some(Analysis::Paired),
@@ -236,8 +250,10 @@ pub fn compare_records(
                     )
                 }
                 (Origin::OneInvocation, true) => {
-                    if let Some((y, v)) = effects::log_ratio_of_means(&bv, &nv, floor) {
-                        pool.push((mcs.len(), y, v));
+                    if let Some((y, v)) = effects::log_ratio_of_means(&bv, &nv, floor)
+                        .filter(|_| !(timing_meaningless && timing))
+                    {
+                        pool.push((slot, y, v));
                     }
                     (
                         Some(Analysis::Welch),
@@ -247,12 +263,12 @@ pub fn compare_records(
                 (Origin::Across, true) => {
                     if let Some((y, v)) = effects::log_ratio_of_means(&bv, &nv, floor) {
                         // Enough runs on both sides: this case goes into `cases`, at this index.
-                        across.push((cases.len(), mcs.len(), y, v));
+                        across.push((cases.len(), slot, mcs.len(), y, v));
                     }
                     (Some(Analysis::BetweenInvocations), None)
                 }
             };
-            let verdict = if !metric.judged() {
+            let verdict = if !metric.judged() || (timing_meaningless && timing) {
                 Verdict::NotJudged
             } else if difference.is_none() {
                 Verdict::InsufficientData
@@ -279,6 +295,7 @@ pub fn compare_records(
             baseline_runs: g.baseline.len(),
             new_runs: g.new.len(),
             metrics: mcs,
+            functions: Vec::new(),
         };
         match (g.baseline.is_empty(), g.new.is_empty()) {
             (false, false) => cases.push(case),
@@ -289,24 +306,24 @@ pub fn compare_records(
     // Across invocations: widen every case's interval by the between-invocation variance of
     // its metric, estimated from all cases of that metric (only cases on both sides get here).
     let mut too_few_across = false;
-    for &metric in &metrics {
-        let slot = metrics.iter().position(|m| *m == metric).unwrap_or(0);
-        let these: Vec<&(usize, usize, f64, f64)> = across.iter().filter(|a| a.1 == slot).collect();
+    for (slot, &metric) in metrics.iter().enumerate() {
+        let these: Vec<&(usize, usize, usize, f64, f64)> =
+            across.iter().filter(|a| a.1 == slot).collect();
         if these.is_empty() {
             continue;
         }
-        let ys: Vec<f64> = these.iter().map(|a| a.2).collect();
-        let vs: Vec<f64> = these.iter().map(|a| a.3).collect();
+        let ys: Vec<f64> = these.iter().map(|a| a.3).collect();
+        let vs: Vec<f64> = these.iter().map(|a| a.4).collect();
         let Some(tau2) = effects::between_invocation_variance(&ys, &vs) else {
             too_few_across |= metric.judged();
             continue;
         };
-        for &&(ci, mi, y, v) in &these {
+        for &&(ci, _, mi, y, v) in &these {
             let mc = &mut cases[ci].metrics[mi];
             let base_mean = mc.baseline.as_ref().map_or(0.0, |s| s.mean);
             mc.difference = effects::LogEffect::test(ys.len(), y, (v + tau2).sqrt(), None)
                 .map(|e| from_effect(&e, base_mean));
-            if mc.difference.is_some() && metric.judged() {
+            if mc.difference.is_some() && mc.verdict == Verdict::InsufficientData {
                 mc.verdict = Verdict::NoSignificantChange;
             }
         }
@@ -333,7 +350,7 @@ pub fn compare_records(
             c.metrics
                 .iter()
                 .enumerate()
-                .filter(|(_, m)| m.metric.judged() && m.difference.is_some())
+                .filter(|(_, m)| m.verdict != Verdict::NotJudged && m.difference.is_some())
                 .map(move |(mi, _)| (ci, mi))
         })
         .collect();
@@ -356,6 +373,25 @@ pub fn compare_records(
         mc.verdict = judge(mc.metric, mc.difference.as_ref(), p_adj, opts);
     }
     // Not-judged metrics still get the raw p-value shown; no adjustment.
+    // Instructions mode: for a case whose instructions per request changed, which functions
+    // the change is in.
+    for case in cases.iter_mut() {
+        let changed = case.metrics.iter().any(|m| {
+            m.metric == Metric::InstructionsPerRequest
+                && matches!(m.verdict, Verdict::Regression | Verdict::Improvement)
+        });
+        if changed {
+            let g = grouping
+                .groups
+                .iter()
+                .find(|g| g.params == case.params && !g.baseline.is_empty() && !g.new.is_empty());
+            if let Some(g) = g {
+                let b: Vec<&RecordMap> = g.baseline.iter().map(|&i| &baseline[i]).collect();
+                let n: Vec<&RecordMap> = g.new.iter().map(|&i| &new[i]).collect();
+                case.functions = super::functions::top_changes(&b, &n, 10);
+            }
+        }
+    }
     let mut changes: Vec<Change> = Vec::new();
     for c in &cases {
         for m in &c.metrics {
@@ -470,7 +506,9 @@ fn judge(metric: Metric, d: Option<&Difference>, p_adj: f64, opts: &CompareOptio
     if !interval_excludes_zero || p_adj.is_nan() || p_adj >= opts.alpha {
         return Verdict::NoSignificantChange;
     }
-    if d.pct_change.is_some_and(|p| p.abs() < opts.threshold_pct) {
+    if d.pct_change
+        .is_some_and(|p| p.abs() < opts.threshold_for(metric))
+    {
         return Verdict::NoSignificantChange;
     }
     if (d.mean_diff > 0.0) == metric.higher_is_better() {
@@ -511,7 +549,7 @@ fn overall_of(
     let [lo, hi] = e.pct_ci95();
     let pct = e.pct_change();
     let significant = (lo > 0.0 || hi < 0.0) && e.p_value < opts.alpha;
-    let verdict = if !significant || pct.abs() < opts.threshold_pct {
+    let verdict = if !significant || pct.abs() < opts.threshold_for(metric) {
         Verdict::NoSignificantChange
     } else if (pct > 0.0) == metric.higher_is_better() {
         Verdict::Improvement

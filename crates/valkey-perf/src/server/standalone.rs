@@ -83,6 +83,12 @@ impl ServerSpec {
             .arg("--dir")
             .arg(data_dir)
             .args(["--io-threads", &self.io_threads.to_string()]);
+        if self.callgrind_dir.is_some() {
+            // Instructions mode: the timer (serverCron) does work per second, not per request;
+            // once a second it hardly counts, so the count per request does not depend on how
+            // long the window took on a busy machine.
+            cmd.args(["--hz", "1", "--dynamic-hz", "no"]);
+        }
         cmd.args(&self.extra_args);
         for (key, value) in &self.custom_configs {
             cmd.arg(format!("--{key}")).arg(value);

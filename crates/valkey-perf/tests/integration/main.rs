@@ -6,6 +6,7 @@ mod compare;
 mod config;
 mod dashboard;
 mod grafana;
+mod instructions;
 mod layout;
 mod native_measurement;
 mod run;
