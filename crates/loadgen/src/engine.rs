@@ -346,6 +346,10 @@ impl Client {
                 if !c.wbuf.is_empty() {
                     c.link.stream.write_all(&c.wbuf).await.map_err(|e| (i, e))?;
                     c.wbuf.clear();
+                    // A burst (redirects, a large MSET) does not keep its buffer.
+                    if c.wbuf.capacity() > 256 * 1024 {
+                        c.wbuf.shrink_to(16 * 1024);
+                    }
                 }
             }
         }
