@@ -1,68 +1,157 @@
 #!/usr/bin/env bash
 # Native load generator vs redis-benchmark (and valkey-benchmark when $VALKEY_BENCHMARK is
-# set), measured in the same run: server pinned to CPU 0, clients pinned to CPU 1, the tools
-# alternating, RUNS times each, for GET and SET, 50 clients, -d 64, pipelines 1 and 16.
+# set), measured in the same run: servers pinned to CPU 0, clients pinned to CPU 1, the tools
+# alternating, RUNS times each, 50 clients, -d 64.
 #
-# Prints per case the median rps of each tool, the ratio of medians (native / reference)
-# and the median client CPU seconds (user + sys, from the OS via /usr/bin/time) per million
-# requests and its ratio. Targets: CPU/Mreq <= 0.85x at P1, <= 0.6x at P16; rps >= 1.0x.
+# MODE=standalone (default): one server, GET and SET at pipelines 1 and 16.
+# MODE=cluster: three primaries (cluster-enabled), GET and SET at pipelines 1 and 10, both
+# tools with --cluster; with TLS=1 the cluster is Debian's redis-server 7.0 (built with TLS)
+# over TLS client and bus ports, certificates made here with openssl.
+#
+# Prints per case the median rps of each tool, the ratio of medians (native / reference),
+# the median client CPU seconds (user + sys, from the OS via /usr/bin/time) per million
+# requests and its ratio, and the peak RSS of the client (MB) and its ratio. Targets
+# (issue 13): standalone CPU/Mreq <= 0.5x at P1, <= 0.6x at P16; cluster CPU/Mreq <= 0.8x;
+# rps >= 1.0x; peak RSS <= 2x.
 #
 # Environment: VALKEY_PERF (default target/release/valkey-perf), VALKEY_SERVER (default the
-# newest .deps/valkey-*/valkey-server), REDIS_BENCHMARK (default redis-benchmark),
-# VALKEY_BENCHMARK (optional), RUNS (default 3), REQUESTS_P1 (default 500000),
-# REQUESTS_P16 (default 4000000), SERVER_CPU (0), CLIENT_CPU (1), COMMANDS ("get set"),
-# PIPELINES ("1 16").
+# newest .deps/valkey-*/valkey-server; /usr/bin/redis-server with TLS=1), REDIS_BENCHMARK
+# (default redis-benchmark), VALKEY_BENCHMARK (optional), RUNS (default 3), REQUESTS_P1
+# (default 500000, cluster 300000), REQUESTS_PN (requests at the higher pipeline, default
+# 4000000, cluster 1500000), SERVER_CPU (0), CLIENT_CPU (1), COMMANDS ("get set"),
+# PIPELINES ("1 16", cluster "1 10"), CLIENTS (50), THREADS (native client threads, 1).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+mode="${MODE:-standalone}"
+tls="${TLS:-0}"
 native="${VALKEY_PERF:-$root/target/release/valkey-perf}"
 deps="${VALKEY_PERF_DEPS:-$root/.deps}"
-server="${VALKEY_SERVER:-$(ls -d "$deps"/valkey-*/valkey-server 2>/dev/null | sort -V | tail -1)}"
+if [[ $tls == 1 ]]; then
+    server="${VALKEY_SERVER:-/usr/bin/redis-server}"
+else
+    server="${VALKEY_SERVER:-$(ls -d "$deps"/valkey-*/valkey-server 2>/dev/null | sort -V | tail -1)}"
+fi
 redis_bench="${REDIS_BENCHMARK:-$(command -v redis-benchmark || true)}"
+cli="$(command -v redis-cli || true)"
 runs="${RUNS:-3}"
-req_p1="${REQUESTS_P1:-500000}"
-req_p16="${REQUESTS_P16:-4000000}"
+clients="${CLIENTS:-50}"
+threads="${THREADS:-1}"
+if [[ $mode == cluster ]]; then
+    req_p1="${REQUESTS_P1:-300000}"
+    req_pn="${REQUESTS_PN:-1500000}"
+    pipelines="${PIPELINES:-1 10}"
+else
+    req_p1="${REQUESTS_P1:-500000}"
+    req_pn="${REQUESTS_PN:-4000000}"
+    pipelines="${PIPELINES:-1 16}"
+fi
 server_cpu="${SERVER_CPU:-0}"
 client_cpu="${CLIENT_CPU:-1}"
+case "$mode" in standalone | cluster) ;; *) echo "error: MODE must be standalone or cluster, not \`$mode\`" >&2; exit 2 ;; esac
 
-for f in "$native" "$server" "$redis_bench"; do
-    [[ -x "$f" ]] || { echo "error: \`$f\` is missing or not executable (build with \`cargo build --release\`, run scripts/install-deps.sh)" >&2; exit 2; }
+for f in "$native" "$server" "$redis_bench" "$cli"; do
+    [[ -x "$f" ]] || { echo "error: \`$f\` is missing or not executable (build with \`cargo build --release\`, run scripts/install-deps.sh, install redis-tools)" >&2; exit 2; }
 done
 
 work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-setsid taskset -c "$server_cpu" "$server" --port "$port" --bind 127.0.0.1 --save "" \
-    --appendonly no --dir "$work" --logfile "$work/server.log" &
-server_pid=$!
+pids=()
 cleanup() {
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-for _ in $(seq 200); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
-    sleep 0.05
-done
 
-# run_tool NAME CMD PIPELINE REQUESTS -> prints "rps cpu_seconds"
+# Ports whose cluster bus port (+10000) is free too.
+free_ports() {
+    python3 - "$1" <<'PY'
+import random, socket, sys
+want, got = int(sys.argv[1]), []
+while len(got) < want:
+    p = random.randint(20000, 30000)
+    try:
+        for q in (p, p + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
+        if p not in got: got.append(p)
+    except OSError:
+        pass
+print(" ".join(map(str, got)))
+PY
+}
+
+tls_client=()
+tls_server=()
+if [[ $tls == 1 ]]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=bench-ca \
+        -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$work/server.key" \
+        -out "$work/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$work/san.ext"
+    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" \
+        -CAcreateserial -days 2 -extfile "$work/san.ext" -out "$work/server.crt" 2>/dev/null
+    tls_client=(--tls --cacert "$work/ca.crt")
+    tls_server=(--tls-cert-file "$work/server.crt" --tls-key-file "$work/server.key"
+        --tls-ca-cert-file "$work/ca.crt" --tls-auth-clients no)
+fi
+
+nodes=1
+[[ $mode == cluster ]] && nodes=3
+read -r -a ports <<<"$(free_ports "$nodes")"
+port="${ports[0]}"
+for i in "${!ports[@]}"; do
+    p="${ports[$i]}"
+    args=(--bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/server-$p.log")
+    if [[ $tls == 1 ]]; then args+=(--port 0 --tls-port "$p" "${tls_server[@]}"); else args+=(--port "$p"); fi
+    if [[ $mode == cluster ]]; then
+        args+=(--cluster-enabled yes --cluster-config-file "$work/nodes-$p.conf")
+        [[ $tls == 1 ]] && args+=(--tls-cluster yes --tls-replication yes)
+    fi
+    setsid taskset -c "$server_cpu" "$server" "${args[@]}" &
+    pids+=($!)
+done
+for p in "${ports[@]}"; do
+    for _ in $(seq 400); do
+        "$cli" "${tls_client[@]}" -p "$p" ping >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+done
+cluster_flag=()
+if [[ $mode == cluster ]]; then
+    addrs=()
+    for p in "${ports[@]}"; do addrs+=("127.0.0.1:$p"); done
+    "$cli" "${tls_client[@]}" --cluster create "${addrs[@]}" --cluster-yes >"$work/create.log" 2>&1 ||
+        { cat "$work/create.log" >&2; exit 1; }
+    for p in "${ports[@]}"; do
+        for _ in $(seq 400); do
+            "$cli" "${tls_client[@]}" -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+            sleep 0.05
+        done
+    done
+    cluster_flag=(--cluster)
+fi
+
+# run_tool NAME CMD PIPELINE REQUESTS -> prints "rps cpu_seconds peak_rss_kb"
 run_tool() {
     local tool="$1" cmd="$2" p="$3" n="$4" out
-    local common=(-p "$port" -c 50 -n "$n" -d 64 -P "$p" -r 100000 -t "$cmd" --csv)
+    local common=(-h 127.0.0.1 -p "$port" -c "$clients" -n "$n" -d 64 -P "$p" -r 100000 -t "$cmd" --csv
+        "${cluster_flag[@]}" "${tls_client[@]}")
+    local time=(/usr/bin/time -f 'CPU %U %S %M' taskset -c "$client_cpu")
     case "$tool" in
-        native) out=$(/usr/bin/time -f 'CPU %U %S' taskset -c "$client_cpu" "$native" loadgen "${common[@]}" --cpu-list "$client_cpu" 2>&1) ;;
-        redis-benchmark) out=$(/usr/bin/time -f 'CPU %U %S' taskset -c "$client_cpu" "$redis_bench" "${common[@]}" 2>&1) ;;
-        valkey-benchmark) out=$(/usr/bin/time -f 'CPU %U %S' taskset -c "$client_cpu" "$VALKEY_BENCHMARK" "${common[@]}" 2>&1) ;;
+        native) out=$("${time[@]}" "$native" loadgen "${common[@]}" --threads "$threads" --cpu-list "$client_cpu" 2>&1) ;;
+        redis-benchmark) out=$("${time[@]}" "$redis_bench" "${common[@]}" 2>&1) ;;
+        valkey-benchmark) out=$("${time[@]}" "$VALKEY_BENCHMARK" "${common[@]}" 2>&1) ;;
     esac
-    local rps cpu
+    local rps cpu rss
     rps=$(printf '%s\n' "$out" | awk -F'","' -v c="${cmd^^}" '$1 == "\"" c {print $2}')
     cpu=$(printf '%s\n' "$out" | awk '$1 == "CPU" {print $2 + $3}')
+    rss=$(printf '%s\n' "$out" | awk '$1 == "CPU" {print $4}')
     if [[ -z "$rps" || -z "$cpu" ]]; then
         echo "error: $tool $cmd -P $p produced no result:" >&2
         printf '%s\n' "$out" >&2
         exit 1
     fi
-    echo "$rps $cpu"
+    echo "$rps $cpu $rss"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -70,31 +159,41 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 tools=(native redis-benchmark)
 [[ -n "${VALKEY_BENCHMARK:-}" ]] && tools+=(valkey-benchmark)
 
-# Seed the keyspace so GET measures hits.
-"$native" loadgen -p "$port" -c 50 -n 100000 -r 100000 -d 64 -t set --sequential -q >/dev/null
+# Seed the keyspace so GET measures hits (the native key names; redis-benchmark's cluster key
+# names differ, so its cluster GETs may miss).
+"$native" loadgen -h 127.0.0.1 -p "$port" -c 50 -n 100000 -r 100000 -d 64 -t set --sequential -q \
+    "${cluster_flag[@]}" "${tls_client[@]}" >/dev/null
 
-printf '%-6s %-3s %-17s %12s %10s %12s %10s\n' case P tool "median rps" "rps ratio" "CPU s/Mreq" "CPU ratio"
+label="$mode"
+[[ $tls == 1 ]] && label="$mode+tls"
+echo "# $label, $clients clients, -d 64, $runs alternations, server $(basename "$server")"
+printf '%-6s %-3s %-17s %12s %10s %12s %10s %8s %9s\n' case P tool "median rps" "rps ratio" "CPU s/Mreq" "CPU ratio" "RSS MB" "RSS ratio"
 for cmd in ${COMMANDS:-get set}; do
-    for p in ${PIPELINES:-1 16}; do
+    for p in $pipelines; do
         n=$req_p1
-        [[ $p == 16 ]] && n=$req_p16
-        declare -A rps_list=() cpu_list=()
+        [[ $p != 1 ]] && n=$req_pn
+        declare -A rps_list=() cpu_list=() rss_list=()
         for r in $(seq "$runs"); do
             for tool in "${tools[@]}"; do
-                read -r rps cpu < <(run_tool "$tool" "$cmd" "$p" "$n")
+                read -r rps cpu rss < <(run_tool "$tool" "$cmd" "$p" "$n")
                 rps_list[$tool]+="$rps "
                 cpu_list[$tool]+="$(awk -v c="$cpu" -v n="$n" 'BEGIN {printf "%.6f", c / n * 1e6}') "
+                rss_list[$tool]+="$rss "
             done
         done
         ref_rps=$(tr ' ' '\n' <<<"${rps_list[redis-benchmark]}" | grep . | median)
         ref_cpu=$(tr ' ' '\n' <<<"${cpu_list[redis-benchmark]}" | grep . | median)
+        ref_rss=$(tr ' ' '\n' <<<"${rss_list[redis-benchmark]}" | grep . | median)
         for tool in "${tools[@]}"; do
             m_rps=$(tr ' ' '\n' <<<"${rps_list[$tool]}" | grep . | median)
             m_cpu=$(tr ' ' '\n' <<<"${cpu_list[$tool]}" | grep . | median)
-            printf '%-6s %-3s %-17s %12.0f %10.3f %12.3f %10.3f\n' "${cmd^^}" "$p" "$tool" "$m_rps" \
+            m_rss=$(tr ' ' '\n' <<<"${rss_list[$tool]}" | grep . | median)
+            printf '%-6s %-3s %-17s %12.0f %10.3f %12.3f %10.3f %8.1f %9.2f\n' "${cmd^^}" "$p" "$tool" "$m_rps" \
                 "$(awk -v a="$m_rps" -v b="$ref_rps" 'BEGIN {print a / b}')" "$m_cpu" \
-                "$(awk -v a="$m_cpu" -v b="$ref_cpu" 'BEGIN {print a / b}')"
+                "$(awk -v a="$m_cpu" -v b="$ref_cpu" 'BEGIN {print a / b}')" \
+                "$(awk -v a="$m_rss" 'BEGIN {print a / 1024}')" \
+                "$(awk -v a="$m_rss" -v b="$ref_rss" 'BEGIN {print a / b}')"
         done
-        unset rps_list cpu_list
+        unset rps_list cpu_list rss_list
     done
 done

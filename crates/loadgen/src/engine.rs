@@ -4,11 +4,11 @@
 
 use crate::LoadError;
 use crate::cluster::{Redirect, SlotMap, parse_redirect};
-use crate::spec::{LoadSpec, Pacing, Stop};
+use crate::spec::{KeyOrder, LoadSpec, Pacing, Stop};
 use crate::stats::Recorder;
 use crate::sys;
 use crate::transport::{ConnectSpec, Endpoint, Link};
-use crate::workload::{Compiled, KeyGen};
+use crate::workload::{Compiled, KeyGen, NodeKeys};
 use resp::FrameKind;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     pub compiled: Compiled,
     pub connect: ConnectSpec,
     pub slot_map: Option<SlotMap>,
+    /// Cluster mode: the key numbers of each node of the initial slot map (its primaries),
+    /// by node index; a client bound to node `i` draws its keys from `node_keys[i]`.
+    pub node_keys: Vec<Option<NodeKeys>>,
     pub seed_host: String,
     /// Measured requests claimed so far (requests mode).
     pub issued: AtomicU64,
@@ -195,26 +198,36 @@ struct Inflight {
     asking: bool,
     /// The reply is a `CLUSTER SLOTS` sent to refresh the slot map (not a request).
     refresh: bool,
-    /// The request bytes, kept in cluster mode to follow redirects.
-    payload: Option<Box<[u8]>>,
+    /// Cluster mode: where the request's bytes start in its connection's `history`, and
+    /// their length, to re-send them when redirected.
+    payload: Option<(u64, usize)>,
 }
 
 struct Conn {
     link: Link,
     wbuf: Vec<u8>,
     inflight: VecDeque<Inflight>,
+    /// Cluster mode: the bytes of the requests in flight (and some already answered),
+    /// starting at stream offset `history_base`.
+    history: Vec<u8>,
+    history_base: u64,
 }
 
-/// One client: a connection (one per primary in cluster mode) and its generator.
+/// One client. Standalone: one connection. Cluster: bound to one node (its `home`), whose
+/// keys it draws, so it has one connection as with valkey-benchmark; connections to other
+/// nodes open only when a redirect or a changed slot map sends requests there (a slot
+/// migration, a failover). Sequential key order (seeding) connects to every primary and
+/// routes each key to its owner.
 struct Client {
     id: usize,
     /// Index of the client within its thread.
     local: usize,
     conns: Vec<Option<Conn>>,
     slots: Option<SlotMap>,
+    /// Cluster mode: the node of the initial slot map the client is bound to.
+    home: usize,
     keys: KeyGen,
     scratch: Vec<u8>,
-    round_robin: usize,
     /// When the slot map was last refreshed (at most once a second, on MOVED).
     last_refresh: Instant,
     /// A `CLUSTER SLOTS` reply waiting to be applied.
@@ -224,11 +237,6 @@ struct Client {
 enum Woke {
     Timer,
     Read(usize, std::io::Result<usize>),
-}
-
-/// Whether any slot is served by node `i`.
-fn map_uses(map: Option<&SlotMap>, i: usize) -> bool {
-    map.is_some_and(|m| m.slots.iter().any(|&n| n as usize == i))
 }
 
 fn endpoint_of(node: &(String, u16)) -> Endpoint {
@@ -246,6 +254,7 @@ fn error_kind(msg: &str) -> String {
 impl Client {
     async fn connect(shared: &Shared, id: usize) -> Result<Client, LoadError> {
         let mut conns = Vec::new();
+        let mut home = 0;
         match &shared.slot_map {
             None => {
                 let ep = match &shared.spec.target {
@@ -255,9 +264,16 @@ impl Client {
                 conns.push(Some(Conn::new(Link::connect(&ep, &shared.connect).await?)));
             }
             Some(map) => {
-                for node in &map.nodes {
-                    let link = Link::connect(&endpoint_of(node), &shared.connect).await?;
-                    conns.push(Some(Conn::new(link)));
+                // Round robin over the primaries, as valkey-benchmark assigns its clients.
+                home = id % map.nodes.len();
+                let all = matches!(shared.spec.workload.key_order, KeyOrder::Sequential);
+                for (i, node) in map.nodes.iter().enumerate() {
+                    conns.push(if all || i == home {
+                        let link = Link::connect(&endpoint_of(node), &shared.connect).await?;
+                        Some(Conn::new(link))
+                    } else {
+                        None
+                    });
                 }
             }
         }
@@ -266,9 +282,9 @@ impl Client {
             local: 0,
             conns,
             slots: shared.slot_map.clone(),
+            home,
             keys: shared.compiled.key_gen(id as u64 + 1),
             scratch: Vec::new(),
-            round_robin: id,
             last_refresh: Instant::now(),
             refreshed: None,
         })
@@ -279,7 +295,7 @@ impl Client {
         let compiled = &ctx.shared.compiled;
         let Some(map) = &self.slots else {
             if let Some(conn) = self.conns[0].as_mut() {
-                let (template, _) = compiled.emit(&mut self.keys, &mut conn.wbuf);
+                let (template, _) = compiled.emit(&mut self.keys, &mut conn.wbuf, None);
                 conn.inflight.push_back(Inflight {
                     template,
                     intended,
@@ -293,15 +309,23 @@ impl Client {
             return;
         };
         self.scratch.clear();
-        let (template, slot) = compiled.emit(&mut self.keys, &mut self.scratch);
-        let node = match slot {
-            Some(slot) => map.slots[slot as usize] as usize,
-            None => {
-                self.round_robin += 1;
-                self.round_robin % map.nodes.len()
+        let home = ctx.shared.node_keys.get(self.home).and_then(Option::as_ref);
+        let (template, slot) = compiled.emit(&mut self.keys, &mut self.scratch, home);
+        let owner = slot.map_or(self.home, |s| map.slots[s as usize] as usize);
+        // Not connected to the owner (the slot map changed): send it where a connection is;
+        // that node answers MOVED, and following the redirect connects to the owner.
+        let node = if self.conns.get(owner).is_some_and(Option::is_some) {
+            owner
+        } else if self.conns.get(self.home).is_some_and(Option::is_some) {
+            self.home
+        } else {
+            match self.conns.iter().position(Option::is_some) {
+                Some(i) => i,
+                None => return,
             }
         };
         if let Some(Some(conn)) = self.conns.get_mut(node) {
+            let payload = conn.remember(&self.scratch);
             conn.wbuf.extend_from_slice(&self.scratch);
             conn.inflight.push_back(Inflight {
                 template,
@@ -310,7 +334,7 @@ impl Client {
                 measured,
                 asking: false,
                 refresh: false,
-                payload: Some(self.scratch.clone().into_boxed_slice()),
+                payload: Some(payload),
             });
         }
     }
@@ -322,6 +346,10 @@ impl Client {
                 if !c.wbuf.is_empty() {
                     c.link.stream.write_all(&c.wbuf).await.map_err(|e| (i, e))?;
                     c.wbuf.clear();
+                    // A burst (redirects, a large MSET) does not keep its buffer.
+                    if c.wbuf.capacity() > 256 * 1024 {
+                        c.wbuf.shrink_to(16 * 1024);
+                    }
                 }
             }
         }
@@ -365,6 +393,9 @@ impl Client {
         let Some(conn) = self.conns[i].as_mut() else {
             return Ok(0);
         };
+        if cluster {
+            conn.forget_answered();
+        }
         let mut done = 0;
         let mut rec = ctx.rec.borrow_mut();
         loop {
@@ -447,9 +478,11 @@ impl Client {
     }
 
     /// Re-sends redirected requests to the node named by the redirect.
+    /// `src` is the connection the redirected requests were sent on.
     async fn follow(
         &mut self,
         ctx: &ThreadCtx,
+        src: usize,
         redirects: Vec<(Inflight, Redirect)>,
     ) -> Result<(), LoadError> {
         for (mut entry, r) in redirects {
@@ -477,6 +510,10 @@ impl Client {
                 let link = Link::connect(&endpoint_of(&addr), &ctx.shared.connect).await?;
                 self.conns[node] = Some(Conn::new(link));
             }
+            let bytes = self.conns[src]
+                .as_ref()
+                .zip(entry.payload)
+                .map(|(c, p)| c.recall(p).to_vec());
             let Some(conn) = self.conns[node].as_mut() else {
                 continue;
             };
@@ -493,8 +530,9 @@ impl Client {
                     payload: None,
                 });
             }
-            if let Some(p) = &entry.payload {
-                conn.wbuf.extend_from_slice(p);
+            if let Some(bytes) = bytes {
+                entry.payload = Some(conn.remember(&bytes));
+                conn.wbuf.extend_from_slice(&bytes);
             }
             entry.sent = now;
             conn.inflight.push_back(entry);
@@ -519,34 +557,23 @@ impl Client {
         Ok(())
     }
 
-    /// Applies a `CLUSTER SLOTS` reply, connecting to primaries not seen before.
-    async fn apply_refresh(
-        &mut self,
-        ctx: &ThreadCtx,
-        reply: resp::Frame,
-    ) -> Result<(), LoadError> {
+    /// Applies a `CLUSTER SLOTS` reply. Connections to nodes not connected yet open when a
+    /// request for them gets redirected there.
+    fn apply_refresh(&mut self, ctx: &ThreadCtx, reply: resp::Frame) {
         let Ok(fresh) = SlotMap::from_cluster_slots(&reply, &ctx.shared.seed_host) else {
             // A map in the middle of a change may be incomplete; redirects still work.
-            return Ok(());
+            return;
         };
         let Some(map) = self.slots.as_mut() else {
-            return Ok(());
+            return;
         };
         for (slot, &node) in fresh.slots.iter().enumerate() {
             let idx = map.node_index(fresh.nodes[node as usize].clone());
             map.slots[slot] = idx;
         }
-        let nodes = map.nodes.clone();
-        if self.conns.len() < nodes.len() {
-            self.conns.resize_with(nodes.len(), || None);
+        if self.conns.len() < map.nodes.len() {
+            self.conns.resize_with(map.nodes.len(), || None);
         }
-        for (i, addr) in nodes.iter().enumerate() {
-            if self.conns[i].is_none() && map_uses(self.slots.as_ref(), i) {
-                let link = Link::connect(&endpoint_of(addr), &ctx.shared.connect).await?;
-                self.conns[i] = Some(Conn::new(link));
-            }
-        }
-        Ok(())
     }
 
     /// Counts everything still in flight as lost when the client stops on a failure.
@@ -683,14 +710,12 @@ impl Client {
                     let mut failed = None;
                     if !redirects.is_empty() {
                         let batch = std::mem::take(&mut redirects);
-                        if let Err(e) = self.follow(&ctx, batch).await {
+                        if let Err(e) = self.follow(&ctx, i, batch).await {
                             failed = Some(format!("redirect failed: {e}"));
                         }
                     }
                     if let Some(reply) = self.refreshed.take() {
-                        if let Err(e) = self.apply_refresh(&ctx, reply).await {
-                            failed = Some(format!("slot map refresh failed: {e}"));
-                        }
+                        self.apply_refresh(&ctx, reply);
                     }
                     if let Some(why) = failed {
                         let lost = self.abandon(&ctx, &why);
@@ -725,8 +750,39 @@ impl Conn {
     fn new(link: Link) -> Conn {
         Conn {
             link,
-            wbuf: Vec::with_capacity(16 * 1024),
+            wbuf: Vec::new(),
             inflight: VecDeque::new(),
+            history: Vec::new(),
+            history_base: 0,
+        }
+    }
+
+    /// Keeps a request's bytes until it is answered; returns where they are.
+    fn remember(&mut self, bytes: &[u8]) -> (u64, usize) {
+        let at = self.history_base + self.history.len() as u64;
+        self.history.extend_from_slice(bytes);
+        (at, bytes.len())
+    }
+
+    /// The bytes of a request kept by [`Conn::remember`] and not yet forgotten.
+    fn recall(&self, (at, len): (u64, usize)) -> &[u8] {
+        let start = (at - self.history_base) as usize;
+        &self.history[start..start + len]
+    }
+
+    /// Drops the bytes of answered requests (those before the oldest request in flight)
+    /// once they are at least half of what is kept, so the copying stays proportional to
+    /// the bytes sent and the history to about twice the window.
+    fn forget_answered(&mut self) {
+        let keep_from = self
+            .inflight
+            .iter()
+            .find_map(|e| e.payload.map(|(at, _)| at))
+            .unwrap_or(self.history_base + self.history.len() as u64);
+        let dead = (keep_from - self.history_base) as usize;
+        if dead > 0 && dead * 2 >= self.history.len() {
+            self.history.drain(..dead);
+            self.history_base = keep_from;
         }
     }
 }

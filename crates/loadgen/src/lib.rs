@@ -170,12 +170,19 @@ pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError>
     let compiled =
         workload::Compiled::new(&spec.workload, spec.cluster).map_err(LoadError::Config)?;
     let nodes = slot_map.as_ref().map_or(1, |m| m.nodes.len());
+    let node_keys = match &slot_map {
+        Some(map) => (0..map.nodes.len())
+            .map(|i| compiled.node_keys(|slot| map.slots[slot as usize] as usize == i))
+            .collect(),
+        None => Vec::new(),
+    };
     let threads = spec.threads.min(spec.clients);
     let shared = Arc::new(Shared {
         spec: spec.clone(),
         compiled,
         connect,
         slot_map,
+        node_keys,
         seed_host,
         issued: AtomicU64::new(0),
         abort: AtomicBool::new(false),

@@ -313,7 +313,8 @@ pub struct LoadSpec {
     /// Discover the cluster from `target` and route by key slot.
     pub cluster: bool,
     pub workload: Workload,
-    /// Number of clients (in cluster mode, each has one connection per primary).
+    /// Number of clients, each with one connection. In cluster mode client `i` is bound to
+    /// primary `i % primaries` and draws its keys from that node's slots.
     pub clients: usize,
     /// Worker threads, each with its own single-threaded event loop.
     pub threads: usize,

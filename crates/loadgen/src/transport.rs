@@ -188,44 +188,80 @@ impl Stream {
     }
 }
 
-/// A growable receive buffer; bytes `start..end` are received but not yet consumed.
+/// Smallest receive buffer: what a connection holds while its replies are small.
+const RECV_MIN: usize = 4 * 1024;
+/// Largest buffer that full reads alone grow to (a frame that does not fit grows it further).
+const RECV_FULL_READ_MAX: usize = 256 * 1024;
+/// Reads between two looks at whether the buffer is larger than the replies need.
+const RECV_SHRINK_PERIOD: u32 = 256;
+
+/// A receive buffer that grows with need and shrinks back; bytes `start..end` are received
+/// but not yet consumed.
+///
+/// It starts at [`RECV_MIN`] and doubles when a read filled all the free space (more bytes
+/// were probably waiting, so the next read takes more in one system call) or a frame does
+/// not fit. Every [`RECV_SHRINK_PERIOD`] reads, an empty buffer more than four times larger
+/// than the most bytes held in that period shrinks to twice that, so 1,600 connections of
+/// small replies hold a few KiB each, not a fixed large buffer.
 pub(crate) struct RecvBuf {
     data: Vec<u8>,
     start: usize,
     end: usize,
+    /// The last read filled the free space.
+    full_read: bool,
+    /// Most bytes held during the current period, and reads in it.
+    peak: usize,
+    reads: u32,
 }
 
 impl RecvBuf {
     pub(crate) fn new() -> RecvBuf {
         RecvBuf {
-            data: vec![0; 64 * 1024],
+            data: vec![0; RECV_MIN],
             start: 0,
             end: 0,
+            full_read: false,
+            peak: 0,
+            reads: 0,
         }
     }
 
-    /// Free space to read into, compacting or growing first when little is left.
+    /// Free space to read into, compacting, growing or shrinking first.
     pub(crate) fn spare(&mut self) -> &mut [u8] {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if self.reads >= RECV_SHRINK_PERIOD {
+                let want = (2 * self.peak).max(RECV_MIN);
+                if self.data.len() > 2 * want {
+                    self.data = vec![0; want];
+                }
+                self.reads = 0;
+                self.peak = 0;
+            }
         }
-        if self.data.len() - self.end < 16 * 1024 {
+        let min_spare = (self.data.len() / 4).max(RECV_MIN / 2);
+        self.full_read &= self.data.len() < RECV_FULL_READ_MAX;
+        if self.full_read || self.data.len() - self.end < min_spare {
             if self.start > 0 {
                 self.data.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
             }
-            if self.data.len() - self.end < 16 * 1024 {
+            if self.full_read || self.data.len() - self.end < min_spare {
                 let len = self.data.len() * 2;
                 self.data.resize(len, 0);
             }
+            self.full_read = false;
         }
         &mut self.data[self.end..]
     }
 
     pub(crate) fn filled(&mut self, n: usize) {
+        self.full_read = n > 0 && self.end + n == self.data.len();
         self.end += n;
+        self.reads = self.reads.saturating_add(1);
+        self.peak = self.peak.max(self.end - self.start);
     }
 
     pub(crate) fn pending(&self) -> &[u8] {
@@ -272,7 +308,8 @@ impl Link {
                             let mut s = TlsStream {
                                 tcp,
                                 tls,
-                                raw: vec![0; 32 * 1024].into_boxed_slice(),
+                                // One TLS record (16 KiB of plaintext plus its overhead) per read.
+                                raw: vec![0; 17 * 1024].into_boxed_slice(),
                                 scratch: Vec::new(),
                             };
                             s.handshake().await?;
@@ -391,5 +428,44 @@ impl Link {
                 format!("no reply within {timeout:?}"),
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fills the spare space with `n` bytes (or all of it) and returns how many went in.
+    fn read(b: &mut RecvBuf, n: usize) -> usize {
+        let spare = b.spare();
+        let n = n.min(spare.len());
+        spare[..n].fill(b'x');
+        b.filled(n);
+        n
+    }
+
+    #[test]
+    fn receive_buffer_grows_with_need_and_shrinks_back() {
+        let mut b = RecvBuf::new();
+        assert_eq!(b.data.len(), RECV_MIN);
+        // A large reply arriving in full reads grows the buffer.
+        let mut got = 0;
+        while got < 200_000 {
+            got += read(&mut b, usize::MAX);
+        }
+        assert!(b.data.len() >= 200_000, "{}", b.data.len());
+        assert_eq!(b.pending().len(), got);
+        b.consume(got);
+        // Small replies for a while: it shrinks back.
+        for _ in 0..(2 * RECV_SHRINK_PERIOD) {
+            assert_eq!(read(&mut b, 100), 100);
+            b.consume(100);
+        }
+        assert_eq!(b.data.len(), RECV_MIN);
+        // Partial frames are kept across compaction.
+        read(&mut b, 3000);
+        b.consume(2990);
+        read(&mut b, 5);
+        assert_eq!(b.pending(), b"xxxxxxxxxxxxxxx");
     }
 }

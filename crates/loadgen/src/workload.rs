@@ -5,7 +5,7 @@
 //! valkey-benchmark; `{tag}` → `{ddddd}`), so a template is encoded once and each request is
 //! a copy plus a few digit writes.
 
-use crate::cluster::key_slot;
+use crate::cluster::{SLOTS, crc16, key_slot};
 use crate::spec::{Builtin, CommandSpec, KeyOrder, Workload};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +90,47 @@ pub(crate) struct Compiled {
     /// Only cluster mode needs each request's slot (hashing costs more than the rest of
     /// the request's generation).
     cluster: bool,
+    /// Cluster mode: the slot of each hash tag `{00000}`..`{16383}`.
+    tag_slots: Vec<u16>,
+}
+
+/// The key numbers of `0..keyspacelen` whose hash tag lands in one node's slots, numbered
+/// `0..len()` without a table of keys (cluster mode binds each connection to one node).
+///
+/// Key number `k` carries the hash tag `k % 16384`, so the node's keys are `t + 16384 j` for
+/// each tag `t` it owns: index `i` maps to tag `tags[i % n]` and round `i / n`, and the last,
+/// partial round holds only the tags below `keyspacelen % 16384`.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeKeys {
+    /// The tags whose slot the node owns, ascending.
+    tags: Vec<u16>,
+    /// Whole rounds of 16384 key numbers in the keyspace.
+    full: u64,
+    /// Tags below `rem` (a prefix of `tags`).
+    below_rem: u64,
+}
+
+impl NodeKeys {
+    /// Number of the node's key numbers (without a keyspace: number of its tags).
+    pub(crate) fn len(&self) -> u64 {
+        self.full * self.tags.len() as u64 + self.below_rem
+    }
+
+    /// Key number `i` of the node (`i < len()`).
+    fn nth(&self, i: u64) -> u64 {
+        let n = self.tags.len() as u64;
+        if i < self.full * n {
+            u64::from(self.tags[(i % n) as usize]) + SLOTS as u64 * (i / n)
+        } else {
+            u64::from(self.tags[(i - self.full * n) as usize]) + SLOTS as u64 * self.full
+        }
+    }
+}
+
+/// The key numbers with tag `t` (`t % 16384`): the `r`-th of them, modulo their count.
+fn same_tag(t: u64, r: u64, space: u64) -> u64 {
+    let count = (space / SLOTS as u64 + u64::from(t < space % SLOTS as u64)).max(1);
+    t + SLOTS as u64 * (r % count)
 }
 
 /// Per-connection generator state.
@@ -307,6 +348,13 @@ impl Compiled {
             KeyOrder::Sequential => (Some(Arc::new(AtomicU64::new(0))), 0),
             KeyOrder::Random { seed } => (None, seed),
         };
+        let tag_slots = if cluster {
+            (0..SLOTS)
+                .map(|t| crc16(format!("{t:05}").as_bytes()) % SLOTS as u16)
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Compiled {
             templates,
             cumulative,
@@ -315,7 +363,29 @@ impl Compiled {
             distinct_values: w.distinct_values,
             seed,
             cluster,
+            tag_slots,
         })
+    }
+
+    /// The key numbers (cluster mode) whose slot `owned` says the node owns; `None` when
+    /// there are none (a node with few slots and a small keyspace), and the connection
+    /// draws from the whole keyspace instead.
+    pub(crate) fn node_keys(&self, owned: impl Fn(u16) -> bool) -> Option<NodeKeys> {
+        let tags: Vec<u16> = (0..self.tag_slots.len() as u16)
+            .filter(|&t| owned(self.tag_slots[t as usize]))
+            .collect();
+        let (full, rem) = match self.keyspacelen {
+            Some(space) => (space / SLOTS as u64, space % SLOTS as u64),
+            // Without a keyspace only the tag varies: one round of every tag.
+            None => (1, 0),
+        };
+        let below_rem = tags.iter().filter(|&&t| u64::from(t) < rem).count() as u64;
+        let keys = NodeKeys {
+            tags,
+            full,
+            below_rem,
+        };
+        (keys.len() > 0).then_some(keys)
     }
 
     /// A generator for one connection; `stream` distinguishes connections.
@@ -332,8 +402,16 @@ impl Compiled {
     }
 
     /// Appends one request to `out`. Returns the index of the command it used and, in cluster
-    /// mode, its slot when the command has a key.
-    pub(crate) fn emit(&self, g: &mut KeyGen, out: &mut Vec<u8>) -> (u16, Option<u16>) {
+    /// mode, its slot when the command has a key. With `home` (cluster mode, random keys),
+    /// the keys are drawn from that node's key numbers, so the request goes to that node.
+    /// In cluster mode the further keys of a multi-key command share the first key's tag
+    /// (`k % 16384`), so every key's name is the one a single-key command gives it.
+    pub(crate) fn emit(
+        &self,
+        g: &mut KeyGen,
+        out: &mut Vec<u8>,
+        home: Option<&NodeKeys>,
+    ) -> (u16, Option<u16>) {
         let idx = if self.templates.len() == 1 {
             0
         } else {
@@ -354,9 +432,13 @@ impl Compiled {
                 _ => None,
             };
             for (i, &off) in t.keys.iter().enumerate() {
-                let v = match base {
-                    Some(b) => (b + i as u64) % space,
-                    None => g.next_rand() % space,
+                let v = match (base, first_key, home) {
+                    (Some(b), _, _) => (b + i as u64) % space,
+                    (None, Some(first), _) if self.cluster => {
+                        same_tag(first % SLOTS as u64, g.next_rand(), space)
+                    }
+                    (None, None, Some(h)) => h.nth(g.next_rand() % h.len()),
+                    _ => g.next_rand() % space,
                 };
                 first_key.get_or_insert(v);
                 write_digits(&mut req[off..off + 12], v);
@@ -367,7 +449,13 @@ impl Compiled {
             }
         }
         if !t.tags.is_empty() {
-            let tag = first_key.unwrap_or_else(|| g.next_rand()) % 16384;
+            let tag = match (first_key, home) {
+                (Some(k), _) => k,
+                (None, Some(h)) => {
+                    u64::from(h.tags[(g.next_rand() % h.tags.len() as u64) as usize])
+                }
+                (None, None) => g.next_rand(),
+            } % SLOTS as u64;
             for &off in &t.tags {
                 write_digits(&mut req[off..off + 5], tag);
             }
@@ -414,13 +502,13 @@ mod tests {
         let c = one(Builtin::Set, Some(1000), KeyOrder::Sequential, false);
         let mut g = c.key_gen(0);
         let mut out = Vec::new();
-        c.emit(&mut g, &mut out);
+        c.emit(&mut g, &mut out, None);
         let args = parse_args(&out);
         assert_eq!(args[0], "SET");
         assert_eq!(args[1], "key:000000000000");
         assert_eq!(args[2].len(), 3);
         out.clear();
-        c.emit(&mut g, &mut out);
+        c.emit(&mut g, &mut out, None);
         assert_eq!(parse_args(&out)[1], "key:000000000001");
     }
 
@@ -432,7 +520,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..100 {
             let mut out = Vec::new();
-            c.emit(if i % 2 == 0 { &mut g1 } else { &mut g2 }, &mut out);
+            c.emit(if i % 2 == 0 { &mut g1 } else { &mut g2 }, &mut out, None);
             assert!(seen.insert(parse_args(&out)[1].clone()));
         }
         assert_eq!(seen.len(), 100);
@@ -444,14 +532,14 @@ mod tests {
         let mut g = c.key_gen(0);
         for _ in 0..100 {
             let mut out = Vec::new();
-            c.emit(&mut g, &mut out);
+            c.emit(&mut g, &mut out, None);
             let k = parse_args(&out)[1].clone();
             let n: u64 = k.trim_start_matches("key:").parse().unwrap();
             assert!(n < 10);
         }
         let c = one(Builtin::Get, None, KeyOrder::Sequential, false);
         let mut out = Vec::new();
-        c.emit(&mut c.key_gen(0), &mut out);
+        c.emit(&mut c.key_gen(0), &mut out, None);
         assert_eq!(parse_args(&out)[1], "key:__rand_int__");
     }
 
@@ -464,7 +552,7 @@ mod tests {
             true,
         );
         let mut out = Vec::new();
-        let slot = c.emit(&mut c.key_gen(0), &mut out).1.unwrap();
+        let slot = c.emit(&mut c.key_gen(0), &mut out, None).1.unwrap();
         let args = parse_args(&out);
         assert_eq!(args.len(), 21);
         for k in args.iter().skip(1).step_by(2) {
@@ -474,10 +562,62 @@ mod tests {
     }
 
     #[test]
+    fn node_keys_partition_the_keyspace_by_slot_owner() {
+        for space in [1000u64, 16384, 40_000] {
+            let c = one(
+                Builtin::Get,
+                Some(space),
+                KeyOrder::Random { seed: 1 },
+                true,
+            );
+            let owner = |slot: u16| (slot as usize * 3 / SLOTS) as u16;
+            let mut seen = std::collections::BTreeSet::new();
+            for node in 0..3u16 {
+                let keys = c.node_keys(|s| owner(s) == node).unwrap();
+                for i in 0..keys.len() {
+                    let k = keys.nth(i);
+                    assert!(k < space);
+                    assert!(seen.insert(k), "key {k} twice");
+                }
+                // Requests drawn for the node name keys whose slot the node owns.
+                let mut g = c.key_gen(u64::from(node));
+                for _ in 0..200 {
+                    let mut out = Vec::new();
+                    let slot = c.emit(&mut g, &mut out, Some(&keys)).1.unwrap();
+                    assert_eq!(owner(slot), node);
+                    let name = parse_args(&out)[1].clone();
+                    let n: u64 = name.rsplit(':').next().unwrap().parse().unwrap();
+                    assert_eq!(name, format!("key:{{{:05}}}:{n:012}", n % 16384));
+                }
+            }
+            assert_eq!(seen.len() as u64, space, "every key belongs to one node");
+        }
+        let mget = one(
+            Builtin::Mget(4),
+            Some(100_000),
+            KeyOrder::Random { seed: 2 },
+            true,
+        );
+        let keys = mget.node_keys(|s| s < 100).unwrap();
+        let mut out = Vec::new();
+        let slot = mget
+            .emit(&mut mget.key_gen(0), &mut out, Some(&keys))
+            .1
+            .unwrap();
+        assert!(slot < 100);
+        for k in parse_args(&out).iter().skip(1) {
+            let n: u64 = k.rsplit(':').next().unwrap().parse().unwrap();
+            assert!(n < 100_000);
+            assert_eq!(key_slot(k.as_bytes()), slot);
+            assert_eq!(*k, format!("key:{{{:05}}}:{n:012}", n % 16384));
+        }
+    }
+
+    #[test]
     fn ping_inline_is_a_line_and_shapes_follow_the_command() {
         let c = one(Builtin::PingInline, None, KeyOrder::Sequential, false);
         let mut out = Vec::new();
-        let (idx, _) = c.emit(&mut c.key_gen(0), &mut out);
+        let (idx, _) = c.emit(&mut c.key_gen(0), &mut out, None);
         assert_eq!(out, b"PING\r\n");
         assert_eq!(c.expect(idx), None);
         use resp::Frame;
@@ -529,7 +669,7 @@ mod tests {
         let (mut sets, mut gets) = (0, 0);
         for _ in 0..4000 {
             let mut out = Vec::new();
-            c.emit(&mut g, &mut out);
+            c.emit(&mut g, &mut out, None);
             let args = parse_args(&out);
             match args[0].as_str() {
                 "SET" => {

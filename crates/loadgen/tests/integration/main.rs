@@ -1,6 +1,7 @@
 //! Real-server tests of the load generator: counts, pipelining, rate, coordinated omission,
 //! cluster redirects, TLS, unix sockets, authentication, cancellation.
 
+mod cluster_bound;
 mod measurement;
 mod support;
 

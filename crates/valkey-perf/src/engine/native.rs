@@ -112,8 +112,8 @@ fn run_watched(
 }
 
 /// Whether [`seed_cluster`] can seed this command exactly. Key-numbered reads can: a key's
-/// hash tag derives from its number, so a sequential write covers every key a read will ask
-/// for. Collections (lists, sets, sorted sets) live under one key per hash tag, and a pop or
+/// hash tag derives from its number (`k % 16384`, also for every key of an MGET, whose keys
+/// share the first one's tag), so a sequential SET covers every key a read will ask for. Collections (lists, sets, sorted sets) live under one key per hash tag, and a pop or
 /// LRANGE picks its tag at random, so they cannot.
 pub fn can_seed_cluster(command: Command) -> bool {
     matches!(command, Command::Get | Command::Mget(_))
@@ -133,6 +133,12 @@ pub fn seed_cluster(
         .filter(|_| can_seed_cluster(case.command))
     else {
         return Ok(());
+    };
+    // MSET's keys all carry the first key's tag, so it would name keys unlike a read does;
+    // SET names every key as GET and MGET do.
+    let write = match write {
+        Command::Mset(_) => Command::Set,
+        other => other,
     };
     let mut spec = base_spec(case, target, write, KeyOrder::Sequential);
     spec.stop = Stop::Requests(count);
