@@ -70,7 +70,12 @@ pub fn write_graphs(cmp: &Comparison, dir: &Path) -> anyhow::Result<Vec<PathBuf>
     if cmp.cases.is_empty() {
         return Ok(files);
     }
-    for metric in cmp.options.metrics.metrics() {
+    // Only metrics some case has (instruction counts exist only in instructions mode).
+    for metric in cmp.options.metrics.metrics().into_iter().filter(|&metric| {
+        cmp.cases
+            .iter()
+            .any(|c| c.metrics.iter().any(|m| m.metric == metric))
+    }) {
         let size = bar_chart_size(cmp.cases.len());
         let base = dir.join(format!("compare-{}", metric.field()));
         files.extend(draw_both(&base, size, &BarChart { cmp, metric })?);

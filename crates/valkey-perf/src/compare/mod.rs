@@ -11,6 +11,7 @@ pub mod functions;
 pub mod graphs;
 pub mod group;
 pub mod model;
+mod overall;
 pub mod report;
 pub mod stats;
 pub mod verdict;

@@ -295,6 +295,11 @@ pub fn render_markdown(cmp: &Comparison) -> String {
         .metrics()
         .iter()
         .filter(|m| m.judged())
+        .filter(|m| {
+            cmp.cases
+                .iter()
+                .any(|c| c.metrics.iter().any(|x| x.metric == **m))
+        })
         .count();
     let family = format!(
         "{} comparisons ({} cases × {} metrics with enough data; {}, noise threshold {} %)",
