@@ -243,19 +243,9 @@ fn trends(out: &mut String, rows: &[RecordMap], commits: &[Commit]) {
     for combo in shape(rows, commits.len(), |r| {
         text(r, "commit").and_then(|s| index.get(s.as_str()).copied())
     }) {
-        let _ = write!(
-            out,
-            "<figure class=\"chart\" data-combo=\"{}\"><figcaption>{}</figcaption><div class=\"panels\">",
-            esc(&combo.label),
-            esc(&combo.label)
-        );
+        open_figure(out, "chart", &combo.label);
         for panel in combo.panels.values() {
-            let _ = write!(
-                out,
-                "<div class=\"panel\" data-command=\"{0}\"><h3>{0} <small>{1}</small></h3>",
-                esc(&panel.command),
-                esc(&panel.detail)
-            );
+            open_panel(out, &panel.command, &panel.detail);
             let rps = Series {
                 name: "rps",
                 color: RPS_COLOR,
@@ -310,19 +300,9 @@ fn releases(out: &mut String, tag_rows: &[RecordMap]) {
         let t = tag_of(r)?;
         tags.iter().position(|(x, _)| *x == t)
     }) {
-        let _ = write!(
-            out,
-            "<figure class=\"chart release\" data-combo=\"{}\"><figcaption>{}</figcaption><div class=\"panels\">",
-            esc(&combo.label),
-            esc(&combo.label)
-        );
+        open_figure(out, "chart release", &combo.label);
         for panel in combo.panels.values() {
-            let _ = write!(
-                out,
-                "<div class=\"panel\" data-command=\"{0}\"><h3>{0} <small>{1}</small></h3>",
-                esc(&panel.command),
-                esc(&panel.detail)
-            );
+            open_panel(out, &panel.command, &panel.detail);
             let s = Series {
                 name: "rps",
                 color: RPS_COLOR,
@@ -340,4 +320,23 @@ fn releases(out: &mut String, tag_rows: &[RecordMap]) {
         out.push_str("</div></figure>");
     }
     out.push_str("</section>");
+}
+
+/// Opens one chart figure (a case combination) and its panel row.
+fn open_figure(out: &mut String, class: &str, label: &str) {
+    let _ = write!(
+        out,
+        "<figure class=\"{class}\" data-combo=\"{0}\"><figcaption>{0}</figcaption><div class=\"panels\">",
+        esc(label)
+    );
+}
+
+/// Opens one command's panel with its heading.
+fn open_panel(out: &mut String, command: &str, detail: &str) {
+    let _ = write!(
+        out,
+        "<div class=\"panel\" data-command=\"{0}\"><h3>{0} <small>{1}</small></h3>",
+        esc(command),
+        esc(detail)
+    );
 }
