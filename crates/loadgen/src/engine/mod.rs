@@ -1,162 +1,41 @@
 //! The load engine: worker threads, each with a single-threaded tokio runtime, running one
 //! load loop per client. The loop is the same for every pacing; pacing only decides each
 //! request's intended send time.
+//!
+//! This file has the client loop (connections, requests, replies, redirects); [`shared`] what
+//! every worker shares and the start gate; [`worker`] a worker thread's life around the loop.
 
 use crate::LoadError;
 use crate::cluster::{Redirect, SlotMap, parse_redirect};
-use crate::spec::{KeyOrder, LoadSpec, Pacing, Stop};
+use crate::spec::{KeyOrder, Pacing, Stop};
 use crate::stats::Recorder;
-use crate::sys;
-use crate::transport::{ConnectSpec, Endpoint, Link};
-use crate::workload::{Compiled, KeyGen, NodeKeys};
+use crate::transport::{Endpoint, Link};
+use crate::workload::KeyGen;
 use resp::FrameKind;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
+
+mod shared;
+mod worker;
+
+pub(crate) use shared::{Gate, Shared, Times, signal_abort};
+pub(crate) use worker::{ThreadOut, worker};
 
 /// Requests may leave up to this much ahead of their intended time in rate mode, so the
 /// timer's millisecond granularity does not add client-side delay to the corrected latency.
 const SEND_AHEAD: Duration = Duration::from_millis(1);
-/// How often each thread checks the cancel flag, the deadline and reply progress.
-const WATCH_PERIOD: Duration = Duration::from_millis(20);
-/// After the end of a duration run, replies still in flight get this long to arrive.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
-/// How long a worker waiting at the start gate spins before it blocks.
-const GATE_SPIN: Duration = Duration::from_millis(50);
 /// One in this many replies of a command that implies a reply shape is checked for it.
 const SHAPE_SAMPLE: u64 = 16;
 /// A worker thread that waited for a CPU more than this share of the time got less CPU than
 /// it wanted: the client may have limited the result.
 pub(crate) const STARVED_WAIT_SHARE: f64 = 0.05;
-
-/// The instants that frame a run, fixed when every client is connected.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Times {
-    pub start: Instant,
-    pub measure_start: Instant,
-    pub end: Option<Instant>,
-}
-
-/// State shared by all worker threads.
-pub(crate) struct Shared {
-    pub spec: LoadSpec,
-    pub compiled: Compiled,
-    pub connect: ConnectSpec,
-    pub slot_map: Option<SlotMap>,
-    /// Cluster mode: the key numbers of each node of the initial slot map (its primaries),
-    /// by node index; a client bound to node `i` draws its keys from `node_keys[i]`.
-    pub node_keys: Vec<Option<NodeKeys>>,
-    pub seed_host: String,
-    /// Measured requests claimed so far (requests mode).
-    pub issued: AtomicU64,
-    /// Set to stop every loop (cancel, timeout).
-    pub abort: AtomicBool,
-    pub cancelled: AtomicBool,
-    /// Worker threads of the run; the window starts when all of them reached the gate.
-    pub threads: usize,
-    pub gate: Gate,
-    pub times: OnceLock<Times>,
-    pub failure: Mutex<Option<String>>,
-}
-
-/// The start barrier: each worker thread arrives once its clients are connected; the last
-/// one to arrive fixes the [`Times`] and releases the others. So the window starts when
-/// every worker is running, not when a coordinator decided to start (which left the workers
-/// idle inside the window until they noticed).
-#[derive(Default)]
-pub(crate) struct Gate {
-    state: Mutex<GateState>,
-    released: Condvar,
-}
-
-#[derive(Default)]
-struct GateState {
-    arrived: usize,
-    aborted: bool,
-}
-
-impl Gate {
-    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Waits at the gate; returns the run's times, or `None` when the run was aborted or
-/// cancelled before it started.
-fn arrive(shared: &Shared, cancel: &AtomicBool) -> Option<Times> {
-    let mut g = shared.gate.lock();
-    if g.aborted {
-        return None;
-    }
-    g.arrived += 1;
-    if g.arrived == shared.threads {
-        if cancel.load(Ordering::Relaxed) {
-            g.aborted = true;
-            shared.abort.store(true, Ordering::Relaxed);
-            shared.gate.released.notify_all();
-            return None;
-        }
-        let start = Instant::now();
-        let measure_start = start + shared.spec.warmup;
-        let end = match shared.spec.stop {
-            Stop::Duration(d) => Some(measure_start + d),
-            Stop::Requests(_) => None,
-        };
-        let times = Times {
-            start,
-            measure_start,
-            end,
-        };
-        let _ = shared.times.set(times);
-        shared.gate.released.notify_all();
-        return Some(times);
-    }
-    drop(g);
-    // Spin (yielding the CPU) for a short while first: a condition variable's wake-up takes
-    // a scheduler round trip, idle time inside the window. The connects of the other threads
-    // are usually over within this; a slow cluster connect falls back to blocking.
-    let spin_until = Instant::now() + GATE_SPIN;
-    while Instant::now() < spin_until {
-        if let Some(t) = shared.times.get() {
-            return Some(*t);
-        }
-        if shared.abort.load(Ordering::Relaxed) {
-            return None;
-        }
-        std::thread::yield_now();
-    }
-    let mut g = shared.gate.lock();
-    while !g.aborted && shared.times.get().is_none() {
-        g = shared
-            .gate
-            .released
-            .wait(g)
-            .unwrap_or_else(|e| e.into_inner());
-    }
-    if g.aborted {
-        None
-    } else {
-        shared.times.get().copied()
-    }
-}
-
-/// What a worker thread hands back.
-pub(crate) struct ThreadOut {
-    pub recorder: Recorder,
-    pub busy_share: f64,
-    /// Run-queue wait / wall time; `None` where the kernel does not report it.
-    pub runqueue_share: Option<f64>,
-    /// The CPUs the thread may run on, read back after pinning.
-    pub cpus: Vec<usize>,
-    /// From the start of the window until this thread began its load.
-    pub start_lag: Duration,
-}
 
 /// Per-thread state visible to the thread's client tasks.
 struct ThreadCtx {
@@ -785,195 +664,4 @@ impl Conn {
             self.history_base = keep_from;
         }
     }
-}
-
-/// Why [`watch`] ended the thread's load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WatchEnd {
-    /// Cancelled, aborted or timed out: the run's outcome is already decided.
-    Stopped,
-    /// The drain after a duration run is over with requests still unanswered or unsent.
-    DrainOver,
-}
-
-/// Checks the cancel flag, the deadline and reply progress until one of them ends the run.
-async fn watch(ctx: &ThreadCtx, cancel: &AtomicBool) -> WatchEnd {
-    let shared = &ctx.shared;
-    loop {
-        tokio::time::sleep(WATCH_PERIOD).await;
-        if cancel.load(Ordering::Relaxed) {
-            shared.cancelled.store(true, Ordering::Relaxed);
-            shared.abort.store(true, Ordering::Relaxed);
-            return WatchEnd::Stopped;
-        }
-        if shared.abort.load(Ordering::Relaxed) {
-            return WatchEnd::Stopped;
-        }
-        let now = Instant::now();
-        if ctx.times.end.is_some_and(|end| now > end + DRAIN_GRACE) {
-            return WatchEnd::DrainOver;
-        }
-        let stalled = now.saturating_duration_since(ctx.rec.borrow().last_progress);
-        if ctx.outstanding.get() > 0 && stalled > shared.spec.reply_timeout {
-            let msg = format!(
-                "no reply for {:?} with {} requests in flight",
-                shared.spec.reply_timeout,
-                ctx.outstanding.get()
-            );
-            ctx.rec.borrow_mut().error("timeout", ctx.outstanding.get());
-            if let Ok(mut f) = shared.failure.lock() {
-                f.get_or_insert(msg);
-            }
-            shared.abort.store(true, Ordering::Relaxed);
-            return WatchEnd::Stopped;
-        }
-    }
-}
-
-/// Counts what a duration run left behind when its drain ended: requests sent and never
-/// answered (`timeout`) and, at a fixed rate, requests scheduled inside the window and never
-/// sent (`lost`). Both are failed requests; neither is dropped silently.
-fn count_left_behind(ctx: &ThreadCtx) {
-    let spec = &ctx.shared.spec;
-    let mut rec = ctx.rec.borrow_mut();
-    let unanswered = ctx.outstanding.get();
-    if unanswered > 0 {
-        rec.error("timeout", unanswered);
-        rec.lost += unanswered;
-        rec.unanswered += unanswered;
-    }
-    let (Some(end), Pacing::FixedRate { rps }) = (ctx.times.end, spec.pacing) else {
-        return;
-    };
-    let interval = spec.clients as f64 / rps;
-    let unsent: u64 = ctx
-        .schedules
-        .borrow()
-        .iter()
-        .flatten()
-        .filter(|&&next| next < end)
-        .map(|&next| ((end - next).as_secs_f64() / interval).ceil() as u64)
-        .sum();
-    if unsent > 0 {
-        rec.error("lost", unsent);
-        rec.lost += unsent;
-        rec.unsent += unsent;
-    }
-}
-
-/// Body of worker thread `tid`: connect its clients, report, wait for the start signal,
-/// run them, and return what was recorded.
-pub(crate) fn worker(
-    shared: Arc<Shared>,
-    tid: usize,
-    client_ids: Vec<usize>,
-    ready: std::sync::mpsc::Sender<Result<(), LoadError>>,
-    cancel: &AtomicBool,
-) -> Option<ThreadOut> {
-    #[cfg(test)]
-    if shared.spec.panic_in_worker == Some((tid, false)) {
-        panic!("test hook: worker {tid} panics before connecting");
-    }
-    if let Some(cpus) = &shared.spec.cpu_set {
-        if !cpus.is_empty() {
-            if let Err(e) = sys::pin_current_thread(cpus[tid % cpus.len()]) {
-                let _ = ready.send(Err(LoadError::Config(e)));
-                return None;
-            }
-        }
-    }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(LoadError::Runtime(e)));
-            return None;
-        }
-    };
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
-        let mut clients = Vec::with_capacity(client_ids.len());
-        for id in client_ids {
-            match Client::connect(&shared, id).await {
-                Ok(c) => clients.push(c),
-                Err(e) => {
-                    let _ = ready.send(Err(e));
-                    return None;
-                }
-            }
-        }
-        for (local, c) in clients.iter_mut().enumerate() {
-            c.local = local;
-        }
-        let cpus = sys::current_thread_cpus();
-        let _ = ready.send(Ok(()));
-        // Allocated before the gate: a recorder's histograms take a while to zero, time that
-        // would otherwise be idle inside the window.
-        let mut recorder = Recorder::new(
-            Instant::now(),
-            matches!(shared.spec.pacing, Pacing::ClosedLoop),
-        );
-        let times = arrive(&shared, cancel)?;
-        let wall0 = Instant::now();
-        #[cfg(test)]
-        if shared.spec.panic_in_worker == Some((tid, true)) {
-            panic!("test hook: worker {tid} panics after the start");
-        }
-        recorder.last_progress = wall0;
-        let ctx = Rc::new(ThreadCtx {
-            shared: shared.clone(),
-            rec: RefCell::new(recorder),
-            outstanding: Cell::new(0),
-            times,
-            schedules: RefCell::new(vec![None; clients.len()]),
-        });
-        let cpu0 = sys::thread_cpu_time();
-        let wait0 = sys::thread_runqueue_wait();
-        let start_lag = wall0.saturating_duration_since(times.start);
-        let handles: Vec<_> = clients
-            .into_iter()
-            .map(|c| tokio::task::spawn_local(c.run(ctx.clone())))
-            .collect();
-        let all = async {
-            for h in handles {
-                let _ = h.await;
-            }
-        };
-        tokio::select! {
-            _ = all => {}
-            end = watch(&ctx, cancel) => {
-                if end == WatchEnd::DrainOver {
-                    count_left_behind(&ctx);
-                }
-            }
-        }
-        let wall = wall0.elapsed().as_secs_f64();
-        let cpu = (sys::thread_cpu_time() - cpu0).as_secs_f64();
-        let waited = match (wait0, sys::thread_runqueue_wait()) {
-            (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
-            _ => None,
-        };
-        let recorder = std::mem::replace(
-            &mut *ctx.rec.borrow_mut(),
-            Recorder::new(Instant::now(), true),
-        );
-        let share = |x: f64| if wall > 0.0 { x / wall } else { 0.0 };
-        Some(ThreadOut {
-            recorder,
-            busy_share: share(cpu),
-            runqueue_share: waited.map(share),
-            cpus,
-            start_lag,
-        })
-    })
-}
-
-/// Stops every worker: those waiting at the gate, and those running.
-pub(crate) fn signal_abort(shared: &Shared) {
-    let mut g = shared.gate.lock();
-    g.aborted = true;
-    shared.abort.store(true, Ordering::Relaxed);
-    shared.gate.released.notify_all();
 }
