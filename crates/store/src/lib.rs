@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+mod coltype;
 mod commits;
 mod conn;
 mod error;
