@@ -10,7 +10,9 @@
 #
 # Prints per case the median rps of each tool, the ratio of medians (native / reference),
 # the median client CPU seconds (user + sys, from the OS via /usr/bin/time) per million
-# requests and its ratio, and the peak RSS of the client (MB) and its ratio. Targets
+# requests and its ratio, the peak RSS of the client (MB) and its ratio, and the servers' CPU
+# seconds (all nodes and threads, from /proc) per million requests: when the servers share one
+# CPU, rps follows that figure, so a difference there is the workload, not the client. Targets
 # (issue 13): standalone CPU/Mreq <= 0.5x at P1, <= 0.6x at P16; cluster CPU/Mreq <= 0.8x;
 # rps >= 1.0x; peak RSS <= 2x.
 #
@@ -131,18 +133,29 @@ if [[ $mode == cluster ]]; then
     cluster_flag=(--cluster)
 fi
 
-# run_tool NAME CMD PIPELINE REQUESTS -> prints "rps cpu_seconds peak_rss_kb"
+# CPU time (user + sys, clock ticks, all threads) the servers used so far.
+hz=$(getconf CLK_TCK)
+server_ticks() {
+    local t=0 pid
+    for pid in "${pids[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+    echo "$t"
+}
+
+# run_tool NAME CMD PIPELINE REQUESTS -> prints "rps cpu_seconds peak_rss_kb server_cpu_seconds"
 run_tool() {
     local tool="$1" cmd="$2" p="$3" n="$4" out
     local common=(-h 127.0.0.1 -p "$port" -c "$clients" -n "$n" -d 64 -P "$p" -r 100000 -t "$cmd" --csv
         "${cluster_flag[@]}" "${tls_client[@]}")
     local time=(/usr/bin/time -f 'CPU %U %S %M' taskset -c "$client_cpu")
+    local ticks_before
+    ticks_before=$(server_ticks)
     case "$tool" in
         native) out=$("${time[@]}" "$native" loadgen "${common[@]}" --threads "$threads" --cpu-list "$client_cpu" 2>&1) ;;
         redis-benchmark) out=$("${time[@]}" "$redis_bench" "${common[@]}" 2>&1) ;;
         valkey-benchmark) out=$("${time[@]}" "$VALKEY_BENCHMARK" "${common[@]}" 2>&1) ;;
     esac
-    local rps cpu rss
+    local rps cpu rss server_cpu
+    server_cpu=$(awk -v a="$(server_ticks)" -v b="$ticks_before" -v hz="$hz" 'BEGIN {print (a - b) / hz}')
     rps=$(printf '%s\n' "$out" | awk -F'","' -v c="${cmd^^}" '$1 == "\"" c {print $2}')
     cpu=$(printf '%s\n' "$out" | awk '$1 == "CPU" {print $2 + $3}')
     rss=$(printf '%s\n' "$out" | awk '$1 == "CPU" {print $4}')
@@ -151,7 +164,7 @@ run_tool() {
         printf '%s\n' "$out" >&2
         exit 1
     fi
-    echo "$rps $cpu $rss"
+    echo "$rps $cpu $rss $server_cpu"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -159,26 +172,32 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 tools=(native redis-benchmark)
 [[ -n "${VALKEY_BENCHMARK:-}" ]] && tools+=(valkey-benchmark)
 
-# Seed the keyspace so GET measures hits (the native key names; redis-benchmark's cluster key
-# names differ, so its cluster GETs may miss).
+# Seed the keyspace so GET measures hits for both tools: the native key names, and in a
+# cluster also redis-benchmark's (one hash tag per node, `key:{tag}:<n>`): a million random
+# SETs per node over 100 000 key numbers leave none of them unwritten.
 "$native" loadgen -h 127.0.0.1 -p "$port" -c 50 -n 100000 -r 100000 -d 64 -t set --sequential -q \
     "${cluster_flag[@]}" "${tls_client[@]}" >/dev/null
+if [[ $mode == cluster ]]; then
+    "$redis_bench" -h 127.0.0.1 -p "$port" -c 50 -n $((nodes * 1000000)) -r 100000 -d 64 -P 16 -t set -q \
+        "${cluster_flag[@]}" "${tls_client[@]}" >/dev/null 2>&1
+fi
 
 label="$mode"
 [[ $tls == 1 ]] && label="$mode+tls"
 echo "# $label, $clients clients, -d 64, $runs alternations, server $(basename "$server")"
-printf '%-6s %-3s %-17s %12s %10s %12s %10s %8s %9s\n' case P tool "median rps" "rps ratio" "CPU s/Mreq" "CPU ratio" "RSS MB" "RSS ratio"
+printf '%-6s %-3s %-17s %12s %10s %12s %10s %8s %9s %12s\n' case P tool "median rps" "rps ratio" "CPU s/Mreq" "CPU ratio" "RSS MB" "RSS ratio" "srv CPU s/Mreq"
 for cmd in ${COMMANDS:-get set}; do
     for p in $pipelines; do
         n=$req_p1
         [[ $p != 1 ]] && n=$req_pn
-        declare -A rps_list=() cpu_list=() rss_list=()
+        declare -A rps_list=() cpu_list=() rss_list=() srv_list=()
         for r in $(seq "$runs"); do
             for tool in "${tools[@]}"; do
-                read -r rps cpu rss < <(run_tool "$tool" "$cmd" "$p" "$n")
+                read -r rps cpu rss srv < <(run_tool "$tool" "$cmd" "$p" "$n")
                 rps_list[$tool]+="$rps "
                 cpu_list[$tool]+="$(awk -v c="$cpu" -v n="$n" 'BEGIN {printf "%.6f", c / n * 1e6}') "
                 rss_list[$tool]+="$rss "
+                srv_list[$tool]+="$(awk -v c="$srv" -v n="$n" 'BEGIN {printf "%.6f", c / n * 1e6}') "
             done
         done
         ref_rps=$(tr ' ' '\n' <<<"${rps_list[redis-benchmark]}" | grep . | median)
@@ -188,12 +207,13 @@ for cmd in ${COMMANDS:-get set}; do
             m_rps=$(tr ' ' '\n' <<<"${rps_list[$tool]}" | grep . | median)
             m_cpu=$(tr ' ' '\n' <<<"${cpu_list[$tool]}" | grep . | median)
             m_rss=$(tr ' ' '\n' <<<"${rss_list[$tool]}" | grep . | median)
-            printf '%-6s %-3s %-17s %12.0f %10.3f %12.3f %10.3f %8.1f %9.2f\n' "${cmd^^}" "$p" "$tool" "$m_rps" \
+            m_srv=$(tr ' ' '\n' <<<"${srv_list[$tool]}" | grep . | median)
+            printf '%-6s %-3s %-17s %12.0f %10.3f %12.3f %10.3f %8.1f %9.2f %12.3f\n' "${cmd^^}" "$p" "$tool" "$m_rps" \
                 "$(awk -v a="$m_rps" -v b="$ref_rps" 'BEGIN {print a / b}')" "$m_cpu" \
                 "$(awk -v a="$m_cpu" -v b="$ref_cpu" 'BEGIN {print a / b}')" \
                 "$(awk -v a="$m_rss" 'BEGIN {print a / 1024}')" \
-                "$(awk -v a="$m_rss" -v b="$ref_rss" 'BEGIN {print a / b}')"
+                "$(awk -v a="$m_rss" -v b="$ref_rss" 'BEGIN {print a / b}')" "$m_srv"
         done
-        unset rps_list cpu_list rss_list
+        unset rps_list cpu_list rss_list srv_list
     done
 done
