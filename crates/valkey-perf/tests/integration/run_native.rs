@@ -120,3 +120,49 @@ fn native_engine_seeds_reads_on_a_running_server() {
     assert_eq!(lpop["server_restarted"], false);
     assert!(server.is_running());
 }
+
+#[test]
+fn the_end_of_run_table_gives_each_case_its_rps_confidence_interval() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    let config = scratch.config(&json!([{
+        "requests": [3000], "keyspacelen": [500], "data_sizes": [16],
+        "pipelines": [1], "clients": [4], "commands": ["SET", "GET"]
+    }]));
+    let out = native_run(&scratch, &config)
+        .args(["--server-bin", bins.new.to_str().unwrap(), "--runs", "3"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let records = records_in(&scratch.results());
+    assert_eq!(records.len(), 6);
+    for command in ["SET", "GET"] {
+        let rps: Vec<f64> = records
+            .iter()
+            .filter(|r| r["command"] == command)
+            .map(|r| r["rps"].as_f64().unwrap())
+            .collect();
+        let mean = rps.iter().sum::<f64>() / 3.0;
+        let sd = (rps.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        // t(0.975, 2 degrees of freedom) = 4.3027.
+        let want = 4.3027 * sd / 3f64.sqrt() / mean * 100.0;
+        // The case's label line, then its one target line.
+        let mut lines = stdout
+            .lines()
+            .skip_while(|l| !l.starts_with(&format!("{command} ")));
+        lines
+            .next()
+            .unwrap_or_else(|| panic!("no {command} case in\n{stdout}"));
+        let row = lines.next().unwrap();
+        let printed: f64 = row
+            .split('±')
+            .nth(2)
+            .and_then(|s| s.split_whitespace().next())
+            .map(|s| s.parse().unwrap())
+            .unwrap_or_else(|| panic!("no rps CI95 in {row:?}\n{stdout}"));
+        assert!(
+            (printed - want).abs() <= 0.051,
+            "{command}: printed ±{printed} %, the runs give ±{want:.3} % ({rps:?})\n{stdout}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ mod serve;
 pub use args::{EngineChoice, Mode, RunArgs};
 
 use super::logging::{self, Progress};
+use crate::compare::stats::Summary;
 use crate::exit::Code;
 use crate::model::{Record, Warning};
 use crate::process::interrupted;
@@ -243,7 +244,9 @@ fn prepare_tls(plan: &Plan) -> Result<Option<TlsMaterial>> {
 }
 
 /// The end-of-run table on stdout: per case and target, rps and p50/p99 latency as mean ±
-/// standard deviation over the runs (hyperfine-style), before the paths of the files.
+/// standard deviation over the runs (hyperfine-style), and the half-width of the 95 %
+/// confidence interval of the mean rps as a share of it (how precisely this many runs pinned
+/// the rps down), before the paths of the files.
 fn print_summary(plan: &Plan, measured: &[(usize, usize, crate::model::Metrics)]) {
     if measured.is_empty() {
         return;
@@ -264,8 +267,8 @@ fn print_summary(plan: &Plan, measured: &[(usize, usize, crate::model::Metrics)]
         .max()
         .unwrap_or(6);
     println!(
-        "{:<width$}  {:>4}  {:>22}  {:>22}  {:>22}",
-        "target", "runs", "rps", "p50", "p99"
+        "{:<width$}  {:>4}  {:>22}  {:>9}  {:>22}  {:>22}",
+        "target", "runs", "rps", "rps CI95", "p50", "p99"
     );
     for (ci, case) in plan.cases.iter().enumerate() {
         println!("{}", case.label());
@@ -281,11 +284,16 @@ fn print_summary(plan: &Plan, measured: &[(usize, usize, crate::model::Metrics)]
             let col = |f: fn(&crate::model::Metrics) -> f64| {
                 runs.iter().map(|m| f(m)).collect::<Vec<f64>>()
             };
+            let rps = col(|m| m.rps);
+            let ci = Summary::of(&rps)
+                .and_then(|s| s.ci95_half_width_pct())
+                .map_or_else(|| "-".to_string(), |pct| format!("±{pct:.1} %"));
             println!(
-                "{:<width$}  {:>4}  {:>22}  {:>22}  {:>22}",
+                "{:<width$}  {:>4}  {:>22}  {:>9}  {:>22}  {:>22}",
                 t.commit,
                 runs.len(),
-                spread(&col(|m| m.rps), "/s"),
+                spread(&rps, "/s"),
+                ci,
                 spread(&col(|m| m.p50_latency_ms), "ms"),
                 spread(&col(|m| m.p99_latency_ms), "ms"),
             );
