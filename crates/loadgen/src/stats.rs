@@ -86,19 +86,37 @@ impl Recorder {
         measured: bool,
         measure_start: Instant,
     ) {
+        self.replies(now, intended, sent, measured, measure_start, 1);
+    }
+
+    /// Records `n` replies received at `now` for requests that share `intended` and `sent`
+    /// (the requests of one pipelined batch read back together): one histogram update each
+    /// instead of `n`.
+    pub(crate) fn replies(
+        &mut self,
+        now: Instant,
+        intended: Instant,
+        sent: Instant,
+        measured: bool,
+        measure_start: Instant,
+        n: u64,
+    ) {
+        if n == 0 {
+            return;
+        }
         self.last_progress = now;
         if !measured {
-            self.warmup_completed += 1;
+            self.warmup_completed += n;
             return;
         }
         let corrected = now.saturating_duration_since(intended.min(sent));
         let service = now.saturating_duration_since(sent);
         let ns = |d: Duration| (d.as_nanos() as u64).clamp(1, HISTOGRAM_MAX_NS);
-        self.corrected.saturating_record(ns(corrected));
+        self.corrected.saturating_record_n(ns(corrected), n);
         if !self.closed_loop {
-            self.service.saturating_record(ns(service));
+            self.service.saturating_record_n(ns(service), n);
         }
-        self.completed += 1;
+        self.completed += n;
         self.last_completion = Some(now);
         let second = now.saturating_duration_since(measure_start).as_secs() as usize;
         if self.seconds.len() <= second {
@@ -108,9 +126,9 @@ impl Recorder {
             });
         }
         let s = &mut self.seconds[second];
-        s.count += 1;
+        s.count += n;
         s.hist
-            .saturating_record((corrected.as_micros() as u64).max(1));
+            .saturating_record_n((corrected.as_micros() as u64).max(1), n);
     }
 
     pub(crate) fn error(&mut self, kind: &str, n: u64) {

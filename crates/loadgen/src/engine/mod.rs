@@ -277,19 +277,33 @@ impl Client {
         }
         let mut done = 0;
         let mut rec = ctx.rec.borrow_mut();
+        // Every reply parsed here arrived with the read that preceded this call: one clock
+        // reading serves them all, and replies to one pipelined batch (same intended and sent
+        // times) go into the histograms as one run.
+        let now = Instant::now();
+        let mut run: Option<(Instant, Instant, bool, u64)> = None;
+        let flush = |rec: &mut crate::stats::Recorder,
+                     run: &mut Option<(Instant, Instant, bool, u64)>| {
+            if let Some((intended, sent, measured, n)) = run.take() {
+                rec.replies(now, intended, sent, measured, ctx.times.measure_start, n);
+            }
+        };
         loop {
             let pending = conn.link.rbuf.pending();
             let checked = match resp::check(pending) {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
-                Err(e) => return Err(format!("protocol error: {e}")),
+                Err(e) => {
+                    flush(&mut rec, &mut run);
+                    return Err(format!("protocol error: {e}"));
+                }
             };
             if checked.kind == FrameKind::Push {
                 conn.link.rbuf.consume(checked.len);
                 continue;
             }
-            let now = Instant::now();
             let Some(entry) = conn.inflight.pop_front() else {
+                flush(&mut rec, &mut run);
                 return Err("the server sent a reply nobody asked for".into());
             };
             if entry.asking {
@@ -344,15 +358,20 @@ impl Client {
                 }
             }
             conn.link.rbuf.consume(checked.len);
-            rec.reply(
-                now,
-                entry.intended,
-                entry.sent,
-                measured,
-                ctx.times.measure_start,
-            );
+            match &mut run {
+                Some((intended, sent, m, n))
+                    if *intended == entry.intended && *sent == entry.sent && *m == measured =>
+                {
+                    *n += 1;
+                }
+                _ => {
+                    flush(&mut rec, &mut run);
+                    run = Some((entry.intended, entry.sent, measured, 1));
+                }
+            }
             done += 1;
         }
+        flush(&mut rec, &mut run);
         Ok(done)
     }
 

@@ -113,22 +113,26 @@ fn sequential_run_touches_every_key_once_with_the_requested_size() {
 }
 
 #[test]
-fn pipelined_latencies_differ_within_a_batch() {
+fn pipelined_replies_take_the_time_of_the_read_that_brought_them() {
     let Some(bin) = support::valkey_server() else {
         return;
     };
     let server = Server::start(&bin, &[], true);
-    let mut s = spec(tcp(server.port), Builtin::Set, 3200, 1000);
+    // 100 KB values: the server can only answer a SET once its value is in, so the replies to
+    // one batch of 16 come back over several reads, as the batch's bytes arrive.
+    let mut s = spec(tcp(server.port), Builtin::Set, 800, 100);
+    s.workload.data_size = 100_000;
     s.clients = 1;
     s.threads = 1;
     s.pipeline = 16;
     let r = go(&s);
-    assert_eq!(server.calls("set"), 3200);
+    assert_eq!(server.calls("set"), 800);
     let h = loadgen::decode_histogram(&r.histogram_v2_base64).unwrap();
-    assert_eq!(h.len(), 3200);
+    assert_eq!(h.len(), 800);
     let distinct = h.iter_recorded().count();
-    // Copies of one value per batch would give at most 200 distinct values.
-    assert!(distinct > 400, "only {distinct} distinct latencies");
+    // One latency per batch (valkey-benchmark's way: the first read's) would give at most 50
+    // distinct values; replies that came in later reads are timed at those reads.
+    assert!(distinct > 50, "only {distinct} distinct latencies");
 }
 
 #[test]
