@@ -12,7 +12,7 @@ pub mod seed;
 pub mod valkey_benchmark;
 
 use crate::model::{BenchmarkMode, Case, Metrics, Warning, WarningKind};
-use crate::server::control::{Control, Frame};
+use crate::server::control::{Control, Credentials, Frame};
 use anyhow::Result;
 use seed::SeedPlan;
 use serde_json::{Map, Value};
@@ -35,6 +35,8 @@ pub struct LoadTarget {
     pub port: u16,
     pub cluster: bool,
     pub tls: Option<ClientTls>,
+    /// Credentials of a server valkey-perf did not start (`Debug` hides the password).
+    pub auth: Option<Credentials>,
 }
 
 /// One measured run as an engine reports it.

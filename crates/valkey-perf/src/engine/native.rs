@@ -42,6 +42,10 @@ fn base_spec(case: &Case, target: &LoadTarget, command: Builtin, key_order: KeyO
         key_file: t.key.clone(),
         sni: t.sni.clone(),
     });
+    spec.auth = target.auth.as_ref().map(|a| loadgen::Auth {
+        user: a.user.clone(),
+        password: a.password.clone(),
+    });
     spec.clients = case.clients as usize;
     spec.threads = case.client_threads.unwrap_or(1) as usize;
     spec.pipeline = case.pipeline as usize;

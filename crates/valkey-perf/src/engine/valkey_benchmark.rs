@@ -447,6 +447,7 @@ mod tests {
             port: 1,
             cluster: false,
             tls: None,
+            auth: None,
         };
         let mut bench = ValkeyBenchmark {
             path: "/usr/bin/redis-benchmark".into(),

@@ -25,29 +25,105 @@ pub use resp::Frame;
 pub trait Transport: Read + Write + Send {}
 impl<T: Read + Write + Send> Transport for T {}
 
-/// How control connections reach a server: plain TCP or TLS.
+/// AUTH credentials for a server valkey-perf did not start (`run --user` / `--password`,
+/// `VALKEY_PERF_PASSWORD`). `Debug` hides the password; nothing prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// An ACL user; `None` authenticates as the default user (`requirepass`).
+    pub user: Option<String>,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The server refused a connection's credentials, or wants some and none were given. Kept in
+/// the error chain so callers can tell a credentials problem (a usage error) from a server
+/// that is down. The message never holds the password.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AuthError {
+    pub message: String,
+}
+
+impl AuthError {
+    /// The error for a `NOAUTH` reply or a failed `AUTH` at `addr`.
+    fn new(addr: &str, reply: &str, auth: Option<&Credentials>) -> AuthError {
+        let message = match auth {
+            None => format!(
+                "the server at `{addr}` requires authentication ({reply}); set the password in \
+                 the environment variable VALKEY_PERF_PASSWORD (or pass --password), and \
+                 --user for an ACL user"
+            ),
+            Some(c) => format!(
+                "authentication at `{addr}` failed{} ({reply}); check --user and the password \
+                 (VALKEY_PERF_PASSWORD or --password)",
+                c.user
+                    .as_deref()
+                    .map(|u| format!(" for user `{u}`"))
+                    .unwrap_or_default()
+            ),
+        };
+        AuthError { message }
+    }
+
+    /// Whether an error reply means the connection lacks valid credentials.
+    pub fn is_auth_reply(reply: &str) -> bool {
+        ["NOAUTH", "WRONGPASS", "NOPERM"]
+            .iter()
+            .any(|k| reply.starts_with(k))
+            || reply.contains("invalid password")
+    }
+}
+
+/// How control connections reach a server: plain TCP or TLS, authenticated or not.
 #[derive(Debug, Clone, Default)]
-pub enum Connector {
-    #[default]
-    Plain,
-    Tls(TlsConnector),
+pub struct Connector {
+    tls: Option<TlsConnector>,
+    auth: Option<Credentials>,
 }
 
 impl Connector {
     /// Plain TCP, or TLS with the given CA (and client certificate).
     pub fn new(tls: Option<&ClientTls>) -> Result<Connector> {
-        Ok(match tls {
-            None => Connector::Plain,
-            Some(files) => Connector::Tls(TlsConnector::new(files)?),
+        Ok(Connector {
+            tls: tls.map(TlsConnector::new).transpose()?,
+            auth: None,
         })
     }
 
-    /// Opens a control connection with the given I/O timeout.
+    /// The same, sending `AUTH` on every connection it opens.
+    pub fn with_auth(mut self, auth: Option<Credentials>) -> Connector {
+        self.auth = auth;
+        self
+    }
+
+    /// The TLS configuration, when connections use TLS.
+    pub fn tls(&self) -> Option<&TlsConnector> {
+        self.tls.as_ref()
+    }
+
+    /// The credentials every connection authenticates with.
+    pub fn auth(&self) -> Option<&Credentials> {
+        self.auth.as_ref()
+    }
+
+    /// Opens a control connection with the given I/O timeout (and authenticates it).
     pub fn connect(&self, host: &str, port: u16, timeout: Duration) -> Result<Control> {
-        match self {
-            Connector::Plain => Control::connect(host, port, timeout),
-            Connector::Tls(tls) => tls.connect(host, port, timeout),
+        let mut control = match &self.tls {
+            None => Control::connect(host, port, timeout)?,
+            Some(tls) => tls.connect(host, port, timeout)?,
+        };
+        if let Some(auth) = &self.auth {
+            control.authenticate(auth)?;
         }
+        Ok(control)
     }
 }
 
@@ -191,13 +267,40 @@ impl Control {
             .with_context(|| format!("reading pipelined replies from `{addr}`"))
     }
 
-    /// Sends one command; an error reply becomes an error naming the command.
+    /// Sends one command; an error reply becomes an error naming the command. A `NOAUTH`
+    /// reply becomes an [`AuthError`] that says how to give credentials.
     pub fn call(&mut self, args: &[&str]) -> Result<Frame> {
         let reply = self.call_raw(args)?;
         if let Some(e) = reply.error_message() {
+            if e.starts_with("NOAUTH") {
+                return Err(AuthError::new(&self.addr, e, None).into());
+            }
             bail!("`{}` failed on `{}`: {e}", args.join(" "), self.addr);
         }
         Ok(reply)
+    }
+
+    /// `AUTH [user] password`. A refusal is an [`AuthError`]; neither the command line sent
+    /// nor any error names the password.
+    pub fn authenticate(&mut self, auth: &Credentials) -> Result<()> {
+        let mut args = vec!["AUTH"];
+        if let Some(user) = &auth.user {
+            args.push(user);
+        }
+        args.push(&auth.password);
+        let mut out = Vec::new();
+        resp::write_command(&mut out, &args);
+        let addr = self.addr.clone();
+        self.transport
+            .write_all(&out)
+            .with_context(|| format!("sending AUTH to `{addr}`"))?;
+        let reply = self
+            .read_reply()
+            .with_context(|| format!("reading the reply to AUTH from `{addr}`"))?;
+        match reply.error_message() {
+            Some(e) => Err(AuthError::new(&addr, e, Some(auth)).into()),
+            None => Ok(()),
+        }
     }
 
     /// Sends one command expecting text back (INFO, CLUSTER INFO ...).
@@ -385,6 +488,6 @@ mod tests {
     fn tls_connector_loads_generated_material() {
         let material = crate::server::tls::TlsMaterial::generate(&[]).unwrap();
         let connector = Connector::new(Some(&material.client())).unwrap();
-        assert!(matches!(connector, Connector::Tls(_)));
+        assert!(connector.tls().is_some());
     }
 }

@@ -7,7 +7,7 @@
 //! `model`; nothing in `server/` imports it (`mod.rs` re-exports it).
 
 use super::cluster::{self, ClusterHandle, ClusterSpec, parse_cluster_nodes};
-use super::control::{self, Connector, Control, info_field};
+use super::control::{self, AuthError, Connector, Control, Credentials, info_field};
 use super::standalone::{ServerHandle, ServerSpec};
 use super::tls::{ClientTls, ServerTls};
 use crate::model::case::ServerTopology;
@@ -50,6 +50,8 @@ pub struct ExternalTarget {
     pub cluster: bool,
     /// CA (and optional client certificate) when the server speaks TLS.
     pub tls: Option<ClientTls>,
+    /// Credentials every connection (control and load) authenticates with.
+    pub auth: Option<Credentials>,
 }
 
 /// The address a load generator is pointed at.
@@ -60,6 +62,8 @@ pub struct Endpoint {
     /// A cluster: the address is a seed; the client discovers the other nodes.
     pub cluster: bool,
     pub tls: Option<ClientTls>,
+    /// Credentials for a server valkey-perf did not start.
+    pub auth: Option<Credentials>,
 }
 
 impl std::fmt::Display for Endpoint {
@@ -127,15 +131,19 @@ impl Deployment {
     /// Connects to a server valkey-perf did not start and checks that it answers (and, for a
     /// cluster, that its state is ok).
     pub fn connect(target: &ExternalTarget) -> Result<Deployment> {
-        let connector = Connector::new(target.tls.as_ref())?;
+        let connector = Connector::new(target.tls.as_ref())?.with_auth(target.auth.clone());
         let deployment = Deployment::External {
             target: target.clone(),
             connector,
             last_ping: None,
         };
         let addr = format!("{}:{}", target.host, target.port);
-        let mut ctl = deployment.control().with_context(|| {
-            format!(
+        let mut ctl = deployment.control().map_err(|e| {
+            // Wrong or missing credentials: the server answered; say that, not "no server".
+            if e.chain().any(|c| c.is::<AuthError>()) {
+                return e;
+            }
+            e.context(format!(
                 "no server answers at `{addr}`; start one there (e.g. `valkey-perf run --mode \
                  server`) or fix `--target-ip`/`--port`{}",
                 if target.tls.is_some() {
@@ -143,7 +151,7 @@ impl Deployment {
                 } else {
                     " (add `--tls-ca` for a TLS server)"
                 }
-            )
+            ))
         })?;
         ctl.call(&["PING"])?;
         if target.cluster {
@@ -183,18 +191,21 @@ impl Deployment {
                 port: s.port,
                 cluster: false,
                 tls: tls_of(s.connector()),
+                auth: None,
             },
             Deployment::Cluster(c) => Endpoint {
                 host: c.seed().host.clone(),
                 port: c.seed().port,
                 cluster: true,
                 tls: tls_of(c.seed().connector()),
+                auth: None,
             },
             Deployment::External { target, .. } => Endpoint {
                 host: target.host.clone(),
                 port: target.port,
                 cluster: target.cluster,
                 tls: target.tls.clone(),
+                auth: target.auth.clone(),
             },
         }
     }
@@ -456,10 +467,7 @@ pub fn hold_until_interrupted(deployments: &mut [Deployment]) -> Result<()> {
 }
 
 fn tls_of(connector: &Connector) -> Option<ClientTls> {
-    match connector {
-        Connector::Plain => None,
-        Connector::Tls(t) => Some(t.files().clone()),
-    }
+    connector.tls().map(|t| t.files().clone())
 }
 
 /// A `config_sets` value as CONFIG SET expects it: strings as is, booleans as `yes`/`no`,

@@ -10,6 +10,7 @@ mod instructions;
 mod layout;
 mod native_measurement;
 mod run;
+mod run_auth;
 mod run_native;
 mod run_topologies;
 mod store_loop;

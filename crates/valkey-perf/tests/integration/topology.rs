@@ -407,7 +407,7 @@ fn io_threads_take_effect() {
     let mut deployment = Deployment::start(&topo, &options(&bin, logs.path(), None)).unwrap();
     assert_eq!(deployment.config_get("io-threads").unwrap(), "2");
     let ep = deployment.endpoint();
-    let info = control(&ep.to_string(), &Connector::Plain)
+    let info = control(&ep.to_string(), &Connector::default())
         .call_text(&["INFO", "all"])
         .unwrap();
     // Valkey reports the active time of each I/O thread besides the main one.
@@ -432,7 +432,7 @@ fn config_sets_apply_to_every_node() {
     let mut deployment = Deployment::start(&topo, &options(&bin, logs.path(), None)).unwrap();
     deployment.apply_config_set(&topo.config_set).unwrap();
     for addr in deployment.addresses().unwrap() {
-        let mut ctl = control(&addr, &Connector::Plain);
+        let mut ctl = control(&addr, &Connector::default());
         assert_eq!(
             config_get(&mut ctl, "maxmemory-policy"),
             "allkeys-lru",
@@ -464,6 +464,7 @@ fn running_servers_are_driven_not_owned() {
         port: seed.port,
         cluster: true,
         tls: None,
+        auth: None,
     })
     .unwrap();
     assert!(!external.started_here());
@@ -474,7 +475,9 @@ fn running_servers_are_driven_not_owned() {
     write_keys(&external);
     external.flushall().unwrap();
     for addr in started.addresses().unwrap() {
-        let n = control(&addr, &Connector::Plain).call(&["DBSIZE"]).unwrap();
+        let n = control(&addr, &Connector::default())
+            .call(&["DBSIZE"])
+            .unwrap();
         assert_eq!(n, valkey_perf::server::control::Frame::Integer(0), "{addr}");
     }
     // Stopping a running server's deployment leaves the server up.
@@ -494,6 +497,7 @@ fn running_servers_are_driven_not_owned() {
             port: seed.port,
             cluster: false,
             tls: None,
+            auth: None,
         })
         .err()
         .unwrap()

@@ -53,6 +53,15 @@ pub struct RunArgs {
     /// Private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// --mode client / --use-running-server: the ACL user every connection (load, seeding,
+    /// INFO, FLUSHALL, CONFIG SET, CLUSTER) authenticates as; needs a password.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// --mode client / --use-running-server: the password every connection authenticates
+    /// with. Prefer the environment variable VALKEY_PERF_PASSWORD: a flag is visible to every
+    /// user of this machine in the process list.
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
     /// --mode server: start the servers of these cases (numbered from 1 as `--dry-run` lists
     /// them; repeatable). Default: the first case.
     #[arg(long = "case", value_name = "N")]

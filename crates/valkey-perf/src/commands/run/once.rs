@@ -160,6 +160,7 @@ pub(super) fn run_once(
             key: t.key.clone(),
             sni: None,
         }),
+        auth: endpoint.auth.clone(),
     };
     let mut control = deployment.control().map_err(run_err)?;
     let pids = deployment.pids();

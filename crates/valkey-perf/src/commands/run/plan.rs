@@ -10,8 +10,9 @@ use crate::engine::valkey_benchmark::ValkeyBenchmark;
 use crate::exit::usage;
 use crate::model::Case;
 use crate::process::run_bounded;
-use crate::server::ExternalTarget;
+use crate::server::control::{AuthError, Credentials};
 use crate::server::tls::ClientTls;
+use crate::server::{Deployment, ExternalTarget};
 use crate::source::{self, RepoSource, SourceOptions};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -231,6 +232,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     };
     let mut config = load_config(args, &facts)?;
     check_instructions_mode(args, &mut config.cases, client_only)?;
+    let auth = credentials(args, client_only)?;
 
     let mut targets = Vec::new();
     if client_only {
@@ -246,7 +248,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
             label,
             timestamp: iso_utc(std::time::SystemTime::now()),
             repository: args.repository.clone(),
-            server: ServerSource::Running(external_target(args)?),
+            server: ServerSource::Running(external_target(args, auth.clone())?),
             server_version: String::new(),
             benchmark: None,
             is_baseline: false,
@@ -302,6 +304,12 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
                 .map_err(|e| usage(format!("{e:#}")))?,
         ),
     };
+    if let (Engine::External(bench), Some(_)) = (&engine, &auth) {
+        return Err(usage(format!(
+            "the valkey-benchmark engine (`{}`) takes a password only on its command line (`-a`), where every user of this machine can read it in the process list, and reads none from its environment; use --engine native for a server that requires authentication",
+            bench.path.display()
+        )));
+    }
     let refusals: Vec<String> = config
         .cases
         .iter()
@@ -317,6 +325,13 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     }
     if client_only {
         check_running_server_cases(args, &config.cases)?;
+        if !args.dry_run {
+            for t in &targets {
+                if let ServerSource::Running(external) = &t.server {
+                    check_credentials(external)?;
+                }
+            }
+        }
     }
     if targets.len() > 1 && args.runs < 3 {
         tracing::warn!(
@@ -337,8 +352,64 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     })
 }
 
+/// The environment variable `run` (and `loadgen`) read the password from.
+pub const PASSWORD_ENV: &str = "VALKEY_PERF_PASSWORD";
+
+/// The credentials for a running server: `--password`, else `VALKEY_PERF_PASSWORD`, with
+/// `--user`. Servers valkey-perf starts need none: the flags are refused there, the variable
+/// is ignored (it may be set for other commands).
+fn credentials(args: &RunArgs, client_only: bool) -> Result<Option<Credentials>> {
+    let from_env = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+    if !client_only {
+        if args.user.is_some() || args.password.is_some() {
+            return Err(usage(
+                "--user and --password authenticate to a server valkey-perf did not start; use them with --use-running-server or --mode client (servers valkey-perf starts need no password)",
+            ));
+        }
+        if from_env.is_some() {
+            tracing::debug!("{PASSWORD_ENV} is set but ignored: valkey-perf starts the servers");
+        }
+        return Ok(None);
+    }
+    let password = match (&args.password, from_env) {
+        (Some(p), _) => {
+            tracing::warn!(
+                "--password is visible to every user of this machine in the process list; set {PASSWORD_ENV} instead"
+            );
+            Some(p.clone())
+        }
+        (None, env) => env,
+    };
+    match (password, &args.user) {
+        (None, Some(user)) => Err(usage(format!(
+            "--user `{user}` needs a password: set {PASSWORD_ENV} (or pass --password)"
+        ))),
+        (None, None) => Ok(None),
+        (Some(password), user) => Ok(Some(Credentials {
+            user: user.clone(),
+            password,
+        })),
+    }
+}
+
+/// Checks the credentials against the running server before anything starts: wrong or
+/// missing ones are a usage error (exit 2). A server that does not answer is left to the
+/// runs, which report it per run as before.
+fn check_credentials(external: &ExternalTarget) -> Result<()> {
+    match Deployment::connect(external) {
+        Ok(_) => Ok(()),
+        Err(e) => match e.chain().find_map(|c| c.downcast_ref::<AuthError>()) {
+            Some(auth) => Err(usage(auth.message.clone())),
+            None => {
+                tracing::debug!("the running server did not answer before the run: {e:#}");
+                Ok(())
+            }
+        },
+    }
+}
+
 /// The running server `--mode client` / `--use-running-server` drives.
-fn external_target(args: &RunArgs) -> Result<ExternalTarget> {
+fn external_target(args: &RunArgs, auth: Option<Credentials>) -> Result<ExternalTarget> {
     for (flag, file) in [
         ("--tls-ca", &args.tls_ca),
         ("--tls-cert", &args.tls_cert),
@@ -362,6 +433,7 @@ fn external_target(args: &RunArgs) -> Result<ExternalTarget> {
             cert: args.tls_cert.clone(),
             key: args.tls_key.clone(),
         }),
+        auth,
     })
 }
 
@@ -468,11 +540,20 @@ pub(super) fn print_plan(plan: &Plan) {
         let server = match &t.server {
             ServerSource::Binary(p) => format!("{} {}", p.display(), t.server_version),
             ServerSource::Running(t) => format!(
-                "running {}{} at {}:{}",
+                "running {}{} at {}:{}{}",
                 if t.cluster { "cluster" } else { "server" },
                 if t.tls.is_some() { " over TLS" } else { "" },
                 t.host,
-                t.port
+                t.port,
+                match &t.auth {
+                    None => String::new(),
+                    Some(c) => format!(
+                        ", authenticated as {}",
+                        c.user
+                            .as_deref()
+                            .map_or("the default user".to_string(), |u| format!("`{u}`"))
+                    ),
+                }
             ),
         };
         println!(
@@ -509,9 +590,14 @@ pub(super) struct ServePlan {
 
 /// Lowers `--mode server`: the chosen cases (the first by default) and the one target.
 pub(super) fn lower_serve(args: &RunArgs) -> Result<ServePlan> {
-    if args.use_running_server || args.cluster || args.tls_ca.is_some() {
+    if args.use_running_server
+        || args.cluster
+        || args.tls_ca.is_some()
+        || args.user.is_some()
+        || args.password.is_some()
+    {
         return Err(usage(
-            "--mode server starts its own servers; drop --use-running-server, --cluster and --tls-ca (they describe a server valkey-perf did not start)",
+            "--mode server starts its own servers; drop --use-running-server, --cluster, --tls-ca, --user and --password (they describe a server valkey-perf did not start)",
         ));
     }
     let config = load_config(args, &MachineFacts::here())?;
