@@ -75,12 +75,21 @@ pub enum Builtin {
     /// `MGET` with this many keys.
     Mget(u32),
     Xadd,
+    /// `SISMEMBER myset element:<n>`: a member SADD wrote.
+    Sismember,
+    /// `ZSCORE myzset element:<n>`: a member ZADD wrote.
+    Zscore,
+    /// `ZRANGE myzset 0 <n-1>`
+    Zrange(u32),
+    /// `XRANGE mystream - + COUNT <n>`
+    Xrange(u32),
 }
 
 impl Builtin {
     /// The commands a config file names (`"commands": [...]`), in the documented order: LRANGE
-    /// reads 100 elements and MSET/MGET use 10 keys, as valkey-benchmark's default tests do.
-    pub const CONFIG: [Builtin; 17] = [
+    /// reads 100 elements and MSET/MGET use 10 keys, as valkey-benchmark's default tests do;
+    /// ZRANGE and XRANGE read 100 elements too.
+    pub const CONFIG: [Builtin; 21] = [
         Builtin::Set,
         Builtin::Get,
         Builtin::Incr,
@@ -98,6 +107,10 @@ impl Builtin {
         Builtin::Mget(10),
         Builtin::Xadd,
         Builtin::Ping,
+        Builtin::Sismember,
+        Builtin::Zscore,
+        Builtin::Zrange(100),
+        Builtin::Xrange(100),
     ];
 
     /// A command as a config file names it (`SET`, `lrange`): one of [`Builtin::CONFIG`].
@@ -133,6 +146,10 @@ impl Builtin {
             "mset" => Builtin::Mset(10),
             "mget" => Builtin::Mget(10),
             "xadd" => Builtin::Xadd,
+            "sismember" => Builtin::Sismember,
+            "zscore" => Builtin::Zscore,
+            "zrange" | "zrange_100" => Builtin::Zrange(100),
+            "xrange" | "xrange_100" => Builtin::Xrange(100),
             _ => return None,
         })
     }
@@ -145,6 +162,8 @@ impl Builtin {
             Builtin::Lrange(n) => format!("LRANGE_{n} (first {n} elements)"),
             Builtin::Mset(n) => format!("MSET ({n} keys)"),
             Builtin::Mget(n) => format!("MGET ({n} keys)"),
+            Builtin::Zrange(n) => format!("ZRANGE_{n} (first {n} elements)"),
+            Builtin::Xrange(n) => format!("XRANGE_{n} (first {n} entries)"),
             other => other.command_name().into(),
         }
     }
@@ -169,6 +188,10 @@ impl Builtin {
             Builtin::Mset(_) => "MSET",
             Builtin::Mget(_) => "MGET",
             Builtin::Xadd => "XADD",
+            Builtin::Sismember => "SISMEMBER",
+            Builtin::Zscore => "ZSCORE",
+            Builtin::Zrange(_) => "ZRANGE",
+            Builtin::Xrange(_) => "XRANGE",
         }
     }
 
@@ -182,8 +205,25 @@ impl Builtin {
             Builtin::Lpop | Builtin::Rpop => Some(Builtin::Rpush),
             Builtin::Spop => Some(Builtin::Sadd),
             Builtin::Zpopmin => Some(Builtin::Zadd),
+            Builtin::Sismember => Some(Builtin::Sadd),
+            Builtin::Zscore | Builtin::Zrange(_) => Some(Builtin::Zadd),
+            Builtin::Xrange(_) => Some(Builtin::Xadd),
             _ => None,
         }
+    }
+
+    /// Whether the command only reads (and so may go to a replica).
+    pub fn is_read(self) -> bool {
+        matches!(
+            self,
+            Builtin::Get
+                | Builtin::Mget(_)
+                | Builtin::Lrange(_)
+                | Builtin::Sismember
+                | Builtin::Zscore
+                | Builtin::Zrange(_)
+                | Builtin::Xrange(_)
+        )
     }
 }
 

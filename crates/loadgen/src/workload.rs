@@ -37,8 +37,10 @@ struct Template {
 /// The shape of a reply that did what its label claims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expect {
-    /// A value: GET hit, a pop found an element.
+    /// A value: GET hit, a pop found an element, ZSCORE found its member.
     Value,
+    /// The integer 1: SISMEMBER found its member.
+    One,
     /// An array of exactly this many elements (LRANGE_N on a full list, ZPOPMIN's
     /// member and score), none of them null when `no_nulls` (MGET: every key hit).
     Array { len: usize, no_nulls: bool },
@@ -47,10 +49,17 @@ pub(crate) enum Expect {
 impl Expect {
     fn of(b: Builtin) -> Option<Expect> {
         Some(match b {
-            Builtin::Get | Builtin::Lpop | Builtin::Rpop | Builtin::Spop => Expect::Value,
+            Builtin::Get | Builtin::Lpop | Builtin::Rpop | Builtin::Spop | Builtin::Zscore => {
+                Expect::Value
+            }
+            Builtin::Sismember => Expect::One,
             Builtin::Lrange(n) => Expect::Array {
                 len: n as usize,
                 no_nulls: false,
+            },
+            Builtin::Zrange(n) | Builtin::Xrange(n) => Expect::Array {
+                len: n as usize,
+                no_nulls: true,
             },
             Builtin::Mget(n) => Expect::Array {
                 len: n as usize,
@@ -68,7 +77,12 @@ impl Expect {
     pub(crate) fn matches(self, reply: &resp::Frame) -> bool {
         use resp::Frame;
         match (self, reply) {
-            (Expect::Value, Frame::Bulk(_) | Frame::Simple(_) | Frame::Verbatim { .. }) => true,
+            // RESP3 answers ZSCORE with a double.
+            (
+                Expect::Value,
+                Frame::Bulk(_) | Frame::Simple(_) | Frame::Verbatim { .. } | Frame::Double(_),
+            ) => true,
+            (Expect::One, Frame::Integer(1)) => true,
             (Expect::Array { len, no_nulls }, Frame::Array(items) | Frame::Set(items)) => {
                 items.len() == len && !(no_nulls && items.contains(&Frame::Null))
             }
@@ -221,6 +235,31 @@ fn builtin_args(b: Builtin, cluster: bool) -> Vec<String> {
             "*".into(),
             "myfield".into(),
             DATA.into(),
+        ],
+        // The member names SADD and ZADD write, so a seeded keyspace answers every read.
+        Builtin::Sismember => vec![
+            "SISMEMBER".into(),
+            format!("myset{t}"),
+            format!("element:{RAND}"),
+        ],
+        Builtin::Zscore => vec![
+            "ZSCORE".into(),
+            format!("myzset{t}"),
+            format!("element:{RAND}"),
+        ],
+        Builtin::Zrange(n) => vec![
+            "ZRANGE".into(),
+            format!("myzset{t}"),
+            "0".into(),
+            n.saturating_sub(1).to_string(),
+        ],
+        Builtin::Xrange(n) => vec![
+            "XRANGE".into(),
+            format!("mystream{t}"),
+            "-".into(),
+            "+".into(),
+            "COUNT".into(),
+            n.to_string(),
         ],
     }
 }

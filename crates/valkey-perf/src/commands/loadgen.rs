@@ -66,7 +66,8 @@ pub struct LoadgenArgs {
     #[arg(short = 'r', long = "keyspacelen")]
     pub keyspacelen: Option<u64>,
     /// Comma-separated tests (set,get,incr,lpush,rpush,lpop,rpop,sadd,spop,hset,zadd,
-    /// zpopmin,lrange,lrange_100..600,mset,mget,xadd,ping,ping_inline,ping_mbulk).
+    /// zpopmin,lrange,lrange_100..600,mset,mget,xadd,ping,ping_inline,ping_mbulk, and the
+    /// reads sismember,zscore,zrange,xrange, which need their data written first).
     #[arg(short = 't', long = "tests")]
     pub tests: Option<String>,
     /// Quiet: one line per test.
@@ -189,7 +190,7 @@ fn workloads(args: &LoadgenArgs) -> anyhow::Result<Vec<Test>> {
         let b = Builtin::parse(name).ok_or_else(|| {
             exit::usage(format!(
                 "`-t {name}` is not a supported test; use one of {DEFAULT_TESTS},mget,lrange,\
-                 ping_inline,ping_mbulk"
+                 ping_inline,ping_mbulk,sismember,zscore,zrange,xrange"
             ))
         })?;
         out.push(Test::builtin(b));

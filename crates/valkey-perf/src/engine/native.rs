@@ -117,10 +117,15 @@ fn run_watched(
 
 /// Whether [`seed_cluster`] can seed this command exactly. Key-numbered reads can: a key's
 /// hash tag derives from its number (`k % 16384`, also for every key of an MGET, whose keys
-/// share the first one's tag), so a sequential SET covers every key a read will ask for. Collections (lists, sets, sorted sets) live under one key per hash tag, and a pop or
-/// LRANGE picks its tag at random, so they cannot.
+/// share the first one's tag), so a sequential SET covers every key a read will ask for.
+/// Member reads too: SISMEMBER and ZSCORE name `element:<n>` in the collection tagged
+/// `n % 16384`, where a sequential SADD or ZADD put it. Pops and range reads (LRANGE, ZRANGE,
+/// XRANGE) pick their collection's tag at random, so they cannot.
 pub fn can_seed_cluster(command: Command) -> bool {
-    matches!(command, Command::Get | Command::Mget(_))
+    matches!(
+        command,
+        Command::Get | Command::Mget(_) | Command::Sismember | Command::Zscore
+    )
 }
 
 /// Seeds a cluster through the load generator: the case's write command over the keyspace in

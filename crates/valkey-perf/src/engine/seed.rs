@@ -26,6 +26,8 @@ pub struct SeedPlan {
     pub count: u64,
     /// The key (collections) or key prefix (strings).
     pub key: &'static str,
+    /// The measured command pops what was seeded (so the collection must not run dry).
+    pub pops: bool,
 }
 
 impl SeedPlan {
@@ -45,23 +47,38 @@ impl SeedPlan {
         // proves no measured pop ran on an empty key.
         let pops = pops + pops / 100 + 1;
         let warmup_pops = (case.warmup_secs * pops_per_second(case.pipeline)).min(MAX_POP_SEED);
+        // A range read of N elements gets at least that many.
+        let range = |n: u32| case.keyspacelen.clamp(u64::from(n).max(100), 1_000_000);
         let (count, key) = match case.command {
             Command::Get | Command::Mget(_) => (case.keyspacelen, "key:"),
-            // LRANGE_N reads the first N elements; give it at least that many.
-            Command::Lrange(n) => (
-                case.keyspacelen.clamp(u64::from(n).max(100), 1_000_000),
-                "mylist",
-            ),
+            Command::Lrange(n) => (range(n), "mylist"),
+            // Every member a read may name (`element:<n>` for n in the keyspace).
+            Command::Sismember => (case.keyspacelen, "myset"),
+            Command::Zscore => (case.keyspacelen, "myzset"),
+            Command::Zrange(n) => (range(n), "myzset"),
+            Command::Xrange(n) => (range(n), "mystream"),
             Command::Lpop | Command::Rpop => (pops + warmup_pops, "mylist"),
             Command::Spop => (pops + warmup_pops, "myset"),
             Command::Zpopmin => (pops + warmup_pops, "myzset"),
             _ => return None,
         };
-        Some(SeedPlan { write, count, key })
+        let pops = matches!(
+            case.command,
+            Command::Lpop | Command::Rpop | Command::Spop | Command::Zpopmin
+        );
+        Some(SeedPlan {
+            write,
+            count,
+            key,
+            pops,
+        })
     }
 
     /// The collection length command for pop workloads (to check they never ran dry).
     pub fn length_command(&self) -> Option<&'static str> {
+        if !self.pops {
+            return None;
+        }
         match self.key {
             "mylist" => Some("LLEN"),
             "myset" => Some("SCARD"),
@@ -103,6 +120,13 @@ pub fn seed(control: &mut Control, plan: &SeedPlan, data_size: u64) -> Result<u6
                     plan.key.into(),
                     i.to_string(),
                     format!("element:{id}"),
+                ],
+                Command::Xadd => vec![
+                    "XADD".into(),
+                    plan.key.into(),
+                    "*".into(),
+                    "myfield".into(),
+                    value.clone(),
                 ],
                 other => bail!("no seeding defined for {other}"),
             });
@@ -183,5 +207,26 @@ mod tests {
             pops + pops / 100 + 1,
             "pipelined pops run faster, so more is seeded for them"
         );
+        // Member reads get every member of the keyspace; range reads at least their range.
+        let member =
+            SeedPlan::for_case(&case(Command::Sismember, BenchmarkMode::Requests(5), 0)).unwrap();
+        assert_eq!(
+            (member.write, member.count, member.key),
+            (Command::Sadd, 1000, "myset")
+        );
+        assert_eq!(member.length_command(), None, "reads are not pops");
+        let score =
+            SeedPlan::for_case(&case(Command::Zscore, BenchmarkMode::Requests(5), 0)).unwrap();
+        assert_eq!((score.write, score.key), (Command::Zadd, "myzset"));
+        let mut small = case(Command::Xrange(100), BenchmarkMode::Requests(5), 0);
+        small.keyspacelen = 10;
+        let xrange = SeedPlan::for_case(&small).unwrap();
+        assert_eq!(
+            (xrange.write, xrange.count, xrange.key),
+            (Command::Xadd, 100, "mystream")
+        );
+        let zrange =
+            SeedPlan::for_case(&case(Command::Zrange(100), BenchmarkMode::Requests(5), 0)).unwrap();
+        assert_eq!((zrange.write, zrange.count), (Command::Zadd, 1000));
     }
 }

@@ -74,8 +74,47 @@ fn test_name(command: Command) -> Option<&'static str> {
         Command::Xadd => "xadd",
         Command::Ping => "ping_mbulk",
         Command::PingInline => "ping_inline",
-        Command::Mget(_) => return None,
+        Command::Mget(_)
+        | Command::Sismember
+        | Command::Zscore
+        | Command::Zrange(_)
+        | Command::Xrange(_) => return None,
     })
+}
+
+/// The custom command line (valkey-benchmark's `COMMAND ARGS...` form) for a workload
+/// without a built-in test: the native engine's key and member names, so valkey-perf's
+/// seeding serves both engines.
+fn custom_command(command: Command, cluster: bool) -> Vec<String> {
+    let t = if cluster { ":{tag}" } else { "" };
+    let member = "element:__rand_int__".to_string();
+    match command {
+        Command::Sismember => vec!["SISMEMBER".into(), format!("myset{t}"), member],
+        Command::Zscore => vec!["ZSCORE".into(), format!("myzset{t}"), member],
+        Command::Zrange(n) => vec![
+            "ZRANGE".into(),
+            format!("myzset{t}"),
+            "0".into(),
+            n.saturating_sub(1).to_string(),
+        ],
+        Command::Xrange(n) => vec![
+            "XRANGE".into(),
+            format!("mystream{t}"),
+            "-".into(),
+            "+".into(),
+            "COUNT".into(),
+            n.to_string(),
+        ],
+        // MGET of MGET_KEYS keys, matching the built-in MSET's 10 keys.
+        _ => {
+            let mut v = vec!["MGET".to_string()];
+            v.extend(std::iter::repeat_n(
+                format!("key{t}:__rand_int__"),
+                MGET_KEYS,
+            ));
+            v
+        }
+    }
 }
 
 /// Keys per MGET call: MSET in valkey-benchmark writes 10 keys per call, MGET reads as many.
@@ -213,13 +252,7 @@ impl ValkeyBenchmark {
                 cmd.args(["-t", t]);
             }
             None => {
-                let key = if target.cluster {
-                    "key:{tag}:__rand_int__"
-                } else {
-                    "key:__rand_int__"
-                };
-                cmd.arg("MGET");
-                cmd.args(std::iter::repeat_n(key, MGET_KEYS));
+                cmd.args(custom_command(case.command, target.cluster));
             }
         }
         cmd

@@ -12,6 +12,7 @@ mod native_measurement;
 mod run;
 mod run_auth;
 mod run_native;
+mod run_reads;
 mod run_topologies;
 mod store_loop;
 mod support;
