@@ -147,6 +147,143 @@ fn discover(
 /// [`LoadError::RunFailed`] with the report when the error share exceeds
 /// `spec.max_error_share` or replies stop arriving.
 pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError> {
+    match run_together(std::slice::from_ref(spec), cancel)?.pop() {
+        Some(result) => result,
+        None => Err(LoadError::Config("no load stream to run".into())),
+    }
+}
+
+/// Runs several load streams at once in this process, each on its own worker threads with its
+/// own histograms (a write stream and a read stream, say). Every client of every stream is
+/// connected first; then all windows start at the same instant, so streams with the same
+/// warm-up and duration also end together. Cancelling stops all of them.
+///
+/// The outer error is one that voids the whole run (a stream that cannot start, a worker
+/// panic, a cancel before the start); each stream's own result is as [`run`] gives it.
+pub fn run_together(
+    specs: &[LoadSpec],
+    cancel: &AtomicBool,
+) -> Result<Vec<Result<RunReport, LoadError>>, LoadError> {
+    if specs.is_empty() {
+        return Err(LoadError::Config("no load stream to run".into()));
+    }
+    let total_threads: usize = specs.iter().map(|s| s.threads.min(s.clients)).sum();
+    let gate = Arc::new(engine::Gate::new(total_threads));
+    let mut streams = Vec::with_capacity(specs.len());
+    for spec in specs {
+        streams.push(prepare(spec, gate.clone())?);
+    }
+    let abort_all = |streams: &[(Arc<Shared>, usize)]| {
+        for (sh, _) in streams {
+            engine::signal_abort(sh);
+        }
+    };
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let outs: Vec<Vec<engine::ThreadOut>> = std::thread::scope(|scope| {
+        // Per stream, the handles of its worker threads.
+        let mut handles: Vec<Vec<_>> = Vec::new();
+        for (si, (shared, threads)) in streams.iter().enumerate() {
+            let threads = *threads;
+            let clients = shared.spec.clients;
+            let mut mine = Vec::new();
+            for tid in 0..threads {
+                let ids: Vec<usize> = (tid..clients).step_by(threads).collect();
+                let (sh, txc) = (shared.clone(), tx.clone());
+                let h = std::thread::Builder::new()
+                    .name(format!("loadgen-{si}-{tid}"))
+                    .spawn_scoped(scope, move || {
+                        let body = std::panic::AssertUnwindSafe(|| {
+                            engine::worker(sh.clone(), tid, ids, txc.clone(), cancel)
+                        });
+                        std::panic::catch_unwind(body).map_err(|payload| {
+                            // Stop the others (also those waiting at the start gate) and tell
+                            // a coordinator still waiting for this thread to connect.
+                            let message = panic_message(payload.as_ref());
+                            engine::signal_abort(&sh);
+                            let _ = txc.send(Err(LoadError::WorkerPanic {
+                                thread: tid,
+                                message: message.clone(),
+                            }));
+                            LoadError::WorkerPanic {
+                                thread: tid,
+                                message,
+                            }
+                        })
+                    });
+                match h {
+                    Ok(h) => mine.push(h),
+                    Err(e) => {
+                        abort_all(&streams);
+                        let _ = tx.send(Err(LoadError::Runtime(e)));
+                    }
+                }
+            }
+            handles.push(mine);
+        }
+        drop(tx);
+        let mut first_err = None;
+        let mut ready = 0;
+        for r in rx.iter() {
+            match r {
+                Ok(()) => ready += 1,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                    abort_all(&streams);
+                }
+            }
+            if ready == total_threads || first_err.is_some() {
+                break;
+            }
+        }
+        // The workers start the window themselves, at the gate, once all are connected.
+        if first_err.is_some() || ready < total_threads {
+            abort_all(&streams);
+        }
+        let mut outs = Vec::with_capacity(handles.len());
+        let mut panicked = None;
+        for mine in handles {
+            let mut stream_outs = Vec::with_capacity(mine.len());
+            for h in mine {
+                match h.join() {
+                    Ok(Ok(out)) => stream_outs.push(out),
+                    Ok(Err(e)) => {
+                        abort_all(&streams);
+                        panicked.get_or_insert(e);
+                    }
+                    // The body's panics are caught; this is a panic in the catching itself.
+                    Err(payload) => {
+                        abort_all(&streams);
+                        panicked.get_or_insert(LoadError::WorkerPanic {
+                            thread: stream_outs.len(),
+                            message: panic_message(payload.as_ref()),
+                        });
+                    }
+                }
+            }
+            outs.push(stream_outs.into_iter().flatten().collect());
+        }
+        // A panic voids the run, whatever else happened.
+        match panicked.or(first_err) {
+            Some(e) => Err(e),
+            None => Ok(outs),
+        }
+    })?;
+    let mut results = Vec::with_capacity(streams.len());
+    for ((shared, _), outs) in streams.iter().zip(outs) {
+        let Some(times) = shared.times.get().copied() else {
+            // Cancelled before every client was connected.
+            return Err(LoadError::Cancelled);
+        };
+        let nodes = shared.slot_map.as_ref().map_or(1, |m| m.nodes.len());
+        results.push(report(&shared.spec, shared, times, outs, nodes));
+    }
+    Ok(results)
+}
+
+/// Validates one stream and builds what its workers share: the slot map, the compiled
+/// workload, each node's keys. Returns it with the stream's number of worker threads.
+fn prepare(spec: &LoadSpec, gate: Arc<engine::Gate>) -> Result<(Arc<Shared>, usize), LoadError> {
     validate(spec)?;
     let tls = match &spec.tls {
         Some(t) => Some((transport::tls_config(t)?, t.sni.clone())),
@@ -169,7 +306,6 @@ pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError>
     };
     let compiled =
         workload::Compiled::new(&spec.workload, spec.cluster).map_err(LoadError::Config)?;
-    let nodes = slot_map.as_ref().map_or(1, |m| m.nodes.len());
     let node_keys = match &slot_map {
         Some(map) => (0..map.nodes.len())
             .map(|i| compiled.node_keys(|slot| map.slots[slot as usize] as usize == i))
@@ -187,95 +323,11 @@ pub fn run(spec: &LoadSpec, cancel: &AtomicBool) -> Result<RunReport, LoadError>
         issued: AtomicU64::new(0),
         abort: AtomicBool::new(false),
         cancelled: AtomicBool::new(false),
-        threads,
-        gate: engine::Gate::default(),
+        gate,
         times: OnceLock::new(),
         failure: Mutex::new(None),
     });
-
-    let (tx, rx) = std::sync::mpsc::channel();
-    let outs: Vec<Option<engine::ThreadOut>> = std::thread::scope(|scope| {
-        let mut handles = Vec::new();
-        for tid in 0..threads {
-            let ids: Vec<usize> = (tid..spec.clients).step_by(threads).collect();
-            let (sh, txc) = (shared.clone(), tx.clone());
-            let h = std::thread::Builder::new()
-                .name(format!("loadgen-{tid}"))
-                .spawn_scoped(scope, move || {
-                    let body = std::panic::AssertUnwindSafe(|| {
-                        engine::worker(sh.clone(), tid, ids, txc.clone(), cancel)
-                    });
-                    std::panic::catch_unwind(body).map_err(|payload| {
-                        // Stop the others (also those waiting at the start gate) and tell a
-                        // coordinator still waiting for this thread to connect.
-                        let message = panic_message(payload.as_ref());
-                        engine::signal_abort(&sh);
-                        let _ = txc.send(Err(LoadError::WorkerPanic {
-                            thread: tid,
-                            message: message.clone(),
-                        }));
-                        LoadError::WorkerPanic {
-                            thread: tid,
-                            message,
-                        }
-                    })
-                });
-            match h {
-                Ok(h) => handles.push(h),
-                Err(e) => {
-                    engine::signal_abort(&shared);
-                    let _ = tx.send(Err(LoadError::Runtime(e)));
-                }
-            }
-        }
-        drop(tx);
-        let mut first_err = None;
-        let mut ready = 0;
-        for r in rx.iter() {
-            match r {
-                Ok(()) => ready += 1,
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                    engine::signal_abort(&shared);
-                }
-            }
-            if ready == threads || first_err.is_some() {
-                break;
-            }
-        }
-        // The workers start the window themselves, at the gate, once all are connected.
-        if first_err.is_some() || ready < threads {
-            engine::signal_abort(&shared);
-        }
-        let mut outs = Vec::with_capacity(handles.len());
-        let mut panicked = None;
-        for h in handles {
-            match h.join() {
-                Ok(Ok(out)) => outs.push(out),
-                Ok(Err(e)) => {
-                    panicked.get_or_insert(e);
-                }
-                // The body's panics are caught; this is a panic in the catching itself.
-                Err(payload) => {
-                    panicked.get_or_insert(LoadError::WorkerPanic {
-                        thread: outs.len(),
-                        message: panic_message(payload.as_ref()),
-                    });
-                }
-            }
-        }
-        // A panic voids the run, whatever else happened.
-        match panicked.or(first_err) {
-            Some(e) => Err(e),
-            None => Ok(outs),
-        }
-    })?;
-    let Some(times) = shared.times.get().copied() else {
-        // Cancelled before every client was connected.
-        return Err(LoadError::Cancelled);
-    };
-    let outs: Vec<engine::ThreadOut> = outs.into_iter().flatten().collect();
-    report(spec, &shared, times, outs, nodes)
+    Ok((shared, threads))
 }
 
 /// The message a panic carries (`panic!("...")` gives a `&str` or a `String`).

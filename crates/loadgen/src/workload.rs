@@ -459,6 +459,9 @@ impl Compiled {
             self.cumulative.partition_point(|&c| c <= r)
         };
         let t = &self.templates[idx];
+        // Only a key with a hash tag derived from its number lands in the home node's
+        // slots; any other key is routed by its own slot.
+        let home = if t.tags.is_empty() { None } else { home };
         let start = out.len();
         out.extend_from_slice(&t.bytes);
         let req = &mut out[start..];

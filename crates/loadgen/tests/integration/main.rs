@@ -4,6 +4,7 @@
 mod cluster_bound;
 mod measurement;
 mod support;
+mod together;
 
 use loadgen::{
     Auth, Builtin, CommandSpec, KeyOrder, LoadError, LoadSpec, Pacing, Stop, Target, Workload,
