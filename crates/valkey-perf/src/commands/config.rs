@@ -179,5 +179,50 @@ pub fn render_table(file: &ConfigFile) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    let scenarios: Vec<(usize, &crate::model::Scenario)> = file
+        .cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.scenario().map(|s| (i + 1, s)))
+        .collect();
+    if !scenarios.is_empty() {
+        out.push_str("\nscenarios (test_id: phase, clients, pipeline, command):\n");
+        for (n, s) in scenarios {
+            out.push_str(&format!("{n:>4}  {}\n", s.name()));
+            for line in scenario_lines(s) {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
+    }
     out
+}
+
+/// A scenario's streams and steps, one line each, for `config validate` and `--dry-run`.
+pub fn scenario_lines(s: &crate::model::Scenario) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(d) = &s.description {
+        lines.push(format!("description: {d}"));
+    }
+    if s.restart_before {
+        lines.push("restart_before: a fresh server first".into());
+    } else if s.flush_before {
+        lines.push("flush_before: FLUSHALL first".into());
+    }
+    for c in &s.setup_commands {
+        lines.push(format!("setup: {}", c.join(" ")));
+    }
+    if let Some(p) = &s.populate_with {
+        lines.push(format!("populate: {} (every key, in order)", p.join(" ")));
+    }
+    for st in &s.streams {
+        lines.push(format!(
+            "{}: {}, c={}, P={}, `{}`",
+            s.test_id(st),
+            st.phase.as_str(),
+            st.clients,
+            st.pipeline,
+            st.command_line()
+        ));
+    }
+    lines
 }

@@ -13,6 +13,8 @@ use std::path::Path;
 
 /// The record fields that define a case, in display order.
 pub const CASE_FIELDS: &[&str] = &[
+    "test_id",
+    "test_phase",
     "command",
     "data_size",
     "pipeline",

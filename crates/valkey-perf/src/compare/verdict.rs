@@ -148,6 +148,25 @@ fn from_effect(e: &effects::LogEffect, base_mean: f64) -> Difference {
 
 /// Compares in-memory records (as read from `metrics.json`); `baseline_source` and
 /// `new_source` name them in the report.
+/// The records of runs that succeeded: a scenario run with `status: failed` (a setup
+/// command or its own command was refused) has no numbers worth comparing; a warning counts
+/// what was left out.
+fn measured_only(records: &[RecordMap], side: &str, warnings: &mut Vec<Warning>) -> Vec<RecordMap> {
+    let kept: Vec<RecordMap> = records
+        .iter()
+        .filter(|r| r.get("status").and_then(|v| v.as_str()) != Some("failed"))
+        .cloned()
+        .collect();
+    let left = records.len() - kept.len();
+    if left > 0 {
+        warnings.push(Warning::new(
+            WarningKind::Input,
+            format!("{left} {side} record(s) have `status: failed` and were left out"),
+        ));
+    }
+    kept
+}
+
 pub fn compare_records(
     baseline: &[RecordMap],
     new: &[RecordMap],
@@ -182,7 +201,10 @@ pub fn compare_records(
     }
     // A record without `engine` was measured by valkey-benchmark (upstream writes none), and
     // runs of different engines are never paired: `engine` is a case field.
-    let (baseline, new) = (&with_engine(baseline), &with_engine(new));
+    let (baseline, new) = (
+        &with_engine(&measured_only(baseline, "baseline", &mut warnings)),
+        &with_engine(&measured_only(new, "new", &mut warnings)),
+    );
     let grouping = group::group(baseline, new);
     for ign in &grouping.ignored {
         warnings.push(Warning::new(

@@ -1,9 +1,11 @@
 //! Expansion of config objects into cases, in the documented order (SPEC §4): outermost
 //! cluster_mode → config_sets → io-threads (one server start per combination), then
-//! requests → keyspacelen → data_sizes → pipelines → clients → commands (fastest).
+//! requests → keyspacelen → data_sizes → pipelines → clients → commands (fastest). A config
+//! object in the scenario shape expands cluster_mode → config_sets → io-threads →
+//! keyspacelen → its scenarios in file order (groups, scenarios, option variants).
 
 use super::ConfigObject;
-use crate::model::{BenchmarkMode, Case, ServerTopology};
+use crate::model::{BenchmarkMode, Case, CaseCommand, ServerTopology};
 
 /// All cases of all objects, objects in file order; objects are never merged.
 pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
@@ -31,6 +33,27 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                         config_set: config_set.clone(),
                         callgrind: obj.instructions,
                     };
+                    if !obj.scenarios.is_empty() {
+                        for &keyspacelen in &obj.keyspacelen {
+                            for spec in &obj.scenarios {
+                                cases.push(Case {
+                                    config_index: obj.index,
+                                    topology: topology.clone(),
+                                    command: CaseCommand::Scenario(Box::new(spec.scenario.clone())),
+                                    mode: spec.mode,
+                                    keyspacelen,
+                                    data_size: spec.data_size,
+                                    pipeline: spec.pipeline,
+                                    clients: spec.scenario.total_clients(),
+                                    warmup_secs: spec.warmup,
+                                    client_threads: obj.benchmark_threads,
+                                    client_cpus: obj.client_cpus.clone(),
+                                    seed: spec.seed,
+                                });
+                            }
+                        }
+                        continue;
+                    }
                     for &mode in &modes {
                         for &keyspacelen in &obj.keyspacelen {
                             for &data_size in &obj.data_sizes {
@@ -40,7 +63,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                             cases.push(Case {
                                                 config_index: obj.index,
                                                 topology: topology.clone(),
-                                                command,
+                                                command: CaseCommand::Builtin(command),
                                                 mode,
                                                 keyspacelen,
                                                 data_size,

@@ -6,6 +6,7 @@ pub const SCHEMA: &str = include_str!("../../../../schema/benchmark-config.schem
 
 mod checker;
 mod expand;
+pub mod scenario;
 mod validate;
 
 pub use checker::{ConfigError, suggest};
@@ -88,6 +89,8 @@ pub fn load_text(text: &str, name: &str, facts: &MachineFacts) -> Result<ConfigF
     })
 }
 
+#[cfg(test)]
+mod scenario_tests;
 #[cfg(test)]
 mod schema_tests;
 #[cfg(test)]

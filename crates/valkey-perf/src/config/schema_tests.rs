@@ -239,3 +239,74 @@ fn schema_and_validation_agree() {
         assert!(!v.is_valid(&file), "schema accepts {file}");
     }
 }
+
+#[test]
+fn scenario_schema_properties_equal_scenario_keys() {
+    let object = schema()["$defs"]["scenarioConfigObject"].clone();
+    let properties: Vec<&str> = object["properties"]
+        .as_object()
+        .expect("scenarioConfigObject.properties is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(properties, scenario::SCENARIO_CONFIG_KEYS);
+    for (key, prop) in object["properties"].as_object().unwrap() {
+        assert!(
+            prop["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "property `{key}` has no description"
+        );
+    }
+}
+
+#[test]
+fn scenario_schema_and_validation_agree() {
+    let scenario = |extra: Value| {
+        let mut s = json!({"id": "a", "type": "read", "command": "GET key:__rand_int__"});
+        for (k, v) in extra.as_object().unwrap() {
+            s[k] = v.clone();
+        }
+        json!([{"keyspacelen": 100, "test_groups": [{"group": 1, "scenarios": [s]}]}])
+    };
+    let good = [
+        scenario(json!({})),
+        scenario(json!({"options": {"": "", "NOCONTENT": "_nc"}, "clients": 4, "pipeline": 2})),
+        scenario(json!({"type": "write", "populate_with": "SET k:__rand_int__ v", "requests": 10})),
+        scenario(json!({"type": "mixed", "command": null, "duration": 3,
+            "writes": [{"id": "w", "command": "SET k v", "clients": 2}],
+            "reads": [{"command": "GET k"}]})),
+        scenario(
+            json!({"setup_commands": ["FT.CREATE idx SCHEMA t TEXT"], "flush_before": true,
+            "seed": false, "cluster_execution": "single"}),
+        ),
+    ];
+    let bad = [
+        scenario(json!({"type": "reed"})),
+        scenario(json!({"comand": "GET k"})),
+        scenario(json!({"clients": 0})),
+        scenario(json!({"options": {"X": 1}})),
+        scenario(json!({"cluster_execution": "parallel"})),
+        scenario(json!({"id": "a b"})),
+        json!([{"test_groups": [{"group": 1, "scenarios": []}]}]),
+        json!([{"test_groups": [], "commands": ["SET"]}]),
+    ];
+    let v = validator();
+    for file in good {
+        let mut file = file;
+        // `command: null` in the fixture means "no command key".
+        if let Some(s) = file[0]["test_groups"][0]["scenarios"][0].as_object_mut() {
+            s.retain(|_, v| !v.is_null());
+        }
+        let errors = schema_errors(&v, &file);
+        assert!(errors.is_empty(), "schema rejects {file}:\n{errors}");
+        if let Err(e) = load_text(&file.to_string(), "t.json", &MachineFacts::default()) {
+            panic!("validation rejects {file}: {e:#}");
+        }
+    }
+    for file in bad {
+        assert!(!v.is_valid(&file), "schema accepts {file}");
+        assert!(
+            load_text(&file.to_string(), "t.json", &MachineFacts::default()).is_err(),
+            "validation accepts {file}"
+        );
+    }
+}

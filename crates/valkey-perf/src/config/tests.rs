@@ -152,7 +152,7 @@ fn expansion_follows_the_documented_order() {
     assert_eq!(cases.len(), 2 * 2 * 2 * 2 * 2 * 2 * 2 + 1);
     // Commands vary fastest, then clients, pipelines, data sizes, keyspace, requests.
     assert_eq!(
-        (cases[0].command, cases[1].command),
+        (cases[0].builtin().unwrap(), cases[1].builtin().unwrap()),
         (Command::Set, Command::Get)
     );
     assert_eq!((cases[0].pipeline, cases[2].pipeline), (1, 4));

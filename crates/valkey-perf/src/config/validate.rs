@@ -2,6 +2,7 @@
 //! key, the bad value and the fix, all at once.
 
 use super::checker::{Checker, ConfigError, show, suggest, value_text};
+use super::scenario::{self, SCENARIO_CONFIG_KEYS, ScenarioSpec};
 use super::{ConfigWarning, MachineFacts};
 use crate::model::case::CpuSet;
 use crate::model::{Command, Warning, WarningKind};
@@ -56,6 +57,9 @@ pub struct ConfigObject {
     pub seed: Option<u64>,
     /// `benchmark_mode: "instructions"`: count instructions per request under callgrind.
     pub instructions: bool,
+    /// The scenario shape (`test_groups`): its scenarios, expanded by their options; empty
+    /// for the basic shape.
+    pub scenarios: Vec<ScenarioSpec>,
 }
 
 fn check_object(
@@ -69,13 +73,55 @@ fn check_object(
         obj,
         errors: Vec::new(),
     };
+    // The scenario shape (upstream's `test_groups`) instead of `commands`.
+    let scenario_shape = obj.contains_key("test_groups");
+    let known = if scenario_shape {
+        SCENARIO_CONFIG_KEYS
+    } else {
+        KNOWN_KEYS
+    };
     for key in obj.keys() {
-        if !KNOWN_KEYS.contains(&key.as_str()) {
-            let hint = match suggest(key, KNOWN_KEYS) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("known keys: {}", KNOWN_KEYS.join(", ")),
-            };
-            c.err(key, format!("unknown key; {hint}"));
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        if scenario_shape {
+            if let Some((_, why)) = scenario::BASIC_ONLY.iter().find(|(k, _)| k == key) {
+                c.err(key, format!("not part of the `test_groups` shape: {why}"));
+                continue;
+            }
+        }
+        if let Some(why) = scenario::refused(key) {
+            c.err(key, format!("not supported: {why}"));
+            continue;
+        }
+        let hint = match suggest(key, known) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("known keys: {}", known.join(", ")),
+        };
+        c.err(key, format!("unknown key; {hint}"));
+    }
+    if scenario_shape {
+        for (key, note) in scenario::IGNORED {
+            if let Some(v) = obj.get(*key) {
+                warnings.push(ConfigWarning {
+                    config_index: index,
+                    warning: Warning::new(
+                        WarningKind::Config,
+                        format!("config[{index}] `{key}` ({}) is not used: {note}", show(v)),
+                    ),
+                });
+            }
+        }
+        if let Some(v) = obj.get("test_name") {
+            if !v.is_string() {
+                c.err(
+                    "test_name",
+                    format!("value {} is not a name; write it as a string", show(v)),
+                );
+            }
+        }
+        if let Some(v) = obj.get("socket_timeout") {
+            c.positive("socket_timeout", v, "30");
         }
     }
 
@@ -87,6 +133,7 @@ fn check_object(
             );
             (Vec::new(), None)
         }
+        (None, None) if scenario_shape => (Vec::new(), None),
         (None, None) => {
             c.err(
                 "requests",
@@ -110,11 +157,23 @@ fn check_object(
             }
         }
     };
-    let keyspacelen = c.positive_list("keyspacelen", "100000", None);
-    let data_sizes = c.positive_list("data_sizes", "16, 64", None);
-    let pipelines = c.positive_list("pipelines", "1, 16", None);
-    let clients = c.positive_list("clients", "50", Some(50));
-    let commands = c.commands();
+    let (keyspacelen, data_sizes, pipelines, clients, commands) = if scenario_shape {
+        (
+            c.positive_list("keyspacelen", "100000", Some(scenario::DEFAULT_KEYSPACELEN)),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        )
+    } else {
+        (
+            c.positive_list("keyspacelen", "100000", None),
+            c.positive_list("data_sizes", "16, 64", None),
+            c.positive_list("pipelines", "1, 16", None),
+            c.positive_list("clients", "50", Some(50)),
+            c.commands(),
+        )
+    };
 
     let cluster_mode = match obj.get("cluster_mode") {
         None => vec![false],
@@ -294,6 +353,37 @@ fn check_object(
         }
     }
 
+    let scenarios = if scenario_shape {
+        if requests.len() > 1 {
+            c.err(
+                "requests",
+                "the `test_groups` shape takes one default `requests` for its scenarios; set other counts per scenario",
+            );
+        }
+        let defaults = scenario::Defaults {
+            mode: match (requests.first(), duration) {
+                (Some(&n), _) => Some(crate::model::BenchmarkMode::Requests(n)),
+                (None, Some(s)) => Some(crate::model::BenchmarkMode::Duration(s)),
+                (None, None) => None,
+            },
+            warmup,
+            seed,
+            seed_disabled: matches!(obj.get("seed"), Some(Value::Bool(false))),
+        };
+        let test_name = obj
+            .get("test_name")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut specs = scenario::check_groups(&mut c, &defaults);
+        for s in &mut specs {
+            s.scenario.test_name = test_name.clone();
+            s.scenario.setup_timeout_secs = obj.get("socket_timeout").and_then(Value::as_u64);
+        }
+        specs
+    } else {
+        Vec::new()
+    };
+
     if c.errors.is_empty() {
         Ok(ConfigObject {
             index,
@@ -317,6 +407,7 @@ fn check_object(
             config_sets,
             seed,
             instructions,
+            scenarios,
         })
     } else {
         Err(c.errors)

@@ -13,7 +13,7 @@ pub mod valkey_benchmark;
 
 use crate::model::{BenchmarkMode, Case, Metrics, Warning, WarningKind};
 use crate::server::control::{Control, Credentials, Frame};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use seed::SeedPlan;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -203,7 +203,9 @@ impl Engine {
                 tracing::debug!("seeded {n} × {} in {:.2?}", sp.write, started.elapsed());
                 None
             }
-            (Some(sp), true, Engine::Native) if native::can_seed_cluster(case.command) => {
+            (Some(sp), true, Engine::Native)
+                if case.builtin().is_some_and(native::can_seed_cluster) =>
+            {
                 native::seed_cluster(case, load, sp.count, deadline)?;
                 None
             }
@@ -216,6 +218,96 @@ impl Engine {
                 "use --engine native",
             ),
         })
+    }
+}
+
+/// One stream of a scenario, as [`Engine::measure_scenario`] reports it.
+#[derive(Debug)]
+pub struct StreamMeasurement {
+    pub measurement: Measurement,
+    /// Why the stream's run failed although it was measured (error replies, a timeout).
+    pub failure: Option<String>,
+}
+
+impl Engine {
+    /// A scenario after its setup: fills the keyspace with `populate_with` (always through
+    /// the native load generator: it is preparation, not measurement), then measures its
+    /// streams, one [`StreamMeasurement`] per stream in the scenario's order.
+    pub fn measure_scenario(
+        &self,
+        run: RunRequest<'_>,
+        abort: &mut dyn FnMut() -> bool,
+    ) -> Result<Vec<StreamMeasurement>> {
+        let RunRequest {
+            case,
+            load,
+            deadline,
+            histogram_dir,
+            run_index,
+            on_window,
+            ..
+        } = run;
+        let scenario = case
+            .scenario()
+            .context("measure_scenario needs a scenario case")?;
+        if let Some(command) = &scenario.populate_with {
+            let started = Instant::now();
+            let n = native::populate(case, load, command, deadline)
+                .with_context(|| format!("populating with `{}`", command.join(" ")))?;
+            tracing::info!(
+                "populated {n} keys with `{}` in {:.2?}",
+                command.join(" "),
+                started.elapsed()
+            );
+        }
+        let started_at = now_utc_ms();
+        on_window(Window::Start)?;
+        let measured = match self {
+            Engine::External(bench) => {
+                if bench.needs_separate_warmup(case) {
+                    bench.warmup(case, load, abort)?;
+                }
+                bench.measure(case, load, deadline, abort).map(|m| {
+                    vec![native::StreamOutcome {
+                        failure: m.extra.get("server_errors").and_then(|e| {
+                            e.as_str()
+                                .map(|t| format!("the server answered with errors: {t}"))
+                        }),
+                        measurement: m,
+                    }]
+                })
+            }
+            Engine::Native => {
+                let stamp = started_at.replace([':', '.'], "");
+                let files: Vec<PathBuf> = scenario
+                    .streams
+                    .iter()
+                    .map(|s| {
+                        histogram_dir.join(format!(
+                            "{stamp}-{}-{}-run{run_index}.json",
+                            scenario.test_id(s),
+                            s.phase.as_str()
+                        ))
+                    })
+                    .collect();
+                native::measure_scenario(case, load, deadline, &files, abort)
+            }
+        };
+        let closed = on_window(Window::End);
+        let outcomes = measured?;
+        closed?;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                let mut measurement = o.measurement;
+                measurement.started_at = started_at.clone();
+                measurement.seed = case.seed.or(measurement.seed);
+                StreamMeasurement {
+                    measurement,
+                    failure: o.failure,
+                }
+            })
+            .collect())
     }
 }
 

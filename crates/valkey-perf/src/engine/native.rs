@@ -8,7 +8,7 @@ use super::{LoadTarget, Measurement};
 use crate::model::case::format_cpu_list;
 use crate::model::{BenchmarkMode, Case, Command, Metrics, Warning, WarningKind};
 use anyhow::{Context, Result, bail};
-use loadgen::{Builtin, CommandSpec, KeyOrder, LoadSpec, LoadWarning, Stop, TlsSpec, Workload};
+use loadgen::{CommandSpec, KeyOrder, LoadSpec, LoadWarning, Stop, TlsSpec, Workload};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,14 +19,15 @@ pub fn version() -> String {
     format!("valkey-perf native {}", env!("CARGO_PKG_VERSION"))
 }
 
-fn base_spec(case: &Case, target: &LoadTarget, command: Builtin, key_order: KeyOrder) -> LoadSpec {
+fn base_spec(
+    case: &Case,
+    target: &LoadTarget,
+    command: CommandSpec,
+    key_order: KeyOrder,
+) -> LoadSpec {
     let workload = Workload {
         key_order,
-        ..Workload::single(
-            CommandSpec::Builtin(command),
-            case.data_size as usize,
-            Some(case.keyspacelen),
-        )
+        ..Workload::single(command, case.data_size as usize, Some(case.keyspacelen))
     };
     let mut spec = LoadSpec::new(
         loadgen::Target::Tcp {
@@ -63,11 +64,46 @@ fn run_watched(
     deadline: Duration,
     abort: &mut dyn FnMut() -> bool,
 ) -> Result<loadgen::RunReport> {
+    let report = run_watched_together(std::slice::from_ref(spec), deadline, abort)?
+        .pop()
+        .context("the native load generator reported no stream")?;
+    match report {
+        Ok(r) if r.cancelled => bail!("the native load run was cancelled"),
+        Ok(r) => Ok(r),
+        Err(loadgen::LoadError::RunFailed { reason, report }) => {
+            bail!("{}", failure_text(&reason, &report))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The message of a run that failed: the reason, the error count and the errors by kind.
+fn failure_text(reason: &str, report: &loadgen::RunReport) -> String {
+    let kinds: Vec<String> = report
+        .errors_by_kind
+        .iter()
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect();
+    format!(
+        "the native load run failed: {reason} ({} errors of {} requests; {})",
+        report.errors,
+        report.requests,
+        kinds.join(", ")
+    )
+}
+
+/// Like [`run_watched`] for streams run together ([`loadgen::run_together`]): the outer error
+/// voids them all (stopped, cancelled, could not start); each stream's own outcome is inside.
+fn run_watched_together(
+    specs: &[LoadSpec],
+    deadline: Duration,
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<Vec<std::result::Result<loadgen::RunReport, loadgen::LoadError>>> {
     let cancel = AtomicBool::new(false);
     let started = Instant::now();
     let mut why_stopped = None;
     let result = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| loadgen::run(spec, &cancel));
+        let worker = scope.spawn(|| loadgen::run_together(specs, &cancel));
         while !worker.is_finished() {
             if why_stopped.is_none() {
                 if crate::process::interrupted() {
@@ -95,24 +131,11 @@ fn run_watched(
     if let Some(why) = why_stopped {
         bail!("the native load run {why}");
     }
-    match report {
-        Ok(r) if r.cancelled => bail!("the native load run was cancelled"),
-        Ok(r) => Ok(r),
-        Err(loadgen::LoadError::RunFailed { reason, report }) => {
-            let kinds: Vec<String> = report
-                .errors_by_kind
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect();
-            bail!(
-                "the native load run failed: {reason} ({} errors of {} requests; {})",
-                report.errors,
-                report.requests,
-                kinds.join(", ")
-            )
-        }
-        Err(e) => Err(e.into()),
+    let reports = report?;
+    if reports.iter().any(|r| matches!(r, Ok(r) if r.cancelled)) {
+        bail!("the native load run was cancelled");
     }
+    Ok(reports)
 }
 
 /// Whether [`seed_cluster`] can seed this command exactly. Key-numbered reads can: a key's
@@ -137,9 +160,9 @@ pub fn seed_cluster(
     deadline: Duration,
 ) -> Result<()> {
     let Some(write) = case
-        .command
-        .seeded_by()
-        .filter(|_| can_seed_cluster(case.command))
+        .builtin()
+        .filter(|&c| can_seed_cluster(c))
+        .and_then(Command::seeded_by)
     else {
         return Ok(());
     };
@@ -149,7 +172,12 @@ pub fn seed_cluster(
         Command::Mset(_) => Command::Set,
         other => other,
     };
-    let mut spec = base_spec(case, target, write, KeyOrder::Sequential);
+    let mut spec = base_spec(
+        case,
+        target,
+        CommandSpec::Builtin(write),
+        KeyOrder::Sequential,
+    );
     spec.stop = Stop::Requests(count);
     spec.pipeline = spec.pipeline.max(16);
     run_watched(&spec, deadline, &mut || false)
@@ -166,8 +194,16 @@ pub fn measure(
     histogram_file: &Path,
     abort: &mut dyn FnMut() -> bool,
 ) -> Result<Measurement> {
+    let command = case
+        .builtin()
+        .context("a scenario is measured by measure_scenario")?;
     let seed = case.seed.unwrap_or_else(rand_seed);
-    let mut spec = base_spec(case, target, case.command, KeyOrder::Random { seed });
+    let mut spec = base_spec(
+        case,
+        target,
+        CommandSpec::Builtin(command),
+        KeyOrder::Random { seed },
+    );
     spec.stop = match case.mode {
         BenchmarkMode::Requests(n) => Stop::Requests(n),
         BenchmarkMode::Duration(s) => Stop::Duration(Duration::from_secs(s)),
@@ -175,9 +211,18 @@ pub fn measure(
     spec.warmup = Duration::from_secs(case.warmup_secs);
     // Engine::measure seeds exactly these (standalone: every seeded command; cluster: only
     // key-numbered reads), so their replies should all have the command's shape.
-    spec.seeded =
-        case.command.seeded_by().is_some() && (!target.cluster || can_seed_cluster(case.command));
+    spec.seeded = command.seeded_by().is_some() && (!target.cluster || can_seed_cluster(command));
     let report = run_watched(&spec, deadline, abort)?;
+    measurement_of(&report, case, histogram_file)
+}
+
+/// A run's report as a [`Measurement`]; the full histogram and per-second series go to
+/// `histogram_file`, which the record names.
+fn measurement_of(
+    report: &loadgen::RunReport,
+    case: &Case,
+    histogram_file: &Path,
+) -> Result<Measurement> {
     let warnings = report.warnings.iter().map(warning).collect();
     let l = &report.latency;
     let metrics = Metrics {
@@ -251,6 +296,104 @@ pub fn measure(
         seed: report.seed,
         warnings,
     })
+}
+
+/// Fills the keyspace with a scenario's `populate_with` command: every key number
+/// `0..keyspacelen` once, in order, through the load generator (cluster routing included).
+/// An error reply fails it, naming the reply.
+pub fn populate(
+    case: &Case,
+    target: &LoadTarget,
+    command: &[String],
+    deadline: Duration,
+) -> Result<u64> {
+    let mut spec = base_spec(
+        case,
+        target,
+        CommandSpec::Template(command.to_vec()),
+        KeyOrder::Sequential,
+    );
+    spec.stop = Stop::Requests(case.keyspacelen);
+    spec.clients = spec.clients.clamp(1, 50);
+    spec.pipeline = spec.pipeline.max(16);
+    let report = run_watched(&spec, deadline, &mut || false)?;
+    Ok(report.requests)
+}
+
+/// What one stream of a scenario measured; `failure` says why the run counts as failed
+/// (error replies, a reply timeout) when the numbers were still measured.
+#[derive(Debug)]
+pub struct StreamOutcome {
+    pub measurement: Measurement,
+    pub failure: Option<String>,
+}
+
+/// Measures a scenario's streams together (one for `write` / `read`, several for `mixed`):
+/// each on its own worker threads with its own histograms, all windows started at one
+/// instant. Stream `i` draws its keys with seed `seed + i`, so streams do not walk the
+/// keyspace in step.
+pub fn measure_scenario(
+    case: &Case,
+    target: &LoadTarget,
+    deadline: Duration,
+    histogram_files: &[std::path::PathBuf],
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<Vec<StreamOutcome>> {
+    let scenario = case
+        .scenario()
+        .context("a built-in command is measured by measure")?;
+    let seed = case.seed.unwrap_or_else(rand_seed);
+    let specs: Vec<LoadSpec> = scenario
+        .streams
+        .iter()
+        .enumerate()
+        .map(|(i, stream)| {
+            let order = if scenario.sequential {
+                KeyOrder::Sequential
+            } else {
+                KeyOrder::Random {
+                    seed: seed.wrapping_add(i as u64),
+                }
+            };
+            let mut spec = base_spec(
+                case,
+                target,
+                CommandSpec::Template(stream.args.clone()),
+                order,
+            );
+            spec.clients = stream.clients as usize;
+            spec.pipeline = stream.pipeline as usize;
+            spec.threads = spec.threads.min(spec.clients);
+            spec.stop = match case.mode {
+                BenchmarkMode::Requests(n) => Stop::Requests(n),
+                BenchmarkMode::Duration(s) => Stop::Duration(Duration::from_secs(s)),
+            };
+            spec.warmup = Duration::from_secs(case.warmup_secs);
+            spec
+        })
+        .collect();
+    let reports = run_watched_together(&specs, deadline, abort)?;
+    let mut out = Vec::with_capacity(reports.len());
+    for (report, file) in reports.into_iter().zip(histogram_files) {
+        let (report, failure) = match report {
+            Ok(r) => (r, None),
+            Err(loadgen::LoadError::RunFailed { reason, report }) => {
+                let text = failure_text(&reason, &report);
+                (*report, Some(text))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut measurement = measurement_of(&report, case, file)?;
+        measurement.seed = Some(seed);
+        measurement
+            .extra
+            .insert("elapsed_s".into(), report.elapsed_s.into());
+        out.push(StreamOutcome {
+            measurement,
+            failure,
+        });
+    }
+    Ok(out)
 }
 
 /// A load generator finding in the config's terms (threads are `benchmark-threads` there).

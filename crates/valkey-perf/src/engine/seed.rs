@@ -33,7 +33,8 @@ pub struct SeedPlan {
 impl SeedPlan {
     /// The seeding a case needs, or `None` for write commands.
     pub fn for_case(case: &Case) -> Option<SeedPlan> {
-        let write = case.command.seeded_by()?;
+        let command = case.builtin()?;
+        let write = command.seeded_by()?;
         let pops = match case.mode {
             // valkey-benchmark reserves a whole pipeline of requests per batch and sends the
             // batch while fewer than `requests` were reserved, so the server sees `requests`
@@ -49,7 +50,7 @@ impl SeedPlan {
         let warmup_pops = (case.warmup_secs * pops_per_second(case.pipeline)).min(MAX_POP_SEED);
         // A range read of N elements gets at least that many.
         let range = |n: u32| case.keyspacelen.clamp(u64::from(n).max(100), 1_000_000);
-        let (count, key) = match case.command {
+        let (count, key) = match command {
             Command::Get | Command::Mget(_) => (case.keyspacelen, "key:"),
             Command::Lrange(n) => (range(n), "mylist"),
             // Every member a read may name (`element:<n>` for n in the keyspace).
@@ -63,7 +64,7 @@ impl SeedPlan {
             _ => return None,
         };
         let pops = matches!(
-            case.command,
+            command,
             Command::Lpop | Command::Rpop | Command::Spop | Command::Zpopmin
         );
         Some(SeedPlan {
@@ -161,7 +162,7 @@ mod tests {
                 config_set: Default::default(),
                 callgrind: false,
             },
-            command,
+            command: crate::model::CaseCommand::Builtin(command),
             mode,
             keyspacelen: 1000,
             data_size: 8,

@@ -5,7 +5,7 @@
 //! message naming the flag, bounds every child with a deadline, and parses `--csv` output.
 
 use super::{LoadTarget, Measurement};
-use crate::model::{BenchmarkMode, Case, Command, Metrics};
+use crate::model::{BenchmarkMode, Case, CaseCommand, Command, Metrics, ScenarioKind};
 use crate::server::process::{self, RunError};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -23,6 +23,8 @@ pub struct Capabilities {
     pub tls: bool,
     /// The binary has a built-in XADD test (`-t xadd`); redis-benchmark 7.0 does not.
     pub xadd_test: bool,
+    /// The binary replaces `__data__` in a custom command with a `-d`-byte value.
+    pub data_placeholder: bool,
 }
 
 impl Capabilities {
@@ -41,6 +43,7 @@ impl Capabilities {
             cluster: has("--cluster"),
             tls: has("--tls"),
             xadd_test: true,
+            data_placeholder: help.contains("__data__"),
         }
     }
 }
@@ -169,6 +172,45 @@ impl ValkeyBenchmark {
                 case.config_index
             ))
         };
+        if let Some(s) = case.scenario() {
+            let name = s.name();
+            if s.kind == ScenarioKind::Mixed {
+                return Err(format!(
+                    "config[{}] scenario `{name}` is \"mixed\": its write and read streams must start and stop together with a histogram each, and one valkey-benchmark process runs one command stream (upstream averages the percentiles of separate processes instead); use --engine native",
+                    case.config_index
+                ));
+            }
+            if s.sequential && !self.caps.sequential {
+                return refuse(
+                    "--sequential",
+                    &format!("scenario `{name}` sets `sequential`"),
+                );
+            }
+            if let Some(arg) = s
+                .streams
+                .iter()
+                .flat_map(|st| &st.args)
+                .find(|a| a.contains("__data__"))
+            {
+                if !self.caps.data_placeholder {
+                    return Err(format!(
+                        "config[{}] scenario `{name}` uses `__data__` (in `{arg}`), which {who} does not replace in a custom command (it replaces `__rand_int__`, and `{{tag}}` in cluster mode); write the value into the command, or use --engine native",
+                        case.config_index
+                    ));
+                }
+            }
+            if let Some(arg) = s
+                .streams
+                .iter()
+                .flat_map(|st| &st.args)
+                .find(|a| a.starts_with('-'))
+            {
+                return Err(format!(
+                    "config[{}] scenario `{name}` has the argument `{arg}`, which {who} would read as one of its own options; use --engine native",
+                    case.config_index
+                ));
+            }
+        }
         if matches!(case.mode, BenchmarkMode::Duration(_)) && !self.caps.duration {
             return refuse("--duration", "sets `duration` (use `requests` instead, or)");
         }
@@ -236,10 +278,23 @@ impl ValkeyBenchmark {
         if !warmup_only {
             cmd.arg("--csv");
         }
-        match test_name(case.command) {
+        let command = match &case.command {
+            CaseCommand::Builtin(c) => *c,
+            CaseCommand::Scenario(s) => {
+                if s.sequential {
+                    cmd.arg("--sequential");
+                }
+                // `check` refused scenarios with more than one stream.
+                if let Some(stream) = s.streams.first() {
+                    cmd.args(&stream.args);
+                }
+                return cmd;
+            }
+        };
+        match test_name(command) {
             // Without the built-in test, the same command as a custom command line: XADD to
             // one stream with one field of `data_size` bytes.
-            Some(_) if case.command == Command::Xadd && !self.caps.xadd_test => {
+            Some(_) if command == Command::Xadd && !self.caps.xadd_test => {
                 let key = if target.cluster {
                     "mystream:{tag}"
                 } else {
@@ -252,7 +307,7 @@ impl ValkeyBenchmark {
                 cmd.args(["-t", t]);
             }
             None => {
-                cmd.args(custom_command(case.command, target.cluster));
+                cmd.args(custom_command(command, target.cluster));
             }
         }
         cmd
@@ -307,6 +362,9 @@ impl ValkeyBenchmark {
             parse_csv(&done.stdout).with_context(|| format!("reading the CSV of `{line}`"))?;
         let mut extra = serde_json::Map::new();
         extra.insert("engine_command_line".into(), line.into());
+        if let Some(errors) = server_errors(&format!("{}{}", done.stdout, done.stderr)) {
+            extra.insert("server_errors".into(), errors.into());
+        }
         Ok(Measurement {
             metrics,
             extra,
@@ -314,6 +372,21 @@ impl ValkeyBenchmark {
             ..Measurement::default()
         })
     }
+}
+
+/// The error replies valkey-benchmark printed (`Error from server: ...`), distinct and joined,
+/// or `None` when there were none.
+fn server_errors(output: &str) -> Option<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for line in output.lines() {
+        if let Some(e) = line.split("Error from server: ").nth(1) {
+            let e = e.trim();
+            if !seen.contains(&e) {
+                seen.push(e);
+            }
+        }
+    }
+    (!seen.is_empty()).then(|| seen.join("; "))
 }
 
 /// Splits one CSV line of quoted fields.

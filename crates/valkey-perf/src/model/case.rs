@@ -4,9 +4,28 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
+use super::scenario::Scenario;
+
 /// Commands with built-in workloads (SPEC §5.3): the load generator's list, which is the one
 /// list of commands (`Command::CONFIG`, `command_name()`, `seeded_by()`).
 pub use loadgen::Builtin as Command;
+
+/// What a case measures: a built-in workload, or a scenario's command lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CaseCommand {
+    Builtin(Command),
+    Scenario(Box<Scenario>),
+}
+
+impl std::fmt::Display for CaseCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaseCommand::Builtin(c) => write!(f, "{c}"),
+            CaseCommand::Scenario(s) => f.write_str(&s.name()),
+        }
+    }
+}
 
 /// How long a run lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -130,7 +149,7 @@ pub struct Case {
     /// Index of the config object this case came from.
     pub config_index: usize,
     pub topology: ServerTopology,
-    pub command: Command,
+    pub command: CaseCommand,
     pub mode: BenchmarkMode,
     pub keyspacelen: u64,
     pub data_size: u64,
@@ -143,16 +162,43 @@ pub struct Case {
 }
 
 impl Case {
+    /// The built-in command, or `None` for a scenario.
+    pub fn builtin(&self) -> Option<Command> {
+        match &self.command {
+            CaseCommand::Builtin(c) => Some(*c),
+            CaseCommand::Scenario(_) => None,
+        }
+    }
+
+    /// The scenario, or `None` for a built-in command.
+    pub fn scenario(&self) -> Option<&Scenario> {
+        match &self.command {
+            CaseCommand::Scenario(s) => Some(s),
+            CaseCommand::Builtin(_) => None,
+        }
+    }
+
     /// A short human label, e.g. `GET d=64 P=16 c=50 n=100000`.
     pub fn label(&self) -> String {
         let mode = match self.mode {
             BenchmarkMode::Requests(n) => format!("n={n}"),
             BenchmarkMode::Duration(s) => format!("t={s}s"),
         };
-        let mut label = format!(
-            "{} d={} P={} c={} {} r={}",
-            self.command, self.data_size, self.pipeline, self.clients, mode, self.keyspacelen
-        );
+        let mut label = match self.scenario() {
+            Some(s) => format!(
+                "{} ({}) P={} c={} {} r={}",
+                s.name(),
+                s.kind.as_str(),
+                self.pipeline,
+                self.clients,
+                mode,
+                self.keyspacelen
+            ),
+            None => format!(
+                "{} d={} P={} c={} {} r={}",
+                self.command, self.data_size, self.pipeline, self.clients, mode, self.keyspacelen
+            ),
+        };
         if self.topology.cluster {
             label.push_str(" cluster");
         }

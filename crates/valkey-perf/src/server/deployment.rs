@@ -7,7 +7,7 @@
 //! `model`; nothing in `server/` imports it (`mod.rs` re-exports it).
 
 use super::cluster::{self, ClusterHandle, ClusterSpec, parse_cluster_nodes};
-use super::control::{self, AuthError, Connector, Control, Credentials, info_field};
+use super::control::{self, AuthError, Connector, Control, Credentials, Frame, info_field};
 use super::standalone::{ServerHandle, ServerSpec};
 use super::tls::{ClientTls, ServerTls};
 use crate::model::case::ServerTopology;
@@ -287,6 +287,75 @@ impl Deployment {
             ctl.call(&["FLUSHALL"])?;
             Ok(())
         })
+    }
+
+    /// Sends one command (a scenario's setup step) where it belongs: on a standalone server
+    /// to it; in a cluster to the primary that owns its first key's slot (the server names
+    /// the keys: `COMMAND GETKEYS`), or to every primary when it has no key (index creation,
+    /// settings). An error reply is an error naming the command, the node and the reply.
+    pub fn run_command(&self, args: &[String], timeout: Duration) -> Result<()> {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let line = args.join(" ");
+        let send = |ctl: &mut Control| -> Result<()> {
+            let reply = ctl.call_raw(&argv)?;
+            if let Some(e) = reply.error_message() {
+                bail!("`{line}` failed on `{}`: {e}", ctl.addr());
+            }
+            Ok(())
+        };
+        let connect = |host: &str, port: u16| self.connector().connect(host, port, timeout);
+        if !self.is_cluster() {
+            let ep = self.endpoint();
+            return send(&mut connect(&ep.host, ep.port)?);
+        }
+        let mut getkeys = vec!["COMMAND", "GETKEYS"];
+        getkeys.extend(&argv);
+        let keys = match self.control()?.call_raw(&getkeys)? {
+            Frame::Array(keys) => keys,
+            // "The command has no key arguments", or a command the server does not know
+            // (sent everywhere, so every node answers for itself).
+            _ => Vec::new(),
+        };
+        let Some(key) = keys
+            .first()
+            .and_then(|k| k.as_text())
+            .map(|k| k.into_owned())
+        else {
+            return self.for_each_node(true, send);
+        };
+        let slot = loadgen::key_slot(key.as_bytes());
+        let int = |f: &Frame| match f {
+            Frame::Integer(n) => Some(*n),
+            _ => None,
+        };
+        let mut ctl = self.control()?;
+        let owner = match ctl.call(&["CLUSTER", "SLOTS"])? {
+            Frame::Array(ranges) => ranges.iter().find_map(|r| match r {
+                Frame::Array(parts) if parts.len() >= 3 => {
+                    let lo = int(&parts[0])?;
+                    let hi = int(&parts[1])?;
+                    let Frame::Array(node) = &parts[2] else {
+                        return None;
+                    };
+                    let port = int(node.get(1)?)?;
+                    (lo <= i64::from(slot) && i64::from(slot) <= hi).then(|| {
+                        let host = node
+                            .first()
+                            .and_then(|h| h.as_text())
+                            .map(|h| h.into_owned())
+                            .filter(|h| !h.is_empty() && h != "?")
+                            .unwrap_or_else(|| self.endpoint().host);
+                        (host, port as u16)
+                    })
+                }
+                _ => None,
+            }),
+            _ => None,
+        };
+        let Some((host, port)) = owner else {
+            bail!("no node owns slot {slot} of key `{key}` (for `{line}`)");
+        };
+        send(&mut connect(&host, port)?)
     }
 
     /// `CONFIG SET key value` for every entry, on every node.

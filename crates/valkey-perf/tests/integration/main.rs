@@ -14,6 +14,7 @@ mod run_auth;
 mod run_native;
 mod run_reads;
 mod run_topologies;
+mod scenarios;
 mod store_loop;
 mod support;
 mod topology;

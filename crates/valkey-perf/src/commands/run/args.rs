@@ -114,6 +114,14 @@ pub struct RunArgs {
     /// Print the plan (targets and cases) and start nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run only these groups of a `test_groups` config (comma-separated group ids, e.g.
+    /// `1,2`); cases of the basic shape are not affected.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Run only these scenarios of a `test_groups` config (comma-separated ids with their
+    /// option suffix, e.g. `a,b_nc`; `GROUP_ID` such as `1_a` picks one group's).
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub scenarios: Vec<String>,
     /// Repository `owner/name` stored in records (default: derived from a GitHub --valkey-repo).
     #[arg(long, value_name = "OWNER/NAME")]
     pub repository: Option<String>,

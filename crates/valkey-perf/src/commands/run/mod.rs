@@ -8,6 +8,7 @@
 mod args;
 mod once;
 mod plan;
+mod scenario;
 mod serve;
 
 pub use args::{EngineChoice, Mode, RunArgs};
@@ -23,6 +24,7 @@ use crate::server::tls::TlsMaterial;
 use anyhow::{Context, Result, bail};
 use once::{RunContext, RunFailure, run_once};
 use plan::{Plan, ServerSource};
+use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -77,8 +79,9 @@ fn execute(plan: &Plan) -> Result<Code> {
     let progress = Progress::new(total);
     let mut records: Vec<Vec<Record>> = vec![Vec::new(); plan.targets.len()];
     let mut failed = 0usize;
-    // (case, target, metrics) of every measured run, for the summary table.
-    let mut measured: Vec<(usize, usize, crate::model::Metrics)> = Vec::new();
+    // (case label, target, metrics) of every measured run, for the summary table; a
+    // scenario's streams are labelled by their test_id.
+    let mut measured: Vec<(String, usize, crate::model::Metrics)> = Vec::new();
     // Each distinct warning is printed once; the config's were printed when it was read.
     let mut printed: HashSet<Warning> = plan
         .config_warnings
@@ -87,7 +90,7 @@ fn execute(plan: &Plan) -> Result<Code> {
         .collect();
     let mut stop: Option<Code> = None;
     let mut start_error = None;
-    'cases: for (ci, case) in plan.cases.iter().enumerate() {
+    'cases: for unit in units(&plan.cases) {
         for run_index in 0..plan.runs {
             for ti in round_order(plan.targets.len(), run_index) {
                 let target = &plan.targets[ti];
@@ -95,50 +98,88 @@ fn execute(plan: &Plan) -> Result<Code> {
                     stop = Some(Code::Interrupted);
                     break 'cases;
                 }
-                let what = format!(
-                    "case {}/{} run {}/{} target {}: {}",
-                    ci + 1,
-                    plan.cases.len(),
-                    run_index + 1,
-                    plan.runs,
-                    target.label,
-                    case.label()
-                );
-                progress.set_message(what.clone());
-                tracing::info!("{what}");
-                match run_once(&ctx, target, case, run_index) {
-                    Ok(record) => {
-                        for w in &record.warnings {
-                            if printed.insert(w.clone()) {
-                                tracing::warn!("{}: {w}", case.label());
+                let what = |ci: usize| {
+                    format!(
+                        "case {}/{} run {}/{} target {}: {}",
+                        ci + 1,
+                        plan.cases.len(),
+                        run_index + 1,
+                        plan.runs,
+                        target.label,
+                        plan.cases[ci].label()
+                    )
+                };
+                // Built-in cases run one at a time; a group's scenarios share a server.
+                let outcomes: Vec<(usize, Result<Vec<Record>, RunFailure>)> =
+                    if plan.cases[unit.start].scenario().is_some() {
+                        tracing::info!("{}", what(unit.start));
+                        progress.set_message(what(unit.start));
+                        scenario::run_group(&ctx, target, &plan.cases[unit.clone()], run_index)
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, o)| (unit.start + i, o))
+                            .collect()
+                    } else {
+                        let ci = unit.start;
+                        progress.set_message(what(ci));
+                        tracing::info!("{}", what(ci));
+                        vec![(
+                            ci,
+                            run_once(&ctx, target, &plan.cases[ci], run_index).map(|r| vec![r]),
+                        )]
+                    };
+                for (ci, outcome) in outcomes {
+                    let case = &plan.cases[ci];
+                    match outcome {
+                        Ok(recs) => {
+                            for record in recs {
+                                for w in &record.warnings {
+                                    if printed.insert(w.clone()) {
+                                        tracing::warn!("{}: {w}", case.label());
+                                    }
+                                }
+                                files[ti].append(&record)?;
+                                if record_failed(&record) {
+                                    failed += 1;
+                                    continue;
+                                }
+                                tracing::info!(
+                                    "  {}rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
+                                    record
+                                        .extra
+                                        .get("test_id")
+                                        .and_then(|v| v.as_str())
+                                        .map(|t| format!("{t}: "))
+                                        .unwrap_or_default(),
+                                    record.metrics.rps,
+                                    record.metrics.avg_latency_ms,
+                                    record.metrics.p50_latency_ms,
+                                    record.metrics.p99_latency_ms
+                                );
+                                let label = match record.extra.get("test_id") {
+                                    Some(Value::String(id)) => format!("{} {id}", case.label()),
+                                    _ => case.label(),
+                                };
+                                measured.push((label, ti, record.metrics.clone()));
+                                records[ti].push(record);
                             }
                         }
-                        tracing::info!(
-                            "  rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
-                            record.metrics.rps,
-                            record.metrics.avg_latency_ms,
-                            record.metrics.p50_latency_ms,
-                            record.metrics.p99_latency_ms
-                        );
-                        measured.push((ci, ti, record.metrics.clone()));
-                        files[ti].append(&record)?;
-                        records[ti].push(record);
-                    }
-                    Err(RunFailure::Interrupted) => {
-                        stop = Some(Code::Interrupted);
-                        break 'cases;
-                    }
-                    Err(RunFailure::Start(e)) => {
-                        start_error = Some(e);
-                        stop = Some(Code::ServerStart);
-                        break 'cases;
-                    }
-                    Err(RunFailure::Run(e)) => {
-                        failed += 1;
-                        tracing::error!("run failed: {what}: {e:#}");
+                        Err(RunFailure::Interrupted) => {
+                            stop = Some(Code::Interrupted);
+                            break 'cases;
+                        }
+                        Err(RunFailure::Start(e)) => {
+                            start_error = Some(e);
+                            stop = Some(Code::ServerStart);
+                            break 'cases;
+                        }
+                        Err(RunFailure::Run(e)) => {
+                            failed += 1;
+                            tracing::error!("run failed: {}: {e:#}", what(ci));
+                        }
                     }
                 }
-                progress.inc();
+                progress.inc_by(unit.len() as u64);
             }
         }
     }
@@ -172,6 +213,34 @@ fn execute(plan: &Plan) -> Result<Code> {
         }
         _ => Ok(Code::Success),
     }
+}
+
+/// Whether a record says its run failed (a scenario with `status: failed`).
+fn record_failed(record: &Record) -> bool {
+    record.extra.get("status").and_then(|v| v.as_str()) == Some("failed")
+}
+
+/// The cases that run together on one server, as index ranges: a built-in case alone; the
+/// scenarios of one group (same config object, topology and key space) together, in order.
+fn units(cases: &[crate::model::Case]) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let joins = match (out.last(), case.scenario()) {
+            (Some(last), Some(s)) => {
+                let prev = &cases[last.start];
+                prev.scenario().is_some_and(|p| p.group == s.group)
+                    && prev.config_index == case.config_index
+                    && prev.topology == case.topology
+                    && prev.keyspacelen == case.keyspacelen
+            }
+            _ => false,
+        };
+        match out.last_mut() {
+            Some(last) if joins => last.end = i + 1,
+            _ => out.push(i..i + 1),
+        }
+    }
+    out
 }
 
 /// With a baseline, compares every other target against it and writes
@@ -247,7 +316,7 @@ fn prepare_tls(plan: &Plan) -> Result<Option<TlsMaterial>> {
 /// standard deviation over the runs (hyperfine-style), and the half-width of the 95 %
 /// confidence interval of the mean rps as a share of it (how precisely this many runs pinned
 /// the rps down), before the paths of the files.
-fn print_summary(plan: &Plan, measured: &[(usize, usize, crate::model::Metrics)]) {
+fn print_summary(plan: &Plan, measured: &[(String, usize, crate::model::Metrics)]) {
     if measured.is_empty() {
         return;
     }
@@ -270,12 +339,18 @@ fn print_summary(plan: &Plan, measured: &[(usize, usize, crate::model::Metrics)]
         "{:<width$}  {:>4}  {:>22}  {:>9}  {:>22}  {:>22}",
         "target", "runs", "rps", "rps CI95", "p50", "p99"
     );
-    for (ci, case) in plan.cases.iter().enumerate() {
-        println!("{}", case.label());
+    let mut labels: Vec<&str> = Vec::new();
+    for (label, _, _) in measured {
+        if !labels.contains(&label.as_str()) {
+            labels.push(label);
+        }
+    }
+    for label in labels {
+        println!("{label}");
         for (ti, t) in plan.targets.iter().enumerate() {
             let runs: Vec<&crate::model::Metrics> = measured
                 .iter()
-                .filter(|(c, tt, _)| *c == ci && *tt == ti)
+                .filter(|(c, tt, _)| c == label && *tt == ti)
                 .map(|(_, _, m)| m)
                 .collect();
             if runs.is_empty() {

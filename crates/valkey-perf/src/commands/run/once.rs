@@ -13,7 +13,7 @@ use anyhow::Context;
 use std::time::{Duration, Instant};
 
 /// Deadline for one measured load run.
-fn run_deadline(plan: &Plan, case: &Case) -> Duration {
+pub(super) fn run_deadline(plan: &Plan, case: &Case) -> Duration {
     plan.deadline.unwrap_or_else(|| {
         Duration::from_secs(
             60 + case.warmup_secs
@@ -89,79 +89,15 @@ pub(super) fn run_once(
             .with_context(|| format!("creating `{}`", dir.display()))
             .map_err(RunFailure::Start)?;
     }
-    let mut deployment = match &target.server {
-        ServerSource::Binary(bin) => Deployment::start(
-            &case.topology,
-            &StartOptions {
-                binary: bin.clone(),
-                bind: plan.bind.clone(),
-                host: "127.0.0.1".into(),
-                port: None,
-                log_dir: target.dir.join("servers"),
-                tls: ctx.tls.clone(),
-                callgrind_dir: callgrind_dir.clone(),
-            },
-        )
-        .map_err(|e| {
-            if interrupted() {
-                RunFailure::Interrupted
-            } else {
-                RunFailure::Start(e)
-            }
-        })?,
-        ServerSource::Running(external) => {
-            let d = Deployment::connect(external).map_err(RunFailure::Run)?;
-            d.flushall()
-                .with_context(|| {
-                    format!(
-                        "flushing the running server at `{}:{}` before the run",
-                        external.host, external.port
-                    )
-                })
-                .map_err(RunFailure::Run)?;
-            d
-        }
-    };
-    // Warnings of this run, in the order they arise: the config's, the servers', the engine's.
-    let mut warnings: Vec<Warning> = plan
-        .config_warnings
-        .iter()
-        .filter(|w| w.config_index == case.config_index)
-        .map(|w| w.warning.clone())
-        .collect();
-    // The servers' only warning is CPUs shared between cluster nodes.
-    warnings.extend(
-        deployment
-            .warnings()
-            .iter()
-            .map(|w| Warning::new(WarningKind::SharedCpu, w.clone())),
-    );
-    let run_err = |e: anyhow::Error| {
-        if interrupted() {
-            RunFailure::Interrupted
-        } else {
-            RunFailure::Run(e)
-        }
-    };
+    let mut deployment = start_deployment(ctx, target, case, callgrind_dir.clone())?;
+    let mut warnings = run_warnings(ctx, case, &deployment);
     deployment
         .apply_config_set(&case.topology.config_set)
         .map_err(run_err)?;
     let server_version = deployment.server_version().map_err(run_err)?;
     let (io_threads, io_warning) = recorded_io_threads(&deployment, case);
     warnings.extend(io_warning);
-    let endpoint = deployment.endpoint();
-    let load = LoadTarget {
-        host: endpoint.host.clone(),
-        port: endpoint.port,
-        cluster: endpoint.cluster,
-        tls: endpoint.tls.as_ref().map(|t| crate::engine::ClientTls {
-            ca: t.ca.clone(),
-            cert: t.cert.clone(),
-            key: t.key.clone(),
-            sni: None,
-        }),
-        auth: endpoint.auth.clone(),
-    };
+    let load = load_target(&deployment);
     let mut control = deployment.control().map_err(run_err)?;
     let pids = deployment.pids();
     let mut dead: Option<String> = None;
@@ -211,14 +147,140 @@ pub(super) fn run_once(
         )));
     }
     let mut measurement: Measurement = measured.map_err(run_err)?;
-    warnings.append(&mut measurement.warnings);
     if callgrind_dir.is_some() {
         record_instructions(case, &dumps, &mut measurement.extra).map_err(run_err)?;
     }
     deployment.check_alive().map_err(run_err)?;
     let server_cpus = deployment.cpu_affinity().unwrap_or_default();
     deployment.stop();
+    let server = ServerFacts {
+        version: server_version,
+        io_threads,
+        restarted: deployment.started_here(),
+        cpus: server_cpus,
+    };
+    Ok(build_record(
+        ctx,
+        target,
+        case,
+        run_index,
+        measurement,
+        warnings,
+        &server,
+    ))
+}
 
+/// Maps an error of a started run: Ctrl-C, or a failed run.
+pub(super) fn run_err(e: anyhow::Error) -> RunFailure {
+    if interrupted() {
+        RunFailure::Interrupted
+    } else {
+        RunFailure::Run(e)
+    }
+}
+
+/// A fresh deployment of the case's topology, or the running server (flushed).
+pub(super) fn start_deployment(
+    ctx: &RunContext,
+    target: &Target,
+    case: &Case,
+    callgrind_dir: Option<std::path::PathBuf>,
+) -> Result<Deployment, RunFailure> {
+    Ok(match &target.server {
+        ServerSource::Binary(bin) => Deployment::start(
+            &case.topology,
+            &StartOptions {
+                binary: bin.clone(),
+                bind: ctx.plan.bind.clone(),
+                host: "127.0.0.1".into(),
+                port: None,
+                log_dir: target.dir.join("servers"),
+                tls: ctx.tls.clone(),
+                callgrind_dir,
+            },
+        )
+        .map_err(|e| {
+            if interrupted() {
+                RunFailure::Interrupted
+            } else {
+                RunFailure::Start(e)
+            }
+        })?,
+        ServerSource::Running(external) => {
+            let d = Deployment::connect(external).map_err(RunFailure::Run)?;
+            d.flushall()
+                .with_context(|| {
+                    format!(
+                        "flushing the running server at `{}:{}` before the run",
+                        external.host, external.port
+                    )
+                })
+                .map_err(RunFailure::Run)?;
+            d
+        }
+    })
+}
+
+/// Warnings of a run, in the order they arise: the config's, the servers' (then the
+/// engine's, added by the caller).
+pub(super) fn run_warnings(ctx: &RunContext, case: &Case, deployment: &Deployment) -> Vec<Warning> {
+    let mut warnings: Vec<Warning> = ctx
+        .plan
+        .config_warnings
+        .iter()
+        .filter(|w| w.config_index == case.config_index)
+        .map(|w| w.warning.clone())
+        .collect();
+    // The servers' only warning is CPUs shared between cluster nodes.
+    warnings.extend(
+        deployment
+            .warnings()
+            .iter()
+            .map(|w| Warning::new(WarningKind::SharedCpu, w.clone())),
+    );
+    warnings
+}
+
+/// Where the load generator connects.
+pub(super) fn load_target(deployment: &Deployment) -> LoadTarget {
+    let endpoint = deployment.endpoint();
+    LoadTarget {
+        host: endpoint.host.clone(),
+        port: endpoint.port,
+        cluster: endpoint.cluster,
+        tls: endpoint.tls.as_ref().map(|t| crate::engine::ClientTls {
+            ca: t.ca.clone(),
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+            sni: None,
+        }),
+        auth: endpoint.auth.clone(),
+    }
+}
+
+/// What a record says about the servers of its run.
+pub(super) struct ServerFacts {
+    pub version: String,
+    pub io_threads: u64,
+    pub restarted: bool,
+    /// The affinity read back from the server processes (empty when unknown).
+    pub cpus: String,
+}
+
+/// The record of one measured run (for a scenario stream, the caller adds its fields).
+pub(super) fn build_record(
+    ctx: &RunContext,
+    target: &Target,
+    case: &Case,
+    run_index: u32,
+    measurement: Measurement,
+    mut warnings: Vec<Warning>,
+    server: &ServerFacts,
+) -> Record {
+    let plan = ctx.plan;
+    let mut measurement = measurement;
+    warnings.append(&mut measurement.warnings);
+    let server_cpus = &server.cpus;
     let m = measurement.metrics;
     let (requests, duration) = match case.mode {
         BenchmarkMode::Requests(n) => (Some(n), None),
@@ -256,12 +318,12 @@ pub(super) fn run_once(
             .unwrap_or_else(|| c.canonical())
     });
     env.env_benchmark_tool_version = plan.engine.version();
-    Ok(Record {
+    Record {
         timestamp: target.timestamp.clone(),
         commit: target.commit.clone(),
         git_ref: target.label.clone(),
         repository: target.repository.clone(),
-        command: case.command.command_name().to_string(),
+        command: case.command.to_string(),
         data_size: case.data_size,
         pipeline: case.pipeline,
         clients: case.clients,
@@ -272,7 +334,7 @@ pub(super) fn run_once(
         metrics: m,
         cluster_mode: case.topology.cluster,
         tls: case.topology.tls,
-        io_threads,
+        io_threads: server.io_threads,
         valkey_benchmark_threads: case.client_threads,
         warmup: case.warmup_secs,
         architecture: ctx.architecture.clone(),
@@ -282,13 +344,13 @@ pub(super) fn run_once(
         engine: plan.engine.name().into(),
         engine_version: plan.engine.version(),
         seed: measurement.seed,
-        server_version,
-        server_restarted: deployment.started_here(),
+        server_version: server.version.clone(),
+        server_restarted: server.restarted,
         config_set: case.topology.config_set.clone(),
         warnings,
         env,
         extra: measurement.extra,
-    })
+    }
 }
 
 /// Instructions mode: the window's instructions summed over every server process, per
@@ -332,7 +394,7 @@ fn record_instructions(
 /// The io-threads the record states: the case's for servers valkey-perf started; for a
 /// running server, what it reports (`CONFIG GET io-threads`), with a warning when that is not
 /// what the config says, so records never claim a setting that was not measured.
-fn recorded_io_threads(deployment: &Deployment, case: &Case) -> (u64, Option<Warning>) {
+pub(super) fn recorded_io_threads(deployment: &Deployment, case: &Case) -> (u64, Option<Warning>) {
     let configured = u64::from(case.topology.io_threads);
     if deployment.started_here() {
         return (configured, None);

@@ -173,6 +173,12 @@ fn check_instructions_mode(args: &RunArgs, cases: &mut [Case], client_only: bool
     let Some(first) = cases.iter().find(|c| c.topology.callgrind) else {
         return Ok(());
     };
+    if let Some(s) = cases.iter().find_map(|c| c.scenario()) {
+        return Err(usage(format!(
+            "instructions mode is not available for scenarios yet (scenario `{}`); drop --instructions, or measure built-in `commands`",
+            s.name()
+        )));
+    }
     if client_only {
         return Err(usage(
             "instructions mode runs the servers under callgrind, so valkey-perf must start them; drop --use-running-server / --mode client",
@@ -199,6 +205,70 @@ fn check_instructions_mode(args: &RunArgs, cases: &mut [Case], client_only: bool
         "instructions mode: servers run under callgrind (about 50 times slower), e.g. {}",
         first.label()
     );
+    Ok(())
+}
+
+/// `--groups` / `--scenarios`: keeps the scenario cases they name (basic-shape cases stay). A
+/// name that matches no scenario is an error listing the ones there are.
+fn filter_scenarios(args: &RunArgs, cases: &mut Vec<Case>) -> Result<()> {
+    let groups: Vec<&str> = args
+        .groups
+        .iter()
+        .map(|g| g.trim())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let ids: Vec<&str> = args
+        .scenarios
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if groups.is_empty() && ids.is_empty() {
+        return Ok(());
+    }
+    let scenarios: Vec<&crate::model::Scenario> =
+        cases.iter().filter_map(|c| c.scenario()).collect();
+    if scenarios.is_empty() {
+        return Err(usage(format!(
+            "--groups / --scenarios pick scenarios, but `{}` has no `test_groups`; drop them",
+            args.config.display()
+        )));
+    }
+    let mut known_groups: Vec<String> = scenarios.iter().map(|s| s.group.to_string()).collect();
+    known_groups.dedup();
+    let mut known_ids: Vec<String> = scenarios.iter().map(|s| s.id.clone()).collect();
+    known_ids.sort();
+    known_ids.dedup();
+    for g in &groups {
+        if !known_groups.iter().any(|k| k == g) {
+            return Err(usage(format!(
+                "--groups: no group `{g}` in `{}`; its groups are {}",
+                args.config.display(),
+                known_groups.join(", ")
+            )));
+        }
+    }
+    for id in &ids {
+        if !scenarios.iter().any(|s| s.id == *id || s.name() == *id) {
+            return Err(usage(format!(
+                "--scenarios: no scenario `{id}` in `{}`; its scenarios are {}",
+                args.config.display(),
+                known_ids.join(", ")
+            )));
+        }
+    }
+    cases.retain(|c| match c.scenario() {
+        None => true,
+        Some(s) => {
+            (groups.is_empty() || groups.contains(&s.group.to_string().as_str()))
+                && (ids.is_empty() || ids.iter().any(|id| s.id == *id || s.name() == *id))
+        }
+    });
+    if cases.is_empty() {
+        return Err(usage(
+            "--groups and --scenarios together match no scenario; check that the scenarios belong to those groups",
+        ));
+    }
     Ok(())
 }
 
@@ -231,6 +301,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
         ..MachineFacts::here()
     };
     let mut config = load_config(args, &facts)?;
+    filter_scenarios(args, &mut config.cases)?;
     check_instructions_mode(args, &mut config.cases, client_only)?;
     let auth = credentials(args, client_only)?;
 
@@ -573,6 +644,11 @@ pub(super) fn print_plan(plan: &Plan) {
     );
     for (i, c) in plan.cases.iter().enumerate() {
         println!("  {:>3}  config[{}]  {}", i + 1, c.config_index, c.label());
+        if let Some(s) = c.scenario() {
+            for line in crate::commands::config::scenario_lines(s) {
+                println!("         {line}");
+            }
+        }
     }
 }
 

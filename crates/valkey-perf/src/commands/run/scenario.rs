@@ -1,0 +1,292 @@
+//! One run of one group's scenarios on one target (upstream's `test_groups`): the scenarios of
+//! a group share a server, started fresh for the group, in file order, so a scenario can read
+//! what an earlier one wrote. Per scenario: `restart_before` (a fresh server), `flush_before`
+//! (FLUSHALL on every primary), `setup_commands`, then [`Engine::measure_scenario`]
+//! (populate, warm-up, streams) and one record per stream. A scenario that fails (a setup
+//! command's error reply, error replies to its command) gets records with `status: failed`
+//! and the error; the next scenarios still run.
+//!
+//! [`Engine::measure_scenario`]: crate::engine::Engine::measure_scenario
+
+use super::once::{
+    RunContext, RunFailure, ServerFacts, build_record, load_target, recorded_io_threads,
+    run_deadline, run_err, run_warnings, start_deployment,
+};
+use super::plan::Target;
+use crate::engine::{Measurement, RunRequest, Window};
+use crate::model::{Case, Record, Scenario, Stream, Warning, WarningKind};
+use crate::process::interrupted;
+use crate::server::Deployment;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How long one setup command may take when the config gives no `socket_timeout`.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The outcome of one scenario: its records (some may say `status: failed`), or why the
+/// whole group stopped.
+pub(super) type ScenarioOutcome = Result<Vec<Record>, RunFailure>;
+
+/// Runs the scenarios `cases` (one group, one topology) once on `target`. Returns one outcome
+/// per case, in order; after an outcome that stops the group (the server failed to start or
+/// died, Ctrl-C) the remaining cases are not run and have no outcome.
+pub(super) fn run_group(
+    ctx: &RunContext,
+    target: &Target,
+    cases: &[Case],
+    run_index: u32,
+) -> Vec<ScenarioOutcome> {
+    let mut outcomes = Vec::with_capacity(cases.len());
+    let Some(first) = cases.first() else {
+        return outcomes;
+    };
+    let mut deployment = match start_deployment(ctx, target, first, None) {
+        Ok(d) => d,
+        Err(e) => {
+            outcomes.push(Err(e));
+            return outcomes;
+        }
+    };
+    if let Err(e) = deployment.apply_config_set(&first.topology.config_set) {
+        outcomes.push(Err(run_err(e)));
+        deployment.stop();
+        return outcomes;
+    }
+    for (i, case) in cases.iter().enumerate() {
+        if interrupted() {
+            outcomes.push(Err(RunFailure::Interrupted));
+            break;
+        }
+        let outcome = run_scenario(ctx, target, case, run_index, &mut deployment, i == 0);
+        let stop = matches!(outcome, Err(RunFailure::Start(_) | RunFailure::Interrupted))
+            || deployment.check_alive().is_err();
+        outcomes.push(outcome);
+        if stop {
+            break;
+        }
+    }
+    deployment.stop();
+    outcomes
+}
+
+/// One scenario on the group's deployment.
+fn run_scenario(
+    ctx: &RunContext,
+    target: &Target,
+    case: &Case,
+    run_index: u32,
+    deployment: &mut Deployment,
+    first: bool,
+) -> ScenarioOutcome {
+    let Some(scenario) = case.scenario() else {
+        return Err(RunFailure::Run(anyhow::anyhow!(
+            "internal: a built-in case reached the scenario runner"
+        )));
+    };
+    let mut warnings = run_warnings(ctx, case, deployment);
+    if scenario.restart_before && !first {
+        if deployment.started_here() {
+            deployment.stop();
+            *deployment = start_deployment(ctx, target, case, None)?;
+            deployment
+                .apply_config_set(&case.topology.config_set)
+                .map_err(run_err)?;
+        } else {
+            deployment.flushall().map_err(run_err)?;
+            warnings.push(
+                Warning::new(
+                    WarningKind::Config,
+                    format!(
+                        "scenario `{}` has `restart_before`, but valkey-perf does not restart a server it did not start; it was flushed instead",
+                        scenario.name()
+                    ),
+                )
+                .with_hint("restart the server yourself between scenarios to measure a fresh one"),
+            );
+        }
+    } else if scenario.flush_before && !first {
+        deployment.flushall().map_err(run_err)?;
+    }
+    let server_version = deployment.server_version().map_err(run_err)?;
+    let (io_threads, io_warning) = recorded_io_threads(deployment, case);
+    warnings.extend(io_warning);
+    let mut server = ServerFacts {
+        version: server_version,
+        io_threads,
+        restarted: deployment.started_here(),
+        cpus: String::new(),
+    };
+    let failed_records = |why: String, server: &ServerFacts, warnings: &[Warning]| {
+        tracing::error!("scenario `{}` failed: {why}", scenario.name());
+        scenario
+            .streams
+            .iter()
+            .map(|stream| {
+                let mut m = Measurement {
+                    started_at: chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    seed: case.seed,
+                    ..Measurement::default()
+                };
+                m.extra.insert("errors".into(), 0.into());
+                stream_record(
+                    ctx,
+                    target,
+                    case,
+                    run_index,
+                    scenario,
+                    stream,
+                    m,
+                    warnings.to_vec(),
+                    server,
+                    Some(&why),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let timeout = scenario
+        .setup_timeout_secs
+        .map_or(SETUP_TIMEOUT, Duration::from_secs);
+    for args in &scenario.setup_commands {
+        if let Err(e) = deployment.run_command(args, timeout) {
+            if interrupted() {
+                return Err(RunFailure::Interrupted);
+            }
+            let why = format!("setup command failed: {e:#}");
+            return Ok(failed_records(why, &server, &warnings));
+        }
+    }
+    let load = load_target(deployment);
+    let mut control = deployment.control().map_err(run_err)?;
+    let mut dead: Option<String> = None;
+    let mut last_check = std::time::Instant::now();
+    let mut abort = || {
+        if last_check.elapsed() < Duration::from_millis(200) {
+            return false;
+        }
+        last_check = std::time::Instant::now();
+        if let Err(e) = deployment.check_alive() {
+            dead = Some(format!("{e:#}"));
+            return true;
+        }
+        false
+    };
+    let mut no_window = |_: Window| -> anyhow::Result<()> { Ok(()) };
+    let deadline = run_deadline(ctx.plan, case) + Duration::from_secs(case.keyspacelen / 20_000);
+    let measured = ctx.plan.engine.measure_scenario(
+        RunRequest {
+            case,
+            load: &load,
+            control: &mut control,
+            deadline,
+            histogram_dir: &target.dir.join("histograms"),
+            run_index,
+            on_window: &mut no_window,
+        },
+        &mut abort,
+    );
+    if let Some(reason) = dead.take() {
+        return Err(RunFailure::Run(anyhow::anyhow!(
+            "the server died during scenario `{}`: {reason}",
+            scenario.name()
+        )));
+    }
+    let streams = match measured {
+        Ok(s) => s,
+        Err(e) if interrupted() => {
+            drop(e);
+            return Err(RunFailure::Interrupted);
+        }
+        Err(e) => return Ok(failed_records(format!("{e:#}"), &server, &warnings)),
+    };
+    server.cpus = deployment.cpu_affinity().unwrap_or_default();
+    Ok(scenario
+        .streams
+        .iter()
+        .zip(streams)
+        .map(|(stream, m)| {
+            if let Some(why) = &m.failure {
+                tracing::error!(
+                    "scenario `{}` ({}) failed: {why}",
+                    scenario.name(),
+                    stream.phase.as_str()
+                );
+            }
+            stream_record(
+                ctx,
+                target,
+                case,
+                run_index,
+                scenario,
+                stream,
+                m.measurement,
+                warnings.clone(),
+                &server,
+                m.failure.as_deref(),
+            )
+        })
+        .collect())
+}
+
+/// The record of one stream: the case's record with the stream's command, clients and
+/// pipeline, and the scenario's fields (`test_id`, `test_phase`, `group`, `scenario`,
+/// descriptions, `status`, `error`).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of a record, each from a different layer"
+)]
+fn stream_record(
+    ctx: &RunContext,
+    target: &Target,
+    case: &Case,
+    run_index: u32,
+    scenario: &Scenario,
+    stream: &Stream,
+    measurement: Measurement,
+    warnings: Vec<Warning>,
+    server: &ServerFacts,
+    failure: Option<&str>,
+) -> Record {
+    let mut record = build_record(ctx, target, case, run_index, measurement, warnings, server);
+    record.command = stream.command_line();
+    record.clients = stream.clients;
+    record.pipeline = stream.pipeline;
+    // A short window is normal for a failed scenario; the warning would only add noise.
+    if failure.is_some() {
+        record.warnings.retain(|w| w.kind != WarningKind::Noisy);
+    }
+    let x = &mut record.extra;
+    let mut put = |k: &str, v: Value| {
+        x.insert(k.to_string(), v);
+    };
+    put("test_id", scenario.test_id(stream).into());
+    put("test_phase", stream.phase.as_str().into());
+    put(
+        "group",
+        serde_json::to_value(&scenario.group).unwrap_or(Value::Null),
+    );
+    put("scenario", scenario.id.clone().into());
+    if let Some(d) = &scenario.group_description {
+        put("group_description", d.clone().into());
+    }
+    if let Some(d) = &scenario.description {
+        put("scenario_description", d.clone().into());
+    }
+    if let Some(t) = &scenario.test_name {
+        put("test_name", t.clone().into());
+    }
+    put(
+        "status",
+        if failure.is_some() {
+            "failed"
+        } else {
+            "success"
+        }
+        .into(),
+    );
+    put(
+        "error",
+        failure.map_or(Value::Null, |f| Value::String(f.to_string())),
+    );
+    record
+}

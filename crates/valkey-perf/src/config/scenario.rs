@@ -1,0 +1,887 @@
+//! The scenario shape of a config object (upstream's `test_groups`): groups of scenarios, each
+//! an arbitrary command line (or, for `mixed`, write and read streams at once), with setup and
+//! populate steps and `options` variants. Checked as strictly as the basic shape: every
+//! problem at once, each naming the group, the scenario and the key.
+
+use super::checker::{Checker, show, suggest};
+use crate::model::{BenchmarkMode, GroupId, Phase, Scenario, ScenarioKind, Stream};
+use serde_json::{Map, Value};
+
+/// Keys of a config object in the scenario shape.
+pub const SCENARIO_CONFIG_KEYS: &[&str] = &[
+    "test_name",
+    "test_groups",
+    "requests",
+    "duration",
+    "keyspacelen",
+    "cluster_mode",
+    "tls_mode",
+    "warmup",
+    "io-threads",
+    "benchmark-threads",
+    "server_cpu_range",
+    "client_cpu_range",
+    "cluster_nodes",
+    "cluster_replicas",
+    "custom-server-configs",
+    "config_sets",
+    "seed",
+    "port",
+    "cluster_ports",
+    "bind_ip",
+    "socket_timeout",
+    "monitoring",
+];
+
+/// Keys of a group.
+const GROUP_KEYS: &[&str] = &["group", "description", "scenarios"];
+
+/// Keys of a scenario.
+const SCENARIO_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "description",
+    "command",
+    "clients",
+    "pipeline",
+    "data_size",
+    "requests",
+    "duration",
+    "warmup",
+    "sequential",
+    "seed",
+    "setup_commands",
+    "flush_before",
+    "restart_before",
+    "populate_with",
+    "options",
+    "writes",
+    "reads",
+    "cluster_execution",
+];
+
+/// Keys of an entry of a mixed scenario's `writes` / `reads`.
+const STREAM_KEYS: &[&str] = &[
+    "id",
+    "command",
+    "clients",
+    "pipeline",
+    "duration",
+    "cluster_execution",
+];
+
+/// Keys upstream accepts that valkey-perf refuses, and why.
+const REFUSED: &[(&str, &str)] = &[
+    (
+        "dataset_generation",
+        "it downloads and generates data sets at run time; generate the file beforehand",
+    ),
+    (
+        "query_generation",
+        "it downloads and generates query sets at run time; generate the file beforehand",
+    ),
+    (
+        "dataset",
+        "`__field:NAME__` placeholders filled from a file are not supported yet; write the values into the command",
+    ),
+    (
+        "maxdocs",
+        "it belongs to `dataset`, which is not supported yet",
+    ),
+    (
+        "xml_root_element",
+        "it belongs to `dataset`, which is not supported yet",
+    ),
+    (
+        "modules",
+        "loading modules at server start is not supported yet; benchmark a server that has them with --use-running-server",
+    ),
+    (
+        "cpu_allocation",
+        "per-process core allocation is not supported yet; use `server_cpu_range` and `client_cpu_range`",
+    ),
+    (
+        "custom-server-config-file",
+        "a server config file is not supported yet; give the settings in `custom-server-configs`",
+    ),
+    (
+        "profiling",
+        "profiling per scenario is not supported yet; remove it",
+    ),
+    (
+        "parallel_clients",
+        "it belongs to upstream's per-node parallel search runs, which are not supported yet",
+    ),
+];
+
+/// Default key space of a scenario config without `keyspacelen` (upstream's).
+pub const DEFAULT_KEYSPACELEN: u64 = 1_000_000;
+/// Default run length of a scenario without `requests` or `duration` (upstream's), seconds.
+const DEFAULT_DURATION_SECS: u64 = 60;
+/// valkey-benchmark's default value size (`-d`), for `__data__` in a command.
+const DEFAULT_DATA_SIZE: u64 = 3;
+
+/// One scenario of a config object, with the run parameters its cases take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioSpec {
+    pub scenario: Scenario,
+    pub mode: BenchmarkMode,
+    pub warmup: u64,
+    pub data_size: u64,
+    pub pipeline: u64,
+    /// `None`: a random seed per run (also for `seed: false`).
+    pub seed: Option<u64>,
+}
+
+/// Where a problem is: the path of keys and the group / scenario it belongs to.
+struct At {
+    path: String,
+    context: String,
+}
+
+/// Collects problems of nested objects with their path into the config object's checker.
+struct Nested<'c, 'a> {
+    c: &'c mut Checker<'a>,
+}
+
+impl Nested<'_, '_> {
+    fn err(&mut self, at: &At, key: &str, message: impl Into<String>) {
+        let key = if key.is_empty() {
+            at.path.clone()
+        } else {
+            format!("{}.{key}", at.path)
+        };
+        let message = message.into();
+        let message = if at.context.is_empty() {
+            message
+        } else {
+            format!("({}) {message}", at.context)
+        };
+        self.c.err(&key, message);
+    }
+
+    /// Checks one nested object with a fresh [`Checker`], moving its errors here with the path.
+    fn with<T>(
+        &mut self,
+        at: &At,
+        obj: &Map<String, Value>,
+        f: impl FnOnce(&mut Checker<'_>) -> T,
+    ) -> T {
+        let mut inner = Checker {
+            index: self.c.index,
+            obj,
+            errors: Vec::new(),
+        };
+        let out = f(&mut inner);
+        for e in inner.errors {
+            let key = e.key.unwrap_or_default();
+            self.err(at, &key, e.message);
+        }
+        out
+    }
+
+    fn unknown_keys(&mut self, at: &At, obj: &Map<String, Value>, known: &[&str], what: &str) {
+        for key in obj.keys() {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            if let Some((_, why)) = REFUSED.iter().find(|(k, _)| k == key) {
+                self.err(at, key, format!("not supported: {why}"));
+                continue;
+            }
+            let hint = match suggest(key, known) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("{what} keys: {}", known.join(", ")),
+            };
+            self.err(at, key, format!("unknown key; {hint}"));
+        }
+    }
+}
+
+/// Splits a command line as a shell does (quotes, backslashes), as upstream's `shlex.split`.
+pub fn split_command(line: &str) -> Result<Vec<String>, String> {
+    let args = shlex::split(line).ok_or_else(|| {
+        "has an unclosed quote or a trailing backslash; close the quote".to_string()
+    })?;
+    if args.is_empty() {
+        return Err("is empty; write a command line, e.g. \"GET key:__rand_int__\"".into());
+    }
+    Ok(args)
+}
+
+fn string_of(v: &Value) -> Option<&str> {
+    v.as_str()
+}
+
+/// The option variants of a scenario: `(extra arguments, id suffix)` in file order, or one
+/// variant without either when there are no options.
+fn variants(n: &mut Nested, at: &At, obj: &Map<String, Value>) -> Vec<(String, String)> {
+    match obj.get("options") {
+        None | Some(Value::Null) => vec![(String::new(), String::new())],
+        Some(Value::Object(m)) if m.is_empty() => vec![(String::new(), String::new())],
+        Some(Value::Object(m)) => {
+            let mut out = Vec::new();
+            for (flag, suffix) in m {
+                match suffix.as_str() {
+                    Some(s) => out.push((flag.clone(), s.to_string())),
+                    None => n.err(
+                        at,
+                        "options",
+                        format!(
+                            "option `{flag}` has suffix {}; map each extra argument string to its id suffix, e.g. {{\"NOCONTENT\": \"_nc\"}}",
+                            show(suffix)
+                        ),
+                    ),
+                }
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (_, suffix) in &out {
+                if !seen.insert(suffix) {
+                    n.err(
+                        at,
+                        "options",
+                        format!("two options have the id suffix \"{suffix}\"; give each its own"),
+                    );
+                }
+            }
+            out
+        }
+        Some(other) => {
+            n.err(
+                at,
+                "options",
+                format!(
+                    "value {} is not an object; write {{\"EXTRA ARGS\": \"_suffix\"}}",
+                    show(other)
+                ),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// A command line key (`command`, `populate_with`): split into arguments.
+fn command_at(n: &mut Nested, at: &At, obj: &Map<String, Value>, key: &str) -> Option<Vec<String>> {
+    let v = obj.get(key)?;
+    let Some(line) = string_of(v) else {
+        n.err(
+            at,
+            key,
+            format!(
+                "value {} is not a command line; write it as one string, e.g. \"GET key:__rand_int__\"",
+                show(v)
+            ),
+        );
+        return None;
+    };
+    match split_command(line) {
+        Ok(args) => Some(args),
+        Err(e) => {
+            n.err(at, key, format!("command line {} {e}", show(v)));
+            None
+        }
+    }
+}
+
+fn flag(c: &mut Checker<'_>, key: &str) -> bool {
+    match c.obj.get(key) {
+        None | Some(Value::Null) => false,
+        Some(v) => c.toggle(key, v).unwrap_or(false),
+    }
+}
+
+/// `cluster_execution`: upstream's `single` (one load generator routing by slot) is what the
+/// engines do in cluster mode; `parallel` (one process per primary) is refused.
+fn cluster_execution(c: &mut Checker<'_>) {
+    match c.obj.get("cluster_execution") {
+        None => {}
+        Some(Value::String(s)) if s == "single" => {}
+        Some(Value::String(s)) if s == "parallel" => c.err(
+            "cluster_execution",
+            "\"parallel\" (one load process per primary, results averaged) is not supported yet; use \"single\": the load generator binds each client to one primary and routes every key by its slot",
+        ),
+        Some(v) => c.err(
+            "cluster_execution",
+            format!("value {} is not \"single\" or \"parallel\"", show(v)),
+        ),
+    }
+}
+
+/// The scenario-level defaults a config object gives.
+pub(super) struct Defaults {
+    pub mode: Option<BenchmarkMode>,
+    pub warmup: u64,
+    pub seed: Option<u64>,
+    pub seed_disabled: bool,
+}
+
+/// Checks `test_groups` and returns its scenarios, expanded by their `options`.
+pub(super) fn check_groups(c: &mut Checker<'_>, defaults: &Defaults) -> Vec<ScenarioSpec> {
+    let mut n = Nested { c };
+    let groups = match n.c.obj.get("test_groups") {
+        Some(Value::Array(g)) if !g.is_empty() => g.clone(),
+        Some(Value::Array(_)) => {
+            n.c.err(
+                "test_groups",
+                "the list is empty; give at least one group {\"group\": 1, \"scenarios\": [...]}",
+            );
+            return Vec::new();
+        }
+        Some(v) => {
+            n.c.err(
+                "test_groups",
+                format!(
+                    "value {} is not a list; write [{{\"group\": 1, \"scenarios\": [...]}}]",
+                    show(v)
+                ),
+            );
+            return Vec::new();
+        }
+        None => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut seen_groups = std::collections::HashSet::new();
+    let mut seen_ids = std::collections::HashSet::new();
+    for (gi, g) in groups.iter().enumerate() {
+        let gat = At {
+            path: format!("test_groups[{gi}]"),
+            context: String::new(),
+        };
+        let Value::Object(gobj) = g else {
+            n.err(
+                &gat,
+                "",
+                format!(
+                    "{} is not an object; a group is {{\"group\": 1, \"description\": \"...\", \"scenarios\": [...]}}",
+                    show(g)
+                ),
+            );
+            continue;
+        };
+        n.unknown_keys(&gat, gobj, GROUP_KEYS, "group");
+        let group = match gobj.get("group") {
+            Some(Value::Number(num)) if num.as_u64().is_some() => {
+                GroupId::Number(num.as_u64().unwrap_or_default())
+            }
+            Some(Value::String(s)) if !s.is_empty() && !s.contains([',', ' ']) => {
+                GroupId::Name(s.clone())
+            }
+            Some(v) => {
+                n.err(
+                    &gat,
+                    "group",
+                    format!(
+                        "value {} is not a group id; use a whole number or a name without spaces or commas, e.g. 1 or \"P1\"",
+                        show(v)
+                    ),
+                );
+                continue;
+            }
+            None => {
+                n.err(
+                    &gat,
+                    "group",
+                    "missing; give the group an id, e.g. \"group\": 1",
+                );
+                continue;
+            }
+        };
+        if !seen_groups.insert(group.to_string()) {
+            n.err(
+                &gat,
+                "group",
+                format!("group id {group} is used twice; give each group its own id"),
+            );
+        }
+        let description = gobj
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let scenarios = match gobj.get("scenarios") {
+            Some(Value::Array(s)) if !s.is_empty() => s,
+            _ => {
+                n.err(
+                    &gat,
+                    "scenarios",
+                    format!(
+                        "(group {group}) missing or empty; give a list of scenarios, e.g. [{{\"id\": \"a\", \"type\": \"read\", \"command\": \"GET key:__rand_int__\"}}]"
+                    ),
+                );
+                continue;
+            }
+        };
+        for (si, s) in scenarios.iter().enumerate() {
+            let path = format!("test_groups[{gi}].scenarios[{si}]");
+            let Value::Object(sobj) = s else {
+                n.err(
+                    &At {
+                        path,
+                        context: format!("group {group}"),
+                    },
+                    "",
+                    format!("{} is not an object", show(s)),
+                );
+                continue;
+            };
+            let id = sobj.get("id").and_then(Value::as_str).unwrap_or("");
+            let at = At {
+                path,
+                context: if id.is_empty() {
+                    format!("group {group}")
+                } else {
+                    format!("group {group}, scenario `{id}`")
+                },
+            };
+            for spec in check_scenario(&mut n, &at, sobj, &group, &description, defaults) {
+                let name = spec.scenario.name();
+                if !seen_ids.insert(name.clone()) {
+                    n.err(
+                        &at,
+                        "id",
+                        format!("scenario id `{name}` occurs twice in the config object; give each scenario (and option suffix) its own id"),
+                    );
+                }
+                out.push(spec);
+            }
+        }
+    }
+    out
+}
+
+fn check_scenario(
+    n: &mut Nested,
+    at: &At,
+    obj: &Map<String, Value>,
+    group: &GroupId,
+    group_description: &Option<String>,
+    defaults: &Defaults,
+) -> Vec<ScenarioSpec> {
+    n.unknown_keys(at, obj, SCENARIO_KEYS, "scenario");
+    let errors_before = n.c.errors.len();
+    let id = match obj.get("id") {
+        Some(Value::String(s)) if !s.is_empty() && !s.contains([',', ' ']) => s.clone(),
+        Some(v) => {
+            n.err(
+                at,
+                "id",
+                format!(
+                    "value {} is not a scenario id; use a short name without spaces or commas, e.g. \"a\"",
+                    show(v)
+                ),
+            );
+            String::new()
+        }
+        None => {
+            n.err(
+                at,
+                "id",
+                "missing; give the scenario an id, e.g. \"id\": \"a\"",
+            );
+            String::new()
+        }
+    };
+    let kind = match obj.get("type").and_then(Value::as_str) {
+        Some("write") => ScenarioKind::Write,
+        Some("read") => ScenarioKind::Read,
+        Some("mixed") => ScenarioKind::Mixed,
+        other => {
+            let v = obj.get("type").cloned().unwrap_or(Value::Null);
+            let hint = other
+                .and_then(|t| suggest(t, &["write", "read", "mixed"]))
+                .map(|s| format!("did you mean \"{s}\"? "))
+                .unwrap_or_default();
+            n.err(
+                at,
+                "type",
+                format!(
+                    "{} is not a scenario type; {hint}use \"write\", \"read\" or \"mixed\"",
+                    if obj.contains_key("type") {
+                        format!("value {}", show(&v))
+                    } else {
+                        "missing:".into()
+                    }
+                ),
+            );
+            ScenarioKind::Read
+        }
+    };
+    let (clients, pipeline, data_size, warmup, sequential, flush_before, restart_before) =
+        n.with(at, obj, |c| {
+            let one = |c: &mut Checker<'_>, key: &str, default: u64, example: &str| match c
+                .obj
+                .get(key)
+            {
+                None => default,
+                Some(v) => c.positive(key, v, example).unwrap_or(default),
+            };
+            let clients = one(c, "clients", 1, "10");
+            let pipeline = one(c, "pipeline", 1, "16");
+            let data_size = one(c, "data_size", DEFAULT_DATA_SIZE, "64");
+            let warmup = c.non_negative("warmup", defaults.warmup, "5");
+            cluster_execution(c);
+            (
+                clients,
+                pipeline,
+                data_size,
+                warmup,
+                flag(c, "sequential"),
+                flag(c, "flush_before"),
+                flag(c, "restart_before"),
+            )
+        });
+    let mode = n.with(at, obj, |c| {
+        match (c.obj.get("requests"), c.obj.get("duration")) {
+            (Some(_), Some(_)) => {
+                c.err(
+                    "duration",
+                    "both `requests` and `duration` are set; keep exactly one of them",
+                );
+                None
+            }
+            (Some(v), None) => c
+                .positive("requests", v, "100000")
+                .map(BenchmarkMode::Requests),
+            (None, Some(v)) => c.positive("duration", v, "30").map(BenchmarkMode::Duration),
+            (None, None) => Some(
+                defaults
+                    .mode
+                    .unwrap_or(BenchmarkMode::Duration(DEFAULT_DURATION_SECS)),
+            ),
+        }
+    });
+    let seed = match obj.get("seed") {
+        None | Some(Value::Null) => {
+            if defaults.seed_disabled {
+                None
+            } else {
+                defaults.seed
+            }
+        }
+        Some(Value::Bool(false)) => None,
+        Some(v) => match v.as_u64() {
+            Some(s) => Some(s),
+            None => {
+                n.err(
+                    at,
+                    "seed",
+                    format!(
+                        "value {} is not a seed; use a whole number ≥ 0, or false for a random seed",
+                        show(v)
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let setup_commands = match obj.get("setup_commands") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let key = format!("setup_commands[{i}]");
+                match item.as_str().map(split_command) {
+                    Some(Ok(args)) => out.push(args),
+                    Some(Err(e)) => n.err(at, &key, format!("command line {} {e}", show(item))),
+                    None => n.err(
+                        at,
+                        &key,
+                        format!(
+                            "value {} is not a command line; write each as one string, e.g. \"FT.CREATE idx ON HASH SCHEMA title TEXT\"",
+                            show(item)
+                        ),
+                    ),
+                }
+            }
+            out
+        }
+        Some(v) => {
+            n.err(
+                at,
+                "setup_commands",
+                format!(
+                    "value {} is not a list; write [\"COMMAND ARGS\", ...]",
+                    show(v)
+                ),
+            );
+            Vec::new()
+        }
+    };
+    let populate_with = command_at(n, at, obj, "populate_with");
+    if let Some(p) = &populate_with {
+        if !p.iter().any(|a| a.contains("__rand_int__")) {
+            n.err(
+                at,
+                "populate_with",
+                "has no `__rand_int__`; it fills the keyspace key by key, so name the key with it, e.g. \"SET key:__rand_int__ v\"",
+            );
+        }
+    }
+    let variants = variants(n, at, obj);
+
+    // The streams, before option variants.
+    let mut streams = Vec::new();
+    match kind {
+        ScenarioKind::Write | ScenarioKind::Read => {
+            for key in ["writes", "reads"] {
+                if obj.contains_key(key) {
+                    n.err(
+                        at,
+                        key,
+                        format!(
+                            "only a \"mixed\" scenario has `{key}`; set \"type\": \"mixed\" or use `command`"
+                        ),
+                    );
+                }
+            }
+            match command_at(n, at, obj, "command") {
+                Some(args) => streams.push(Stream {
+                    phase: if kind == ScenarioKind::Write {
+                        Phase::Write
+                    } else {
+                        Phase::Read
+                    },
+                    sub_id: None,
+                    args,
+                    clients,
+                    pipeline,
+                }),
+                None if !obj.contains_key("command") => n.err(
+                    at,
+                    "command",
+                    "missing; give the command line to measure, e.g. \"GET key:__rand_int__\"",
+                ),
+                None => {}
+            }
+        }
+        ScenarioKind::Mixed => {
+            if obj.contains_key("command") {
+                n.err(
+                    at,
+                    "command",
+                    "a \"mixed\" scenario measures its `writes` and `reads`; move the command into one of them",
+                );
+            }
+            if matches!(mode, Some(BenchmarkMode::Requests(_))) {
+                n.err(
+                    at,
+                    "requests",
+                    "the streams of a \"mixed\" scenario run for one `duration` so that they start and stop together; use \"duration\" instead",
+                );
+            }
+            for (key, phase) in [("writes", Phase::MixedWrite), ("reads", Phase::MixedRead)] {
+                streams.extend(mixed_streams(n, at, obj, key, phase, pipeline, mode));
+            }
+            if streams.is_empty() && n.c.errors.len() == errors_before {
+                n.err(
+                    at,
+                    "writes",
+                    "a \"mixed\" scenario needs at least one entry in `writes` or `reads`",
+                );
+            }
+        }
+    }
+    if n.c.errors.len() > errors_before {
+        return Vec::new();
+    }
+    let Some(mode) = mode else {
+        return Vec::new();
+    };
+    variants
+        .into_iter()
+        .map(|(flag, suffix)| {
+            let extra: Vec<String> = if flag.is_empty() {
+                Vec::new()
+            } else {
+                shlex::split(&flag).unwrap_or_else(|| vec![flag.clone()])
+            };
+            let mut streams = streams.clone();
+            for s in &mut streams {
+                // Upstream appends an option to the command, or to every read of a mixed one.
+                if kind != ScenarioKind::Mixed || s.phase == Phase::MixedRead {
+                    s.args.extend(extra.iter().cloned());
+                }
+            }
+            let description = obj.get("description").and_then(Value::as_str).map(|d| {
+                if flag.is_empty() {
+                    d.to_string()
+                } else {
+                    format!("{d} + {flag}")
+                }
+            });
+            ScenarioSpec {
+                scenario: Scenario {
+                    group: group.clone(),
+                    group_description: group_description.clone(),
+                    id: format!("{id}{suffix}"),
+                    description,
+                    kind,
+                    streams,
+                    setup_commands: setup_commands.clone(),
+                    populate_with: populate_with.clone(),
+                    flush_before,
+                    restart_before,
+                    sequential,
+                    test_name: None,
+                    setup_timeout_secs: None,
+                },
+                mode,
+                warmup,
+                data_size,
+                pipeline,
+                seed,
+            }
+        })
+        .collect()
+}
+
+/// The `writes` or `reads` of a mixed scenario.
+fn mixed_streams(
+    n: &mut Nested,
+    at: &At,
+    obj: &Map<String, Value>,
+    key: &str,
+    phase: Phase,
+    pipeline: u64,
+    mode: Option<BenchmarkMode>,
+) -> Vec<Stream> {
+    let items = match obj.get(key) {
+        None => return Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(v) => {
+            n.err(
+                at,
+                key,
+                format!(
+                    "value {} is not a list; write [{{\"id\": \"w\", \"command\": \"SET key:__rand_int__ v\", \"clients\": 2}}]",
+                    show(v)
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let sat = At {
+            path: format!("{}.{key}[{i}]", at.path),
+            context: at.context.clone(),
+        };
+        let Value::Object(sobj) = item else {
+            n.err(&sat, "", format!("{} is not an object", show(item)));
+            continue;
+        };
+        n.unknown_keys(&sat, sobj, STREAM_KEYS, "stream");
+        let default_id = if phase == Phase::MixedWrite { "w" } else { "r" };
+        let sub_id = match sobj.get("id") {
+            None => default_id.to_string(),
+            Some(Value::String(s)) if !s.is_empty() && !s.contains([',', ' ']) => s.clone(),
+            Some(v) => {
+                n.err(
+                    &sat,
+                    "id",
+                    format!(
+                        "value {} is not an id; use a short name, e.g. \"w\"",
+                        show(v)
+                    ),
+                );
+                continue;
+            }
+        };
+        if !seen.insert(sub_id.clone()) {
+            n.err(
+                &sat,
+                "id",
+                format!("id `{sub_id}` is used twice in `{key}`; give each stream its own id"),
+            );
+        }
+        let (clients, pipeline) = n.with(&sat, sobj, |c| {
+            let clients = match c.obj.get("clients") {
+                None => 1,
+                Some(v) => c.positive("clients", v, "8").unwrap_or(1),
+            };
+            let pipeline = match c.obj.get("pipeline") {
+                None => pipeline,
+                Some(v) => c.positive("pipeline", v, "1").unwrap_or(pipeline),
+            };
+            if let Some(v) = c.obj.get("duration") {
+                if let (Some(d), Some(BenchmarkMode::Duration(parent))) =
+                    (c.positive("duration", v, "30"), mode)
+                {
+                    if d != parent {
+                        c.err(
+                            "duration",
+                            format!(
+                                "{d} differs from the scenario's duration {parent}; the streams of a mixed scenario run together for the scenario's duration, so drop it here"
+                            ),
+                        );
+                    }
+                }
+            }
+            cluster_execution(c);
+            (clients, pipeline)
+        });
+        match command_at(n, &sat, sobj, "command") {
+            Some(args) => out.push(Stream {
+                phase,
+                sub_id: Some(sub_id),
+                args,
+                clients,
+                pipeline,
+            }),
+            None if !sobj.contains_key("command") => n.err(
+                &sat,
+                "command",
+                "missing; give the stream's command line, e.g. \"GET key:__rand_int__\"",
+            ),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Keys of the basic shape that have no meaning in the scenario shape, and where they go.
+pub(super) const BASIC_ONLY: &[(&str, &str)] = &[
+    (
+        "commands",
+        "a config object has either `commands` or `test_groups`; split it into two objects",
+    ),
+    (
+        "data_sizes",
+        "in the `test_groups` shape set `data_size` per scenario",
+    ),
+    (
+        "pipelines",
+        "in the `test_groups` shape set `pipeline` per scenario",
+    ),
+    (
+        "clients",
+        "in the `test_groups` shape set `clients` per scenario",
+    ),
+    (
+        "benchmark_mode",
+        "instructions mode is not available for scenarios yet",
+    ),
+];
+
+/// Upstream keys of the scenario shape that valkey-perf accepts without using, with the note
+/// given as a warning.
+pub(super) const IGNORED: &[(&str, &str)] = &[
+    (
+        "port",
+        "valkey-perf starts every server on a free port (use --port with --use-running-server)",
+    ),
+    (
+        "cluster_ports",
+        "valkey-perf starts every cluster node on a free port",
+    ),
+    (
+        "bind_ip",
+        "valkey-perf binds started servers to the loopback address (all addresses in --mode server)",
+    ),
+    ("monitoring", "accepted and unused, as upstream does"),
+];
+
+/// Refusal messages for upstream keys at the config object level.
+pub(super) fn refused(key: &str) -> Option<&'static str> {
+    REFUSED.iter().find(|(k, _)| *k == key).map(|(_, why)| *why)
+}

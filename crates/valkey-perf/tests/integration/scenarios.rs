@@ -1,0 +1,313 @@
+//! Scenarios (`test_groups`) on real servers: the server counts exactly the commands each
+//! scenario implies (setup, populate, measured), a refused command or setup step fails its
+//! scenario and the rest still runs, and a mixed scenario's streams are recorded apart, stop
+//! together and add up to what the server served.
+//!
+//! The tests drive a server they start themselves (`--use-running-server`), so they can read
+//! its `INFO commandstats` afterwards.
+
+use crate::support::{Bins, REDIS_BENCHMARK, Resp, Scratch, ServerGuard, wait_for};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+/// `valkey-perf run` against the test's server.
+fn run_against(scratch: &Scratch, config: &Path, port: u16) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::from_std(run_std(scratch, config, port));
+    cmd.timeout(Duration::from_secs(180));
+    cmd
+}
+
+/// The same as a plain command in its own process group (for a child the test watches).
+fn run_std(scratch: &Scratch, config: &Path, port: u16) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("valkey-perf"));
+    cmd.process_group(0);
+    cmd.env("TMPDIR", scratch.tmp())
+        .env_remove("RUST_LOG")
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .arg("--results-dir")
+        .arg(scratch.results())
+        .args(["--use-running-server", "--target-ip", "127.0.0.1"])
+        .args(["--port", &port.to_string()]);
+    cmd
+}
+
+fn records_in(results: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(results).unwrap().flatten() {
+        let file = entry.path().join("metrics.json");
+        if file.exists() {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            out.extend(v.as_array().unwrap().iter().map(|r| {
+                Value::Object(valkey_perf::model::flatten_details(
+                    r.as_object().unwrap().clone(),
+                ))
+            }));
+        }
+    }
+    out
+}
+
+/// `calls` of one command in `INFO commandstats` (0 when it never ran).
+fn calls(server: &mut Resp, command: &str) -> u64 {
+    let info = server.call(&["INFO", "commandstats"]).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+/// `count` of one error prefix in `INFO errorstats` (0 when none).
+fn error_count(server: &mut Resp, prefix: &str) -> u64 {
+    let info = server.call(&["INFO", "errorstats"]).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("errorstat_{prefix}:count=")))
+        .map_or(0, |rest| rest.trim().parse().unwrap())
+}
+
+fn record<'a>(records: &'a [Value], test_id: &str) -> &'a Value {
+    records
+        .iter()
+        .find(|r| r["test_id"] == test_id)
+        .unwrap_or_else(|| panic!("no record `{test_id}` in {records:#?}"))
+}
+
+fn example_config() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/scenarios-example.json")
+}
+
+/// The shipped example on both server versions: every scenario's commands, and only those,
+/// reach the server, in exactly the numbers the config implies.
+#[test]
+fn the_example_scenarios_send_exactly_their_commands() {
+    let Some(bins) = Bins::get() else { return };
+    let example: Value =
+        serde_json::from_str(&std::fs::read_to_string(example_config()).unwrap()).unwrap();
+    let keyspace = example[0]["keyspacelen"].as_u64().unwrap();
+    let group1 = &example[0]["test_groups"][0]["scenarios"];
+    let hget_requests = group1[0]["requests"].as_u64().unwrap();
+    let set_requests = group1[1]["requests"].as_u64().unwrap();
+    for binary in [&bins.base, &bins.new] {
+        let server = ServerGuard::start(binary);
+        let mut ctl = Resp::connect(server.port).unwrap();
+        ctl.call(&["CONFIG", "RESETSTAT"]).unwrap();
+        let scratch = Scratch::new();
+        run_against(&scratch, &example_config(), server.port)
+            .assert()
+            .success();
+        let records = records_in(&scratch.results());
+        let ids: Vec<&str> = records
+            .iter()
+            .map(|r| r["test_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "1_hget",
+                "1_set_ex",
+                "1_set_ex_get",
+                "2_mix_write_w",
+                "2_mix_read_r"
+            ]
+        );
+        for r in &records {
+            assert_eq!(r["status"], "success", "{r}");
+            assert_eq!(r["errors"], 0, "{r}");
+        }
+        let completed = |id: &str| record(&records, id)["requests_completed"].as_u64().unwrap();
+        // Populate: one HSET per key; measured: the requests asked for.
+        assert_eq!(calls(&mut ctl, "hset"), keyspace, "{}", binary.display());
+        assert_eq!(calls(&mut ctl, "hget"), hget_requests);
+        assert_eq!(completed("1_hget"), hget_requests);
+        // SET: both variants of set_ex, the mixed scenario's populate and its write stream.
+        let mix_writes = completed("2_mix_write_w");
+        let mix_reads = completed("2_mix_read_r");
+        assert_eq!(
+            calls(&mut ctl, "set"),
+            2 * set_requests + keyspace + mix_writes,
+            "{}",
+            binary.display()
+        );
+        assert_eq!(calls(&mut ctl, "get"), mix_reads);
+        assert!(mix_writes > 0 && mix_reads > 0);
+        // The TTL variant left keys with a TTL; the hashes hold what populate wrote.
+        assert!(ctl.call(&["TTL", "key:000000000007"]).is_ok());
+        let hget = record(&records, "1_hget");
+        assert_eq!(hget["command"], "HGET doc:__rand_int__ title");
+        assert_eq!(hget["test_phase"], "read");
+        assert_eq!(hget["group"], 1);
+        assert_eq!(hget["scenario"], "hget");
+        assert_eq!(hget["group_description"], "Hashes and strings with a TTL");
+        assert!(hget["error"].is_null());
+        assert_eq!(record(&records, "1_set_ex_get")["scenario"], "set_ex_get");
+        assert_eq!(record(&records, "2_mix_read_r")["test_phase"], "mixed_read");
+    }
+}
+
+/// A command the server refuses: every error reply is counted and named, the scenario's run is
+/// marked failed (exit 5), and the next scenario still runs. A setup command the server
+/// refuses fails its scenario with the server's reply before any load.
+#[test]
+fn refused_commands_fail_their_scenario_and_the_rest_runs() {
+    let Some(bins) = Bins::get() else { return };
+    let server = ServerGuard::start(&bins.new);
+    let mut ctl = Resp::connect(server.port).unwrap();
+    ctl.call(&["CONFIG", "RESETSTAT"]).unwrap();
+    let scratch = Scratch::new();
+    let config = scratch.config(&json!([{
+        "keyspacelen": 1000,
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "bad", "type": "write", "command": "NOSUCHCMD key:__rand_int__",
+             "clients": 2, "requests": 500},
+            {"id": "nosetup", "type": "read", "setup_commands": ["FT.CREATE idx SCHEMA t TEXT"],
+             "command": "GET key:__rand_int__", "requests": 100},
+            {"id": "good", "type": "write", "command": "SET key:__rand_int__ v",
+             "clients": 2, "requests": 700}
+        ]}]
+    }]));
+    let out = run_against(&scratch, &config, server.port).assert().code(5);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let records = records_in(&scratch.results());
+    let bad = record(&records, "1_bad");
+    assert_eq!(bad["status"], "failed", "{bad}");
+    assert_eq!(bad["errors_by_kind"], json!({"ERR": 500}), "{bad}");
+    let error = bad["error"].as_str().unwrap();
+    assert!(error.contains("ERR: 500"), "{error}");
+    assert_eq!(
+        error_count(&mut ctl, "ERR"),
+        500 + 1,
+        "500 refused, 1 FT.CREATE"
+    );
+    let nosetup = record(&records, "1_nosetup");
+    assert_eq!(nosetup["status"], "failed");
+    let why = nosetup["error"].as_str().unwrap();
+    assert!(
+        why.contains("FT.CREATE idx SCHEMA t TEXT") && why.contains("unknown command"),
+        "{why}"
+    );
+    assert_eq!(calls(&mut ctl, "get"), 0, "no load after a failed setup");
+    let good = record(&records, "1_good");
+    assert_eq!(good["status"], "success");
+    assert_eq!(calls(&mut ctl, "set"), 700);
+    assert!(stderr.contains("scenario `1_bad`"), "{stderr}");
+}
+
+/// A mixed scenario: a record per stream, both windows end within 100 ms of each other, and
+/// their rates add up to the server's own `instantaneous_ops_per_sec` within 10 %.
+#[test]
+fn mixed_streams_are_recorded_apart_and_add_up_to_the_server_rate() {
+    let Some(bins) = Bins::get() else { return };
+    let server = ServerGuard::start(&bins.new);
+    let scratch = Scratch::new();
+    let config = scratch.config(&json!([{
+        "keyspacelen": 10000,
+        "test_groups": [{"group": "m", "scenarios": [
+            {"id": "mix", "type": "mixed", "duration": 6, "pipeline": 2,
+             "populate_with": "SET key:__rand_int__ xxxxxxxx",
+             "writes": [{"command": "SET key:__rand_int__ yyyyyyyy", "clients": 2}],
+             "reads": [{"command": "GET key:__rand_int__", "clients": 6}]}
+        ]}]
+    }]));
+    let mut cmd = run_std(&scratch, &config, server.port);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = crate::support::ChildGuard::spawn(cmd);
+    let mut ctl = Resp::connect(server.port).unwrap();
+    // The mixed load is on once GETs arrive. The server's rate averages its last ~1.6 s, so
+    // it is read from 1.7 s into the 6 s window on, every 250 ms, and averaged: the machine
+    // is shared, and one reading is one moment of it.
+    wait_for("the mixed load to start", Duration::from_secs(60), || {
+        (calls(&mut ctl, "get") > 0).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1700));
+    let samples: Vec<f64> = (0..14)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(250));
+            ctl.info_u64("stats", "instantaneous_ops_per_sec") as f64
+        })
+        .collect();
+    let server_rate = samples.iter().sum::<f64>() / samples.len() as f64;
+    let status = child.wait(Duration::from_secs(60));
+    assert!(status.success(), "{status}");
+    let records = records_in(&scratch.results());
+    assert_eq!(records.len(), 2);
+    let w = record(&records, "m_mix_write_w");
+    let r = record(&records, "m_mix_read_r");
+    assert_eq!(
+        (w["test_phase"].as_str(), r["test_phase"].as_str()),
+        (Some("mixed_write"), Some("mixed_read"))
+    );
+    assert_eq!(
+        (w["clients"].as_u64(), r["clients"].as_u64()),
+        (Some(2), Some(6))
+    );
+    assert_eq!(w["command"], "SET key:__rand_int__ yyyyyyyy");
+    assert_ne!(w["histogram_file"], r["histogram_file"], "a histogram each");
+    let ends = (
+        w["elapsed_s"].as_f64().unwrap(),
+        r["elapsed_s"].as_f64().unwrap(),
+    );
+    assert!(
+        (ends.0 - ends.1).abs() < 0.1,
+        "windows end {ends:?} s after the common start"
+    );
+    let sum = w["rps"].as_f64().unwrap() + r["rps"].as_f64().unwrap();
+    assert!(
+        (sum - server_rate).abs() <= 0.1 * server_rate,
+        "write + read = {sum:.0}/s, server {server_rate:.0}/s ({samples:?})"
+    );
+}
+
+/// The valkey-benchmark engine runs a scenario as a custom command line; the server counts
+/// exactly its requests. A mixed scenario is refused before anything starts, saying why.
+#[test]
+fn valkey_benchmark_runs_scenarios_as_custom_commands_and_refuses_mixed() {
+    let Some(bins) = Bins::get() else { return };
+    let server = ServerGuard::start(&bins.base);
+    let mut ctl = Resp::connect(server.port).unwrap();
+    ctl.call(&["CONFIG", "RESETSTAT"]).unwrap();
+    let scratch = Scratch::new();
+    let config = scratch.config(&json!([{
+        "keyspacelen": 1000,
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "rpush", "type": "write", "command": "RPUSH list:__rand_int__ a b c",
+             "populate_with": "SET str:__rand_int__ v", "clients": 4, "requests": 3000}
+        ]}]
+    }]));
+    run_against(&scratch, &config, server.port)
+        .args(["--valkey-benchmark-path", REDIS_BENCHMARK])
+        .assert()
+        .success();
+    assert_eq!(calls(&mut ctl, "rpush"), 3000);
+    assert_eq!(
+        calls(&mut ctl, "set"),
+        1000,
+        "populate goes through valkey-perf itself"
+    );
+    let records = records_in(&scratch.results());
+    assert_eq!(records[0]["engine"], "valkey-benchmark");
+    assert_eq!(records[0]["test_id"], "1_rpush");
+    let line = records[0]["engine_command_line"].as_str().unwrap();
+    assert!(
+        line.ends_with("--csv RPUSH list:__rand_int__ a b c"),
+        "{line}"
+    );
+
+    let mixed = scratch.config(&json!([{
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "mix", "type": "mixed", "duration": 2,
+             "writes": [{"command": "SET k v"}], "reads": [{"command": "GET k"}]}
+        ]}]
+    }]));
+    let out = run_against(&scratch, &mixed, server.port)
+        .args(["--valkey-benchmark-path", REDIS_BENCHMARK])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("scenario `1_mix` is \"mixed\"") && stderr.contains("--engine native"),
+        "{stderr}"
+    );
+}
