@@ -26,6 +26,10 @@ pub struct MachineFacts {
     /// When true (client-only modes), CPU ranges missing here are warnings, not errors:
     /// the server range may describe another machine.
     pub cpus_may_be_remote: bool,
+    /// When true (`config validate` without `--strict`), facts about this host (CPUs that do
+    /// not exist here) are warnings: the config may be meant for another machine. `run`
+    /// keeps them errors.
+    pub host_facts_are_warnings: bool,
 }
 
 impl MachineFacts {
@@ -37,6 +41,7 @@ impl MachineFacts {
         MachineFacts {
             online_cpus: online,
             cpus_may_be_remote: false,
+            host_facts_are_warnings: false,
         }
     }
 }

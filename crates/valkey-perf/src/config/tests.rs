@@ -7,6 +7,7 @@ fn facts() -> MachineFacts {
     MachineFacts {
         online_cpus: Some(CpuSet::parse("0-1").unwrap()),
         cpus_may_be_remote: false,
+        host_facts_are_warnings: false,
     }
 }
 
@@ -110,6 +111,7 @@ fn remote_server_cpus_are_a_warning_in_client_mode() {
     let facts = MachineFacts {
         online_cpus: Some(CpuSet::parse("0-1").unwrap()),
         cpus_may_be_remote: true,
+        host_facts_are_warnings: false,
     };
     let file = load_text(
         &with(r#", "server_cpu_range": "8-9", "client_cpu_range": "1""#),

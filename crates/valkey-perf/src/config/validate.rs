@@ -262,7 +262,18 @@ fn check_object(
                 crate::model::case::format_cpu_list(missing),
                 online.canonical()
             );
-            if facts.cpus_may_be_remote && key == "server_cpu_range" {
+            if facts.host_facts_are_warnings {
+                warnings.push(ConfigWarning {
+                    config_index: index,
+                    warning: Warning::new(
+                        WarningKind::Config,
+                        format!("config[{index}] `{key}`: {msg}"),
+                    )
+                    .with_hint(
+                        "`run` refuses this on this machine; `config validate --strict` checks as `run` does",
+                    ),
+                });
+            } else if facts.cpus_may_be_remote && key == "server_cpu_range" {
                 warnings.push(ConfigWarning {
                     config_index: index,
                     warning: Warning::new(

@@ -149,3 +149,37 @@ fn validate_table_snapshot() {
         insta::assert_snapshot!("validate_table", text);
     });
 }
+
+/// A config written for a 192-CPU runner checks anywhere: CPUs missing here are warnings for
+/// `config validate`, errors with `--strict` (as for `run`).
+#[test]
+fn cpus_of_another_machine_are_warnings_unless_strict() {
+    let (_dir, path) = config_file(
+        "arm.json",
+        r#"[{"requests": [1000], "keyspacelen": [10], "data_sizes": [16], "pipelines": [1],
+             "commands": ["SET"], "server_cpu_range": "144-191", "client_cpu_range": "48-95"}]"#,
+    );
+    let out = valkey_perf()
+        .args(["config", "validate"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 case"));
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    for want in [
+        "`server_cpu_range`",
+        "`client_cpu_range`",
+        "do not exist on this machine",
+        "--strict",
+    ] {
+        assert!(stderr.contains(want), "missing `{want}` in {stderr}");
+    }
+    valkey_perf()
+        .args(["config", "validate", "--strict"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`server_cpu_range`: CPUs 144-191 do not exist",
+        ));
+}

@@ -298,6 +298,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     }
     let facts = MachineFacts {
         cpus_may_be_remote: client_only,
+        host_facts_are_warnings: false,
         ..MachineFacts::here()
     };
     let mut config = load_config(args, &facts)?;
