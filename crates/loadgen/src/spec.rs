@@ -255,8 +255,9 @@ impl<'de> serde::Deserialize<'de> for Builtin {
 pub enum CommandSpec {
     Builtin(Builtin),
     /// Arguments with placeholders: `__rand_int__` (12-digit key number), `__data__` (the
-    /// value), `{tag}` (a hash tag in cluster mode, left as is otherwise). The first
-    /// argument after the command name is the key used for cluster routing.
+    /// value), `{tag}` (a hash tag in cluster mode, left as is otherwise). The key used for
+    /// cluster routing is the first argument with `__rand_int__` or `{tag}` in it, else the
+    /// first argument after the command name.
     Template(Vec<String>),
 }
 

@@ -283,6 +283,7 @@ fn compile_template(
         expect: None,
     };
     resp::write_array_len(&mut t.bytes, args.len());
+    let mut routed_by_placeholder = false;
     for (i, arg) in args.iter().enumerate() {
         // Expand the argument, recording placeholder offsets relative to its start.
         let mut out: Vec<u8> = Vec::with_capacity(arg.len());
@@ -329,8 +330,13 @@ fn compile_template(
         t.scores.extend(scores.iter().map(|o| base + o));
         t.tags.extend(tags.iter().map(|o| base + o));
         t.values.extend(values.iter().map(|(o, l)| (base + o, *l)));
-        if i == 1 {
+        // The routing key: the first argument with a key number or a hash tag in it (a
+        // template's key need not be its first argument: `FCALL f 1 key:{tag}:__rand_int__`),
+        // else the first argument after the command name.
+        let templated = !keys.is_empty() || !tags.is_empty();
+        if (i == 1 && !routed_by_placeholder) || (templated && !routed_by_placeholder && i > 0) {
             t.route = Some((base, base + out.len()));
+            routed_by_placeholder = templated;
         }
     }
     Ok(t)
@@ -681,6 +687,33 @@ mod tests {
             !Expect::of(Builtin::Zpopmin)
                 .unwrap()
                 .matches(&Frame::Array(vec![]))
+        );
+    }
+
+    #[test]
+    fn templates_route_by_their_first_templated_argument() {
+        let template = |args: &[&str]| {
+            let w = Workload {
+                key_order: KeyOrder::Random { seed: 5 },
+                ..Workload::single(
+                    CommandSpec::Template(args.iter().map(|a| a.to_string()).collect()),
+                    3,
+                    Some(100_000),
+                )
+            };
+            Compiled::new(&w, true).unwrap()
+        };
+        let c = template(&["FCALL", "f", "1", "key:{tag}:__rand_int__"]);
+        for _ in 0..50 {
+            let mut out = Vec::new();
+            let slot = c.emit(&mut c.key_gen(1), &mut out, None).1.unwrap();
+            assert_eq!(key_slot(parse_args(&out)[3].as_bytes()), slot);
+        }
+        let c = template(&["FT.SEARCH", "idx", "hello"]);
+        let mut out = Vec::new();
+        assert_eq!(
+            c.emit(&mut c.key_gen(1), &mut out, None).1,
+            Some(key_slot(b"idx"))
         );
     }
 

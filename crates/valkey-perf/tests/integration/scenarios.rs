@@ -311,3 +311,58 @@ fn valkey_benchmark_runs_scenarios_as_custom_commands_and_refuses_mixed() {
         "{stderr}"
     );
 }
+
+/// In a cluster: a keyless setup command (a function library) reaches every primary, a keyed
+/// one the primary owning its key; populate fills every key on its owner; the measured
+/// command's key need not be its first argument. The function answers an error for a key that
+/// populate missed, so a clean record proves every read found its key.
+#[test]
+fn cluster_scenarios_route_setup_populate_and_load_by_key() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    let library = "#!lua name=scen\nredis.register_function('getit', function(keys, args) \
+        local v = redis.call('GET', keys[1]) \
+        if not v then return redis.error_reply('MISSING ' .. keys[1]) end \
+        return v end)";
+    let config = scratch.config(&json!([{
+        "cluster_mode": true, "cluster_nodes": 3, "keyspacelen": 2000,
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "fcall", "type": "read",
+             "setup_commands": [
+                 format!("FUNCTION LOAD \"{library}\""),
+                 "SET setup:marker 1"
+             ],
+             "populate_with": "SET key:{tag}:__rand_int__ v",
+             "command": "FCALL getit 1 key:{tag}:__rand_int__",
+             "clients": 6, "requests": 6000}
+        ]}]
+    }]));
+    let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
+    cmd.env("TMPDIR", scratch.tmp())
+        .env_remove("RUST_LOG")
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--results-dir")
+        .arg(scratch.results())
+        .arg("--server-bin")
+        .arg(&bins.new)
+        .timeout(Duration::from_secs(180))
+        .assert()
+        .success();
+    let records = records_in(&scratch.results());
+    let r = record(&records, "1_fcall");
+    assert_eq!(r["status"], "success", "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["requests_completed"], 6000);
+    assert_eq!(r["cluster_mode"], true);
+    assert_eq!(
+        r["cluster_redirects"], 0,
+        "every request went to its key's owner: {r}"
+    );
+    assert!(
+        scratch.tmp_leftovers().is_empty(),
+        "{:?}",
+        scratch.tmp_leftovers()
+    );
+}
