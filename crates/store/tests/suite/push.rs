@@ -300,3 +300,43 @@ fn records_round_trip(f: &Fixture) {
     assert_eq!(db.commits_by_time(&core).unwrap().len(), 3);
 }
 both!(records_round_trip);
+
+/// The server-side fields `run` writes (CPU per request, memory after the run) become typed
+/// columns and read back as written.
+fn server_usage_fields_round_trip(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    let mut timed = record("aaa", T1, "GET", 0);
+    for (k, v) in [
+        ("server_cpu_user_s", json!(1.2345)),
+        ("server_cpu_sys_s", json!(0.5)),
+        ("server_cpu_source", json!("proc")),
+        ("server_cpu_info_s", json!(1.7351)),
+        ("server_commands", json!(412_345)),
+        ("server_cpu_us_per_request", json!(4.206)),
+        ("server_calls", json!(412_300)),
+        ("usec_per_call", json!(0.912)),
+        ("used_memory", json!(5_123_456_789_u64)),
+        ("used_memory_rss", json!(6_000_000_000_u64)),
+        ("mem_fragmentation_ratio", json!(1.17)),
+        ("keys", json!(100_000)),
+    ] {
+        timed.insert(k.into(), v);
+    }
+    let out = db
+        .push_records(&core, "aaa/metrics.json", &[timed.clone()], None, false)
+        .unwrap();
+    assert_eq!(out.inserted, 1, "{out:?}");
+    assert!(out.columns_widened.is_empty(), "{out:?}");
+    let rows = rows(&mut db);
+    for (k, v) in timed
+        .iter()
+        .filter(|(k, _)| k.starts_with("server_") || k.starts_with("used_memory"))
+    {
+        assert_eq!(&rows[0][k], v, "`{k}`");
+    }
+    for k in ["usec_per_call", "mem_fragmentation_ratio", "keys"] {
+        assert_eq!(rows[0][k], timed[k], "`{k}`");
+    }
+}
+both!(server_usage_fields_round_trip);

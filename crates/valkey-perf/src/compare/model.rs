@@ -18,10 +18,12 @@ pub enum Metric {
     MaxLatency,
     /// Instructions per request counted under callgrind (instructions mode).
     InstructionsPerRequest,
+    /// Server CPU time per request in the measured window (all threads, all nodes).
+    ServerCpuPerRequest,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; 9] = [
         Metric::Rps,
         Metric::AvgLatency,
         Metric::P50Latency,
@@ -30,6 +32,7 @@ impl Metric {
         Metric::MinLatency,
         Metric::MaxLatency,
         Metric::InstructionsPerRequest,
+        Metric::ServerCpuPerRequest,
     ];
 
     /// The record field holding this metric.
@@ -43,6 +46,7 @@ impl Metric {
             Metric::MinLatency => "min_latency_ms",
             Metric::MaxLatency => "max_latency_ms",
             Metric::InstructionsPerRequest => "instructions_per_request",
+            Metric::ServerCpuPerRequest => "server_cpu_us_per_request",
         }
     }
 
@@ -57,6 +61,7 @@ impl Metric {
             Metric::MinLatency => "min latency",
             Metric::MaxLatency => "max latency",
             Metric::InstructionsPerRequest => "instructions/request",
+            Metric::ServerCpuPerRequest => "server CPU/request",
         }
     }
 
@@ -64,6 +69,7 @@ impl Metric {
         match self {
             Metric::Rps => "req/s",
             Metric::InstructionsPerRequest => "instr",
+            Metric::ServerCpuPerRequest => "µs",
             _ => "ms",
         }
     }
@@ -79,7 +85,24 @@ impl Metric {
     }
 
     pub fn is_latency(self) -> bool {
-        !matches!(self, Metric::Rps | Metric::InstructionsPerRequest)
+        !matches!(
+            self,
+            Metric::Rps | Metric::InstructionsPerRequest | Metric::ServerCpuPerRequest
+        )
+    }
+
+    /// Metrics only some records have (instructions mode, server usage): a case where neither
+    /// side has them shows no row for them.
+    pub fn optional(self) -> bool {
+        matches!(
+            self,
+            Metric::InstructionsPerRequest | Metric::ServerCpuPerRequest
+        )
+    }
+
+    /// Measured in time, so meaningless against a server under callgrind.
+    pub fn is_timing(self) -> bool {
+        self != Metric::InstructionsPerRequest
     }
 }
 
@@ -208,6 +231,28 @@ pub struct CaseComparison {
     /// Instructions mode, for a case whose instructions per request changed: the functions
     /// whose inclusive instructions per request changed most.
     pub functions: Vec<super::functions::FunctionChange>,
+    /// Server figures shown but not judged (memory after the run, time per call), where the
+    /// records have them.
+    pub server: Vec<ShownFigure>,
+}
+
+/// Record fields shown per case next to the judged metrics, with their labels: what the
+/// servers held after the load and how long they took per call of the measured command.
+pub const SHOWN_FIELDS: &[(&str, &str)] = &[
+    ("used_memory", "used memory (bytes)"),
+    ("used_memory_rss", "RSS (bytes)"),
+    ("mem_fragmentation_ratio", "fragmentation ratio"),
+    ("keys", "keys"),
+    ("usec_per_call", "server µs per call"),
+];
+
+/// One of [`SHOWN_FIELDS`] for one case: the mean over each side's runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShownFigure {
+    pub field: &'static str,
+    pub label: &'static str,
+    pub baseline_mean: Option<f64>,
+    pub new_mean: Option<f64>,
 }
 
 impl CaseComparison {

@@ -39,8 +39,8 @@ pub fn fmt_num(v: f64, digits: i32) -> String {
 
 /// A value of a metric with its unit: `403.2K` rps, `0.141 ms`.
 fn fmt_value(v: f64, unit: &str) -> String {
-    if unit == "ms" {
-        format!("{} ms", fmt_num(v, 3))
+    if matches!(unit, "ms" | "µs") {
+        format!("{} {unit}", fmt_num(v, 3))
     } else {
         fmt_num(v, 4)
     }
@@ -80,7 +80,7 @@ fn fmt_stats(m: &MetricComparison, s: Option<&super::Summary>) -> String {
     };
     let mut out = format!("n={}", s.n);
     if let Some(sd) = s.sd {
-        let sd = if m.metric.unit() == "ms" {
+        let sd = if matches!(m.metric.unit(), "ms" | "µs") {
             sig(sd, 2)
         } else {
             fmt_num(sd, 3)
@@ -200,6 +200,29 @@ fn functions_table(out: &mut String, case: &CaseComparison) {
             f.new_per_request,
             f.change_per_request,
             f.new_share_pct
+        );
+    }
+}
+
+/// What the servers held after the load and their time per call, per side (shown, not judged).
+fn server_table(out: &mut String, case: &CaseComparison) {
+    if case.server.is_empty() {
+        return;
+    }
+    out.push_str("\nServers after the run (means; shown, not judged):\n\n");
+    out.push_str("| | baseline | new | change |\n|---|---|---|---|\n");
+    let shown = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| fmt_num(v, 4));
+    for f in &case.server {
+        let change = match (f.baseline_mean, f.new_mean) {
+            (Some(b), Some(n)) if b != 0.0 => fmt_pct(Some((n - b) / b.abs() * 100.0)),
+            _ => "n/a".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {change} |",
+            f.label,
+            shown(f.baseline_mean),
+            shown(f.new_mean)
         );
     }
 }
@@ -426,6 +449,7 @@ pub fn render_markdown(cmp: &Comparison) -> String {
         );
         case_table(&mut out, case, holm);
         functions_table(&mut out, case);
+        server_table(&mut out, case);
         out.push_str("\n</details>\n\n");
     }
     for (what, list) in [
@@ -499,6 +523,7 @@ pub fn render_markdown(cmp: &Comparison) -> String {
          the measured window under callgrind, per request; noise threshold {ithr} %. For a \
          case whose count changed, the functions whose inclusive count per request changed \
          most are listed under it.\n\
+         {server_cpu}\
          - **Overall**: the random-effects pooled change of a metric over the cases of one \
          invocation (DerSimonian–Laird, with the Hartung–Knapp interval on k − 1 degrees of \
          freedom), Holm-corrected among the overall lines: a small change in every case is \
@@ -514,6 +539,7 @@ pub fn render_markdown(cmp: &Comparison) -> String {
         min = cmp.options.min_runs.max(2),
         min_cases = super::effects::MIN_CASES_FOR_BETWEEN,
         ithr = cmp.options.instructions_threshold_pct,
+        server_cpu = legend_extra(cmp),
         holm_text = if holm {
             format!(
                 "; Holm p is adjusted by Holm's method over all {} comparisons of this report, \
@@ -531,6 +557,26 @@ pub fn render_markdown(cmp: &Comparison) -> String {
         alpha = cmp.options.alpha,
         thr = cmp.options.threshold_pct,
     );
+    out
+}
+
+/// Legend lines for the metrics only some reports have.
+fn legend_extra(cmp: &Comparison) -> String {
+    let has = |metric: super::Metric| {
+        cmp.cases
+            .iter()
+            .flat_map(|c| &c.metrics)
+            .any(|m| m.metric == metric)
+    };
+    let mut out = String::new();
+    if has(super::Metric::ServerCpuPerRequest) {
+        out.push_str(
+            "- **server CPU/request**: CPU time (user + system) of every server process, all \
+             threads and all nodes, over the measured window, divided by the commands the \
+             primaries processed in it; lower is better. It counts the server's own work per \
+             request, not the client's share of a busy machine.\n",
+        );
+    }
     out
 }
 

@@ -245,14 +245,15 @@ pub fn compare_records(
         for (slot, &metric) in metrics.iter().enumerate() {
             let bv = values_of(baseline, &g.baseline, metric);
             let nv = values_of(new, &g.new, metric);
-            if bv.is_empty() && nv.is_empty() && metric == Metric::InstructionsPerRequest {
-                // Timing records have no instruction counts: nothing to show.
+            if bv.is_empty() && nv.is_empty() && metric.optional() {
+                // Timing records have no instruction counts, older records no server CPU:
+                // nothing to show.
                 continue;
             }
             let enough = bv.len() >= min_runs && nv.len() >= min_runs;
             few_runs |= enough && (bv.len() < 3 || nv.len() < 3);
             let floor = effects::sd_floor(effects::resolution(&bv, &nv));
-            let timing = metric != Metric::InstructionsPerRequest;
+            let timing = metric.is_timing();
             let (analysis, difference) = match (&origin, enough) {
                 (_, false) => (None, None),
                 (Origin::Paired(pairs), true) => {
@@ -319,6 +320,7 @@ pub fn compare_records(
             new_runs: g.new.len(),
             metrics: mcs,
             functions: Vec::new(),
+            server: shown_figures(baseline, &g.baseline, new, &g.new),
         };
         match (g.baseline.is_empty(), g.new.is_empty()) {
             (false, false) => cases.push(case),
@@ -514,6 +516,33 @@ pub fn compare_records(
         changes,
         warnings,
     })
+}
+
+/// The [`SHOWN_FIELDS`] some run of the case has, as means per side.
+fn shown_figures(
+    baseline: &[RecordMap],
+    bi: &[usize],
+    new: &[RecordMap],
+    ni: &[usize],
+) -> Vec<ShownFigure> {
+    let mean = |recs: &[RecordMap], idx: &[usize], field: &str| {
+        let v: Vec<f64> = idx
+            .iter()
+            .filter_map(|&i| recs[i].get(field)?.as_f64())
+            .filter(|v| v.is_finite())
+            .collect();
+        stats::mean(&v)
+    };
+    SHOWN_FIELDS
+        .iter()
+        .map(|&(field, label)| ShownFigure {
+            field,
+            label,
+            baseline_mean: mean(baseline, bi, field),
+            new_mean: mean(new, ni, field),
+        })
+        .filter(|f| f.baseline_mean.is_some() || f.new_mean.is_some())
+        .collect()
 }
 
 /// The verdict for one judged metric given its (adjusted) p-value.

@@ -66,8 +66,11 @@ pub struct RunRequest<'a> {
     /// Where the native engine writes each run's histogram file.
     pub histogram_dir: &'a Path,
     pub run_index: u32,
-    /// Called right before the measured load starts (after seeding and warm-up setup) and
-    /// right after it ends; instructions mode opens and closes its counting window here.
+    /// Called right before the measured load starts (after seeding, and after a warm-up run
+    /// of its own) and right after it ends; instructions mode opens and closes its counting
+    /// window here, and the servers' CPU time and commands are read here. A warm-up the
+    /// engine runs inside the load (the native engine's, valkey-benchmark's `--warmup`) lies
+    /// inside the window.
     pub on_window: &'a mut dyn FnMut(Window) -> Result<()>,
 }
 
@@ -143,15 +146,16 @@ impl Engine {
         let seed_plan = SeedPlan::for_case(case);
         let not_seeded = self.seed(case, load, control, seed_plan.as_ref(), deadline)?;
         let started_at = now_utc_ms();
-        on_window(Window::Start)?;
         let measured = match self {
             Engine::External(bench) => {
                 if bench.needs_separate_warmup(case) {
                     bench.warmup(case, load, abort)?;
                 }
+                on_window(Window::Start)?;
                 bench.measure(case, load, deadline, abort)
             }
             Engine::Native => {
+                on_window(Window::Start)?;
                 let file = histogram_dir.join(format!(
                     "{}-{}-run{run_index}.json",
                     started_at.replace([':', '.'], ""),

@@ -31,6 +31,8 @@ pub enum WarningKind {
     Input,
     /// Anything else the load generator reported.
     Load,
+    /// What the servers used in the window (CPU, memory) could not be read.
+    ServerUsage,
 }
 
 /// One warning: what happened and what to do about it.

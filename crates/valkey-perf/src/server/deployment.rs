@@ -10,6 +10,7 @@ use super::cluster::{self, ClusterHandle, ClusterSpec, parse_cluster_nodes};
 use super::control::{self, AuthError, Connector, Control, Credentials, Frame, info_field};
 use super::standalone::{ServerHandle, ServerSpec};
 use super::tls::{ClientTls, ServerTls};
+use super::usage::{Probe, ProbeNode};
 use crate::model::case::ServerTopology;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
@@ -428,6 +429,24 @@ impl Deployment {
             Deployment::Cluster(c) => c.pids(),
             Deployment::External { .. } => Vec::new(),
         }
+    }
+
+    /// A [`Probe`] of every node, on connections opened now (before the window it samples),
+    /// with the pids of the servers valkey-perf started.
+    pub fn probe(&self) -> Result<Probe> {
+        let primaries = self.nodes(true)?;
+        let mut nodes = Vec::new();
+        for (host, port) in self.nodes(false)? {
+            let control = self
+                .connector()
+                .connect(&host, port, Duration::from_secs(10))?;
+            nodes.push(ProbeNode {
+                addr: format!("{host}:{port}"),
+                primary: primaries.iter().any(|(h, p)| *h == host && *p == port),
+                control,
+            });
+        }
+        Ok(Probe::new(nodes, self.pids()))
     }
 
     /// The CPU affinity actually applied, read back from `/proc/<pid>/status`, for

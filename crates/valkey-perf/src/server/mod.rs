@@ -5,7 +5,10 @@
 //!
 //! ```text
 //! tls ◄── control ◄── standalone ◄── cluster ◄── deployment
+//!              ◄── usage ◄──────────────────────────┘
 //! ```
+//!
+//! (`usage` imports `control`; `deployment` imports `usage`.)
 //!
 //! A file imports only files to its left, plus `process` (re-exported here from the crate,
 //! below all of them), so there is no import cycle.
@@ -16,6 +19,7 @@ pub mod control;
 pub mod deployment;
 pub mod standalone;
 pub mod tls;
+pub mod usage;
 
 /// Process handling lives below every layer; servers use it through this path too.
 pub use crate::process;

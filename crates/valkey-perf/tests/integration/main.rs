@@ -15,6 +15,7 @@ mod run_native;
 mod run_reads;
 mod run_topologies;
 mod scenarios;
+mod server_usage;
 mod store_loop;
 mod support;
 mod topology;

@@ -8,6 +8,7 @@ use crate::model::{BenchmarkMode, Case, Record, Warning, WarningKind};
 use crate::process::interrupted;
 use crate::server::callgrind;
 use crate::server::tls::ServerTls;
+use crate::server::usage::{Sample, window_usage};
 use crate::server::{Deployment, StartOptions};
 use anyhow::Context;
 use std::time::{Duration, Instant};
@@ -100,6 +101,9 @@ pub(super) fn run_once(
     let load = load_target(&deployment);
     let mut control = deployment.control().map_err(run_err)?;
     let pids = deployment.pids();
+    // What the servers used in the window, read on connections opened before it. Reading it
+    // never fails the run: a warning says what is missing.
+    let mut probe = deployment.probe();
     let mut dead: Option<String> = None;
     let mut last_check = Instant::now();
     let mut abort = || {
@@ -114,17 +118,26 @@ pub(super) fn run_once(
         false
     };
     let mut dumps: Vec<std::path::PathBuf> = Vec::new();
+    let mut edges: (
+        Option<anyhow::Result<Sample>>,
+        Option<anyhow::Result<Sample>>,
+    ) = (None, None);
     let mut on_window = |edge: Window| -> anyhow::Result<()> {
-        let Some(dir) = &callgrind_dir else {
-            return Ok(());
-        };
-        match edge {
-            Window::Start => callgrind::start_window(&pids),
-            Window::End => {
-                dumps = callgrind::end_window(&pids, dir)?;
-                Ok(())
+        // Instrumentation switches on before the first sample and off after the last, so
+        // neither is counted in the other.
+        if let (Some(_), Window::Start) = (&callgrind_dir, edge) {
+            callgrind::start_window(&pids)?;
+        }
+        if let Ok(p) = probe.as_mut() {
+            match edge {
+                Window::Start => edges.0 = Some(p.sample()),
+                Window::End => edges.1 = Some(p.sample()),
             }
         }
+        if let (Some(dir), Window::End) = (&callgrind_dir, edge) {
+            dumps = callgrind::end_window(&pids, dir)?;
+        }
+        Ok(())
     };
     let measured = plan.engine.measure(
         RunRequest {
@@ -147,6 +160,25 @@ pub(super) fn run_once(
         )));
     }
     let mut measurement: Measurement = measured.map_err(run_err)?;
+    let usage = probe.and_then(|_| match edges {
+        (Some(start), Some(end)) => window_usage(
+            &start?,
+            &end?,
+            case.builtin().map_or("", |c| c.command_name()),
+        ),
+        _ => anyhow::bail!("the measured window was not seen"),
+    });
+    match usage.and_then(|u| Ok(serde_json::to_value(u)?)) {
+        Ok(serde_json::Value::Object(fields)) => measurement.extra.extend(fields),
+        Ok(_) => {}
+        Err(e) => warnings.push(
+            Warning::new(
+                WarningKind::ServerUsage,
+                format!("server CPU time and memory were not recorded: {e:#}"),
+            )
+            .with_hint("check that the server answers `INFO` and that `/proc` is readable"),
+        ),
+    }
     if callgrind_dir.is_some() {
         record_instructions(case, &dumps, &mut measurement.extra).map_err(run_err)?;
     }
