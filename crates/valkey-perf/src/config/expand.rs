@@ -32,6 +32,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                         custom_configs: obj.custom_server_configs.clone(),
                         config_set: config_set.clone(),
                         callgrind: obj.instructions,
+                        modules: obj.modules.clone(),
                     };
                     if !obj.scenarios.is_empty() {
                         for &keyspacelen in &obj.keyspacelen {

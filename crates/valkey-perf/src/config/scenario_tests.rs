@@ -234,11 +234,11 @@ fn bad_scenarios_are_refused_naming_group_scenario_and_key() {
             &["`test_groups[0].group`", "missing"],
         ),
         (
-            json!([{"test_groups": [], "modules": []}]),
+            json!([{"test_groups": [], "cpu_allocation": {}}]),
             &[
                 "`test_groups`",
                 "list is empty",
-                "`modules`",
+                "`cpu_allocation`",
                 "not supported",
             ],
         ),

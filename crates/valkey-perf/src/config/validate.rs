@@ -60,6 +60,8 @@ pub struct ConfigObject {
     /// The scenario shape (`test_groups`): its scenarios, expanded by their options; empty
     /// for the basic shape.
     pub scenarios: Vec<ScenarioSpec>,
+    /// Modules every server loads at start (scenario shape).
+    pub modules: Vec<crate::model::case::Module>,
 }
 
 fn check_object(
@@ -364,6 +366,11 @@ fn check_object(
         }
     }
 
+    let modules = if scenario_shape {
+        scenario::modules(&mut c, facts, warnings)
+    } else {
+        Vec::new()
+    };
     let scenarios = if scenario_shape {
         if requests.len() > 1 {
             c.err(
@@ -419,6 +426,7 @@ fn check_object(
             seed,
             instructions,
             scenarios,
+            modules,
         })
     } else {
         Err(c.errors)

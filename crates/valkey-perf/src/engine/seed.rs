@@ -161,6 +161,7 @@ mod tests {
                 custom_configs: vec![],
                 config_set: Default::default(),
                 callgrind: false,
+                modules: Vec::new(),
             },
             command: crate::model::CaseCommand::Builtin(command),
             mode,

@@ -141,6 +141,17 @@ pub struct ServerTopology {
     /// which counts the instructions of the measured window.
     #[serde(default)]
     pub callgrind: bool,
+    /// Modules every server loads at start (`modules`: path and arguments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<Module>,
+}
+
+/// A module a server loads at start (`--loadmodule PATH ARGS...`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Module {
+    /// Absolute path of the shared object.
+    pub path: std::path::PathBuf,
+    pub args: Vec<String>,
 }
 
 /// One fully specified measurement.

@@ -109,7 +109,20 @@ impl Deployment {
             io_threads: topology.io_threads,
             cpus: topology.server_cpus.clone(),
             custom_configs: topology.custom_configs.clone(),
-            extra_args: Vec::new(),
+            // One argument, as the server reads `--loadmodule PATH ARGS` from its command line:
+            // arguments that start with `--` (`--use-coordinator`) stay the module's.
+            extra_args: topology
+                .modules
+                .iter()
+                .map(|m| {
+                    let mut line = format!("--loadmodule {}", m.path.display());
+                    for a in &m.args {
+                        line.push(' ');
+                        line.push_str(a);
+                    }
+                    line
+                })
+                .collect(),
             log_dir: options.log_dir.clone(),
             tls,
             callgrind_dir: options.callgrind_dir.clone(),

@@ -328,6 +328,7 @@ fn running_cluster_with_a_password() {
         custom_configs: vec![],
         config_set: Default::default(),
         callgrind: false,
+        modules: Vec::new(),
     };
     let mut cluster = Deployment::start(
         &topology,

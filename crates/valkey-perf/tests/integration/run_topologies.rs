@@ -490,6 +490,7 @@ fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
         custom_configs: Vec::new(),
         config_set: serde_json::Map::new(),
         callgrind: false,
+        modules: Vec::new(),
     };
     let mut running = Deployment::start(
         &topology,

@@ -366,3 +366,55 @@ fn cluster_scenarios_route_setup_populate_and_load_by_key() {
         scratch.tmp_leftovers()
     );
 }
+
+/// `modules` are loaded by every server at start: a module file that is missing is refused
+/// before anything starts (exit 2); one the server cannot load stops the run with the server's
+/// own log line (exit 4), and no server is left behind.
+#[test]
+fn modules_are_loaded_at_start_and_a_bad_one_is_exit_4_with_the_servers_line() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    let not_a_module = scratch.path().join("notamodule.so");
+    std::fs::write(&not_a_module, "not a shared object").unwrap();
+    let config = |path: &Path| {
+        scratch.config(&json!([{
+            "keyspacelen": 100,
+            "modules": [{"path": path, "startup_args": ["--use-coordinator"]}],
+            "test_groups": [{"group": 1, "scenarios": [
+                {"id": "a", "type": "write", "command": "SET k:__rand_int__ v", "requests": 100}
+            ]}]
+        }]))
+    };
+    let run = |config: &Path| {
+        let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
+        cmd.env("TMPDIR", scratch.tmp())
+            .env_remove("RUST_LOG")
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .arg("--results-dir")
+            .arg(scratch.results())
+            .arg("--server-bin")
+            .arg(&bins.new)
+            .timeout(Duration::from_secs(60));
+        cmd
+    };
+    let missing = scratch.path().join("nowhere/libsearch.so");
+    let out = run(&config(&missing)).assert().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("`modules[0].path`") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    let out = run(&config(&not_a_module)).assert().code(4);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("Module") && stderr.contains(&not_a_module.display().to_string()),
+        "the server's log line names the module: {stderr}"
+    );
+    assert!(
+        scratch.tmp_leftovers().is_empty(),
+        "{:?}",
+        scratch.tmp_leftovers()
+    );
+}

@@ -28,6 +28,7 @@ fn topology() -> ServerTopology {
         custom_configs: Vec::new(),
         config_set: Map::new(),
         callgrind: false,
+        modules: Vec::new(),
     }
 }
 
