@@ -141,6 +141,18 @@ fn the_example_scenarios_send_exactly_their_commands() {
         assert_eq!(hget["scenario"], "hget");
         assert_eq!(hget["group_description"], "Hashes and strings with a TTL");
         assert!(hget["error"].is_null());
+        // The servers' own account of the window: exactly the measured HGETs.
+        assert_eq!(hget["server_calls"], hget_requests, "{hget}");
+        assert!(
+            hget["server_cpu_us_per_request"].as_f64().unwrap() > 0.0,
+            "{hget}"
+        );
+        assert!(
+            record(&records, "2_mix_read_r")
+                .get("server_calls")
+                .is_none(),
+            "a mixed scenario's window is no one stream's"
+        );
         assert_eq!(record(&records, "1_set_ex_get")["scenario"], "set_ex_get");
         assert_eq!(record(&records, "2_mix_read_r")["test_phase"], "mixed_read");
     }

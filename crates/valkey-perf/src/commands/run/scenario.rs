@@ -17,6 +17,7 @@ use crate::engine::{Measurement, RunRequest, Window};
 use crate::model::{Case, Record, Scenario, Stream, Warning, WarningKind};
 use crate::process::interrupted;
 use crate::server::Deployment;
+use crate::server::usage::{Sample, window_usage};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -158,6 +159,13 @@ fn run_scenario(
     }
     let load = load_target(deployment);
     let mut control = deployment.control().map_err(run_err)?;
+    // What the servers used in the window (one-stream scenarios: a mixed scenario's streams
+    // share the servers, so the window's CPU is no one stream's). Never fails the run.
+    let mut probe = (scenario.streams.len() == 1).then(|| deployment.probe());
+    let mut edges: (
+        Option<anyhow::Result<Sample>>,
+        Option<anyhow::Result<Sample>>,
+    ) = (None, None);
     let mut dead: Option<String> = None;
     let mut last_check = std::time::Instant::now();
     let mut abort = || {
@@ -171,7 +179,15 @@ fn run_scenario(
         }
         false
     };
-    let mut no_window = |_: Window| -> anyhow::Result<()> { Ok(()) };
+    let mut on_window = |edge: Window| -> anyhow::Result<()> {
+        if let Some(Ok(p)) = probe.as_mut() {
+            match edge {
+                Window::Start => edges.0 = Some(p.sample()),
+                Window::End => edges.1 = Some(p.sample()),
+            }
+        }
+        Ok(())
+    };
     let deadline = run_deadline(ctx.plan, case) + Duration::from_secs(case.keyspacelen / 20_000);
     let measured = ctx.plan.engine.measure_scenario(
         RunRequest {
@@ -181,7 +197,7 @@ fn run_scenario(
             deadline,
             histogram_dir: &target.dir.join("histograms"),
             run_index,
-            on_window: &mut no_window,
+            on_window: &mut on_window,
         },
         &mut abort,
     );
@@ -200,6 +216,29 @@ fn run_scenario(
         Err(e) => return Ok(failed_records(format!("{e:#}"), &server, &warnings)),
     };
     server.cpus = deployment.cpu_affinity().unwrap_or_default();
+    let mut streams = streams;
+    if let (Some(probe), Some(first)) = (probe, streams.first_mut()) {
+        let command = scenario.streams[0]
+            .args
+            .first()
+            .map(|c| c.to_ascii_lowercase())
+            .unwrap_or_default();
+        let usage = probe.and_then(|_| match edges {
+            (Some(start), Some(end)) => window_usage(&start?, &end?, &command),
+            _ => anyhow::bail!("the measured window was not seen"),
+        });
+        match usage.and_then(|u| Ok(serde_json::to_value(u)?)) {
+            Ok(Value::Object(fields)) => first.measurement.extra.extend(fields),
+            Ok(_) => {}
+            Err(e) => warnings.push(
+                Warning::new(
+                    WarningKind::ServerUsage,
+                    format!("server CPU time and memory were not recorded: {e:#}"),
+                )
+                .with_hint("check that the server answers `INFO` and that `/proc` is readable"),
+            ),
+        }
+    }
     Ok(scenario
         .streams
         .iter()
