@@ -21,6 +21,7 @@ mod sys;
 mod tls;
 mod transport;
 mod workload;
+mod zipf;
 
 pub use cluster::{crc16, key_slot};
 pub use spec::{
@@ -467,7 +468,7 @@ fn report(
         nodes,
         cancelled,
         seed: match spec.workload.key_order {
-            KeyOrder::Random { seed } => Some(seed),
+            KeyOrder::Random { seed } | KeyOrder::Zipf { seed, .. } => Some(seed),
             KeyOrder::Sequential => None,
         },
         warnings,

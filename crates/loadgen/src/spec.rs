@@ -279,13 +279,32 @@ pub struct WeightedCommand {
 }
 
 /// How `__rand_int__` placeholders get their numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum KeyOrder {
     /// Uniform over `0..keyspacelen`, from a seeded generator (reproducible per seed).
     Random { seed: u64 },
     /// `0, 1, 2, ...` (wrapping at `keyspacelen`), shared by all connections: a run of
     /// `keyspacelen` single-key requests touches every key exactly once.
     Sequential,
+    /// Zipf over `0..keyspacelen` (hot keys): key number `k` with probability proportional
+    /// to `(k + 1)^-exponent`, so key 0 is the hottest, from a seeded generator. In cluster
+    /// mode a client draws over the keys of the node it is bound to, the node's first key
+    /// hottest. `exponent` is finite and positive (0.99 is the usual "hot keys" choice).
+    Zipf { seed: u64, exponent: f64 },
+}
+
+/// Exponents are checked finite when the workload is compiled, so equality is reflexive.
+impl Eq for KeyOrder {}
+
+impl fmt::Display for KeyOrder {
+    /// As configs and records spell the distribution: `uniform`, `sequential`, `zipf:0.99`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyOrder::Random { .. } => f.write_str("uniform"),
+            KeyOrder::Sequential => f.write_str("sequential"),
+            KeyOrder::Zipf { exponent, .. } => write!(f, "zipf:{exponent}"),
+        }
+    }
 }
 
 /// What the load consists of.

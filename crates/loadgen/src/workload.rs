@@ -7,6 +7,7 @@
 
 use crate::cluster::{SLOTS, crc16, key_slot};
 use crate::spec::{Builtin, CommandSpec, KeyOrder, Workload};
+use crate::zipf::Zipf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -101,6 +102,8 @@ pub(crate) struct Compiled {
     sequential: Option<Arc<AtomicU64>>,
     distinct_values: bool,
     seed: u64,
+    /// Zipf key order: the exponent, and the distribution over the whole keyspace.
+    zipf: Option<(f64, Zipf)>,
     /// Only cluster mode needs each request's slot (hashing costs more than the rest of
     /// the request's generation).
     cluster: bool,
@@ -122,6 +125,8 @@ pub(crate) struct NodeKeys {
     full: u64,
     /// Tags below `rem` (a prefix of `tags`).
     below_rem: u64,
+    /// Zipf key order: the distribution over the node's keys (its first key hottest).
+    zipf: Option<Zipf>,
 }
 
 impl NodeKeys {
@@ -154,6 +159,11 @@ pub(crate) struct KeyGen {
 }
 
 impl KeyGen {
+    /// A double in `[0, 1)` (the top 53 bits of the next number).
+    fn next_unit(&mut self) -> f64 {
+        (self.next_rand() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
     fn next_rand(&mut self) -> u64 {
         // splitmix64 (Steele, Lea, Flood: "Fast splittable pseudorandom number generators").
         self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -391,7 +401,18 @@ impl Compiled {
         }
         let (sequential, seed) = match w.key_order {
             KeyOrder::Sequential => (Some(Arc::new(AtomicU64::new(0))), 0),
-            KeyOrder::Random { seed } => (None, seed),
+            KeyOrder::Random { seed } | KeyOrder::Zipf { seed, .. } => (None, seed),
+        };
+        let zipf = match w.key_order {
+            KeyOrder::Zipf { exponent, .. } if !(exponent.is_finite() && exponent > 0.0) => {
+                return Err(format!(
+                    "the zipf exponent must be a positive number, not {exponent}"
+                ));
+            }
+            KeyOrder::Zipf { exponent, .. } => w
+                .keyspacelen
+                .map(|space| (exponent, Zipf::new(space, exponent))),
+            _ => None,
         };
         let tag_slots = if cluster {
             (0..SLOTS)
@@ -407,6 +428,7 @@ impl Compiled {
             sequential,
             distinct_values: w.distinct_values,
             seed,
+            zipf,
             cluster,
             tag_slots,
         })
@@ -425,11 +447,13 @@ impl Compiled {
             None => (1, 0),
         };
         let below_rem = tags.iter().filter(|&&t| u64::from(t) < rem).count() as u64;
-        let keys = NodeKeys {
+        let mut keys = NodeKeys {
             tags,
             full,
             below_rem,
+            zipf: None,
         };
+        keys.zipf = self.zipf.as_ref().map(|(s, _)| Zipf::new(keys.len(), *s));
         (keys.len() > 0).then_some(keys)
     }
 
@@ -485,8 +509,14 @@ impl Compiled {
                     (None, Some(first), _) if self.cluster => {
                         same_tag(first % SLOTS as u64, g.next_rand(), space)
                     }
-                    (None, None, Some(h)) => h.nth(g.next_rand() % h.len()),
-                    _ => g.next_rand() % space,
+                    (None, None, Some(h)) => match &h.zipf {
+                        Some(z) => h.nth(z.sample(|| g.next_unit()) - 1),
+                        None => h.nth(g.next_rand() % h.len()),
+                    },
+                    _ => match &self.zipf {
+                        Some((_, z)) => z.sample(|| g.next_unit()) - 1,
+                        None => g.next_rand() % space,
+                    },
                 };
                 first_key.get_or_insert(v);
                 write_digits(&mut req[off..off + 12], v);
@@ -659,6 +689,57 @@ mod tests {
             assert_eq!(key_slot(k.as_bytes()), slot);
             assert_eq!(*k, format!("key:{{{:05}}}:{n:012}", n % 16384));
         }
+    }
+
+    #[test]
+    fn zipf_keys_stay_in_range_with_key_0_hottest() {
+        let order = KeyOrder::Zipf {
+            seed: 5,
+            exponent: 0.99,
+        };
+        let c = one(Builtin::Get, Some(1000), order, false);
+        let mut g = c.key_gen(0);
+        let mut counts = vec![0u32; 1000];
+        for _ in 0..20_000 {
+            let mut out = Vec::new();
+            c.emit(&mut g, &mut out, None);
+            let n: usize = parse_args(&out)[1]
+                .trim_start_matches("key:")
+                .parse()
+                .unwrap();
+            counts[n] += 1;
+        }
+        assert!(counts[0] > counts[1] && counts[1] > counts[10] && counts[10] > counts[500]);
+        // In cluster mode each node's first key is its hottest, and every key is the node's.
+        let c = one(Builtin::Get, Some(40_000), order, true);
+        let keys = c.node_keys(|s| s < 5000).unwrap();
+        let first = keys.nth(0);
+        let mut g = c.key_gen(1);
+        let mut hits_first = 0;
+        for _ in 0..2000 {
+            let mut out = Vec::new();
+            let slot = c.emit(&mut g, &mut out, Some(&keys)).1.unwrap();
+            assert!(slot < 5000);
+            let n: u64 = parse_args(&out)[1]
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            hits_first += u32::from(n == first);
+        }
+        assert!(
+            hits_first > 100,
+            "the node's first key drew {hits_first} of 2000"
+        );
+        let bad = Workload {
+            key_order: KeyOrder::Zipf {
+                seed: 0,
+                exponent: f64::NAN,
+            },
+            ..Workload::single(CommandSpec::Builtin(Builtin::Get), 3, Some(10))
+        };
+        assert!(Compiled::new(&bad, false).is_err());
     }
 
     #[test]

@@ -133,7 +133,11 @@ fn row(n: usize, case: &Case) -> [String; 13] {
         case.pipeline.to_string(),
         case.clients.to_string(),
         mode,
-        case.keyspacelen.to_string(),
+        if case.key_distribution.is_uniform() {
+            case.keyspacelen.to_string()
+        } else {
+            format!("{} {}", case.keyspacelen, case.key_distribution)
+        },
         cluster,
         yes_no(t.tls),
         t.io_threads.to_string(),

@@ -5,6 +5,7 @@
 //! `loadgen` crate's.
 
 use crate::exit::{self, Code, Failure};
+use crate::model::KeyDistribution;
 use anyhow::Context;
 use clap::{ArgAction, Args};
 use loadgen::{
@@ -107,9 +108,13 @@ pub struct LoadgenArgs {
     /// Seed for random keys (default: time based; printed with --json).
     #[arg(long = "seed")]
     pub seed: Option<u64>,
-    /// Sequential keys instead of random ones.
+    /// Sequential keys instead of random ones (the same as `--key-distribution sequential`).
     #[arg(long = "sequential")]
     pub sequential: bool,
+    /// How __rand_int__ numbers are drawn: `uniform` (default), `sequential`, or
+    /// `zipf:<exponent>` (hot keys, key 0 hottest, e.g. `zipf:0.99`).
+    #[arg(long = "key-distribution", value_name = "DIST")]
+    pub key_distribution: Option<String>,
     /// SELECT this database number.
     #[arg(long = "dbnum")]
     pub dbnum: Option<u32>,
@@ -219,6 +224,31 @@ fn workloads(args: &LoadgenArgs) -> anyhow::Result<Vec<Test>> {
     Ok(out)
 }
 
+/// `--key-distribution` (and `--sequential`) as the load generator's key order.
+fn key_order(args: &LoadgenArgs, seed: u64) -> anyhow::Result<KeyOrder> {
+    let dist = match &args.key_distribution {
+        Some(text) => KeyDistribution::parse(text)
+            .map_err(|e| exit::usage(format!("`--key-distribution {text}`: {e}")))?,
+        None if args.sequential => KeyDistribution::Sequential,
+        None => KeyDistribution::Uniform,
+    };
+    if args.sequential && dist != KeyDistribution::Sequential {
+        return Err(exit::usage(format!(
+            "--sequential and `--key-distribution {dist}` contradict each other; keep one"
+        )));
+    }
+    if !dist.is_uniform() && args.keyspacelen.is_none() {
+        return Err(exit::usage(format!(
+            "`--key-distribution {dist}` draws key numbers from the keyspace; give its size with -r"
+        )));
+    }
+    Ok(match dist {
+        KeyDistribution::Uniform => KeyOrder::Random { seed },
+        KeyDistribution::Sequential => KeyOrder::Sequential,
+        KeyDistribution::Zipf(exponent) => KeyOrder::Zipf { seed, exponent },
+    })
+}
+
 /// Lowers the flags into a spec for one workload.
 fn spec_for(args: &LoadgenArgs, command: CommandSpec, seed: u64) -> anyhow::Result<LoadSpec> {
     let target = match &args.socket {
@@ -229,11 +259,7 @@ fn spec_for(args: &LoadgenArgs, command: CommandSpec, seed: u64) -> anyhow::Resu
         },
     };
     let mut w = Workload::single(command, args.data_size, args.keyspacelen);
-    w.key_order = if args.sequential {
-        KeyOrder::Sequential
-    } else {
-        KeyOrder::Random { seed }
-    };
+    w.key_order = key_order(args, seed)?;
     let mut s = LoadSpec::new(target, w);
     s.tls = args.tls.then(|| TlsSpec {
         ca_file: args.cacert.clone(),
@@ -471,6 +497,42 @@ mod tests {
         let s = spec_for(&t.a, w[0].command.clone(), 1).unwrap();
         assert_eq!(s.pipeline, 16);
         assert_eq!(s.stop, Stop::Requests(1000));
+    }
+
+    #[test]
+    fn key_distribution_flag() {
+        let order = |argv: &[&str]| {
+            let t = T::try_parse_from(argv).unwrap();
+            key_order(&t.a, 9)
+        };
+        assert_eq!(
+            order(&["x", "-r", "10", "--key-distribution", "zipf:0.99"]).unwrap(),
+            KeyOrder::Zipf {
+                seed: 9,
+                exponent: 0.99
+            }
+        );
+        assert_eq!(
+            order(&["x", "-r", "10", "--sequential"]).unwrap(),
+            KeyOrder::Sequential
+        );
+        assert_eq!(order(&["x"]).unwrap(), KeyOrder::Random { seed: 9 });
+        for bad in [
+            &["x", "-r", "10", "--key-distribution", "zipf:0"][..],
+            &["x", "-r", "10", "--key-distribution", "hot"],
+            &["x", "--key-distribution", "zipf:1.1"],
+            &[
+                "x",
+                "-r",
+                "10",
+                "--sequential",
+                "--key-distribution",
+                "zipf:1",
+            ],
+        ] {
+            let err = order(bad).unwrap_err();
+            assert_eq!(exit::code_of(&err), Code::Usage, "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub const CASE_FIELDS: &[&str] = &[
     "config_set",
     "engine",
     "valkey_benchmark_threads",
+    "key_distribution",
 ];
 
 /// One record, as read.

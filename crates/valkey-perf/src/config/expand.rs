@@ -50,6 +50,8 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                     client_threads: obj.benchmark_threads,
                                     client_cpus: obj.client_cpus.clone(),
                                     seed: spec.seed,
+                                    // Scenarios name their keys themselves.
+                                    key_distribution: Default::default(),
                                 });
                             }
                         }
@@ -74,6 +76,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                                 client_threads: obj.benchmark_threads,
                                                 client_cpus: obj.client_cpus.clone(),
                                                 seed: obj.seed,
+                                                key_distribution: obj.key_distribution,
                                             });
                                         }
                                     }

@@ -5,7 +5,7 @@ use super::checker::{Checker, ConfigError, show, suggest, value_text};
 use super::scenario::{self, SCENARIO_CONFIG_KEYS, ScenarioSpec};
 use super::{ConfigWarning, MachineFacts};
 use crate::model::case::CpuSet;
-use crate::model::{Command, Warning, WarningKind};
+use crate::model::{Command, KeyDistribution, Warning, WarningKind};
 use serde_json::{Map, Value};
 
 /// Every key a config object may hold.
@@ -30,6 +30,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "config_sets",
     "seed",
     "benchmark_mode",
+    "key_distribution",
 ];
 
 /// One validated config object.
@@ -62,6 +63,7 @@ pub struct ConfigObject {
     pub scenarios: Vec<ScenarioSpec>,
     /// Modules every server loads at start (scenario shape).
     pub modules: Vec<crate::model::case::Module>,
+    pub key_distribution: KeyDistribution,
 }
 
 fn check_object(
@@ -336,6 +338,27 @@ fn check_object(
         },
     };
 
+    let key_distribution = match obj.get("key_distribution") {
+        None => KeyDistribution::Uniform,
+        Some(Value::String(text)) => match KeyDistribution::parse(text) {
+            Ok(d) => d,
+            Err(e) => {
+                c.err("key_distribution", e);
+                KeyDistribution::Uniform
+            }
+        },
+        Some(v) => {
+            c.err(
+                "key_distribution",
+                format!(
+                    "value {} is not a key distribution; use \"uniform\", \"sequential\" or \"zipf:<exponent>\", e.g. \"zipf:0.99\"",
+                    show(v)
+                ),
+            );
+            KeyDistribution::Uniform
+        }
+    };
+
     let instructions = match obj.get("benchmark_mode") {
         None => false,
         Some(Value::String(m)) if m == "instructions" => true,
@@ -427,6 +450,7 @@ fn check_object(
             instructions,
             scenarios,
             modules,
+            key_distribution,
         })
     } else {
         Err(c.errors)

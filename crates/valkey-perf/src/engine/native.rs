@@ -6,7 +6,7 @@
 
 use super::{LoadTarget, Measurement};
 use crate::model::case::format_cpu_list;
-use crate::model::{BenchmarkMode, Case, Command, Metrics, Warning, WarningKind};
+use crate::model::{BenchmarkMode, Case, Command, KeyDistribution, Metrics, Warning, WarningKind};
 use anyhow::{Context, Result, bail};
 use loadgen::{CommandSpec, KeyOrder, LoadSpec, LoadWarning, Stop, TlsSpec, Workload};
 use serde_json::{Map, Value, json};
@@ -198,12 +198,12 @@ pub fn measure(
         .builtin()
         .context("a scenario is measured by measure_scenario")?;
     let seed = case.seed.unwrap_or_else(rand_seed);
-    let mut spec = base_spec(
-        case,
-        target,
-        CommandSpec::Builtin(command),
-        KeyOrder::Random { seed },
-    );
+    let order = match case.key_distribution {
+        KeyDistribution::Uniform => KeyOrder::Random { seed },
+        KeyDistribution::Sequential => KeyOrder::Sequential,
+        KeyDistribution::Zipf(exponent) => KeyOrder::Zipf { seed, exponent },
+    };
+    let mut spec = base_spec(case, target, CommandSpec::Builtin(command), order);
     spec.stop = match case.mode {
         BenchmarkMode::Requests(n) => Stop::Requests(n),
         BenchmarkMode::Duration(s) => Stop::Duration(Duration::from_secs(s)),

@@ -173,6 +173,7 @@ mod tests {
             client_threads: None,
             client_cpus: None,
             seed: None,
+            key_distribution: Default::default(),
         }
     }
 

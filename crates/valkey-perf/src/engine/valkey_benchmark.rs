@@ -211,6 +211,12 @@ impl ValkeyBenchmark {
                 ));
             }
         }
+        if !case.key_distribution.is_uniform() {
+            return Err(format!(
+                "config[{}] sets `key_distribution: {}`, but valkey-benchmark draws keys uniformly only; use --engine native (the default) or remove `key_distribution`",
+                case.config_index, case.key_distribution
+            ));
+        }
         if matches!(case.mode, BenchmarkMode::Duration(_)) && !self.caps.duration {
             return refuse("--duration", "sets `duration` (use `requests` instead, or)");
         }

@@ -45,6 +45,64 @@ impl BenchmarkMode {
     }
 }
 
+/// How a run picks the key numbers of its requests (`key_distribution` in configs and
+/// records): uniformly at random (valkey-benchmark's way, the default), in sequence, or Zipf
+/// distributed (hot keys: key 0 hottest, key `k` drawn with probability proportional to
+/// `(k + 1)^-exponent`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum KeyDistribution {
+    #[default]
+    Uniform,
+    Sequential,
+    Zipf(f64),
+}
+
+impl KeyDistribution {
+    /// Parses `uniform`, `sequential` or `zipf:<exponent>` (a positive number); the error says
+    /// what is accepted.
+    pub fn parse(text: &str) -> Result<KeyDistribution, String> {
+        let usage = "use \"uniform\" (the default), \"sequential\" or \"zipf:<exponent>\" with a positive exponent, e.g. \"zipf:0.99\"";
+        match text.trim() {
+            "uniform" => Ok(KeyDistribution::Uniform),
+            "sequential" => Ok(KeyDistribution::Sequential),
+            other => match other.strip_prefix("zipf:").map(|e| e.trim().parse::<f64>()) {
+                Some(Ok(e)) if e.is_finite() && e > 0.0 => Ok(KeyDistribution::Zipf(e)),
+                Some(_) => Err(format!(
+                    "the exponent of \"{other}\" is not a positive number; {usage}"
+                )),
+                None => Err(format!("\"{other}\" is not a key distribution; {usage}")),
+            },
+        }
+    }
+
+    pub fn is_uniform(self) -> bool {
+        self == KeyDistribution::Uniform
+    }
+}
+
+impl std::fmt::Display for KeyDistribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyDistribution::Uniform => f.write_str("uniform"),
+            KeyDistribution::Sequential => f.write_str("sequential"),
+            KeyDistribution::Zipf(e) => write!(f, "zipf:{e}"),
+        }
+    }
+}
+
+/// Written as configs spell it (`"zipf:0.99"`).
+impl Serialize for KeyDistribution {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyDistribution {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<KeyDistribution, D::Error> {
+        KeyDistribution::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A set of CPU ids, written in the upstream syntax `0-3`, `0,2,4`, `144-191,48-95`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CpuSet {
@@ -170,6 +228,9 @@ pub struct Case {
     pub client_threads: Option<u64>,
     pub client_cpus: Option<CpuSet>,
     pub seed: Option<u64>,
+    /// How key numbers are drawn (native engine; valkey-benchmark draws uniformly only).
+    #[serde(default)]
+    pub key_distribution: KeyDistribution,
 }
 
 impl Case {
@@ -219,6 +280,9 @@ impl Case {
         if self.topology.io_threads > 1 {
             label.push_str(&format!(" io={}", self.topology.io_threads));
         }
+        if !self.key_distribution.is_uniform() {
+            label.push_str(&format!(" keys={}", self.key_distribution));
+        }
         label
     }
 }
@@ -257,6 +321,27 @@ mod tests {
             CpuSet::parse("1-2-3"),
             Err(CpuSetError::BadPart("1-2-3".into()))
         );
+    }
+
+    #[test]
+    fn key_distributions_parse_and_print_as_configs_spell_them() {
+        for (text, want) in [
+            ("uniform", KeyDistribution::Uniform),
+            ("sequential", KeyDistribution::Sequential),
+            ("zipf:0.99", KeyDistribution::Zipf(0.99)),
+            ("zipf:1", KeyDistribution::Zipf(1.0)),
+        ] {
+            let d = KeyDistribution::parse(text).unwrap();
+            assert_eq!(d, want);
+            assert_eq!(KeyDistribution::parse(&d.to_string()).unwrap(), d);
+        }
+        assert_eq!(KeyDistribution::Zipf(0.99).to_string(), "zipf:0.99");
+        for bad in [
+            "zipf", "zipf:", "zipf:0", "zipf:-1", "zipf:nan", "zipf:inf", "hot", "",
+        ] {
+            let err = KeyDistribution::parse(bad).unwrap_err();
+            assert!(err.contains("zipf:<exponent>"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -127,6 +127,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "architecture",
     "engine",
     "config_set",
+    "key_distribution",
     "warnings",
     "test_id",
     "test_phase",

@@ -11,6 +11,7 @@ mod layout;
 mod native_measurement;
 mod run;
 mod run_auth;
+mod run_keys;
 mod run_native;
 mod run_reads;
 mod run_topologies;

@@ -334,6 +334,11 @@ pub(super) fn build_record(
             .with_hint("raise `requests` or give `duration` so that each run lasts a few seconds"),
         );
     }
+    // A case parameter (records of different distributions are different cases).
+    measurement.extra.insert(
+        "key_distribution".into(),
+        case.key_distribution.to_string().into(),
+    );
     let mut env = ctx.env.clone();
     // Only when pinning is configured, as upstream writes them; then the affinity read back.
     env.env_server_cpu_range = case.topology.server_cpus.as_ref().map(|c| {
