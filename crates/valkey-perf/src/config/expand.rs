@@ -35,8 +35,24 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                         modules: obj.modules.clone(),
                     };
                     if !obj.scenarios.is_empty() {
+                        let nodes = if cluster {
+                            u64::from(obj.cluster_nodes)
+                        } else {
+                            1
+                        };
+                        let mut topology = topology.clone();
+                        if let Some(alloc) = &obj.cpu_allocation {
+                            topology.server_cpus = Some(alloc.server_cpus(nodes));
+                        }
                         for &keyspacelen in &obj.keyspacelen {
                             for spec in &obj.scenarios {
+                                let client_cpus = match &obj.cpu_allocation {
+                                    Some(alloc) => Some(alloc.client_cpus(
+                                        nodes,
+                                        super::scenario::load_processes(&spec.scenario),
+                                    )),
+                                    None => obj.client_cpus.clone(),
+                                };
                                 cases.push(Case {
                                     config_index: obj.index,
                                     topology: topology.clone(),
@@ -48,7 +64,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                     clients: spec.scenario.total_clients(),
                                     warmup_secs: spec.warmup,
                                     client_threads: obj.benchmark_threads,
-                                    client_cpus: obj.client_cpus.clone(),
+                                    client_cpus,
                                     seed: spec.seed,
                                     // Scenarios name their keys themselves.
                                     key_distribution: Default::default(),

@@ -234,11 +234,11 @@ fn bad_scenarios_are_refused_naming_group_scenario_and_key() {
             &["`test_groups[0].group`", "missing"],
         ),
         (
-            json!([{"test_groups": [], "cpu_allocation": {}}]),
+            json!([{"test_groups": [], "custom-server-config-file": "valkey.conf"}]),
             &[
                 "`test_groups`",
                 "list is empty",
-                "`cpu_allocation`",
+                "`custom-server-config-file`",
                 "not supported",
             ],
         ),
@@ -309,5 +309,76 @@ fn the_shipped_example_expands_to_its_scenarios() {
     assert_eq!(
         set_get.streams[0].args,
         ["SET", "key:__rand_int__", "__data__", "EX", "3600", "GET"]
+    );
+}
+
+#[test]
+fn cpu_allocation_is_resolved_per_topology_as_upstream_allocates() {
+    let file = load(json!([{
+        "cluster_mode": [false, true], "cluster_nodes": 2,
+        "cpu_allocation": {"cores_per_server": 1, "cores_per_client": 1},
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "r", "type": "read", "command": "GET k"},
+            {"id": "m", "type": "mixed", "duration": 5,
+             "writes": [{"command": "SET k v"}], "reads": [{"command": "GET k"}]}
+        ]}]
+    }]));
+    let cpus = |n: usize| {
+        let c = &file.cases[n];
+        (
+            c.topology.server_cpus.as_ref().unwrap().canonical(),
+            c.client_cpus.as_ref().unwrap().canonical(),
+        )
+    };
+    // Standalone: the server on CPU 0, each load process on the next CPU.
+    assert_eq!(cpus(0), ("0".into(), "1".into()));
+    assert_eq!(
+        cpus(1),
+        ("0".into(), "1-2".into()),
+        "two streams, two processes' cores"
+    );
+    // Two cluster nodes: CPUs 0-1 for the servers, the load after them.
+    assert_eq!(cpus(2), ("0-1".into(), "2".into()));
+    assert_eq!(cpus(3), ("0-1".into(), "2-3".into()));
+
+    let explicit = load(json!([{
+        "cpu_allocation": {"cores_per_server": 2, "cores_per_client": 2,
+                           "servers": ["4-5"], "clients": ["8-9", "10-11"]},
+        "test_groups": [{"group": 1, "scenarios": [{"id": "r", "type": "read", "command": "GET k"}]}]
+    }]));
+    let c = &explicit.cases[0];
+    assert_eq!(c.topology.server_cpus.as_ref().unwrap().canonical(), "4-5");
+    assert_eq!(c.client_cpus.as_ref().unwrap().canonical(), "8-9");
+
+    for (bad, want) in [
+        (
+            json!({"cores_per_server": 1}),
+            "`cpu_allocation.cores_per_client`",
+        ),
+        (
+            json!({"cores_per_server": 0, "cores_per_client": 1}),
+            "value 0 is not a positive integer",
+        ),
+        (
+            json!({"cores_per_server": 1, "cores_per_client": 1, "cores": 2}),
+            "unknown key",
+        ),
+        (
+            json!({"cores_per_server": 1, "cores_per_client": 1, "servers": ["0-1"]}),
+            "which share 1",
+        ),
+    ] {
+        let msg = error_of(json!([{"cpu_allocation": bad, "test_groups": [{"group": 1,
+            "scenarios": [{"id": "r", "type": "read", "command": "GET k"}]}]}]));
+        assert!(msg.contains(want), "missing `{want}` in:\n{msg}");
+    }
+    let both = error_of(
+        json!([{"cpu_allocation": {"cores_per_server": 1, "cores_per_client": 1},
+        "server_cpu_range": "0", "test_groups": [{"group": 1,
+        "scenarios": [{"id": "r", "type": "read", "command": "GET k"}]}]}]),
+    );
+    assert!(
+        both.contains("either `cpu_allocation` or `server_cpu_range`"),
+        "{both}"
     );
 }

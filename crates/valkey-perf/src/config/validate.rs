@@ -64,6 +64,8 @@ pub struct ConfigObject {
     /// Modules every server loads at start (scenario shape).
     pub modules: Vec<crate::model::case::Module>,
     pub key_distribution: KeyDistribution,
+    /// Upstream's `cpu_allocation` (scenario shape), resolved per topology at expansion.
+    pub cpu_allocation: Option<scenario::CpuAllocation>,
 }
 
 fn check_object(
@@ -394,6 +396,11 @@ fn check_object(
     } else {
         Vec::new()
     };
+    let cpu_allocation = if scenario_shape {
+        scenario::cpu_allocation(&mut c)
+    } else {
+        None
+    };
     let scenarios = if scenario_shape {
         if requests.len() > 1 {
             c.err(
@@ -425,6 +432,71 @@ fn check_object(
         Vec::new()
     };
 
+    if let Some(alloc) = &cpu_allocation {
+        let processes = scenarios
+            .iter()
+            .map(|s| scenario::load_processes(&s.scenario))
+            .max()
+            .unwrap_or(1);
+        for &cluster in &cluster_mode {
+            let nodes = if cluster { u64::from(cluster_nodes) } else { 1 };
+            let (server, client) = (
+                alloc.server_cpus(nodes),
+                alloc.client_cpus(nodes, processes),
+            );
+            let what = if cluster {
+                format!("with {nodes} cluster nodes")
+            } else {
+                "standalone".to_string()
+            };
+            let shared: Vec<usize> = server.cpus.intersection(&client.cpus).copied().collect();
+            if !shared.is_empty() {
+                c.err(
+                    "cpu_allocation",
+                    format!(
+                        "{what}, the servers get CPUs {} and the load generator {}, which share {}; give them separate CPUs",
+                        server.spec,
+                        client.spec,
+                        crate::model::case::format_cpu_list(shared)
+                    ),
+                );
+            }
+            let Some(online) = &facts.online_cpus else {
+                continue;
+            };
+            let missing: Vec<usize> = server
+                .cpus
+                .union(&client.cpus)
+                .filter(|cpu| !online.cpus.contains(cpu))
+                .copied()
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let msg = format!(
+                "{what} it allocates servers {} and load generator {}, but CPUs {} do not exist on this machine (online: {})",
+                server.spec,
+                client.spec,
+                crate::model::case::format_cpu_list(missing),
+                online.canonical()
+            );
+            if facts.host_facts_are_warnings {
+                warnings.push(ConfigWarning {
+                    config_index: index,
+                    warning: Warning::new(
+                        WarningKind::Config,
+                        format!("config[{index}] `cpu_allocation`: {msg}"),
+                    )
+                    .with_hint(
+                        "`run` refuses this on this machine; `config validate --strict` checks as `run` does",
+                    ),
+                });
+            } else {
+                c.err("cpu_allocation", format!("{msg}; allocate fewer cores"));
+            }
+        }
+    }
+
     if c.errors.is_empty() {
         Ok(ConfigObject {
             index,
@@ -451,6 +523,7 @@ fn check_object(
             scenarios,
             modules,
             key_distribution,
+            cpu_allocation,
         })
     } else {
         Err(c.errors)

@@ -430,3 +430,39 @@ fn modules_are_loaded_at_start_and_a_bad_one_is_exit_4_with_the_servers_line() {
         scratch.tmp_leftovers()
     );
 }
+
+/// Upstream's `cpu_allocation` pins the server and the load generator as upstream allocates
+/// (one core for the server from CPU 0, the next for the client) and records what was applied.
+#[test]
+fn cpu_allocation_pins_server_and_client_as_upstream_allocates() {
+    let Some(bins) = Bins::get() else { return };
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipping: needs two CPUs");
+        return;
+    }
+    let scratch = Scratch::new();
+    let config = scratch.config(&json!([{
+        "keyspacelen": 100,
+        "cpu_allocation": {"cores_per_server": 1, "cores_per_client": 1},
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "a", "type": "write", "command": "SET k:__rand_int__ v", "requests": 2000}
+        ]}]
+    }]));
+    let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
+    cmd.env("TMPDIR", scratch.tmp())
+        .env_remove("RUST_LOG")
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--results-dir")
+        .arg(scratch.results())
+        .arg("--server-bin")
+        .arg(&bins.new)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success();
+    let records = records_in(&scratch.results());
+    let r = record(&records, "1_a");
+    assert_eq!(r["env_server_cpu_range"], "0", "{r}");
+    assert_eq!(r["env_client_cpu_range"], "1", "{r}");
+}
