@@ -20,10 +20,12 @@ pub enum Metric {
     InstructionsPerRequest,
     /// Server CPU time per request in the measured window (all threads, all nodes).
     ServerCpuPerRequest,
+    /// Memory mode: bytes each key costs beyond its name and value.
+    OverheadPerItem,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 10] = [
         Metric::Rps,
         Metric::AvgLatency,
         Metric::P50Latency,
@@ -33,6 +35,7 @@ impl Metric {
         Metric::MaxLatency,
         Metric::InstructionsPerRequest,
         Metric::ServerCpuPerRequest,
+        Metric::OverheadPerItem,
     ];
 
     /// The record field holding this metric.
@@ -47,6 +50,7 @@ impl Metric {
             Metric::MaxLatency => "max_latency_ms",
             Metric::InstructionsPerRequest => "instructions_per_request",
             Metric::ServerCpuPerRequest => "server_cpu_us_per_request",
+            Metric::OverheadPerItem => "overhead_bytes_per_item",
         }
     }
 
@@ -62,6 +66,7 @@ impl Metric {
             Metric::MaxLatency => "max latency",
             Metric::InstructionsPerRequest => "instructions/request",
             Metric::ServerCpuPerRequest => "server CPU/request",
+            Metric::OverheadPerItem => "overhead/key",
         }
     }
 
@@ -70,6 +75,7 @@ impl Metric {
             Metric::Rps => "req/s",
             Metric::InstructionsPerRequest => "instr",
             Metric::ServerCpuPerRequest => "µs",
+            Metric::OverheadPerItem => "B",
             _ => "ms",
         }
     }
@@ -87,22 +93,28 @@ impl Metric {
     pub fn is_latency(self) -> bool {
         !matches!(
             self,
-            Metric::Rps | Metric::InstructionsPerRequest | Metric::ServerCpuPerRequest
+            Metric::Rps
+                | Metric::InstructionsPerRequest
+                | Metric::ServerCpuPerRequest
+                | Metric::OverheadPerItem
         )
     }
 
-    /// Metrics only some records have (instructions mode, server usage): a case where neither
-    /// side has them shows no row for them.
+    /// Metrics only some records have (instructions mode, server usage, memory mode): a case
+    /// where neither side has them shows no row for them.
     pub fn optional(self) -> bool {
         matches!(
             self,
-            Metric::InstructionsPerRequest | Metric::ServerCpuPerRequest
+            Metric::InstructionsPerRequest | Metric::ServerCpuPerRequest | Metric::OverheadPerItem
         )
     }
 
     /// Measured in time, so meaningless against a server under callgrind.
     pub fn is_timing(self) -> bool {
-        self != Metric::InstructionsPerRequest
+        !matches!(
+            self,
+            Metric::InstructionsPerRequest | Metric::OverheadPerItem
+        )
     }
 }
 

@@ -39,7 +39,7 @@ pub fn fmt_num(v: f64, digits: i32) -> String {
 
 /// A value of a metric with its unit: `403.2K` rps, `0.141 ms`.
 fn fmt_value(v: f64, unit: &str) -> String {
-    if matches!(unit, "ms" | "µs") {
+    if matches!(unit, "ms" | "µs" | "B") {
         format!("{} {unit}", fmt_num(v, 3))
     } else {
         fmt_num(v, 4)
@@ -80,7 +80,7 @@ fn fmt_stats(m: &MetricComparison, s: Option<&super::Summary>) -> String {
     };
     let mut out = format!("n={}", s.n);
     if let Some(sd) = s.sd {
-        let sd = if matches!(m.metric.unit(), "ms" | "µs") {
+        let sd = if matches!(m.metric.unit(), "ms" | "µs" | "B") {
             sig(sd, 2)
         } else {
             fmt_num(sd, 3)
@@ -575,6 +575,12 @@ fn legend_extra(cmp: &Comparison) -> String {
              threads and all nodes, over the measured window, divided by the commands the \
              primaries processed in it; lower is better. It counts the server's own work per \
              request, not the client's share of a busy machine.\n",
+        );
+    }
+    if has(super::Metric::OverheadPerItem) {
+        out.push_str(
+            "- **overhead/key** (memory mode): what the server's memory in use grew by per key \
+             written on a fresh server, minus the key's name and value; lower is better.\n",
         );
     }
     out

@@ -241,13 +241,20 @@ pub fn compare_records(
             .map(|&i| &baseline[i])
             .chain(g.new.iter().map(|&i| &new[i]))
             .any(|r| r.get("latency_meaningful") == Some(&serde_json::Value::Bool(false)));
+        // Memory mode times nothing: its records have no rps or latencies to show.
+        let untimed = g
+            .baseline
+            .iter()
+            .map(|&i| &baseline[i])
+            .chain(g.new.iter().map(|&i| &new[i]))
+            .all(|r| r.get("benchmark_mode").and_then(|v| v.as_str()) == Some("memory"));
         let mut mcs = Vec::new();
         for (slot, &metric) in metrics.iter().enumerate() {
             let bv = values_of(baseline, &g.baseline, metric);
             let nv = values_of(new, &g.new, metric);
-            if bv.is_empty() && nv.is_empty() && metric.optional() {
-                // Timing records have no instruction counts, older records no server CPU:
-                // nothing to show.
+            if bv.is_empty() && nv.is_empty() && (metric.optional() || untimed) {
+                // Timing records have no instruction counts, older records no server CPU,
+                // memory records no timing: nothing to show.
                 continue;
             }
             let enough = bv.len() >= min_runs && nv.len() >= min_runs;

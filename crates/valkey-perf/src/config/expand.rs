@@ -12,6 +12,8 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
     let mut cases = Vec::new();
     for obj in objects {
         let modes: Vec<BenchmarkMode> = match obj.duration {
+            // Memory mode: one case per key count (the mode is set per case below).
+            _ if obj.memory => vec![BenchmarkMode::Requests(0)],
             Some(secs) => vec![BenchmarkMode::Duration(secs)],
             None => obj
                 .requests
@@ -68,6 +70,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                     seed: spec.seed,
                                     // Scenarios name their keys themselves.
                                     key_distribution: Default::default(),
+                                    memory: false,
                                 });
                             }
                         }
@@ -83,7 +86,12 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                                 config_index: obj.index,
                                                 topology: topology.clone(),
                                                 command: CaseCommand::Builtin(command),
-                                                mode,
+                                                // Memory mode writes each key once.
+                                                mode: if obj.memory {
+                                                    BenchmarkMode::Requests(keyspacelen)
+                                                } else {
+                                                    mode
+                                                },
                                                 keyspacelen,
                                                 data_size,
                                                 pipeline,
@@ -93,6 +101,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                                 client_cpus: obj.client_cpus.clone(),
                                                 seed: obj.seed,
                                                 key_distribution: obj.key_distribution,
+                                                memory: obj.memory,
                                             });
                                         }
                                     }

@@ -176,3 +176,31 @@ fn expansion_follows_the_documented_order() {
         (1, BenchmarkMode::Duration(3))
     );
 }
+
+#[test]
+fn memory_mode_takes_keys_and_sizes_and_refuses_load_settings() {
+    let ok = r#"[{"benchmark_mode": "memory", "keyspacelen": [1000, 2000], "data_sizes": [8, 64], "commands": ["SET"]}]"#;
+    let file = load_text(ok, "memory.json", &facts()).unwrap();
+    assert_eq!(file.cases.len(), 4);
+    for c in &file.cases {
+        assert!(c.memory);
+        assert_eq!(c.mode, BenchmarkMode::Requests(c.keyspacelen));
+        assert_eq!((c.pipeline, c.clients), (1000, 1));
+        assert!(c.label().starts_with("memory SET d="), "{}", c.label());
+    }
+    let e = error_of(
+        r#"[{"benchmark_mode": "memory", "requests": [5], "pipelines": [1], "keyspacelen": [10], "data_sizes": [8], "commands": ["GET"], "cluster_mode": "yes"}]"#,
+    );
+    for want in [
+        "config[0] `requests`: memory mode writes each of the `keyspacelen` keys once",
+        "config[0] `pipelines`",
+        "memory mode measures string keys written by SET, not GET",
+        "memory mode measures one standalone server",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in {e}");
+    }
+    let e = error_of(
+        r#"[{"benchmark_mode": "memroy", "keyspacelen": [10], "data_sizes": [8], "commands": ["SET"]}]"#,
+    );
+    assert!(e.contains("\"memory\" (bytes of overhead per key)"), "{e}");
+}

@@ -66,7 +66,23 @@ pub struct ConfigObject {
     pub key_distribution: KeyDistribution,
     /// Upstream's `cpu_allocation` (scenario shape), resolved per topology at expansion.
     pub cpu_allocation: Option<scenario::CpuAllocation>,
+    /// `benchmark_mode: "memory"`: load `keyspacelen` keys once on a fresh server and record
+    /// the memory each costs beyond its key and value.
+    pub memory: bool,
 }
+
+/// Keys that describe load, which memory mode does not generate: it writes each of the
+/// `keyspacelen` keys once, pipelined over one connection.
+const NOT_IN_MEMORY_MODE: &[&str] = &[
+    "requests",
+    "duration",
+    "pipelines",
+    "clients",
+    "benchmark-threads",
+    "client_cpu_range",
+    "seed",
+    "key_distribution",
+];
 
 fn check_object(
     index: usize,
@@ -131,7 +147,19 @@ fn check_object(
         }
     }
 
+    let memory =
+        !scenario_shape && obj.get("benchmark_mode").and_then(Value::as_str) == Some("memory");
+    if memory {
+        for key in NOT_IN_MEMORY_MODE.iter().filter(|k| obj.contains_key(**k)) {
+            c.err(
+                key,
+                "memory mode writes each of the `keyspacelen` keys once over one connection, \
+                 so it takes no load settings; remove this key or put it in another config object",
+            );
+        }
+    }
     let (requests, duration) = match (obj.get("requests"), obj.get("duration")) {
+        _ if memory => (Vec::new(), None),
         (Some(_), Some(_)) => {
             c.err(
                 "duration",
@@ -170,6 +198,15 @@ fn check_object(
             Vec::new(),
             Vec::new(),
             Vec::new(),
+        )
+    } else if memory {
+        // One connection, writes pipelined in the seeding's batches (see `expand`).
+        (
+            c.positive_list("keyspacelen", "100000", None),
+            c.positive_list("data_sizes", "16, 64", None),
+            vec![1000],
+            vec![1],
+            c.commands(),
         )
     } else {
         (
@@ -364,12 +401,12 @@ fn check_object(
     let instructions = match obj.get("benchmark_mode") {
         None => false,
         Some(Value::String(m)) if m == "instructions" => true,
-        Some(Value::String(m)) if m == "requests" || m == "duration" => false,
+        Some(Value::String(m)) if m == "requests" || m == "duration" || m == "memory" => false,
         Some(v) => {
             c.err(
                 "benchmark_mode",
                 format!(
-                    "value {} is not a mode; use \"instructions\" (instructions per request under callgrind), or leave it out",
+                    "value {} is not a mode; use \"instructions\" (instructions per request under callgrind), \"memory\" (bytes of overhead per key), or leave it out",
                     show(v)
                 ),
             );
@@ -497,6 +534,27 @@ fn check_object(
         }
     }
 
+    if memory {
+        if let Some(other) = commands.iter().find(|c| **c != Command::Set) {
+            c.err(
+                "commands",
+                format!(
+                    "memory mode measures string keys written by SET, not {}; use [\"SET\"]",
+                    other.command_name()
+                ),
+            );
+        }
+        if cluster_mode.contains(&true) {
+            c.err(
+                "cluster_mode",
+                "memory mode measures one standalone server; set \"no\" or remove the key",
+            );
+        }
+        if warmup > 0 {
+            c.err("warmup", "memory mode loads keys once; set `warmup` to 0");
+        }
+    }
+
     if c.errors.is_empty() {
         Ok(ConfigObject {
             index,
@@ -524,6 +582,7 @@ fn check_object(
             modules,
             key_distribution,
             cpu_allocation,
+            memory,
         })
     } else {
         Err(c.errors)

@@ -7,6 +7,7 @@
 //! do not start servers, build records or write `metrics.json`. May import `model`, `server`
 //! (for the control connection) and `process`.
 
+pub mod memory;
 pub mod native;
 pub mod seed;
 pub mod valkey_benchmark;

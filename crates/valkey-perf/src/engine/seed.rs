@@ -174,6 +174,7 @@ mod tests {
             client_cpus: None,
             seed: None,
             key_distribution: Default::default(),
+            memory: false,
         }
     }
 

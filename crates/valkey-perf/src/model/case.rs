@@ -231,6 +231,10 @@ pub struct Case {
     /// How key numbers are drawn (native engine; valkey-benchmark draws uniformly only).
     #[serde(default)]
     pub key_distribution: KeyDistribution,
+    /// `benchmark_mode: "memory"`: no load; `keyspacelen` keys of `data_size` bytes are
+    /// written once on a fresh server and the memory they cost is recorded.
+    #[serde(default)]
+    pub memory: bool,
 }
 
 impl Case {
@@ -252,6 +256,12 @@ impl Case {
 
     /// A short human label, e.g. `GET d=64 P=16 c=50 n=100000`.
     pub fn label(&self) -> String {
+        if self.memory {
+            return format!(
+                "memory {} d={} keys={}",
+                self.command, self.data_size, self.keyspacelen
+            );
+        }
         let mode = match self.mode {
             BenchmarkMode::Requests(n) => format!("n={n}"),
             BenchmarkMode::Duration(s) => format!("t={s}s"),

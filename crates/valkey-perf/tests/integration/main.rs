@@ -8,6 +8,7 @@ mod dashboard;
 mod grafana;
 mod instructions;
 mod layout;
+mod memory_mode;
 mod native_measurement;
 mod run;
 mod run_auth;

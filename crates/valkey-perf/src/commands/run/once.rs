@@ -139,18 +139,22 @@ pub(super) fn run_once(
         }
         Ok(())
     };
-    let measured = plan.engine.measure(
-        RunRequest {
-            case,
-            load: &load,
-            control: &mut control,
-            deadline: run_deadline(plan, case),
-            histogram_dir: &target.dir.join("histograms"),
-            run_index,
-            on_window: &mut on_window,
-        },
-        &mut abort,
-    );
+    let measured = if case.memory {
+        crate::engine::memory::measure(case, &mut control)
+    } else {
+        plan.engine.measure(
+            RunRequest {
+                case,
+                load: &load,
+                control: &mut control,
+                deadline: run_deadline(plan, case),
+                histogram_dir: &target.dir.join("histograms"),
+                run_index,
+                on_window: &mut on_window,
+            },
+            &mut abort,
+        )
+    };
     if dead.is_none() && measured.is_err() {
         dead = death_of(&mut deployment, DEATH_VISIBLE_WITHIN);
     }
@@ -161,11 +165,14 @@ pub(super) fn run_once(
     }
     let mut measurement: Measurement = measured.map_err(run_err)?;
     let usage = probe.and_then(|_| match edges {
+        // Memory mode times no load: its record has its own memory figures.
+        _ if case.memory => Ok(None),
         (Some(start), Some(end)) => window_usage(
             &start?,
             &end?,
             case.builtin().map_or("", |c| c.command_name()),
-        ),
+        )
+        .map(Some),
         _ => anyhow::bail!("the measured window was not seen"),
     });
     match usage.and_then(|u| Ok(serde_json::to_value(u)?)) {
@@ -315,6 +322,7 @@ pub(super) fn build_record(
     let server_cpus = &server.cpus;
     let m = measurement.metrics;
     let (requests, duration) = match case.mode {
+        _ if case.memory => (None, None),
         BenchmarkMode::Requests(n) => (Some(n), None),
         BenchmarkMode::Duration(s) => (None, Some(s)),
     };
@@ -325,7 +333,7 @@ pub(super) fn build_record(
         BenchmarkMode::Requests(_) => 0.0,
     };
     // Under callgrind the window is long in time and short in requests on purpose.
-    if window_secs < MIN_RUN_SECS && !case.topology.callgrind {
+    if window_secs < MIN_RUN_SECS && !case.topology.callgrind && !case.memory {
         warnings.push(
             Warning::new(
                 WarningKind::Noisy,
@@ -366,7 +374,11 @@ pub(super) fn build_record(
         clients: case.clients,
         requests,
         duration,
-        benchmark_mode: case.mode.label().to_string(),
+        benchmark_mode: if case.memory {
+            "memory".into()
+        } else {
+            case.mode.label().to_string()
+        },
         keyspacelen: case.keyspacelen,
         metrics: m,
         cluster_mode: case.topology.cluster,
@@ -378,8 +390,17 @@ pub(super) fn build_record(
         run_started_at: measurement.started_at,
         run_index: u64::from(run_index),
         invocation_id: ctx.invocation_id.clone(),
-        engine: plan.engine.name().into(),
-        engine_version: plan.engine.version(),
+        // Memory mode writes through valkey-perf's control connection, no load generator.
+        engine: if case.memory {
+            "none".into()
+        } else {
+            plan.engine.name().into()
+        },
+        engine_version: if case.memory {
+            String::new()
+        } else {
+            plan.engine.version()
+        },
         seed: measurement.seed,
         server_version: server.version.clone(),
         server_restarted: server.restarted,

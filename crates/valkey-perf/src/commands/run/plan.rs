@@ -272,6 +272,28 @@ fn filter_scenarios(args: &RunArgs, cases: &mut Vec<Case>) -> Result<()> {
     Ok(())
 }
 
+/// Memory mode (`benchmark_mode: "memory"`): checked before anything starts. It needs a
+/// fresh server started here (a running one holds other data and allocations), and does not
+/// mix with instructions mode.
+fn check_memory_mode(args: &RunArgs, cases: &[Case], client_only: bool) -> Result<()> {
+    let Some(first) = cases.iter().find(|c| c.memory) else {
+        return Ok(());
+    };
+    if client_only {
+        return Err(usage(format!(
+            "config[{}]: memory mode measures a fresh server, so valkey-perf must start it; drop --use-running-server / --mode client",
+            first.config_index
+        )));
+    }
+    if args.instructions {
+        return Err(usage(format!(
+            "config[{}]: memory mode times nothing, so --instructions has nothing to count there; run the two modes separately",
+            first.config_index
+        )));
+    }
+    Ok(())
+}
+
 /// Lowers the flags and the config file into a [`Plan`]: targets resolved (and built),
 /// engine probed, every case checked against both. Nothing is started.
 pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
@@ -303,6 +325,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     };
     let mut config = load_config(args, &facts)?;
     filter_scenarios(args, &mut config.cases)?;
+    check_memory_mode(args, &config.cases, client_only)?;
     check_instructions_mode(args, &mut config.cases, client_only)?;
     let auth = credentials(args, client_only)?;
 
@@ -385,6 +408,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     let refusals: Vec<String> = config
         .cases
         .iter()
+        .filter(|c| !c.memory)
         .filter_map(|c| engine.check(c).err())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
