@@ -50,10 +50,15 @@ pub fn key_slot(key: &[u8]) -> u16 {
 /// Which node serves each slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SlotMap {
-    /// `host:port` of each known node; primaries of the initial map come first.
+    /// `host:port` of each known node; the primaries of the initial map come first, then
+    /// their replicas.
     pub nodes: Vec<(String, u16)>,
     /// Index into `nodes` per slot; `u16::MAX` when no node serves it.
     pub slots: Vec<u16>,
+    /// Number of primaries of the initial map (`nodes[..primaries]`).
+    pub primaries: usize,
+    /// The replicas of each primary of the initial map (indices into `nodes`), by primary.
+    pub replicas: Vec<Vec<u16>>,
 }
 
 impl SlotMap {
@@ -67,7 +72,28 @@ impl SlotMap {
         let mut map = SlotMap {
             nodes: Vec::new(),
             slots: vec![u16::MAX; SLOTS],
+            primaries: 0,
+            replicas: Vec::new(),
         };
+        let addr_of = |f: &Frame| -> Option<(String, u16)> {
+            let Frame::Array(p) = f else { return None };
+            let host = p
+                .first()
+                .and_then(|h| h.as_text())
+                .map(|h| h.into_owned())
+                .unwrap_or_default();
+            let host = if host.is_empty() || host == "?" {
+                seed_host.to_string()
+            } else {
+                host
+            };
+            match p.get(1) {
+                Some(Frame::Integer(port)) => Some((host, *port as u16)),
+                _ => None,
+            }
+        };
+        // Replicas after every primary, so the primaries keep the first indices.
+        let mut replica_entries = Vec::new();
         for r in ranges {
             let Frame::Array(items) = r else {
                 return Err("CLUSTER SLOTS entry is not an array".into());
@@ -97,6 +123,16 @@ impl SlotMap {
             for s in *start..=*end {
                 map.slots[s as usize] = node;
             }
+            replica_entries.extend(items.iter().skip(3).filter_map(addr_of).map(|a| (node, a)));
+        }
+        map.primaries = map.nodes.len();
+        map.replicas = vec![Vec::new(); map.primaries];
+        for (primary, addr) in replica_entries {
+            let idx = map.node_index(addr);
+            let list = &mut map.replicas[primary as usize];
+            if !list.contains(&idx) {
+                list.push(idx);
+            }
         }
         if map.nodes.is_empty() {
             return Err("the cluster serves no slots (CLUSTER SLOTS is empty)".into());
@@ -105,6 +141,56 @@ impl SlotMap {
             return Err(format!("slot {s} is not served by any node"));
         }
         Ok(map)
+    }
+
+    /// Adds the replicas a `CLUSTER NODES` reply lists (CLUSTER SLOTS leaves out replicas
+    /// that have not replicated anything yet, as in a fresh cluster). Replicas of nodes that
+    /// are not primaries of this map, and failed nodes, are skipped.
+    pub(crate) fn add_replicas_from_nodes(&mut self, text: &str, seed_host: &str) {
+        let mut addr_of_id = Vec::new();
+        let mut replicas = Vec::new();
+        for line in text.lines() {
+            let f: Vec<&str> = line.split_ascii_whitespace().collect();
+            if f.len() < 4 {
+                continue;
+            }
+            let endpoint = f[1].split(['@', ',']).next().unwrap_or_default();
+            let Some((host, port)) = endpoint.rsplit_once(':') else {
+                continue;
+            };
+            let Ok(port) = port.parse::<u16>() else {
+                continue;
+            };
+            let host = if host.is_empty() { seed_host } else { host };
+            let addr = (host.to_string(), port);
+            let flags: Vec<&str> = f[2].split(',').collect();
+            if flags
+                .iter()
+                .any(|fl| matches!(*fl, "fail" | "noaddr" | "handshake"))
+            {
+                continue;
+            }
+            if flags.iter().any(|fl| matches!(*fl, "slave" | "replica")) {
+                replicas.push((f[3].to_string(), addr.clone()));
+            }
+            addr_of_id.push((f[0].to_string(), addr));
+        }
+        for (primary_id, addr) in replicas {
+            let Some((_, primary_addr)) = addr_of_id.iter().find(|(id, _)| *id == primary_id)
+            else {
+                continue;
+            };
+            let Some(p) = self.nodes[..self.primaries]
+                .iter()
+                .position(|n| n == primary_addr)
+            else {
+                continue;
+            };
+            let idx = self.node_index(addr);
+            if !self.replicas[p].contains(&idx) {
+                self.replicas[p].push(idx);
+            }
+        }
     }
 
     /// The index of `addr`, added when new.
@@ -201,5 +287,36 @@ mod tests {
             node(7000),
         ])]);
         assert!(SlotMap::from_cluster_slots(&partial, "x").is_err());
+        // Replicas come after the primaries and are listed by primary.
+        let with_replicas = Frame::Array(vec![
+            Frame::Array(vec![
+                Frame::Integer(0),
+                Frame::Integer(8191),
+                node(7000),
+                node(7003),
+            ]),
+            Frame::Array(vec![
+                Frame::Integer(8192),
+                Frame::Integer(16383),
+                node(7001),
+                node(7004),
+            ]),
+        ]);
+        let m = SlotMap::from_cluster_slots(&with_replicas, "x").unwrap();
+        assert_eq!(m.primaries, 2);
+        assert_eq!(m.nodes[2], ("127.0.0.1".to_string(), 7003));
+        assert_eq!(m.replicas, vec![vec![2], vec![3]]);
+        assert_eq!(m.slots[16383], 1);
+        // CLUSTER NODES adds the replicas CLUSTER SLOTS left out (and nothing twice).
+        let mut m = SlotMap::from_cluster_slots(&reply, "x").unwrap();
+        let nodes = "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-8191\n\
+                     b2 127.0.0.1:7001@17001 master - 0 0 2 connected 8192-16383\n\
+                     c3 127.0.0.1:7003@17003 slave a1 0 0 1 connected\n\
+                     d4 :7004@17004 slave b2 0 0 2 connected\n\
+                     e5 127.0.0.1:7005@17005 slave,fail b2 0 0 2 connected\n";
+        m.add_replicas_from_nodes(nodes, "127.0.0.1");
+        m.add_replicas_from_nodes(nodes, "127.0.0.1");
+        assert_eq!(m.replicas, vec![vec![2], vec![3]]);
+        assert_eq!(m.nodes[3], ("127.0.0.1".to_string(), 7004));
     }
 }

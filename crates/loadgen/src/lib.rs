@@ -25,8 +25,8 @@ mod zipf;
 
 pub use cluster::{crc16, key_slot};
 pub use spec::{
-    Auth, Builtin, CommandSpec, KeyOrder, LoadSpec, Pacing, Stop, Target, TlsSpec, WeightedCommand,
-    Workload,
+    Auth, Builtin, CommandSpec, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop, Target, TlsSpec,
+    WeightedCommand, Workload,
 };
 pub use stats::{
     HISTOGRAM_MAX_NS, LatencySummary, LoadWarning, RunReport, SecondSample, decode_histogram,
@@ -138,8 +138,47 @@ fn discover(
                 spec.target
             )));
         }
-        cluster::SlotMap::from_cluster_slots(&reply, host).map_err(LoadError::Cluster)
+        let mut map =
+            cluster::SlotMap::from_cluster_slots(&reply, host).map_err(LoadError::Cluster)?;
+        if spec.read_from != ReadFrom::Primaries {
+            let nodes = link.call(&[b"CLUSTER", b"NODES"], cs.timeout).await?;
+            if let Some(text) = nodes.as_text() {
+                map.add_replicas_from_nodes(&text, host);
+            }
+        }
+        Ok(map)
     })
+}
+
+/// The nodes clients are bound to, round robin, each with the primary whose keys it draws:
+/// the primaries, their replicas, or both (`read_from`).
+fn bindings(
+    map: &cluster::SlotMap,
+    read_from: ReadFrom,
+    target: &Target,
+) -> Result<Vec<engine::Binding>, LoadError> {
+    let primaries = (0..map.primaries).map(|p| engine::Binding {
+        node: p,
+        primary: p,
+    });
+    let replicas = map.replicas.iter().enumerate().flat_map(|(p, list)| {
+        list.iter().map(move |&r| engine::Binding {
+            node: r as usize,
+            primary: p,
+        })
+    });
+    let out: Vec<engine::Binding> = match read_from {
+        ReadFrom::Primaries => primaries.collect(),
+        ReadFrom::Replicas => replicas.collect(),
+        ReadFrom::All => primaries.chain(replicas).collect(),
+    };
+    if out.is_empty() {
+        return Err(LoadError::Cluster(format!(
+            "reads from replicas were asked for, but the cluster at `{target}` has no replicas \
+             (CLUSTER SLOTS lists none); add replicas or read from the primaries"
+        )));
+    }
+    Ok(out)
 }
 
 /// Runs one load run and reports what was measured.
@@ -308,9 +347,13 @@ fn prepare(spec: &LoadSpec, gate: Arc<engine::Gate>) -> Result<(Arc<Shared>, usi
     let compiled =
         workload::Compiled::new(&spec.workload, spec.cluster).map_err(LoadError::Config)?;
     let node_keys = match &slot_map {
-        Some(map) => (0..map.nodes.len())
+        Some(map) => (0..map.primaries)
             .map(|i| compiled.node_keys(|slot| map.slots[slot as usize] as usize == i))
             .collect(),
+        None => Vec::new(),
+    };
+    let bindings = match &slot_map {
+        Some(map) => bindings(map, spec.read_from, &spec.target)?,
         None => Vec::new(),
     };
     let threads = spec.threads.min(spec.clients);
@@ -320,6 +363,7 @@ fn prepare(spec: &LoadSpec, gate: Arc<engine::Gate>) -> Result<(Arc<Shared>, usi
         connect,
         slot_map,
         node_keys,
+        bindings,
         seed_host,
         issued: AtomicU64::new(0),
         abort: AtomicBool::new(false),

@@ -360,6 +360,30 @@ pub enum Pacing {
     FixedRate { rps: f64 },
 }
 
+/// Which cluster nodes a run's clients are bound to (valkey-benchmark's `--rfr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadFrom {
+    /// Each client to a primary (round robin).
+    #[default]
+    Primaries,
+    /// Each client to a replica (round robin over every primary's replicas), after
+    /// `READONLY`, reading the keys of that replica's primary.
+    Replicas,
+    /// Round robin over the primaries and then the replicas.
+    All,
+}
+
+impl fmt::Display for ReadFrom {
+    /// As valkey-benchmark's `--rfr` and the config's `read_from_replicas` spell it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReadFrom::Primaries => "no",
+            ReadFrom::Replicas => "yes",
+            ReadFrom::All => "all",
+        })
+    }
+}
+
 /// Everything one load run needs.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
@@ -372,6 +396,9 @@ pub struct LoadSpec {
     pub resp3: bool,
     /// Discover the cluster from `target` and route by key slot.
     pub cluster: bool,
+    /// Cluster mode: which nodes the clients are bound to. Meant for read workloads: a
+    /// replica answers writes with a redirect to its primary.
+    pub read_from: ReadFrom,
     pub workload: Workload,
     /// Number of clients, each with one connection. In cluster mode client `i` is bound to
     /// primary `i % primaries` and draws its keys from that node's slots.
@@ -412,6 +439,7 @@ impl LoadSpec {
             dbnum: None,
             resp3: false,
             cluster: false,
+            read_from: ReadFrom::Primaries,
             workload,
             clients: 50,
             threads: 1,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 mod shared;
 mod worker;
 
-pub(crate) use shared::{Gate, Shared, Times, signal_abort};
+pub(crate) use shared::{Binding, Gate, Shared, Times, signal_abort};
 pub(crate) use worker::{ThreadOut, worker};
 
 /// Requests may leave up to this much ahead of their intended time in rate mode, so the
@@ -103,8 +103,12 @@ struct Client {
     local: usize,
     conns: Vec<Option<Conn>>,
     slots: Option<SlotMap>,
-    /// Cluster mode: the node of the initial slot map the client is bound to.
+    /// Cluster mode: the node of the initial slot map the client is bound to (a primary, or
+    /// a replica when reading from replicas).
     home: usize,
+    /// Cluster mode: the primary whose keys the client draws; requests for its slots go to
+    /// `home`.
+    key_home: usize,
     keys: KeyGen,
     scratch: Vec<u8>,
     /// When the slot map was last refreshed (at most once a second, on MOVED).
@@ -134,6 +138,7 @@ impl Client {
     async fn connect(shared: &Shared, id: usize) -> Result<Client, LoadError> {
         let mut conns = Vec::new();
         let mut home = 0;
+        let mut key_home = 0;
         match &shared.slot_map {
             None => {
                 let ep = match &shared.spec.target {
@@ -143,12 +148,24 @@ impl Client {
                 conns.push(Some(Conn::new(Link::connect(&ep, &shared.connect).await?)));
             }
             Some(map) => {
-                // Round robin over the primaries, as valkey-benchmark assigns its clients.
-                home = id % map.nodes.len();
+                // Round robin over the bound nodes, as valkey-benchmark assigns its clients.
+                let bound = shared.bindings[id % shared.bindings.len().max(1)];
+                home = bound.node;
+                key_home = bound.primary;
                 let all = matches!(shared.spec.workload.key_order, KeyOrder::Sequential);
                 for (i, node) in map.nodes.iter().enumerate() {
-                    conns.push(if all || i == home {
-                        let link = Link::connect(&endpoint_of(node), &shared.connect).await?;
+                    conns.push(if (all && i < map.primaries) || i == home {
+                        let mut link = Link::connect(&endpoint_of(node), &shared.connect).await?;
+                        if i != key_home {
+                            // A replica serves reads only to connections that asked for it.
+                            let reply = link.call(&[b"READONLY"], shared.connect.timeout).await?;
+                            if let Some(m) = reply.error_message() {
+                                return Err(LoadError::Handshake {
+                                    endpoint: link.endpoint.to_string(),
+                                    message: format!("READONLY failed: {m}"),
+                                });
+                            }
+                        }
                         Some(Conn::new(link))
                     } else {
                         None
@@ -162,6 +179,7 @@ impl Client {
             conns,
             slots: shared.slot_map.clone(),
             home,
+            key_home,
             keys: shared.compiled.key_gen(id as u64 + 1),
             scratch: Vec::new(),
             last_refresh: Instant::now(),
@@ -188,21 +206,29 @@ impl Client {
             return;
         };
         self.scratch.clear();
-        let home = ctx.shared.node_keys.get(self.home).and_then(Option::as_ref);
+        let home = ctx
+            .shared
+            .node_keys
+            .get(self.key_home)
+            .and_then(Option::as_ref);
         let (template, slot) = compiled.emit(&mut self.keys, &mut self.scratch, home);
-        let owner = slot.map_or(self.home, |s| map.slots[s as usize] as usize);
+        let owner = slot.map_or(self.key_home, |s| map.slots[s as usize] as usize);
         // Not connected to the owner (the slot map changed): send it where a connection is;
-        // that node answers MOVED, and following the redirect connects to the owner.
-        let node = if self.conns.get(owner).is_some_and(Option::is_some) {
-            owner
-        } else if self.conns.get(self.home).is_some_and(Option::is_some) {
-            self.home
-        } else {
-            match self.conns.iter().position(Option::is_some) {
-                Some(i) => i,
-                None => return,
-            }
-        };
+        // that node answers MOVED, and following the redirect connects to the owner. The
+        // slots of the client's own primary go to its bound node (the replica it reads from).
+        let node =
+            if owner == self.key_home && self.conns.get(self.home).is_some_and(Option::is_some) {
+                self.home
+            } else if self.conns.get(owner).is_some_and(Option::is_some) {
+                owner
+            } else if self.conns.get(self.home).is_some_and(Option::is_some) {
+                self.home
+            } else {
+                match self.conns.iter().position(Option::is_some) {
+                    Some(i) => i,
+                    None => return,
+                }
+            };
         if let Some(Some(conn)) = self.conns.get_mut(node) {
             let payload = conn.remember(&self.scratch);
             conn.wbuf.extend_from_slice(&self.scratch);

@@ -21,15 +21,26 @@ pub(crate) struct Times {
     pub end: Option<Instant>,
 }
 
+/// Cluster mode: a node a client is bound to, and the primary whose keys it draws (the node
+/// itself, or the primary of a replica).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Binding {
+    pub node: usize,
+    pub primary: usize,
+}
+
 /// State shared by all worker threads.
 pub(crate) struct Shared {
     pub spec: LoadSpec,
     pub compiled: Compiled,
     pub connect: ConnectSpec,
     pub slot_map: Option<SlotMap>,
-    /// Cluster mode: the key numbers of each node of the initial slot map (its primaries),
-    /// by node index; a client bound to node `i` draws its keys from `node_keys[i]`.
+    /// Cluster mode: the key numbers of each primary of the initial slot map, by node index;
+    /// a client reading through primary `i` (or one of its replicas) draws from
+    /// `node_keys[i]`.
     pub node_keys: Vec<Option<NodeKeys>>,
+    /// Cluster mode: the nodes clients are bound to, client `i` to `bindings[i % len]`.
+    pub bindings: Vec<Binding>,
     pub seed_host: String,
     /// Measured requests claimed so far (requests mode).
     pub issued: AtomicU64,

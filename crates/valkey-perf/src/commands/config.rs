@@ -115,8 +115,12 @@ fn row(n: usize, case: &Case) -> [String; 13] {
         BenchmarkMode::Duration(secs) => format!("{secs}s"),
     };
     let cluster = if t.cluster {
-        // Primaries and replicas per primary.
-        format!("yes {}p {}r", t.cluster_nodes, t.cluster_replicas)
+        // Primaries and replicas per primary, and where reads go when not the primaries.
+        let mut cell = format!("yes {}p {}r", t.cluster_nodes, t.cluster_replicas);
+        if case.read_from_replicas != crate::model::ReadFromReplicas::No {
+            cell.push_str(&format!(" rfr={}", case.read_from_replicas));
+        }
+        cell
     } else {
         "no".to_string()
     };

@@ -9,8 +9,8 @@ use crate::model::KeyDistribution;
 use anyhow::Context;
 use clap::{ArgAction, Args};
 use loadgen::{
-    Auth, Builtin, CommandSpec, KeyOrder, LoadError, LoadSpec, Pacing, RunReport, Stop, Target,
-    TlsSpec, Workload,
+    Auth, Builtin, CommandSpec, KeyOrder, LoadError, LoadSpec, Pacing, ReadFrom, RunReport, Stop,
+    Target, TlsSpec, Workload,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -83,6 +83,11 @@ pub struct LoadgenArgs {
     /// Cluster mode: discover the slots and route requests by key.
     #[arg(long = "cluster")]
     pub cluster: bool,
+    /// Cluster reads from replicas: `no` (the primaries), `yes` (the replicas, after
+    /// READONLY) or `all` (primaries and replicas). Read tests and custom commands only;
+    /// write tests keep the primaries.
+    #[arg(long = "rfr", value_name = "no|yes|all", value_parser = ["no", "yes", "all"])]
+    pub rfr: Option<String>,
     /// Connect with TLS.
     #[arg(long = "tls")]
     pub tls: bool,
@@ -274,6 +279,25 @@ fn spec_for(args: &LoadgenArgs, command: CommandSpec, seed: u64) -> anyhow::Resu
     s.dbnum = args.dbnum;
     s.resp3 = args.resp3;
     s.cluster = args.cluster;
+    let read_from = match args.rfr.as_deref() {
+        Some("yes") => ReadFrom::Replicas,
+        Some("all") => ReadFrom::All,
+        _ => ReadFrom::Primaries,
+    };
+    if read_from != ReadFrom::Primaries && !args.cluster {
+        return Err(exit::usage(
+            "--rfr reads from cluster replicas; add --cluster (and point it at a cluster with replicas)",
+        ));
+    }
+    let reads = match &s.workload.commands[0].command {
+        CommandSpec::Builtin(b) => b.is_read(),
+        CommandSpec::Template(_) => true,
+    };
+    s.read_from = if reads {
+        read_from
+    } else {
+        ReadFrom::Primaries
+    };
     s.clients = args.clients;
     s.threads = args.threads;
     s.pipeline = args.pipeline;

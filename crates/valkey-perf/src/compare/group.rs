@@ -30,6 +30,7 @@ pub const CASE_FIELDS: &[&str] = &[
     "engine",
     "valkey_benchmark_threads",
     "key_distribution",
+    "read_from_replicas",
 ];
 
 /// One record, as read.

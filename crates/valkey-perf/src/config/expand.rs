@@ -5,7 +5,7 @@
 //! keyspacelen → its scenarios in file order (groups, scenarios, option variants).
 
 use super::ConfigObject;
-use crate::model::{BenchmarkMode, Case, CaseCommand, ServerTopology};
+use crate::model::{BenchmarkMode, Case, CaseCommand, ReadFromReplicas, ServerTopology};
 
 /// All cases of all objects, objects in file order; objects are never merged.
 pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
@@ -71,6 +71,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                     // Scenarios name their keys themselves.
                                     key_distribution: Default::default(),
                                     memory: false,
+                                    read_from_replicas: Default::default(),
                                 });
                             }
                         }
@@ -102,6 +103,13 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                                 seed: obj.seed,
                                                 key_distribution: obj.key_distribution,
                                                 memory: obj.memory,
+                                                // Writes always go to the primaries.
+                                                read_from_replicas: if cluster && command.is_read()
+                                                {
+                                                    obj.read_from_replicas
+                                                } else {
+                                                    ReadFromReplicas::No
+                                                },
                                             });
                                         }
                                     }

@@ -5,7 +5,7 @@ use super::checker::{Checker, ConfigError, show, suggest, value_text};
 use super::scenario::{self, SCENARIO_CONFIG_KEYS, ScenarioSpec};
 use super::{ConfigWarning, MachineFacts};
 use crate::model::case::CpuSet;
-use crate::model::{Command, KeyDistribution, Warning, WarningKind};
+use crate::model::{Command, KeyDistribution, ReadFromReplicas, Warning, WarningKind};
 use serde_json::{Map, Value};
 
 /// Every key a config object may hold.
@@ -31,6 +31,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "seed",
     "benchmark_mode",
     "key_distribution",
+    "read_from_replicas",
 ];
 
 /// One validated config object.
@@ -69,6 +70,8 @@ pub struct ConfigObject {
     /// `benchmark_mode: "memory"`: load `keyspacelen` keys once on a fresh server and record
     /// the memory each costs beyond its key and value.
     pub memory: bool,
+    /// Where cluster reads go; checked to come with a cluster that has replicas.
+    pub read_from_replicas: ReadFromReplicas,
 }
 
 /// Keys that describe load, which memory mode does not generate: it writes each of the
@@ -82,6 +85,7 @@ const NOT_IN_MEMORY_MODE: &[&str] = &[
     "client_cpu_range",
     "seed",
     "key_distribution",
+    "read_from_replicas",
 ];
 
 fn check_object(
@@ -398,6 +402,41 @@ fn check_object(
         }
     };
 
+    let read_from_replicas = match obj.get("read_from_replicas") {
+        None | Some(Value::Bool(false)) => ReadFromReplicas::No,
+        Some(Value::Bool(true)) => ReadFromReplicas::Yes,
+        Some(Value::String(t)) if t == "no" => ReadFromReplicas::No,
+        Some(Value::String(t)) if t == "yes" => ReadFromReplicas::Yes,
+        Some(Value::String(t)) if t == "all" => ReadFromReplicas::All,
+        Some(v) => {
+            c.err(
+                "read_from_replicas",
+                format!(
+                    "value {} is not a choice; use \"no\" (reads go to the primaries), \"yes\" (to the replicas) or \"all\" (to primaries and replicas)",
+                    show(v)
+                ),
+            );
+            ReadFromReplicas::No
+        }
+    };
+    if read_from_replicas != ReadFromReplicas::No {
+        if cluster_mode.iter().any(|&c| !c) {
+            c.err(
+                "read_from_replicas",
+                format!(
+                    "\"{read_from_replicas}\" reads from cluster replicas, but this object has standalone cases; set \"cluster_mode\": \"yes\" (and cluster_replicas ≥ 1), or remove `read_from_replicas`"
+                ),
+            );
+        } else if cluster_replicas == 0 {
+            c.err(
+                "read_from_replicas",
+                format!(
+                    "\"{read_from_replicas}\" reads from replicas, but `cluster_replicas` is 0; set \"cluster_replicas\": 1 or more"
+                ),
+            );
+        }
+    }
+
     let instructions = match obj.get("benchmark_mode") {
         None => false,
         Some(Value::String(m)) if m == "instructions" => true,
@@ -583,6 +622,7 @@ fn check_object(
             key_distribution,
             cpu_allocation,
             memory,
+            read_from_replicas,
         })
     } else {
         Err(c.errors)

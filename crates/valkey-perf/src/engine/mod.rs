@@ -73,6 +73,9 @@ pub struct RunRequest<'a> {
     /// engine runs inside the load (the native engine's, valkey-benchmark's `--warmup`) lies
     /// inside the window.
     pub on_window: &'a mut dyn FnMut(Window) -> Result<()>,
+    /// Called after seeding: reads from replicas wait here until the replicas have the
+    /// seeded data.
+    pub on_seeded: &'a mut dyn FnMut() -> Result<()>,
 }
 
 /// An edge of the measured window.
@@ -143,9 +146,11 @@ impl Engine {
             histogram_dir,
             run_index,
             on_window,
+            on_seeded,
         } = run;
         let seed_plan = SeedPlan::for_case(case);
         let not_seeded = self.seed(case, load, control, seed_plan.as_ref(), deadline)?;
+        on_seeded()?;
         let started_at = now_utc_ms();
         let measured = match self {
             Engine::External(bench) => {

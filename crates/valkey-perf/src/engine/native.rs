@@ -6,9 +6,11 @@
 
 use super::{LoadTarget, Measurement};
 use crate::model::case::format_cpu_list;
-use crate::model::{BenchmarkMode, Case, Command, KeyDistribution, Metrics, Warning, WarningKind};
+use crate::model::{
+    BenchmarkMode, Case, Command, KeyDistribution, Metrics, ReadFromReplicas, Warning, WarningKind,
+};
 use anyhow::{Context, Result, bail};
-use loadgen::{CommandSpec, KeyOrder, LoadSpec, LoadWarning, Stop, TlsSpec, Workload};
+use loadgen::{CommandSpec, KeyOrder, LoadSpec, LoadWarning, ReadFrom, Stop, TlsSpec, Workload};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +27,16 @@ fn base_spec(
     command: CommandSpec,
     key_order: KeyOrder,
 ) -> LoadSpec {
+    // Seeding writes (and every write command) go to the primaries: only the case's own
+    // read command reads from replicas.
+    let read_from = match (&command, case.builtin()) {
+        (CommandSpec::Builtin(b), Some(own)) if *b == own => match case.read_from_replicas {
+            ReadFromReplicas::Yes => ReadFrom::Replicas,
+            ReadFromReplicas::All => ReadFrom::All,
+            ReadFromReplicas::No => ReadFrom::Primaries,
+        },
+        _ => ReadFrom::Primaries,
+    };
     let workload = Workload {
         key_order,
         ..Workload::single(command, case.data_size as usize, Some(case.keyspacelen))
@@ -37,6 +49,7 @@ fn base_spec(
         workload,
     );
     spec.cluster = target.cluster;
+    spec.read_from = read_from;
     spec.tls = target.tls.as_ref().map(|t| TlsSpec {
         ca_file: Some(t.ca.clone()),
         cert_file: t.cert.clone(),

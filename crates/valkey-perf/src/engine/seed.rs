@@ -175,6 +175,7 @@ mod tests {
             seed: None,
             key_distribution: Default::default(),
             memory: false,
+            read_from_replicas: Default::default(),
         }
     }
 

@@ -5,7 +5,9 @@
 //! message naming the flag, bounds every child with a deadline, and parses `--csv` output.
 
 use super::{LoadTarget, Measurement};
-use crate::model::{BenchmarkMode, Case, CaseCommand, Command, Metrics, ScenarioKind};
+use crate::model::{
+    BenchmarkMode, Case, CaseCommand, Command, Metrics, ReadFromReplicas, ScenarioKind,
+};
 use crate::server::process::{self, RunError};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -25,6 +27,8 @@ pub struct Capabilities {
     pub xadd_test: bool,
     /// The binary replaces `__data__` in a custom command with a `-d`-byte value.
     pub data_placeholder: bool,
+    /// `--rfr no|yes|all`: cluster reads from replicas (valkey-benchmark 8 and later).
+    pub rfr: bool,
 }
 
 impl Capabilities {
@@ -44,6 +48,7 @@ impl Capabilities {
             tls: has("--tls"),
             xadd_test: true,
             data_placeholder: help.contains("__data__"),
+            rfr: has("--rfr"),
         }
     }
 }
@@ -232,6 +237,9 @@ impl ValkeyBenchmark {
         if case.topology.tls && !self.caps.tls {
             return refuse("--tls", "uses TLS");
         }
+        if case.read_from_replicas != ReadFromReplicas::No && !self.caps.rfr {
+            return refuse("--rfr", "sets `read_from_replicas`");
+        }
         Ok(())
     }
 
@@ -265,6 +273,9 @@ impl ValkeyBenchmark {
         }
         if target.cluster {
             cmd.arg("--cluster");
+            if case.read_from_replicas != ReadFromReplicas::No {
+                cmd.args(["--rfr", &case.read_from_replicas.to_string()]);
+            }
         }
         if let Some(tls) = &target.tls {
             cmd.arg("--tls").arg("--cacert").arg(&tls.ca);

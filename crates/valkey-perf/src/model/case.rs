@@ -103,6 +103,28 @@ impl<'de> Deserialize<'de> for KeyDistribution {
     }
 }
 
+/// Where a cluster case's reads go (`read_from_replicas`, valkey-benchmark's `--rfr`): the
+/// primaries (`no`, the default), the replicas (`yes`), or both (`all`). Only read commands
+/// use it; a case of a write command always says `no`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFromReplicas {
+    #[default]
+    No,
+    Yes,
+    All,
+}
+
+impl std::fmt::Display for ReadFromReplicas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReadFromReplicas::No => "no",
+            ReadFromReplicas::Yes => "yes",
+            ReadFromReplicas::All => "all",
+        })
+    }
+}
+
 /// A set of CPU ids, written in the upstream syntax `0-3`, `0,2,4`, `144-191,48-95`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CpuSet {
@@ -235,6 +257,9 @@ pub struct Case {
     /// written once on a fresh server and the memory they cost is recorded.
     #[serde(default)]
     pub memory: bool,
+    /// Cluster reads from replicas (read commands only; `No` otherwise).
+    #[serde(default)]
+    pub read_from_replicas: ReadFromReplicas,
 }
 
 impl Case {
@@ -289,6 +314,9 @@ impl Case {
         }
         if self.topology.io_threads > 1 {
             label.push_str(&format!(" io={}", self.topology.io_threads));
+        }
+        if self.read_from_replicas != ReadFromReplicas::No {
+            label.push_str(&format!(" rfr={}", self.read_from_replicas));
         }
         if !self.key_distribution.is_uniform() {
             label.push_str(&format!(" keys={}", self.key_distribution));

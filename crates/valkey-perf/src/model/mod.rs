@@ -6,7 +6,9 @@ pub mod record;
 pub mod scenario;
 pub mod warning;
 
-pub use case::{BenchmarkMode, Case, CaseCommand, Command, KeyDistribution, ServerTopology};
+pub use case::{
+    BenchmarkMode, Case, CaseCommand, Command, KeyDistribution, ReadFromReplicas, ServerTopology,
+};
 pub use record::{DETAILS_KEY, EnvInfo, Metrics, Record, flatten_details, nest_details};
 pub use scenario::{GroupId, Phase, Scenario, ScenarioKind, Stream};
 pub use warning::{Warning, WarningKind};

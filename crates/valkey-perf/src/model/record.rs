@@ -128,6 +128,7 @@ pub const TOP_LEVEL: &[&str] = &[
     "engine",
     "config_set",
     "key_distribution",
+    "read_from_replicas",
     "warnings",
     "test_id",
     "test_phase",

@@ -295,6 +295,14 @@ impl Deployment {
         Ok(())
     }
 
+    /// What [`ReplicationWaiter::wait`] needs: every node's address and the connector.
+    pub fn replication_waiter(&self) -> Result<ReplicationWaiter> {
+        Ok(ReplicationWaiter {
+            connector: self.connector().clone(),
+            nodes: self.nodes(false)?,
+        })
+    }
+
     /// Empties every database (on every primary of a cluster).
     pub fn flushall(&self) -> Result<()> {
         self.for_each_node(true, |ctl| {
@@ -541,6 +549,85 @@ impl Deployment {
 impl Drop for Deployment {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Waits for replicas to catch up with their primaries (after seeding, before reads go to
+/// replicas). Owns its addresses, so it can be used while the deployment is borrowed.
+pub struct ReplicationWaiter {
+    connector: Connector,
+    nodes: Vec<(String, u16)>,
+}
+
+impl ReplicationWaiter {
+    /// Waits until every replica has applied everything its primary had written when this
+    /// was called, as `WAIT` does for one connection's writes but for the writes of every
+    /// connection: each replica's `slave_repl_offset` reaches its primary's
+    /// `master_repl_offset`. Returns how many replicas were waited for.
+    pub fn wait(&self, deadline: Duration) -> Result<usize> {
+        let info = |host: &str, port: u16| -> Result<Vec<(String, String)>> {
+            self.connector
+                .connect(host, port, Duration::from_secs(10))?
+                .info("replication")
+        };
+        let mut primaries: Vec<((String, u16), u64)> = Vec::new();
+        let mut replicas: Vec<((String, u16), (String, u16))> = Vec::new();
+        for (host, port) in &self.nodes {
+            let i = info(host, *port)?;
+            let field = |k: &str| info_field(&i, k).map(str::to_string);
+            match field("role").as_deref() {
+                Some("master") => {
+                    let offset = field("master_repl_offset")
+                        .and_then(|v| v.parse().ok())
+                        .with_context(|| {
+                            format!("`{host}:{port}` reports no master_repl_offset")
+                        })?;
+                    primaries.push(((host.clone(), *port), offset));
+                }
+                Some("slave") => {
+                    let master = (
+                        field("master_host").unwrap_or_default(),
+                        field("master_port")
+                            .and_then(|p| p.parse().ok())
+                            .unwrap_or_default(),
+                    );
+                    replicas.push(((host.clone(), *port), master));
+                }
+                other => bail!("`{host}:{port}` reports the replication role {other:?}"),
+            }
+        }
+        let until = Instant::now() + deadline;
+        for ((host, port), master) in &replicas {
+            // By address; a primary that names itself differently is found by its port.
+            let target = primaries
+                .iter()
+                .find(|(addr, _)| *addr == *master)
+                .or_else(|| primaries.iter().find(|((_, p), _)| *p == master.1))
+                .map(|(_, offset)| *offset)
+                .with_context(|| {
+                    format!(
+                        "the replica `{host}:{port}` follows `{}:{}`, which is not a primary of this cluster",
+                        master.0, master.1
+                    )
+                })?;
+            loop {
+                let i = info(host, *port)?;
+                let applied: u64 = info_field(&i, "slave_repl_offset")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if applied >= target {
+                    break;
+                }
+                if Instant::now() >= until {
+                    bail!(
+                        "the replica `{host}:{port}` applied replication offset {applied} of its primary's {target} within {}s; is replication broken (see its log)?",
+                        deadline.as_secs()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Ok(replicas.len())
     }
 }
 

@@ -26,5 +26,5 @@ pub use crate::process;
 
 pub use deployment::{
     CLUSTER_READY_DEADLINE, Deployment, EXTERNAL_PING_EVERY, Endpoint, ExternalTarget,
-    StartOptions, hold_until_interrupted,
+    ReplicationWaiter, StartOptions, hold_until_interrupted,
 };

@@ -15,6 +15,7 @@ mod run_auth;
 mod run_keys;
 mod run_native;
 mod run_reads;
+mod run_replicas;
 mod run_topologies;
 mod scenarios;
 mod server_usage;

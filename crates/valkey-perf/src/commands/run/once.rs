@@ -4,7 +4,7 @@
 
 use super::plan::{Plan, ServerSource, Target};
 use crate::engine::{LoadTarget, Measurement, RunRequest, Window};
-use crate::model::{BenchmarkMode, Case, Record, Warning, WarningKind};
+use crate::model::{BenchmarkMode, Case, ReadFromReplicas, Record, Warning, WarningKind};
 use crate::process::interrupted;
 use crate::server::callgrind;
 use crate::server::tls::ServerTls;
@@ -25,6 +25,9 @@ pub(super) fn run_deadline(plan: &Plan, case: &Case) -> Duration {
         )
     })
 }
+
+/// Longest the replicas may take to catch up with the seeded data.
+const REPLICATION_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Shortest measured window that is not warned about, in seconds.
 const MIN_RUN_SECS: f64 = 1.0;
@@ -100,6 +103,18 @@ pub(super) fn run_once(
     warnings.extend(io_warning);
     let load = load_target(&deployment);
     let mut control = deployment.control().map_err(run_err)?;
+    // Reads from replicas: the seeding wrote to the primaries; wait for the replicas.
+    let replication = (case.read_from_replicas != ReadFromReplicas::No)
+        .then(|| deployment.replication_waiter())
+        .transpose()
+        .map_err(run_err)?;
+    let mut on_seeded = || -> anyhow::Result<()> {
+        if let Some(w) = &replication {
+            let n = w.wait(REPLICATION_DEADLINE)?;
+            tracing::debug!("{n} replicas caught up with their primaries");
+        }
+        Ok(())
+    };
     let pids = deployment.pids();
     // What the servers used in the window, read on connections opened before it. Reading it
     // never fails the run: a warning says what is missing.
@@ -151,6 +166,7 @@ pub(super) fn run_once(
                 histogram_dir: &target.dir.join("histograms"),
                 run_index,
                 on_window: &mut on_window,
+                on_seeded: &mut on_seeded,
             },
             &mut abort,
         )
@@ -346,6 +362,10 @@ pub(super) fn build_record(
     measurement.extra.insert(
         "key_distribution".into(),
         case.key_distribution.to_string().into(),
+    );
+    measurement.extra.insert(
+        "read_from_replicas".into(),
+        case.read_from_replicas.to_string().into(),
     );
     let mut env = ctx.env.clone();
     // Only when pinning is configured, as upstream writes them; then the affinity read back.

@@ -198,6 +198,8 @@ fn run_scenario(
             histogram_dir: &target.dir.join("histograms"),
             run_index,
             on_window: &mut on_window,
+            // Scenarios read from the primaries; nothing to wait for.
+            on_seeded: &mut || Ok(()),
         },
         &mut abort,
     );
