@@ -210,3 +210,114 @@ fn read_from_replicas_needs_a_cluster_with_replicas() {
     assert_eq!(cases[0]["read_from_replicas"], "no");
     assert_eq!(cases[1]["read_from_replicas"], "yes");
 }
+
+/// A replica takes over its primary (CLUSTER FAILOVER) in the middle of a run: the clients
+/// bound to the old primary follow the slots to the new one, and no request is lost.
+#[test]
+fn clients_follow_their_slots_through_a_failover() {
+    let Some(bins) = Bins::get() else { return };
+    let logs = tempfile::tempdir().unwrap();
+    let topology = ServerTopology {
+        cluster: true,
+        cluster_nodes: 3,
+        cluster_replicas: 1,
+        tls: false,
+        io_threads: 1,
+        server_cpus: None,
+        custom_configs: vec![],
+        config_set: Default::default(),
+        callgrind: false,
+        modules: Vec::new(),
+    };
+    let mut cluster = Deployment::start(
+        &topology,
+        &StartOptions {
+            binary: bins.new.clone(),
+            bind: "127.0.0.1".into(),
+            host: "127.0.0.1".into(),
+            port: None,
+            log_dir: logs.path().to_path_buf(),
+            tls: None,
+            callgrind_dir: None,
+        },
+    )
+    .unwrap();
+    // A replica to promote, and the primary it follows.
+    let mut replica = None;
+    for addr in cluster.addresses().unwrap() {
+        let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+        let mut c = Resp::connect(port).unwrap();
+        if info_field(&mut c, "replication", "role").as_deref() == Some("slave") {
+            replica = Some((port, c));
+            break;
+        }
+    }
+    let (replica_port, mut replica) = replica.expect("the cluster has a replica");
+    let old_primary: u16 = info_field(&mut replica, "replication", "master_port")
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let scratch = Scratch::new();
+    let config = scratch.config(&json!([{
+        "duration": 4, "keyspacelen": [KEYS], "data_sizes": [16], "pipelines": [4],
+        "clients": [6], "commands": ["SET"], "cluster_mode": "yes", "cluster_replicas": 1,
+        "warmup": 0
+    }]));
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("valkey-perf"));
+    cmd.env("TMPDIR", scratch.tmp())
+        .env_remove("RUST_LOG")
+        .env_remove("VALKEY_PERF_PASSWORD")
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--results-dir")
+        .arg(scratch.results())
+        .arg("--use-running-server")
+        .arg("--cluster")
+        .args(["--port", &cluster.endpoint().port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut run = crate::support::ChildGuard::spawn(cmd);
+    // Once the load reaches the old primary, promote its replica.
+    let mut primary = Resp::connect(old_primary).unwrap();
+    crate::support::wait_for("SETs on the old primary", Duration::from_secs(30), || {
+        let info = primary.call(&["INFO", "commandstats"]).unwrap();
+        info.contains("cmdstat_set:").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    replica.call(&["CLUSTER", "FAILOVER"]).unwrap();
+    crate::support::wait_for(
+        "the replica to become primary",
+        Duration::from_secs(20),
+        || {
+            (info_field(&mut replica, "replication", "role").as_deref() == Some("master"))
+                .then_some(())
+        },
+    );
+    // From now on its SETs come from clients, not from replication.
+    replica.call(&["CONFIG", "RESETSTAT"]).unwrap();
+    let status = run.wait(Duration::from_secs(60));
+    let mut stderr = String::new();
+    if let Some(mut e) = run.child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert!(status.success(), "valkey-perf failed: {stderr}");
+    let text =
+        std::fs::read_to_string(scratch.results().join("running-server/metrics.json")).unwrap();
+    let records: Value = serde_json::from_str(&text).unwrap();
+    let r = valkey_perf::model::flatten_details(records[0].as_object().unwrap().clone());
+    assert_eq!(r["errors"], 0, "requests were lost in the failover: {r:?}");
+    assert!(
+        r["cluster_redirects"].as_u64().unwrap() > 0,
+        "the clients never followed the slots: {r:?}"
+    );
+    // The new primary served the clients' writes after the failover.
+    let mut promoted = Resp::connect(replica_port).unwrap();
+    assert!(
+        calls(&mut promoted, "set") > 0,
+        "the promoted node served no SET"
+    );
+    cluster.stop();
+}
