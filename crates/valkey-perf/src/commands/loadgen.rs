@@ -560,6 +560,31 @@ mod tests {
     }
 
     #[test]
+    fn rfr_applies_to_cluster_reads_only() {
+        let read_from = |argv: &[&str]| {
+            let t = T::try_parse_from(argv).unwrap();
+            let w = workloads(&t.a).unwrap();
+            spec_for(&t.a, w[0].command.clone(), 1).map(|s| s.read_from)
+        };
+        assert_eq!(
+            read_from(&["x", "--cluster", "--rfr", "yes", "-t", "get"]).unwrap(),
+            ReadFrom::Replicas
+        );
+        assert_eq!(
+            read_from(&["x", "--cluster", "--rfr", "all", "-t", "zscore"]).unwrap(),
+            ReadFrom::All
+        );
+        // A write test keeps the primaries.
+        assert_eq!(
+            read_from(&["x", "--cluster", "--rfr", "yes", "-t", "set"]).unwrap(),
+            ReadFrom::Primaries
+        );
+        let err = read_from(&["x", "--rfr", "yes", "-t", "get"]).unwrap_err();
+        assert_eq!(exit::code_of(&err), Code::Usage, "{err}");
+        assert!(T::try_parse_from(["x", "--rfr", "maybe"]).is_err());
+    }
+
+    #[test]
     fn titles_match_valkey_benchmark() {
         let t = T::try_parse_from(["x", "-t", "lrange,mset,ping"]).unwrap();
         let titles = |t: &T| -> Vec<String> {
