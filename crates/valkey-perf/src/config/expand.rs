@@ -72,6 +72,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                     key_distribution: Default::default(),
                                     memory: false,
                                     read_from_replicas: Default::default(),
+                                    sampling: false,
                                 });
                             }
                         }
@@ -110,6 +111,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                                 } else {
                                                     ReadFromReplicas::No
                                                 },
+                                                sampling: obj.sampling,
                                             });
                                         }
                                     }

@@ -32,6 +32,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "benchmark_mode",
     "key_distribution",
     "read_from_replicas",
+    "per_second_sampling",
 ];
 
 /// One validated config object.
@@ -67,6 +68,8 @@ pub struct ConfigObject {
     pub key_distribution: KeyDistribution,
     /// Upstream's `cpu_allocation` (scenario shape), resolved per topology at expansion.
     pub cpu_allocation: Option<scenario::CpuAllocation>,
+    /// `per_second_sampling: true`: a 1 Hz server sampler during the measured window.
+    pub sampling: bool,
     /// `benchmark_mode: "memory"`: load `keyspacelen` keys once on a fresh server and record
     /// the memory each costs beyond its key and value.
     pub memory: bool,
@@ -467,6 +470,23 @@ fn check_object(
         }
     }
 
+    let sampling = match obj.get("per_second_sampling") {
+        None => false,
+        Some(v) => c.toggle("per_second_sampling", v).unwrap_or(false),
+    };
+    if sampling && instructions {
+        c.err(
+            "per_second_sampling",
+            "the sampler's INFO commands would count in instructions mode's window; sample in a timed config object instead",
+        );
+    }
+    if sampling && memory {
+        c.err(
+            "per_second_sampling",
+            "memory mode times no load, so there is nothing to sample; remove the key",
+        );
+    }
+
     let modules = if scenario_shape {
         scenario::modules(&mut c, facts, warnings)
     } else {
@@ -623,6 +643,7 @@ fn check_object(
             cpu_allocation,
             memory,
             read_from_replicas,
+            sampling,
         })
     } else {
         Err(c.errors)

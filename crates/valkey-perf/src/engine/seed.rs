@@ -176,6 +176,7 @@ mod tests {
             key_distribution: Default::default(),
             memory: false,
             read_from_replicas: Default::default(),
+            sampling: false,
         }
     }
 

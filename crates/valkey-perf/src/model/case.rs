@@ -260,6 +260,10 @@ pub struct Case {
     /// Cluster reads from replicas (read commands only; `No` otherwise).
     #[serde(default)]
     pub read_from_replicas: ReadFromReplicas,
+    /// `per_second_sampling: true` or `run --sample`: a 1 Hz sampler of the servers runs during
+    /// the measured window, on its own connections.
+    #[serde(default)]
+    pub sampling: bool,
 }
 
 impl Case {

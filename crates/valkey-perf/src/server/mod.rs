@@ -8,7 +8,8 @@
 //!              ◄── usage ◄──────────────────────────┘
 //! ```
 //!
-//! (`usage` imports `control`; `deployment` imports `usage`.)
+//! (`usage` imports `control`; `deployment` imports `usage`; `sampler` imports `control` and
+//! `usage`.)
 //!
 //! A file imports only files to its left, plus `process` (re-exported here from the crate,
 //! below all of them), so there is no import cycle.
@@ -17,6 +18,7 @@ pub mod callgrind;
 pub mod cluster;
 pub mod control;
 pub mod deployment;
+pub mod sampler;
 pub mod standalone;
 pub mod tls;
 pub mod usage;

@@ -117,6 +117,11 @@ impl Probe {
         Probe { nodes, pids }
     }
 
+    /// The connections and process ids, for a sampler of its own.
+    pub fn into_parts(self) -> (Vec<ProbeNode>, Vec<u32>) {
+        (self.nodes, self.pids)
+    }
+
     /// Reads every node's INFO and every process's CPU time.
     pub fn sample(&mut self) -> Result<Sample> {
         let mut args = vec!["INFO"];

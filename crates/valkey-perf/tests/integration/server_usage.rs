@@ -262,3 +262,74 @@ fn a_server_doing_more_work_per_request_shows_more_cpu_per_request() {
         "{cpu:#}"
     );
 }
+
+#[test]
+fn the_sampler_writes_a_line_a_second_and_leaves_the_measured_command_alone() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    // One client, no pipeline: at most one request in flight when the window closes, so the
+    // server's count of the measured command matches the client's within one.
+    let config = scratch.config(&json!([{
+        "duration": 5, "keyspacelen": [1000], "data_sizes": [16], "pipelines": [1],
+        "clients": [1], "commands": ["GET"], "per_second_sampling": true
+    }]));
+    run(
+        &scratch,
+        &config,
+        &[
+            "--engine",
+            "native",
+            "--server-bin",
+            bins.new.to_str().unwrap(),
+        ],
+    );
+    let rs = records(&scratch.results());
+    assert_eq!(rs.len(), 1);
+    let r = &rs[0];
+    let file = PathBuf::from(r["timeseries_file"].as_str().expect("a timeseries file"));
+    assert!(
+        file.starts_with(scratch.results()) && file.to_string_lossy().contains("/timeseries/"),
+        "{}",
+        file.display()
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    eprintln!("{} lines; first: {}", lines.len(), lines[0]);
+    assert!((4..=6).contains(&lines.len()), "{text}");
+    assert_eq!(r["timeseries_lines"], lines.len());
+    let mut previous = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["second"], i + 1);
+        let t = l["timestamp"].as_str().unwrap().to_string();
+        assert!(t > previous, "timestamps increase: {text}");
+        previous = t;
+        assert!(l["ops_per_sec"].as_f64().unwrap() > 0.0, "{l}");
+        assert!(l["connected_clients"].as_f64().unwrap() >= 2.0, "{l}");
+        assert!(l["used_memory"].as_f64().unwrap() > 0.0, "{l}");
+        assert!(
+            l["keyspace_hits"].as_f64().unwrap() > 0.0,
+            "seeded GETs hit: {l}"
+        );
+        assert!(l["command_calls"].as_f64().unwrap() > 0.0, "{l}");
+        assert!(
+            l["command_latency"]["p99_usec"].as_u64().unwrap() >= 1,
+            "{l}"
+        );
+        let threads = l["threads"].as_array().unwrap();
+        assert!(
+            threads.iter().any(|t| t["name"] == "valkey-server"),
+            "the main thread is listed: {l}"
+        );
+        assert!(l["server_cpu_percent"].as_f64().unwrap() > 0.0, "{l}");
+    }
+    // The sampler sends INFO and LATENCY HISTOGRAM only: the server counted the measured
+    // command as often as the client sent it.
+    let (server, client) = (f(r, "server_calls"), f(r, "requests_completed"));
+    assert!(
+        (server - client).abs() <= 1.0,
+        "server {server}, client {client}"
+    );
+}

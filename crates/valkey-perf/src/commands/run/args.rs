@@ -136,4 +136,9 @@ pub struct RunArgs {
     /// callgrind (as `benchmark_mode: "instructions"` in the config does for its cases).
     #[arg(long)]
     pub instructions: bool,
+    /// Sample the servers once a second during every measured window (ops/s, clients,
+    /// memory, hits and misses, the measured command's latency histogram, per-thread CPU) into
+    /// `results/<target>/timeseries/` (as `per_second_sampling: true` does per config object).
+    #[arg(long)]
+    pub sample: bool,
 }

@@ -7,6 +7,7 @@ use crate::engine::{LoadTarget, Measurement, RunRequest, Window};
 use crate::model::{BenchmarkMode, Case, ReadFromReplicas, Record, Warning, WarningKind};
 use crate::process::interrupted;
 use crate::server::callgrind;
+use crate::server::sampler::Sampler;
 use crate::server::tls::ServerTls;
 use crate::server::usage::{Sample, window_usage};
 use crate::server::{Deployment, StartOptions};
@@ -119,6 +120,15 @@ pub(super) fn run_once(
     // What the servers used in the window, read on connections opened before it. Reading it
     // never fails the run: a warning says what is missing.
     let mut probe = deployment.probe();
+    // The 1 Hz sampler, on connections of its own, into a file per run.
+    let mut sampler_parts = case.sampling.then(|| deployment.probe());
+    let timeseries = target.dir.join("timeseries").join(format!(
+        "{}-{}-run{run_index}.jsonl",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ"),
+        case.command
+    ));
+    let mut sampler: Option<Sampler> = None;
+    let mut sampled: Option<anyhow::Result<u64>> = None;
     let mut dead: Option<String> = None;
     let mut last_check = Instant::now();
     let mut abort = || {
@@ -146,7 +156,22 @@ pub(super) fn run_once(
         if let Ok(p) = probe.as_mut() {
             match edge {
                 Window::Start => edges.0 = Some(p.sample()),
-                Window::End => edges.1 = Some(p.sample()),
+                Window::End => {
+                    if let Some(s) = sampler.take() {
+                        sampled = Some(s.finish());
+                    }
+                    edges.1 = Some(p.sample());
+                }
+            }
+        }
+        if let (Some(parts), Window::Start) = (sampler_parts.take(), edge) {
+            let command = case.builtin().map_or("", |c| c.command_name());
+            match parts.and_then(|p| {
+                let (nodes, pids) = p.into_parts();
+                Sampler::start(nodes, pids, command, &timeseries)
+            }) {
+                Ok(s) => sampler = Some(s),
+                Err(e) => sampled = Some(Err(e)),
             }
         }
         if let (Some(dir), Window::End) = (&callgrind_dir, edge) {
@@ -180,6 +205,22 @@ pub(super) fn run_once(
         )));
     }
     let mut measurement: Measurement = measured.map_err(run_err)?;
+    match sampled {
+        Some(Ok(lines)) => {
+            measurement.extra.insert(
+                "timeseries_file".into(),
+                timeseries.display().to_string().into(),
+            );
+            measurement
+                .extra
+                .insert("timeseries_lines".into(), lines.into());
+        }
+        Some(Err(e)) => warnings.push(Warning::new(
+            WarningKind::ServerUsage,
+            format!("the per-second sampler stopped: {e:#}"),
+        )),
+        None => {}
+    }
     let usage = probe.and_then(|_| match edges {
         // Memory mode times no load: its record has its own memory figures.
         _ if case.memory => Ok(None),

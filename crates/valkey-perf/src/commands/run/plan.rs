@@ -294,6 +294,27 @@ fn check_memory_mode(args: &RunArgs, cases: &[Case], client_only: bool) -> Resul
     Ok(())
 }
 
+/// `--sample` turns the 1 Hz sampler on for every timed built-in case; it never runs with
+/// instructions mode, whose window would count the sampler's commands.
+fn check_sampling(args: &RunArgs, cases: &mut [Case]) -> Result<()> {
+    if args.sample {
+        for case in cases
+            .iter_mut()
+            .filter(|c| !c.memory && c.scenario().is_none())
+        {
+            case.sampling = true;
+        }
+    }
+    if let Some(c) = cases.iter().find(|c| c.sampling && c.topology.callgrind) {
+        return Err(usage(format!(
+            "config[{}] ({}): the sampler's INFO commands would count in instructions mode's window; drop --sample / `per_second_sampling` or instructions mode",
+            c.config_index,
+            c.label()
+        )));
+    }
+    Ok(())
+}
+
 /// Lowers the flags and the config file into a [`Plan`]: targets resolved (and built),
 /// engine probed, every case checked against both. Nothing is started.
 pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
@@ -327,6 +348,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     filter_scenarios(args, &mut config.cases)?;
     check_memory_mode(args, &config.cases, client_only)?;
     check_instructions_mode(args, &mut config.cases, client_only)?;
+    check_sampling(args, &mut config.cases)?;
     let auth = credentials(args, client_only)?;
 
     let mut targets = Vec::new();
