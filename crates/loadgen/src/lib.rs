@@ -25,8 +25,8 @@ mod zipf;
 
 pub use cluster::{crc16, key_slot};
 pub use spec::{
-    Auth, Builtin, CommandSpec, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop, Target, TlsSpec,
-    WeightedCommand, Workload,
+    Auth, Builtin, CommandSpec, Dataset, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop, Target,
+    TlsSpec, WeightedCommand, Workload,
 };
 pub use stats::{
     HISTOGRAM_MAX_NS, LatencySummary, LoadWarning, RunReport, SecondSample, decode_histogram,

@@ -320,6 +320,87 @@ pub struct Workload {
     pub key_order: KeyOrder,
     /// Write a per-request counter into the start of every value.
     pub distinct_values: bool,
+    /// Rows whose columns fill `__field:NAME__` placeholders (valkey-benchmark's `--dataset`).
+    pub dataset: Option<std::sync::Arc<Dataset>>,
+}
+
+/// A table with named columns, read from a CSV or TSV file with a header line. A request of a
+/// command with `__field:NAME__` takes its values from one row: in sequential key order the
+/// row of its first key number (`k % rows`, so a sequential run writes row `i` under key `i`),
+/// or the next row when the command has no key number; in random key order a random row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Dataset {
+    /// Parses CSV (`"` quotes, `""` for a quote inside) or, with `tab`, TSV text; the first
+    /// line names the columns. At most `max_rows` rows are kept. Every row must have as many
+    /// fields as the header.
+    pub fn parse(text: &str, tab: bool, max_rows: Option<u64>) -> Result<Dataset, String> {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header = lines
+            .next()
+            .ok_or("the file is empty; it needs a header line")?;
+        let split = |line: &str| -> Vec<String> {
+            if tab {
+                line.split('\t').map(str::to_string).collect()
+            } else {
+                csv_fields(line)
+            }
+        };
+        let columns: Vec<String> = split(header.trim_end_matches('\r'))
+            .into_iter()
+            .map(|c| c.trim().to_string())
+            .collect();
+        if columns.iter().any(String::is_empty) {
+            return Err(format!(
+                "the header line `{header}` has an empty column name"
+            ));
+        }
+        let mut rows = Vec::new();
+        for (i, line) in lines.enumerate() {
+            if max_rows.is_some_and(|m| rows.len() as u64 >= m) {
+                break;
+            }
+            let row = split(line.trim_end_matches('\r'));
+            if row.len() != columns.len() {
+                return Err(format!(
+                    "line {} has {} fields, the header {}",
+                    i + 2,
+                    row.len(),
+                    columns.len()
+                ));
+            }
+            rows.push(row);
+        }
+        if rows.is_empty() {
+            return Err("the file has a header but no rows".into());
+        }
+        Ok(Dataset { columns, rows })
+    }
+}
+
+/// One CSV line's fields (`"` quotes, `""` inside quotes).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
 }
 
 impl Workload {
@@ -331,6 +412,7 @@ impl Workload {
             keyspacelen,
             key_order: KeyOrder::Random { seed: 0 },
             distinct_values: false,
+            dataset: None,
         }
     }
 

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const RAND: &str = "__rand_int__";
 const DATA: &str = "__data__";
 const TAG: &str = "{tag}";
+/// `__field:NAME__`: the value of column NAME of the request's dataset row.
+const FIELD: &str = "__field:";
 /// Internal marker for ZADD's score (random when a keyspace is given, else "0").
 const SCORE: &str = "\u{0}score";
 
@@ -96,6 +98,11 @@ impl Expect {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     templates: Vec<Template>,
+    /// Per command with `__field:` placeholders: its template for each dataset row (the
+    /// `templates` entry is row 0's).
+    rows: Vec<Option<Vec<Template>>>,
+    /// Sequential order without key numbers: the next dataset row.
+    next_row: AtomicU64,
     /// Cumulative weights, for picking a command per request.
     cumulative: Vec<u64>,
     keyspacelen: Option<u64>,
@@ -274,11 +281,15 @@ fn builtin_args(b: Builtin, cluster: bool) -> Vec<String> {
     }
 }
 
+/// A dataset row for [`compile_template`]: the column names and this row's values.
+type Row<'a> = (&'a [String], &'a [String]);
+
 fn compile_template(
     args: &[String],
     value: &[u8],
     keyspace: bool,
     cluster: bool,
+    row: Option<Row<'_>>,
 ) -> Result<Template, String> {
     if args.is_empty() {
         return Err("empty command".into());
@@ -319,6 +330,21 @@ fn compile_template(
                 tags.push(out.len() + 1);
                 out.extend_from_slice(b"{00000}");
                 rest = &rest[TAG.len()..];
+            } else if let Some(after) = rest.strip_prefix(FIELD).filter(|_| row.is_some()) {
+                let Some(end) = after.find("__") else {
+                    return Err(format!("`{arg}` has `__field:` without its closing `__`"));
+                };
+                let name = &after[..end];
+                let (columns, values) = row.unwrap_or_default();
+                let Some(col) = columns.iter().position(|c| c == name) else {
+                    return Err(format!(
+                        "`{arg}` names the column `{name}`, which the dataset does not have (its columns: {})",
+                        columns.join(", ")
+                    ));
+                };
+                // The value goes in as it is: placeholders inside data are data.
+                out.extend_from_slice(values[col].as_bytes());
+                rest = &after[end + 2..];
             } else if rest.starts_with(DATA) {
                 values.push((out.len(), value.len()));
                 out.extend_from_slice(value);
@@ -370,6 +396,7 @@ impl Compiled {
         let value = value_bytes(w.data_size);
         let keyspace = w.keyspacelen.is_some();
         let mut templates = Vec::new();
+        let mut rows: Vec<Option<Vec<Template>>> = Vec::new();
         let mut cumulative = Vec::new();
         let mut total = 0u64;
         for wc in &w.commands {
@@ -385,13 +412,55 @@ impl Compiled {
                     expect: None,
                 },
                 CommandSpec::Builtin(b) => {
-                    let mut t =
-                        compile_template(&builtin_args(*b, cluster), &value, keyspace, cluster)?;
+                    let mut t = compile_template(
+                        &builtin_args(*b, cluster),
+                        &value,
+                        keyspace,
+                        cluster,
+                        None,
+                    )?;
                     t.expect = Expect::of(*b);
                     t
                 }
-                CommandSpec::Template(args) => compile_template(args, &value, keyspace, cluster)?,
+                CommandSpec::Template(args) => {
+                    let uses_fields = args.iter().any(|a| a.contains(FIELD));
+                    match (&w.dataset, uses_fields) {
+                        (Some(d), true) => {
+                            let per_row = d
+                                .rows
+                                .iter()
+                                .map(|r| {
+                                    compile_template(
+                                        args,
+                                        &value,
+                                        keyspace,
+                                        cluster,
+                                        Some((&d.columns, r)),
+                                    )
+                                })
+                                .collect::<Result<Vec<_>, _>>()?;
+                            rows.push(Some(per_row.clone()));
+                            per_row
+                                .into_iter()
+                                .next()
+                                .ok_or("the dataset has no rows")?
+                        }
+                        (None, true) => {
+                            return Err(format!(
+                                "`{}` has `__field:` placeholders but the workload has no dataset",
+                                args.join(" ")
+                            ));
+                        }
+                        _ => {
+                            rows.push(None);
+                            compile_template(args, &value, keyspace, cluster, None)?
+                        }
+                    }
+                }
             };
+            if rows.len() < templates.len() + 1 {
+                rows.push(None);
+            }
             templates.push(template);
             total += u64::from(wc.weight);
             cumulative.push(total);
@@ -423,6 +492,8 @@ impl Compiled {
         };
         Ok(Compiled {
             templates,
+            rows,
+            next_row: AtomicU64::new(0),
             cumulative,
             keyspacelen: w.keyspacelen,
             sequential,
@@ -488,7 +559,25 @@ impl Compiled {
             let r = g.next_rand() % total;
             self.cumulative.partition_point(|&c| c <= r)
         };
-        let t = &self.templates[idx];
+        let nkeys = self.templates[idx].keys.len();
+        let base = match (&self.sequential, self.keyspacelen) {
+            (Some(seq), Some(_)) if nkeys > 0 => {
+                Some(seq.fetch_add(nkeys as u64, Ordering::Relaxed))
+            }
+            _ => None,
+        };
+        let t = match &self.rows[idx] {
+            None => &self.templates[idx],
+            Some(per_row) => {
+                let n = per_row.len() as u64;
+                let row = match (base, &self.sequential) {
+                    (Some(b), _) => b % n,
+                    (None, Some(_)) => self.next_row.fetch_add(1, Ordering::Relaxed) % n,
+                    (None, None) => g.next_rand() % n,
+                };
+                &per_row[row as usize]
+            }
+        };
         // Only a key with a hash tag derived from its number lands in the home node's
         // slots; any other key is routed by its own slot.
         let home = if t.tags.is_empty() { None } else { home };
@@ -497,12 +586,6 @@ impl Compiled {
         let req = &mut out[start..];
         let mut first_key = None;
         if let Some(space) = self.keyspacelen {
-            let base = match &self.sequential {
-                Some(seq) if !t.keys.is_empty() => {
-                    Some(seq.fetch_add(t.keys.len() as u64, Ordering::Relaxed))
-                }
-                _ => None,
-            };
             for (i, &off) in t.keys.iter().enumerate() {
                 let v = match (base, first_key, home) {
                     (Some(b), _, _) => (b + i as u64) % space,
@@ -799,6 +882,65 @@ mod tests {
     }
 
     #[test]
+    fn dataset_fields_fill_each_row_and_pair_sequential_keys_with_rows() {
+        let d = crate::spec::Dataset::parse(
+            "term,n\n\"a, b\",1\n__rand_int__,2\n\"c \"\"q\"\"\",3\n",
+            false,
+            None,
+        )
+        .unwrap();
+        assert_eq!(d.rows[0], ["a, b", "1"]);
+        assert_eq!(d.rows[2], ["c \"q\"", "3"]);
+        let w = Workload {
+            key_order: KeyOrder::Sequential,
+            dataset: Some(Arc::new(d)),
+            ..Workload::single(
+                CommandSpec::Template(vec![
+                    "HSET".into(),
+                    "doc:__rand_int__".into(),
+                    "t".into(),
+                    "__field:term__".into(),
+                    "n".into(),
+                    "x__field:n__y".into(),
+                ]),
+                3,
+                Some(6),
+            )
+        };
+        let c = Compiled::new(&w, false).unwrap();
+        let mut g = c.key_gen(0);
+        let want = [("a, b", "1"), ("__rand_int__", "2"), ("c \"q\"", "3")];
+        for i in 0..6usize {
+            let mut out = Vec::new();
+            c.emit(&mut g, &mut out, None);
+            let args = parse_args(&out);
+            assert_eq!(args[1], format!("doc:{i:012}"));
+            // Data is data: a value that looks like a placeholder stays as it is.
+            assert_eq!(args[3], want[i % 3].0);
+            assert_eq!(args[5], format!("x{}y", want[i % 3].1));
+        }
+        let missing = Workload {
+            commands: vec![WeightedCommand {
+                command: CommandSpec::Template(vec!["GET".into(), "__field:nope__".into()]),
+                weight: 1,
+            }],
+            ..w
+        };
+        let err = Compiled::new(&missing, false).unwrap_err();
+        assert!(
+            err.contains("column `nope`") && err.contains("term, n"),
+            "{err}"
+        );
+        assert!(crate::spec::Dataset::parse("a,b\n1\n", false, None).is_err());
+        assert_eq!(
+            crate::spec::Dataset::parse("a\tb\n1\t2\n3\t4\n", true, Some(1))
+                .unwrap()
+                .rows,
+            [["1", "2"]]
+        );
+    }
+
+    #[test]
     fn templates_and_weights() {
         let w = Workload {
             commands: vec![
@@ -819,6 +961,7 @@ mod tests {
             keyspacelen: Some(10),
             key_order: KeyOrder::Random { seed: 3 },
             distinct_values: true,
+            dataset: None,
         };
         let c = Compiled::new(&w, false).unwrap();
         let mut g = c.key_gen(0);

@@ -65,6 +65,8 @@ const SCENARIO_KEYS: &[&str] = &[
     "writes",
     "reads",
     "cluster_execution",
+    "dataset",
+    "maxdocs",
 ];
 
 /// Keys of an entry of a mixed scenario's `writes` / `reads`.
@@ -88,16 +90,8 @@ const REFUSED: &[(&str, &str)] = &[
         "it downloads and generates query sets at run time; generate the file beforehand",
     ),
     (
-        "dataset",
-        "`__field:NAME__` placeholders filled from a file are not supported yet; write the values into the command",
-    ),
-    (
-        "maxdocs",
-        "it belongs to `dataset`, which is not supported yet",
-    ),
-    (
         "xml_root_element",
-        "it belongs to `dataset`, which is not supported yet",
+        "XML datasets are not supported; give `dataset` as a CSV or TSV file with a header line",
     ),
     (
         "custom-server-config-file",
@@ -141,9 +135,21 @@ struct At {
 /// Collects problems of nested objects with their path into the config object's checker.
 struct Nested<'c, 'a> {
     c: &'c mut Checker<'a>,
+    /// Warnings (facts about this host under `config validate`), with their key path.
+    notes: Vec<String>,
 }
 
 impl Nested<'_, '_> {
+    fn warn(&mut self, at: &At, key: &str, message: impl Into<String>) {
+        self.notes.push(format!(
+            "config[{}] `{}.{key}`: ({}) {}",
+            self.c.index,
+            at.path,
+            at.context,
+            message.into()
+        ));
+    }
+
     fn err(&mut self, at: &At, key: &str, message: impl Into<String>) {
         let key = if key.is_empty() {
             at.path.clone()
@@ -308,6 +314,8 @@ fn cluster_execution(c: &mut Checker<'_>) {
 
 /// The scenario-level defaults a config object gives.
 pub(super) struct Defaults {
+    /// `config validate` without `--strict`: facts about this host are warnings.
+    pub host_facts_are_warnings: bool,
     pub mode: Option<BenchmarkMode>,
     pub warmup: u64,
     pub seed: Option<u64>,
@@ -315,8 +323,28 @@ pub(super) struct Defaults {
 }
 
 /// Checks `test_groups` and returns its scenarios, expanded by their `options`.
-pub(super) fn check_groups(c: &mut Checker<'_>, defaults: &Defaults) -> Vec<ScenarioSpec> {
-    let mut n = Nested { c };
+pub(super) fn check_groups(
+    c: &mut Checker<'_>,
+    defaults: &Defaults,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Vec<ScenarioSpec> {
+    let mut n = Nested {
+        c,
+        notes: Vec::new(),
+    };
+    let out = check_all_groups(&mut n, defaults);
+    let index = n.c.index;
+    warnings.extend(n.notes.into_iter().map(|note| ConfigWarning {
+        config_index: index,
+        warning: Warning::new(WarningKind::Config, note).with_hint(
+            "`run` refuses this on this machine; `config validate --strict` checks as `run` does",
+        ),
+    }));
+    out
+}
+
+fn check_all_groups(n: &mut Nested, defaults: &Defaults) -> Vec<ScenarioSpec> {
+    let n = &mut *n;
     let groups = match n.c.obj.get("test_groups") {
         Some(Value::Array(g)) if !g.is_empty() => g.clone(),
         Some(Value::Array(_)) => {
@@ -431,7 +459,7 @@ pub(super) fn check_groups(c: &mut Checker<'_>, defaults: &Defaults) -> Vec<Scen
                     format!("group {group}, scenario `{id}`")
                 },
             };
-            for spec in check_scenario(&mut n, &at, sobj, &group, &description, defaults) {
+            for spec in check_scenario(n, &at, sobj, &group, &description, defaults) {
                 let name = spec.scenario.name();
                 if !seen_ids.insert(name.clone()) {
                     n.err(
@@ -616,6 +644,7 @@ fn check_scenario(
         }
     }
     let variants = variants(n, at, obj);
+    let (dataset, maxdocs, columns) = dataset_of(n, at, obj, defaults);
 
     // The streams, before option variants.
     let mut streams = Vec::new();
@@ -679,11 +708,45 @@ fn check_scenario(
             }
         }
     }
+    // Every `__field:NAME__` names a column of the dataset, checked before anything starts.
+    let lines = streams
+        .iter()
+        .map(|s| ("command", &s.args))
+        .chain(populate_with.iter().map(|p| ("populate_with", p)));
+    for (key, args) in lines {
+        for name in field_names(args) {
+            match &columns {
+                None if dataset.is_none() => n.err(
+                    at,
+                    key,
+                    format!("uses `__field:{name}__` but the scenario has no `dataset`; add \"dataset\": \"file.csv\" with a `{name}` column"),
+                ),
+                Some(cols) if !cols.contains(&name) => n.err(
+                    at,
+                    key,
+                    format!(
+                        "uses `__field:{name}__`, but `{}` has no column `{name}` (its columns: {})",
+                        dataset.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                        cols.join(", ")
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
     if n.c.errors.len() > errors_before {
         return Vec::new();
     }
     let Some(mode) = mode else {
         return Vec::new();
+    };
+    // Upstream: without `requests` or `duration`, a dataset scenario sends `maxdocs` requests.
+    let mode = match (
+        obj.contains_key("requests") || obj.contains_key("duration"),
+        maxdocs,
+    ) {
+        (false, Some(m)) => BenchmarkMode::Requests(m),
+        _ => mode,
     };
     variants
         .into_iter()
@@ -722,6 +785,8 @@ fn check_scenario(
                     sequential,
                     test_name: None,
                     setup_timeout_secs: None,
+                    dataset: dataset.clone(),
+                    maxdocs,
                 },
                 mode,
                 warmup,
@@ -731,6 +796,94 @@ fn check_scenario(
             }
         })
         .collect()
+}
+
+/// The names in a command's `__field:NAME__` placeholders.
+fn field_names(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in args {
+        let mut rest = a.as_str();
+        while let Some(at) = rest.find("__field:") {
+            let after = &rest[at + "__field:".len()..];
+            match after.find("__") {
+                Some(end) => {
+                    out.push(after[..end].to_string());
+                    rest = &after[end + 2..];
+                }
+                None => break,
+            }
+        }
+    }
+    out
+}
+
+/// `dataset` (made absolute) and `maxdocs`, with the file's columns when it can be read here.
+/// A file missing here is a fact about this host: an error for `run`, a warning for
+/// `config validate` (then the columns are not checked).
+fn dataset_of(
+    n: &mut Nested,
+    at: &At,
+    obj: &Map<String, Value>,
+    defaults: &Defaults,
+) -> (Option<std::path::PathBuf>, Option<u64>, Option<Vec<String>>) {
+    let maxdocs = n.with(at, obj, |c| {
+        c.obj
+            .get("maxdocs")
+            .and_then(|v| c.positive("maxdocs", v, "1000"))
+    });
+    let Some(v) = obj.get("dataset") else {
+        if maxdocs.is_some() {
+            n.err(at, "maxdocs", "limits the rows of a `dataset`, and there is none; add `dataset` or drop `maxdocs`");
+        }
+        return (None, None, None);
+    };
+    let Some(text) = v.as_str().filter(|s| !s.is_empty()) else {
+        n.err(
+            at,
+            "dataset",
+            format!("value {} is not a file path", show(v)),
+        );
+        return (None, None, None);
+    };
+    let path = std::path::absolute(text).unwrap_or_else(|_| text.into());
+    let tsv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    match std::fs::read_to_string(&path) {
+        Ok(content) => match loadgen::Dataset::parse(&content, tsv, Some(1)) {
+            Ok(d) => (Some(path), maxdocs, Some(d.columns)),
+            Err(e) => {
+                n.err(
+                    at,
+                    "dataset",
+                    format!("`{}` is not a dataset: {e}; give a CSV (or .tsv) file with a header line naming the columns", path.display()),
+                );
+                (None, None, None)
+            }
+        },
+        Err(e) if defaults.host_facts_are_warnings => {
+            n.warn(
+                at,
+                "dataset",
+                format!(
+                    "`{}` cannot be read here ({e}); its columns were not checked",
+                    path.display()
+                ),
+            );
+            (Some(path), maxdocs, None)
+        }
+        Err(e) => {
+            n.err(
+                at,
+                "dataset",
+                format!(
+                    "`{}` cannot be read: {e}; give an existing CSV or TSV file",
+                    path.display()
+                ),
+            );
+            (None, None, None)
+        }
+    }
 }
 
 /// The `writes` or `reads` of a mixed scenario.

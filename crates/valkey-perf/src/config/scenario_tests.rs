@@ -205,7 +205,18 @@ fn bad_scenarios_are_refused_naming_group_scenario_and_key() {
         (
             groups(json!([{"id": "a", "type": "read", "command": "GET k",
                 "dataset": "datasets/x.csv"}])),
-            &["`test_groups[0].scenarios[0].dataset`", "not supported"],
+            &["`test_groups[0].scenarios[0].dataset`", "cannot be read"],
+        ),
+        (
+            groups(json!([{"id": "a", "type": "read", "command": "GET __field:k__"}])),
+            &[
+                "`test_groups[0].scenarios[0].command`",
+                "uses `__field:k__` but the scenario has no `dataset`",
+            ],
+        ),
+        (
+            groups(json!([{"id": "a", "type": "read", "command": "GET k", "maxdocs": 10}])),
+            &["`test_groups[0].scenarios[0].maxdocs`", "there is none"],
         ),
         (
             groups(json!([{"id": "a", "type": "read", "command": "GET k",

@@ -505,6 +505,7 @@ fn check_object(
             );
         }
         let defaults = scenario::Defaults {
+            host_facts_are_warnings: facts.host_facts_are_warnings,
             mode: match (requests.first(), duration) {
                 (Some(&n), _) => Some(crate::model::BenchmarkMode::Requests(n)),
                 (None, Some(s)) => Some(crate::model::BenchmarkMode::Duration(s)),
@@ -518,7 +519,7 @@ fn check_object(
             .get("test_name")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let mut specs = scenario::check_groups(&mut c, &defaults);
+        let mut specs = scenario::check_groups(&mut c, &defaults, warnings);
         for s in &mut specs {
             s.scenario.test_name = test_name.clone();
             s.scenario.setup_timeout_secs = obj.get("socket_timeout").and_then(Value::as_u64);

@@ -326,11 +326,27 @@ pub fn populate(
         CommandSpec::Template(command.to_vec()),
         KeyOrder::Sequential,
     );
+    spec.workload.dataset = dataset_of(case)?;
     spec.stop = Stop::Requests(case.keyspacelen);
     spec.clients = spec.clients.clamp(1, 50);
     spec.pipeline = spec.pipeline.max(16);
     let report = run_watched(&spec, deadline, &mut || false)?;
     Ok(report.requests)
+}
+
+/// A scenario's dataset (its first `maxdocs` rows), read for the run.
+fn dataset_of(case: &Case) -> Result<Option<std::sync::Arc<loadgen::Dataset>>> {
+    let Some(s) = case.scenario() else {
+        return Ok(None);
+    };
+    let Some(path) = &s.dataset else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the dataset `{}`", path.display()))?;
+    let d = loadgen::Dataset::parse(&text, s.dataset_is_tsv(), s.maxdocs)
+        .map_err(|e| anyhow::anyhow!("the dataset `{}`: {e}", path.display()))?;
+    Ok(Some(std::sync::Arc::new(d)))
 }
 
 /// What one stream of a scenario measured; `failure` says why the run counts as failed
@@ -356,6 +372,7 @@ pub fn measure_scenario(
         .scenario()
         .context("a built-in command is measured by measure")?;
     let seed = case.seed.unwrap_or_else(rand_seed);
+    let dataset = dataset_of(case)?;
     let specs: Vec<LoadSpec> = scenario
         .streams
         .iter()
@@ -374,6 +391,7 @@ pub fn measure_scenario(
                 CommandSpec::Template(stream.args.clone()),
                 order,
             );
+            spec.workload.dataset = dataset.clone();
             spec.clients = stream.clients as usize;
             spec.pipeline = stream.pipeline as usize;
             spec.threads = spec.threads.min(spec.clients);

@@ -29,6 +29,8 @@ pub struct Capabilities {
     pub data_placeholder: bool,
     /// `--rfr no|yes|all`: cluster reads from replicas (valkey-benchmark 8 and later).
     pub rfr: bool,
+    /// `--dataset FILE` (and `--maxdocs`) fill `__field:NAME__` in a custom command.
+    pub dataset: bool,
 }
 
 impl Capabilities {
@@ -49,6 +51,7 @@ impl Capabilities {
             xadd_test: true,
             data_placeholder: help.contains("__data__"),
             rfr: has("--rfr"),
+            dataset: has("--dataset"),
         }
     }
 }
@@ -185,6 +188,9 @@ impl ValkeyBenchmark {
                     case.config_index
                 ));
             }
+            if s.dataset.is_some() && !self.caps.dataset {
+                return refuse("--dataset", &format!("scenario `{name}` sets `dataset`"));
+            }
             if s.sequential && !self.caps.sequential {
                 return refuse(
                     "--sequential",
@@ -300,6 +306,12 @@ impl ValkeyBenchmark {
             CaseCommand::Scenario(s) => {
                 if s.sequential {
                     cmd.arg("--sequential");
+                }
+                if let Some(d) = &s.dataset {
+                    cmd.arg("--dataset").arg(d);
+                    if let Some(m) = s.maxdocs {
+                        cmd.args(["--maxdocs", &m.to_string()]);
+                    }
                 }
                 // `check` refused scenarios with more than one stream.
                 if let Some(stream) = s.streams.first() {

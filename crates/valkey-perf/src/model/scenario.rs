@@ -126,6 +126,22 @@ pub struct Scenario {
     /// The config's `socket_timeout`: how long a setup command may take, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup_timeout_secs: Option<u64>,
+    /// A CSV (or `.tsv`) file with a header whose columns fill `__field:NAME__`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<std::path::PathBuf>,
+    /// At most this many rows of the dataset are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxdocs: Option<u64>,
+}
+
+impl Scenario {
+    /// Whether the dataset file is tab-separated (`.tsv`).
+    pub fn dataset_is_tsv(&self) -> bool {
+        self.dataset
+            .as_ref()
+            .and_then(|p| p.extension())
+            .is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
+    }
 }
 
 impl Scenario {
@@ -180,6 +196,8 @@ mod tests {
             sequential: false,
             test_name: None,
             setup_timeout_secs: None,
+            dataset: None,
+            maxdocs: None,
         };
         assert_eq!(s.test_id(&stream(Phase::Read, None)), "1_b_nc");
         assert_eq!(

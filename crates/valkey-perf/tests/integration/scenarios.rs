@@ -466,3 +466,54 @@ fn cpu_allocation_pins_server_and_client_as_upstream_allocates() {
     assert_eq!(r["env_server_cpu_range"], "0", "{r}");
     assert_eq!(r["env_client_cpu_range"], "1", "{r}");
 }
+
+/// A dataset scenario: `__field:NAME__` filled from a 1,000-row CSV, in key order, so the
+/// server holds the CSV's values under their row's key; a column the file lacks is refused
+/// before anything starts.
+#[test]
+fn dataset_fields_come_from_the_csv_and_a_missing_column_is_refused() {
+    let Some(bins) = Bins::get() else { return };
+    let server = ServerGuard::start(&bins.new);
+    let mut ctl = Resp::connect(server.port).unwrap();
+    let scratch = Scratch::new();
+    let csv = scratch.path().join("terms.csv");
+    let mut text = String::from("id,term\n");
+    for i in 0..1000 {
+        // Commas and quotes inside a field, as CSV quotes them.
+        text.push_str(&format!("{i},\"term {i}, \"\"q{}\"\"\"\n", i * 7));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let config = |column: &str| {
+        scratch.config(&json!([{
+            "keyspacelen": 1000,
+            "test_groups": [{"group": 1, "scenarios": [
+                {"id": "load", "type": "write", "dataset": csv, "maxdocs": 1000,
+                 "sequential": true, "clients": 4, "pipeline": 8,
+                 "command": format!("HSET doc:__rand_int__ title \"__field:{column}__\"")}
+            ]}]
+        }]))
+    };
+    let out = run_against(&scratch, &config("nope"), server.port)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("no column `nope`") && stderr.contains("its columns: id, term"),
+        "{stderr}"
+    );
+    assert_eq!(calls(&mut ctl, "hset"), 0, "nothing ran");
+
+    run_against(&scratch, &config("term"), server.port)
+        .assert()
+        .success();
+    let records = records_in(&scratch.results());
+    let r = record(&records, "1_load");
+    assert_eq!(r["requests"], 1000, "maxdocs requests: {r}");
+    assert_eq!(calls(&mut ctl, "hset"), 1000);
+    for i in [0u64, 1, 123, 999] {
+        let got = ctl
+            .call(&["HGET", &format!("doc:{i:012}"), "title"])
+            .unwrap();
+        assert_eq!(got, format!("term {i}, \"q{}\"", i * 7));
+    }
+}
