@@ -322,6 +322,10 @@ pub struct Workload {
     pub distinct_values: bool,
     /// Rows whose columns fill `__field:NAME__` placeholders (valkey-benchmark's `--dataset`).
     pub dataset: Option<std::sync::Arc<Dataset>>,
+    /// Cluster mode: a command without `__rand_int__` or `{tag}` goes to the node its client
+    /// is bound to (one stream per primary, as upstream's `cluster_execution: "parallel"`)
+    /// instead of the node owning its first argument's slot.
+    pub keyless_to_home: bool,
 }
 
 /// A table with named columns, read from a CSV or TSV file with a header line. A request of a
@@ -413,6 +417,7 @@ impl Workload {
             key_order: KeyOrder::Random { seed: 0 },
             distinct_values: false,
             dataset: None,
+            keyless_to_home: false,
         }
     }
 

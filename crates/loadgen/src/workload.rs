@@ -35,6 +35,17 @@ struct Template {
     route: Option<(usize, usize)>,
     /// The reply shape the command implies, when it implies one.
     expect: Option<Expect>,
+    /// `route` is an argument with a key number or hash tag (not just the first argument).
+    keyed: bool,
+}
+
+impl Template {
+    /// Without a templated key, the request goes to the client's own node.
+    fn unroute_keyless(&mut self) {
+        if !self.keyed {
+            self.route = None;
+        }
+    }
 }
 
 /// The shape of a reply that did what its label claims.
@@ -302,6 +313,7 @@ fn compile_template(
         values: Vec::new(),
         route: None,
         expect: None,
+        keyed: false,
     };
     resp::write_array_len(&mut t.bytes, args.len());
     let mut routed_by_placeholder = false;
@@ -373,6 +385,7 @@ fn compile_template(
         if (i == 1 && !routed_by_placeholder) || (templated && !routed_by_placeholder && i > 0) {
             t.route = Some((base, base + out.len()));
             routed_by_placeholder = templated;
+            t.keyed = templated;
         }
     }
     Ok(t)
@@ -410,6 +423,7 @@ impl Compiled {
                     values: Vec::new(),
                     route: None,
                     expect: None,
+                    keyed: false,
                 },
                 CommandSpec::Builtin(b) => {
                     let mut t = compile_template(
@@ -460,6 +474,13 @@ impl Compiled {
             };
             if rows.len() < templates.len() + 1 {
                 rows.push(None);
+            }
+            let mut template = template;
+            if w.keyless_to_home {
+                template.unroute_keyless();
+                if let Some(Some(per_row)) = rows.last_mut() {
+                    per_row.iter_mut().for_each(Template::unroute_keyless);
+                }
             }
             templates.push(template);
             total += u64::from(wc.weight);
@@ -962,6 +983,7 @@ mod tests {
             key_order: KeyOrder::Random { seed: 3 },
             distinct_values: true,
             dataset: None,
+            keyless_to_home: false,
         };
         let c = Compiled::new(&w, false).unwrap();
         let mut g = c.key_gen(0);

@@ -106,3 +106,49 @@ fn cluster_templates_route_keys_with_and_without_tags() {
     let total: u64 = cluster.nodes.iter().map(|n| n.calls("set")).sum();
     assert_eq!(total, 6000);
 }
+
+/// `keyless_to_home` (upstream's `cluster_execution: "parallel"`): a command without a
+/// templated key goes to each client's own primary, so every primary serves its share, even
+/// when the client also holds connections to the other nodes (opened here by a keyed command
+/// of the same workload); without it, such a command follows its first argument's slot.
+#[test]
+fn keyless_commands_go_to_the_clients_own_node_when_asked() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let cluster = Cluster::start(&bin, 3);
+    for home in [false, true] {
+        let before: Vec<u64> = cluster.nodes.iter().map(|n| n.calls("echo")).collect();
+        let mut s = template(cluster.nodes[0].port, &["ECHO", "hello"], 6, 4);
+        s.workload.commands.push(loadgen::WeightedCommand {
+            command: CommandSpec::Template(vec![
+                "SET".into(),
+                "plain:__rand_int__".into(),
+                "v".into(),
+            ]),
+            weight: 1,
+        });
+        s.cluster = true;
+        s.workload.keyless_to_home = home;
+        s.stop = Stop::Requests(6000);
+        let never = AtomicBool::new(false);
+        let r = loadgen::run(&s, &never).unwrap();
+        assert_eq!((r.requests, r.errors), (6000, 0));
+        let served: Vec<u64> = cluster
+            .nodes
+            .iter()
+            .zip(&before)
+            .map(|(n, b)| n.calls("echo") - b)
+            .collect();
+        let total: u64 = served.iter().sum();
+        let top = *served.iter().max().unwrap() as f64 / total as f64;
+        if home {
+            assert!(
+                served.iter().all(|&n| n as f64 > 0.15 * total as f64),
+                "{served:?}"
+            );
+        } else {
+            assert!(top > 0.8, "ECHO follows the slot of `hello`: {served:?}");
+        }
+    }
+}

@@ -297,18 +297,19 @@ fn flag(c: &mut Checker<'_>, key: &str) -> bool {
 
 /// `cluster_execution`: upstream's `single` (one load generator routing by slot) is what the
 /// engines do in cluster mode; `parallel` (one process per primary) is refused.
-fn cluster_execution(c: &mut Checker<'_>) {
+/// `cluster_execution`: `Some(true)` for `parallel`, `Some(false)` for `single`.
+fn cluster_execution(c: &mut Checker<'_>) -> Option<bool> {
     match c.obj.get("cluster_execution") {
-        None => {}
-        Some(Value::String(s)) if s == "single" => {}
-        Some(Value::String(s)) if s == "parallel" => c.err(
-            "cluster_execution",
-            "\"parallel\" (one load process per primary, results averaged) is not supported yet; use \"single\": the load generator binds each client to one primary and routes every key by its slot",
-        ),
-        Some(v) => c.err(
-            "cluster_execution",
-            format!("value {} is not \"single\" or \"parallel\"", show(v)),
-        ),
+        None => None,
+        Some(Value::String(s)) if s == "single" => Some(false),
+        Some(Value::String(s)) if s == "parallel" => Some(true),
+        Some(v) => {
+            c.err(
+                "cluster_execution",
+                format!("value {} is not \"single\" or \"parallel\"", show(v)),
+            );
+            None
+        }
     }
 }
 
@@ -532,7 +533,7 @@ fn check_scenario(
             ScenarioKind::Read
         }
     };
-    let (clients, pipeline, data_size, warmup, sequential, flush_before, restart_before) =
+    let (clients, pipeline, data_size, warmup, sequential, flush_before, restart_before, parallel) =
         n.with(at, obj, |c| {
             let one = |c: &mut Checker<'_>, key: &str, default: u64, example: &str| match c
                 .obj
@@ -545,7 +546,7 @@ fn check_scenario(
             let pipeline = one(c, "pipeline", 1, "16");
             let data_size = one(c, "data_size", DEFAULT_DATA_SIZE, "64");
             let warmup = c.non_negative("warmup", defaults.warmup, "5");
-            cluster_execution(c);
+            let parallel = cluster_execution(c).unwrap_or(false);
             (
                 clients,
                 pipeline,
@@ -554,6 +555,7 @@ fn check_scenario(
                 flag(c, "sequential"),
                 flag(c, "flush_before"),
                 flag(c, "restart_before"),
+                parallel,
             )
         });
     let mode = n.with(at, obj, |c| {
@@ -697,7 +699,9 @@ fn check_scenario(
                 );
             }
             for (key, phase) in [("writes", Phase::MixedWrite), ("reads", Phase::MixedRead)] {
-                streams.extend(mixed_streams(n, at, obj, key, phase, pipeline, mode));
+                streams.extend(mixed_streams(
+                    n, at, obj, key, phase, pipeline, mode, parallel,
+                ));
             }
             if streams.is_empty() && n.c.errors.len() == errors_before {
                 n.err(
@@ -787,6 +791,7 @@ fn check_scenario(
                     setup_timeout_secs: None,
                     dataset: dataset.clone(),
                     maxdocs,
+                    parallel,
                 },
                 mode,
                 warmup,
@@ -895,6 +900,7 @@ fn mixed_streams(
     phase: Phase,
     pipeline: u64,
     mode: Option<BenchmarkMode>,
+    parallel: bool,
 ) -> Vec<Stream> {
     let items = match obj.get(key) {
         None => return Vec::new(),
@@ -969,7 +975,12 @@ fn mixed_streams(
                     }
                 }
             }
-            cluster_execution(c);
+            if cluster_execution(c).is_some_and(|p| p != parallel) {
+                c.err(
+                    "cluster_execution",
+                    "differs from the scenario's; the streams of a mixed scenario run in one load generator, so set `cluster_execution` on the scenario",
+                );
+            }
             (clients, pipeline)
         });
         match command_at(n, &sat, sobj, "command") {

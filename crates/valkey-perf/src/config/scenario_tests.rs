@@ -220,10 +220,10 @@ fn bad_scenarios_are_refused_naming_group_scenario_and_key() {
         ),
         (
             groups(json!([{"id": "a", "type": "read", "command": "GET k",
-                "cluster_execution": "parallel"}])),
+                "cluster_execution": "both"}])),
             &[
                 "`test_groups[0].scenarios[0].cluster_execution`",
-                "not supported yet",
+                "is not \"single\" or \"parallel\"",
             ],
         ),
         (

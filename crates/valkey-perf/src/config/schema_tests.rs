@@ -284,7 +284,7 @@ fn scenario_schema_and_validation_agree() {
         scenario(json!({"comand": "GET k"})),
         scenario(json!({"clients": 0})),
         scenario(json!({"options": {"X": 1}})),
-        scenario(json!({"cluster_execution": "parallel"})),
+        scenario(json!({"cluster_execution": "both"})),
         scenario(json!({"id": "a b"})),
         json!([{"test_groups": [{"group": 1, "scenarios": []}]}]),
         json!([{"test_groups": [], "commands": ["SET"]}]),

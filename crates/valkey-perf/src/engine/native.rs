@@ -392,6 +392,7 @@ pub fn measure_scenario(
                 order,
             );
             spec.workload.dataset = dataset.clone();
+            spec.workload.keyless_to_home = scenario.parallel;
             spec.clients = stream.clients as usize;
             spec.pipeline = stream.pipeline as usize;
             spec.threads = spec.threads.min(spec.clients);

@@ -188,6 +188,12 @@ impl ValkeyBenchmark {
                     case.config_index
                 ));
             }
+            if s.parallel && case.topology.cluster {
+                return Err(format!(
+                    "config[{}] scenario `{name}` sets `cluster_execution: \"parallel\"`: one valkey-benchmark process per primary, whose percentiles could only be averaged, not merged; use --engine native (one load generator, a client stream per primary, one histogram)",
+                    case.config_index
+                ));
+            }
             if s.dataset.is_some() && !self.caps.dataset {
                 return refuse("--dataset", &format!("scenario `{name}` sets `dataset`"));
             }

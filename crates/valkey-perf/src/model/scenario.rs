@@ -132,6 +132,11 @@ pub struct Scenario {
     /// At most this many rows of the dataset are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maxdocs: Option<u64>,
+    /// `cluster_execution: "parallel"`: in a cluster, a command without a templated key goes
+    /// to its client's own primary (one stream per primary, one merged histogram) instead of
+    /// the node owning its first argument.
+    #[serde(default)]
+    pub parallel: bool,
 }
 
 impl Scenario {
@@ -198,6 +203,7 @@ mod tests {
             setup_timeout_secs: None,
             dataset: None,
             maxdocs: None,
+            parallel: false,
         };
         assert_eq!(s.test_id(&stream(Phase::Read, None)), "1_b_nc");
         assert_eq!(

@@ -307,6 +307,17 @@ fn stream_record(
         serde_json::to_value(&scenario.group).unwrap_or(Value::Null),
     );
     put("scenario", scenario.id.clone().into());
+    if case.topology.cluster {
+        put(
+            "cluster_execution",
+            if scenario.parallel {
+                "parallel"
+            } else {
+                "single"
+            }
+            .into(),
+        );
+    }
     if let Some(d) = &scenario.group_description {
         put("group_description", d.clone().into());
     }
