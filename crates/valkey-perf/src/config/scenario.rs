@@ -699,9 +699,12 @@ fn check_scenario(
                 );
             }
             for (key, phase) in [("writes", Phase::MixedWrite), ("reads", Phase::MixedRead)] {
-                streams.extend(mixed_streams(
-                    n, at, obj, key, phase, pipeline, mode, parallel,
-                ));
+                let parent = Parent {
+                    pipeline,
+                    mode,
+                    parallel,
+                };
+                streams.extend(mixed_streams(n, at, obj, key, phase, parent));
             }
             if streams.is_empty() && n.c.errors.len() == errors_before {
                 n.err(
@@ -891,6 +894,14 @@ fn dataset_of(
     }
 }
 
+/// What the streams of a mixed scenario take from it.
+#[derive(Clone, Copy)]
+struct Parent {
+    pipeline: u64,
+    mode: Option<BenchmarkMode>,
+    parallel: bool,
+}
+
 /// The `writes` or `reads` of a mixed scenario.
 fn mixed_streams(
     n: &mut Nested,
@@ -898,10 +909,13 @@ fn mixed_streams(
     obj: &Map<String, Value>,
     key: &str,
     phase: Phase,
-    pipeline: u64,
-    mode: Option<BenchmarkMode>,
-    parallel: bool,
+    parent: Parent,
 ) -> Vec<Stream> {
+    let Parent {
+        pipeline,
+        mode,
+        parallel,
+    } = parent;
     let items = match obj.get(key) {
         None => return Vec::new(),
         Some(Value::Array(items)) => items,
