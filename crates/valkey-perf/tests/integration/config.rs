@@ -183,3 +183,47 @@ fn cpus_of_another_machine_are_warnings_unless_strict() {
             "`server_cpu_range`: CPUs 144-191 do not exist",
         ));
 }
+
+/// A config in the shape of upstream's module configs (test_groups with a data set, a module,
+/// cpu_allocation for a big runner, upstream's port keys) validates anywhere: what this machine
+/// lacks is a warning, the scenarios expand to upstream's ids; `--strict` refuses those host
+/// facts as `run` would.
+#[test]
+fn upstream_module_config_shape_validates_with_host_warnings() {
+    let path = workspace()
+        .join("crates/valkey-perf/tests/fixtures/upstream-configs/module-test-arm-shape.json");
+    let out = valkey_perf()
+        .args(["config", "validate"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("4 cases"));
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    for id in ["1_a: write", "1_b: read"] {
+        assert!(stdout.contains(id), "missing `{id}` in:\n{stdout}");
+    }
+    for want in [
+        "`port`",
+        "`cluster_ports`",
+        "`bind_ip`",
+        "libsearch.so` does not exist",
+        "search_terms.csv` cannot be read here",
+        "`cpu_allocation`",
+    ] {
+        assert!(stderr.contains(want), "missing `{want}` in:\n{stderr}");
+    }
+    let out = valkey_perf()
+        .args(["config", "validate", "--strict"])
+        .arg(&path)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    for want in [
+        "modules[0].path",
+        "scenarios[0].dataset",
+        "`cpu_allocation`",
+    ] {
+        assert!(stderr.contains(want), "missing `{want}` in:\n{stderr}");
+    }
+}
