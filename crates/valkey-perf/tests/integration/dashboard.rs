@@ -143,7 +143,7 @@ pub fn chromium() -> Option<PathBuf> {
 
 /// Runs headless Chromium on `url` with the network off, stopping it (its own process group)
 /// after a deadline. Returns stdout.
-fn run_chromium(bin: &Path, extra: &[String], url: &str) -> String {
+pub fn run_chromium(bin: &Path, extra: &[String], url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out_file = profile.path().join("stdout");
     let mut cmd = std::process::Command::new(bin);
@@ -187,7 +187,7 @@ fn run_chromium(bin: &Path, extra: &[String], url: &str) -> String {
     fs::read_to_string(out_file).unwrap()
 }
 
-fn file_url(p: &Path) -> String {
+pub fn file_url(p: &Path) -> String {
     format!("file://{}", p.canonicalize().unwrap().display())
 }
 

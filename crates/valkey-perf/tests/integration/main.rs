@@ -5,6 +5,7 @@ mod build;
 mod compare;
 mod config;
 mod dashboard;
+mod flamegraphs;
 mod grafana;
 mod instructions;
 mod layout;

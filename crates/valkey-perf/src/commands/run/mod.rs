@@ -194,6 +194,18 @@ fn execute(plan: &Plan) -> Result<Code> {
                 progress.inc_by(unit.len() as u64);
             }
         }
+        // Profiling: one extra, unmeasured run per target with `perf` on the servers.
+        let first = &plan.cases[unit.start];
+        if let Some(profiling) = first.profiling.filter(|_| first.scenario().is_none()) {
+            for target in &plan.targets {
+                if interrupted() {
+                    stop = Some(Code::Interrupted);
+                    break 'cases;
+                }
+                progress.set_message(format!("profiling {} on {}", first.label(), target.label));
+                once::profile(&ctx, target, first, unit.start, profiling);
+            }
+        }
     }
     progress.finish();
     print_summary(plan, &measured);
@@ -287,11 +299,57 @@ fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
             .join(format!("{}_vs_{}", base.commit, t.commit));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
         crate::compare::write_report(&cmp, &dir, plan.graphs)?;
+        differential_flamegraphs(plan, base, t, &dir)?;
         tracing::info!(
             "comparison written to `{}`",
             dir.join("report.md").display()
         );
         println!("{}", dir.join("report.md").display());
+    }
+    Ok(())
+}
+
+/// For every profiled case with flamegraphs of both targets: a differential flamegraph in
+/// `<dir>/flamegraphs/<case>.svg`, linked from the end of `<dir>/report.md`.
+fn differential_flamegraphs(
+    plan: &Plan,
+    base: &plan::Target,
+    new: &plan::Target,
+    dir: &Path,
+) -> Result<()> {
+    let mut links = Vec::new();
+    for (ci, case) in plan.cases.iter().enumerate() {
+        if case.profiling.is_none() {
+            continue;
+        }
+        let name = once::flamegraph_name(ci, case);
+        let folded = |t: &plan::Target| {
+            std::fs::read_to_string(t.dir.join("flamegraphs").join(format!("{name}.folded"))).ok()
+        };
+        let (Some(before), Some(after)) = (folded(base), folded(new)) else {
+            continue;
+        };
+        let svg = dir.join("flamegraphs").join(format!("{name}.svg"));
+        let title = format!("{} → {}: {}", base.label, new.label, case.label());
+        match crate::results::flamegraph::draw_differential(&before, &after, &title, &svg) {
+            Ok(()) => links.push(format!("- [{}](flamegraphs/{name}.svg)", case.label())),
+            Err(e) => tracing::warn!("no differential flamegraph of {}: {e:#}", case.label()),
+        }
+    }
+    if links.is_empty() {
+        return Ok(());
+    }
+    let report = dir.join("report.md");
+    let mut text = std::fs::read_to_string(&report)
+        .with_context(|| format!("reading `{}`", report.display()))?;
+    text.push_str(&format!(
+        "\n## Differential flamegraphs\n\nOne per profiled case: the new target's stacks (`perf record -e cpu-clock -g` on the servers during an extra, unmeasured run), each frame red where it took a larger share of the samples than on the baseline, blue where smaller.\n\n{}\n",
+        links.join("\n")
+    ));
+    crate::util::write_atomic(&report, text.as_bytes())
+        .with_context(|| format!("writing `{}`", report.display()))?;
+    for l in &links {
+        tracing::info!("differential flamegraph: {l}");
     }
     Ok(())
 }

@@ -4,14 +4,17 @@
 
 use super::plan::{Plan, ServerSource, Target};
 use crate::engine::{LoadTarget, Measurement, RunRequest, Window};
+use crate::model::case::Profiling;
 use crate::model::{BenchmarkMode, Case, ReadFromReplicas, Record, Warning, WarningKind};
 use crate::process::interrupted;
 use crate::server::callgrind;
+use crate::server::perf;
 use crate::server::sampler::Sampler;
 use crate::server::tls::ServerTls;
 use crate::server::usage::{Sample, window_usage};
 use crate::server::{Deployment, StartOptions};
 use anyhow::Context;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Deadline for one measured load run.
@@ -80,6 +83,26 @@ pub(super) fn run_once(
     case: &Case,
     run_index: u32,
 ) -> Result<Record, RunFailure> {
+    run_once_with(ctx, target, case, run_index, None, &mut None)
+}
+
+/// A profiled run: `perf record` into `data` (its messages into `log`) for the window.
+struct PerfRequest<'a> {
+    profiling: Profiling,
+    data: &'a Path,
+    log: &'a Path,
+}
+
+/// [`run_once`], with `perf` attached to the servers for the window when `perf` is given; what
+/// the recording gave (its data file, or why there is none) goes into `recorded`.
+fn run_once_with(
+    ctx: &RunContext,
+    target: &Target,
+    case: &Case,
+    run_index: u32,
+    perf: Option<PerfRequest<'_>>,
+    recorded: &mut Option<anyhow::Result<std::path::PathBuf>>,
+) -> Result<Record, RunFailure> {
     let plan = ctx.plan;
     // Instructions mode: the servers run under callgrind and dump into a directory per run.
     let callgrind_dir = case.topology.callgrind.then(|| {
@@ -147,7 +170,18 @@ pub(super) fn run_once(
         Option<anyhow::Result<Sample>>,
         Option<anyhow::Result<Sample>>,
     ) = (None, None);
+    let mut recording: Option<perf::Recording> = None;
     let mut on_window = |edge: Window| -> anyhow::Result<()> {
+        if let (Some(req), Window::End) = (&perf, edge) {
+            if let Some(r) = recording.take() {
+                *recorded = Some(r.finish());
+            } else if recorded.is_none() {
+                *recorded = Some(Err(anyhow::anyhow!(
+                    "`perf record` did not start for `{}`",
+                    req.data.display()
+                )));
+            }
+        }
         // Instrumentation switches on before the first sample and off after the last, so
         // neither is counted in the other.
         if let (Some(_), Window::Start) = (&callgrind_dir, edge) {
@@ -176,6 +210,18 @@ pub(super) fn run_once(
         }
         if let (Some(dir), Window::End) = (&callgrind_dir, edge) {
             dumps = callgrind::end_window(&pids, dir)?;
+        }
+        if let (Some(req), Window::Start) = (&perf, edge) {
+            match perf::Recording::start(
+                &pids,
+                req.profiling.sampling_freq,
+                Duration::from_secs(req.profiling.delay_secs),
+                req.data,
+                req.log,
+            ) {
+                Ok(r) => recording = Some(r),
+                Err(e) => *recorded = Some(Err(e)),
+            }
         }
         Ok(())
     };
@@ -541,5 +587,97 @@ pub(super) fn recorded_io_threads(deployment: &Deployment, case: &Case) -> (u64,
         ),
         Some(actual) => (actual, None),
         None => (configured, None),
+    }
+}
+
+/// The file name of a case's flamegraphs (`case03-GET_d64_P16_c50_t3s_r1000`), the same for
+/// every target, so a baseline's and a candidate's can be paired.
+pub(super) fn flamegraph_name(ci: usize, case: &Case) -> String {
+    let label: String = case
+        .label()
+        .chars()
+        .filter(|c| *c != '=')
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("case{:02}-{label}", ci + 1)
+}
+
+/// The extra, unmeasured run of a profiled case on one target: the servers under `perf record`
+/// for the window, the samples folded (`flamegraphs/<name>.folded`, kept for differential
+/// graphs) and drawn (`flamegraphs/<name>.svg`). Its record is not written. Anything that
+/// goes wrong is a warning: the benchmark goes on.
+pub(super) fn profile(
+    ctx: &RunContext,
+    target: &Target,
+    case: &Case,
+    ci: usize,
+    profiling: Profiling,
+) {
+    let name = flamegraph_name(ci, case);
+    let dir = target.dir.join("flamegraphs");
+    let outcome = (|| -> anyhow::Result<std::path::PathBuf> {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+        let data = dir.join(format!("{name}.perf.data"));
+        let log = dir.join(format!("{name}.perf.log"));
+        let mut recorded = None;
+        let request = PerfRequest {
+            profiling,
+            data: &data,
+            log: &log,
+        };
+        match run_once_with(
+            ctx,
+            target,
+            case,
+            ctx.plan.runs,
+            Some(request),
+            &mut recorded,
+        ) {
+            Ok(_) => {}
+            Err(RunFailure::Interrupted) => anyhow::bail!("interrupted"),
+            Err(RunFailure::Start(e) | RunFailure::Run(e)) => {
+                return Err(e.context("the profiled run failed"));
+            }
+        }
+        let data =
+            recorded.unwrap_or_else(|| Err(anyhow::anyhow!("the measured window was not seen")))?;
+        let folded = crate::results::flamegraph::fold(&perf::script(&data)?)?;
+        if folded.trim().is_empty() {
+            anyhow::bail!(
+                "`perf` recorded no samples of the servers (see `{}`)",
+                log.display()
+            );
+        }
+        let folded_path = dir.join(format!("{name}.folded"));
+        crate::util::write_atomic(&folded_path, folded.as_bytes())
+            .with_context(|| format!("writing `{}`", folded_path.display()))?;
+        let svg = dir.join(format!("{name}.svg"));
+        crate::results::flamegraph::draw(
+            &folded,
+            &format!(
+                "{} — {} ({} samples/s)",
+                target.label,
+                case.label(),
+                profiling.sampling_freq
+            ),
+            &svg,
+        )?;
+        // The folded stacks keep everything the graphs need; the raw recording is large.
+        let _ = std::fs::remove_file(&data);
+        Ok(svg)
+    })();
+    match outcome {
+        Ok(svg) => tracing::info!("flamegraph of {}: `{}`", case.label(), svg.display()),
+        Err(e) => tracing::warn!(
+            "no flamegraph of {} on {}: {e:#}; the benchmark goes on without it",
+            case.label(),
+            target.label
+        ),
     }
 }

@@ -315,6 +315,27 @@ fn check_sampling(args: &RunArgs, cases: &mut [Case]) -> Result<()> {
     Ok(())
 }
 
+/// `profiling_sets`: `perf` must be installed and allowed to attach, and the servers must be
+/// started here. Otherwise a warning says why and the benchmark goes on without flamegraphs.
+fn check_profiling(cases: &mut [Case], client_only: bool) {
+    if !cases.iter().any(|c| c.profiling.is_some()) {
+        return;
+    }
+    let why = if client_only {
+        Some("profiling attaches `perf` to the server processes valkey-perf starts, and this run drives a running server".to_string())
+    } else {
+        crate::server::perf::check_available()
+            .err()
+            .map(|e| format!("{e:#}"))
+    };
+    if let Some(why) = why {
+        tracing::warn!("no flamegraphs: {why}; the benchmark goes on without them");
+        for c in cases.iter_mut() {
+            c.profiling = None;
+        }
+    }
+}
+
 /// Lowers the flags and the config file into a [`Plan`]: targets resolved (and built),
 /// engine probed, every case checked against both. Nothing is started.
 pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
@@ -349,6 +370,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     check_memory_mode(args, &config.cases, client_only)?;
     check_instructions_mode(args, &mut config.cases, client_only)?;
     check_sampling(args, &mut config.cases)?;
+    check_profiling(&mut config.cases, client_only);
     let auth = credentials(args, client_only)?;
 
     let mut targets = Vec::new();
