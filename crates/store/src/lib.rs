@@ -33,6 +33,7 @@ mod conn;
 mod error;
 mod metrics;
 mod schema;
+mod timeseries;
 mod tls;
 mod url;
 
@@ -145,6 +146,42 @@ impl Db {
             tx.commit()?;
         }
         Ok(outcome)
+    }
+
+    /// Pushes the per-second samples of one record (`run`'s `per_second_sampling`) into the
+    /// table id's `benchmark_timeseries`, one row per second, keyed by the record's idempotency
+    /// key and the second, in one transaction. Returns the rows inserted; samples pushed before
+    /// are skipped.
+    pub fn push_timeseries(
+        &mut self,
+        table: &TableId,
+        file: &str,
+        record: &Map<String, Value>,
+        samples: &[Map<String, Value>],
+        dry_run: bool,
+    ) -> Result<u64> {
+        let mut tx = self.conn.begin()?;
+        let key = metrics::record_key(record, 0);
+        let n = timeseries::push(
+            &mut tx,
+            &table.timeseries_table(),
+            file,
+            &key,
+            record,
+            samples,
+        )?;
+        if dry_run {
+            tx.rollback()?;
+        } else {
+            tx.commit()?;
+        }
+        Ok(n)
+    }
+
+    /// Every stored sample of the table id as `(record key, second, sample)`.
+    pub fn fetch_timeseries(&mut self, table: &TableId) -> Result<Vec<(String, i64, Value)>> {
+        let name = table.timeseries_table();
+        self.in_tx(|tx| timeseries::fetch(tx, &name))
     }
 
     /// Every metrics row matching `filter`, oldest commit first, as a JSON object with the

@@ -70,7 +70,7 @@ const KEY_FIELDS: &[&str] = &[
 /// for row, while two runs of the same case in one file stay two rows. (Two different upstream
 /// files of the same commit and case would collide position by position; upstream writes one
 /// file per commit directory, so that only happens when the same results are pushed again.)
-fn record_key(record: &Map<String, Value>, position: usize) -> String {
+pub(crate) fn record_key(record: &Map<String, Value>, position: usize) -> String {
     let mut parts: Vec<Value> = KEY_FIELDS
         .iter()
         .map(|f| match *f {

@@ -67,6 +67,15 @@ impl TableId {
         }
     }
 
+    /// The per-second samples table's name.
+    pub fn timeseries_table(&self) -> String {
+        match self.0.as_str() {
+            "core" => "benchmark_timeseries".to_owned(),
+            "tag" => "benchmark_tags_timeseries".to_owned(),
+            id => format!("benchmark_timeseries_{id}"),
+        }
+    }
+
     /// The commits table's name.
     pub fn commits_table(&self) -> String {
         match self.0.as_str() {
@@ -262,6 +271,7 @@ pub(crate) const METRICS_INTERNAL: &[&str] = &["id", "created_at", "record_key"]
 pub(crate) enum Kind {
     Metrics,
     Commits,
+    Timeseries,
 }
 
 type Step = fn(&mut Tx<'_>, &str) -> Result<()>;
@@ -272,6 +282,11 @@ fn steps(kind: Kind) -> &'static [(i64, &'static str, Step)] {
     match kind {
         Kind::Metrics => &[(1, "create or adopt metrics table", metrics_v1)],
         Kind::Commits => &[(1, "create or adopt commits table", commits_v1)],
+        Kind::Timeseries => &[(
+            1,
+            "create time series table",
+            crate::timeseries::timeseries_v1,
+        )],
     }
 }
 

@@ -340,3 +340,46 @@ fn server_usage_fields_round_trip(f: &Fixture) {
     }
 }
 both!(server_usage_fields_round_trip);
+
+/// Per-second samples go into `benchmark_timeseries`, one row per record and second, and a
+/// second push adds nothing.
+fn timeseries_rows_are_keyed_by_record_and_second(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    let rec = record("aaa", T1, "GET", 0);
+    let samples: Vec<serde_json::Map<String, Value>> = (1..=3)
+        .map(|s| {
+            crate::support::obj(json!({
+                "second": s, "timestamp": format!("2026-11-27T17:36:3{s}.123Z"),
+                "ops_per_sec": 1000 * s, "threads": [{"tid": 1, "name": "valkey-server"}],
+                "command_latency": {"p50_usec": 2, "p99_usec": 8, "p999_usec": 16},
+            }))
+        })
+        .collect();
+    assert_eq!(
+        db.push_timeseries(&core, "a.jsonl", &rec, &samples, false)
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        db.push_timeseries(&core, "a.jsonl", &rec, &samples, false)
+            .unwrap(),
+        0
+    );
+    let rows = db.fetch_timeseries(&core).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[1].1, 2);
+    assert_eq!(rows[1].2["ops_per_sec"], json!(2000));
+    assert_eq!(rows[2].2["command_latency"]["p99_usec"], json!(8));
+    if f.backend == Backend::Postgres {
+        let mut c = f.pg.as_ref().unwrap().client("postgres").unwrap();
+        let row = c
+            .query_one(
+                "SELECT max((sample->'command_latency'->>'p999_usec')::int) AS p FROM benchmark_timeseries",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, i32>("p"), 16);
+    }
+}
+both!(timeseries_rows_are_keyed_by_record_and_second);

@@ -51,6 +51,54 @@ pub fn metrics_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The per-second samples of the records that have them (`timeseries_file`) into the
+/// time series table; returns the rows inserted. A sample file is found where the record says,
+/// or in the `timeseries/` directory next to `metrics.json` (results moved since the run).
+fn push_timeseries(
+    db: &mut store::Db,
+    table: &store::TableId,
+    metrics: &Path,
+    records: &[crate::compare::RecordMap],
+    dry_run: bool,
+) -> Result<u64> {
+    let mut inserted = 0;
+    for record in records {
+        let Some(recorded) = record.get("timeseries_file").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let recorded = PathBuf::from(recorded);
+        let beside = metrics
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("timeseries")
+            .join(recorded.file_name().unwrap_or_default());
+        let path = if recorded.is_file() { recorded } else { beside };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "time series `{}` of a record cannot be read ({e}); keep `timeseries/` next to `metrics.json`",
+                path.display()
+            )
+        })?;
+        let samples = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| match serde_json::from_str(l) {
+                Ok(serde_json::Value::Object(m)) => Ok(m),
+                _ => anyhow::bail!("`{}` line {} is not a JSON object", path.display(), i + 1),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        inserted += db.push_timeseries(
+            table,
+            &path.display().to_string(),
+            record,
+            &samples,
+            dry_run,
+        )?;
+    }
+    Ok(inserted)
+}
+
 /// Runs `valkey-perf push`.
 pub fn run(args: PushArgs) -> Result<Code> {
     let table = args.db.table()?;
@@ -65,7 +113,9 @@ pub fn run(args: PushArgs) -> Result<Code> {
     let mut failed = Vec::new();
     let (mut inserted, mut present) = (0, 0);
     for file in &files {
-        let outcome = load_records(file).and_then(|records| {
+        let mut records = Vec::new();
+        let outcome = load_records(file).and_then(|rs| {
+            records = rs;
             db.push_records(
                 &table,
                 &file.display().to_string(),
@@ -95,6 +145,14 @@ pub fn run(args: PushArgs) -> Result<Code> {
                 }
                 if !o.columns_widened.is_empty() {
                     line.push_str(&format!("; widened: {}", o.columns_widened.join(", ")));
+                }
+                match push_timeseries(&mut db, &table, file, &records, args.dry_run) {
+                    Ok(0) => {}
+                    Ok(n) => line.push_str(&format!("; {n} time series rows")),
+                    Err(e) => {
+                        eprintln!("error: {}: {e:#}", file.display());
+                        failed.push(file.display().to_string());
+                    }
                 }
                 println!("{line}");
             }

@@ -332,4 +332,33 @@ fn the_sampler_writes_a_line_a_second_and_leaves_the_measured_command_alone() {
         (server - client).abs() <= 1.0,
         "server {server}, client {client}"
     );
+    // `push` stores the samples, one row a second, and a second push adds none.
+    let db = scratch.path().join("perf.db");
+    for expect in [lines.len(), 0] {
+        let out = assert_cmd::Command::cargo_bin("valkey-perf")
+            .unwrap()
+            .arg("push")
+            .arg("--results-dir")
+            .arg(scratch.results())
+            .arg("--db")
+            .arg(&db)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let out = String::from_utf8_lossy(&out).into_owned();
+        if expect > 0 {
+            assert!(
+                out.contains(&format!("; {expect} time series rows")),
+                "{out}"
+            );
+        } else {
+            assert!(!out.contains("time series rows"), "{out}");
+        }
+    }
+    let mut store = store::Db::open(db.to_str().unwrap(), None).unwrap();
+    let rows = store.fetch_timeseries(&store::TableId::core()).unwrap();
+    assert_eq!(rows.len(), lines.len());
+    assert_eq!(rows[0].2["ops_per_sec"], lines[0]["ops_per_sec"]);
 }
