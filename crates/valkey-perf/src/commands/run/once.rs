@@ -171,56 +171,61 @@ fn run_once_with(
         Option<anyhow::Result<Sample>>,
     ) = (None, None);
     let mut recording: Option<perf::Recording> = None;
+    // The window's edges, in this order so that no tool counts another's work: the servers'
+    // usage is read outside the callgrind and perf windows (its INFO would count as executed
+    // instructions), and the sampler runs inside the usage window only.
     let mut on_window = |edge: Window| -> anyhow::Result<()> {
-        if let (Some(req), Window::End) = (&perf, edge) {
-            if let Some(r) = recording.take() {
-                *recorded = Some(r.finish());
-            } else if recorded.is_none() {
-                *recorded = Some(Err(anyhow::anyhow!(
-                    "`perf record` did not start for `{}`",
-                    req.data.display()
-                )));
-            }
-        }
-        // Instrumentation switches on before the first sample and off after the last, so
-        // neither is counted in the other.
-        if let (Some(_), Window::Start) = (&callgrind_dir, edge) {
-            callgrind::start_window(&pids)?;
-        }
-        if let Ok(p) = probe.as_mut() {
-            match edge {
-                Window::Start => edges.0 = Some(p.sample()),
-                Window::End => {
-                    if let Some(s) = sampler.take() {
-                        sampled = Some(s.finish());
+        match edge {
+            Window::Start => {
+                if let Ok(p) = probe.as_mut() {
+                    edges.0 = Some(p.sample());
+                }
+                if let Some(parts) = sampler_parts.take() {
+                    let command = case.builtin().map_or("", |c| c.command_name());
+                    match parts.and_then(|p| {
+                        let (nodes, pids) = p.into_parts();
+                        Sampler::start(nodes, pids, command, &timeseries)
+                    }) {
+                        Ok(s) => sampler = Some(s),
+                        Err(e) => sampled = Some(Err(e)),
                     }
-                    edges.1 = Some(p.sample());
+                }
+                if callgrind_dir.is_some() {
+                    callgrind::start_window(&pids)?;
+                }
+                if let Some(req) = &perf {
+                    match perf::Recording::start(
+                        &pids,
+                        req.profiling.sampling_freq,
+                        Duration::from_secs(req.profiling.delay_secs),
+                        req.data,
+                        req.log,
+                    ) {
+                        Ok(r) => recording = Some(r),
+                        Err(e) => *recorded = Some(Err(e)),
+                    }
                 }
             }
-        }
-        if let (Some(parts), Window::Start) = (sampler_parts.take(), edge) {
-            let command = case.builtin().map_or("", |c| c.command_name());
-            match parts.and_then(|p| {
-                let (nodes, pids) = p.into_parts();
-                Sampler::start(nodes, pids, command, &timeseries)
-            }) {
-                Ok(s) => sampler = Some(s),
-                Err(e) => sampled = Some(Err(e)),
-            }
-        }
-        if let (Some(dir), Window::End) = (&callgrind_dir, edge) {
-            dumps = callgrind::end_window(&pids, dir)?;
-        }
-        if let (Some(req), Window::Start) = (&perf, edge) {
-            match perf::Recording::start(
-                &pids,
-                req.profiling.sampling_freq,
-                Duration::from_secs(req.profiling.delay_secs),
-                req.data,
-                req.log,
-            ) {
-                Ok(r) => recording = Some(r),
-                Err(e) => *recorded = Some(Err(e)),
+            Window::End => {
+                if let Some(req) = &perf {
+                    if let Some(r) = recording.take() {
+                        *recorded = Some(r.finish());
+                    } else if recorded.is_none() {
+                        *recorded = Some(Err(anyhow::anyhow!(
+                            "`perf record` did not start for `{}`",
+                            req.data.display()
+                        )));
+                    }
+                }
+                if let Some(dir) = &callgrind_dir {
+                    dumps = callgrind::end_window(&pids, dir)?;
+                }
+                if let Some(s) = sampler.take() {
+                    sampled = Some(s.finish());
+                }
+                if let Ok(p) = probe.as_mut() {
+                    edges.1 = Some(p.sample());
+                }
             }
         }
         Ok(())
