@@ -35,6 +35,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                         config_set: config_set.clone(),
                         callgrind: obj.instructions,
                         modules: obj.modules.clone(),
+                        config_file: obj.config_file.clone(),
                     };
                     if !obj.scenarios.is_empty() {
                         let nodes = if cluster {

@@ -38,6 +38,7 @@ pub const SCENARIO_CONFIG_KEYS: &[&str] = &[
     "monitoring",
     "modules",
     "cpu_allocation",
+    "custom-server-config-file",
 ];
 
 /// Keys of a group.
@@ -92,10 +93,6 @@ const REFUSED: &[(&str, &str)] = &[
     (
         "xml_root_element",
         "XML datasets are not supported; give `dataset` as a CSV or TSV file with a header line",
-    ),
-    (
-        "custom-server-config-file",
-        "a server config file is not supported yet; give the settings in `custom-server-configs`",
     ),
     (
         "profiling",
@@ -1161,6 +1158,39 @@ pub(super) fn modules(
         out.push(Module { path, args });
     }
     out
+}
+
+/// `custom-server-config-file`: made absolute (servers run in their own data directory); a
+/// file missing here is a fact about this host, as for `modules`.
+pub(super) fn config_file(
+    c: &mut Checker<'_>,
+    facts: &MachineFacts,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Option<std::path::PathBuf> {
+    let key = "custom-server-config-file";
+    let v = c.obj.get(key)?;
+    let Some(text) = v.as_str().filter(|s| !s.is_empty()) else {
+        c.err(key, format!("value {} is not a file path", show(v)));
+        return None;
+    };
+    let path = std::path::absolute(text).unwrap_or_else(|_| text.into());
+    if !path.is_file() {
+        let msg = format!(
+            "`{}` does not exist on this machine; give an existing server config file",
+            path.display()
+        );
+        if facts.host_facts_are_warnings {
+            warnings.push(ConfigWarning {
+                config_index: c.index,
+                warning: Warning::new(WarningKind::Config, format!("config[{}] `{key}`: {msg}", c.index))
+                    .with_hint("`run` refuses this on this machine; `config validate --strict` checks as `run` does"),
+            });
+        } else {
+            c.err(key, msg);
+            return None;
+        }
+    }
+    Some(path)
 }
 
 /// Upstream's `cpu_allocation`: `cores_per_server` CPUs for each server node from CPU 0 up, and

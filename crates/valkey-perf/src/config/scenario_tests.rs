@@ -250,7 +250,7 @@ fn bad_scenarios_are_refused_naming_group_scenario_and_key() {
                 "`test_groups`",
                 "list is empty",
                 "`custom-server-config-file`",
-                "not supported",
+                "does not exist",
             ],
         ),
     ];

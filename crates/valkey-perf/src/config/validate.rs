@@ -69,6 +69,8 @@ pub struct ConfigObject {
     pub key_distribution: KeyDistribution,
     /// Upstream's `cpu_allocation` (scenario shape), resolved per topology at expansion.
     pub cpu_allocation: Option<scenario::CpuAllocation>,
+    /// `custom-server-config-file` (scenario shape).
+    pub config_file: Option<std::path::PathBuf>,
     /// `per_second_sampling: true`: a 1 Hz server sampler during the measured window.
     pub sampling: bool,
     /// The enabled `profiling_sets` entry, if any.
@@ -507,6 +509,11 @@ fn check_object(
     } else {
         None
     };
+    let config_file = if scenario_shape {
+        scenario::config_file(&mut c, facts, warnings)
+    } else {
+        None
+    };
     let scenarios = if scenario_shape {
         if requests.len() > 1 {
             c.err(
@@ -652,6 +659,7 @@ fn check_object(
             modules,
             key_distribution,
             cpu_allocation,
+            config_file,
             memory,
             read_from_replicas,
             sampling,

@@ -162,6 +162,7 @@ mod tests {
                 config_set: Default::default(),
                 callgrind: false,
                 modules: Vec::new(),
+                config_file: None,
             },
             command: crate::model::CaseCommand::Builtin(command),
             mode,

@@ -224,6 +224,10 @@ pub struct ServerTopology {
     /// Modules every server loads at start (`modules`: path and arguments).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<Module>,
+    /// `custom-server-config-file`: a server config file read first at every start (the
+    /// settings valkey-perf gives on the command line win over it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// A module a server loads at start (`--loadmodule PATH ARGS...`).

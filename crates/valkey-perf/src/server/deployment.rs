@@ -109,6 +109,7 @@ impl Deployment {
             io_threads: topology.io_threads,
             cpus: topology.server_cpus.clone(),
             custom_configs: topology.custom_configs.clone(),
+            config_file: topology.config_file.clone(),
             // One argument, as the server reads `--loadmodule PATH ARGS` from its command line:
             // arguments that start with `--` (`--use-coordinator`) stay the module's.
             extra_args: topology

@@ -37,6 +37,8 @@ pub struct ServerSpec {
     pub cpus: Option<CpuSet>,
     /// `custom-server-configs`: passed as `--key value` at start.
     pub custom_configs: Vec<(String, String)>,
+    /// A config file the server reads first (the command line's settings win over it).
+    pub config_file: Option<PathBuf>,
     /// Extra arguments added by topologies (cluster, TLS), after the defaults.
     pub extra_args: Vec<String>,
     /// Directory the log file goes into.
@@ -70,6 +72,11 @@ impl ServerSpec {
             Some(dir) => super::callgrind::wrap(&self.binary, dir),
             None => Command::new(&self.binary),
         };
+        // The file comes first: the server reads its arguments in order, so every setting
+        // valkey-perf gives after it (port, bind, dir, log file ...) wins.
+        if let Some(file) = &self.config_file {
+            cmd.arg(file);
+        }
         match &self.tls {
             Some(tls) => cmd.args(tls.server_args(port, false)),
             None => cmd.arg("--port").arg(port.to_string()),
@@ -249,6 +256,7 @@ pub fn probe_tls(binary: &Path, material: &TlsMaterial, log_dir: &Path) -> Resul
         io_threads: 1,
         cpus: None,
         custom_configs: Vec::new(),
+        config_file: None,
         extra_args: Vec::new(),
         log_dir: log_dir.to_path_buf(),
         tls: Some(material.server()),

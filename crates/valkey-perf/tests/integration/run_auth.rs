@@ -329,6 +329,7 @@ fn running_cluster_with_a_password() {
         config_set: Default::default(),
         callgrind: false,
         modules: Vec::new(),
+        config_file: None,
     };
     let mut cluster = Deployment::start(
         &topology,

@@ -121,6 +121,7 @@ fn reads_go_to_replicas_or_to_every_node() {
         config_set: Default::default(),
         callgrind: false,
         modules: Vec::new(),
+        config_file: None,
     };
     let mut cluster = Deployment::start(
         &topology,
@@ -228,6 +229,7 @@ fn clients_follow_their_slots_through_a_failover() {
         config_set: Default::default(),
         callgrind: false,
         modules: Vec::new(),
+        config_file: None,
     };
     let mut cluster = Deployment::start(
         &topology,

@@ -491,6 +491,7 @@ fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
         config_set: serde_json::Map::new(),
         callgrind: false,
         modules: Vec::new(),
+        config_file: None,
     };
     let mut running = Deployment::start(
         &topology,

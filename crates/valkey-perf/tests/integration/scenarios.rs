@@ -517,3 +517,43 @@ fn dataset_fields_come_from_the_csv_and_a_missing_column_is_refused() {
         assert_eq!(got, format!("term {i}, \"q{}\"", i * 7));
     }
 }
+
+/// `custom-server-config-file`: every server reads the file first, and valkey-perf's own
+/// settings win over it (its `port` here is overridden). The file's `maxmemory 1` with
+/// `noeviction` makes every write an OOM error reply, which the scenario's record counts.
+#[test]
+fn a_server_config_file_is_read_at_start_and_its_settings_apply() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    let conf = scratch.path().join("valkey.conf");
+    std::fs::write(&conf, "port 1\nmaxmemory 1\nmaxmemory-policy noeviction\n").unwrap();
+    let config = scratch.config(&json!([{
+        "keyspacelen": 100,
+        "custom-server-config-file": conf,
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "oom", "type": "write", "command": "SET k:__rand_int__ v", "requests": 300}
+        ]}]
+    }]));
+    let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
+    cmd.env("TMPDIR", scratch.tmp())
+        .env_remove("RUST_LOG")
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--results-dir")
+        .arg(scratch.results())
+        .arg("--server-bin")
+        .arg(&bins.new)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(5);
+    let records = records_in(&scratch.results());
+    let r = record(&records, "1_oom");
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["errors_by_kind"], json!({"OOM": 300}), "{r}");
+    assert!(
+        scratch.tmp_leftovers().is_empty(),
+        "{:?}",
+        scratch.tmp_leftovers()
+    );
+}

@@ -29,6 +29,7 @@ fn topology() -> ServerTopology {
         config_set: Map::new(),
         callgrind: false,
         modules: Vec::new(),
+        config_file: None,
     }
 }
 
@@ -524,6 +525,7 @@ fn a_cluster_that_is_not_ready_in_time_reports_every_node_log() {
             io_threads: 1,
             cpus: None,
             custom_configs: Vec::new(),
+            config_file: None,
             extra_args: Vec::new(),
             log_dir: logs.path().to_path_buf(),
             tls: None,
