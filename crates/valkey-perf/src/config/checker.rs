@@ -271,11 +271,11 @@ impl<'a> Checker<'a> {
             if name.is_empty()
                 || !name
                     .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
             {
                 self.err(
                     key,
-                    format!("setting name `{name}` is not a server setting name; use lowercase names like `maxmemory-policy`"),
+                    format!("setting name `{name}` is not a server setting name; use lowercase names like `maxmemory-policy` (or a module's `search.reader-threads`)"),
                 );
                 ok = false;
             }

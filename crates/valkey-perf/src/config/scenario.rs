@@ -1033,7 +1033,23 @@ pub(super) const BASIC_ONLY: &[(&str, &str)] = &[
     ),
     (
         "benchmark_mode",
-        "instructions mode is not available for scenarios yet",
+        "instructions and memory modes are not available for scenarios yet",
+    ),
+    (
+        "key_distribution",
+        "scenarios draw keys uniformly, or in order with `sequential`; other distributions are not available for them yet",
+    ),
+    (
+        "read_from_replicas",
+        "reading from replicas is not available for scenarios yet",
+    ),
+    (
+        "per_second_sampling",
+        "per-second server sampling is not available for scenarios yet",
+    ),
+    (
+        "profiling_sets",
+        "profiling is not available for scenarios yet; profile built-in `commands` in a config object of the basic shape",
     ),
 ];
 

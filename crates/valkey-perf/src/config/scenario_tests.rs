@@ -237,6 +237,12 @@ fn bad_scenarios_are_refused_naming_group_scenario_and_key() {
             &["`pipelines`", "set `pipeline` per scenario"],
         ),
         (
+            json!([{"test_groups": [{"group": 1, "scenarios": [
+                {"id": "a", "type": "read", "command": "GET k"}]}],
+                "profiling_sets": [{"enabled": true}]}]),
+            &["`profiling_sets`", "not available for scenarios yet"],
+        ),
+        (
             json!([{"test_groups": [{"group": 1, "scenarios": []}]}]),
             &["`test_groups[0].scenarios`", "missing or empty"],
         ),

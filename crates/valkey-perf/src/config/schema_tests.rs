@@ -173,6 +173,8 @@ fn schema_and_validation_agree() {
             json!({"custom-server-configs": {"maxmemory": 1000, "maxmemory-policy": "allkeys-lru"}}),
         ),
         with(json!({"config_sets": [{}, {"hz": "100"}]})),
+        // A module's settings (valkey-search's) are named `module.setting`.
+        with(json!({"config_sets": [{"search.reader-threads": 4}]})),
         with(json!({"seed": 42})),
         with(json!({"seed": false})),
     ];
