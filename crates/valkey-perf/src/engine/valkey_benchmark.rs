@@ -174,12 +174,14 @@ impl ValkeyBenchmark {
         let who = format!("`{}` ({})", self.path.display(), self.version);
         let fix =
             "pass a newer valkey-benchmark with --valkey-benchmark-path, or use --engine native";
-        let refuse = |flag: &str, what: &str| {
+        // `other` is a way out within the config, offered before the engine ones.
+        let refuse_or = |flag: &str, what: &str, other: &str| {
             Err(format!(
-                "config[{}] {what}, but {who} has no `{flag}`; {fix}",
+                "config[{}] {what}, but {who} has no `{flag}`; {other}{fix}",
                 case.config_index
             ))
         };
+        let refuse = |flag: &str, what: &str| refuse_or(flag, what, "");
         if let Some(s) = case.scenario() {
             let name = s.name();
             if s.kind == ScenarioKind::Mixed {
@@ -235,10 +237,10 @@ impl ValkeyBenchmark {
             ));
         }
         if matches!(case.mode, BenchmarkMode::Duration(_)) && !self.caps.duration {
-            return refuse("--duration", "sets `duration` (use `requests` instead, or)");
+            return refuse_or("--duration", "sets `duration`", "use `requests` instead, ");
         }
         if case.seed.is_some() && !self.caps.seed {
-            return refuse("--seed", "sets `seed` (remove it, or)");
+            return refuse_or("--seed", "sets `seed`", "remove it, ");
         }
         if case.client_threads.is_some() && !self.caps.threads {
             return refuse("--threads", "sets `benchmark-threads`");

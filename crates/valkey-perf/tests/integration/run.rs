@@ -709,7 +709,10 @@ fn usage_errors_exit_2_and_start_nothing() {
         &scratch,
         &duration,
         &[flag("--server-bin"), new],
-        &["`--duration`", "config[0]"],
+        &[
+            "config[0] sets `duration`, but",
+            "has no `--duration`; use `requests` instead, pass a newer valkey-benchmark",
+        ],
     );
 
     // A ref that does not exist in a local repository.
