@@ -78,6 +78,12 @@ fn build(
         db.fetch_metrics(&tag, &filter)
             .with_context(|| format!("reading `{}`", tag.metrics_table()))?
     };
+    // A failed scenario run (`status: failed`) has no numbers to draw.
+    let measured =
+        |r: &crate::compare::RecordMap| r.get("status").and_then(|v| v.as_str()) != Some("failed");
+    let (mut rows, mut tag_rows) = (rows, tag_rows);
+    rows.retain(measured);
+    tag_rows.retain(measured);
     let mut hash = Sha256::new();
     for r in rows.iter().chain(&tag_rows) {
         hash.update(serde_json::to_vec(r)?);

@@ -429,3 +429,32 @@ fn serve_rebuilds_the_page_when_results_arrive() {
         "Ctrl-C / SIGTERM stops the server"
     );
 }
+
+/// A failed scenario run (`status: failed`, no numbers) is stored by `push` but not drawn: a
+/// database holding only such runs gives the no-data page, not a chart at zero.
+#[test]
+fn failed_scenario_runs_are_not_drawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("failed.db").display());
+    let (sha, time) = fixture_commits().remove(0);
+    let mut records = fixture_records(&sha, &time, 0, false, "unstable");
+    for r in records.as_array_mut().unwrap() {
+        r["status"] = json!("failed");
+        r["rps"] = json!(0.0);
+    }
+    let d = dir.path().join("results").join(&sha);
+    fs::create_dir_all(&d).unwrap();
+    fs::write(d.join("metrics.json"), records.to_string()).unwrap();
+    vp(&db)
+        .args(["push", "--results-dir"])
+        .arg(dir.path().join("results"))
+        .assert()
+        .success();
+    let html = dir.path().join("dashboard.html");
+    vp(&db)
+        .args(["dashboard", "--output", html.to_str().unwrap()])
+        .assert()
+        .success();
+    let page = fs::read_to_string(&html).unwrap();
+    assert!(page.contains("id=\"no-data\""), "a chart of failed runs");
+}
