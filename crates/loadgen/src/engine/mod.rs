@@ -551,6 +551,7 @@ impl Client {
                 break;
             }
             let now = Instant::now();
+            let mut issued_now = false;
             if issuing && outstanding < window {
                 let before = outstanding;
                 while outstanding < window {
@@ -590,9 +591,19 @@ impl Client {
                 }
                 ctx.outstanding
                     .set(ctx.outstanding.get() + (outstanding - before));
+                issued_now = outstanding > before;
                 if interval.is_some() {
                     ctx.schedules.borrow_mut()[self.local] = issuing.then_some(next_send);
                 }
+            }
+            if issued_now && interval.is_none() {
+                // Closed loop: let the other clients whose replies came in with the same
+                // wake-up read them and queue their next requests first, so the server gets
+                // them as one burst, as valkey-benchmark's event loop sends them (it writes in
+                // the loop iteration after the one that read). Written one by one instead,
+                // they wake the server for a few requests at a time, which costs it about
+                // 10 % more CPU per request at pipeline 16.
+                tokio::task::yield_now().await;
             }
             if let Err((i, e)) = self.flush().await {
                 let why = e.kind().to_string();
