@@ -30,7 +30,7 @@ fn validate_quick_config_prints_the_case_count_and_table() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "is valid: 8 cases from 2 config objects",
+            "is valid: 6 cases from 2 config objects",
         ))
         .stdout(predicate::str::contains("requests/duration"))
         .get_output()
@@ -38,7 +38,7 @@ fn validate_quick_config_prints_the_case_count_and_table() {
         .clone();
     let text = String::from_utf8(out).unwrap();
     // Count line, header, rule, then one row per case.
-    assert_eq!(text.lines().count(), 3 + 8, "{text}");
+    assert_eq!(text.lines().count(), 3 + 6, "{text}");
 }
 
 #[test]
@@ -53,12 +53,12 @@ fn validate_json_prints_the_cases() {
         .clone();
     let cases: Value = serde_json::from_slice(&out).expect("stdout is JSON");
     let cases = cases.as_array().expect("a list of cases");
-    assert_eq!(cases.len(), 8);
+    assert_eq!(cases.len(), 6);
     assert_eq!(cases[0]["command"], "SET");
     assert_eq!(cases[0]["pipeline"], 1);
-    assert_eq!(cases[7]["command"], "LPOP");
-    assert_eq!(cases[7]["pipeline"], 16);
-    assert_eq!(cases[7]["config_index"], 1);
+    assert_eq!(cases[5]["command"], "LPUSH");
+    assert_eq!(cases[5]["pipeline"], 16);
+    assert_eq!(cases[5]["config_index"], 1);
 }
 
 #[test]
