@@ -236,7 +236,7 @@ fn measurement_of(
     case: &Case,
     histogram_file: &Path,
 ) -> Result<Measurement> {
-    let warnings = report.warnings.iter().map(warning).collect();
+    let warnings = report.warnings.iter().map(|w| warning(w, case)).collect();
     let l = &report.latency;
     let metrics = Metrics {
         rps: round2(report.rps),
@@ -429,7 +429,16 @@ pub fn measure_scenario(
 }
 
 /// A load generator finding in the config's terms (threads are `benchmark-threads` there).
-fn warning(w: &LoadWarning) -> Warning {
+fn warning(w: &LoadWarning, case: &Case) -> Warning {
+    // More client threads only help when the client has a CPU to run them on.
+    let threads = case.client_threads.unwrap_or(1) as usize;
+    let more_threads = match &case.client_cpus {
+        Some(set) if set.cpus.len() <= threads => format!(
+            "give the client more CPUs in `client_cpu_range` (now `{}`) and add `benchmark-threads`",
+            set.spec
+        ),
+        _ => "add `benchmark-threads`".to_string(),
+    };
     match w {
         LoadWarning::ClientBound { busiest_share } => Warning::new(
             WarningKind::ClientBound,
@@ -438,7 +447,7 @@ fn warning(w: &LoadWarning) -> Warning {
                 busiest_share * 100.0
             ),
         )
-        .with_hint("add `benchmark-threads`"),
+        .with_hint(more_threads),
         LoadWarning::ClientStarved { worst_wait_share } => Warning::new(
             WarningKind::ClientBound,
             format!(
@@ -464,4 +473,34 @@ fn round2(v: f64) -> f64 {
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Command;
+    use crate::model::case::CpuSet;
+
+    #[test]
+    fn a_client_bound_hint_asks_for_cpus_when_more_threads_would_share_one() {
+        let busy = LoadWarning::ClientBound {
+            busiest_share: 0.95,
+        };
+        let mut case = Case::for_test(Command::Get, BenchmarkMode::Duration(5));
+        assert_eq!(
+            warning(&busy, &case).hint.as_deref(),
+            Some("add `benchmark-threads`")
+        );
+        case.client_cpus = Some(CpuSet::parse("1").unwrap());
+        let hint = warning(&busy, &case).hint.unwrap();
+        assert!(
+            hint.contains("more CPUs in `client_cpu_range` (now `1`)"),
+            "{hint}"
+        );
+        case.client_cpus = Some(CpuSet::parse("1-2").unwrap());
+        assert_eq!(
+            warning(&busy, &case).hint.as_deref(),
+            Some("add `benchmark-threads`")
+        );
+    }
 }

@@ -146,40 +146,11 @@ pub fn seed(control: &mut Control, plan: &SeedPlan, data_size: u64) -> Result<u6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ServerTopology;
 
     fn case(command: Command, mode: BenchmarkMode, warmup: u64) -> Case {
-        Case {
-            config_index: 0,
-            topology: ServerTopology {
-                cluster: false,
-                cluster_nodes: 3,
-                cluster_replicas: 0,
-                tls: false,
-                io_threads: 1,
-                server_cpus: None,
-                custom_configs: vec![],
-                config_set: Default::default(),
-                callgrind: false,
-                modules: Vec::new(),
-                config_file: None,
-            },
-            command: crate::model::CaseCommand::Builtin(command),
-            mode,
-            keyspacelen: 1000,
-            data_size: 8,
-            pipeline: 1,
-            clients: 1,
-            warmup_secs: warmup,
-            client_threads: None,
-            client_cpus: None,
-            seed: None,
-            key_distribution: Default::default(),
-            memory: false,
-            read_from_replicas: Default::default(),
-            sampling: false,
-            profiling: None,
-        }
+        let mut case = Case::for_test(command, mode);
+        case.warmup_secs = warmup;
+        case
     }
 
     #[test]

@@ -348,6 +348,44 @@ impl Case {
 }
 
 #[cfg(test)]
+impl Case {
+    /// A standalone case with small settings, for unit tests.
+    pub(crate) fn for_test(command: Command, mode: BenchmarkMode) -> Case {
+        Case {
+            config_index: 0,
+            topology: ServerTopology {
+                cluster: false,
+                cluster_nodes: 3,
+                cluster_replicas: 0,
+                tls: false,
+                io_threads: 1,
+                server_cpus: None,
+                custom_configs: vec![],
+                config_set: Default::default(),
+                callgrind: false,
+                modules: Vec::new(),
+                config_file: None,
+            },
+            command: crate::model::CaseCommand::Builtin(command),
+            mode,
+            keyspacelen: 1000,
+            data_size: 8,
+            pipeline: 1,
+            clients: 1,
+            warmup_secs: 0,
+            client_threads: None,
+            client_cpus: None,
+            seed: None,
+            key_distribution: Default::default(),
+            memory: false,
+            read_from_replicas: Default::default(),
+            sampling: false,
+            profiling: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -134,6 +134,9 @@ fn the_end_of_run_table_gives_each_case_its_rps_confidence_interval() {
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    // A binary path is not a git ref: no `results/<ref>` link is tried, so nothing warns.
+    assert!(!stderr.contains("link"), "{stderr}");
     let records = records_in(&scratch.results());
     assert_eq!(records.len(), 6);
     for command in ["SET", "GET"] {

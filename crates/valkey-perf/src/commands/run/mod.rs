@@ -56,7 +56,7 @@ fn execute(plan: &Plan) -> Result<Code> {
         let file = MetricsFile::open(&t.dir)?;
         logging::add_log_file(&t.dir.join("logs.txt"))?;
         files.push(file);
-        if t.dir == plan.results_dir.join(&t.commit) {
+        if t.is_git_ref && t.dir == plan.results_dir.join(&t.commit) {
             link_ref_dir(&plan.results_dir, &t.label, &t.commit);
         }
     }

@@ -31,6 +31,9 @@ pub(super) enum ServerSource {
 pub(super) struct Target {
     /// As the user typed it (ref, binary path).
     pub label: String,
+    /// `label` is a git ref (`--commits`, `--baseline`): its results get a `results/<ref>`
+    /// link, as upstream's workflows expect.
+    pub is_git_ref: bool,
     pub commit: String,
     pub timestamp: String,
     pub repository: Option<String>,
@@ -106,6 +109,7 @@ fn binary_target(path: &Path, results_dir: &Path, is_baseline: bool) -> Result<T
     let commit = format!("{version}-{hash}");
     Ok(Target {
         label: path.display().to_string(),
+        is_git_ref: false,
         dir: results_dir.join(&commit),
         commit,
         timestamp: meta
@@ -385,6 +389,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
             dir: args.results_dir.join(&dir_name),
             commit: label.clone(),
             label,
+            is_git_ref: false,
             timestamp: iso_utc(std::time::SystemTime::now()),
             repository: args.repository.clone(),
             server: ServerSource::Running(external_target(args, auth.clone())?),
@@ -637,6 +642,7 @@ fn source_targets(args: &RunArgs, refs: &[(String, bool)], cases: &[Case]) -> Re
             .zip(refs)
             .map(|(c, (_, base))| Target {
                 label: c.git_ref.clone(),
+                is_git_ref: true,
                 commit: c.sha.clone(),
                 timestamp: c.commit_time.clone(),
                 repository: args.repository.clone().or(c.repository.clone()),
@@ -661,6 +667,7 @@ fn source_targets(args: &RunArgs, refs: &[(String, bool)], cases: &[Case]) -> Re
             .unwrap_or_else(|| "unknown".into());
         out.push(Target {
             label: commit.git_ref.clone(),
+            is_git_ref: true,
             commit: commit.sha.clone(),
             timestamp: commit.commit_time.clone(),
             repository: args.repository.clone().or(commit.repository.clone()),
