@@ -5,6 +5,7 @@
 pub const SCHEMA: &str = include_str!("../../../../schema/benchmark-config.schema.json");
 
 mod checker;
+mod cpu_allocation;
 mod expand;
 pub mod scenario;
 mod validate;

@@ -505,7 +505,7 @@ fn check_object(
         Vec::new()
     };
     let cpu_allocation = if scenario_shape {
-        scenario::cpu_allocation(&mut c)
+        super::cpu_allocation::cpu_allocation(&mut c)
     } else {
         None
     };
