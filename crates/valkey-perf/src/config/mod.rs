@@ -65,6 +65,21 @@ pub struct ConfigWarning {
     pub warning: crate::model::Warning,
 }
 
+impl ConfigWarning {
+    /// A fact about this host (a CPU or file missing here) that `run` refuses and `config
+    /// validate` without `--strict` only warns about: the config may be meant for another
+    /// machine.
+    pub(crate) fn host_fact(config_index: usize, message: String) -> ConfigWarning {
+        ConfigWarning {
+            config_index,
+            warning: crate::model::Warning::new(crate::model::WarningKind::Config, message)
+                .with_hint(
+                    "`run` refuses this on this machine; `config validate --strict` checks as `run` does",
+                ),
+        }
+    }
+}
+
 /// Reads, validates and expands a config file. Errors name the file, config index, key, bad
 /// value and the fix; they are usage errors (exit 2).
 pub fn load(path: &Path, facts: &MachineFacts) -> Result<ConfigFile> {

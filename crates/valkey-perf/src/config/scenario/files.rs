@@ -6,7 +6,6 @@
 use crate::config::checker::{Checker, show, suggest};
 use crate::config::{ConfigWarning, MachineFacts};
 use crate::model::case::Module;
-use crate::model::{Warning, WarningKind};
 use serde_json::Value;
 
 /// `modules`: `[{"path": "...", "startup_args": [...]}]`, loaded by every server at start.
@@ -96,14 +95,10 @@ pub(in crate::config) fn modules(
                 path.display()
             );
             if facts.host_facts_are_warnings {
-                warnings.push(ConfigWarning {
-                    config_index: c.index,
-                    warning: Warning::new(
-                        WarningKind::Config,
-                        format!("config[{}] `{at}.path`: {msg}", c.index),
-                    )
-                    .with_hint("`run` refuses this on this machine; `config validate --strict` checks as `run` does"),
-                });
+                warnings.push(ConfigWarning::host_fact(
+                    c.index,
+                    format!("config[{}] `{at}.path`: {msg}", c.index),
+                ));
             } else {
                 c.err(&format!("{at}.path"), msg);
                 continue;
@@ -134,11 +129,10 @@ pub(in crate::config) fn config_file(
             path.display()
         );
         if facts.host_facts_are_warnings {
-            warnings.push(ConfigWarning {
-                config_index: c.index,
-                warning: Warning::new(WarningKind::Config, format!("config[{}] `{key}`: {msg}", c.index))
-                    .with_hint("`run` refuses this on this machine; `config validate --strict` checks as `run` does"),
-            });
+            warnings.push(ConfigWarning::host_fact(
+                c.index,
+                format!("config[{}] `{key}`: {msg}", c.index),
+            ));
         } else {
             c.err(key, msg);
             return None;

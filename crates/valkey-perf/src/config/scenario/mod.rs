@@ -17,7 +17,7 @@ mod nested;
 use super::ConfigWarning;
 use super::checker::{Checker, show};
 pub use super::cpu_allocation::CpuAllocation;
-use crate::model::{BenchmarkMode, GroupId, Scenario, ScenarioKind, Warning, WarningKind};
+use crate::model::{BenchmarkMode, GroupId, Scenario, ScenarioKind};
 use check::check_scenario;
 pub(super) use files::{config_file, modules};
 pub use nested::split_command;
@@ -157,12 +157,11 @@ pub(super) fn check_groups(
     };
     let out = check_all_groups(&mut n, defaults);
     let index = n.c.index;
-    warnings.extend(n.notes.into_iter().map(|note| ConfigWarning {
-        config_index: index,
-        warning: Warning::new(WarningKind::Config, note).with_hint(
-            "`run` refuses this on this machine; `config validate --strict` checks as `run` does",
-        ),
-    }));
+    warnings.extend(
+        n.notes
+            .into_iter()
+            .map(|note| ConfigWarning::host_fact(index, note)),
+    );
     out
 }
 
