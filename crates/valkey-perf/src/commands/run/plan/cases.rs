@@ -1,0 +1,188 @@
+//! The checks and filters the flags and the config apply to the cases before anything
+//! starts: `--groups` / `--scenarios`, memory mode, instructions mode, the sampler and
+//! profiling. Each is a usage error naming the flag or key and the way out, except missing
+//! profiling tools, which only warn.
+
+use crate::commands::run::args::{EngineChoice, RunArgs};
+use crate::exit::usage;
+use crate::model::Case;
+use anyhow::Result;
+
+/// Instructions mode (`--instructions`, or `benchmark_mode: "instructions"` in the config):
+/// checked before anything starts. valgrind must be installed, the servers must be started
+/// here, and the cases must count a fixed number of requests without warm-up.
+pub(super) fn check_instructions_mode(
+    args: &RunArgs,
+    cases: &mut [Case],
+    client_only: bool,
+) -> Result<()> {
+    if args.instructions {
+        for case in cases.iter_mut() {
+            case.topology.callgrind = true;
+        }
+    }
+    let Some(first) = cases.iter().find(|c| c.topology.callgrind) else {
+        return Ok(());
+    };
+    if let Some(s) = cases.iter().find_map(|c| c.scenario()) {
+        return Err(usage(format!(
+            "instructions mode is not available for scenarios yet (scenario `{}`); drop --instructions, or measure built-in `commands`",
+            s.name()
+        )));
+    }
+    if client_only {
+        return Err(usage(
+            "instructions mode runs the servers under callgrind, so valkey-perf must start them; drop --use-running-server / --mode client",
+        ));
+    }
+    if args.engine == Some(EngineChoice::ValkeyBenchmark) || args.valkey_benchmark_path.is_some() {
+        return Err(usage(
+            "instructions mode counts requests with the native engine; drop --engine valkey-benchmark / --valkey-benchmark-path",
+        ));
+    }
+    if let Some(bad) = cases
+        .iter()
+        .filter(|c| c.topology.callgrind)
+        .find(|c| c.warmup_secs > 0 || matches!(c.mode, crate::model::BenchmarkMode::Duration(_)))
+    {
+        return Err(usage(format!(
+            "config[{}] ({}): instructions mode counts a fixed number of requests without warm-up; use `requests` and `warmup` 0",
+            bad.config_index,
+            bad.label()
+        )));
+    }
+    crate::server::callgrind::check_installed().map_err(|e| usage(format!("{e:#}")))?;
+    tracing::info!(
+        "instructions mode: servers run under callgrind (about 50 times slower), e.g. {}",
+        first.label()
+    );
+    Ok(())
+}
+
+/// `--groups` / `--scenarios`: keeps the scenario cases they name (basic-shape cases stay). A
+/// name that matches no scenario is an error listing the ones there are.
+pub(super) fn filter_scenarios(args: &RunArgs, cases: &mut Vec<Case>) -> Result<()> {
+    let groups: Vec<&str> = args
+        .groups
+        .iter()
+        .map(|g| g.trim())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let ids: Vec<&str> = args
+        .scenarios
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if groups.is_empty() && ids.is_empty() {
+        return Ok(());
+    }
+    let scenarios: Vec<&crate::model::Scenario> =
+        cases.iter().filter_map(|c| c.scenario()).collect();
+    if scenarios.is_empty() {
+        return Err(usage(format!(
+            "--groups / --scenarios pick scenarios, but `{}` has no `test_groups`; drop them",
+            args.config.display()
+        )));
+    }
+    let mut known_groups: Vec<String> = scenarios.iter().map(|s| s.group.to_string()).collect();
+    known_groups.dedup();
+    let mut known_ids: Vec<String> = scenarios.iter().map(|s| s.id.clone()).collect();
+    known_ids.sort();
+    known_ids.dedup();
+    for g in &groups {
+        if !known_groups.iter().any(|k| k == g) {
+            return Err(usage(format!(
+                "--groups: no group `{g}` in `{}`; its groups are {}",
+                args.config.display(),
+                known_groups.join(", ")
+            )));
+        }
+    }
+    for id in &ids {
+        if !scenarios.iter().any(|s| s.id == *id || s.name() == *id) {
+            return Err(usage(format!(
+                "--scenarios: no scenario `{id}` in `{}`; its scenarios are {}",
+                args.config.display(),
+                known_ids.join(", ")
+            )));
+        }
+    }
+    cases.retain(|c| match c.scenario() {
+        None => true,
+        Some(s) => {
+            (groups.is_empty() || groups.contains(&s.group.to_string().as_str()))
+                && (ids.is_empty() || ids.iter().any(|id| s.id == *id || s.name() == *id))
+        }
+    });
+    if cases.is_empty() {
+        return Err(usage(
+            "--groups and --scenarios together match no scenario; check that the scenarios belong to those groups",
+        ));
+    }
+    Ok(())
+}
+
+/// Memory mode (`benchmark_mode: "memory"`): checked before anything starts. It needs a
+/// fresh server started here (a running one holds other data and allocations), and does not
+/// mix with instructions mode.
+pub(super) fn check_memory_mode(args: &RunArgs, cases: &[Case], client_only: bool) -> Result<()> {
+    let Some(first) = cases.iter().find(|c| c.memory) else {
+        return Ok(());
+    };
+    if client_only {
+        return Err(usage(format!(
+            "config[{}]: memory mode measures a fresh server, so valkey-perf must start it; drop --use-running-server / --mode client",
+            first.config_index
+        )));
+    }
+    if args.instructions {
+        return Err(usage(format!(
+            "config[{}]: memory mode times nothing, so --instructions has nothing to count there; run the two modes separately",
+            first.config_index
+        )));
+    }
+    Ok(())
+}
+
+/// `--sample` turns the 1 Hz sampler on for every timed built-in case; it never runs with
+/// instructions mode, whose window would count the sampler's commands.
+pub(super) fn check_sampling(args: &RunArgs, cases: &mut [Case]) -> Result<()> {
+    if args.sample {
+        for case in cases
+            .iter_mut()
+            .filter(|c| !c.memory && c.scenario().is_none())
+        {
+            case.sampling = true;
+        }
+    }
+    if let Some(c) = cases.iter().find(|c| c.sampling && c.topology.callgrind) {
+        return Err(usage(format!(
+            "config[{}] ({}): the sampler's INFO commands would count in instructions mode's window; drop --sample / `per_second_sampling` or instructions mode",
+            c.config_index,
+            c.label()
+        )));
+    }
+    Ok(())
+}
+
+/// `profiling_sets`: `perf` must be installed and allowed to attach, and the servers must be
+/// started here. Otherwise a warning says why and the benchmark goes on without flamegraphs.
+pub(super) fn check_profiling(cases: &mut [Case], client_only: bool) {
+    if !cases.iter().any(|c| c.profiling.is_some()) {
+        return;
+    }
+    let why = if client_only {
+        Some("profiling attaches `perf` to the server processes valkey-perf starts, and this run drives a running server".to_string())
+    } else {
+        crate::server::perf::check_available()
+            .err()
+            .map(|e| format!("{e:#}"))
+    };
+    if let Some(why) = why {
+        tracing::warn!("no flamegraphs: {why}; the benchmark goes on without them");
+        for c in cases.iter_mut() {
+            c.profiling = None;
+        }
+    }
+}

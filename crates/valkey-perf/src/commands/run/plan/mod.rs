@@ -1,0 +1,212 @@
+//! Lowering: the flags and the config file become a validated [`Plan`] (targets resolved and
+//! built, engine probed, every case checked against it) before any server starts; `--mode
+//! server` becomes a [`ServePlan`] through the same config and target code. After lowering
+//! nothing sees [`RunArgs`].
+//!
+//! This module orders the lowering and prints the plan (`--dry-run`); [`target`] resolves
+//! the targets, [`cases`] checks the cases against the flags, [`running`] handles the
+//! running server of a client-only run, [`serve`] lowers `--mode server`.
+
+mod cases;
+mod running;
+mod serve;
+mod target;
+
+use super::args::{EngineChoice, Mode, RunArgs};
+use crate::config::{self, MachineFacts};
+use crate::engine::Engine;
+use crate::engine::valkey_benchmark::ValkeyBenchmark;
+use crate::exit::usage;
+use crate::model::Case;
+use crate::server::control::Credentials;
+use anyhow::Result;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(super) use serve::{ServePlan, lower_serve};
+pub(super) use target::{ServerSource, Target};
+
+/// A validated plan: nothing has started yet.
+pub(super) struct Plan {
+    pub targets: Vec<Target>,
+    pub cases: Vec<Case>,
+    pub runs: u32,
+    pub engine: Engine,
+    pub bind: String,
+    pub deadline: Option<Duration>,
+    pub graphs: bool,
+    pub results_dir: PathBuf,
+    /// The config's non-fatal findings (already printed), for the records of their cases.
+    pub config_warnings: Vec<config::ConfigWarning>,
+}
+
+/// The config file, validated against this machine; its warnings are logged.
+fn load_config(args: &RunArgs, facts: &MachineFacts) -> Result<config::ConfigFile> {
+    let config = config::load(&args.config, facts)?;
+    for w in &config.warnings {
+        tracing::warn!("{}", w.warning);
+    }
+    Ok(config)
+}
+
+/// Lowers the flags and the config file into a [`Plan`]: targets resolved (and built),
+/// engine probed, every case checked against both. Nothing is started.
+pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
+    if args.runs == 0 {
+        return Err(usage(
+            "--runs 0 measures nothing; use --runs 1 or more (3+ for statistics)",
+        ));
+    }
+    let client_only = args.use_running_server || args.mode == Mode::Client;
+    if !client_only && (args.cluster || args.tls_ca.is_some()) {
+        return Err(usage(
+            "--cluster and --tls-ca describe a server valkey-perf did not start; use them with --mode client or --use-running-server (for servers it starts, set `cluster_mode` / `tls_mode` in the config)",
+        ));
+    }
+    if client_only && (!args.server_bins.is_empty() || args.baseline_server_bin.is_some()) {
+        return Err(usage(
+            "--server-bin / --baseline-server-bin start servers, which --use-running-server and --mode client never do; drop one of them",
+        ));
+    }
+    if args.baseline.is_some() && args.baseline_server_bin.is_some() {
+        return Err(usage(
+            "give either --baseline or --baseline-server-bin, not both",
+        ));
+    }
+    let facts = MachineFacts {
+        cpus_may_be_remote: client_only,
+        host_facts_are_warnings: false,
+        ..MachineFacts::here()
+    };
+    let mut config = load_config(args, &facts)?;
+    cases::filter_scenarios(args, &mut config.cases)?;
+    cases::check_memory_mode(args, &config.cases, client_only)?;
+    cases::check_instructions_mode(args, &mut config.cases, client_only)?;
+    cases::check_sampling(args, &mut config.cases)?;
+    cases::check_profiling(&mut config.cases, client_only);
+    let auth = running::credentials(args, client_only)?;
+    let targets = target::targets(args, client_only, &auth, &config.cases)?;
+    let engine = engine(args, &targets, &auth)?;
+    let refusals: Vec<String> = config
+        .cases
+        .iter()
+        .filter(|c| !c.memory)
+        .filter_map(|c| engine.check(c).err())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !refusals.is_empty() {
+        return Err(usage(format!(
+            "the benchmark binary cannot run this config exactly as written:\n  - {}",
+            refusals.join("\n  - ")
+        )));
+    }
+    if client_only {
+        running::check_running_server_cases(args, &config.cases)?;
+        if !args.dry_run {
+            for t in &targets {
+                if let ServerSource::Running(external) = &t.server {
+                    running::check_credentials(external)?;
+                }
+            }
+        }
+    }
+    if targets.len() > 1 && args.runs < 3 {
+        tracing::warn!(
+            "--runs {} gives no confidence intervals; use --runs 3 or more to compare targets",
+            args.runs
+        );
+    }
+    Ok(Plan {
+        targets,
+        cases: config.cases,
+        runs: args.runs,
+        engine,
+        bind: "127.0.0.1".into(),
+        deadline: args.run_timeout.map(Duration::from_secs),
+        graphs: args.graphs,
+        results_dir: args.results_dir.clone(),
+        config_warnings: config.warnings,
+    })
+}
+
+/// The engine: `--engine`, else valkey-benchmark when its path is given, else the native one.
+/// valkey-benchmark is probed here, and refused for a server that needs a password.
+fn engine(args: &RunArgs, targets: &[Target], auth: &Option<Credentials>) -> Result<Engine> {
+    let choice = args
+        .engine
+        .unwrap_or(if args.valkey_benchmark_path.is_some() {
+            EngineChoice::ValkeyBenchmark
+        } else {
+            EngineChoice::Native
+        });
+    let engine = match choice {
+        EngineChoice::Native => {
+            if let Some(p) = &args.valkey_benchmark_path {
+                return Err(usage(format!(
+                    "--valkey-benchmark-path `{}` is for the valkey-benchmark engine, but --engine native was chosen; drop one of them",
+                    p.display()
+                )));
+            }
+            Engine::Native
+        }
+        EngineChoice::ValkeyBenchmark => Engine::External(
+            ValkeyBenchmark::probe(&target::benchmark_binary(args, targets)?)
+                .map_err(|e| usage(format!("{e:#}")))?,
+        ),
+    };
+    if let (Engine::External(bench), Some(_)) = (&engine, auth) {
+        return Err(usage(format!(
+            "the valkey-benchmark engine (`{}`) takes a password only on its command line (`-a`), where every user of this machine can read it in the process list, and reads none from its environment; use --engine native for a server that requires authentication",
+            bench.path.display()
+        )));
+    }
+    Ok(engine)
+}
+
+pub(super) fn print_plan(plan: &Plan) {
+    println!("targets ({}):", plan.targets.len());
+    for t in &plan.targets {
+        let server = match &t.server {
+            ServerSource::Binary(p) => format!("{} {}", p.display(), t.server_version),
+            ServerSource::Running(t) => format!(
+                "running {}{} at {}:{}{}",
+                if t.cluster { "cluster" } else { "server" },
+                if t.tls.is_some() { " over TLS" } else { "" },
+                t.host,
+                t.port,
+                match &t.auth {
+                    None => String::new(),
+                    Some(c) => format!(
+                        ", authenticated as {}",
+                        c.user
+                            .as_deref()
+                            .map_or("the default user".to_string(), |u| format!("`{u}`"))
+                    ),
+                }
+            ),
+        };
+        println!(
+            "  {}{} → {} ({server}) results in `{}`",
+            if t.is_baseline { "[baseline] " } else { "" },
+            t.label,
+            t.commit,
+            t.dir.display()
+        );
+    }
+    println!("{}", plan.engine.describe());
+    println!(
+        "cases: {}, runs per case: {}, total runs: {}",
+        plan.cases.len(),
+        plan.runs,
+        plan.cases.len() as u64 * plan.runs as u64 * plan.targets.len() as u64
+    );
+    for (i, c) in plan.cases.iter().enumerate() {
+        println!("  {:>3}  config[{}]  {}", i + 1, c.config_index, c.label());
+        if let Some(s) = c.scenario() {
+            for line in crate::commands::config::scenario_lines(s) {
+                println!("         {line}");
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A client-only run (`--use-running-server`, `--mode client`) drives a server valkey-perf
+//! did not start: its address and TLS files, the credentials (flags or environment), checked
+//! against the server before the run, and the cases, which must describe its one topology.
+
+use crate::commands::run::args::RunArgs;
+use crate::exit::usage;
+use crate::model::Case;
+use crate::server::control::{AuthError, Credentials};
+use crate::server::tls::ClientTls;
+use crate::server::{Deployment, ExternalTarget};
+use anyhow::Result;
+
+/// The environment variable `run` (and `loadgen`) read the password from.
+pub const PASSWORD_ENV: &str = "VALKEY_PERF_PASSWORD";
+
+/// The credentials for a running server: `--password`, else `VALKEY_PERF_PASSWORD`, with
+/// `--user`. Servers valkey-perf starts need none: the flags are refused there, the variable
+/// is ignored (it may be set for other commands).
+pub(super) fn credentials(args: &RunArgs, client_only: bool) -> Result<Option<Credentials>> {
+    let from_env = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+    if !client_only {
+        if args.user.is_some() || args.password.is_some() {
+            return Err(usage(
+                "--user and --password authenticate to a server valkey-perf did not start; use them with --use-running-server or --mode client (servers valkey-perf starts need no password)",
+            ));
+        }
+        if from_env.is_some() {
+            tracing::debug!("{PASSWORD_ENV} is set but ignored: valkey-perf starts the servers");
+        }
+        return Ok(None);
+    }
+    let password = match (&args.password, from_env) {
+        (Some(p), _) => {
+            tracing::warn!(
+                "--password is visible to every user of this machine in the process list; set {PASSWORD_ENV} instead"
+            );
+            Some(p.clone())
+        }
+        (None, env) => env,
+    };
+    match (password, &args.user) {
+        (None, Some(user)) => Err(usage(format!(
+            "--user `{user}` needs a password: set {PASSWORD_ENV} (or pass --password)"
+        ))),
+        (None, None) => Ok(None),
+        (Some(password), user) => Ok(Some(Credentials {
+            user: user.clone(),
+            password,
+        })),
+    }
+}
+
+/// Checks the credentials against the running server before anything starts: wrong or
+/// missing ones are a usage error (exit 2). A server that does not answer is left to the
+/// runs, which report it per run as before.
+pub(super) fn check_credentials(external: &ExternalTarget) -> Result<()> {
+    match Deployment::connect(external) {
+        Ok(_) => Ok(()),
+        Err(e) => match e.chain().find_map(|c| c.downcast_ref::<AuthError>()) {
+            Some(auth) => Err(usage(auth.message.clone())),
+            None => {
+                tracing::debug!("the running server did not answer before the run: {e:#}");
+                Ok(())
+            }
+        },
+    }
+}
+
+/// The running server `--mode client` / `--use-running-server` drives.
+pub(super) fn external_target(args: &RunArgs, auth: Option<Credentials>) -> Result<ExternalTarget> {
+    for (flag, file) in [
+        ("--tls-ca", &args.tls_ca),
+        ("--tls-cert", &args.tls_cert),
+        ("--tls-key", &args.tls_key),
+    ] {
+        if let Some(f) = file {
+            if !f.is_file() {
+                return Err(usage(format!(
+                    "{flag} `{}` is not a file; pass the file `--mode server` printed (copy it from the server machine)",
+                    f.display()
+                )));
+            }
+        }
+    }
+    Ok(ExternalTarget {
+        host: args.target_ip.clone(),
+        port: args.port,
+        cluster: args.cluster,
+        tls: args.tls_ca.as_ref().map(|ca| ClientTls {
+            ca: ca.clone(),
+            cert: args.tls_cert.clone(),
+            key: args.tls_key.clone(),
+        }),
+        auth,
+    })
+}
+
+/// A running server has one topology; every case must describe it, so records never claim a
+/// topology that was not measured.
+pub(super) fn check_running_server_cases(args: &RunArgs, cases: &[Case]) -> Result<()> {
+    for case in cases {
+        let t = &case.topology;
+        if t.cluster != args.cluster {
+            return Err(usage(format!(
+                "config[{}] has `cluster_mode: {}` but the running server at `{}:{}` is driven {} --cluster; {}",
+                case.config_index,
+                t.cluster,
+                args.target_ip,
+                args.port,
+                if args.cluster { "with" } else { "without" },
+                if t.cluster {
+                    "add --cluster (the server must be a cluster)"
+                } else {
+                    "drop --cluster or set `cluster_mode` in the config"
+                }
+            )));
+        }
+        if t.tls != args.tls_ca.is_some() {
+            return Err(usage(format!(
+                "config[{}] has `tls_mode: {}` but {}; {}",
+                case.config_index,
+                t.tls,
+                if t.tls {
+                    "no --tls-ca was given"
+                } else {
+                    "--tls-ca was given"
+                },
+                if t.tls {
+                    "pass --tls-ca with the CA certificate `--mode server` printed"
+                } else {
+                    "drop --tls-ca or set `tls_mode` in the config"
+                }
+            )));
+        }
+    }
+    Ok(())
+}
