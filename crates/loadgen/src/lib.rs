@@ -15,6 +15,7 @@
 
 mod cluster;
 mod engine;
+mod socket;
 mod spec;
 mod stats;
 mod sys;

@@ -61,9 +61,9 @@ pub(crate) fn tls_config(spec: &TlsSpec) -> Result<Arc<rustls::ClientConfig>, Lo
 
 /// A TLS session over TCP, driven by hand (no extra runtime glue).
 pub(crate) struct TlsStream {
-    tcp: TcpStream,
-    tls: rustls::ClientConnection,
-    raw: Box<[u8]>,
+    pub(crate) tcp: TcpStream,
+    pub(crate) tls: rustls::ClientConnection,
+    pub(crate) raw: Box<[u8]>,
     scratch: Vec<u8>,
 }
 

@@ -7,21 +7,19 @@
 
 use crate::LoadError;
 use crate::cluster::{Redirect, SlotMap, parse_redirect};
-use crate::spec::{KeyOrder, Pacing, Stop};
+use crate::spec::{KeyOrder, Stop};
 use crate::stats::Recorder;
 use crate::transport::{Endpoint, Link};
 use crate::workload::KeyGen;
+use conn::{Conn, Inflight};
+use nix::sys::epoll::Epoll;
 use resp::FrameKind;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
+mod conn;
 mod shared;
 mod worker;
 
@@ -37,18 +35,23 @@ const SHAPE_SAMPLE: u64 = 16;
 /// it wanted: the client may have limited the result.
 pub(crate) const STARVED_WAIT_SHARE: f64 = 0.05;
 
-/// Per-thread state visible to the thread's client tasks.
-struct ThreadCtx {
+/// Per-thread state the thread's clients share.
+struct ThreadCtx<'a> {
     shared: Arc<Shared>,
     rec: RefCell<Recorder>,
     outstanding: Cell<u64>,
     times: Times,
-    /// Fixed rate: each client's next intended send time while it still has requests to
-    /// send in the window (`None` once it has sent them all), indexed by `Client::local`.
-    schedules: RefCell<Vec<Option<Instant>>>,
+    /// Fixed rate: the time between two requests of one client.
+    interval: Option<Duration>,
+    /// Requests mode: the measured requests of the whole run.
+    budget: Option<u64>,
+    /// The thread's runtime, for the rare connection opened during the load (a redirect
+    /// to a node not connected yet).
+    rt: &'a tokio::runtime::Runtime,
+    epoll: Epoll,
 }
 
-impl ThreadCtx {
+impl ThreadCtx<'_> {
     /// Whether a warm-up request answered at `now` counts in the window. Replies that arrive
     /// after the window started are counted in it, warm-up requests included: the server
     /// serves them inside the window, so leaving them out would undercount the window's
@@ -67,36 +70,15 @@ impl ThreadCtx {
     }
 }
 
-struct Inflight {
-    /// The workload command the request used (for the reply shape check).
-    template: u16,
-    intended: Instant,
-    sent: Instant,
-    measured: bool,
-    /// The reply belongs to an `ASKING` sent before a redirected request; it is skipped.
-    asking: bool,
-    /// The reply is a `CLUSTER SLOTS` sent to refresh the slot map (not a request).
-    refresh: bool,
-    /// Cluster mode: where the request's bytes start in its connection's `history`, and
-    /// their length, to re-send them when redirected.
-    payload: Option<(u64, usize)>,
-}
-
-struct Conn {
-    link: Link,
-    wbuf: Vec<u8>,
-    inflight: VecDeque<Inflight>,
-    /// Cluster mode: the bytes of the requests in flight (and some already answered),
-    /// starting at stream offset `history_base`.
-    history: Vec<u8>,
-    history_base: u64,
-}
-
 /// One client. Standalone: one connection. Cluster: bound to one node (its `home`), whose
 /// keys it draws, so it has one connection as with valkey-benchmark; connections to other
 /// nodes open only when a redirect or a changed slot map sends requests there (a slot
 /// migration, a failover). Sequential key order (seeding) connects to every primary and
 /// routes each key to its owner.
+///
+/// A client is driven by its thread's event loop ([`worker`]): it issues requests while
+/// its window and the pacing allow ([`Client::fill`]), writes them ([`Client::flush`]) and
+/// parses replies when a connection is readable ([`Client::readable`]).
 struct Client {
     id: usize,
     /// Index of the client within its thread.
@@ -115,11 +97,22 @@ struct Client {
     last_refresh: Instant,
     /// A `CLUSTER SLOTS` reply waiting to be applied.
     refreshed: Option<resp::Frame>,
-}
-
-enum Woke {
-    Timer,
-    Read(usize, std::io::Result<usize>),
+    /// Requests sent and not answered.
+    outstanding: u64,
+    /// Measured requests claimed from the shared budget but not yet issued.
+    credits: u64,
+    /// The client may still issue requests (its window, budget or pacing has not ended).
+    issuing: bool,
+    /// The client stopped on a failure; what it had in flight is counted as lost.
+    stopped: bool,
+    /// Fixed rate: the intended send time of the client's next request.
+    next_send: Instant,
+    /// Fixed rate: the client waits in the thread's timer queue.
+    scheduled: bool,
+    /// The client is in the thread's list of clients to give a chance to issue.
+    queued: bool,
+    /// Redirect handling opened a connection that is not watched yet.
+    new_conns: bool,
 }
 
 fn endpoint_of(node: &(String, u16)) -> Endpoint {
@@ -134,6 +127,12 @@ fn error_kind(msg: &str) -> String {
         .to_string()
 }
 
+/// Takes a connected link into the load loop.
+fn conn_of(link: Link) -> Result<Conn, LoadError> {
+    let endpoint = link.endpoint.to_string();
+    Conn::new(link).map_err(|source| LoadError::Connect { endpoint, source })
+}
+
 impl Client {
     async fn connect(shared: &Shared, id: usize) -> Result<Client, LoadError> {
         let mut conns = Vec::new();
@@ -145,7 +144,7 @@ impl Client {
                     crate::spec::Target::Tcp { host, port } => Endpoint::Tcp(host.clone(), *port),
                     crate::spec::Target::Unix(p) => Endpoint::Unix(p.clone()),
                 };
-                conns.push(Some(Conn::new(Link::connect(&ep, &shared.connect).await?)));
+                conns.push(Some(conn_of(Link::connect(&ep, &shared.connect).await?)?));
             }
             Some(map) => {
                 // Round robin over the bound nodes, as valkey-benchmark assigns its clients.
@@ -166,7 +165,7 @@ impl Client {
                                 });
                             }
                         }
-                        Some(Conn::new(link))
+                        Some(conn_of(link)?)
                     } else {
                         None
                     });
@@ -184,6 +183,14 @@ impl Client {
             scratch: Vec::new(),
             last_refresh: Instant::now(),
             refreshed: None,
+            outstanding: 0,
+            credits: 0,
+            issuing: true,
+            stopped: false,
+            next_send: Instant::now(),
+            scheduled: false,
+            queued: false,
+            new_conns: false,
         })
     }
 
@@ -244,46 +251,159 @@ impl Client {
         }
     }
 
-    /// Writes every pending write buffer. Returns the index of a connection that failed.
-    async fn flush(&mut self) -> Result<(), (usize, std::io::Error)> {
+    /// Issues requests while the window, the budget and the pacing allow.
+    fn fill(&mut self, ctx: &ThreadCtx, now: Instant) {
+        let window = ctx.shared.spec.pipeline as u64;
+        if !self.issuing || self.outstanding >= window {
+            return;
+        }
+        let times = ctx.times;
+        let before = self.outstanding;
+        while self.outstanding < window {
+            let intended = match ctx.interval {
+                None => now,
+                Some(iv) => {
+                    if self.next_send > now + SEND_AHEAD {
+                        break;
+                    }
+                    let t = self.next_send;
+                    self.next_send += iv;
+                    t
+                }
+            };
+            if times.end.is_some_and(|end| intended >= end) {
+                self.issuing = false;
+                break;
+            }
+            let measured = intended >= times.measure_start;
+            if measured {
+                if let Some(n) = ctx.budget {
+                    if self.credits == 0 {
+                        // Claim the whole free window at once: one atomic per batch.
+                        let want = window - self.outstanding;
+                        let prev = ctx.shared.issued.fetch_add(want, Ordering::Relaxed);
+                        self.credits = want.min(n.saturating_sub(prev));
+                    }
+                    if self.credits == 0 {
+                        self.issuing = false;
+                        break;
+                    }
+                    self.credits -= 1;
+                }
+            }
+            self.issue(ctx, intended, now, measured);
+            self.outstanding += 1;
+        }
+        ctx.outstanding
+            .set(ctx.outstanding.get() + (self.outstanding - before));
+    }
+
+    /// Fixed rate: when the client has room in its window but its next request is not due
+    /// yet, the instant it is due.
+    fn due(&self, ctx: &ThreadCtx) -> Option<Instant> {
+        let room = self.outstanding < ctx.shared.spec.pipeline as u64;
+        (ctx.interval.is_some() && self.issuing && !self.stopped && room).then_some(self.next_send)
+    }
+
+    /// Whether the client has nothing more to do.
+    fn finished(&self) -> bool {
+        self.stopped || (!self.issuing && self.outstanding == 0)
+    }
+
+    /// Writes what each connection has waiting (except where the socket is full and the
+    /// thread waits for it to become writable). Stops the client on a write error.
+    fn flush(&mut self, ctx: &ThreadCtx) {
+        let mut failed = None;
         for (i, c) in self.conns.iter_mut().enumerate() {
             if let Some(c) = c {
-                if !c.wbuf.is_empty() {
-                    c.link.stream.write_all(&c.wbuf).await.map_err(|e| (i, e))?;
-                    c.wbuf.clear();
-                    // A burst (redirects, a large MSET) does not keep its buffer.
-                    if c.wbuf.capacity() > 256 * 1024 {
-                        c.wbuf.shrink_to(16 * 1024);
+                if !c.wbuf.is_empty() && !c.want_out {
+                    if let Err(e) = c.flush(&ctx.epoll) {
+                        failed = Some((i, e.kind().to_string()));
+                        break;
                     }
                 }
             }
         }
-        Ok(())
+        if let Some((i, why)) = failed {
+            self.stop(ctx, Some((i, &why)), "client stopped");
+        }
     }
 
-    /// Waits until a connection has bytes (or closed) or the timer fires.
-    async fn wait(&mut self, timer: Option<Pin<&mut tokio::time::Sleep>>) -> Woke {
-        let mut timer = timer;
-        let conns = &mut self.conns;
-        std::future::poll_fn(|cx| {
-            for (i, c) in conns.iter_mut().enumerate() {
-                let Some(c) = c else { continue };
-                let spare = c.link.rbuf.spare();
-                if let Poll::Ready(r) = c.link.stream.poll_read(cx, spare) {
-                    if let Ok(n) = r {
-                        c.link.rbuf.filled(n);
-                    }
-                    return Poll::Ready(Woke::Read(i, r));
+    /// Connection `i` became writable after the socket took only part of a write.
+    fn writable(&mut self, ctx: &ThreadCtx, i: usize) {
+        let Some(Some(c)) = self.conns.get_mut(i) else {
+            return;
+        };
+        if let Err(e) = c.flush(&ctx.epoll) {
+            let why = e.kind().to_string();
+            self.stop(ctx, Some((i, &why)), "client stopped");
+        }
+    }
+
+    /// Connection `i` is readable: reads and parses what arrived, and follows redirects.
+    fn readable(&mut self, ctx: &ThreadCtx, i: usize) {
+        let Some(Some(c)) = self.conns.get_mut(i) else {
+            return;
+        };
+        c.sock.readable();
+        let mut redirects = Vec::new();
+        loop {
+            let Some(Some(c)) = self.conns.get_mut(i) else {
+                return;
+            };
+            let spare = c.rbuf.spare();
+            let n = match c.sock.read(spare) {
+                Ok(None) => return,
+                Ok(Some(0)) => {
+                    self.stop(ctx, Some((i, "closed by the server")), "client stopped");
+                    return;
+                }
+                Ok(Some(n)) => n,
+                Err(e) => {
+                    self.stop(ctx, Some((i, &e.to_string())), "client stopped");
+                    return;
+                }
+            };
+            c.rbuf.filled(n);
+            let finished = match self.drain_replies(i, ctx, &mut redirects) {
+                Ok(n) => n,
+                Err(why) => {
+                    self.stop(ctx, Some((i, &why)), "client stopped");
+                    return;
+                }
+            };
+            self.outstanding -= finished;
+            ctx.outstanding
+                .set(ctx.outstanding.get().saturating_sub(finished));
+            let mut failed = None;
+            if !redirects.is_empty() {
+                let batch = std::mem::take(&mut redirects);
+                if let Err(e) = self.follow(ctx, i, batch) {
+                    failed = Some(format!("redirect failed: {e}"));
                 }
             }
-            if let Some(t) = timer.as_mut() {
-                if t.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Woke::Timer);
-                }
+            if let Some(reply) = self.refreshed.take() {
+                self.apply_refresh(ctx, reply);
             }
-            Poll::Pending
-        })
-        .await
+            if let Some(why) = failed {
+                self.stop(ctx, None, &why);
+                return;
+            }
+        }
+    }
+
+    /// Stops the client on a failure: connection `first` (if any) lost for its reason,
+    /// the others for `why`, and everything in flight counted as lost.
+    fn stop(&mut self, ctx: &ThreadCtx, first: Option<(usize, &str)>, why: &str) {
+        if let Some((i, reason)) = first {
+            self.lose(i, ctx, reason);
+        }
+        self.abandon(ctx, why);
+        ctx.outstanding
+            .set(ctx.outstanding.get().saturating_sub(self.outstanding));
+        self.outstanding = 0;
+        self.issuing = false;
+        self.stopped = true;
     }
 
     /// Parses the complete replies of connection `i`. Returns how many requests finished
@@ -315,7 +435,7 @@ impl Client {
             }
         };
         loop {
-            let pending = conn.link.rbuf.pending();
+            let pending = conn.rbuf.pending();
             let checked = match resp::check(pending) {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
@@ -325,7 +445,7 @@ impl Client {
                 }
             };
             if checked.kind == FrameKind::Push {
-                conn.link.rbuf.consume(checked.len);
+                conn.rbuf.consume(checked.len);
                 continue;
             }
             let Some(entry) = conn.inflight.pop_front() else {
@@ -338,7 +458,7 @@ impl Client {
                         self.refreshed = Some(f);
                     }
                 }
-                conn.link.rbuf.consume(checked.len);
+                conn.rbuf.consume(checked.len);
                 continue;
             }
             if checked.kind.is_error() {
@@ -346,7 +466,7 @@ impl Client {
                     Ok(Some((f, _))) => f.error_message().unwrap_or_default().to_string(),
                     _ => String::new(),
                 };
-                conn.link.rbuf.consume(checked.len);
+                conn.rbuf.consume(checked.len);
                 if cluster {
                     if let Some(r) = parse_redirect(&msg, &ctx.shared.seed_host) {
                         if entry.payload.is_some() {
@@ -383,7 +503,7 @@ impl Client {
                     }
                 }
             }
-            conn.link.rbuf.consume(checked.len);
+            conn.rbuf.consume(checked.len);
             match &mut run {
                 Some((intended, sent, m, n))
                     if *intended == entry.intended && *sent == entry.sent && *m == measured =>
@@ -403,7 +523,7 @@ impl Client {
 
     /// Re-sends redirected requests to the node named by the redirect.
     /// `src` is the connection the redirected requests were sent on.
-    async fn follow(
+    fn follow(
         &mut self,
         ctx: &ThreadCtx,
         src: usize,
@@ -431,8 +551,11 @@ impl Client {
                 self.conns.resize_with(node + 1, || None);
             }
             if self.conns[node].is_none() {
-                let link = Link::connect(&endpoint_of(&addr), &ctx.shared.connect).await?;
-                self.conns[node] = Some(Conn::new(link));
+                let link = ctx
+                    .rt
+                    .block_on(Link::connect(&endpoint_of(&addr), &ctx.shared.connect))?;
+                self.conns[node] = Some(conn_of(link)?);
+                self.new_conns = true;
             }
             let bytes = self.conns[src]
                 .as_ref()
@@ -444,15 +567,7 @@ impl Client {
             let now = Instant::now();
             if matches!(r, Redirect::Ask { .. }) {
                 conn.wbuf.extend_from_slice(b"*1\r\n$6\r\nASKING\r\n");
-                conn.inflight.push_back(Inflight {
-                    template: 0,
-                    intended: now,
-                    sent: now,
-                    measured: false,
-                    asking: true,
-                    refresh: false,
-                    payload: None,
-                });
+                conn.inflight.push_back(Inflight::internal(now, false));
             }
             if let Some(bytes) = bytes {
                 entry.payload = Some(conn.remember(&bytes));
@@ -467,15 +582,7 @@ impl Client {
                 self.last_refresh = now;
                 conn.wbuf
                     .extend_from_slice(b"*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n");
-                conn.inflight.push_back(Inflight {
-                    template: 0,
-                    intended: now,
-                    sent: now,
-                    measured: false,
-                    asking: true,
-                    refresh: true,
-                    payload: None,
-                });
+                conn.inflight.push_back(Inflight::internal(now, true));
             }
         }
         Ok(())
@@ -520,204 +627,5 @@ impl Client {
         rec.error(&format!("connection lost ({why})"), measured.max(1));
         rec.lost += measured;
         lost
-    }
-
-    /// The load loop: issue while the window and the pacing allow, write, wait for replies.
-    async fn run(mut self, ctx: Rc<ThreadCtx>) {
-        let spec = &ctx.shared.spec;
-        let times = ctx.times;
-        let window = spec.pipeline as u64;
-        let interval = match spec.pacing {
-            Pacing::ClosedLoop => None,
-            Pacing::FixedRate { rps } => Some(Duration::from_secs_f64(spec.clients as f64 / rps)),
-        };
-        // Spread the connections' schedules evenly over one interval.
-        let mut next_send = match interval {
-            Some(iv) => times.start + iv.mul_f64(self.id as f64 / spec.clients as f64),
-            None => times.start,
-        };
-        let budget = match spec.stop {
-            Stop::Requests(n) => Some(n),
-            Stop::Duration(_) => None,
-        };
-        let mut sleep = Box::pin(tokio::time::sleep_until(times.start.into()));
-        let mut outstanding: u64 = 0;
-        // Measured requests claimed from the shared budget but not yet issued.
-        let mut credits: u64 = 0;
-        let mut issuing = true;
-        let mut redirects = Vec::new();
-        loop {
-            if ctx.shared.abort.load(Ordering::Relaxed) {
-                break;
-            }
-            let now = Instant::now();
-            let mut issued_now = false;
-            if issuing && outstanding < window {
-                let before = outstanding;
-                while outstanding < window {
-                    let intended = match interval {
-                        None => now,
-                        Some(iv) => {
-                            if next_send > now + SEND_AHEAD {
-                                break;
-                            }
-                            let t = next_send;
-                            next_send += iv;
-                            t
-                        }
-                    };
-                    if times.end.is_some_and(|end| intended >= end) {
-                        issuing = false;
-                        break;
-                    }
-                    let measured = intended >= times.measure_start;
-                    if measured {
-                        if let Some(n) = budget {
-                            if credits == 0 {
-                                // Claim the whole free window at once: one atomic per batch.
-                                let want = window - outstanding;
-                                let prev = ctx.shared.issued.fetch_add(want, Ordering::Relaxed);
-                                credits = want.min(n.saturating_sub(prev));
-                            }
-                            if credits == 0 {
-                                issuing = false;
-                                break;
-                            }
-                            credits -= 1;
-                        }
-                    }
-                    self.issue(&ctx, intended, now, measured);
-                    outstanding += 1;
-                }
-                ctx.outstanding
-                    .set(ctx.outstanding.get() + (outstanding - before));
-                issued_now = outstanding > before;
-                if interval.is_some() {
-                    ctx.schedules.borrow_mut()[self.local] = issuing.then_some(next_send);
-                }
-            }
-            if issued_now && interval.is_none() {
-                // Closed loop: let the other clients whose replies came in with the same
-                // wake-up read them and queue their next requests first, so the server gets
-                // them as one burst, as valkey-benchmark's event loop sends them (it writes in
-                // the loop iteration after the one that read). Written one by one instead,
-                // they wake the server for a few requests at a time, which costs it about
-                // 10 % more CPU per request at pipeline 16.
-                tokio::task::yield_now().await;
-            }
-            if let Err((i, e)) = self.flush().await {
-                let why = e.kind().to_string();
-                let lost = self.lose(i, &ctx, &why) + self.abandon(&ctx, "client stopped");
-                outstanding = outstanding.saturating_sub(lost);
-                ctx.outstanding
-                    .set(ctx.outstanding.get().saturating_sub(lost));
-                break;
-            }
-            if !issuing && outstanding == 0 {
-                break;
-            }
-            let timer = match interval {
-                Some(_) if issuing && outstanding < window => {
-                    sleep
-                        .as_mut()
-                        .reset((next_send.checked_sub(SEND_AHEAD).unwrap_or(next_send)).into());
-                    Some(sleep.as_mut())
-                }
-                _ => None,
-            };
-            match self.wait(timer).await {
-                Woke::Timer => {}
-                Woke::Read(i, Ok(n)) if n > 0 => {
-                    let finished = match self.drain_replies(i, &ctx, &mut redirects) {
-                        Ok(n) => n,
-                        Err(why) => {
-                            let lost =
-                                self.lose(i, &ctx, &why) + self.abandon(&ctx, "client stopped");
-                            outstanding = outstanding.saturating_sub(lost);
-                            ctx.outstanding
-                                .set(ctx.outstanding.get().saturating_sub(lost));
-                            break;
-                        }
-                    };
-                    outstanding -= finished;
-                    ctx.outstanding
-                        .set(ctx.outstanding.get().saturating_sub(finished));
-                    let mut failed = None;
-                    if !redirects.is_empty() {
-                        let batch = std::mem::take(&mut redirects);
-                        if let Err(e) = self.follow(&ctx, i, batch).await {
-                            failed = Some(format!("redirect failed: {e}"));
-                        }
-                    }
-                    if let Some(reply) = self.refreshed.take() {
-                        self.apply_refresh(&ctx, reply);
-                    }
-                    if let Some(why) = failed {
-                        let lost = self.abandon(&ctx, &why);
-                        outstanding = outstanding.saturating_sub(lost);
-                        ctx.outstanding
-                            .set(ctx.outstanding.get().saturating_sub(lost));
-                        break;
-                    }
-                }
-                Woke::Read(i, r) => {
-                    let why = match r {
-                        Err(e) => e.to_string(),
-                        Ok(_) => "closed by the server".to_string(),
-                    };
-                    let lost = self.lose(i, &ctx, &why) + self.abandon(&ctx, "client stopped");
-                    outstanding = outstanding.saturating_sub(lost);
-                    ctx.outstanding
-                        .set(ctx.outstanding.get().saturating_sub(lost));
-                    break;
-                }
-            }
-        }
-        ctx.outstanding
-            .set(ctx.outstanding.get().saturating_sub(outstanding));
-        if let Some(s) = ctx.schedules.borrow_mut().get_mut(self.local) {
-            *s = None;
-        }
-    }
-}
-
-impl Conn {
-    fn new(link: Link) -> Conn {
-        Conn {
-            link,
-            wbuf: Vec::new(),
-            inflight: VecDeque::new(),
-            history: Vec::new(),
-            history_base: 0,
-        }
-    }
-
-    /// Keeps a request's bytes until it is answered; returns where they are.
-    fn remember(&mut self, bytes: &[u8]) -> (u64, usize) {
-        let at = self.history_base + self.history.len() as u64;
-        self.history.extend_from_slice(bytes);
-        (at, bytes.len())
-    }
-
-    /// The bytes of a request kept by [`Conn::remember`] and not yet forgotten.
-    fn recall(&self, (at, len): (u64, usize)) -> &[u8] {
-        let start = (at - self.history_base) as usize;
-        &self.history[start..start + len]
-    }
-
-    /// Drops the bytes of answered requests (those before the oldest request in flight)
-    /// once they are at least half of what is kept, so the copying stays proportional to
-    /// the bytes sent and the history to about twice the window.
-    fn forget_answered(&mut self) {
-        let keep_from = self
-            .inflight
-            .iter()
-            .find_map(|e| e.payload.map(|(at, _)| at))
-            .unwrap_or(self.history_base + self.history.len() as u64);
-        let dead = (keep_from - self.history_base) as usize;
-        if dead > 0 && dead * 2 >= self.history.len() {
-            self.history.drain(..dead);
-            self.history_base = keep_from;
-        }
     }
 }
