@@ -5,10 +5,11 @@
 //! wrong or missing ones are a usage error (exit 2) before anything runs; the password is in
 //! no file under `results/` and in no process's command line while the run goes on.
 
-use crate::support::{Bins, ChildGuard, Resp, Scratch, ServerGuard, wait_for};
-use serde_json::{Value, json};
+use crate::support::{
+    Bins, ChildGuard, PASSWORD_ENV, Resp, Scratch, ServerGuard, TestCluster, wait_for,
+};
+use serde_json::json;
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -40,23 +41,12 @@ fn config(scratch: &Scratch, requests: u64) -> std::path::PathBuf {
 /// `valkey-perf run --use-running-server` (native engine), in its own process group, with
 /// the password (if any) in `VALKEY_PERF_PASSWORD` only.
 fn run_command(scratch: &Scratch, config: &Path, port: u16, password: Option<&str>) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("valkey-perf"));
-    cmd.env("TMPDIR", scratch.tmp())
-        .env_remove("RUST_LOG")
-        .env_remove("VALKEY_PERF_PASSWORD")
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .arg("--results-dir")
-        .arg(scratch.results())
-        .arg("--use-running-server")
-        .args(["--port", &port.to_string()])
-        .stdin(Stdio::null())
+    let mut cmd = scratch.run_against_std(config, port);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
     if let Some(p) = password {
-        cmd.env("VALKEY_PERF_PASSWORD", p);
+        cmd.env(PASSWORD_ENV, p);
     }
     cmd
 }
@@ -141,23 +131,6 @@ fn files_holding(dir: &Path, secret: &str) -> Vec<String> {
     found
 }
 
-fn records(scratch: &Scratch) -> Vec<Value> {
-    let path = scratch.results().join("running-server/metrics.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading `{}`: {e}", path.display()));
-    let v: Value = serde_json::from_str(&text).unwrap();
-    v.as_array().unwrap().clone()
-}
-
-/// `calls` of one command in `INFO commandstats` (0 when it never ran).
-fn calls(client: &mut Resp, command: &str) -> u64 {
-    let info = client.call(&["INFO", "commandstats"]).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
-}
-
 /// A successful run with the right credentials: records written, the load and the seeding
 /// reached the server, the password nowhere.
 fn assert_runs_with(scratch: &Scratch, port: u16, client: &mut Resp, user: Option<&str>, pw: &str) {
@@ -178,15 +151,15 @@ fn assert_runs_with(scratch: &Scratch, port: u16, client: &mut Resp, user: Optio
         "the password was on a command line: {:?}",
         out.leaked_into
     );
-    let recs = records(scratch);
+    let recs = scratch.records();
     assert_eq!(recs.len(), 2, "{recs:?}");
     // Seeding (1000 SETs over a control connection) and the measured GETs and SADDs.
-    assert_eq!(calls(client, "set"), 1000);
-    assert_eq!(calls(client, "get"), requests);
-    assert_eq!(calls(client, "sadd"), requests);
+    assert_eq!(client.calls("set"), 1000);
+    assert_eq!(client.calls("get"), requests);
+    assert_eq!(client.calls("sadd"), requests);
     // FLUSHALL before each run and CONFIG SET of the bundle: both authenticated.
-    assert!(calls(client, "flushall") >= 2);
-    assert!(calls(client, "config|set") >= 2);
+    assert!(client.calls("flushall") >= 2);
+    assert!(client.calls("config|set") >= 2);
     let hits = client.info_u64("stats", "keyspace_hits");
     assert!(
         hits >= requests,
@@ -314,46 +287,17 @@ fn running_server_with_an_acl_user() {
 
 #[test]
 fn running_cluster_with_a_password() {
-    use valkey_perf::model::ServerTopology;
-    use valkey_perf::server::{Deployment, StartOptions};
     let Some(bins) = Bins::get() else { return };
-    let logs = tempfile::tempdir().unwrap();
-    let topology = ServerTopology {
-        cluster: true,
-        cluster_nodes: 3,
-        cluster_replicas: 0,
-        tls: false,
-        io_threads: 1,
-        server_cpus: None,
-        custom_configs: vec![],
-        config_set: Default::default(),
-        callgrind: false,
-        modules: Vec::new(),
-        config_file: None,
-    };
-    let mut cluster = Deployment::start(
-        &topology,
-        &StartOptions {
-            binary: bins.new.clone(),
-            bind: "127.0.0.1".into(),
-            host: "127.0.0.1".into(),
-            port: None,
-            log_dir: logs.path().to_path_buf(),
-            tls: None,
-            callgrind_dir: None,
-        },
-    )
-    .unwrap();
+    let cluster = TestCluster::start(&bins.new, 0);
     let pw = secret("cluster");
     let mut nodes = Vec::new();
-    for addr in cluster.addresses().unwrap() {
-        let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    for port in cluster.node_ports() {
         let mut c = Resp::connect(port).unwrap();
         c.call(&["CONFIG", "SET", "requirepass", &pw]).unwrap();
         c.call(&["CONFIG", "RESETSTAT"]).unwrap();
         nodes.push(c);
     }
-    let seed = cluster.endpoint().port;
+    let seed = cluster.port();
     let scratch = Scratch::new();
     let requests = 6000;
     let cfg = scratch.config(&json!([{
@@ -368,12 +312,11 @@ fn running_cluster_with_a_password() {
     // Every primary was flushed, seeded and loaded through authenticated connections.
     let (mut gets, mut sets) = (0, 0);
     for c in &mut nodes {
-        assert!(calls(c, "flushall") >= 1);
-        gets += calls(c, "get");
-        sets += calls(c, "set");
+        assert!(c.calls("flushall") >= 1);
+        gets += c.calls("get");
+        sets += c.calls("set");
     }
     assert_eq!(gets, requests);
     assert_eq!(sets, 3000);
     assert!(files_holding(&scratch.results(), &pw).is_empty());
-    cluster.stop();
 }

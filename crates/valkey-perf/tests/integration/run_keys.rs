@@ -2,28 +2,16 @@
 //! predicts, counted exactly by the server (INCR adds one to a key per request); uniform keys
 //! spread evenly; the valkey-benchmark engine and bad values are refused before anything runs.
 
-use crate::support::{Bins, Resp, Scratch, ServerGuard};
-use serde_json::{Value, json};
-use std::time::Duration;
+use crate::support::{
+    Bins, REDIS_BENCHMARK, Resp, Scratch, ServerGuard, config_validate, small_object, stderr_of,
+    stdout_of,
+};
+use serde_json::json;
 
 const KEYS: u64 = 100_000;
 const REQUESTS: u64 = 200_000;
 /// The hottest 1 % of the keys.
 const HOT: u64 = KEYS / 100;
-
-fn command(scratch: &Scratch, config: &std::path::Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
-    cmd.env("TMPDIR", scratch.tmp())
-        .env_remove("RUST_LOG")
-        .env_remove("VALKEY_PERF_PASSWORD")
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .arg("--results-dir")
-        .arg(scratch.results())
-        .timeout(Duration::from_secs(120));
-    cmd
-}
 
 /// INCR over the keyspace with `distribution` on a running server; returns the share of the
 /// requests that went to the keys 0..HOT, read back from the counters themselves.
@@ -34,15 +22,9 @@ fn hot_share(server: &ServerGuard, distribution: &str) -> f64 {
         "pipelines": [16], "clients": [8], "commands": ["INCR"], "warmup": 0,
         "key_distribution": distribution
     }]));
-    command(&scratch, &config)
-        .arg("--use-running-server")
-        .args(["--port", &server.port.to_string()])
-        .assert()
-        .success();
-    let text =
-        std::fs::read_to_string(scratch.results().join("running-server/metrics.json")).unwrap();
-    let records: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(records[0]["key_distribution"], distribution, "{records}");
+    scratch.run_against(&config, server.port).assert().success();
+    let records = scratch.records();
+    assert_eq!(records[0]["key_distribution"], distribution, "{records:?}");
 
     let mut client = Resp::connect(server.port).unwrap();
     let mut hot = 0u64;
@@ -89,37 +71,29 @@ fn zipf_hot_keys_get_their_predicted_share() {
 fn non_uniform_keys_are_refused_by_valkey_benchmark_and_bad_values_by_the_validator() {
     let Some(bins) = Bins::get() else { return };
     let scratch = Scratch::new();
-    let config = scratch.config(&json!([{
-        "requests": [1000], "keyspacelen": [100], "data_sizes": [16], "pipelines": [1],
-        "commands": ["GET"], "key_distribution": "zipf:1.2"
-    }]));
-    let out = command(&scratch, &config)
+    let config = scratch.config(&json!([small_object(
+        json!({"key_distribution": "zipf:1.2"})
+    )]));
+    let out = scratch
+        .native_run(&config)
         .arg("--server-bin")
         .arg(&bins.new)
-        .args(["--valkey-benchmark-path", crate::support::REDIS_BENCHMARK])
+        .args(["--valkey-benchmark-path", REDIS_BENCHMARK])
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr_of(&out);
     for want in ["config[0]", "key_distribution: zipf:1.2", "--engine native"] {
         assert!(stderr.contains(want), "stderr lacks `{want}`:\n{stderr}");
     }
     assert!(!scratch.results().exists(), "a refused run created results");
 
     // Every problem at once, each naming its key.
-    let bad = scratch.config(&json!([{
-        "requests": [1000], "keyspacelen": [100], "data_sizes": [16], "pipelines": [1],
-        "commands": ["GET"], "key_distribution": "zipf:0"
-    }, {
-        "requests": [1000], "keyspacelen": [100], "data_sizes": [16], "pipelines": [1],
-        "commands": ["GET"], "key_distribution": 3
-    }]));
-    let out = assert_cmd::Command::cargo_bin("valkey-perf")
-        .unwrap()
-        .args(["config", "validate"])
-        .arg(&bad)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let bad = scratch.config(&json!([
+        small_object(json!({"key_distribution": "zipf:0"})),
+        small_object(json!({"key_distribution": 3})),
+    ]));
+    let out = config_validate(&bad).assert().code(2);
+    let stderr = stderr_of(&out);
     for want in [
         "config[0] `key_distribution`",
         "\"zipf:0\"",
@@ -129,16 +103,10 @@ fn non_uniform_keys_are_refused_by_valkey_benchmark_and_bad_values_by_the_valida
         assert!(stderr.contains(want), "stderr lacks `{want}`:\n{stderr}");
     }
     // And a good value shows in the case table.
-    let good = scratch.config(&json!([{
-        "requests": [1000], "keyspacelen": [100], "data_sizes": [16], "pipelines": [1],
-        "commands": ["GET"], "key_distribution": "zipf:0.99"
-    }]));
-    let out = assert_cmd::Command::cargo_bin("valkey-perf")
-        .unwrap()
-        .args(["config", "validate"])
-        .arg(&good)
-        .assert()
-        .success();
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let good = scratch.config(&json!([small_object(
+        json!({"key_distribution": "zipf:0.99"})
+    )]));
+    let out = config_validate(&good).assert().success();
+    let stdout = stdout_of(&out);
     assert!(stdout.contains("100 zipf:0.99"), "{stdout}");
 }

@@ -6,73 +6,12 @@
 //! The tests drive a server they start themselves (`--use-running-server`), so they can read
 //! its `INFO commandstats` afterwards.
 
-use crate::support::{Bins, REDIS_BENCHMARK, Resp, Scratch, ServerGuard, wait_for};
+use crate::support::{
+    Bins, REDIS_BENCHMARK, Resp, Scratch, ServerGuard, record, stderr_of, wait_for,
+};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-
-/// `valkey-perf run` against the test's server.
-fn run_against(scratch: &Scratch, config: &Path, port: u16) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::from_std(run_std(scratch, config, port));
-    cmd.timeout(Duration::from_secs(180));
-    cmd
-}
-
-/// The same as a plain command in its own process group (for a child the test watches).
-fn run_std(scratch: &Scratch, config: &Path, port: u16) -> std::process::Command {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("valkey-perf"));
-    cmd.process_group(0);
-    cmd.env("TMPDIR", scratch.tmp())
-        .env_remove("RUST_LOG")
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .arg("--results-dir")
-        .arg(scratch.results())
-        .args(["--use-running-server", "--target-ip", "127.0.0.1"])
-        .args(["--port", &port.to_string()]);
-    cmd
-}
-
-fn records_in(results: &Path) -> Vec<Value> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(results).unwrap().flatten() {
-        let file = entry.path().join("metrics.json");
-        if file.exists() {
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-            out.extend(v.as_array().unwrap().iter().map(|r| {
-                Value::Object(valkey_perf::model::flatten_details(
-                    r.as_object().unwrap().clone(),
-                ))
-            }));
-        }
-    }
-    out
-}
-
-/// `calls` of one command in `INFO commandstats` (0 when it never ran).
-fn calls(server: &mut Resp, command: &str) -> u64 {
-    let info = server.call(&["INFO", "commandstats"]).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
-}
-
-/// `count` of one error prefix in `INFO errorstats` (0 when none).
-fn error_count(server: &mut Resp, prefix: &str) -> u64 {
-    let info = server.call(&["INFO", "errorstats"]).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("errorstat_{prefix}:count=")))
-        .map_or(0, |rest| rest.trim().parse().unwrap())
-}
-
-fn record<'a>(records: &'a [Value], test_id: &str) -> &'a Value {
-    records
-        .iter()
-        .find(|r| r["test_id"] == test_id)
-        .unwrap_or_else(|| panic!("no record `{test_id}` in {records:#?}"))
-}
 
 fn example_config() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/scenarios-example.json")
@@ -91,13 +30,13 @@ fn the_example_scenarios_send_exactly_their_commands() {
     let set_requests = group1[1]["requests"].as_u64().unwrap();
     for binary in [&bins.base, &bins.new] {
         let server = ServerGuard::start(binary);
-        let mut ctl = Resp::connect(server.port).unwrap();
-        ctl.call(&["CONFIG", "RESETSTAT"]).unwrap();
+        let mut ctl = server.counting_client();
         let scratch = Scratch::new();
-        run_against(&scratch, &example_config(), server.port)
+        scratch
+            .run_against(&example_config(), server.port)
             .assert()
             .success();
-        let records = records_in(&scratch.results());
+        let records = scratch.records();
         let ids: Vec<&str> = records
             .iter()
             .map(|r| r["test_id"].as_str().unwrap())
@@ -118,19 +57,19 @@ fn the_example_scenarios_send_exactly_their_commands() {
         }
         let completed = |id: &str| record(&records, id)["requests_completed"].as_u64().unwrap();
         // Populate: one HSET per key; measured: the requests asked for.
-        assert_eq!(calls(&mut ctl, "hset"), keyspace, "{}", binary.display());
-        assert_eq!(calls(&mut ctl, "hget"), hget_requests);
+        assert_eq!(ctl.calls("hset"), keyspace, "{}", binary.display());
+        assert_eq!(ctl.calls("hget"), hget_requests);
         assert_eq!(completed("1_hget"), hget_requests);
         // SET: both variants of set_ex, the mixed scenario's populate and its write stream.
         let mix_writes = completed("2_mix_write_w");
         let mix_reads = completed("2_mix_read_r");
         assert_eq!(
-            calls(&mut ctl, "set"),
+            ctl.calls("set"),
             2 * set_requests + keyspace + mix_writes,
             "{}",
             binary.display()
         );
-        assert_eq!(calls(&mut ctl, "get"), mix_reads);
+        assert_eq!(ctl.calls("get"), mix_reads);
         assert!(mix_writes > 0 && mix_reads > 0);
         // The TTL variant left keys with a TTL; the hashes hold what populate wrote.
         assert!(ctl.call(&["TTL", "key:000000000007"]).is_ok());
@@ -165,8 +104,7 @@ fn the_example_scenarios_send_exactly_their_commands() {
 fn refused_commands_fail_their_scenario_and_the_rest_runs() {
     let Some(bins) = Bins::get() else { return };
     let server = ServerGuard::start(&bins.new);
-    let mut ctl = Resp::connect(server.port).unwrap();
-    ctl.call(&["CONFIG", "RESETSTAT"]).unwrap();
+    let mut ctl = server.counting_client();
     let scratch = Scratch::new();
     let config = scratch.config(&json!([{
         "keyspacelen": 1000,
@@ -179,19 +117,15 @@ fn refused_commands_fail_their_scenario_and_the_rest_runs() {
              "clients": 2, "requests": 700}
         ]}]
     }]));
-    let out = run_against(&scratch, &config, server.port).assert().code(5);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
-    let records = records_in(&scratch.results());
+    let out = scratch.run_against(&config, server.port).assert().code(5);
+    let stderr = stderr_of(&out);
+    let records = scratch.records();
     let bad = record(&records, "1_bad");
     assert_eq!(bad["status"], "failed", "{bad}");
     assert_eq!(bad["errors_by_kind"], json!({"ERR": 500}), "{bad}");
     let error = bad["error"].as_str().unwrap();
     assert!(error.contains("ERR: 500"), "{error}");
-    assert_eq!(
-        error_count(&mut ctl, "ERR"),
-        500 + 1,
-        "500 refused, 1 FT.CREATE"
-    );
+    assert_eq!(ctl.error_count("ERR"), 500 + 1, "500 refused, 1 FT.CREATE");
     let nosetup = record(&records, "1_nosetup");
     assert_eq!(nosetup["status"], "failed");
     let why = nosetup["error"].as_str().unwrap();
@@ -199,10 +133,10 @@ fn refused_commands_fail_their_scenario_and_the_rest_runs() {
         why.contains("FT.CREATE idx SCHEMA t TEXT") && why.contains("unknown command"),
         "{why}"
     );
-    assert_eq!(calls(&mut ctl, "get"), 0, "no load after a failed setup");
+    assert_eq!(ctl.calls("get"), 0, "no load after a failed setup");
     let good = record(&records, "1_good");
     assert_eq!(good["status"], "success");
-    assert_eq!(calls(&mut ctl, "set"), 700);
+    assert_eq!(ctl.calls("set"), 700);
     assert!(stderr.contains("scenario `1_bad`"), "{stderr}");
 }
 
@@ -222,7 +156,7 @@ fn mixed_streams_are_recorded_apart_and_add_up_to_the_server_rate() {
              "reads": [{"command": "GET key:__rand_int__", "clients": 6}]}
         ]}]
     }]));
-    let mut cmd = run_std(&scratch, &config, server.port);
+    let mut cmd = scratch.run_against_std(&config, server.port);
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = crate::support::ChildGuard::spawn(cmd);
@@ -231,7 +165,7 @@ fn mixed_streams_are_recorded_apart_and_add_up_to_the_server_rate() {
     // it is read from 1.7 s into the 6 s window on, every 250 ms, and averaged: the machine
     // is shared, and one reading is one moment of it.
     wait_for("the mixed load to start", Duration::from_secs(60), || {
-        (calls(&mut ctl, "get") > 0).then_some(())
+        (ctl.calls("get") > 0).then_some(())
     });
     std::thread::sleep(Duration::from_millis(1700));
     let samples: Vec<f64> = (0..14)
@@ -243,7 +177,7 @@ fn mixed_streams_are_recorded_apart_and_add_up_to_the_server_rate() {
     let server_rate = samples.iter().sum::<f64>() / samples.len() as f64;
     let status = child.wait(Duration::from_secs(60));
     assert!(status.success(), "{status}");
-    let records = records_in(&scratch.results());
+    let records = scratch.records();
     assert_eq!(records.len(), 2);
     let w = record(&records, "m_mix_write_w");
     let r = record(&records, "m_mix_read_r");
@@ -278,8 +212,7 @@ fn mixed_streams_are_recorded_apart_and_add_up_to_the_server_rate() {
 fn valkey_benchmark_runs_scenarios_as_custom_commands_and_refuses_mixed() {
     let Some(bins) = Bins::get() else { return };
     let server = ServerGuard::start(&bins.base);
-    let mut ctl = Resp::connect(server.port).unwrap();
-    ctl.call(&["CONFIG", "RESETSTAT"]).unwrap();
+    let mut ctl = server.counting_client();
     let scratch = Scratch::new();
     let config = scratch.config(&json!([{
         "keyspacelen": 1000,
@@ -288,17 +221,18 @@ fn valkey_benchmark_runs_scenarios_as_custom_commands_and_refuses_mixed() {
              "populate_with": "SET str:__rand_int__ v", "clients": 4, "requests": 3000}
         ]}]
     }]));
-    run_against(&scratch, &config, server.port)
+    scratch
+        .run_against(&config, server.port)
         .args(["--valkey-benchmark-path", REDIS_BENCHMARK])
         .assert()
         .success();
-    assert_eq!(calls(&mut ctl, "rpush"), 3000);
+    assert_eq!(ctl.calls("rpush"), 3000);
     assert_eq!(
-        calls(&mut ctl, "set"),
+        ctl.calls("set"),
         1000,
         "populate goes through valkey-perf itself"
     );
-    let records = records_in(&scratch.results());
+    let records = scratch.records();
     assert_eq!(records[0]["engine"], "valkey-benchmark");
     assert_eq!(records[0]["test_id"], "1_rpush");
     let line = records[0]["engine_command_line"].as_str().unwrap();
@@ -313,11 +247,12 @@ fn valkey_benchmark_runs_scenarios_as_custom_commands_and_refuses_mixed() {
              "writes": [{"command": "SET k v"}], "reads": [{"command": "GET k"}]}
         ]}]
     }]));
-    let out = run_against(&scratch, &mixed, server.port)
+    let out = scratch
+        .run_against(&mixed, server.port)
         .args(["--valkey-benchmark-path", REDIS_BENCHMARK])
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr_of(&out);
     assert!(
         stderr.contains("scenario `1_mix` is \"mixed\"") && stderr.contains("--engine native"),
         "{stderr}"
@@ -349,20 +284,13 @@ fn cluster_scenarios_route_setup_populate_and_load_by_key() {
              "clients": 6, "requests": 6000}
         ]}]
     }]));
-    let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
-    cmd.env("TMPDIR", scratch.tmp())
-        .env_remove("RUST_LOG")
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(scratch.results())
+    scratch
+        .native_run(&config)
         .arg("--server-bin")
         .arg(&bins.new)
-        .timeout(Duration::from_secs(180))
         .assert()
         .success();
-    let records = records_in(&scratch.results());
+    let records = scratch.records();
     let r = record(&records, "1_fcall");
     assert_eq!(r["status"], "success", "{r}");
     assert_eq!(r["errors"], 0, "{r}");
@@ -372,11 +300,7 @@ fn cluster_scenarios_route_setup_populate_and_load_by_key() {
         r["cluster_redirects"], 0,
         "every request went to its key's owner: {r}"
     );
-    assert!(
-        scratch.tmp_leftovers().is_empty(),
-        "{:?}",
-        scratch.tmp_leftovers()
-    );
+    scratch.assert_no_tmp_leftovers();
 }
 
 /// `modules` are loaded by every server at start: a module file that is missing is refused
@@ -398,37 +322,24 @@ fn modules_are_loaded_at_start_and_a_bad_one_is_exit_4_with_the_servers_line() {
         }]))
     };
     let run = |config: &Path| {
-        let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
-        cmd.env("TMPDIR", scratch.tmp())
-            .env_remove("RUST_LOG")
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .arg("--results-dir")
-            .arg(scratch.results())
-            .arg("--server-bin")
-            .arg(&bins.new)
-            .timeout(Duration::from_secs(60));
+        let mut cmd = scratch.native_run(config);
+        cmd.arg("--server-bin").arg(&bins.new);
         cmd
     };
     let missing = scratch.path().join("nowhere/libsearch.so");
     let out = run(&config(&missing)).assert().code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr_of(&out);
     assert!(
         stderr.contains("`modules[0].path`") && stderr.contains("does not exist"),
         "{stderr}"
     );
     let out = run(&config(&not_a_module)).assert().code(4);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr_of(&out);
     assert!(
         stderr.contains("Module") && stderr.contains(&not_a_module.display().to_string()),
         "the server's log line names the module: {stderr}"
     );
-    assert!(
-        scratch.tmp_leftovers().is_empty(),
-        "{:?}",
-        scratch.tmp_leftovers()
-    );
+    scratch.assert_no_tmp_leftovers();
 }
 
 /// Upstream's `cpu_allocation` pins the server and the load generator as upstream allocates
@@ -448,20 +359,13 @@ fn cpu_allocation_pins_server_and_client_as_upstream_allocates() {
             {"id": "a", "type": "write", "command": "SET k:__rand_int__ v", "requests": 2000}
         ]}]
     }]));
-    let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
-    cmd.env("TMPDIR", scratch.tmp())
-        .env_remove("RUST_LOG")
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(scratch.results())
+    scratch
+        .native_run(&config)
         .arg("--server-bin")
         .arg(&bins.new)
-        .timeout(Duration::from_secs(60))
         .assert()
         .success();
-    let records = records_in(&scratch.results());
+    let records = scratch.records();
     let r = record(&records, "1_a");
     assert_eq!(r["env_server_cpu_range"], "0", "{r}");
     assert_eq!(r["env_client_cpu_range"], "1", "{r}");
@@ -493,23 +397,25 @@ fn dataset_fields_come_from_the_csv_and_a_missing_column_is_refused() {
             ]}]
         }]))
     };
-    let out = run_against(&scratch, &config("nope"), server.port)
+    let out = scratch
+        .run_against(&config("nope"), server.port)
         .assert()
         .code(2);
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let stderr = stderr_of(&out);
     assert!(
         stderr.contains("no column `nope`") && stderr.contains("its columns: id, term"),
         "{stderr}"
     );
-    assert_eq!(calls(&mut ctl, "hset"), 0, "nothing ran");
+    assert_eq!(ctl.calls("hset"), 0, "nothing ran");
 
-    run_against(&scratch, &config("term"), server.port)
+    scratch
+        .run_against(&config("term"), server.port)
         .assert()
         .success();
-    let records = records_in(&scratch.results());
+    let records = scratch.records();
     let r = record(&records, "1_load");
     assert_eq!(r["requests"], 1000, "maxdocs requests: {r}");
-    assert_eq!(calls(&mut ctl, "hset"), 1000);
+    assert_eq!(ctl.calls("hset"), 1000);
     for i in [0u64, 1, 123, 999] {
         let got = ctl
             .call(&["HGET", &format!("doc:{i:012}"), "title"])
@@ -534,26 +440,15 @@ fn a_server_config_file_is_read_at_start_and_its_settings_apply() {
             {"id": "oom", "type": "write", "command": "SET k:__rand_int__ v", "requests": 300}
         ]}]
     }]));
-    let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
-    cmd.env("TMPDIR", scratch.tmp())
-        .env_remove("RUST_LOG")
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(scratch.results())
+    scratch
+        .native_run(&config)
         .arg("--server-bin")
         .arg(&bins.new)
-        .timeout(Duration::from_secs(60))
         .assert()
         .code(5);
-    let records = records_in(&scratch.results());
+    let records = scratch.records();
     let r = record(&records, "1_oom");
     assert_eq!(r["status"], "failed", "{r}");
     assert_eq!(r["errors_by_kind"], json!({"OOM": 300}), "{r}");
-    assert!(
-        scratch.tmp_leftovers().is_empty(),
-        "{:?}",
-        scratch.tmp_leftovers()
-    );
+    scratch.assert_no_tmp_leftovers();
 }

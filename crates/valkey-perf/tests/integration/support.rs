@@ -1,5 +1,6 @@
-//! Shared support for the real-server tests: locating the binaries, private temp dirs, free
-//! ports, a guard around a `valkey-server` the test starts itself, a minimal RESP client for
+//! Shared support for the real-server tests: locating the binaries, private temp dirs (with
+//! the `valkey-perf run` commands and the records read back from them), free ports, guards
+//! around a `valkey-server` or cluster the test starts itself, a minimal RESP client for
 //! checking servers from the outside, and `/proc` scans for leftover processes.
 //!
 //! Nothing here signals a process the test did not start (directly or through the
@@ -7,12 +8,18 @@
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use valkey_perf::model::ServerTopology;
+use valkey_perf::server::{Deployment, StartOptions};
+
+/// The environment variable `run` reads a running server's password from; no test inherits it.
+pub const PASSWORD_ENV: &str = "VALKEY_PERF_PASSWORD";
 
 /// The benchmark binary the tests drive load with (Debian's `redis-tools`).
 pub const REDIS_BENCHMARK: &str = "/usr/bin/redis-benchmark";
@@ -104,7 +111,8 @@ impl Scratch {
         path
     }
 
-    /// `valkey-perf run` with the config, results dir and private TMPDIR of this scratch area.
+    /// `valkey-perf run` with the config, results dir and private TMPDIR of this scratch area,
+    /// driving load with [`REDIS_BENCHMARK`] (the valkey-benchmark engine).
     pub fn run_command(&self, config: &Path) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::from_std(self.base_run_command(config));
         cmd.timeout(Duration::from_secs(120));
@@ -120,17 +128,71 @@ impl Scratch {
     }
 
     fn base_run_command(&self, config: &Path) -> Command {
+        let mut cmd = self.native_std(config);
+        cmd.arg("--valkey-benchmark-path").arg(REDIS_BENCHMARK);
+        cmd
+    }
+
+    /// `valkey-perf run` with the native engine, the config, results dir and private TMPDIR
+    /// of this scratch area, and no password from the environment; the caller names the
+    /// target (`--server-bin`, ...).
+    pub fn native_run(&self, config: &Path) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::from_std(self.native_std(config));
+        cmd.timeout(Duration::from_secs(120));
+        cmd
+    }
+
+    /// [`Scratch::native_run`] against the running server at `127.0.0.1:port`
+    /// (`--use-running-server`).
+    pub fn run_against(&self, config: &Path, port: u16) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::from_std(self.run_against_std(config, port));
+        cmd.timeout(Duration::from_secs(120));
+        cmd
+    }
+
+    /// The same as [`Scratch::run_against`], as a plain `std` command in its own process
+    /// group (for tests that watch the child while it runs).
+    pub fn run_against_std(&self, config: &Path, port: u16) -> Command {
+        let mut cmd = self.native_std(config);
+        cmd.arg("--use-running-server")
+            .args(["--port", &port.to_string()])
+            .process_group(0);
+        cmd
+    }
+
+    fn native_std(&self, config: &Path) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("valkey-perf"));
         cmd.env("TMPDIR", self.tmp())
             .env_remove("RUST_LOG")
+            .env_remove(PASSWORD_ENV)
             .arg("run")
             .arg("--config")
             .arg(config)
             .arg("--results-dir")
-            .arg(self.results())
-            .arg("--valkey-benchmark-path")
-            .arg(REDIS_BENCHMARK);
+            .arg(self.results());
         cmd
+    }
+
+    /// Every record the runs wrote below `results/` (one `metrics.json` per target), with
+    /// their details flattened into the record.
+    pub fn records(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.results()) else {
+            return out;
+        };
+        for entry in entries.flatten() {
+            let file = entry.path().join("metrics.json");
+            if file.exists() {
+                let v: Value =
+                    serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+                out.extend(v.as_array().unwrap().iter().map(|r| {
+                    Value::Object(valkey_perf::model::flatten_details(
+                        r.as_object().unwrap().clone(),
+                    ))
+                }));
+            }
+        }
+        out
     }
 
     /// Leftovers in the private TMPDIR (server data dirs must all be gone).
@@ -140,6 +202,50 @@ impl Scratch {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect()
     }
+
+    /// Fails the test if a server data dir is left in the private TMPDIR.
+    pub fn assert_no_tmp_leftovers(&self) {
+        let left = self.tmp_leftovers();
+        assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    }
+}
+
+/// The record with `test_id` among `records`; fails the test naming what there is.
+pub fn record<'a>(records: &'a [Value], test_id: &str) -> &'a Value {
+    records
+        .iter()
+        .find(|r| r["test_id"] == test_id)
+        .unwrap_or_else(|| panic!("no record `{test_id}` in {records:#?}"))
+}
+
+/// A small config object of the basic shape (1000 GETs on 100 keys, 16-byte values, no
+/// pipelining), with the keys of `extra` added or replaced.
+pub fn small_object(extra: Value) -> Value {
+    let mut object = json!({
+        "requests": [1000], "keyspacelen": [100], "data_sizes": [16], "pipelines": [1],
+        "commands": ["GET"]
+    });
+    for (key, value) in extra.as_object().expect("`extra` is an object") {
+        object[key] = value.clone();
+    }
+    object
+}
+
+/// `valkey-perf config validate <config>`.
+pub fn config_validate(config: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("valkey-perf").unwrap();
+    cmd.args(["config", "validate"]).arg(config);
+    cmd
+}
+
+/// The stdout of a finished command, as text.
+pub fn stdout_of(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+}
+
+/// The stderr of a finished command, as text.
+pub fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
 }
 
 /// A free TCP port on the loopback interface.
@@ -251,9 +357,75 @@ impl ServerGuard {
         self.guard.pid()
     }
 
+    /// A client of this server with its statistics reset (`CONFIG RESETSTAT`), so that its
+    /// `INFO commandstats` counts only what the test does next.
+    pub fn counting_client(&self) -> Resp {
+        let mut client = Resp::connect(self.port).unwrap();
+        client.call(&["CONFIG", "RESETSTAT"]).unwrap();
+        client
+    }
+
     /// Whether the process is still running (not exited, not a zombie).
     pub fn is_running(&mut self) -> bool {
         self.guard.child.try_wait().unwrap().is_none()
+    }
+}
+
+/// A cluster the test starts itself through the product's own deployment code: 3 primaries
+/// with `replicas` each on free ports, logs in a temp dir; stopped on drop.
+pub struct TestCluster {
+    pub deployment: Deployment,
+    _logs: tempfile::TempDir,
+}
+
+impl TestCluster {
+    pub fn start(binary: &Path, replicas: u32) -> TestCluster {
+        let logs = tempfile::tempdir().unwrap();
+        let topology = ServerTopology {
+            cluster: true,
+            cluster_nodes: 3,
+            cluster_replicas: replicas,
+            tls: false,
+            io_threads: 1,
+            server_cpus: None,
+            custom_configs: vec![],
+            config_set: Default::default(),
+            callgrind: false,
+            modules: Vec::new(),
+            config_file: None,
+        };
+        let deployment = Deployment::start(
+            &topology,
+            &StartOptions {
+                binary: binary.to_path_buf(),
+                bind: "127.0.0.1".into(),
+                host: "127.0.0.1".into(),
+                port: None,
+                log_dir: logs.path().to_path_buf(),
+                tls: None,
+                callgrind_dir: None,
+            },
+        )
+        .unwrap();
+        TestCluster {
+            deployment,
+            _logs: logs,
+        }
+    }
+
+    /// The port clients start from.
+    pub fn port(&self) -> u16 {
+        self.deployment.endpoint().port
+    }
+
+    /// The port of every node, primaries and replicas.
+    pub fn node_ports(&self) -> Vec<u16> {
+        self.deployment
+            .addresses()
+            .unwrap()
+            .iter()
+            .map(|addr| addr.rsplit_once(':').unwrap().1.parse().unwrap())
+            .collect()
     }
 }
 
@@ -311,6 +483,30 @@ impl Resp {
             .trim()
             .parse()
             .unwrap()
+    }
+
+    /// A field of `INFO <section>` as text, if present.
+    pub fn info_field(&mut self, section: &str, field: &str) -> Option<String> {
+        let info = self.call(&["INFO", section]).unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .map(|v| v.trim().to_string())
+    }
+
+    /// `calls` of one command in `INFO commandstats` (0 when it never ran); a subcommand as
+    /// `config|set`.
+    pub fn calls(&mut self, command: &str) -> u64 {
+        self.info_field("commandstats", &format!("cmdstat_{command}"))
+            .map_or(0, |v| {
+                let calls = v.strip_prefix("calls=").unwrap();
+                calls.split(',').next().unwrap().parse().unwrap()
+            })
+    }
+
+    /// `count` of one error prefix in `INFO errorstats` (0 when none).
+    pub fn error_count(&mut self, prefix: &str) -> u64 {
+        self.info_field("errorstats", &format!("errorstat_{prefix}"))
+            .map_or(0, |v| v.strip_prefix("count=").unwrap().parse().unwrap())
     }
 }
 
