@@ -392,10 +392,44 @@ fn compile_template(
 }
 
 fn write_digits(buf: &mut [u8], mut v: u64) {
+    if let Ok(twelve) = <&mut [u8; 12]>::try_from(&mut *buf) {
+        // Key numbers: two independent halves of three digit pairs each.
+        let v = v % 1_000_000_000_000;
+        write_six(&mut twelve[..6], (v / 1_000_000) as u32);
+        write_six(&mut twelve[6..], (v % 1_000_000) as u32);
+        return;
+    }
     for b in buf.iter_mut().rev() {
         *b = b'0' + (v % 10) as u8;
         v /= 10;
     }
+}
+
+/// The decimal digit pairs `00` to `99`.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Writes `v` (below 1 000 000) as six zero-padded digits.
+fn write_six(out: &mut [u8], v: u32) {
+    let pairs = [v / 10_000, (v / 100) % 100, v % 100];
+    for (dst, p) in out.chunks_exact_mut(2).zip(pairs) {
+        let p = p as usize * 2;
+        dst.copy_from_slice(&DIGIT_PAIRS[p..p + 2]);
+    }
+}
+
+/// A uniform number below `n` from a uniform 64-bit `r` (the high half of `r × n`: no
+/// division).
+fn below(r: u64, n: u64) -> u64 {
+    ((u128::from(r) * u128::from(n)) >> 64) as u64
 }
 
 impl Compiled {
@@ -615,19 +649,18 @@ impl Compiled {
                     }
                     (None, None, Some(h)) => match &h.zipf {
                         Some(z) => h.nth(z.sample(|| g.next_unit()) - 1),
-                        None => h.nth(g.next_rand() % h.len()),
+                        None => h.nth(below(g.next_rand(), h.len())),
                     },
                     _ => match &self.zipf {
                         Some((_, z)) => z.sample(|| g.next_unit()) - 1,
-                        None => g.next_rand() % space,
+                        None => below(g.next_rand(), space),
                     },
                 };
                 first_key.get_or_insert(v);
                 write_digits(&mut req[off..off + 12], v);
             }
             for &off in &t.scores {
-                let v = g.next_rand() % space;
-                write_digits(&mut req[off..off + 12], v);
+                write_digits(&mut req[off..off + 12], below(g.next_rand(), space));
             }
         }
         if !t.tags.is_empty() {

@@ -288,13 +288,32 @@ pub fn check(buf: &[u8]) -> Result<Option<Checked>, Error> {
     // Remaining children per open aggregate; the top bit marks an attribute, whose
     // completion does not count as an element of its parent.
     const ATTR: u64 = 1 << 63;
-    let mut stack = [0u64; MAX_DEPTH];
+    // Most replies are one element (a bulk string, a status, an integer): no stack at all.
+    let Some((first, first_next)) = head(buf, 0)? else {
+        return Ok(None);
+    };
+    if !matches!(first, Head::Agg { n, ty } if n > 0 || ty == b'|') {
+        return Ok(Some(Checked {
+            len: first_next,
+            kind: kind_of(&first),
+        }));
+    }
+    // Aggregates nest a few levels deep: the counters live on the stack up to that, and
+    // spill to the heap beyond.
+    const INLINE: usize = 16;
+    let mut inline = [0u64; INLINE];
+    let mut spilled: Vec<u64> = Vec::new();
     let mut depth = 0usize;
     let mut pos = 0usize;
     let mut kind = FrameKind::Null;
+    let mut pending = Some((first, first_next));
     loop {
-        let Some((h, next)) = head(buf, pos)? else {
-            return Ok(None);
+        let (h, next) = match pending.take() {
+            Some(hn) => hn,
+            None => match head(buf, pos)? {
+                Some(hn) => hn,
+                None => return Ok(None),
+            },
         };
         if depth == 0 && !matches!(h, Head::Agg { ty: b'|', .. }) {
             kind = kind_of(&h);
@@ -310,7 +329,12 @@ pub fn check(buf: &[u8]) -> Result<Option<Checked>, Error> {
                     // An empty attribute: nothing to wait for, the annotated value follows.
                     continue;
                 }
-                stack[depth] = if ty == b'|' { n | ATTR } else { n };
+                let count = if ty == b'|' { n | ATTR } else { n };
+                if depth < INLINE {
+                    inline[depth] = count;
+                } else {
+                    spilled.push(count);
+                }
                 depth += 1;
                 continue;
             }
@@ -320,13 +344,20 @@ pub fn check(buf: &[u8]) -> Result<Option<Checked>, Error> {
             if depth == 0 {
                 return Ok(Some(Checked { len: pos, kind }));
             }
-            let top = &mut stack[depth - 1];
+            let top = if depth <= INLINE {
+                &mut inline[depth - 1]
+            } else {
+                &mut spilled[depth - 1 - INLINE]
+            };
             *top -= 1;
             if *top & !ATTR != 0 {
                 break;
             }
             let was_attr = *top & ATTR != 0;
             depth -= 1;
+            if depth >= INLINE {
+                spilled.pop();
+            }
             if was_attr {
                 break;
             }
