@@ -127,6 +127,9 @@ pub(crate) struct Compiled {
     cluster: bool,
     /// Cluster mode: the slot of each hash tag `{00000}`..`{16383}`.
     tag_slots: Vec<u16>,
+    /// The common case, one command whose only placeholders are uniformly drawn key
+    /// numbers (standalone): its keyspace, generated without the general path's choices.
+    uniform_keys: Option<u64>,
 }
 
 /// The key numbers of `0..keyspacelen` whose hash tag lands in one node's slots, numbered
@@ -545,7 +548,21 @@ impl Compiled {
         } else {
             Vec::new()
         };
+        let uniform_keys = match (&templates[..], &rows[..]) {
+            ([t], [None])
+                if !cluster
+                    && sequential.is_none()
+                    && zipf.is_none()
+                    && !w.distinct_values
+                    && t.scores.is_empty()
+                    && t.tags.is_empty() =>
+            {
+                w.keyspacelen
+            }
+            _ => None,
+        };
         Ok(Compiled {
+            uniform_keys,
             templates,
             rows,
             next_row: AtomicU64::new(0),
@@ -607,6 +624,17 @@ impl Compiled {
         out: &mut Vec<u8>,
         home: Option<&NodeKeys>,
     ) -> (u16, Option<u16>) {
+        if let Some(space) = self.uniform_keys {
+            let t = &self.templates[0];
+            let start = out.len();
+            out.extend_from_slice(&t.bytes);
+            let req = &mut out[start..];
+            for &off in &t.keys {
+                write_digits(&mut req[off..off + 12], below(g.next_rand(), space));
+            }
+            g.counter += 1;
+            return (0, None);
+        }
         let idx = if self.templates.len() == 1 {
             0
         } else {

@@ -284,6 +284,7 @@ fn kind_of(h: &Head) -> FrameKind {
 ///
 /// Returns `Ok(Some(checked))` with the frame's length and kind, `Ok(None)` when more bytes
 /// are needed, and `Err` when the bytes can never form a valid frame.
+#[inline]
 pub fn check(buf: &[u8]) -> Result<Option<Checked>, Error> {
     // Remaining children per open aggregate; the top bit marks an attribute, whose
     // completion does not count as an element of its parent.

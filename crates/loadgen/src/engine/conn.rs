@@ -75,9 +75,12 @@ impl Conn {
         self.token.is_some()
     }
 
-    /// Adds the socket to the thread's `epoll` set (readable events, level-triggered).
+    /// Adds the socket to the thread's `epoll` set, edge-triggered: an event comes when
+    /// bytes arrive, and the client reads until the socket is drained (a level-triggered
+    /// set would poll every ready socket again at the next wait).
     pub fn register(&mut self, epoll: &Epoll, token: u64) -> io::Result<()> {
-        epoll.add(self.sock.fd(), EpollEvent::new(EpollFlags::EPOLLIN, token))?;
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLET;
+        epoll.add(self.sock.fd(), EpollEvent::new(flags, token))?;
         self.token = Some(token);
         Ok(())
     }
@@ -103,9 +106,9 @@ impl Conn {
             return Ok(());
         };
         let flags = if self.want_out {
-            EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT
+            EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLET
         } else {
-            EpollFlags::EPOLLIN
+            EpollFlags::EPOLLIN | EpollFlags::EPOLLET
         };
         epoll.modify(self.sock.fd(), &mut EpollEvent::new(flags, token))?;
         Ok(())
