@@ -141,21 +141,34 @@ server_ticks() {
     echo "$t"
 }
 
-# run_tool NAME CMD PIPELINE REQUESTS -> prints "rps cpu_seconds peak_rss_kb server_cpu_seconds"
+# Times the servers' main threads went to sleep waiting for requests so far (voluntary
+# context switches): fewer per request means each wake-up served more requests.
+server_sleeps() {
+    local t=0 pid
+    for pid in "${pids[@]}"; do
+        t=$((t + $(awk '$1 == "voluntary_ctxt_switches:" {print $2}' "/proc/$pid/task/$pid/status")))
+    done
+    echo "$t"
+}
+
+# run_tool NAME CMD PIPELINE REQUESTS -> prints "rps cpu_seconds peak_rss_kb server_cpu_seconds
+# server_sleeps"
 run_tool() {
     local tool="$1" cmd="$2" p="$3" n="$4" out
     local common=(-h 127.0.0.1 -p "$port" -c "$clients" -n "$n" -d 64 -P "$p" -r 100000 -t "$cmd" --csv
         "${cluster_flag[@]}" "${tls_client[@]}")
     local time=(/usr/bin/time -f 'CPU %U %S %M' taskset -c "$client_cpu")
-    local ticks_before
+    local ticks_before sleeps_before
     ticks_before=$(server_ticks)
+    sleeps_before=$(server_sleeps)
     case "$tool" in
         native) out=$("${time[@]}" "$native" loadgen "${common[@]}" --threads "$threads" --cpu-list "$client_cpu" 2>&1) ;;
         redis-benchmark) out=$("${time[@]}" "$redis_bench" "${common[@]}" 2>&1) ;;
         valkey-benchmark) out=$("${time[@]}" "$VALKEY_BENCHMARK" "${common[@]}" 2>&1) ;;
     esac
-    local rps cpu rss server_cpu
+    local rps cpu rss server_cpu sleeps
     server_cpu=$(awk -v a="$(server_ticks)" -v b="$ticks_before" -v hz="$hz" 'BEGIN {print (a - b) / hz}')
+    sleeps=$(($(server_sleeps) - sleeps_before))
     rps=$(printf '%s\n' "$out" | awk -F'","' -v c="${cmd^^}" '$1 == "\"" c {print $2}')
     cpu=$(printf '%s\n' "$out" | awk '$1 == "CPU" {print $2 + $3}')
     rss=$(printf '%s\n' "$out" | awk '$1 == "CPU" {print $4}')
@@ -164,7 +177,7 @@ run_tool() {
         printf '%s\n' "$out" >&2
         exit 1
     fi
-    echo "$rps $cpu $rss $server_cpu"
+    echo "$rps $cpu $rss $server_cpu $sleeps"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -185,19 +198,20 @@ fi
 label="$mode"
 [[ $tls == 1 ]] && label="$mode+tls"
 echo "# $label, $clients clients, -d 64, $runs alternations, server $(basename "$server")"
-printf '%-6s %-3s %-17s %12s %10s %12s %10s %8s %9s %12s\n' case P tool "median rps" "rps ratio" "CPU s/Mreq" "CPU ratio" "RSS MB" "RSS ratio" "srv CPU s/Mreq"
+printf '%-6s %-3s %-17s %12s %10s %12s %10s %8s %9s %12s %11s\n' case P tool "median rps" "rps ratio" "CPU s/Mreq" "CPU ratio" "RSS MB" "RSS ratio" "srv CPU s/Mreq" "srv req/wake"
 for cmd in ${COMMANDS:-get set}; do
     for p in $pipelines; do
         n=$req_p1
         [[ $p != 1 ]] && n=$req_pn
-        declare -A rps_list=() cpu_list=() rss_list=() srv_list=()
+        declare -A rps_list=() cpu_list=() rss_list=() srv_list=() wake_list=()
         for r in $(seq "$runs"); do
             for tool in "${tools[@]}"; do
-                read -r rps cpu rss srv < <(run_tool "$tool" "$cmd" "$p" "$n")
+                read -r rps cpu rss srv sleeps < <(run_tool "$tool" "$cmd" "$p" "$n")
                 rps_list[$tool]+="$rps "
                 cpu_list[$tool]+="$(awk -v c="$cpu" -v n="$n" 'BEGIN {printf "%.6f", c / n * 1e6}') "
                 rss_list[$tool]+="$rss "
                 srv_list[$tool]+="$(awk -v c="$srv" -v n="$n" 'BEGIN {printf "%.6f", c / n * 1e6}') "
+                wake_list[$tool]+="$(awk -v s="$sleeps" -v n="$n" 'BEGIN {printf "%.3f", n / (s > 0 ? s : 1)}') "
             done
         done
         ref_rps=$(tr ' ' '\n' <<<"${rps_list[redis-benchmark]}" | grep . | median)
@@ -208,12 +222,13 @@ for cmd in ${COMMANDS:-get set}; do
             m_cpu=$(tr ' ' '\n' <<<"${cpu_list[$tool]}" | grep . | median)
             m_rss=$(tr ' ' '\n' <<<"${rss_list[$tool]}" | grep . | median)
             m_srv=$(tr ' ' '\n' <<<"${srv_list[$tool]}" | grep . | median)
-            printf '%-6s %-3s %-17s %12.0f %10.3f %12.3f %10.3f %8.1f %9.2f %12.3f\n' "${cmd^^}" "$p" "$tool" "$m_rps" \
+            m_wake=$(tr ' ' '\n' <<<"${wake_list[$tool]}" | grep . | median)
+            printf '%-6s %-3s %-17s %12.0f %10.3f %12.3f %10.3f %8.1f %9.2f %12.3f %11.1f\n' "${cmd^^}" "$p" "$tool" "$m_rps" \
                 "$(awk -v a="$m_rps" -v b="$ref_rps" 'BEGIN {print a / b}')" "$m_cpu" \
                 "$(awk -v a="$m_cpu" -v b="$ref_cpu" 'BEGIN {print a / b}')" \
                 "$(awk -v a="$m_rss" 'BEGIN {print a / 1024}')" \
-                "$(awk -v a="$m_rss" -v b="$ref_rss" 'BEGIN {print a / b}')" "$m_srv"
+                "$(awk -v a="$m_rss" -v b="$ref_rss" 'BEGIN {print a / b}')" "$m_srv" "$m_wake"
         done
-        unset rps_list cpu_list rss_list srv_list
+        unset rps_list cpu_list rss_list srv_list wake_list
     done
 done
