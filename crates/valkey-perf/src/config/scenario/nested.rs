@@ -140,9 +140,10 @@ pub(super) fn flag(c: &mut Checker<'_>, key: &str) -> bool {
     }
 }
 
-/// `cluster_execution`: upstream's `single` (one load generator routing by slot) is what the
-/// engines do in cluster mode; `parallel` (one process per primary) is refused.
-/// `cluster_execution`: `Some(true)` for `parallel`, `Some(false)` for `single`.
+/// `cluster_execution`: `Some(true)` for `parallel`, `Some(false)` for `single`. Both run as
+/// one load generator binding each client to one primary; with `parallel` a keyless command
+/// stays on its client's primary. The valkey-benchmark engine refuses `parallel` (checked
+/// where the engine is known).
 pub(super) fn cluster_execution(c: &mut Checker<'_>) -> Option<bool> {
     match c.obj.get("cluster_execution") {
         None => None,
