@@ -179,39 +179,39 @@ impl Socket {
 
 /// `recvfrom(fd, dst, 0)`.
 fn recv(fd: BorrowedFd<'_>, dst: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `dst` is a writable buffer of `dst.len()` bytes for the duration of the call,
-    // `fd` is an open descriptor borrowed for it, and the address arguments are null (no
-    // sender address wanted). Every argument is passed as a `c_long`, as `syscall` reads it.
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_recvfrom,
-            fd.as_raw_fd() as libc::c_long,
-            dst.as_mut_ptr() as libc::c_long,
-            dst.len() as libc::c_long,
-            0 as libc::c_long,
-            0 as libc::c_long,
-            0 as libc::c_long,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    transfer(libc::SYS_recvfrom, fd, dst.as_mut_ptr(), dst.len(), 0)
 }
 
 /// `sendto(fd, data, MSG_NOSIGNAL)` (a closed peer is an error, not a `SIGPIPE`).
 fn send(fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
-    // SAFETY: `data` is a readable buffer of `data.len()` bytes for the duration of the
-    // call, `fd` is an open descriptor borrowed for it, and the address arguments are null
-    // (a connected socket). Every argument is passed as a `c_long`, as `syscall` reads it.
+    transfer(
+        libc::SYS_sendto,
+        fd,
+        data.as_ptr().cast_mut(),
+        data.len(),
+        libc::MSG_NOSIGNAL,
+    )
+}
+
+/// `recvfrom` or `sendto` on a connected socket, with no address.
+fn transfer(
+    call: libc::c_long,
+    fd: BorrowedFd<'_>,
+    buf: *mut u8,
+    len: usize,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    // SAFETY: the callers pass a buffer of `len` bytes valid for the call (writable for
+    // `recvfrom`, which is the only call that writes to it), `fd` is an open descriptor
+    // borrowed for the call, and the address arguments are null (a connected socket, no
+    // sender address wanted). Every argument is passed as a `c_long`, as `syscall` reads it.
     let n = unsafe {
         libc::syscall(
-            libc::SYS_sendto,
+            call,
             fd.as_raw_fd() as libc::c_long,
-            data.as_ptr() as libc::c_long,
-            data.len() as libc::c_long,
-            libc::MSG_NOSIGNAL as libc::c_long,
+            buf as libc::c_long,
+            len as libc::c_long,
+            flags as libc::c_long,
             0 as libc::c_long,
             0 as libc::c_long,
         )

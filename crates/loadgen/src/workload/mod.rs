@@ -63,16 +63,9 @@ impl Compiled {
         for wc in &w.commands {
             let template = match &wc.command {
                 // The inline protocol: a line of text, not a RESP array.
-                CommandSpec::Builtin(Builtin::PingInline) => Template {
-                    bytes: b"PING\r\n".to_vec(),
-                    keys: Vec::new(),
-                    scores: Vec::new(),
-                    tags: Vec::new(),
-                    values: Vec::new(),
-                    route: None,
-                    expect: None,
-                    keyed: false,
-                },
+                CommandSpec::Builtin(Builtin::PingInline) => {
+                    Template::of_bytes(b"PING\r\n".to_vec())
+                }
                 CommandSpec::Builtin(b) => {
                     let mut t = compile_template(
                         &builtin_args(*b, cluster),

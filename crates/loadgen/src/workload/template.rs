@@ -32,6 +32,20 @@ pub(super) struct Template {
 }
 
 impl Template {
+    /// Fixed bytes with no placeholder (filled in by the caller as it encodes).
+    pub(super) fn of_bytes(bytes: Vec<u8>) -> Template {
+        Template {
+            bytes,
+            keys: Vec::new(),
+            scores: Vec::new(),
+            tags: Vec::new(),
+            values: Vec::new(),
+            route: None,
+            expect: None,
+            keyed: false,
+        }
+    }
+
     /// Without a templated key, the request goes to the client's own node.
     pub(super) fn unroute_keyless(&mut self) {
         if !self.keyed {
@@ -210,16 +224,7 @@ pub(super) fn compile_template(
     if args.is_empty() {
         return Err("empty command".into());
     }
-    let mut t = Template {
-        bytes: Vec::new(),
-        keys: Vec::new(),
-        scores: Vec::new(),
-        tags: Vec::new(),
-        values: Vec::new(),
-        route: None,
-        expect: None,
-        keyed: false,
-    };
+    let mut t = Template::of_bytes(Vec::new());
     resp::write_array_len(&mut t.bytes, args.len());
     let mut routed_by_placeholder = false;
     for (i, arg) in args.iter().enumerate() {
