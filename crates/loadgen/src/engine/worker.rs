@@ -160,6 +160,9 @@ fn run_clients(ctx: &ThreadCtx, clients: &mut [Client], cancel: &AtomicBool) -> 
             if !counted[c] && cl.finished() {
                 counted[c] = true;
                 remaining -= 1;
+                // Nothing is in flight: close its connections now, so a server closing an
+                // idle connection later is not counted as a lost one.
+                cl.conns.clear();
             }
         }
         ready.clear();
