@@ -5,7 +5,7 @@
 //! Connections are opened and authenticated with the async [`crate::transport::Link`], then
 //! handed over here ([`Socket::from_stream`]) for the measured load.
 
-use crate::transport::Stream;
+use crate::transport::{Stream, feed_tls};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
@@ -103,13 +103,7 @@ impl Socket {
                 if n == 0 {
                     return Ok(Some(0));
                 }
-                let mut rd = &t.raw[..n];
-                while !rd.is_empty() {
-                    t.conn.read_tls(&mut rd)?;
-                    t.conn
-                        .process_new_packets()
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                }
+                feed_tls(&mut t.conn, &t.raw[..n])?;
             },
         }
     }

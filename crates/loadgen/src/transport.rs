@@ -59,6 +59,16 @@ pub(crate) fn tls_config(spec: &TlsSpec) -> Result<Arc<rustls::ClientConfig>, Lo
     )?)
 }
 
+/// Hands ciphertext read from the socket to a TLS session and decrypts what it completes.
+pub(crate) fn feed_tls(tls: &mut rustls::ClientConnection, mut raw: &[u8]) -> io::Result<()> {
+    while !raw.is_empty() {
+        tls.read_tls(&mut raw)?;
+        tls.process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    }
+    Ok(())
+}
+
 /// A TLS session over TCP, driven by hand (no extra runtime glue).
 pub(crate) struct TlsStream {
     pub(crate) tcp: TcpStream,
@@ -78,14 +88,7 @@ impl TlsStream {
     }
 
     fn feed(&mut self, n: usize) -> io::Result<()> {
-        let mut rd = &self.raw[..n];
-        while !rd.is_empty() {
-            self.tls.read_tls(&mut rd)?;
-            self.tls
-                .process_new_packets()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        }
-        Ok(())
+        feed_tls(&mut self.tls, &self.raw[..n])
     }
 
     async fn handshake(&mut self) -> io::Result<()> {

@@ -481,17 +481,8 @@ fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
     };
     let dir = tempfile::tempdir().unwrap();
     let topology = ServerTopology {
-        cluster: false,
-        cluster_nodes: 3,
-        cluster_replicas: 0,
-        tls: false,
         io_threads: 2,
-        server_cpus: None,
-        custom_configs: Vec::new(),
-        config_set: serde_json::Map::new(),
-        callgrind: false,
-        modules: Vec::new(),
-        config_file: None,
+        ..support::standalone_topology()
     };
     let mut running = Deployment::start(
         &topology,

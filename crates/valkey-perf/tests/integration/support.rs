@@ -371,6 +371,34 @@ impl ServerGuard {
     }
 }
 
+/// A standalone server topology with default settings (no TLS, one I/O thread, unpinned).
+pub fn standalone_topology() -> ServerTopology {
+    ServerTopology {
+        cluster: false,
+        cluster_nodes: 3,
+        cluster_replicas: 0,
+        tls: false,
+        io_threads: 1,
+        server_cpus: None,
+        custom_configs: Vec::new(),
+        config_set: serde_json::Map::new(),
+        callgrind: false,
+        modules: Vec::new(),
+        config_file: None,
+    }
+}
+
+/// A cluster topology of `primaries` primaries with `replicas` replicas each, otherwise as
+/// [`standalone_topology`].
+pub fn cluster_topology(primaries: u32, replicas: u32) -> ServerTopology {
+    ServerTopology {
+        cluster: true,
+        cluster_nodes: primaries,
+        cluster_replicas: replicas,
+        ..standalone_topology()
+    }
+}
+
 /// A cluster the test starts itself through the product's own deployment code: 3 primaries
 /// with `replicas` each on free ports, logs in a temp dir; stopped on drop.
 pub struct TestCluster {
@@ -381,19 +409,7 @@ pub struct TestCluster {
 impl TestCluster {
     pub fn start(binary: &Path, replicas: u32) -> TestCluster {
         let logs = tempfile::tempdir().unwrap();
-        let topology = ServerTopology {
-            cluster: true,
-            cluster_nodes: 3,
-            cluster_replicas: replicas,
-            tls: false,
-            io_threads: 1,
-            server_cpus: None,
-            custom_configs: vec![],
-            config_set: Default::default(),
-            callgrind: false,
-            modules: Vec::new(),
-            config_file: None,
-        };
+        let topology = cluster_topology(3, replicas);
         let deployment = Deployment::start(
             &topology,
             &StartOptions {

@@ -10,37 +10,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use valkey_perf::model::case::{CpuSet, ServerTopology};
+use valkey_perf::model::case::CpuSet;
 use valkey_perf::server::control::{Connector, Control, info_field, parse_info};
 use valkey_perf::server::process::cpus_allowed;
 use valkey_perf::server::standalone::probe_tls;
 use valkey_perf::server::tls::TlsMaterial;
 use valkey_perf::server::{Deployment, ExternalTarget, StartOptions};
-
-fn topology() -> ServerTopology {
-    ServerTopology {
-        cluster: false,
-        cluster_nodes: 3,
-        cluster_replicas: 0,
-        tls: false,
-        io_threads: 1,
-        server_cpus: None,
-        custom_configs: Vec::new(),
-        config_set: Map::new(),
-        callgrind: false,
-        modules: Vec::new(),
-        config_file: None,
-    }
-}
-
-fn cluster(primaries: u32, replicas: u32) -> ServerTopology {
-    ServerTopology {
-        cluster: true,
-        cluster_nodes: primaries,
-        cluster_replicas: replicas,
-        ..topology()
-    }
-}
 
 fn options(binary: &Path, logs: &Path, tls: Option<&TlsMaterial>) -> StartOptions {
     StartOptions {
@@ -120,7 +95,7 @@ fn write_keys(deployment: &Deployment) {
 /// empties every primary, and stop leaves no process behind.
 fn check_cluster(binary: &Path, primaries: u32, replicas: u32, tls: Option<&TlsMaterial>) {
     let logs = tempfile::tempdir().unwrap();
-    let mut topo = cluster(primaries, replicas);
+    let mut topo = support::cluster_topology(primaries, replicas);
     topo.tls = tls.is_some();
     let mut deployment = Deployment::start(&topo, &options(binary, logs.path(), tls)).unwrap();
     assert!(deployment.is_cluster() && deployment.started_here());
@@ -259,7 +234,7 @@ fn tls_standalone_with_redis_server() {
     let material = TlsMaterial::generate(&[]).unwrap();
     let key_files: Vec<PathBuf> = vec![material.server_key.clone(), material.client_key.clone()];
     probe_tls(&bin, &material, logs.path()).unwrap();
-    let mut topo = topology();
+    let mut topo = support::standalone_topology();
     topo.tls = true;
     let mut deployment =
         Deployment::start(&topo, &options(&bin, logs.path(), Some(&material))).unwrap();
@@ -305,7 +280,7 @@ fn tls_cluster_with_redis_server() {
     // The cluster bus is TLS too: the nodes formed a cluster over TLS-only bus ports, which a
     // plaintext bus cannot do with `tls-cluster yes`. Check the plaintext client port on a
     // fresh cluster as well.
-    let mut topo = cluster(3, 0);
+    let mut topo = support::cluster_topology(3, 0);
     topo.tls = true;
     let mut deployment =
         Deployment::start(&topo, &options(&bin, logs.path(), Some(&material))).unwrap();
@@ -352,7 +327,7 @@ fn pinned_server_runs_on_exactly_its_cpus() {
         return;
     };
     let logs = tempfile::tempdir().unwrap();
-    let mut topo = topology();
+    let mut topo = support::standalone_topology();
     topo.server_cpus = Some(CpuSet::parse("0").unwrap());
     let mut deployment = Deployment::start(&topo, &options(&bin, logs.path(), None)).unwrap();
     let pid = deployment.pids()[0];
@@ -374,7 +349,7 @@ fn cluster_nodes_split_or_share_the_server_cpus() {
     }
     let logs = tempfile::tempdir().unwrap();
     // One primary and one replica on `0-1`: one CPU each.
-    let mut topo = cluster(1, 1);
+    let mut topo = support::cluster_topology(1, 1);
     topo.server_cpus = Some(CpuSet::parse("0-1").unwrap());
     let mut deployment = Deployment::start(&topo, &options(&bin, logs.path(), None)).unwrap();
     assert!(deployment.warnings().is_empty());
@@ -383,7 +358,7 @@ fn cluster_nodes_split_or_share_the_server_cpus() {
     deployment.stop();
     assert_gone(&pids);
     // Three primaries on `0`: shared, with a warning.
-    let mut topo = cluster(3, 0);
+    let mut topo = support::cluster_topology(3, 0);
     topo.server_cpus = Some(CpuSet::parse("0").unwrap());
     let mut deployment = Deployment::start(&topo, &options(&bin, logs.path(), None)).unwrap();
     assert_eq!(
@@ -404,7 +379,7 @@ fn io_threads_take_effect() {
         return;
     };
     let logs = tempfile::tempdir().unwrap();
-    let mut topo = topology();
+    let mut topo = support::standalone_topology();
     topo.io_threads = 2;
     let mut deployment = Deployment::start(&topo, &options(&bin, logs.path(), None)).unwrap();
     assert_eq!(deployment.config_get("io-threads").unwrap(), "2");
@@ -424,7 +399,7 @@ fn config_sets_apply_to_every_node() {
         return;
     };
     let logs = tempfile::tempdir().unwrap();
-    let mut topo = cluster(3, 0);
+    let mut topo = support::cluster_topology(3, 0);
     let Value::Object(config_set) =
         json!({"maxmemory-policy": "allkeys-lru", "lazyfree-lazy-user-flush": true})
     else {
@@ -459,7 +434,11 @@ fn running_servers_are_driven_not_owned() {
         return;
     };
     let logs = tempfile::tempdir().unwrap();
-    let mut started = Deployment::start(&cluster(3, 0), &options(&bin, logs.path(), None)).unwrap();
+    let mut started = Deployment::start(
+        &support::cluster_topology(3, 0),
+        &options(&bin, logs.path(), None),
+    )
+    .unwrap();
     let seed = started.endpoint();
     let mut external = Deployment::connect(&ExternalTarget {
         host: seed.host.clone(),
