@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::conn::{Dialect, Tx, Val, parse_time};
 use crate::error::{Error, Result};
-use crate::schema::q;
+use crate::ident::q;
 
 /// The state of a commit for one config and architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

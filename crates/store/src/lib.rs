@@ -11,6 +11,14 @@
 //! (`determine`, `mark`, `claim`, `cleanup`, `reset`, `query`). It does not read result files,
 //! walk git history, compute statistics or print anything: callers do.
 //!
+//! Modules, bottom first; each imports only modules before it, so there is no import circle
+//! (`tests/suite/layout.rs` checks both):
+//! `error` → `url` → `tls` → `conn` → `coltype` → `ident` → `schema` → `commits` →
+//! `migrations` → `metrics`, `timeseries` → this file's API. `ident` validates and quotes
+//! table and column names, `schema` owns column types and DDL, `migrations` the versioned
+//! creation and adoption of each kind of table (one file per migration), and `commits`,
+//! `metrics` and `timeseries` the rows of their tables. `test_support` stands apart.
+//!
 //! The API is blocking. PostgreSQL is reached through the `postgres` crate, which drives
 //! `tokio-postgres` from its own current-thread runtime.
 //!
@@ -31,7 +39,9 @@ mod coltype;
 mod commits;
 mod conn;
 mod error;
+mod ident;
 mod metrics;
+mod migrations;
 mod schema;
 mod timeseries;
 mod tls;
@@ -48,12 +58,12 @@ use serde_json::{Map, Value};
 
 pub use commits::{Candidate, CommitFilter, CommitRow, Selection, Status, covers};
 pub use error::{Error, Result};
+pub use ident::TableId;
 pub use metrics::{MetricsFilter, PushOutcome};
-pub use schema::TableId;
 pub use url::redact as redact_url;
 
 use conn::{Conn, Tx};
-use schema::Kind;
+use migrations::Kind;
 
 /// Which database engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +109,7 @@ impl Db {
             }
         };
         let mut db = Db { conn, location };
-        db.in_tx(schema::migrate_core)?;
+        db.in_tx(migrations::migrate_core)?;
         Ok(db)
     }
 
@@ -209,7 +219,7 @@ impl Db {
     ) -> Result<T> {
         let name = table.commits_table();
         self.in_tx(|tx| {
-            schema::ensure(tx, Kind::Commits, &name)?;
+            migrations::ensure(tx, Kind::Commits, &name)?;
             f(tx, &name)
         })
     }

@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 
 use crate::conn::{Dialect, Tx, Val, parse_time, rfc3339};
 use crate::error::{Error, Result};
-use crate::schema::{self, ColType, Columns, FLOAT, INT, Kind, METRICS_INTERNAL, TEXT, q};
+use crate::ident::{self, q};
+use crate::migrations::{self, Kind};
+use crate::schema::{self, ColType, Columns, FLOAT, INT, METRICS_INTERNAL, TEXT};
 
 /// What one `push_records` call did (or, with `dry_run`, would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -233,7 +235,7 @@ fn validate(file: &str, index: usize, record: &Map<String, Value>) -> Result<()>
         reason,
     };
     for key in record.keys() {
-        if !schema::valid_column(key) {
+        if !ident::valid_column(key) {
             return Err(Error::InvalidField {
                 file: file.to_owned(),
                 index,
@@ -334,7 +336,7 @@ pub(crate) fn push(
     for (index, record) in records.iter().enumerate() {
         validate(file, index, record)?;
     }
-    schema::ensure(tx, Kind::Metrics, table)?;
+    migrations::ensure(tx, Kind::Metrics, table)?;
     // Pushers of the same database evolve columns one at a time.
     schema::lock_schema(tx)?;
     let existing = schema::read_columns(tx, table)?;
@@ -407,14 +409,14 @@ pub(crate) fn fetch(
     table: &str,
     filter: &MetricsFilter,
 ) -> Result<Vec<Map<String, Value>>> {
-    schema::ensure(tx, Kind::Metrics, table)?;
+    migrations::ensure(tx, Kind::Metrics, table)?;
     let columns = schema::read_columns(tx, table)?;
     let dialect = tx.dialect();
     let mut select = Vec::new();
     let mut types = Vec::new();
     let mut names = Vec::new();
     for (name, ty) in &columns {
-        if !schema::valid_column(name)
+        if !ident::valid_column(name)
             || (HIDDEN.contains(&name.as_str()) && name != "benchmark_threads")
         {
             continue;
@@ -477,7 +479,7 @@ pub(crate) fn commits_by_time(
     tx: &mut Tx<'_>,
     table: &str,
 ) -> Result<Vec<(String, DateTime<Utc>)>> {
-    schema::ensure(tx, Kind::Metrics, table)?;
+    migrations::ensure(tx, Kind::Metrics, table)?;
     let rows = tx.query(
         &format!(
             "SELECT \"commit\", MAX(\"timestamp\") AS t FROM {} GROUP BY \"commit\" ORDER BY t DESC, \"commit\"",

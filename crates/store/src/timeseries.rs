@@ -4,48 +4,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::coltype::{ColType, FLOAT, INT, TEXT};
-use crate::conn::{Dialect, SQLITE_NOW, Tx, Val, parse_time};
+use crate::conn::{Tx, Val, parse_time};
 use crate::error::{Error, Result};
-use crate::schema::{self, Kind, q};
-
-/// Creates the table (first use of a table id).
-pub(crate) fn timeseries_v1(tx: &mut Tx<'_>, table: &str) -> Result<()> {
-    let d = tx.dialect();
-    let (id, now) = match d {
-        Dialect::Postgres => (
-            "id BIGSERIAL PRIMARY KEY",
-            "TIMESTAMPTZ NOT NULL DEFAULT NOW()".to_owned(),
-        ),
-        Dialect::Sqlite => (
-            "id INTEGER PRIMARY KEY AUTOINCREMENT",
-            format!("TEXT NOT NULL DEFAULT ({SQLITE_NOW})"),
-        ),
-    };
-    let cols: [(&str, ColType, &str); 8] = [
-        ("record_key", TEXT, " NOT NULL"),
-        ("commit", TEXT, " NOT NULL"),
-        ("command", TEXT, " NOT NULL"),
-        ("run_started_at", ColType::Time, ""),
-        ("second", INT, " NOT NULL"),
-        ("timestamp", ColType::Time, ""),
-        ("ops_per_sec", FLOAT, ""),
-        ("sample", ColType::Json, " NOT NULL"),
-    ];
-    let mut ddl = vec![id.to_owned(), format!("created_at {now}")];
-    ddl.extend(
-        cols.iter()
-            .map(|(n, ty, extra)| format!("{} {}{extra}", q(n), ty.ddl(d))),
-    );
-    ddl.push(format!("UNIQUE (record_key, {})", q("second")));
-    tx.batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {} ({}); CREATE INDEX IF NOT EXISTS {} ON {} (\"commit\")",
-        q(table),
-        ddl.join(", "),
-        q(&format!("{table}_commit")),
-        q(table),
-    ))
-}
+use crate::ident::q;
+use crate::migrations::{self, Kind};
 
 /// Inserts one record's samples; returns the rows inserted (samples already there are skipped).
 pub(crate) fn push(
@@ -56,7 +18,7 @@ pub(crate) fn push(
     record: &Map<String, Value>,
     samples: &[Map<String, Value>],
 ) -> Result<u64> {
-    schema::ensure(tx, Kind::Timeseries, table)?;
+    migrations::ensure(tx, Kind::Timeseries, table)?;
     let text = |k: &str| record.get(k).and_then(Value::as_str).unwrap_or_default();
     let time = |v: Option<&Value>| {
         v.and_then(Value::as_str)
@@ -98,7 +60,7 @@ pub(crate) fn push(
 
 /// Every sample of the table as `(record_key, second, sample)`, in that order.
 pub(crate) fn fetch(tx: &mut Tx<'_>, table: &str) -> Result<Vec<(String, i64, Value)>> {
-    schema::ensure(tx, Kind::Timeseries, table)?;
+    migrations::ensure(tx, Kind::Timeseries, table)?;
     let rows = tx.query(
         &format!(
             "SELECT record_key, \"second\", sample FROM {} ORDER BY record_key, \"second\"",

@@ -6,5 +6,6 @@ mod support;
 
 mod claim;
 mod commits;
+mod layout;
 mod push;
 mod upstream;
