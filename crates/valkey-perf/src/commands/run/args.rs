@@ -23,122 +23,178 @@ pub enum EngineChoice {
     ValkeyBenchmark,
 }
 
-/// Flags of `valkey-perf run`.
+/// Flags of `valkey-perf run`, grouped by concern. `--help` lists every flag by its
+/// `display_order`, across the groups, so related flags of different groups stay together.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Where servers run: `both` (start and drive here), `server` (start and wait), `client`
     /// (drive --target-ip).
-    #[arg(long, value_enum, default_value_t = Mode::Both)]
+    #[arg(long, value_enum, default_value_t = Mode::Both, display_order = 0)]
     pub mode: Mode,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub running: RunningArgs,
+    #[command(flatten)]
+    pub build: BuildArgs,
+    #[command(flatten)]
+    pub cases: CaseArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What is benchmarked: git refs, prebuilt binaries, the baseline, the repository name.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Git refs to build and benchmark (HEAD, branch, tag, short or full SHA).
+    #[arg(long, num_args = 1.., display_order = 11)]
+    pub commits: Vec<String>,
+    /// Git ref of the baseline the other targets are compared against.
+    #[arg(long, display_order = 12)]
+    pub baseline: Option<String>,
+    /// Prebuilt valkey-server binary to benchmark as is (repeatable).
+    #[arg(long = "server-bin", value_name = "FILE", display_order = 13)]
+    pub server_bins: Vec<PathBuf>,
+    /// Prebuilt valkey-server binary used as the baseline.
+    #[arg(long, value_name = "FILE", display_order = 14)]
+    pub baseline_server_bin: Option<PathBuf>,
+    /// Repository `owner/name` stored in records (default: derived from a GitHub --valkey-repo).
+    #[arg(long, value_name = "OWNER/NAME", display_order = 28)]
+    pub repository: Option<String>,
+}
+
+/// The running server of `--mode client` / `--use-running-server`, and the address
+/// `--mode server` advertises.
+#[derive(Debug, Clone, Args)]
+pub struct RunningArgs {
+    /// Benchmark the server already listening at --target-ip/--port; never start or stop one.
+    #[arg(long, display_order = 21)]
+    pub use_running_server: bool,
     /// Address of the server in --mode client and with --use-running-server; in --mode server,
     /// the address clients on other machines use to reach this one (advertised by cluster
     /// nodes, named in the TLS certificate).
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1", display_order = 1)]
     pub target_ip: String,
     /// Port of the server in --mode client and with --use-running-server; in --mode server,
     /// the port of the (first) standalone server.
-    #[arg(long, default_value_t = 6379)]
+    #[arg(long, default_value_t = 6379, display_order = 2)]
     pub port: u16,
     /// --mode client / --use-running-server: the server at --target-ip is a cluster (a seed
     /// node of it).
-    #[arg(long)]
+    #[arg(long, display_order = 3)]
     pub cluster: bool,
     /// --mode client / --use-running-server: the server speaks TLS; trust this CA certificate
     /// (the path `--mode server` prints).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", display_order = 4)]
     pub tls_ca: Option<PathBuf>,
     /// Client certificate to present to a TLS server (with --tls-key and --tls-ca).
-    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "tls_ca"])]
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "tls_ca"], display_order = 5)]
     pub tls_cert: Option<PathBuf>,
     /// Private key of --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, value_name = "FILE", requires = "tls_cert", display_order = 6)]
     pub tls_key: Option<PathBuf>,
     /// --mode client / --use-running-server: the ACL user every connection (load, seeding,
     /// INFO, FLUSHALL, CONFIG SET, CLUSTER) authenticates as; needs a password.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", display_order = 7)]
     pub user: Option<String>,
     /// --mode client / --use-running-server: the password every connection authenticates
     /// with. Prefer the environment variable VALKEY_PERF_PASSWORD: a flag is visible to every
     /// user of this machine in the process list.
-    #[arg(long, value_name = "PASSWORD")]
+    #[arg(long, value_name = "PASSWORD", display_order = 8)]
     pub password: Option<String>,
-    /// --mode server: start the servers of these cases (numbered from 1 as `--dry-run` lists
-    /// them; repeatable). Default: the first case.
-    #[arg(long = "case", value_name = "N")]
-    pub cases: Vec<usize>,
-    /// Config file: a JSON array of config objects.
-    #[arg(long, default_value = "configs/benchmark-configs.json")]
-    pub config: PathBuf,
-    /// Git refs to build and benchmark (HEAD, branch, tag, short or full SHA).
-    #[arg(long, num_args = 1..)]
-    pub commits: Vec<String>,
-    /// Git ref of the baseline the other targets are compared against.
-    #[arg(long)]
-    pub baseline: Option<String>,
-    /// Prebuilt valkey-server binary to benchmark as is (repeatable).
-    #[arg(long = "server-bin", value_name = "FILE")]
-    pub server_bins: Vec<PathBuf>,
-    /// Prebuilt valkey-server binary used as the baseline.
-    #[arg(long, value_name = "FILE")]
-    pub baseline_server_bin: Option<PathBuf>,
-    /// Runs per case (each with a fresh server).
-    #[arg(long, default_value_t = 1)]
-    pub runs: u32,
+}
+
+/// Where Valkey is built from and cached.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
     /// Existing Valkey checkout to build in (instead of a cached mirror of --valkey-repo).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", display_order = 16)]
     pub valkey_path: Option<PathBuf>,
     /// Valkey repository URL or path to mirror and build from.
-    #[arg(long, value_name = "URL|PATH", default_value = source::DEFAULT_REPO_URL)]
+    #[arg(long, value_name = "URL|PATH", default_value = source::DEFAULT_REPO_URL, display_order = 17)]
     pub valkey_repo: String,
     /// Cache directory for mirrors and builds (default: $XDG_CACHE_HOME/valkey-perf).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", display_order = 18)]
     pub build_dir: Option<PathBuf>,
     /// Build even when a cached build of the commit exists.
-    #[arg(long)]
+    #[arg(long, display_order = 19)]
     pub no_build_cache: bool,
-    /// valkey-benchmark (or redis-benchmark) binary for the valkey-benchmark engine.
-    #[arg(long, value_name = "FILE")]
-    pub valkey_benchmark_path: Option<PathBuf>,
-    /// Benchmark the server already listening at --target-ip/--port; never start or stop one.
-    #[arg(long)]
-    pub use_running_server: bool,
-    /// Directory results go into (one subdirectory per target).
-    #[arg(long, default_value = "results")]
-    pub results_dir: PathBuf,
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long, default_value = "info")]
-    pub log_level: String,
-    /// Load generator.
-    #[arg(long, value_enum)]
-    pub engine: Option<EngineChoice>,
-    /// Print the plan (targets and cases) and start nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+}
+
+/// Which cases run, how many times, and what they measure.
+#[derive(Debug, Clone, Args)]
+pub struct CaseArgs {
+    /// Config file: a JSON array of config objects.
+    #[arg(
+        long,
+        default_value = "configs/benchmark-configs.json",
+        display_order = 10
+    )]
+    pub config: PathBuf,
+    /// --mode server: start the servers of these cases (numbered from 1 as `--dry-run` lists
+    /// them; repeatable). Default: the first case.
+    #[arg(long = "case", value_name = "N", display_order = 9)]
+    pub cases: Vec<usize>,
     /// Run only these groups of a `test_groups` config (comma-separated group ids, e.g.
     /// `1,2`); cases of the basic shape are not affected.
-    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    #[arg(long, value_name = "IDS", value_delimiter = ',', display_order = 26)]
     pub groups: Vec<String>,
     /// Run only these scenarios of a `test_groups` config (comma-separated ids with their
     /// option suffix, e.g. `a,b_nc`; `GROUP_ID` such as `1_a` picks one group's).
-    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    #[arg(long, value_name = "IDS", value_delimiter = ',', display_order = 27)]
     pub scenarios: Vec<String>,
-    /// Repository `owner/name` stored in records (default: derived from a GitHub --valkey-repo).
-    #[arg(long, value_name = "OWNER/NAME")]
-    pub repository: Option<String>,
-    /// With a baseline, also draw graphs next to report.md.
-    #[arg(long)]
-    pub graphs: bool,
-    /// Longest one load-generator run may take before it is stopped and counted as failed
-    /// (default: 60 s plus the configured duration, or 60 s plus 1 s per 2000 requests).
-    #[arg(long, value_name = "SECONDS")]
-    pub run_timeout: Option<u64>,
+    /// Runs per case (each with a fresh server).
+    #[arg(long, default_value_t = 1, display_order = 15)]
+    pub runs: u32,
     /// Count instructions per request instead of timing: every server runs under valgrind's
     /// callgrind (as `benchmark_mode: "instructions"` in the config does for its cases).
-    #[arg(long)]
+    #[arg(long, display_order = 31)]
     pub instructions: bool,
     /// Sample the servers once a second during every measured window (ops/s, clients,
     /// memory, hits and misses, the measured command's latency histogram, per-thread CPU) into
     /// `results/<target>/timeseries/` (as `per_second_sampling: true` does per config object).
-    #[arg(long)]
+    #[arg(long, display_order = 32)]
     pub sample: bool,
+}
+
+/// The load generator and how long one of its runs may take.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Load generator.
+    #[arg(long, value_enum, display_order = 24)]
+    pub engine: Option<EngineChoice>,
+    /// valkey-benchmark (or redis-benchmark) binary for the valkey-benchmark engine.
+    #[arg(long, value_name = "FILE", display_order = 20)]
+    pub valkey_benchmark_path: Option<PathBuf>,
+    /// Longest one load-generator run may take before it is stopped and counted as failed
+    /// (default: 60 s plus the configured duration, or 60 s plus 1 s per 2000 requests).
+    #[arg(long, value_name = "SECONDS", display_order = 30)]
+    pub run_timeout: Option<u64>,
+}
+
+/// Where results and logs go, and whether anything starts at all.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Directory results go into (one subdirectory per target).
+    #[arg(long, default_value = "results", display_order = 22)]
+    pub results_dir: PathBuf,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, default_value = "info", display_order = 23)]
+    pub log_level: String,
+    /// Print the plan (targets and cases) and start nothing.
+    #[arg(long, display_order = 25)]
+    pub dry_run: bool,
+    /// With a baseline, also draw graphs next to report.md.
+    #[arg(long, display_order = 29)]
+    pub graphs: bool,
+}
+
+impl RunArgs {
+    /// Whether this run drives a server valkey-perf did not start (`--mode client` or
+    /// `--use-running-server`): nothing is built or started for it.
+    pub fn client_only(&self) -> bool {
+        self.running.use_running_server || self.mode == Mode::Client
+    }
 }

@@ -30,18 +30,18 @@ use std::path::Path;
 
 /// Runs `valkey-perf run`.
 pub fn run(args: RunArgs) -> Result<Code> {
-    logging::init(&args.log_level);
+    logging::init(&args.output.log_level);
     crate::process::install_signal_handlers()?;
     if args.mode == Mode::Server {
         let plan = plan::lower_serve(&args)?;
-        if args.dry_run {
+        if args.output.dry_run {
             serve::print_serve_plan(&plan);
             return Ok(Code::Success);
         }
         return serve::serve(&plan);
     }
     let plan = plan::lower(&args)?;
-    if args.dry_run {
+    if args.output.dry_run {
         plan::print_plan(&plan);
         return Ok(Code::Success);
     }

@@ -11,12 +11,8 @@ use anyhow::Result;
 /// Instructions mode (`--instructions`, or `benchmark_mode: "instructions"` in the config):
 /// checked before anything starts. valgrind must be installed, the servers must be started
 /// here, and the cases must count a fixed number of requests without warm-up.
-pub(super) fn check_instructions_mode(
-    args: &RunArgs,
-    cases: &mut [Case],
-    client_only: bool,
-) -> Result<()> {
-    if args.instructions {
+pub(super) fn check_instructions_mode(args: &RunArgs, cases: &mut [Case]) -> Result<()> {
+    if args.cases.instructions {
         for case in cases.iter_mut() {
             case.topology.callgrind = true;
         }
@@ -30,12 +26,14 @@ pub(super) fn check_instructions_mode(
             s.name()
         )));
     }
-    if client_only {
+    if args.client_only() {
         return Err(usage(
             "instructions mode runs the servers under callgrind, so valkey-perf must start them; drop --use-running-server / --mode client",
         ));
     }
-    if args.engine == Some(EngineChoice::ValkeyBenchmark) || args.valkey_benchmark_path.is_some() {
+    if args.engine.engine == Some(EngineChoice::ValkeyBenchmark)
+        || args.engine.valkey_benchmark_path.is_some()
+    {
         return Err(usage(
             "instructions mode counts requests with the native engine; drop --engine valkey-benchmark / --valkey-benchmark-path",
         ));
@@ -63,12 +61,14 @@ pub(super) fn check_instructions_mode(
 /// name that matches no scenario is an error listing the ones there are.
 pub(super) fn filter_scenarios(args: &RunArgs, cases: &mut Vec<Case>) -> Result<()> {
     let groups: Vec<&str> = args
+        .cases
         .groups
         .iter()
         .map(|g| g.trim())
         .filter(|g| !g.is_empty())
         .collect();
     let ids: Vec<&str> = args
+        .cases
         .scenarios
         .iter()
         .map(|s| s.trim())
@@ -82,7 +82,7 @@ pub(super) fn filter_scenarios(args: &RunArgs, cases: &mut Vec<Case>) -> Result<
     if scenarios.is_empty() {
         return Err(usage(format!(
             "--groups / --scenarios pick scenarios, but `{}` has no `test_groups`; drop them",
-            args.config.display()
+            args.cases.config.display()
         )));
     }
     let mut known_groups: Vec<String> = scenarios.iter().map(|s| s.group.to_string()).collect();
@@ -94,7 +94,7 @@ pub(super) fn filter_scenarios(args: &RunArgs, cases: &mut Vec<Case>) -> Result<
         if !known_groups.iter().any(|k| k == g) {
             return Err(usage(format!(
                 "--groups: no group `{g}` in `{}`; its groups are {}",
-                args.config.display(),
+                args.cases.config.display(),
                 known_groups.join(", ")
             )));
         }
@@ -103,7 +103,7 @@ pub(super) fn filter_scenarios(args: &RunArgs, cases: &mut Vec<Case>) -> Result<
         if !scenarios.iter().any(|s| s.id == *id || s.name() == *id) {
             return Err(usage(format!(
                 "--scenarios: no scenario `{id}` in `{}`; its scenarios are {}",
-                args.config.display(),
+                args.cases.config.display(),
                 known_ids.join(", ")
             )));
         }
@@ -126,17 +126,17 @@ pub(super) fn filter_scenarios(args: &RunArgs, cases: &mut Vec<Case>) -> Result<
 /// Memory mode (`benchmark_mode: "memory"`): checked before anything starts. It needs a
 /// fresh server started here (a running one holds other data and allocations), and does not
 /// mix with instructions mode.
-pub(super) fn check_memory_mode(args: &RunArgs, cases: &[Case], client_only: bool) -> Result<()> {
+pub(super) fn check_memory_mode(args: &RunArgs, cases: &[Case]) -> Result<()> {
     let Some(first) = cases.iter().find(|c| c.memory) else {
         return Ok(());
     };
-    if client_only {
+    if args.client_only() {
         return Err(usage(format!(
             "config[{}]: memory mode measures a fresh server, so valkey-perf must start it; drop --use-running-server / --mode client",
             first.config_index
         )));
     }
-    if args.instructions {
+    if args.cases.instructions {
         return Err(usage(format!(
             "config[{}]: memory mode times nothing, so --instructions has nothing to count there; run the two modes separately",
             first.config_index
@@ -148,7 +148,7 @@ pub(super) fn check_memory_mode(args: &RunArgs, cases: &[Case], client_only: boo
 /// `--sample` turns the 1 Hz sampler on for every timed built-in case; it never runs with
 /// instructions mode, whose window would count the sampler's commands.
 pub(super) fn check_sampling(args: &RunArgs, cases: &mut [Case]) -> Result<()> {
-    if args.sample {
+    if args.cases.sample {
         for case in cases
             .iter_mut()
             .filter(|c| !c.memory && c.scenario().is_none())
@@ -168,11 +168,11 @@ pub(super) fn check_sampling(args: &RunArgs, cases: &mut [Case]) -> Result<()> {
 
 /// `profiling_sets`: `perf` must be installed and allowed to attach, and the servers must be
 /// started here. Otherwise a warning says why and the benchmark goes on without flamegraphs.
-pub(super) fn check_profiling(cases: &mut [Case], client_only: bool) {
+pub(super) fn check_profiling(args: &RunArgs, cases: &mut [Case]) {
     if !cases.iter().any(|c| c.profiling.is_some()) {
         return;
     }
-    let why = if client_only {
+    let why = if args.client_only() {
         Some("profiling attaches `perf` to the server processes valkey-perf starts, and this run drives a running server".to_string())
     } else {
         crate::server::perf::check_available()

@@ -12,7 +12,7 @@ mod running;
 mod serve;
 mod target;
 
-use super::args::{EngineChoice, Mode, RunArgs};
+use super::args::{EngineChoice, RunArgs};
 use crate::config::{self, MachineFacts};
 use crate::engine::Engine;
 use crate::engine::valkey_benchmark::ValkeyBenchmark;
@@ -42,7 +42,7 @@ pub(super) struct Plan {
 
 /// The config file, validated against this machine; its warnings are logged.
 fn load_config(args: &RunArgs, facts: &MachineFacts) -> Result<config::ConfigFile> {
-    let config = config::load(&args.config, facts)?;
+    let config = config::load(&args.cases.config, facts)?;
     for w in &config.warnings {
         tracing::warn!("{}", w.warning);
     }
@@ -52,23 +52,25 @@ fn load_config(args: &RunArgs, facts: &MachineFacts) -> Result<config::ConfigFil
 /// Lowers the flags and the config file into a [`Plan`]: targets resolved (and built),
 /// engine probed, every case checked against both. Nothing is started.
 pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
-    if args.runs == 0 {
+    if args.cases.runs == 0 {
         return Err(usage(
             "--runs 0 measures nothing; use --runs 1 or more (3+ for statistics)",
         ));
     }
-    let client_only = args.use_running_server || args.mode == Mode::Client;
-    if !client_only && (args.cluster || args.tls_ca.is_some()) {
+    let client_only = args.client_only();
+    if !client_only && (args.running.cluster || args.running.tls_ca.is_some()) {
         return Err(usage(
             "--cluster and --tls-ca describe a server valkey-perf did not start; use them with --mode client or --use-running-server (for servers it starts, set `cluster_mode` / `tls_mode` in the config)",
         ));
     }
-    if client_only && (!args.server_bins.is_empty() || args.baseline_server_bin.is_some()) {
+    if client_only
+        && (!args.targets.server_bins.is_empty() || args.targets.baseline_server_bin.is_some())
+    {
         return Err(usage(
             "--server-bin / --baseline-server-bin start servers, which --use-running-server and --mode client never do; drop one of them",
         ));
     }
-    if args.baseline.is_some() && args.baseline_server_bin.is_some() {
+    if args.targets.baseline.is_some() && args.targets.baseline_server_bin.is_some() {
         return Err(usage(
             "give either --baseline or --baseline-server-bin, not both",
         ));
@@ -80,12 +82,12 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     };
     let mut config = load_config(args, &facts)?;
     cases::filter_scenarios(args, &mut config.cases)?;
-    cases::check_memory_mode(args, &config.cases, client_only)?;
-    cases::check_instructions_mode(args, &mut config.cases, client_only)?;
+    cases::check_memory_mode(args, &config.cases)?;
+    cases::check_instructions_mode(args, &mut config.cases)?;
     cases::check_sampling(args, &mut config.cases)?;
-    cases::check_profiling(&mut config.cases, client_only);
-    let auth = running::credentials(args, client_only)?;
-    let targets = target::targets(args, client_only, &auth, &config.cases)?;
+    cases::check_profiling(args, &mut config.cases);
+    let auth = running::credentials(args)?;
+    let targets = target::targets(args, &auth, &config.cases)?;
     let engine = engine(args, &targets, &auth)?;
     let refusals: Vec<String> = config
         .cases
@@ -103,7 +105,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     }
     if client_only {
         running::check_running_server_cases(args, &config.cases)?;
-        if !args.dry_run {
+        if !args.output.dry_run {
             for t in &targets {
                 if let ServerSource::Running(external) = &t.server {
                     running::check_credentials(external)?;
@@ -111,21 +113,21 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
             }
         }
     }
-    if targets.len() > 1 && args.runs < 3 {
+    if targets.len() > 1 && args.cases.runs < 3 {
         tracing::warn!(
             "--runs {} gives no confidence intervals; use --runs 3 or more to compare targets",
-            args.runs
+            args.cases.runs
         );
     }
     Ok(Plan {
         targets,
         cases: config.cases,
-        runs: args.runs,
+        runs: args.cases.runs,
         engine,
         bind: "127.0.0.1".into(),
-        deadline: args.run_timeout.map(Duration::from_secs),
-        graphs: args.graphs,
-        results_dir: args.results_dir.clone(),
+        deadline: args.engine.run_timeout.map(Duration::from_secs),
+        graphs: args.output.graphs,
+        results_dir: args.output.results_dir.clone(),
         config_warnings: config.warnings,
     })
 }
@@ -135,14 +137,15 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
 fn engine(args: &RunArgs, targets: &[Target], auth: &Option<Credentials>) -> Result<Engine> {
     let choice = args
         .engine
-        .unwrap_or(if args.valkey_benchmark_path.is_some() {
+        .engine
+        .unwrap_or(if args.engine.valkey_benchmark_path.is_some() {
             EngineChoice::ValkeyBenchmark
         } else {
             EngineChoice::Native
         });
     let engine = match choice {
         EngineChoice::Native => {
-            if let Some(p) = &args.valkey_benchmark_path {
+            if let Some(p) = &args.engine.valkey_benchmark_path {
                 return Err(usage(format!(
                     "--valkey-benchmark-path `{}` is for the valkey-benchmark engine, but --engine native was chosen; drop one of them",
                     p.display()

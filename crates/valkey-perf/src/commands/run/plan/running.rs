@@ -16,10 +16,10 @@ pub const PASSWORD_ENV: &str = "VALKEY_PERF_PASSWORD";
 /// The credentials for a running server: `--password`, else `VALKEY_PERF_PASSWORD`, with
 /// `--user`. Servers valkey-perf starts need none: the flags are refused there, the variable
 /// is ignored (it may be set for other commands).
-pub(super) fn credentials(args: &RunArgs, client_only: bool) -> Result<Option<Credentials>> {
+pub(super) fn credentials(args: &RunArgs) -> Result<Option<Credentials>> {
     let from_env = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
-    if !client_only {
-        if args.user.is_some() || args.password.is_some() {
+    if !args.client_only() {
+        if args.running.user.is_some() || args.running.password.is_some() {
             return Err(usage(
                 "--user and --password authenticate to a server valkey-perf did not start; use them with --use-running-server or --mode client (servers valkey-perf starts need no password)",
             ));
@@ -29,7 +29,7 @@ pub(super) fn credentials(args: &RunArgs, client_only: bool) -> Result<Option<Cr
         }
         return Ok(None);
     }
-    let password = match (&args.password, from_env) {
+    let password = match (&args.running.password, from_env) {
         (Some(p), _) => {
             tracing::warn!(
                 "--password is visible to every user of this machine in the process list; set {PASSWORD_ENV} instead"
@@ -38,7 +38,7 @@ pub(super) fn credentials(args: &RunArgs, client_only: bool) -> Result<Option<Cr
         }
         (None, env) => env,
     };
-    match (password, &args.user) {
+    match (password, &args.running.user) {
         (None, Some(user)) => Err(usage(format!(
             "--user `{user}` needs a password: set {PASSWORD_ENV} (or pass --password)"
         ))),
@@ -69,9 +69,9 @@ pub(super) fn check_credentials(external: &ExternalTarget) -> Result<()> {
 /// The running server `--mode client` / `--use-running-server` drives.
 pub(super) fn external_target(args: &RunArgs, auth: Option<Credentials>) -> Result<ExternalTarget> {
     for (flag, file) in [
-        ("--tls-ca", &args.tls_ca),
-        ("--tls-cert", &args.tls_cert),
-        ("--tls-key", &args.tls_key),
+        ("--tls-ca", &args.running.tls_ca),
+        ("--tls-cert", &args.running.tls_cert),
+        ("--tls-key", &args.running.tls_key),
     ] {
         if let Some(f) = file {
             if !f.is_file() {
@@ -83,13 +83,13 @@ pub(super) fn external_target(args: &RunArgs, auth: Option<Credentials>) -> Resu
         }
     }
     Ok(ExternalTarget {
-        host: args.target_ip.clone(),
-        port: args.port,
-        cluster: args.cluster,
-        tls: args.tls_ca.as_ref().map(|ca| ClientTls {
+        host: args.running.target_ip.clone(),
+        port: args.running.port,
+        cluster: args.running.cluster,
+        tls: args.running.tls_ca.as_ref().map(|ca| ClientTls {
             ca: ca.clone(),
-            cert: args.tls_cert.clone(),
-            key: args.tls_key.clone(),
+            cert: args.running.tls_cert.clone(),
+            key: args.running.tls_key.clone(),
         }),
         auth,
     })
@@ -100,14 +100,18 @@ pub(super) fn external_target(args: &RunArgs, auth: Option<Credentials>) -> Resu
 pub(super) fn check_running_server_cases(args: &RunArgs, cases: &[Case]) -> Result<()> {
     for case in cases {
         let t = &case.topology;
-        if t.cluster != args.cluster {
+        if t.cluster != args.running.cluster {
             return Err(usage(format!(
                 "config[{}] has `cluster_mode: {}` but the running server at `{}:{}` is driven {} --cluster; {}",
                 case.config_index,
                 t.cluster,
-                args.target_ip,
-                args.port,
-                if args.cluster { "with" } else { "without" },
+                args.running.target_ip,
+                args.running.port,
+                if args.running.cluster {
+                    "with"
+                } else {
+                    "without"
+                },
                 if t.cluster {
                     "add --cluster (the server must be a cluster)"
                 } else {
@@ -115,7 +119,7 @@ pub(super) fn check_running_server_cases(args: &RunArgs, cases: &[Case]) -> Resu
                 }
             )));
         }
-        if t.tls != args.tls_ca.is_some() {
+        if t.tls != args.running.tls_ca.is_some() {
             return Err(usage(format!(
                 "config[{}] has `tls_mode: {}` but {}; {}",
                 case.config_index,

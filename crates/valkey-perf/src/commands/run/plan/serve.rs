@@ -24,39 +24,39 @@ pub(in crate::commands::run) struct ServePlan {
 
 /// Lowers `--mode server`: the chosen cases (the first by default) and the one target.
 pub(in crate::commands::run) fn lower_serve(args: &RunArgs) -> Result<ServePlan> {
-    if args.use_running_server
-        || args.cluster
-        || args.tls_ca.is_some()
-        || args.user.is_some()
-        || args.password.is_some()
+    if args.running.use_running_server
+        || args.running.cluster
+        || args.running.tls_ca.is_some()
+        || args.running.user.is_some()
+        || args.running.password.is_some()
     {
         return Err(usage(
             "--mode server starts its own servers; drop --use-running-server, --cluster, --tls-ca, --user and --password (they describe a server valkey-perf did not start)",
         ));
     }
     let config = load_config(args, &MachineFacts::here())?;
-    let picks: Vec<usize> = if args.cases.is_empty() {
+    let picks: Vec<usize> = if args.cases.cases.is_empty() {
         vec![1]
     } else {
-        args.cases.clone()
+        args.cases.cases.clone()
     };
     for &n in &picks {
         if n == 0 || n > config.cases.len() {
             return Err(usage(format!(
                 "--case {n} is not a case of `{}`, which has {} (numbered from 1; list them with --dry-run)",
-                args.config.display(),
+                args.cases.config.display(),
                 config.cases.len()
             )));
         }
     }
     let cases: Vec<Case> = picks.iter().map(|&n| config.cases[n - 1].clone()).collect();
     let target = match (
-        args.server_bins.as_slice(),
-        &args.baseline_server_bin,
-        &args.baseline,
-        args.commits.as_slice(),
+        args.targets.server_bins.as_slice(),
+        &args.targets.baseline_server_bin,
+        &args.targets.baseline,
+        args.targets.commits.as_slice(),
     ) {
-        ([bin], None, None, []) => binary_target(bin, &args.results_dir, false)?,
+        ([bin], None, None, []) => binary_target(bin, &args.output.results_dir, false)?,
         ([], None, None, refs) if refs.len() <= 1 => {
             let r = refs.first().cloned().unwrap_or_else(|| "HEAD".into());
             source_targets(args, &[(r, false)], &cases)?.remove(0)
@@ -74,7 +74,7 @@ pub(in crate::commands::run) fn lower_serve(args: &RunArgs) -> Result<ServePlan>
         binary: binary.clone(),
         target,
         cases: picks.into_iter().zip(cases).collect(),
-        host: args.target_ip.clone(),
-        port: args.port,
+        host: args.running.target_ip.clone(),
+        port: args.running.port,
     })
 }

@@ -120,42 +120,42 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 /// when nothing is given), refs resolved and built.
 pub(super) fn targets(
     args: &RunArgs,
-    client_only: bool,
     auth: &Option<Credentials>,
     cases: &[Case],
 ) -> Result<Vec<Target>> {
     let mut targets = Vec::new();
-    if client_only {
+    if args.client_only() {
         let label = args
+            .targets
             .commits
             .first()
             .cloned()
             .unwrap_or_else(|| "running-server".into());
         let dir_name = label.replace(['/', ' '], "_");
         targets.push(Target {
-            dir: args.results_dir.join(&dir_name),
+            dir: args.output.results_dir.join(&dir_name),
             commit: label.clone(),
             label,
             is_git_ref: false,
             timestamp: iso_utc(std::time::SystemTime::now()),
-            repository: args.repository.clone(),
+            repository: args.targets.repository.clone(),
             server: ServerSource::Running(external_target(args, auth.clone())?),
             server_version: String::new(),
             benchmark: None,
             is_baseline: false,
         });
     } else {
-        if let Some(bin) = &args.baseline_server_bin {
-            targets.push(binary_target(bin, &args.results_dir, true)?);
+        if let Some(bin) = &args.targets.baseline_server_bin {
+            targets.push(binary_target(bin, &args.output.results_dir, true)?);
         }
-        for bin in &args.server_bins {
-            targets.push(binary_target(bin, &args.results_dir, false)?);
+        for bin in &args.targets.server_bins {
+            targets.push(binary_target(bin, &args.output.results_dir, false)?);
         }
         let mut refs: Vec<(String, bool)> = Vec::new();
-        if let Some(b) = &args.baseline {
+        if let Some(b) = &args.targets.baseline {
             refs.push((b.clone(), true));
         }
-        refs.extend(args.commits.iter().map(|c| (c.clone(), false)));
+        refs.extend(args.targets.commits.iter().map(|c| (c.clone(), false)));
         if targets.is_empty() && refs.is_empty() {
             refs.push(("HEAD".into(), false));
         }
@@ -178,7 +178,7 @@ pub(super) fn targets(
 /// The benchmark binary: the flag, else one a source build produced, else `valkey-benchmark`
 /// or `redis-benchmark` on PATH.
 pub(super) fn benchmark_binary(args: &RunArgs, targets: &[Target]) -> Result<PathBuf> {
-    if let Some(p) = &args.valkey_benchmark_path {
+    if let Some(p) = &args.engine.valkey_benchmark_path {
         if !p.is_file() {
             return Err(usage(format!(
                 "--valkey-benchmark-path `{}` is not a file; pass the path of a valkey-benchmark binary",
@@ -205,18 +205,18 @@ pub(super) fn source_targets(
     refs: &[(String, bool)],
     cases: &[Case],
 ) -> Result<Vec<Target>> {
-    let cache_dir = match &args.build_dir {
+    let cache_dir = match &args.build.build_dir {
         Some(d) => d.clone(),
         None => source::default_cache_dir()?,
     };
-    let repo = RepoSource::parse(&args.valkey_repo)?;
+    let repo = RepoSource::parse(&args.build.valkey_repo)?;
     let mut opts = SourceOptions::new(repo, cache_dir);
-    opts.valkey_path = args.valkey_path.clone();
-    opts.no_build_cache = args.no_build_cache;
+    opts.valkey_path = args.build.valkey_path.clone();
+    opts.no_build_cache = args.build.no_build_cache;
     let names: Vec<String> = refs.iter().map(|(r, _)| r.clone()).collect();
     let progress = |line: &str| tracing::info!("{line}");
     let resolved = source::resolve(&opts, &names, &progress)?;
-    if args.dry_run {
+    if args.output.dry_run {
         return Ok(resolved
             .iter()
             .zip(refs)
@@ -225,11 +225,11 @@ pub(super) fn source_targets(
                 is_git_ref: true,
                 commit: c.sha.clone(),
                 timestamp: c.commit_time.clone(),
-                repository: args.repository.clone().or(c.repository.clone()),
+                repository: args.targets.repository.clone().or(c.repository.clone()),
                 server: ServerSource::Binary(PathBuf::from("(not built in --dry-run)")),
                 server_version: String::new(),
                 benchmark: None,
-                dir: args.results_dir.join(&c.sha),
+                dir: args.output.results_dir.join(&c.sha),
                 is_baseline: *base,
             })
             .collect());
@@ -237,7 +237,7 @@ pub(super) fn source_targets(
     let need_tls = cases.iter().any(|c| c.topology.tls);
     let mut out = Vec::new();
     for (commit, (_, is_baseline)) in resolved.iter().zip(refs) {
-        let dir = args.results_dir.join(&commit.sha);
+        let dir = args.output.results_dir.join(&commit.sha);
         let built = source::build(&opts, commit, need_tls, &dir.join("build.log"), &progress)?;
         let mut cmd = std::process::Command::new(&built.server);
         cmd.arg("--version");
@@ -250,7 +250,11 @@ pub(super) fn source_targets(
             is_git_ref: true,
             commit: commit.sha.clone(),
             timestamp: commit.commit_time.clone(),
-            repository: args.repository.clone().or(commit.repository.clone()),
+            repository: args
+                .targets
+                .repository
+                .clone()
+                .or(commit.repository.clone()),
             server: ServerSource::Binary(built.server.clone()),
             server_version: version,
             benchmark: built.benchmark.clone(),
