@@ -1,6 +1,7 @@
 //! Logging for one invocation: stderr (through the progress bar when there is one) and every
 //! target's `logs.txt`. Progress: an indicatif bar on a terminal, plain lines otherwise.
 
+use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fs::File;
 use std::io::{IsTerminal, Write};
@@ -48,12 +49,37 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for TeeWriter {
     }
 }
 
+/// `--log-level`: the most detailed level of valkey-perf's own messages on stderr and in the
+/// log files (other crates log warnings and errors only). A value outside these is a usage
+/// error naming them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The level as a `tracing` filter directive spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
 /// Installs the subscriber once per process (`--log-level` or `RUST_LOG`).
-pub fn init(level: &str) {
+pub fn init(level: LogLevel) {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         let filter = EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new(format!("valkey_perf={level},warn")));
+            .unwrap_or_else(|_| EnvFilter::new(format!("valkey_perf={},warn", level.as_str())));
         let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)

@@ -1,6 +1,7 @@
 //! The flags of `valkey-perf run`: raw clap input, lowered by [`super::plan`] before anything
 //! starts. Nothing outside `commands::run` sees these types.
 
+use crate::commands::logging::LogLevel;
 use crate::source;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -181,8 +182,14 @@ pub struct OutputArgs {
     #[arg(long, default_value = "results", display_order = 22)]
     pub results_dir: PathBuf,
     /// Log level: error, warn, info, debug, trace.
-    #[arg(long, default_value = "info", display_order = 23)]
-    pub log_level: String,
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = LogLevel::Info,
+        hide_possible_values = true,
+        display_order = 23
+    )]
+    pub log_level: LogLevel,
     /// Print the plan (targets and cases) and start nothing.
     #[arg(long, display_order = 25)]
     pub dry_run: bool,
@@ -196,5 +203,41 @@ impl RunArgs {
     /// `--use-running-server`): nothing is built or started for it.
     pub fn client_only(&self) -> bool {
         self.running.use_running_server || self.mode == Mode::Client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn log_level_is_checked_by_clap() {
+        let parse = |args: &[&str]| Cmd::try_parse_from([&["run"], args].concat());
+        assert_eq!(parse(&[]).unwrap().run.output.log_level, LogLevel::Info);
+        let debug = parse(&["--log-level", "debug"]).unwrap();
+        assert_eq!(debug.run.output.log_level.as_str(), "debug");
+        let err = parse(&["--log-level", "loud"]).err().unwrap();
+        assert_eq!(err.exit_code(), 2);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("'loud'") && msg.contains("error, warn, info, debug, trace"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn client_only_is_mode_client_or_a_running_server() {
+        let parse = |args: &[&str]| Cmd::try_parse_from([&["run"], args].concat()).unwrap();
+        assert!(!parse(&[]).run.client_only());
+        assert!(parse(&["--mode", "client"]).run.client_only());
+        assert!(parse(&["--use-running-server"]).run.client_only());
+        assert!(!parse(&["--mode", "server"]).run.client_only());
     }
 }

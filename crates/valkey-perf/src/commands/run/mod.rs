@@ -30,7 +30,7 @@ use std::path::Path;
 
 /// Runs `valkey-perf run`.
 pub fn run(args: RunArgs) -> Result<Code> {
-    logging::init(&args.output.log_level);
+    logging::init(args.output.log_level);
     crate::process::install_signal_handlers()?;
     if args.mode == Mode::Server {
         let plan = plan::lower_serve(&args)?;
