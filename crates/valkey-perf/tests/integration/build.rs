@@ -7,6 +7,7 @@
 //! The binaries come from `$VALKEY_PERF_DEPS` (default `<workspace>/.deps`, filled by
 //! `scripts/install-deps.sh`). Without them the tests skip, saying why; under `CI=true` they fail.
 
+use crate::support::deps_dir;
 use std::cell::RefCell;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,12 +23,6 @@ const BENCHMARK_STAND_IN: &str = "/usr/bin/redis-benchmark";
 const C1_TIME: &str = "2024-01-15T09:30:00+01:00";
 const C2_TIME: &str = "2024-02-20T18:00:00+02:00";
 const C3_TIME: &str = "2024-03-01T12:00:00+00:00";
-
-fn deps_dir() -> PathBuf {
-    std::env::var_os("VALKEY_PERF_DEPS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.deps"))
-}
 
 /// Why the fixture cannot be built here, if it cannot.
 fn missing_prerequisite() -> Option<String> {
