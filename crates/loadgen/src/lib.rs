@@ -13,6 +13,7 @@
 //!
 //! This crate depends on the RESP codec only; it knows nothing of configs or records.
 
+mod address;
 mod cluster;
 mod engine;
 mod socket;
@@ -24,10 +25,11 @@ mod transport;
 mod workload;
 mod zipf;
 
+pub use address::{Address, ClientTls, Credentials};
 pub use cluster::{crc16, key_slot};
 pub use spec::{
-    Auth, Builtin, CommandSpec, Dataset, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop, Target,
-    TlsSpec, WeightedCommand, Workload,
+    Builtin, CommandSpec, Dataset, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop, WeightedCommand,
+    Workload,
 };
 pub use stats::{
     HISTOGRAM_MAX_NS, LatencySummary, LoadWarning, RunReport, SecondSample, decode_histogram,
@@ -79,6 +81,13 @@ pub enum LoadError {
     },
 }
 
+impl LoadSpec {
+    /// Checks the spec without connecting: what [`run`] refuses before it opens a socket.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        validate(self)
+    }
+}
+
 fn validate(spec: &LoadSpec) -> Result<(), LoadError> {
     let bad = |m: &str| Err(LoadError::Config(m.to_string()));
     if spec.clients == 0 {
@@ -106,13 +115,14 @@ fn validate(spec: &LoadSpec) -> Result<(), LoadError> {
     if !(0.0..=1.0).contains(&spec.max_error_share) {
         return bad("max_error_share must be between 0 and 1");
     }
-    if matches!(spec.target, Target::Unix(_)) && spec.tls.is_some() {
+    let unix = spec.address.unix.is_some();
+    if unix && spec.address.tls.is_some() {
         return bad("TLS over a unix socket is not supported; use a TCP target");
     }
-    if matches!(spec.target, Target::Unix(_)) && spec.cluster {
+    if unix && spec.address.cluster {
         return bad("cluster mode needs a TCP target, not a unix socket");
     }
-    if spec.cluster && spec.dbnum.is_some_and(|d| d != 0) {
+    if spec.address.cluster && spec.dbnum.is_some_and(|d| d != 0) {
         return bad("a cluster has only database 0; drop --dbnum");
     }
     Ok(())
@@ -136,7 +146,7 @@ fn discover(
             return Err(LoadError::Cluster(format!(
                 "`{}` answered CLUSTER SLOTS with `{m}`; is it a cluster node? (drop \
                  --cluster for a standalone server)",
-                spec.target
+                spec.address
             )));
         }
         let mut map =
@@ -156,7 +166,7 @@ fn discover(
 fn bindings(
     map: &cluster::SlotMap,
     read_from: ReadFrom,
-    target: &Target,
+    target: &Address,
 ) -> Result<Vec<engine::Binding>, LoadError> {
     let primaries = (0..map.primaries).map(|p| engine::Binding {
         node: p,
@@ -326,27 +336,28 @@ pub fn run_together(
 /// workload, each node's keys. Returns it with the stream's number of worker threads.
 fn prepare(spec: &LoadSpec, gate: Arc<engine::Gate>) -> Result<(Arc<Shared>, usize), LoadError> {
     validate(spec)?;
-    let tls = match &spec.tls {
+    let tls = match &spec.address.tls {
         Some(t) => Some((transport::tls_config(t)?, t.sni.clone())),
         None => None,
     };
     let connect = ConnectSpec {
         tls,
-        auth: spec.auth.clone(),
+        auth: spec.address.auth.clone(),
         dbnum: spec.dbnum,
         resp3: spec.resp3,
         timeout: spec.connect_timeout,
     };
-    let seed_host = match &spec.target {
-        Target::Tcp { host, .. } => host.clone(),
-        Target::Unix(_) => String::new(),
+    let address = &spec.address;
+    let seed_host = match &address.unix {
+        None => address.host.clone(),
+        Some(_) => String::new(),
     };
-    let slot_map = match (&spec.target, spec.cluster) {
-        (Target::Tcp { host, port }, true) => Some(discover(spec, &connect, host, *port)?),
+    let slot_map = match (&address.unix, address.cluster) {
+        (None, true) => Some(discover(spec, &connect, &address.host, address.port)?),
         _ => None,
     };
     let compiled =
-        workload::Compiled::new(&spec.workload, spec.cluster).map_err(LoadError::Config)?;
+        workload::Compiled::new(&spec.workload, address.cluster).map_err(LoadError::Config)?;
     let node_keys = match &slot_map {
         Some(map) => (0..map.primaries)
             .map(|i| compiled.node_keys(|slot| map.slots[slot as usize] as usize == i))
@@ -354,7 +365,7 @@ fn prepare(spec: &LoadSpec, gate: Arc<engine::Gate>) -> Result<(Arc<Shared>, usi
         None => Vec::new(),
     };
     let bindings = match &slot_map {
-        Some(map) => bindings(map, spec.read_from, &spec.target)?,
+        Some(map) => bindings(map, spec.read_from, &spec.address)?,
         None => Vec::new(),
     };
     let threads = spec.threads.min(spec.clients);
@@ -555,12 +566,8 @@ mod tests {
     fn silent_target() -> (std::net::TcpListener, LoadSpec) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let target = Target::Tcp {
-            host: "127.0.0.1".into(),
-            port,
-        };
         let mut spec = LoadSpec::new(
-            target,
+            Address::tcp("127.0.0.1", port),
             Workload::single(CommandSpec::Builtin(Builtin::Ping), 3, None),
         );
         spec.clients = 2;

@@ -1,51 +1,8 @@
 //! The inert description of one load run: where to connect, what to send, how fast, how long.
 
+use crate::address::Address;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// Where the server listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Tcp { host: String, port: u16 },
-    Unix(PathBuf),
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Target::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
-
-/// TLS settings (rustls with the ring provider). `ca_file` is required: there is no
-/// built-in root store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsSpec {
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    /// Server name to verify and send; defaults to the host.
-    pub sni: Option<String>,
-}
-
-/// AUTH credentials. `Debug` hides the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Auth {
-    pub user: Option<String>,
-    pub password: String,
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auth")
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
 
 /// A built-in workload with valkey-benchmark's key names and value layout. This is also the
 /// command list of valkey-perf's config files ([`Builtin::CONFIG`]): one list for both.
@@ -474,15 +431,13 @@ impl fmt::Display for ReadFrom {
 /// Everything one load run needs.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
-    pub target: Target,
-    pub tls: Option<TlsSpec>,
-    pub auth: Option<Auth>,
+    /// The server (a cluster's seed node when `address.cluster`: the client discovers the
+    /// cluster from it and routes by key slot), with its TLS and credentials.
+    pub address: Address,
     /// `SELECT` this database after connecting (standalone only).
     pub dbnum: Option<u32>,
     /// Speak RESP3 (`HELLO 3`).
     pub resp3: bool,
-    /// Discover the cluster from `target` and route by key slot.
-    pub cluster: bool,
     /// Cluster mode: which nodes the clients are bound to. Meant for read workloads: a
     /// replica answers writes with a redirect to its primary.
     pub read_from: ReadFrom,
@@ -518,14 +473,11 @@ pub struct LoadSpec {
 impl LoadSpec {
     /// A spec with the defaults: 50 clients, 1 thread, pipeline 1, 100000 requests, closed
     /// loop, no warm-up, any error fails the run.
-    pub fn new(target: Target, workload: Workload) -> LoadSpec {
+    pub fn new(address: Address, workload: Workload) -> LoadSpec {
         LoadSpec {
-            target,
-            tls: None,
-            auth: None,
+            address,
             dbnum: None,
             resp3: false,
-            cluster: false,
             read_from: ReadFrom::Primaries,
             workload,
             clients: 50,

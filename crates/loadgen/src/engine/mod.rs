@@ -140,9 +140,10 @@ impl Client {
         let mut key_home = 0;
         match &shared.slot_map {
             None => {
-                let ep = match &shared.spec.target {
-                    crate::spec::Target::Tcp { host, port } => Endpoint::Tcp(host.clone(), *port),
-                    crate::spec::Target::Unix(p) => Endpoint::Unix(p.clone()),
+                let address = &shared.spec.address;
+                let ep = match &address.unix {
+                    None => Endpoint::Tcp(address.host.clone(), address.port),
+                    Some(p) => Endpoint::Unix(p.clone()),
                 };
                 conns.push(Some(conn_of(Link::connect(&ep, &shared.connect).await?)?));
             }

@@ -4,12 +4,13 @@
 //! the result is exactly the same (warm-up as a separate timed run), refuses otherwise with a
 //! message naming the flag, bounds every child with a deadline, and parses `--csv` output.
 
-use super::{LoadTarget, Measurement};
+use super::Measurement;
 use crate::model::{
     BenchmarkMode, Case, CaseCommand, Command, Metrics, ReadFromReplicas, ScenarioKind,
 };
 use crate::server::process::{self, RunError};
 use anyhow::{Context, Result, bail};
+use loadgen::Address;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -261,7 +262,7 @@ impl ValkeyBenchmark {
     pub fn command(
         &self,
         case: &Case,
-        target: &LoadTarget,
+        target: &Address,
         warmup_only: bool,
     ) -> std::process::Command {
         let mut cmd = std::process::Command::new(&self.path);
@@ -360,7 +361,7 @@ impl ValkeyBenchmark {
     pub fn warmup(
         &self,
         case: &Case,
-        target: &LoadTarget,
+        target: &Address,
         abort: &mut dyn FnMut() -> bool,
     ) -> Result<()> {
         let cmd = self.command(case, target, true);
@@ -380,7 +381,7 @@ impl ValkeyBenchmark {
     pub fn measure(
         &self,
         case: &Case,
-        target: &LoadTarget,
+        target: &Address,
         deadline: Duration,
         abort: &mut dyn FnMut() -> bool,
     ) -> Result<Measurement> {
@@ -585,13 +586,7 @@ mod tests {
         .unwrap()
         .cases
         .remove(0);
-        let target = LoadTarget {
-            host: "127.0.0.1".into(),
-            port: 1,
-            cluster: false,
-            tls: None,
-            auth: None,
-        };
+        let target = Address::tcp("127.0.0.1", 1);
         let mut bench = ValkeyBenchmark {
             path: "/usr/bin/redis-benchmark".into(),
             version: "redis-benchmark 7.0.15".into(),

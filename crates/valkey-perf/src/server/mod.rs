@@ -28,6 +28,6 @@ pub mod usage;
 pub use crate::process;
 
 pub use deployment::{
-    CLUSTER_READY_DEADLINE, Deployment, EXTERNAL_PING_EVERY, Endpoint, ExternalTarget,
-    ReplicationWaiter, StartOptions, hold_until_interrupted,
+    CLUSTER_READY_DEADLINE, Deployment, EXTERNAL_PING_EVERY, ReplicationWaiter, StartOptions,
+    hold_until_interrupted,
 };
