@@ -26,16 +26,18 @@ mod workload;
 mod zipf;
 
 pub use address::{Address, ClientTls, Credentials};
-pub use cluster::{crc16, key_slot};
+pub use cluster::{ClusterError, crc16, key_slot};
 pub use spec::{
-    Builtin, CommandSpec, Dataset, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop, WeightedCommand,
-    Workload,
+    Builtin, CommandSpec, Dataset, DatasetError, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop,
+    WeightedCommand, Workload,
 };
 pub use stats::{
-    HISTOGRAM_MAX_NS, LatencySummary, LoadWarning, RunReport, SecondSample, decode_histogram,
-    encode_histogram,
+    HISTOGRAM_MAX_NS, HistogramError, LatencySummary, LoadWarning, RunReport, SecondSample,
+    decode_histogram, encode_histogram,
 };
+pub use sys::PinError;
 pub use tls::{TlsError, client_config as tls_client_config};
+pub use workload::WorkloadError;
 
 use engine::{Shared, Times};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,7 +65,11 @@ pub enum LoadError {
     #[error("TLS setup failed")]
     TlsConfig(#[from] TlsError),
     #[error("cluster discovery failed: {0}")]
-    Cluster(String),
+    Cluster(ClusterError),
+    #[error("invalid load spec: {0}")]
+    Workload(WorkloadError),
+    #[error("invalid load spec: {0}")]
+    Pin(PinError),
     /// The cancel flag was set before every client was connected; nothing was measured.
     #[error("cancelled before the load started")]
     Cancelled,
@@ -143,11 +149,10 @@ fn discover(
         let mut link = Link::connect(&Endpoint::Tcp(host.to_string(), port), cs).await?;
         let reply = link.call(&[b"CLUSTER", b"SLOTS"], cs.timeout).await?;
         if let Some(m) = reply.error_message() {
-            return Err(LoadError::Cluster(format!(
-                "`{}` answered CLUSTER SLOTS with `{m}`; is it a cluster node? (drop \
-                 --cluster for a standalone server)",
-                spec.address
-            )));
+            return Err(LoadError::Cluster(ClusterError::NotACluster {
+                address: spec.address.to_string(),
+                reply: m.to_string(),
+            }));
         }
         let mut map =
             cluster::SlotMap::from_cluster_slots(&reply, host).map_err(LoadError::Cluster)?;
@@ -184,10 +189,9 @@ fn bindings(
         ReadFrom::All => primaries.chain(replicas).collect(),
     };
     if out.is_empty() {
-        return Err(LoadError::Cluster(format!(
-            "reads from replicas were asked for, but the cluster at `{target}` has no replicas \
-             (CLUSTER SLOTS lists none); add replicas or read from the primaries"
-        )));
+        return Err(LoadError::Cluster(ClusterError::NoReplicas {
+            address: target.to_string(),
+        }));
     }
     Ok(out)
 }
@@ -357,7 +361,7 @@ fn prepare(spec: &LoadSpec, gate: Arc<engine::Gate>) -> Result<(Arc<Shared>, usi
         _ => None,
     };
     let compiled =
-        workload::Compiled::new(&spec.workload, address.cluster).map_err(LoadError::Config)?;
+        workload::Compiled::new(&spec.workload, address.cluster).map_err(LoadError::Workload)?;
     let node_keys = match &slot_map {
         Some(map) => (0..map.primaries)
             .map(|i| compiled.node_keys(|slot| map.slots[slot as usize] as usize == i))

@@ -295,15 +295,30 @@ pub struct Dataset {
     pub rows: Vec<Vec<String>>,
 }
 
+/// Why a CSV or TSV text is not a [`Dataset`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatasetError {
+    #[error("the file is empty; it needs a header line")]
+    Empty,
+    #[error("the header line `{header}` has an empty column name")]
+    EmptyColumnName { header: String },
+    #[error("line {line} has {fields} fields, the header {columns}")]
+    FieldCount {
+        line: usize,
+        fields: usize,
+        columns: usize,
+    },
+    #[error("the file has a header but no rows")]
+    NoRows,
+}
+
 impl Dataset {
     /// Parses CSV (`"` quotes, `""` for a quote inside) or, with `tab`, TSV text; the first
     /// line names the columns. At most `max_rows` rows are kept. Every row must have as many
     /// fields as the header.
-    pub fn parse(text: &str, tab: bool, max_rows: Option<u64>) -> Result<Dataset, String> {
+    pub fn parse(text: &str, tab: bool, max_rows: Option<u64>) -> Result<Dataset, DatasetError> {
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header = lines
-            .next()
-            .ok_or("the file is empty; it needs a header line")?;
+        let header = lines.next().ok_or(DatasetError::Empty)?;
         let split = |line: &str| -> Vec<String> {
             if tab {
                 line.split('\t').map(str::to_string).collect()
@@ -316,9 +331,9 @@ impl Dataset {
             .map(|c| c.trim().to_string())
             .collect();
         if columns.iter().any(String::is_empty) {
-            return Err(format!(
-                "the header line `{header}` has an empty column name"
-            ));
+            return Err(DatasetError::EmptyColumnName {
+                header: header.to_string(),
+            });
         }
         let mut rows = Vec::new();
         for (i, line) in lines.enumerate() {
@@ -327,17 +342,16 @@ impl Dataset {
             }
             let row = split(line.trim_end_matches('\r'));
             if row.len() != columns.len() {
-                return Err(format!(
-                    "line {} has {} fields, the header {}",
-                    i + 2,
-                    row.len(),
-                    columns.len()
-                ));
+                return Err(DatasetError::FieldCount {
+                    line: i + 2,
+                    fields: row.len(),
+                    columns: columns.len(),
+                });
             }
             rows.push(row);
         }
         if rows.is_empty() {
-            return Err("the file has a header but no rows".into());
+            return Err(DatasetError::NoRows);
         }
         Ok(Dataset { columns, rows })
     }
