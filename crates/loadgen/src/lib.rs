@@ -29,7 +29,7 @@ pub use address::{Address, ClientTls, Credentials};
 pub use cluster::{ClusterError, crc16, key_slot};
 pub use spec::{
     Builtin, CommandSpec, Dataset, DatasetError, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop,
-    WeightedCommand, Workload,
+    WeightedCommand, Workload, csv_fields,
 };
 pub use stats::{
     HISTOGRAM_MAX_NS, HistogramError, LatencySummary, LoadWarning, RunReport, SecondSample,

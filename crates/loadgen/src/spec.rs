@@ -357,8 +357,9 @@ impl Dataset {
     }
 }
 
-/// One CSV line's fields (`"` quotes, `""` inside quotes).
-fn csv_fields(line: &str) -> Vec<String> {
+/// One CSV line's fields (`"` quotes, `""` inside quotes): a dataset's lines, and
+/// valkey-benchmark's `--csv` output as valkey-perf reads it.
+pub fn csv_fields(line: &str) -> Vec<String> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

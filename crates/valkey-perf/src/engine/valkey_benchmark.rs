@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::server::process::{self, RunError};
 use anyhow::{Context, Result, bail};
-use loadgen::Address;
+use loadgen::{Address, csv_fields};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -425,27 +425,6 @@ fn server_errors(output: &str) -> Option<String> {
         }
     }
     (!seen.is_empty()).then(|| seen.join("; "))
-}
-
-/// Splits one CSV line of quoted fields.
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    fields.push(cur);
-    fields
 }
 
 const CSV_HEADER: [&str; 8] = [
