@@ -7,7 +7,7 @@
 use super::Measurement;
 use crate::model::case::format_cpu_list;
 use crate::model::{
-    BenchmarkMode, Case, Command, KeyDistribution, Metrics, ReadFromReplicas, Warning, WarningKind,
+    BenchmarkMode, Builtin, Case, KeyDistribution, Metrics, ReadFromReplicas, Warning, WarningKind,
 };
 use anyhow::{Context, Result, bail};
 use loadgen::{Address, CommandSpec, KeyOrder, LoadSpec, LoadWarning, ReadFrom, Stop, Workload};
@@ -135,10 +135,10 @@ fn run_watched_together(
 /// Member reads too: SISMEMBER and ZSCORE name `element:<n>` in the collection tagged
 /// `n % 16384`, where a sequential SADD or ZADD put it. Pops and range reads (LRANGE, ZRANGE,
 /// XRANGE) pick their collection's tag at random, so they cannot.
-pub fn can_seed_cluster(command: Command) -> bool {
+pub fn can_seed_cluster(command: Builtin) -> bool {
     matches!(
         command,
-        Command::Get | Command::Mget(_) | Command::Sismember | Command::Zscore
+        Builtin::Get | Builtin::Mget(_) | Builtin::Sismember | Builtin::Zscore
     )
 }
 
@@ -148,14 +148,14 @@ pub fn seed_cluster(case: &Case, target: &Address, count: u64, deadline: Duratio
     let Some(write) = case
         .builtin()
         .filter(|&c| can_seed_cluster(c))
-        .and_then(Command::seeded_by)
+        .and_then(Builtin::seeded_by)
     else {
         return Ok(());
     };
     // MSET's keys all carry the first key's tag, so it would name keys unlike a read does;
     // SET names every key as GET and MGET do.
     let write = match write {
-        Command::Mset(_) => Command::Set,
+        Builtin::Mset(_) => Builtin::Set,
         other => other,
     };
     let mut spec = base_spec(
@@ -451,7 +451,7 @@ fn round3(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Command;
+    use crate::model::Builtin;
     use crate::model::case::CpuSet;
 
     #[test]
@@ -459,7 +459,7 @@ mod tests {
         let busy = LoadWarning::ClientBound {
             busiest_share: 0.95,
         };
-        let mut case = Case::for_test(Command::Get, BenchmarkMode::Duration(5));
+        let mut case = Case::for_test(Builtin::Get, BenchmarkMode::Duration(5));
         assert_eq!(
             warning(&busy, &case).hint.as_deref(),
             Some("add `benchmark-threads`")
