@@ -279,6 +279,26 @@ mod tests {
     }
 
     #[test]
+    fn error_messages_read_as_one_line() {
+        let not = ClusterError::NotACluster {
+            address: "h:1".into(),
+            reply: "ERR no".into(),
+        };
+        assert_eq!(
+            not.to_string(),
+            "`h:1` answered CLUSTER SLOTS with `ERR no`; is it a cluster node? (drop --cluster \
+             for a standalone server)"
+        );
+        let none = ClusterError::NoReplicas {
+            address: "h:1".into(),
+        };
+        assert!(
+            none.to_string()
+                .contains("`h:1` has no replicas (CLUSTER SLOTS")
+        );
+    }
+
+    #[test]
     fn redirects() {
         assert_eq!(
             parse_redirect("MOVED 3999 127.0.0.1:6381", "h"),

@@ -501,6 +501,18 @@ mod tests {
     }
 
     #[test]
+    fn tls_without_a_ca_is_refused_after_the_load_generators_own_checks() {
+        let spec = |flags: &[&str]| {
+            let t = T::try_parse_from(["x", "--tls"].iter().chain(flags)).unwrap();
+            spec_for(&t.a, CommandSpec::Builtin(Builtin::Set), 1).unwrap()
+        };
+        let err = tls_without_ca(&spec(&[])).to_string();
+        assert!(err.ends_with("pass `--cacert FILE`"), "{err}");
+        let err = tls_without_ca(&spec(&["-s", "/tmp/v.sock"])).to_string();
+        assert!(err.contains("TLS over a unix socket"), "{err}");
+    }
+
+    #[test]
     fn valkey_benchmark_flags_parse() {
         let t = T::try_parse_from([
             "x",
