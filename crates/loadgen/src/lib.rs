@@ -8,8 +8,11 @@
 //! run the command's [`Builtin::seeded_by`] write first with [`KeyOrder::Sequential`] and
 //! `Stop::Requests(keyspacelen)`.
 //!
-//! [`tls_client_config`] is the workspace's one TLS client configuration; valkey-perf's
-//! control connections use it too.
+//! [`Address`] (with its [`ClientTls`] and [`Credentials`]) is the workspace's one
+//! description of where a server is and how to reach it, and [`tls_client_config`] its one TLS
+//! client configuration; valkey-perf's server layer and control connections use both.
+//! Failures are typed: [`LoadError`] for a run, and the errors of the parts a caller may use
+//! alone ([`DatasetError`], [`HistogramError`]).
 //!
 //! This crate depends on the RESP codec only; it knows nothing of configs or records.
 
