@@ -3,6 +3,35 @@
 
 use resp::Frame;
 
+/// Why a cluster's layout could not be learnt from its seed node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "`{address}` answered CLUSTER SLOTS with `{reply}`; is it a cluster node? (drop \
+         --cluster for a standalone server)"
+    )]
+    NotACluster { address: String, reply: String },
+    #[error("CLUSTER SLOTS returned {reply}, expected an array")]
+    SlotsNotAnArray { reply: String },
+    #[error("CLUSTER SLOTS entry is not an array")]
+    EntryNotAnArray,
+    #[error("CLUSTER SLOTS entry lacks start, end or primary")]
+    EntryIncomplete,
+    #[error("CLUSTER SLOTS primary lacks a port")]
+    NoPort,
+    #[error("CLUSTER SLOTS range {start}-{end} is invalid")]
+    BadRange { start: i64, end: i64 },
+    #[error("the cluster serves no slots (CLUSTER SLOTS is empty)")]
+    NoSlots,
+    #[error("slot {0} is not served by any node")]
+    UnservedSlot(usize),
+    #[error(
+        "reads from replicas were asked for, but the cluster at `{address}` has no replicas \
+         (CLUSTER SLOTS lists none); add replicas or read from the primaries"
+    )]
+    NoReplicas { address: String },
+}
+
 /// Number of hash slots in a Valkey cluster.
 pub const SLOTS: usize = 16384;
 
@@ -63,11 +92,14 @@ pub(crate) struct SlotMap {
 
 impl SlotMap {
     /// Builds the map from a `CLUSTER SLOTS` reply; an empty host means `seed_host`.
-    pub(crate) fn from_cluster_slots(reply: &Frame, seed_host: &str) -> Result<SlotMap, String> {
+    pub(crate) fn from_cluster_slots(
+        reply: &Frame,
+        seed_host: &str,
+    ) -> Result<SlotMap, ClusterError> {
         let Frame::Array(ranges) = reply else {
-            return Err(format!(
-                "CLUSTER SLOTS returned {reply:?}, expected an array"
-            ));
+            return Err(ClusterError::SlotsNotAnArray {
+                reply: format!("{reply:?}"),
+            });
         };
         let mut map = SlotMap {
             nodes: Vec::new(),
@@ -96,12 +128,12 @@ impl SlotMap {
         let mut replica_entries = Vec::new();
         for r in ranges {
             let Frame::Array(items) = r else {
-                return Err("CLUSTER SLOTS entry is not an array".into());
+                return Err(ClusterError::EntryNotAnArray);
             };
             let (Some(Frame::Integer(start)), Some(Frame::Integer(end)), Some(Frame::Array(p))) =
                 (items.first(), items.get(1), items.get(2))
             else {
-                return Err("CLUSTER SLOTS entry lacks start, end or primary".into());
+                return Err(ClusterError::EntryIncomplete);
             };
             let host = p
                 .first()
@@ -114,11 +146,14 @@ impl SlotMap {
                 host
             };
             let Some(Frame::Integer(port)) = p.get(1) else {
-                return Err("CLUSTER SLOTS primary lacks a port".into());
+                return Err(ClusterError::NoPort);
             };
             let node = map.node_index((host, *port as u16));
             if *start < 0 || *end >= SLOTS as i64 || start > end {
-                return Err(format!("CLUSTER SLOTS range {start}-{end} is invalid"));
+                return Err(ClusterError::BadRange {
+                    start: *start,
+                    end: *end,
+                });
             }
             for s in *start..=*end {
                 map.slots[s as usize] = node;
@@ -135,10 +170,10 @@ impl SlotMap {
             }
         }
         if map.nodes.is_empty() {
-            return Err("the cluster serves no slots (CLUSTER SLOTS is empty)".into());
+            return Err(ClusterError::NoSlots);
         }
         if let Some(s) = map.slots.iter().position(|&n| n == u16::MAX) {
-            return Err(format!("slot {s} is not served by any node"));
+            return Err(ClusterError::UnservedSlot(s));
         }
         Ok(map)
     }
@@ -241,6 +276,26 @@ mod tests {
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
         assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % 16384);
         assert_eq!(key_slot(b"foo{{bar}}zap"), crc16(b"{bar") % 16384);
+    }
+
+    #[test]
+    fn error_messages_read_as_one_line() {
+        let not = ClusterError::NotACluster {
+            address: "h:1".into(),
+            reply: "ERR no".into(),
+        };
+        assert_eq!(
+            not.to_string(),
+            "`h:1` answered CLUSTER SLOTS with `ERR no`; is it a cluster node? (drop --cluster \
+             for a standalone server)"
+        );
+        let none = ClusterError::NoReplicas {
+            address: "h:1".into(),
+        };
+        assert!(
+            none.to_string()
+                .contains("`h:1` has no replicas (CLUSTER SLOTS")
+        );
     }
 
     #[test]

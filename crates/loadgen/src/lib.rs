@@ -8,11 +8,15 @@
 //! run the command's [`Builtin::seeded_by`] write first with [`KeyOrder::Sequential`] and
 //! `Stop::Requests(keyspacelen)`.
 //!
-//! [`tls_client_config`] is the workspace's one TLS client configuration; valkey-perf's
-//! control connections use it too.
+//! [`Address`] (with its [`ClientTls`] and [`Credentials`]) is the workspace's one
+//! description of where a server is and how to reach it, and [`tls_client_config`] its one TLS
+//! client configuration; valkey-perf's server layer and control connections use both.
+//! Failures are typed: [`LoadError`] for a run, and the errors of the parts a caller may use
+//! alone ([`DatasetError`], [`HistogramError`]).
 //!
 //! This crate depends on the RESP codec only; it knows nothing of configs or records.
 
+mod address;
 mod cluster;
 mod engine;
 mod socket;
@@ -24,16 +28,19 @@ mod transport;
 mod workload;
 mod zipf;
 
-pub use cluster::{crc16, key_slot};
+pub use address::{Address, ClientTls, Credentials};
+pub use cluster::{ClusterError, crc16, key_slot};
 pub use spec::{
-    Auth, Builtin, CommandSpec, Dataset, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop, Target,
-    TlsSpec, WeightedCommand, Workload,
+    Builtin, CommandSpec, Dataset, DatasetError, KeyOrder, LoadSpec, Pacing, ReadFrom, Stop,
+    WeightedCommand, Workload, csv_fields,
 };
 pub use stats::{
-    HISTOGRAM_MAX_NS, LatencySummary, LoadWarning, RunReport, SecondSample, decode_histogram,
-    encode_histogram,
+    HISTOGRAM_MAX_NS, HistogramError, LatencySummary, LoadWarning, RunReport, SecondSample,
+    decode_histogram, encode_histogram,
 };
+pub use sys::PinError;
 pub use tls::{TlsError, client_config as tls_client_config};
+pub use workload::WorkloadError;
 
 use engine::{Shared, Times};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,7 +68,11 @@ pub enum LoadError {
     #[error("TLS setup failed")]
     TlsConfig(#[from] TlsError),
     #[error("cluster discovery failed: {0}")]
-    Cluster(String),
+    Cluster(ClusterError),
+    #[error("invalid load spec: {0}")]
+    Workload(WorkloadError),
+    #[error("invalid load spec: {0}")]
+    Pin(PinError),
     /// The cancel flag was set before every client was connected; nothing was measured.
     #[error("cancelled before the load started")]
     Cancelled,
@@ -77,6 +88,13 @@ pub enum LoadError {
         reason: String,
         report: Box<RunReport>,
     },
+}
+
+impl LoadSpec {
+    /// Checks the spec without connecting: what [`run`] refuses before it opens a socket.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        validate(self)
+    }
 }
 
 fn validate(spec: &LoadSpec) -> Result<(), LoadError> {
@@ -106,13 +124,14 @@ fn validate(spec: &LoadSpec) -> Result<(), LoadError> {
     if !(0.0..=1.0).contains(&spec.max_error_share) {
         return bad("max_error_share must be between 0 and 1");
     }
-    if matches!(spec.target, Target::Unix(_)) && spec.tls.is_some() {
+    let unix = spec.address.unix.is_some();
+    if unix && spec.address.tls.is_some() {
         return bad("TLS over a unix socket is not supported; use a TCP target");
     }
-    if matches!(spec.target, Target::Unix(_)) && spec.cluster {
+    if unix && spec.address.cluster {
         return bad("cluster mode needs a TCP target, not a unix socket");
     }
-    if spec.cluster && spec.dbnum.is_some_and(|d| d != 0) {
+    if spec.address.cluster && spec.dbnum.is_some_and(|d| d != 0) {
         return bad("a cluster has only database 0; drop --dbnum");
     }
     Ok(())
@@ -133,11 +152,10 @@ fn discover(
         let mut link = Link::connect(&Endpoint::Tcp(host.to_string(), port), cs).await?;
         let reply = link.call(&[b"CLUSTER", b"SLOTS"], cs.timeout).await?;
         if let Some(m) = reply.error_message() {
-            return Err(LoadError::Cluster(format!(
-                "`{}` answered CLUSTER SLOTS with `{m}`; is it a cluster node? (drop \
-                 --cluster for a standalone server)",
-                spec.target
-            )));
+            return Err(LoadError::Cluster(ClusterError::NotACluster {
+                address: spec.address.to_string(),
+                reply: m.to_string(),
+            }));
         }
         let mut map =
             cluster::SlotMap::from_cluster_slots(&reply, host).map_err(LoadError::Cluster)?;
@@ -156,7 +174,7 @@ fn discover(
 fn bindings(
     map: &cluster::SlotMap,
     read_from: ReadFrom,
-    target: &Target,
+    target: &Address,
 ) -> Result<Vec<engine::Binding>, LoadError> {
     let primaries = (0..map.primaries).map(|p| engine::Binding {
         node: p,
@@ -174,10 +192,9 @@ fn bindings(
         ReadFrom::All => primaries.chain(replicas).collect(),
     };
     if out.is_empty() {
-        return Err(LoadError::Cluster(format!(
-            "reads from replicas were asked for, but the cluster at `{target}` has no replicas \
-             (CLUSTER SLOTS lists none); add replicas or read from the primaries"
-        )));
+        return Err(LoadError::Cluster(ClusterError::NoReplicas {
+            address: target.to_string(),
+        }));
     }
     Ok(out)
 }
@@ -326,27 +343,28 @@ pub fn run_together(
 /// workload, each node's keys. Returns it with the stream's number of worker threads.
 fn prepare(spec: &LoadSpec, gate: Arc<engine::Gate>) -> Result<(Arc<Shared>, usize), LoadError> {
     validate(spec)?;
-    let tls = match &spec.tls {
+    let tls = match &spec.address.tls {
         Some(t) => Some((transport::tls_config(t)?, t.sni.clone())),
         None => None,
     };
     let connect = ConnectSpec {
         tls,
-        auth: spec.auth.clone(),
+        auth: spec.address.auth.clone(),
         dbnum: spec.dbnum,
         resp3: spec.resp3,
         timeout: spec.connect_timeout,
     };
-    let seed_host = match &spec.target {
-        Target::Tcp { host, .. } => host.clone(),
-        Target::Unix(_) => String::new(),
+    let address = &spec.address;
+    let seed_host = match &address.unix {
+        None => address.host.clone(),
+        Some(_) => String::new(),
     };
-    let slot_map = match (&spec.target, spec.cluster) {
-        (Target::Tcp { host, port }, true) => Some(discover(spec, &connect, host, *port)?),
+    let slot_map = match (&address.unix, address.cluster) {
+        (None, true) => Some(discover(spec, &connect, &address.host, address.port)?),
         _ => None,
     };
     let compiled =
-        workload::Compiled::new(&spec.workload, spec.cluster).map_err(LoadError::Config)?;
+        workload::Compiled::new(&spec.workload, address.cluster).map_err(LoadError::Workload)?;
     let node_keys = match &slot_map {
         Some(map) => (0..map.primaries)
             .map(|i| compiled.node_keys(|slot| map.slots[slot as usize] as usize == i))
@@ -354,7 +372,7 @@ fn prepare(spec: &LoadSpec, gate: Arc<engine::Gate>) -> Result<(Arc<Shared>, usi
         None => Vec::new(),
     };
     let bindings = match &slot_map {
-        Some(map) => bindings(map, spec.read_from, &spec.target)?,
+        Some(map) => bindings(map, spec.read_from, &spec.address)?,
         None => Vec::new(),
     };
     let threads = spec.threads.min(spec.clients);
@@ -555,12 +573,8 @@ mod tests {
     fn silent_target() -> (std::net::TcpListener, LoadSpec) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let target = Target::Tcp {
-            host: "127.0.0.1".into(),
-            port,
-        };
         let mut spec = LoadSpec::new(
-            target,
+            Address::tcp("127.0.0.1", port),
             Workload::single(CommandSpec::Builtin(Builtin::Ping), 3, None),
         );
         spec.clients = 2;

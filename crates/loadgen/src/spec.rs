@@ -1,51 +1,8 @@
 //! The inert description of one load run: where to connect, what to send, how fast, how long.
 
+use crate::address::Address;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// Where the server listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Tcp { host: String, port: u16 },
-    Unix(PathBuf),
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Target::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
-
-/// TLS settings (rustls with the ring provider). `ca_file` is required: there is no
-/// built-in root store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsSpec {
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    /// Server name to verify and send; defaults to the host.
-    pub sni: Option<String>,
-}
-
-/// AUTH credentials. `Debug` hides the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Auth {
-    pub user: Option<String>,
-    pub password: String,
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auth")
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
 
 /// A built-in workload with valkey-benchmark's key names and value layout. This is also the
 /// command list of valkey-perf's config files ([`Builtin::CONFIG`]): one list for both.
@@ -338,15 +295,30 @@ pub struct Dataset {
     pub rows: Vec<Vec<String>>,
 }
 
+/// Why a CSV or TSV text is not a [`Dataset`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatasetError {
+    #[error("the file is empty; it needs a header line")]
+    Empty,
+    #[error("the header line `{header}` has an empty column name")]
+    EmptyColumnName { header: String },
+    #[error("line {line} has {fields} fields, the header {columns}")]
+    FieldCount {
+        line: usize,
+        fields: usize,
+        columns: usize,
+    },
+    #[error("the file has a header but no rows")]
+    NoRows,
+}
+
 impl Dataset {
     /// Parses CSV (`"` quotes, `""` for a quote inside) or, with `tab`, TSV text; the first
     /// line names the columns. At most `max_rows` rows are kept. Every row must have as many
     /// fields as the header.
-    pub fn parse(text: &str, tab: bool, max_rows: Option<u64>) -> Result<Dataset, String> {
+    pub fn parse(text: &str, tab: bool, max_rows: Option<u64>) -> Result<Dataset, DatasetError> {
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header = lines
-            .next()
-            .ok_or("the file is empty; it needs a header line")?;
+        let header = lines.next().ok_or(DatasetError::Empty)?;
         let split = |line: &str| -> Vec<String> {
             if tab {
                 line.split('\t').map(str::to_string).collect()
@@ -359,9 +331,9 @@ impl Dataset {
             .map(|c| c.trim().to_string())
             .collect();
         if columns.iter().any(String::is_empty) {
-            return Err(format!(
-                "the header line `{header}` has an empty column name"
-            ));
+            return Err(DatasetError::EmptyColumnName {
+                header: header.to_string(),
+            });
         }
         let mut rows = Vec::new();
         for (i, line) in lines.enumerate() {
@@ -370,24 +342,24 @@ impl Dataset {
             }
             let row = split(line.trim_end_matches('\r'));
             if row.len() != columns.len() {
-                return Err(format!(
-                    "line {} has {} fields, the header {}",
-                    i + 2,
-                    row.len(),
-                    columns.len()
-                ));
+                return Err(DatasetError::FieldCount {
+                    line: i + 2,
+                    fields: row.len(),
+                    columns: columns.len(),
+                });
             }
             rows.push(row);
         }
         if rows.is_empty() {
-            return Err("the file has a header but no rows".into());
+            return Err(DatasetError::NoRows);
         }
         Ok(Dataset { columns, rows })
     }
 }
 
-/// One CSV line's fields (`"` quotes, `""` inside quotes).
-fn csv_fields(line: &str) -> Vec<String> {
+/// One CSV line's fields (`"` quotes, `""` inside quotes): a dataset's lines, and
+/// valkey-benchmark's `--csv` output as valkey-perf reads it.
+pub fn csv_fields(line: &str) -> Vec<String> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -474,15 +446,13 @@ impl fmt::Display for ReadFrom {
 /// Everything one load run needs.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
-    pub target: Target,
-    pub tls: Option<TlsSpec>,
-    pub auth: Option<Auth>,
+    /// The server (a cluster's seed node when `address.cluster`: the client discovers the
+    /// cluster from it and routes by key slot), with its TLS and credentials.
+    pub address: Address,
     /// `SELECT` this database after connecting (standalone only).
     pub dbnum: Option<u32>,
     /// Speak RESP3 (`HELLO 3`).
     pub resp3: bool,
-    /// Discover the cluster from `target` and route by key slot.
-    pub cluster: bool,
     /// Cluster mode: which nodes the clients are bound to. Meant for read workloads: a
     /// replica answers writes with a redirect to its primary.
     pub read_from: ReadFrom,
@@ -518,14 +488,11 @@ pub struct LoadSpec {
 impl LoadSpec {
     /// A spec with the defaults: 50 clients, 1 thread, pipeline 1, 100000 requests, closed
     /// loop, no warm-up, any error fails the run.
-    pub fn new(target: Target, workload: Workload) -> LoadSpec {
+    pub fn new(address: Address, workload: Workload) -> LoadSpec {
         LoadSpec {
-            target,
-            tls: None,
-            auth: None,
+            address,
             dbnum: None,
             resp3: false,
-            cluster: false,
             read_from: ReadFrom::Primaries,
             workload,
             clients: 50,

@@ -338,14 +338,23 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Why a text is not a histogram [`encode_histogram`] wrote.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramError {
+    #[error("histogram is not base64: {0}")]
+    NotBase64(base64::DecodeError),
+    #[error("histogram is not in the HdrHistogram V2 encoding: {0:?}")]
+    NotV2(hdrhistogram::serialization::DeserializeError),
+}
+
 /// Decodes [`encode_histogram`]'s output (for merging runs or hosts).
-pub fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
+pub fn decode_histogram(b64: &str) -> Result<Histogram<u64>, HistogramError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
-        .map_err(|e| format!("histogram is not base64: {e}"))?;
+        .map_err(HistogramError::NotBase64)?;
     Deserializer::new()
         .deserialize(&mut &bytes[..])
-        .map_err(|e| format!("histogram is not in the HdrHistogram V2 encoding: {e:?}"))
+        .map_err(HistogramError::NotV2)
 }
 
 /// Merges the per-second accumulators of all threads into the series.

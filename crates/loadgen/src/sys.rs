@@ -3,13 +3,22 @@
 
 use std::time::Duration;
 
+/// Why a worker thread could not be pinned to its CPU.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("CPU {cpu} cannot be used for pinning: {errno}")]
+    NoSuchCpu { cpu: usize, errno: nix::Error },
+    #[error("cannot pin a client thread to CPU {cpu}: {errno}")]
+    Affinity { cpu: usize, errno: nix::Error },
+}
+
 /// Pins the calling thread to `cpu`.
-pub(crate) fn pin_current_thread(cpu: usize) -> Result<(), String> {
+pub(crate) fn pin_current_thread(cpu: usize) -> Result<(), PinError> {
     let mut set = nix::sched::CpuSet::new();
     set.set(cpu)
-        .map_err(|e| format!("CPU {cpu} cannot be used for pinning: {e}"))?;
+        .map_err(|errno| PinError::NoSuchCpu { cpu, errno })?;
     nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-        .map_err(|e| format!("cannot pin a client thread to CPU {cpu}: {e}"))
+        .map_err(|errno| PinError::Affinity { cpu, errno })
 }
 
 /// The CPUs the calling thread may run on, read back from the kernel (empty when unknown).

@@ -2,7 +2,7 @@
 //! the connection handshake (HELLO 3, AUTH, SELECT).
 
 use crate::LoadError;
-use crate::spec::{Auth, TlsSpec};
+use crate::address::{ClientTls, Credentials};
 use resp::Frame;
 use rustls::pki_types::ServerName;
 use std::io::{self, Read, Write};
@@ -33,29 +33,24 @@ impl std::fmt::Display for Endpoint {
 /// Connection settings shared by all connections of a run.
 pub(crate) struct ConnectSpec {
     pub tls: Option<(Arc<rustls::ClientConfig>, Option<String>)>,
-    pub auth: Option<Auth>,
+    pub auth: Option<Credentials>,
     pub dbnum: Option<u32>,
     pub resp3: bool,
     pub timeout: Duration,
 }
 
 /// The rustls client configuration for a run (see [`crate::tls::client_config`]).
-pub(crate) fn tls_config(spec: &TlsSpec) -> Result<Arc<rustls::ClientConfig>, LoadError> {
-    let Some(ca) = &spec.ca_file else {
-        return Err(LoadError::Tls {
-            message: "TLS needs a CA certificate to verify the server; pass `--cacert FILE`".into(),
-        });
-    };
+pub(crate) fn tls_config(spec: &ClientTls) -> Result<Arc<rustls::ClientConfig>, LoadError> {
     // Checked here too, so the message names this command's flags.
-    if spec.cert_file.is_some() != spec.key_file.is_some() {
+    if spec.cert.is_some() != spec.key.is_some() {
         return Err(LoadError::Tls {
             message: "a client certificate needs both `--cert` and `--key`".into(),
         });
     }
     Ok(crate::tls::client_config(
-        ca,
-        spec.cert_file.as_deref(),
-        spec.key_file.as_deref(),
+        &spec.ca,
+        spec.cert.as_deref(),
+        spec.key.as_deref(),
     )?)
 }
 

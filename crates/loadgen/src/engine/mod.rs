@@ -35,6 +35,15 @@ const SHAPE_SAMPLE: u64 = 16;
 /// it wanted: the client may have limited the result.
 pub(crate) const STARVED_WAIT_SHARE: f64 = 0.05;
 
+/// Why a connection's reply stream cannot be read on: the connection is dropped.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("protocol error: {0}")]
+    Protocol(resp::Error),
+    #[error("the server sent a reply nobody asked for")]
+    Unrequested,
+}
+
 /// Per-thread state the thread's clients share.
 struct ThreadCtx<'a> {
     shared: Arc<Shared>,
@@ -140,9 +149,10 @@ impl Client {
         let mut key_home = 0;
         match &shared.slot_map {
             None => {
-                let ep = match &shared.spec.target {
-                    crate::spec::Target::Tcp { host, port } => Endpoint::Tcp(host.clone(), *port),
-                    crate::spec::Target::Unix(p) => Endpoint::Unix(p.clone()),
+                let address = &shared.spec.address;
+                let ep = match &address.unix {
+                    None => Endpoint::Tcp(address.host.clone(), address.port),
+                    Some(p) => Endpoint::Unix(p.clone()),
                 };
                 conns.push(Some(conn_of(Link::connect(&ep, &shared.connect).await?)?));
             }
@@ -368,7 +378,7 @@ impl Client {
             let finished = match self.drain_replies(i, ctx, &mut redirects) {
                 Ok(n) => n,
                 Err(why) => {
-                    self.stop(ctx, Some((i, &why)), "client stopped");
+                    self.stop(ctx, Some((i, &why.to_string())), "client stopped");
                     return;
                 }
             };
@@ -413,7 +423,7 @@ impl Client {
         i: usize,
         ctx: &ThreadCtx,
         redirects: &mut Vec<(Inflight, Redirect)>,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, StreamError> {
         let cluster = self.slots.is_some();
         let Some(conn) = self.conns[i].as_mut() else {
             return Ok(0);
@@ -441,7 +451,7 @@ impl Client {
                 Ok(None) => break,
                 Err(e) => {
                     flush(&mut rec, &mut run);
-                    return Err(format!("protocol error: {e}"));
+                    return Err(StreamError::Protocol(e));
                 }
             };
             if checked.kind == FrameKind::Push {
@@ -450,7 +460,7 @@ impl Client {
             }
             let Some(entry) = conn.inflight.pop_front() else {
                 flush(&mut rec, &mut run);
-                return Err("the server sent a reply nobody asked for".into());
+                return Err(StreamError::Unrequested);
             };
             if entry.asking {
                 if entry.refresh {

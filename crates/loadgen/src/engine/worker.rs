@@ -255,7 +255,7 @@ pub(crate) fn worker(
     if let Some(cpus) = &shared.spec.cpu_set {
         if !cpus.is_empty() {
             if let Err(e) = sys::pin_current_thread(cpus[tid % cpus.len()]) {
-                let _ = ready.send(Err(LoadError::Config(e)));
+                let _ = ready.send(Err(LoadError::Pin(e)));
                 return None;
             }
         }

@@ -46,13 +46,43 @@ pub(crate) struct Compiled {
     uniform_keys: Option<u64>,
 }
 
+/// Why a workload cannot be compiled into request templates.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("the workload has no command")]
+    NoCommand,
+    #[error("keyspacelen must be at least 1")]
+    EmptyKeyspace,
+    #[error("empty command")]
+    EmptyCommand,
+    #[error("the dataset has no rows")]
+    NoRows,
+    #[error("`{command}` has `__field:` placeholders but the workload has no dataset")]
+    NoDataset { command: String },
+    #[error("`{arg}` has `__field:` without its closing `__`")]
+    UnclosedField { arg: String },
+    #[error(
+        "`{arg}` names the column `{column}`, which the dataset does not have (its columns: {})",
+        columns.join(", ")
+    )]
+    UnknownColumn {
+        arg: String,
+        column: String,
+        columns: Vec<String>,
+    },
+    #[error("the weights of the workload's commands add up to 0")]
+    ZeroWeights,
+    #[error("the zipf exponent must be a positive number, not {0}")]
+    ZipfExponent(f64),
+}
+
 impl Compiled {
-    pub(crate) fn new(w: &Workload, cluster: bool) -> Result<Compiled, String> {
+    pub(crate) fn new(w: &Workload, cluster: bool) -> Result<Compiled, WorkloadError> {
         if w.commands.is_empty() {
-            return Err("the workload has no command".into());
+            return Err(WorkloadError::NoCommand);
         }
         if w.keyspacelen == Some(0) {
-            return Err("keyspacelen must be at least 1".into());
+            return Err(WorkloadError::EmptyKeyspace);
         }
         let value = value_bytes(w.data_size);
         let keyspace = w.keyspacelen.is_some();
@@ -95,16 +125,12 @@ impl Compiled {
                                 })
                                 .collect::<Result<Vec<_>, _>>()?;
                             rows.push(Some(per_row.clone()));
-                            per_row
-                                .into_iter()
-                                .next()
-                                .ok_or("the dataset has no rows")?
+                            per_row.into_iter().next().ok_or(WorkloadError::NoRows)?
                         }
                         (None, true) => {
-                            return Err(format!(
-                                "`{}` has `__field:` placeholders but the workload has no dataset",
-                                args.join(" ")
-                            ));
+                            return Err(WorkloadError::NoDataset {
+                                command: args.join(" "),
+                            });
                         }
                         _ => {
                             rows.push(None);
@@ -128,7 +154,7 @@ impl Compiled {
             cumulative.push(total);
         }
         if total == 0 {
-            return Err("the weights of the workload's commands add up to 0".into());
+            return Err(WorkloadError::ZeroWeights);
         }
         let (sequential, seed) = match w.key_order {
             KeyOrder::Sequential => (Some(Arc::new(AtomicU64::new(0))), 0),
@@ -136,9 +162,7 @@ impl Compiled {
         };
         let zipf = match w.key_order {
             KeyOrder::Zipf { exponent, .. } if !(exponent.is_finite() && exponent > 0.0) => {
-                return Err(format!(
-                    "the zipf exponent must be a positive number, not {exponent}"
-                ));
+                return Err(WorkloadError::ZipfExponent(exponent));
             }
             KeyOrder::Zipf { exponent, .. } => w
                 .keyspacelen
@@ -612,7 +636,7 @@ mod tests {
             }],
             ..w
         };
-        let err = Compiled::new(&missing, false).unwrap_err();
+        let err = Compiled::new(&missing, false).unwrap_err().to_string();
         assert!(
             err.contains("column `nope`") && err.contains("term, n"),
             "{err}"

@@ -1,6 +1,7 @@
 //! Command templates: each workload command encoded once as RESP, with the offsets of its
 //! placeholders, and the reply shape the command implies.
 
+use super::WorkloadError;
 use crate::spec::Builtin;
 
 const RAND: &str = "__rand_int__";
@@ -220,9 +221,9 @@ pub(super) fn compile_template(
     keyspace: bool,
     cluster: bool,
     row: Option<Row<'_>>,
-) -> Result<Template, String> {
+) -> Result<Template, WorkloadError> {
     if args.is_empty() {
-        return Err("empty command".into());
+        return Err(WorkloadError::EmptyCommand);
     }
     let mut t = Template::of_bytes(Vec::new());
     resp::write_array_len(&mut t.bytes, args.len());
@@ -254,15 +255,16 @@ pub(super) fn compile_template(
                 rest = &rest[TAG.len()..];
             } else if let Some(after) = rest.strip_prefix(FIELD).filter(|_| row.is_some()) {
                 let Some(end) = after.find("__") else {
-                    return Err(format!("`{arg}` has `__field:` without its closing `__`"));
+                    return Err(WorkloadError::UnclosedField { arg: arg.clone() });
                 };
                 let name = &after[..end];
                 let (columns, values) = row.unwrap_or_default();
                 let Some(col) = columns.iter().position(|c| c == name) else {
-                    return Err(format!(
-                        "`{arg}` names the column `{name}`, which the dataset does not have (its columns: {})",
-                        columns.join(", ")
-                    ));
+                    return Err(WorkloadError::UnknownColumn {
+                        arg: arg.clone(),
+                        column: name.to_string(),
+                        columns: columns.to_vec(),
+                    });
                 };
                 // The value goes in as it is: placeholders inside data are data.
                 out.extend_from_slice(values[col].as_bytes());

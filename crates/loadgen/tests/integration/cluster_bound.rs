@@ -22,7 +22,7 @@ fn cluster_clients_have_one_connection_each_and_reads_hit_every_key() {
     let cluster = Cluster::start(&bin, 3);
     let keyspace = 20_000;
     let mut seed = spec(tcp(cluster.nodes[0].port), Builtin::Set, keyspace, keyspace);
-    seed.cluster = true;
+    seed.address.cluster = true;
     seed.workload.key_order = KeyOrder::Sequential;
     let r = go(&seed);
     assert_eq!(r.errors, 0, "{:?}", r.errors_by_kind);
@@ -42,7 +42,7 @@ fn cluster_clients_have_one_connection_each_and_reads_hit_every_key() {
         }
         let clients = 12;
         let mut s = spec(tcp(cluster.nodes[0].port), command, 0, keyspace);
-        s.cluster = true;
+        s.address.cluster = true;
         s.clients = clients;
         s.pipeline = 10;
         s.stop = Stop::Duration(Duration::from_millis(1500));

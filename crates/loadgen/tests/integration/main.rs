@@ -7,20 +7,18 @@ mod support;
 mod together;
 
 use loadgen::{
-    Auth, Builtin, CommandSpec, KeyOrder, LoadError, LoadSpec, Pacing, Stop, Target, Workload,
+    Address, Builtin, CommandSpec, Credentials, KeyOrder, LoadError, LoadSpec, Pacing, Stop,
+    Workload,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::{Cluster, Server};
 
-pub(crate) fn tcp(port: u16) -> Target {
-    Target::Tcp {
-        host: "127.0.0.1".into(),
-        port,
-    }
+pub(crate) fn tcp(port: u16) -> Address {
+    Address::tcp("127.0.0.1", port)
 }
 
-pub(crate) fn spec(target: Target, b: Builtin, requests: u64, keyspace: u64) -> LoadSpec {
+pub(crate) fn spec(target: Address, b: Builtin, requests: u64, keyspace: u64) -> LoadSpec {
     let mut w = Workload::single(CommandSpec::Builtin(b), 8, Some(keyspace));
     w.key_order = KeyOrder::Random { seed: 42 };
     let mut s = LoadSpec::new(target, w);
@@ -276,8 +274,8 @@ fn unix_socket_and_resp3_and_auth() {
         &["--unixsocket", &sock_s, "--requirepass", "s3cret"],
         false,
     );
-    let mut s = spec(Target::Unix(sock.clone()), Builtin::Hset, 1000, 100);
-    s.auth = Some(Auth {
+    let mut s = spec(Address::unix(sock.clone()), Builtin::Hset, 1000, 100);
+    s.address.auth = Some(Credentials {
         user: None,
         password: "s3cret".into(),
     });
@@ -287,7 +285,7 @@ fn unix_socket_and_resp3_and_auth() {
     assert_eq!(r.requests, 1000);
     // Wrong password: a clear authentication error, over TCP and RESP2.
     let mut bad = spec(tcp(server.port), Builtin::Set, 10, 10);
-    bad.auth = Some(Auth {
+    bad.address.auth = Some(Credentials {
         user: None,
         password: "wrong".into(),
     });
@@ -308,7 +306,7 @@ fn tls_against_redis_server() {
     };
     let (_server, tls) = support::TlsServer::start(&bin);
     let mut s = spec(tcp(_server.server.port), Builtin::Set, 2000, 100);
-    s.tls = Some(tls);
+    s.address.tls = Some(tls);
     let r = go(&s);
     assert_eq!(r.requests, 2000);
     assert_eq!(r.errors, 0);
@@ -322,7 +320,7 @@ fn cluster_routes_by_slot_and_survives_a_slot_migration() {
     let cluster = Cluster::start(&bin, 3);
     let n = 40_000;
     let mut s = spec(tcp(cluster.nodes[0].port), Builtin::Set, n, 100_000);
-    s.cluster = true;
+    s.address.cluster = true;
     s.pacing = Pacing::FixedRate { rps: 20_000.0 };
     s.clients = 6;
     s.pipeline = 2;

@@ -143,7 +143,7 @@ fn tls_writes_larger_than_the_tls_buffer() {
     s.pipeline = 16;
     s.clients = 2;
     s.threads = 1;
-    s.tls = Some(tls);
+    s.address.tls = Some(tls);
     let r = go(&s);
     assert_eq!(r.requests, 2000);
     assert_eq!(r.errors, 0, "{:?}", r.errors_by_kind);

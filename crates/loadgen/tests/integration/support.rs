@@ -271,7 +271,7 @@ pub struct TlsServer {
 }
 
 impl TlsServer {
-    pub fn start(bin: &Path) -> (TlsServer, loadgen::TlsSpec) {
+    pub fn start(bin: &Path) -> (TlsServer, loadgen::ClientTls) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -322,10 +322,10 @@ impl TlsServer {
             ],
             false,
         );
-        let tls = loadgen::TlsSpec {
-            ca_file: Some(ca_file),
-            cert_file: Some(cli_cert),
-            key_file: Some(cli_key),
+        let tls = loadgen::ClientTls {
+            ca: ca_file,
+            cert: Some(cli_cert),
+            key: Some(cli_key),
             sni: None,
         };
         (TlsServer { server, _dir: dir }, tls)

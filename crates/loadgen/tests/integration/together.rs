@@ -86,7 +86,7 @@ fn cluster_templates_route_keys_with_and_without_tags() {
         &["SET", "doc:{tag}:__rand_int__", "v"][..],
     ] {
         let mut s = template(cluster.nodes[0].port, args, 6, 3);
-        s.cluster = true;
+        s.address.cluster = true;
         s.stop = Stop::Requests(3000);
         let never = AtomicBool::new(false);
         let r = loadgen::run(&s, &never).unwrap_or_else(|e| panic!("{args:?}: {e}"));
@@ -128,7 +128,7 @@ fn keyless_commands_go_to_the_clients_own_node_when_asked() {
             ]),
             weight: 1,
         });
-        s.cluster = true;
+        s.address.cluster = true;
         s.workload.keyless_to_home = home;
         s.stop = Stop::Requests(6000);
         let never = AtomicBool::new(false);

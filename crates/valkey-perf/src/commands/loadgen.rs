@@ -9,8 +9,8 @@ use crate::model::KeyDistribution;
 use anyhow::Context;
 use clap::{ArgAction, Args};
 use loadgen::{
-    Auth, Builtin, CommandSpec, KeyOrder, LoadError, LoadSpec, Pacing, ReadFrom, RunReport, Stop,
-    Target, TlsSpec, Workload,
+    Address, Builtin, ClientTls, CommandSpec, Credentials, KeyOrder, LoadError, LoadSpec, Pacing,
+    ReadFrom, RunReport, Stop, Workload,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -256,29 +256,30 @@ fn key_order(args: &LoadgenArgs, seed: u64) -> anyhow::Result<KeyOrder> {
 
 /// Lowers the flags into a spec for one workload.
 fn spec_for(args: &LoadgenArgs, command: CommandSpec, seed: u64) -> anyhow::Result<LoadSpec> {
-    let target = match &args.socket {
-        Some(p) => Target::Unix(p.clone()),
-        None => Target::Tcp {
-            host: args.host.clone(),
-            port: args.port,
+    let address = Address {
+        unix: args.socket.clone(),
+        cluster: args.cluster,
+        // `--tls` without `--cacert` is refused when the run starts (`tls_without_ca`).
+        tls: match (args.tls, &args.cacert) {
+            (true, Some(ca)) => Some(ClientTls {
+                cert: args.cert.clone(),
+                key: args.key.clone(),
+                sni: args.sni.clone(),
+                ..ClientTls::with_ca(ca)
+            }),
+            _ => None,
         },
+        auth: args.password.as_ref().map(|p| Credentials {
+            user: args.user.clone(),
+            password: p.clone(),
+        }),
+        ..Address::tcp(&args.host, args.port)
     };
     let mut w = Workload::single(command, args.data_size, args.keyspacelen);
     w.key_order = key_order(args, seed)?;
-    let mut s = LoadSpec::new(target, w);
-    s.tls = args.tls.then(|| TlsSpec {
-        ca_file: args.cacert.clone(),
-        cert_file: args.cert.clone(),
-        key_file: args.key.clone(),
-        sni: args.sni.clone(),
-    });
-    s.auth = args.password.as_ref().map(|p| Auth {
-        user: args.user.clone(),
-        password: p.clone(),
-    });
+    let mut s = LoadSpec::new(address, w);
     s.dbnum = args.dbnum;
     s.resp3 = args.resp3;
-    s.cluster = args.cluster;
     let read_from = match args.rfr.as_deref() {
         Some("yes") => ReadFrom::Replicas,
         Some("all") => ReadFrom::All,
@@ -324,6 +325,19 @@ fn spec_for(args: &LoadgenArgs, command: CommandSpec, seed: u64) -> anyhow::Resu
     s.cpu_set = args.cpu_list.as_deref().map(parse_cpu_list).transpose()?;
     s.max_error_share = args.max_error_share;
     Ok(s)
+}
+
+/// Why a run with `--tls` and no `--cacert` cannot start (there is no built-in root store):
+/// after the checks the load generator makes first, which see TLS as asked for.
+fn tls_without_ca(spec: &LoadSpec) -> LoadError {
+    let mut asked = spec.clone();
+    asked.address.tls = Some(ClientTls::with_ca(PathBuf::new()));
+    match asked.validate() {
+        Err(e) => e,
+        Ok(()) => LoadError::Tls {
+            message: "TLS needs a CA certificate to verify the server; pass `--cacert FILE`".into(),
+        },
+    }
 }
 
 /// valkey-benchmark's quiet line.
@@ -415,12 +429,17 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<Code> {
     let mut failed = 0;
     let mut interrupted = false;
     for (title, spec) in &specs {
-        let (report, error) = match loadgen::run(spec, &cancel) {
+        let result = if args.tls && args.cacert.is_none() {
+            Err(tls_without_ca(spec))
+        } else {
+            loadgen::run(spec, &cancel)
+        };
+        let (report, error) = match result {
             Ok(r) => (Some(r), None),
             Err(LoadError::RunFailed { reason, report }) => (Some(*report), Some(reason)),
             Err(e) => {
                 return Err(
-                    anyhow::Error::new(e).context(format!("`{title}` against `{}`", spec.target))
+                    anyhow::Error::new(e).context(format!("`{title}` against `{}`", spec.address))
                 );
             }
         };
@@ -479,6 +498,18 @@ mod tests {
     struct T {
         #[command(flatten)]
         a: LoadgenArgs,
+    }
+
+    #[test]
+    fn tls_without_a_ca_is_refused_after_the_load_generators_own_checks() {
+        let spec = |flags: &[&str]| {
+            let t = T::try_parse_from(["x", "--tls"].iter().chain(flags)).unwrap();
+            spec_for(&t.a, CommandSpec::Builtin(Builtin::Set), 1).unwrap()
+        };
+        let err = tls_without_ca(&spec(&[])).to_string();
+        assert!(err.ends_with("pass `--cacert FILE`"), "{err}");
+        let err = tls_without_ca(&spec(&["-s", "/tmp/v.sock"])).to_string();
+        assert!(err.contains("TLS over a unix socket"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The checking helpers of config validation: a [`Checker`] per config object collects every
 //! problem with its key, value and fix; [`suggest`] finds the likely typo'd name.
 
-use crate::model::Command;
+use crate::model::Builtin;
 use crate::model::case::CpuSet;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -190,7 +190,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(super) fn commands(&mut self) -> Vec<Command> {
+    pub(super) fn commands(&mut self) -> Vec<Builtin> {
         let key = "commands";
         let Some(v) = self.obj.get(key) else {
             self.err(
@@ -222,11 +222,11 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             };
-            match Command::from_config_name(name.trim()) {
+            match Builtin::from_config_name(name.trim()) {
                 Some(c) => out.push(c),
                 None => {
                     let supported: Vec<&str> =
-                        Command::CONFIG.iter().map(|c| c.command_name()).collect();
+                        Builtin::CONFIG.iter().map(|c| c.command_name()).collect();
                     let upper = name.trim().to_ascii_uppercase();
                     let hint = match suggest(&upper, &supported) {
                         Some(s) => format!("did you mean \"{s}\"? "),

@@ -1,9 +1,9 @@
 //! The shipped JSON Schema against the shipped config files and against validation itself, so
-//! the schema, `KNOWN_KEYS`, `Command::CONFIG` and `configs/` cannot drift apart.
+//! the schema, `KNOWN_KEYS`, `Builtin::CONFIG` and `configs/` cannot drift apart.
 
 use super::SCHEMA;
 use super::*;
-use crate::model::Command;
+use crate::model::Builtin;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -96,7 +96,7 @@ fn schema_commands_equal_the_supported_commands() {
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
-    let supported: Vec<&str> = Command::CONFIG.iter().map(|c| c.command_name()).collect();
+    let supported: Vec<&str> = Builtin::CONFIG.iter().map(|c| c.command_name()).collect();
     assert_eq!(enumerated, supported);
 }
 

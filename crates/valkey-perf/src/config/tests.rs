@@ -1,7 +1,7 @@
 //! Config validation corpus and expansion order.
 
 use super::*;
-use crate::model::{BenchmarkMode, Command};
+use crate::model::{BenchmarkMode, Builtin};
 
 fn facts() -> MachineFacts {
     MachineFacts {
@@ -155,7 +155,7 @@ fn expansion_follows_the_documented_order() {
     // Commands vary fastest, then clients, pipelines, data sizes, keyspace, requests.
     assert_eq!(
         (cases[0].builtin().unwrap(), cases[1].builtin().unwrap()),
-        (Command::Set, Command::Get)
+        (Builtin::Set, Builtin::Get)
     );
     assert_eq!((cases[0].pipeline, cases[2].pipeline), (1, 4));
     assert_eq!((cases[0].data_size, cases[4].data_size), (16, 32));

@@ -10,7 +10,7 @@
 
 use super::Measurement;
 use super::seed::{self, SeedPlan};
-use crate::model::{Case, Command, Metrics};
+use crate::model::{Builtin, Case, Metrics};
 use crate::server::control::{Control, Frame, info_field};
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value};
@@ -67,7 +67,7 @@ pub fn overhead_per_item(
 /// Runs memory mode on the (fresh, empty) server behind `control`. The record's timing
 /// metrics are not numbers (`null` in `metrics.json`): nothing was timed.
 pub fn measure(case: &Case, control: &mut Control) -> Result<Measurement> {
-    if case.builtin() != Some(Command::Set) {
+    if case.builtin() != Some(Builtin::Set) {
         bail!(
             "memory mode measures string keys written by SET, not {}",
             case.command
@@ -83,7 +83,7 @@ pub fn measure(case: &Case, control: &mut Control) -> Result<Measurement> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let empty = settled_used_memory(control)?;
     let plan = SeedPlan {
-        write: Command::Set,
+        write: Builtin::Set,
         count: case.keyspacelen,
         key: KEY_PREFIX,
         pops: false,

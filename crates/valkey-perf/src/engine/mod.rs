@@ -13,32 +13,13 @@ pub mod seed;
 pub mod valkey_benchmark;
 
 use crate::model::{BenchmarkMode, Case, Metrics, Warning, WarningKind};
-use crate::server::control::{Control, Credentials, Frame};
+use crate::server::control::{Control, Frame};
 use anyhow::{Context, Result};
+use loadgen::Address;
 use seed::SeedPlan;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Client-side TLS files for a load generator.
-#[derive(Debug, Clone)]
-pub struct ClientTls {
-    pub ca: PathBuf,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub sni: Option<String>,
-}
-
-/// Where the load goes.
-#[derive(Debug, Clone)]
-pub struct LoadTarget {
-    pub host: String,
-    pub port: u16,
-    pub cluster: bool,
-    pub tls: Option<ClientTls>,
-    /// Credentials of a server valkey-perf did not start (`Debug` hides the password).
-    pub auth: Option<Credentials>,
-}
 
 /// One measured run as an engine reports it.
 #[derive(Debug, Clone, Default)]
@@ -59,7 +40,7 @@ pub struct Measurement {
 /// One measured run, as [`Engine::measure`] needs it.
 pub struct RunRequest<'a> {
     pub case: &'a Case,
-    pub load: &'a LoadTarget,
+    pub load: &'a Address,
     /// A control connection to the server (standalone seeding, the pop check).
     pub control: &'a mut Control,
     /// Longest the load may take before it is stopped and the run fails.
@@ -197,7 +178,7 @@ impl Engine {
     fn seed(
         &self,
         case: &Case,
-        load: &LoadTarget,
+        load: &Address,
         control: &mut Control,
         plan: Option<&SeedPlan>,
         deadline: Duration,

@@ -4,13 +4,13 @@
 //! client itself was the bottleneck (busy or starved of CPU), the CPUs its threads ran on, and
 //! the share of sampled replies that lacked the shape the command implies (`miss_rate`).
 
-use super::{LoadTarget, Measurement};
+use super::Measurement;
 use crate::model::case::format_cpu_list;
 use crate::model::{
-    BenchmarkMode, Case, Command, KeyDistribution, Metrics, ReadFromReplicas, Warning, WarningKind,
+    BenchmarkMode, Builtin, Case, KeyDistribution, Metrics, ReadFromReplicas, Warning, WarningKind,
 };
 use anyhow::{Context, Result, bail};
-use loadgen::{CommandSpec, KeyOrder, LoadSpec, LoadWarning, ReadFrom, Stop, TlsSpec, Workload};
+use loadgen::{Address, CommandSpec, KeyOrder, LoadSpec, LoadWarning, ReadFrom, Stop, Workload};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,12 +21,7 @@ pub fn version() -> String {
     format!("valkey-perf native {}", env!("CARGO_PKG_VERSION"))
 }
 
-fn base_spec(
-    case: &Case,
-    target: &LoadTarget,
-    command: CommandSpec,
-    key_order: KeyOrder,
-) -> LoadSpec {
+fn base_spec(case: &Case, target: &Address, command: CommandSpec, key_order: KeyOrder) -> LoadSpec {
     // Seeding writes (and every write command) go to the primaries: only the case's own
     // read command reads from replicas.
     let read_from = match (&command, case.builtin()) {
@@ -41,25 +36,8 @@ fn base_spec(
         key_order,
         ..Workload::single(command, case.data_size as usize, Some(case.keyspacelen))
     };
-    let mut spec = LoadSpec::new(
-        loadgen::Target::Tcp {
-            host: target.host.clone(),
-            port: target.port,
-        },
-        workload,
-    );
-    spec.cluster = target.cluster;
+    let mut spec = LoadSpec::new(target.clone(), workload);
     spec.read_from = read_from;
-    spec.tls = target.tls.as_ref().map(|t| TlsSpec {
-        ca_file: Some(t.ca.clone()),
-        cert_file: t.cert.clone(),
-        key_file: t.key.clone(),
-        sni: t.sni.clone(),
-    });
-    spec.auth = target.auth.as_ref().map(|a| loadgen::Auth {
-        user: a.user.clone(),
-        password: a.password.clone(),
-    });
     spec.clients = case.clients as usize;
     spec.threads = case.client_threads.unwrap_or(1) as usize;
     spec.pipeline = case.pipeline as usize;
@@ -157,32 +135,27 @@ fn run_watched_together(
 /// Member reads too: SISMEMBER and ZSCORE name `element:<n>` in the collection tagged
 /// `n % 16384`, where a sequential SADD or ZADD put it. Pops and range reads (LRANGE, ZRANGE,
 /// XRANGE) pick their collection's tag at random, so they cannot.
-pub fn can_seed_cluster(command: Command) -> bool {
+pub fn can_seed_cluster(command: Builtin) -> bool {
     matches!(
         command,
-        Command::Get | Command::Mget(_) | Command::Sismember | Command::Zscore
+        Builtin::Get | Builtin::Mget(_) | Builtin::Sismember | Builtin::Zscore
     )
 }
 
 /// Seeds a cluster through the load generator: the case's write command over the keyspace in
 /// sequential key order, so every key a read will ask for exists on the node that owns it.
-pub fn seed_cluster(
-    case: &Case,
-    target: &LoadTarget,
-    count: u64,
-    deadline: Duration,
-) -> Result<()> {
+pub fn seed_cluster(case: &Case, target: &Address, count: u64, deadline: Duration) -> Result<()> {
     let Some(write) = case
         .builtin()
         .filter(|&c| can_seed_cluster(c))
-        .and_then(Command::seeded_by)
+        .and_then(Builtin::seeded_by)
     else {
         return Ok(());
     };
     // MSET's keys all carry the first key's tag, so it would name keys unlike a read does;
     // SET names every key as GET and MGET do.
     let write = match write {
-        Command::Mset(_) => Command::Set,
+        Builtin::Mset(_) => Builtin::Set,
         other => other,
     };
     let mut spec = base_spec(
@@ -202,7 +175,7 @@ pub fn seed_cluster(
 /// histogram and per-second series go to `histogram_dir`, the record names the file.
 pub fn measure(
     case: &Case,
-    target: &LoadTarget,
+    target: &Address,
     deadline: Duration,
     histogram_file: &Path,
     abort: &mut dyn FnMut() -> bool,
@@ -316,7 +289,7 @@ fn measurement_of(
 /// An error reply fails it, naming the reply.
 pub fn populate(
     case: &Case,
-    target: &LoadTarget,
+    target: &Address,
     command: &[String],
     deadline: Duration,
 ) -> Result<u64> {
@@ -363,7 +336,7 @@ pub struct StreamOutcome {
 /// keyspace in step.
 pub fn measure_scenario(
     case: &Case,
-    target: &LoadTarget,
+    target: &Address,
     deadline: Duration,
     histogram_files: &[std::path::PathBuf],
     abort: &mut dyn FnMut() -> bool,
@@ -478,7 +451,7 @@ fn round3(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Command;
+    use crate::model::Builtin;
     use crate::model::case::CpuSet;
 
     #[test]
@@ -486,7 +459,7 @@ mod tests {
         let busy = LoadWarning::ClientBound {
             busiest_share: 0.95,
         };
-        let mut case = Case::for_test(Command::Get, BenchmarkMode::Duration(5));
+        let mut case = Case::for_test(Builtin::Get, BenchmarkMode::Duration(5));
         assert_eq!(
             warning(&busy, &case).hint.as_deref(),
             Some("add `benchmark-threads`")

@@ -2,7 +2,7 @@
 //! sequentially (SPEC §5.3), with the key names the valkey-benchmark workloads use, so reads
 //! hit and pops never run on empty keys. Writes are pipelined over one control connection.
 
-use crate::model::{BenchmarkMode, Case, Command};
+use crate::model::{BenchmarkMode, Builtin, Case};
 use crate::server::control::Control;
 use anyhow::{Result, bail};
 
@@ -21,7 +21,7 @@ const MAX_POP_SEED: u64 = 20_000_000;
 /// What a case needs seeded, with valkey-benchmark's standalone key names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedPlan {
-    pub write: Command,
+    pub write: Builtin,
     /// Items to write: keys for strings, elements for collections.
     pub count: u64,
     /// The key (collections) or key prefix (strings).
@@ -51,21 +51,21 @@ impl SeedPlan {
         // A range read of N elements gets at least that many.
         let range = |n: u32| case.keyspacelen.clamp(u64::from(n).max(100), 1_000_000);
         let (count, key) = match command {
-            Command::Get | Command::Mget(_) => (case.keyspacelen, "key:"),
-            Command::Lrange(n) => (range(n), "mylist"),
+            Builtin::Get | Builtin::Mget(_) => (case.keyspacelen, "key:"),
+            Builtin::Lrange(n) => (range(n), "mylist"),
             // Every member a read may name (`element:<n>` for n in the keyspace).
-            Command::Sismember => (case.keyspacelen, "myset"),
-            Command::Zscore => (case.keyspacelen, "myzset"),
-            Command::Zrange(n) => (range(n), "myzset"),
-            Command::Xrange(n) => (range(n), "mystream"),
-            Command::Lpop | Command::Rpop => (pops + warmup_pops, "mylist"),
-            Command::Spop => (pops + warmup_pops, "myset"),
-            Command::Zpopmin => (pops + warmup_pops, "myzset"),
+            Builtin::Sismember => (case.keyspacelen, "myset"),
+            Builtin::Zscore => (case.keyspacelen, "myzset"),
+            Builtin::Zrange(n) => (range(n), "myzset"),
+            Builtin::Xrange(n) => (range(n), "mystream"),
+            Builtin::Lpop | Builtin::Rpop => (pops + warmup_pops, "mylist"),
+            Builtin::Spop => (pops + warmup_pops, "myset"),
+            Builtin::Zpopmin => (pops + warmup_pops, "myzset"),
             _ => return None,
         };
         let pops = matches!(
             command,
-            Command::Lpop | Command::Rpop | Command::Spop | Command::Zpopmin
+            Builtin::Lpop | Builtin::Rpop | Builtin::Spop | Builtin::Zpopmin
         );
         Some(SeedPlan {
             write,
@@ -105,24 +105,24 @@ pub fn seed(control: &mut Control, plan: &SeedPlan, data_size: u64) -> Result<u6
         for i in start..end {
             let id = format!("{i:012}");
             batch.push(match plan.write {
-                Command::Set | Command::Mset(_) => {
+                Builtin::Set | Builtin::Mset(_) => {
                     vec!["SET".into(), format!("{}{id}", plan.key), value.clone()]
                 }
-                Command::Lpush | Command::Rpush => {
+                Builtin::Lpush | Builtin::Rpush => {
                     vec![
                         plan.write.command_name().into(),
                         plan.key.into(),
                         value.clone(),
                     ]
                 }
-                Command::Sadd => vec!["SADD".into(), plan.key.into(), format!("element:{id}")],
-                Command::Zadd => vec![
+                Builtin::Sadd => vec!["SADD".into(), plan.key.into(), format!("element:{id}")],
+                Builtin::Zadd => vec![
                     "ZADD".into(),
                     plan.key.into(),
                     i.to_string(),
                     format!("element:{id}"),
                 ],
-                Command::Xadd => vec![
+                Builtin::Xadd => vec![
                     "XADD".into(),
                     plan.key.into(),
                     "*".into(),
@@ -147,7 +147,7 @@ pub fn seed(control: &mut Control, plan: &SeedPlan, data_size: u64) -> Result<u6
 mod tests {
     use super::*;
 
-    fn case(command: Command, mode: BenchmarkMode, warmup: u64) -> Case {
+    fn case(command: Builtin, mode: BenchmarkMode, warmup: u64) -> Case {
         let mut case = Case::for_test(command, mode);
         case.warmup_secs = warmup;
         case
@@ -155,14 +155,14 @@ mod tests {
 
     #[test]
     fn reads_seed_the_keyspace_and_pops_their_requests() {
-        let get = SeedPlan::for_case(&case(Command::Get, BenchmarkMode::Requests(50), 0)).unwrap();
+        let get = SeedPlan::for_case(&case(Builtin::Get, BenchmarkMode::Requests(50), 0)).unwrap();
         assert_eq!(
             (get.write, get.count, get.key),
-            (Command::Set, 1000, "key:")
+            (Builtin::Set, 1000, "key:")
         );
-        let pop = SeedPlan::for_case(&case(Command::Lpop, BenchmarkMode::Requests(50), 0)).unwrap();
-        assert_eq!((pop.write, pop.count), (Command::Rpush, 51));
-        let mut pipelined = case(Command::Lpop, BenchmarkMode::Requests(200), 0);
+        let pop = SeedPlan::for_case(&case(Builtin::Lpop, BenchmarkMode::Requests(50), 0)).unwrap();
+        assert_eq!((pop.write, pop.count), (Builtin::Rpush, 51));
+        let mut pipelined = case(Builtin::Lpop, BenchmarkMode::Requests(200), 0);
         pipelined.pipeline = 16;
         let pop16 = SeedPlan::for_case(&pipelined).unwrap();
         assert_eq!(
@@ -171,14 +171,14 @@ mod tests {
             "whole pipelines of pops, plus the spare"
         );
         let warm =
-            SeedPlan::for_case(&case(Command::Spop, BenchmarkMode::Requests(50), 1)).unwrap();
+            SeedPlan::for_case(&case(Builtin::Spop, BenchmarkMode::Requests(50), 1)).unwrap();
         assert_eq!(warm.count, 51 + POPS_PER_SECOND);
         assert_eq!(warm.length_command(), Some("SCARD"));
-        assert!(SeedPlan::for_case(&case(Command::Set, BenchmarkMode::Requests(50), 0)).is_none());
+        assert!(SeedPlan::for_case(&case(Builtin::Set, BenchmarkMode::Requests(50), 0)).is_none());
         let lrange =
-            SeedPlan::for_case(&case(Command::Lrange(100), BenchmarkMode::Requests(5), 0)).unwrap();
-        assert_eq!((lrange.write, lrange.count), (Command::Lpush, 1000));
-        let mut timed = case(Command::Lpop, BenchmarkMode::Duration(2), 0);
+            SeedPlan::for_case(&case(Builtin::Lrange(100), BenchmarkMode::Requests(5), 0)).unwrap();
+        assert_eq!((lrange.write, lrange.count), (Builtin::Lpush, 1000));
+        let mut timed = case(Builtin::Lpop, BenchmarkMode::Duration(2), 0);
         timed.pipeline = 16;
         let pops = 2 * POPS_PER_SECOND * POP_PIPELINE_GAIN;
         assert_eq!(
@@ -188,24 +188,24 @@ mod tests {
         );
         // Member reads get every member of the keyspace; range reads at least their range.
         let member =
-            SeedPlan::for_case(&case(Command::Sismember, BenchmarkMode::Requests(5), 0)).unwrap();
+            SeedPlan::for_case(&case(Builtin::Sismember, BenchmarkMode::Requests(5), 0)).unwrap();
         assert_eq!(
             (member.write, member.count, member.key),
-            (Command::Sadd, 1000, "myset")
+            (Builtin::Sadd, 1000, "myset")
         );
         assert_eq!(member.length_command(), None, "reads are not pops");
         let score =
-            SeedPlan::for_case(&case(Command::Zscore, BenchmarkMode::Requests(5), 0)).unwrap();
-        assert_eq!((score.write, score.key), (Command::Zadd, "myzset"));
-        let mut small = case(Command::Xrange(100), BenchmarkMode::Requests(5), 0);
+            SeedPlan::for_case(&case(Builtin::Zscore, BenchmarkMode::Requests(5), 0)).unwrap();
+        assert_eq!((score.write, score.key), (Builtin::Zadd, "myzset"));
+        let mut small = case(Builtin::Xrange(100), BenchmarkMode::Requests(5), 0);
         small.keyspacelen = 10;
         let xrange = SeedPlan::for_case(&small).unwrap();
         assert_eq!(
             (xrange.write, xrange.count, xrange.key),
-            (Command::Xadd, 100, "mystream")
+            (Builtin::Xadd, 100, "mystream")
         );
         let zrange =
-            SeedPlan::for_case(&case(Command::Zrange(100), BenchmarkMode::Requests(5), 0)).unwrap();
-        assert_eq!((zrange.write, zrange.count), (Command::Zadd, 1000));
+            SeedPlan::for_case(&case(Builtin::Zrange(100), BenchmarkMode::Requests(5), 0)).unwrap();
+        assert_eq!((zrange.write, zrange.count), (Builtin::Zadd, 1000));
     }
 }

@@ -4,12 +4,13 @@
 //! the result is exactly the same (warm-up as a separate timed run), refuses otherwise with a
 //! message naming the flag, bounds every child with a deadline, and parses `--csv` output.
 
-use super::{LoadTarget, Measurement};
+use super::Measurement;
 use crate::model::{
-    BenchmarkMode, Case, CaseCommand, Command, Metrics, ReadFromReplicas, ScenarioKind,
+    BenchmarkMode, Builtin, Case, CaseCommand, Metrics, ReadFromReplicas, ScenarioKind,
 };
 use crate::server::process::{self, RunError};
 use anyhow::{Context, Result, bail};
+use loadgen::{Address, csv_fields};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -66,49 +67,49 @@ pub struct ValkeyBenchmark {
 }
 
 /// The `-t` test name for a built-in workload, or `None` when it needs a custom command line.
-fn test_name(command: Command) -> Option<&'static str> {
+fn test_name(command: Builtin) -> Option<&'static str> {
     Some(match command {
-        Command::Set => "set",
-        Command::Get => "get",
-        Command::Incr => "incr",
-        Command::Lpush => "lpush",
-        Command::Rpush => "rpush",
-        Command::Lpop => "lpop",
-        Command::Rpop => "rpop",
-        Command::Sadd => "sadd",
-        Command::Spop => "spop",
-        Command::Hset => "hset",
-        Command::Zadd => "zadd",
-        Command::Zpopmin => "zpopmin",
-        Command::Lrange(_) => "lrange_100",
-        Command::Mset(_) => "mset",
-        Command::Xadd => "xadd",
-        Command::Ping => "ping_mbulk",
-        Command::PingInline => "ping_inline",
-        Command::Mget(_)
-        | Command::Sismember
-        | Command::Zscore
-        | Command::Zrange(_)
-        | Command::Xrange(_) => return None,
+        Builtin::Set => "set",
+        Builtin::Get => "get",
+        Builtin::Incr => "incr",
+        Builtin::Lpush => "lpush",
+        Builtin::Rpush => "rpush",
+        Builtin::Lpop => "lpop",
+        Builtin::Rpop => "rpop",
+        Builtin::Sadd => "sadd",
+        Builtin::Spop => "spop",
+        Builtin::Hset => "hset",
+        Builtin::Zadd => "zadd",
+        Builtin::Zpopmin => "zpopmin",
+        Builtin::Lrange(_) => "lrange_100",
+        Builtin::Mset(_) => "mset",
+        Builtin::Xadd => "xadd",
+        Builtin::Ping => "ping_mbulk",
+        Builtin::PingInline => "ping_inline",
+        Builtin::Mget(_)
+        | Builtin::Sismember
+        | Builtin::Zscore
+        | Builtin::Zrange(_)
+        | Builtin::Xrange(_) => return None,
     })
 }
 
 /// The custom command line (valkey-benchmark's `COMMAND ARGS...` form) for a workload
 /// without a built-in test: the native engine's key and member names, so valkey-perf's
 /// seeding serves both engines.
-fn custom_command(command: Command, cluster: bool) -> Vec<String> {
+fn custom_command(command: Builtin, cluster: bool) -> Vec<String> {
     let t = if cluster { ":{tag}" } else { "" };
     let member = "element:__rand_int__".to_string();
     match command {
-        Command::Sismember => vec!["SISMEMBER".into(), format!("myset{t}"), member],
-        Command::Zscore => vec!["ZSCORE".into(), format!("myzset{t}"), member],
-        Command::Zrange(n) => vec![
+        Builtin::Sismember => vec!["SISMEMBER".into(), format!("myset{t}"), member],
+        Builtin::Zscore => vec!["ZSCORE".into(), format!("myzset{t}"), member],
+        Builtin::Zrange(n) => vec![
             "ZRANGE".into(),
             format!("myzset{t}"),
             "0".into(),
             n.saturating_sub(1).to_string(),
         ],
-        Command::Xrange(n) => vec![
+        Builtin::Xrange(n) => vec![
             "XRANGE".into(),
             format!("mystream{t}"),
             "-".into(),
@@ -261,7 +262,7 @@ impl ValkeyBenchmark {
     pub fn command(
         &self,
         case: &Case,
-        target: &LoadTarget,
+        target: &Address,
         warmup_only: bool,
     ) -> std::process::Command {
         let mut cmd = std::process::Command::new(&self.path);
@@ -331,7 +332,7 @@ impl ValkeyBenchmark {
         match test_name(command) {
             // Without the built-in test, the same command as a custom command line: XADD to
             // one stream with one field of `data_size` bytes.
-            Some(_) if command == Command::Xadd && !self.caps.xadd_test => {
+            Some(_) if command == Builtin::Xadd && !self.caps.xadd_test => {
                 let key = if target.cluster {
                     "mystream:{tag}"
                 } else {
@@ -360,7 +361,7 @@ impl ValkeyBenchmark {
     pub fn warmup(
         &self,
         case: &Case,
-        target: &LoadTarget,
+        target: &Address,
         abort: &mut dyn FnMut() -> bool,
     ) -> Result<()> {
         let cmd = self.command(case, target, true);
@@ -380,7 +381,7 @@ impl ValkeyBenchmark {
     pub fn measure(
         &self,
         case: &Case,
-        target: &LoadTarget,
+        target: &Address,
         deadline: Duration,
         abort: &mut dyn FnMut() -> bool,
     ) -> Result<Measurement> {
@@ -424,27 +425,6 @@ fn server_errors(output: &str) -> Option<String> {
         }
     }
     (!seen.is_empty()).then(|| seen.join("; "))
-}
-
-/// Splits one CSV line of quoted fields.
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    fields.push(cur);
-    fields
 }
 
 const CSV_HEADER: [&str; 8] = [
@@ -585,13 +565,7 @@ mod tests {
         .unwrap()
         .cases
         .remove(0);
-        let target = LoadTarget {
-            host: "127.0.0.1".into(),
-            port: 1,
-            cluster: false,
-            tls: None,
-            auth: None,
-        };
+        let target = Address::tcp("127.0.0.1", 1);
         let mut bench = ValkeyBenchmark {
             path: "/usr/bin/redis-benchmark".into(),
             version: "redis-benchmark 7.0.15".into(),

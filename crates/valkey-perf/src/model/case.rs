@@ -7,14 +7,14 @@ use std::collections::BTreeSet;
 use super::scenario::Scenario;
 
 /// Commands with built-in workloads (SPEC §5.3): the load generator's list, which is the one
-/// list of commands (`Command::CONFIG`, `command_name()`, `seeded_by()`).
-pub use loadgen::Builtin as Command;
+/// list of commands (`Builtin::CONFIG`, `command_name()`, `seeded_by()`).
+pub use loadgen::Builtin;
 
 /// What a case measures: a built-in workload, or a scenario's command lines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum CaseCommand {
-    Builtin(Command),
+    Builtin(Builtin),
     Scenario(Box<Scenario>),
 }
 
@@ -286,7 +286,7 @@ pub struct Profiling {
 
 impl Case {
     /// The built-in command, or `None` for a scenario.
-    pub fn builtin(&self) -> Option<Command> {
+    pub fn builtin(&self) -> Option<Builtin> {
         match &self.command {
             CaseCommand::Builtin(c) => Some(*c),
             CaseCommand::Scenario(_) => None,
@@ -350,7 +350,7 @@ impl Case {
 #[cfg(test)]
 impl Case {
     /// A standalone case with small settings, for unit tests.
-    pub(crate) fn for_test(command: Command, mode: BenchmarkMode) -> Case {
+    pub(crate) fn for_test(command: Builtin, mode: BenchmarkMode) -> Case {
         Case {
             config_index: 0,
             topology: ServerTopology {
@@ -444,15 +444,15 @@ mod tests {
 
     #[test]
     fn commands_round_trip_and_seed() {
-        for c in Command::CONFIG {
-            assert_eq!(Command::from_config_name(c.command_name()), Some(c));
+        for c in Builtin::CONFIG {
+            assert_eq!(Builtin::from_config_name(c.command_name()), Some(c));
             assert_eq!(
-                Command::from_config_name(&c.command_name().to_lowercase()),
+                Builtin::from_config_name(&c.command_name().to_lowercase()),
                 Some(c)
             );
         }
-        assert_eq!(Command::Get.seeded_by(), Some(Command::Set));
-        assert_eq!(Command::Lpop.seeded_by(), Some(Command::Rpush));
-        assert_eq!(Command::Set.seeded_by(), None);
+        assert_eq!(Builtin::Get.seeded_by(), Some(Builtin::Set));
+        assert_eq!(Builtin::Lpop.seeded_by(), Some(Builtin::Rpush));
+        assert_eq!(Builtin::Set.seeded_by(), None);
     }
 }

@@ -7,7 +7,7 @@ pub mod scenario;
 pub mod warning;
 
 pub use case::{
-    BenchmarkMode, Case, CaseCommand, Command, KeyDistribution, ReadFromReplicas, ServerTopology,
+    BenchmarkMode, Builtin, Case, CaseCommand, KeyDistribution, ReadFromReplicas, ServerTopology,
 };
 pub use record::{DETAILS_KEY, EnvInfo, Metrics, Record, flatten_details, nest_details};
 pub use scenario::{GroupId, Phase, Scenario, ScenarioKind, Stream};

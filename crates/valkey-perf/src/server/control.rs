@@ -5,12 +5,12 @@
 //! client configuration, `loadgen::tls_client_config`), the TLS handshake, the blocking read
 //! loop, and INFO parsing. The wire format is `crates/resp`'s; replies are `resp::Frame`s.
 //!
-//! May import, inside `server/`, only `tls` (for `ClientTls`, the client's certificate files);
-//! outside it, the `resp` codec and `loadgen`'s TLS client configuration, nothing else of this
+//! Imports nothing inside `server/`; outside it, the `resp` codec and `loadgen`'s address
+//! parts (`ClientTls`, `Credentials`) and TLS client configuration, nothing else of this
 //! crate. Knows nothing of server processes: `standalone`, `cluster` and `deployment` use it.
 
-use super::tls::ClientTls;
 use anyhow::{Context, Result, bail};
+use loadgen::{ClientTls, Credentials};
 use rustls::pki_types::ServerName;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
@@ -24,24 +24,6 @@ pub use resp::Frame;
 /// Something a control connection can run over: plain TCP or TLS.
 pub trait Transport: Read + Write + Send {}
 impl<T: Read + Write + Send> Transport for T {}
-
-/// AUTH credentials for a server valkey-perf did not start (`run --user` / `--password`,
-/// `VALKEY_PERF_PASSWORD`). `Debug` hides the password; nothing prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// An ACL user; `None` authenticates as the default user (`requirepass`).
-    pub user: Option<String>,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
 
 /// The server refused a connection's credentials, or wants some and none were given. Kept in
 /// the error chain so callers can tell a credentials problem (a usage error) from a server

@@ -2,17 +2,18 @@
 //! (fresh per run), or a running server someone else started (`--use-running-server`,
 //! `--mode client`). One API for all three; everything started is stopped on `stop()` or drop.
 //!
-//! Owns `Deployment` and `Endpoint` (what engines are handed). The top of `server/`: may
+//! Owns `Deployment`; hands engines a `loadgen::Address`. The top of `server/`: may
 //! import every other server file (`cluster`, `standalone`, `control`, `tls`, `process`) and
 //! `model`; nothing in `server/` imports it (`mod.rs` re-exports it).
 
 use super::cluster::{self, ClusterHandle, ClusterSpec, parse_cluster_nodes};
-use super::control::{self, AuthError, Connector, Control, Credentials, Frame, info_field};
+use super::control::{self, AuthError, Connector, Control, Frame, info_field};
 use super::standalone::{ServerHandle, ServerSpec};
-use super::tls::{ClientTls, ServerTls};
+use super::tls::ServerTls;
 use super::usage::{Probe, ProbeNode};
 use crate::model::case::ServerTopology;
 use anyhow::{Context, Result, bail};
+use loadgen::{Address, ClientTls};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -43,44 +44,16 @@ pub struct StartOptions {
     pub callgrind_dir: Option<PathBuf>,
 }
 
-/// A server valkey-perf did not start: `--use-running-server` or `--mode client`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExternalTarget {
-    pub host: String,
-    pub port: u16,
-    pub cluster: bool,
-    /// CA (and optional client certificate) when the server speaks TLS.
-    pub tls: Option<ClientTls>,
-    /// Credentials every connection (control and load) authenticates with.
-    pub auth: Option<Credentials>,
-}
-
-/// The address a load generator is pointed at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-    /// A cluster: the address is a seed; the client discovers the other nodes.
-    pub cluster: bool,
-    pub tls: Option<ClientTls>,
-    /// Credentials for a server valkey-perf did not start.
-    pub auth: Option<Credentials>,
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
-
 /// The server side of a case: a standalone server or a cluster valkey-perf started, or a
 /// running server it only drives. One API for all three; everything started is stopped on
 /// `stop()` or drop.
 pub enum Deployment {
     Standalone(ServerHandle),
     Cluster(ClusterHandle),
+    /// A server valkey-perf did not start (`--use-running-server`, `--mode client`): its
+    /// address, with the credentials every connection (control and load) authenticates with.
     External {
-        target: ExternalTarget,
+        target: Address,
         connector: Connector,
         /// When `check_alive` last sent a PING (it is called often during load).
         last_ping: Option<Instant>,
@@ -145,7 +118,7 @@ impl Deployment {
 
     /// Connects to a server valkey-perf did not start and checks that it answers (and, for a
     /// cluster, that its state is ok).
-    pub fn connect(target: &ExternalTarget) -> Result<Deployment> {
+    pub fn connect(target: &Address) -> Result<Deployment> {
         let connector = Connector::new(target.tls.as_ref())?.with_auth(target.auth.clone());
         let deployment = Deployment::External {
             target: target.clone(),
@@ -199,29 +172,16 @@ impl Deployment {
     }
 
     /// Where the load generator connects (a seed node for a cluster).
-    pub fn endpoint(&self) -> Endpoint {
+    pub fn address(&self) -> Address {
+        let started = |server: &ServerHandle, cluster: bool| Address {
+            cluster,
+            tls: tls_of(server.connector()),
+            ..Address::tcp(&server.host, server.port)
+        };
         match self {
-            Deployment::Standalone(s) => Endpoint {
-                host: s.host.clone(),
-                port: s.port,
-                cluster: false,
-                tls: tls_of(s.connector()),
-                auth: None,
-            },
-            Deployment::Cluster(c) => Endpoint {
-                host: c.seed().host.clone(),
-                port: c.seed().port,
-                cluster: true,
-                tls: tls_of(c.seed().connector()),
-                auth: None,
-            },
-            Deployment::External { target, .. } => Endpoint {
-                host: target.host.clone(),
-                port: target.port,
-                cluster: target.cluster,
-                tls: target.tls.clone(),
-                auth: target.auth.clone(),
-            },
+            Deployment::Standalone(s) => started(s, false),
+            Deployment::Cluster(c) => started(c.seed(), true),
+            Deployment::External { target, .. } => target.clone(),
         }
     }
 
@@ -244,7 +204,7 @@ impl Deployment {
     }
 
     pub fn control(&self) -> Result<Control> {
-        let ep = self.endpoint();
+        let ep = self.address();
         self.connector()
             .connect(&ep.host, ep.port, Duration::from_secs(10))
     }
@@ -328,7 +288,7 @@ impl Deployment {
         };
         let connect = |host: &str, port: u16| self.connector().connect(host, port, timeout);
         if !self.is_cluster() {
-            let ep = self.endpoint();
+            let ep = self.address();
             return send(&mut connect(&ep.host, ep.port)?);
         }
         let mut getkeys = vec!["COMMAND", "GETKEYS"];
@@ -367,7 +327,7 @@ impl Deployment {
                             .and_then(|h| h.as_text())
                             .map(|h| h.into_owned())
                             .filter(|h| !h.is_empty() && h != "?")
-                            .unwrap_or_else(|| self.endpoint().host);
+                            .unwrap_or_else(|| self.address().host);
                         (host, port as u16)
                     })
                 }
@@ -418,7 +378,7 @@ impl Deployment {
 
     /// PINGs the (seed) server now.
     pub fn ping(&self) -> Result<()> {
-        let ep = self.endpoint();
+        let ep = self.address();
         self.control()
             .and_then(|mut c| c.call(&["PING"]).map(drop))
             .with_context(|| format!("the server at `{ep}` no longer answers PING"))
@@ -525,7 +485,7 @@ impl Deployment {
             Deployment::External { target, .. } if target.cluster => "running cluster".into(),
             Deployment::External { .. } => "running server".into(),
         };
-        let tls = if self.endpoint().tls.is_some() {
+        let tls = if self.address().tls.is_some() {
             " over TLS"
         } else {
             ""
@@ -533,7 +493,7 @@ impl Deployment {
         let addresses = self
             .addresses()
             .map(|a| a.join(" "))
-            .unwrap_or_else(|_| self.endpoint().to_string());
+            .unwrap_or_else(|_| self.address().to_string());
         format!("{kind}{tls} at {addresses}")
     }
 

@@ -8,8 +8,8 @@
 //!              ◄── usage ◄──────────────────────────┘
 //! ```
 //!
-//! (`usage` imports `control`; `deployment` imports `usage`; `sampler` imports `control` and
-//! `usage`.)
+//! (`control` imports no server file: its TLS and credentials are `loadgen`'s; `usage`
+//! imports `control`; `deployment` imports `usage`; `sampler` imports `control` and `usage`.)
 //!
 //! A file imports only files to its left, plus `process` (re-exported here from the crate,
 //! below all of them), so there is no import cycle.
@@ -28,6 +28,6 @@ pub mod usage;
 pub use crate::process;
 
 pub use deployment::{
-    CLUSTER_READY_DEADLINE, Deployment, EXTERNAL_PING_EVERY, Endpoint, ExternalTarget,
-    ReplicationWaiter, StartOptions, hold_until_interrupted,
+    CLUSTER_READY_DEADLINE, Deployment, EXTERNAL_PING_EVERY, ReplicationWaiter, StartOptions,
+    hold_until_interrupted,
 };

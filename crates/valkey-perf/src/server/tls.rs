@@ -1,7 +1,8 @@
 //! TLS material for servers valkey-perf starts or drives: a throwaway CA with server and client
 //! certificates (generated here, never taken from a Valkey source tree), the server arguments
-//! that use them (`ServerTls`), the client's view of them (`ClientTls`), and how to recognise a
-//! server binary built without TLS.
+//! that use them (`ServerTls`), the client's view of them (a `loadgen::ClientTls`, the
+//! workspace's one TLS client description), and how to recognise a server binary built without
+//! TLS.
 //!
 //! Owns the certificate files (private temp dir, keys mode 0600, removed on drop). Opens no
 //! connections and starts no servers: control connections (`control`) build their TLS client
@@ -11,6 +12,7 @@
 //! error); every other server file may import it.
 
 use anyhow::{Context, Result};
+use loadgen::ClientTls;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -25,15 +27,6 @@ pub struct ServerTls {
     pub key: PathBuf,
     /// What valkey-perf's own control connections to this server use.
     pub client: ClientTls,
-}
-
-/// What a client needs to talk TLS to a server: the CA to trust and, optionally, a client
-/// certificate to present.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientTls {
-    pub ca: PathBuf,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
 }
 
 impl ServerTls {
@@ -191,9 +184,9 @@ impl TlsMaterial {
     /// Client-side view: trust the CA, present the client certificate.
     pub fn client(&self) -> ClientTls {
         ClientTls {
-            ca: self.ca.clone(),
             cert: Some(self.client_cert.clone()),
             key: Some(self.client_key.clone()),
+            ..ClientTls::with_ca(&self.ca)
         }
     }
 }
@@ -263,11 +256,7 @@ mod tests {
             ca: "/t/ca.crt".into(),
             cert: "/t/s.crt".into(),
             key: "/t/s.key".into(),
-            client: ClientTls {
-                ca: "/t/ca.crt".into(),
-                cert: None,
-                key: None,
-            },
+            client: ClientTls::with_ca("/t/ca.crt"),
         };
         let args = tls.server_args(7000, false).join(" ");
         assert!(args.starts_with("--port 0 --tls-port 7000 "), "{args}");

@@ -507,7 +507,7 @@ fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
     let results = dir.path().join("results");
     run_cmd(&config, &results)
         .args(["--use-running-server", "--target-ip", "127.0.0.1"])
-        .args(["--port", &running.endpoint().port.to_string()])
+        .args(["--port", &running.address().port.to_string()])
         .assert()
         .success();
     let rs = records(&results);

@@ -15,7 +15,7 @@ use valkey_perf::server::control::{Connector, Control, info_field, parse_info};
 use valkey_perf::server::process::cpus_allowed;
 use valkey_perf::server::standalone::probe_tls;
 use valkey_perf::server::tls::TlsMaterial;
-use valkey_perf::server::{Deployment, ExternalTarget, StartOptions};
+use valkey_perf::server::{Deployment, StartOptions};
 
 fn options(binary: &Path, logs: &Path, tls: Option<&TlsMaterial>) -> StartOptions {
     StartOptions {
@@ -57,7 +57,7 @@ fn control(host_port: &str, connector: &Connector) -> Control {
 }
 
 fn connector_of(deployment: &Deployment) -> Connector {
-    Connector::new(deployment.endpoint().tls.as_ref()).unwrap()
+    Connector::new(deployment.address().tls.as_ref()).unwrap()
 }
 
 /// Runs `redis-benchmark` SET load against the deployment's endpoint (cluster- and
@@ -66,7 +66,7 @@ fn write_keys(deployment: &Deployment) {
     let Some(bench) = support::redis_benchmark() else {
         panic!("redis-benchmark is needed to write keys");
     };
-    let ep = deployment.endpoint();
+    let ep = deployment.address();
     let mut cmd = Command::new(bench);
     cmd.args(["-h", &ep.host, "-p", &ep.port.to_string()])
         .args(["-t", "set", "-n", "3000", "-r", "1000", "-c", "4", "-q"]);
@@ -238,7 +238,7 @@ fn tls_standalone_with_redis_server() {
     topo.tls = true;
     let mut deployment =
         Deployment::start(&topo, &options(&bin, logs.path(), Some(&material))).unwrap();
-    let ep = deployment.endpoint();
+    let ep = deployment.address();
     assert!(ep.tls.is_some());
     assert_plaintext_refused(&ep.to_string());
     // A TLS PING (the control connection) works, and so does INFO.
@@ -383,7 +383,7 @@ fn io_threads_take_effect() {
     topo.io_threads = 2;
     let mut deployment = Deployment::start(&topo, &options(&bin, logs.path(), None)).unwrap();
     assert_eq!(deployment.config_get("io-threads").unwrap(), "2");
-    let ep = deployment.endpoint();
+    let ep = deployment.address();
     let info = control(&ep.to_string(), &Connector::default())
         .call_text(&["INFO", "all"])
         .unwrap();
@@ -439,15 +439,8 @@ fn running_servers_are_driven_not_owned() {
         &options(&bin, logs.path(), None),
     )
     .unwrap();
-    let seed = started.endpoint();
-    let mut external = Deployment::connect(&ExternalTarget {
-        host: seed.host.clone(),
-        port: seed.port,
-        cluster: true,
-        tls: None,
-        auth: None,
-    })
-    .unwrap();
+    let seed = started.address();
+    let mut external = Deployment::connect(&seed).unwrap();
     assert!(!external.started_here());
     assert!(external.pids().is_empty());
     assert_eq!(external.cpu_affinity(), None);
@@ -473,12 +466,9 @@ fn running_servers_are_driven_not_owned() {
     // Nothing listens there now: connecting is a clear error.
     let err = format!(
         "{:#}",
-        Deployment::connect(&ExternalTarget {
-            host: seed.host,
-            port: seed.port,
+        Deployment::connect(&loadgen::Address {
             cluster: false,
-            tls: None,
-            auth: None,
+            ..seed
         })
         .err()
         .unwrap()

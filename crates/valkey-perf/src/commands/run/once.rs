@@ -3,7 +3,7 @@
 //! the record.
 
 use super::plan::{Plan, ServerSource, Target};
-use crate::engine::{LoadTarget, Measurement, RunRequest, Window};
+use crate::engine::{Measurement, RunRequest, Window};
 use crate::model::case::Profiling;
 use crate::model::{BenchmarkMode, Case, ReadFromReplicas, Record, Warning, WarningKind};
 use crate::process::interrupted;
@@ -125,7 +125,7 @@ fn run_once_with(
     let server_version = deployment.server_version().map_err(run_err)?;
     let (io_threads, io_warning) = recorded_io_threads(&deployment, case);
     warnings.extend(io_warning);
-    let load = load_target(&deployment);
+    let load = deployment.address();
     let mut control = deployment.control().map_err(run_err)?;
     // Reads from replicas: the seeding wrote to the primaries; wait for the replicas.
     let replication = (case.read_from_replicas != ReadFromReplicas::No)
@@ -388,23 +388,6 @@ pub(super) fn run_warnings(ctx: &RunContext, case: &Case, deployment: &Deploymen
     warnings
 }
 
-/// Where the load generator connects.
-pub(super) fn load_target(deployment: &Deployment) -> LoadTarget {
-    let endpoint = deployment.endpoint();
-    LoadTarget {
-        host: endpoint.host.clone(),
-        port: endpoint.port,
-        cluster: endpoint.cluster,
-        tls: endpoint.tls.as_ref().map(|t| crate::engine::ClientTls {
-            ca: t.ca.clone(),
-            cert: t.cert.clone(),
-            key: t.key.clone(),
-            sni: None,
-        }),
-        auth: endpoint.auth.clone(),
-    }
-}
-
 /// What a record says about the servers of its run.
 pub(super) struct ServerFacts {
     pub version: String,
@@ -581,7 +564,7 @@ pub(super) fn recorded_io_threads(deployment: &Deployment, case: &Case) -> (u64,
                     WarningKind::ServerSetting,
                     format!(
                         "the running server at `{}` has io-threads {actual}, config[{}] says {configured}; recording {actual}",
-                        deployment.endpoint(),
+                        deployment.address(),
                         case.config_index
                     ),
                 )

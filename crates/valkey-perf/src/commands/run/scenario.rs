@@ -9,8 +9,8 @@
 //! [`Engine::measure_scenario`]: crate::engine::Engine::measure_scenario
 
 use super::once::{
-    RunContext, RunFailure, ServerFacts, build_record, load_target, recorded_io_threads,
-    run_deadline, run_err, run_warnings, start_deployment,
+    RunContext, RunFailure, ServerFacts, build_record, recorded_io_threads, run_deadline, run_err,
+    run_warnings, start_deployment,
 };
 use super::plan::Target;
 use crate::engine::{Measurement, RunRequest, Window};
@@ -157,7 +157,7 @@ fn run_scenario(
             return Ok(failed_records(why, &server, &warnings));
         }
     }
-    let load = load_target(deployment);
+    let load = deployment.address();
     let mut control = deployment.control().map_err(run_err)?;
     // What the servers used in the window (one-stream scenarios: a mixed scenario's streams
     // share the servers, so the window's CPU is no one stream's). Never fails the run.

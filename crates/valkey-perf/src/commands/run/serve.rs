@@ -45,7 +45,7 @@ pub(super) fn serve(plan: &ServePlan) -> Result<Code> {
         for w in d.warnings() {
             tracing::warn!("{w}");
         }
-        let ep = d.endpoint();
+        let ep = d.address();
         println!("case {n} ({}): {}", case.label(), d.describe());
         println!(
             "  drive it with: valkey-perf run --mode client --target-ip {} --port {}{}{}",

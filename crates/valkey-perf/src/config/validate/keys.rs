@@ -7,7 +7,7 @@ use super::KNOWN_KEYS;
 use crate::config::checker::{Checker, show, suggest, value_text};
 use crate::config::scenario::{self, SCENARIO_CONFIG_KEYS};
 use crate::model::case::CpuSet;
-use crate::model::{Command, KeyDistribution, ReadFromReplicas};
+use crate::model::{Builtin, KeyDistribution, ReadFromReplicas};
 use serde_json::{Map, Value};
 
 /// Every key is known in its shape; a key of the other shape, or one upstream has and
@@ -90,7 +90,7 @@ pub(super) struct Lists {
     pub data_sizes: Vec<u64>,
     pub pipelines: Vec<u64>,
     pub clients: Vec<u64>,
-    pub commands: Vec<Command>,
+    pub commands: Vec<Builtin>,
 }
 
 /// `keyspacelen`, `data_sizes`, `pipelines`, `clients` and `commands`; the scenario shape

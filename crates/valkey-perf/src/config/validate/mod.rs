@@ -15,7 +15,7 @@ use super::checker::{Checker, ConfigError, show};
 use super::scenario::{CpuAllocation, ScenarioSpec};
 use super::{ConfigWarning, MachineFacts};
 use crate::model::case::CpuSet;
-use crate::model::{Command, KeyDistribution, ReadFromReplicas};
+use crate::model::{Builtin, KeyDistribution, ReadFromReplicas};
 use serde_json::{Map, Value};
 
 /// Every key a config object may hold.
@@ -56,7 +56,7 @@ pub struct ConfigObject {
     pub data_sizes: Vec<u64>,
     pub pipelines: Vec<u64>,
     pub clients: Vec<u64>,
-    pub commands: Vec<Command>,
+    pub commands: Vec<Builtin>,
     pub cluster_mode: Vec<bool>,
     pub tls: bool,
     pub warmup: u64,

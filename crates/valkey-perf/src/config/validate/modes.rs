@@ -4,7 +4,7 @@
 
 use super::ConfigObject;
 use crate::config::checker::{Checker, show, suggest};
-use crate::model::Command;
+use crate::model::Builtin;
 use serde_json::Value;
 
 /// Keys that describe load, which memory mode does not generate: it writes each of the
@@ -116,7 +116,7 @@ pub(super) fn memory(c: &mut Checker<'_>, object: &ConfigObject) {
         return;
     }
 
-    if let Some(other) = object.commands.iter().find(|c| **c != Command::Set) {
+    if let Some(other) = object.commands.iter().find(|c| **c != Builtin::Set) {
         c.err(
             "commands",
             format!(

@@ -167,7 +167,7 @@ impl TestCluster {
 
     /// The port clients start from.
     pub fn port(&self) -> u16 {
-        self.deployment.endpoint().port
+        self.deployment.address().port
     }
 
     /// The port of every node, primaries and replicas.

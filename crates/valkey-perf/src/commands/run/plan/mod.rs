@@ -18,8 +18,8 @@ use crate::engine::Engine;
 use crate::engine::valkey_benchmark::ValkeyBenchmark;
 use crate::exit::usage;
 use crate::model::Case;
-use crate::server::control::Credentials;
 use anyhow::Result;
+use loadgen::Credentials;
 use std::path::PathBuf;
 use std::time::Duration;
 

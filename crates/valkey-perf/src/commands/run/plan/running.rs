@@ -5,10 +5,10 @@
 use crate::commands::run::args::RunArgs;
 use crate::exit::usage;
 use crate::model::Case;
-use crate::server::control::{AuthError, Credentials};
-use crate::server::tls::ClientTls;
-use crate::server::{Deployment, ExternalTarget};
+use crate::server::Deployment;
+use crate::server::control::AuthError;
 use anyhow::Result;
+use loadgen::{Address, ClientTls, Credentials};
 
 /// The environment variable `run` (and `loadgen`) read the password from.
 pub const PASSWORD_ENV: &str = "VALKEY_PERF_PASSWORD";
@@ -53,7 +53,7 @@ pub(super) fn credentials(args: &RunArgs) -> Result<Option<Credentials>> {
 /// Checks the credentials against the running server before anything starts: wrong or
 /// missing ones are a usage error (exit 2). A server that does not answer is left to the
 /// runs, which report it per run as before.
-pub(super) fn check_credentials(external: &ExternalTarget) -> Result<()> {
+pub(super) fn check_credentials(external: &Address) -> Result<()> {
     match Deployment::connect(external) {
         Ok(_) => Ok(()),
         Err(e) => match e.chain().find_map(|c| c.downcast_ref::<AuthError>()) {
@@ -67,7 +67,7 @@ pub(super) fn check_credentials(external: &ExternalTarget) -> Result<()> {
 }
 
 /// The running server `--mode client` / `--use-running-server` drives.
-pub(super) fn external_target(args: &RunArgs, auth: Option<Credentials>) -> Result<ExternalTarget> {
+pub(super) fn external_target(args: &RunArgs, auth: Option<Credentials>) -> Result<Address> {
     for (flag, file) in [
         ("--tls-ca", &args.running.tls_ca),
         ("--tls-cert", &args.running.tls_cert),
@@ -82,16 +82,15 @@ pub(super) fn external_target(args: &RunArgs, auth: Option<Credentials>) -> Resu
             }
         }
     }
-    Ok(ExternalTarget {
-        host: args.running.target_ip.clone(),
-        port: args.running.port,
+    Ok(Address {
         cluster: args.running.cluster,
         tls: args.running.tls_ca.as_ref().map(|ca| ClientTls {
-            ca: ca.clone(),
             cert: args.running.tls_cert.clone(),
             key: args.running.tls_key.clone(),
+            ..ClientTls::with_ca(ca)
         }),
         auth,
+        ..Address::tcp(&args.running.target_ip, args.running.port)
     })
 }
 

@@ -8,10 +8,9 @@ use crate::commands::run::args::RunArgs;
 use crate::exit::usage;
 use crate::model::Case;
 use crate::process::run_bounded;
-use crate::server::ExternalTarget;
-use crate::server::control::Credentials;
 use crate::source::{self, RepoSource, SourceOptions};
 use anyhow::{Context, Result};
+use loadgen::{Address, Credentials};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,7 +19,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub(in crate::commands::run) enum ServerSource {
     Binary(PathBuf),
-    Running(ExternalTarget),
+    Running(Address),
 }
 
 /// One thing being benchmarked, fully resolved.
