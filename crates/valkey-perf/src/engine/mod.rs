@@ -12,11 +12,10 @@ pub mod native;
 pub mod seed;
 pub mod valkey_benchmark;
 
-use crate::model::{BenchmarkMode, Case, Metrics, Warning, WarningKind};
+use crate::model::{BenchmarkMode, Case, Metrics, RecordParts, Warning, WarningKind};
 use crate::server::control::{Control, Credentials, Frame};
 use anyhow::{Context, Result};
 use seed::SeedPlan;
-use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -44,8 +43,8 @@ pub struct LoadTarget {
 #[derive(Debug, Clone, Default)]
 pub struct Measurement {
     pub metrics: Metrics,
-    /// Engine-specific record fields (extra percentiles, errors, histogram path ...).
-    pub extra: Map<String, Value>,
+    /// What the engine adds to the record (extra percentiles, errors, histogram path ...).
+    pub parts: RecordParts,
     /// The CPUs the client process actually ran on (read back from /proc), if pinned.
     pub client_cpus: Option<String>,
     /// When the warm-up (or the measured window, without warm-up) started: UTC, milliseconds.
@@ -183,7 +182,7 @@ impl Engine {
                 case,
                 plan,
                 control,
-                &mut measurement.extra,
+                &mut measurement.parts,
             ));
         }
         Ok(measurement)
@@ -279,10 +278,12 @@ impl Engine {
                 }
                 bench.measure(case, load, deadline, abort).map(|m| {
                     vec![native::StreamOutcome {
-                        failure: m.extra.get("server_errors").and_then(|e| {
-                            e.as_str()
-                                .map(|t| format!("the server answered with errors: {t}"))
-                        }),
+                        failure: m
+                            .parts
+                            .benchmark
+                            .as_ref()
+                            .and_then(|b| b.server_errors.as_ref())
+                            .map(|t| format!("the server answered with errors: {t}")),
                         measurement: m,
                     }]
                 })
@@ -327,14 +328,14 @@ fn check_pops_left(
     case: &Case,
     plan: &SeedPlan,
     control: &mut Control,
-    extra: &mut Map<String, Value>,
+    parts: &mut RecordParts,
 ) -> Option<Warning> {
     let len_cmd = plan.length_command()?;
     let key = plan.key;
     let Ok(Frame::Integer(left)) = control.call_raw(&[len_cmd, key]) else {
         return None;
     };
-    extra.insert("seeded_items_left".into(), left.into());
+    parts.seeded_items_left = Some(left);
     (left == 0).then(|| {
         let w = Warning::new(
             WarningKind::RanEmpty,

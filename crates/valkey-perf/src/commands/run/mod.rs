@@ -16,7 +16,7 @@ pub use args::{EngineChoice, Mode, RunArgs};
 use super::logging::{self, Progress};
 use crate::compare::stats::Summary;
 use crate::exit::Code;
-use crate::model::{Record, Warning};
+use crate::model::{Record, RunStatus, Warning};
 use crate::process::interrupted;
 use crate::results::{MetricsFile, env};
 use crate::server::standalone::probe_tls;
@@ -24,7 +24,6 @@ use crate::server::tls::TlsMaterial;
 use anyhow::{Context, Result, bail};
 use once::{RunContext, RunFailure, run_once};
 use plan::{Plan, ServerSource};
-use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -147,20 +146,19 @@ fn execute(plan: &Plan) -> Result<Code> {
                                 if case.memory {
                                     tracing::info!(
                                         "  overhead={} bytes per key",
-                                        record
-                                            .extra
-                                            .get("overhead_bytes_per_item")
-                                            .map_or_else(|| "?".into(), |v| v.to_string())
+                                        // As JSON writes the number (`52.0`, not `52`).
+                                        record.parts.memory.as_ref().map_or_else(
+                                            || "?".into(),
+                                            |m| serde_json::Value::from(m.overhead_bytes_per_item)
+                                                .to_string()
+                                        )
                                     );
                                     records[ti].push(record);
                                     continue;
                                 }
                                 tracing::info!(
                                     "  {}rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
-                                    record
-                                        .extra
-                                        .get("test_id")
-                                        .and_then(|v| v.as_str())
+                                    test_id(&record)
                                         .map(|t| format!("{t}: "))
                                         .unwrap_or_default(),
                                     record.metrics.rps,
@@ -168,9 +166,9 @@ fn execute(plan: &Plan) -> Result<Code> {
                                     record.metrics.p50_latency_ms,
                                     record.metrics.p99_latency_ms
                                 );
-                                let label = match record.extra.get("test_id") {
-                                    Some(Value::String(id)) => format!("{} {id}", case.label()),
-                                    _ => case.label(),
+                                let label = match test_id(&record) {
+                                    Some(id) => format!("{} {id}", case.label()),
+                                    None => case.label(),
                                 };
                                 measured.push((label, ti, record.metrics.clone()));
                                 records[ti].push(record);
@@ -241,7 +239,16 @@ fn execute(plan: &Plan) -> Result<Code> {
 
 /// Whether a record says its run failed (a scenario with `status: failed`).
 fn record_failed(record: &Record) -> bool {
-    record.extra.get("status").and_then(|v| v.as_str()) == Some("failed")
+    record
+        .parts
+        .scenario
+        .as_ref()
+        .is_some_and(|s| s.status == RunStatus::Failed)
+}
+
+/// A scenario stream's `test_id`.
+fn test_id(record: &Record) -> Option<&str> {
+    Some(record.parts.scenario.as_ref()?.test_id.as_str())
 }
 
 /// The cases that run together on one server, as index ranges: a built-in case alone; the
