@@ -1,37 +1,15 @@
 //! Reading `metrics.json` files loosely and grouping their records into cases.
 //!
 //! Records are kept as JSON maps, not parsed into `model::Record`: files written by the upstream
-//! Python tool lack many fields, and unknown fields must survive. Only the case parameters in
-//! [`CASE_FIELDS`] decide which runs belong together; machine facts (`env_*`), timestamps,
-//! versions, run index and seed never do.
+//! Python tool lack many fields, and unknown fields must survive. Only the case parameters
+//! ([`crate::model::fields::case_fields`]) decide which runs belong together; machine facts
+//! (`env_*`), timestamps, versions, run index and seed never do.
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-
-/// The record fields that define a case, in display order.
-pub const CASE_FIELDS: &[&str] = &[
-    "test_id",
-    "test_phase",
-    "command",
-    "data_size",
-    "pipeline",
-    "clients",
-    "requests",
-    "duration",
-    "benchmark_mode",
-    "keyspacelen",
-    "io_threads",
-    "cluster_mode",
-    "tls",
-    "config_set",
-    "engine",
-    "valkey_benchmark_threads",
-    "key_distribution",
-    "read_from_replicas",
-];
 
 /// One record, as read.
 pub type RecordMap = Map<String, Value>;
@@ -153,7 +131,7 @@ fn present(records: &[RecordMap], field: &str) -> bool {
 pub fn group(baseline: &[RecordMap], new: &[RecordMap]) -> Grouping {
     let mut fields = Vec::new();
     let mut ignored = Vec::new();
-    for &field in CASE_FIELDS {
+    for field in crate::model::fields::case_fields() {
         match (present(baseline, field), present(new, field)) {
             (true, true) => fields.push(field.to_string()),
             (true, false) => ignored.push(IgnoredField {

@@ -32,7 +32,7 @@ pub struct Input {
 }
 
 /// The fields that make one chart: a combination of data size, pipeline, io-threads, cluster
-/// and TLS.
+/// and TLS (case fields of [`crate::model::fields::FIELDS`], like [`PANEL_FIELDS`]).
 const COMBO_FIELDS: &[&str] = &["data_size", "pipeline", "io_threads", "cluster_mode", "tls"];
 
 /// Case fields besides the command that split a chart into panels when they vary.
@@ -273,6 +273,13 @@ pub fn commands(rows: &[RecordMap]) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn charts_and_panels_split_by_case_fields() {
+        for f in COMBO_FIELDS.iter().chain(PANEL_FIELDS) {
+            assert!(crate::model::fields::is_case_field(f), "`{f}`");
+        }
+    }
 
     fn rec(v: Value) -> RecordMap {
         v.as_object().unwrap().clone()

@@ -2,6 +2,7 @@
 //! and the metrics a load generator reports. Depends on nothing else in the crate.
 
 pub mod case;
+pub mod fields;
 pub mod parts;
 pub mod record;
 pub mod scenario;

@@ -1,6 +1,7 @@
 //! One run's metrics as written to `metrics.json` (SPEC §6). Field names are the upstream
 //! names plus valkey-perf's additions; fields are added over time, never renamed.
 
+use super::fields::is_top_level;
 use super::parts::{EngineKind, RecordMode, RecordParts};
 use super::warning::Warning;
 use serde::{Deserialize, Serialize};
@@ -108,50 +109,12 @@ pub struct Record {
 /// value is a string, number, boolean or null (minus the commit, timestamps and the metrics);
 /// objects are ignored. With these details at the top level every run would form a group of
 /// its own. So the file keeps at the top level only upstream's fields and the case
-/// parameters ([`TOP_LEVEL`]), everything else in this object; valkey-perf flattens it back
+/// parameters ([`is_top_level`]), everything else in this object; valkey-perf flattens it back
 /// ([`flatten_details`]) wherever it reads records, so every field keeps its name.
 pub const DETAILS_KEY: &str = "run_details";
 
-/// Fields that stay at the top level of a record in `metrics.json` (besides `env_*`): upstream's
-/// fields and the parameters that define a case, which are equal across runs and targets.
-pub const TOP_LEVEL: &[&str] = &[
-    "timestamp",
-    "commit",
-    "repository",
-    "command",
-    "data_size",
-    "pipeline",
-    "clients",
-    "requests",
-    "duration",
-    "benchmark_mode",
-    "keyspacelen",
-    "rps",
-    "avg_latency_ms",
-    "min_latency_ms",
-    "p50_latency_ms",
-    "p95_latency_ms",
-    "p99_latency_ms",
-    "max_latency_ms",
-    "cluster_mode",
-    "tls",
-    "io_threads",
-    "valkey_benchmark_threads",
-    "warmup",
-    "architecture",
-    "engine",
-    "config_set",
-    "key_distribution",
-    "read_from_replicas",
-    "warnings",
-    "test_id",
-    "test_phase",
-    "group",
-    "scenario",
-];
-
-/// A record as `metrics.json` stores it: the fields outside [`TOP_LEVEL`] (and not `env_*`)
-/// moved into the [`DETAILS_KEY`] object, in their order.
+/// A record as `metrics.json` stores it: the fields that are not [`is_top_level`] moved into
+/// the [`DETAILS_KEY`] object, in their order.
 pub fn nest_details(record: Map<String, Value>) -> Map<String, Value> {
     let mut top = Map::new();
     let mut details = match record.get(DETAILS_KEY) {
@@ -162,7 +125,7 @@ pub fn nest_details(record: Map<String, Value>) -> Map<String, Value> {
         if k == DETAILS_KEY {
             continue;
         }
-        if TOP_LEVEL.contains(&k.as_str()) || k.starts_with("env_") {
+        if is_top_level(&k) {
             top.insert(k, v);
         } else {
             details.insert(k, v);
