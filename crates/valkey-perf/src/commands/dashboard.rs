@@ -79,8 +79,9 @@ fn build(
             .with_context(|| format!("reading `{}`", tag.metrics_table()))?
     };
     // A failed scenario run (`status: failed`) has no numbers to draw.
-    let measured =
-        |r: &crate::compare::RecordMap| r.get("status").and_then(|v| v.as_str()) != Some("failed");
+    let measured = |r: &crate::compare::RecordMap| {
+        crate::compare::view::status_of(r) != Some(crate::model::RunStatus::Failed)
+    };
     let (mut rows, mut tag_rows) = (rows, tag_rows);
     rows.retain(measured);
     tag_rows.retain(measured);

@@ -7,12 +7,29 @@
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// One record, as read.
-pub type RecordMap = Map<String, Value>;
+pub use super::view::RecordMap;
+use super::view::RecordView;
+
+/// A record whose fields can be looked up by name: a map as read, or a [`RecordView`].
+pub trait Fields {
+    fn field(&self, name: &str) -> Option<&Value>;
+}
+
+impl Fields for RecordMap {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
+
+impl Fields for RecordView {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
 
 /// Reads a `metrics.json` file: a JSON array of objects.
 pub fn load_records(path: &Path) -> anyhow::Result<Vec<RecordMap>> {
@@ -119,8 +136,8 @@ pub struct Grouping {
     pub groups: Vec<Group>,
 }
 
-fn present(records: &[RecordMap], field: &str) -> bool {
-    records.iter().any(|r| canonical(r.get(field)).is_some())
+fn present<R: Fields>(records: &[R], field: &str) -> bool {
+    records.iter().any(|r| canonical(r.field(field)).is_some())
 }
 
 /// Groups records of both sides by case parameters.
@@ -128,7 +145,7 @@ fn present(records: &[RecordMap], field: &str) -> bool {
 /// A case field that one side never has (e.g. `keyspacelen` in upstream files) is ignored for
 /// pairing and reported, so that files from the two tools still pair; a field absent on both
 /// sides is simply absent.
-pub fn group(baseline: &[RecordMap], new: &[RecordMap]) -> Grouping {
+pub fn group<R: Fields>(baseline: &[R], new: &[R]) -> Grouping {
     let mut fields = Vec::new();
     let mut ignored = Vec::new();
     for field in crate::model::fields::case_fields() {
@@ -152,13 +169,13 @@ pub fn group(baseline: &[RecordMap], new: &[RecordMap]) -> Grouping {
         for (i, record) in records.iter().enumerate() {
             let key: Vec<Option<String>> = fields
                 .iter()
-                .map(|f| canonical(record.get(f.as_str())))
+                .map(|f| canonical(record.field(f.as_str())))
                 .collect();
             let g = *index.entry(key).or_insert_with(|| {
                 let params = fields
                     .iter()
                     .filter_map(|f| {
-                        let v = record.get(f.as_str())?;
+                        let v = record.field(f.as_str())?;
                         (!v.is_null()).then(|| Param {
                             name: f.clone(),
                             value: v.clone(),

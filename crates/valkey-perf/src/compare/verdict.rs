@@ -7,6 +7,7 @@ use super::group::{self, RecordMap};
 use super::model::*;
 use super::overall;
 use super::stats::{self, Difference, Summary};
+use super::view::RecordView;
 use crate::model::{Warning, WarningKind};
 use std::path::Path;
 
@@ -27,7 +28,7 @@ pub fn compare_files(
     )
 }
 
-fn distinct(records: &[RecordMap], field: &str) -> Vec<String> {
+fn distinct(records: &[RecordView], field: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for r in records {
         match group::canonical(r.get(field)) {
@@ -38,7 +39,7 @@ fn distinct(records: &[RecordMap], field: &str) -> Vec<String> {
     out
 }
 
-fn side_info(records: &[RecordMap], source: &str) -> SideInfo {
+fn side_info(records: &[RecordView], source: &str) -> SideInfo {
     SideInfo {
         source: source.to_string(),
         records: records.len(),
@@ -49,14 +50,14 @@ fn side_info(records: &[RecordMap], source: &str) -> SideInfo {
     }
 }
 
-fn value(record: &RecordMap, metric: Metric) -> Option<f64> {
+fn value(record: &RecordView, metric: Metric) -> Option<f64> {
     record
         .get(metric.field())?
         .as_f64()
         .filter(|v| v.is_finite())
 }
 
-fn values_of(records: &[RecordMap], idx: &[usize], metric: Metric) -> Vec<f64> {
+fn values_of(records: &[RecordView], idx: &[usize], metric: Metric) -> Vec<f64> {
     idx.iter()
         .filter_map(|&i| value(&records[i], metric))
         .collect()
@@ -64,7 +65,7 @@ fn values_of(records: &[RecordMap], idx: &[usize], metric: Metric) -> Vec<f64> {
 
 /// Every metric field present must be a number (or null): a string would silently drop the
 /// run from the statistics.
-fn check_metric_types(records: &[RecordMap], source: &str) -> anyhow::Result<()> {
+fn check_metric_types(records: &[RecordView], source: &str) -> anyhow::Result<()> {
     for (i, r) in records.iter().enumerate() {
         for metric in Metric::ALL {
             match r.get(metric.field()) {
@@ -80,15 +81,10 @@ fn check_metric_types(records: &[RecordMap], source: &str) -> anyhow::Result<()>
 }
 
 /// The records with `engine` filled in as `valkey-benchmark` where it is missing.
-fn with_engine(records: &[RecordMap]) -> Vec<RecordMap> {
+fn with_engine(records: Vec<RecordView>) -> Vec<RecordView> {
     records
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r.entry("engine")
-                .or_insert_with(|| serde_json::Value::String("valkey-benchmark".into()));
-            r
-        })
+        .into_iter()
+        .map(RecordView::with_default_engine)
         .collect()
 }
 
@@ -103,9 +99,9 @@ enum Origin {
 }
 
 impl Origin {
-    fn of(baseline: &[RecordMap], bi: &[usize], new: &[RecordMap], ni: &[usize]) -> Origin {
-        let inv = |r: &RecordMap| r.get("invocation_id")?.as_str().map(str::to_string);
-        let round = |r: &RecordMap| r.get("run_index")?.as_u64();
+    fn of(baseline: &[RecordView], bi: &[usize], new: &[RecordView], ni: &[usize]) -> Origin {
+        let inv = |r: &RecordView| r.invocation_id.clone();
+        let round = |r: &RecordView| r.run_index;
         let mut pairs = Vec::new();
         for &b in bi {
             let key = (inv(&baseline[b]), round(&baseline[b]));
@@ -120,7 +116,7 @@ impl Origin {
             return Origin::Paired(pairs);
         }
         let ids =
-            |recs: &[RecordMap], idx: &[usize]| -> Option<std::collections::BTreeSet<String>> {
+            |recs: &[RecordView], idx: &[usize]| -> Option<std::collections::BTreeSet<String>> {
                 idx.iter().map(|&i| inv(&recs[i])).collect()
             };
         match (ids(baseline, bi), ids(new, ni)) {
@@ -146,17 +142,15 @@ fn from_effect(e: &effects::LogEffect, base_mean: f64) -> Difference {
     }
 }
 
-/// Compares in-memory records (as read from `metrics.json`); `baseline_source` and
-/// `new_source` name them in the report.
 /// The records of runs that succeeded: a scenario run with `status: failed` (a setup
 /// command or its own command was refused) has no numbers worth comparing; a warning counts
 /// what was left out.
-fn measured_only(records: &[RecordMap], side: &str, warnings: &mut Vec<Warning>) -> Vec<RecordMap> {
-    let kept: Vec<RecordMap> = records
-        .iter()
-        .filter(|r| r.get("status").and_then(|v| v.as_str()) != Some("failed"))
-        .cloned()
-        .collect();
+fn measured_only(
+    records: &[RecordView],
+    side: &str,
+    warnings: &mut Vec<Warning>,
+) -> Vec<RecordView> {
+    let kept: Vec<RecordView> = records.iter().filter(|r| !r.failed()).cloned().collect();
     let left = records.len() - kept.len();
     if left > 0 {
         warnings.push(Warning::new(
@@ -167,9 +161,31 @@ fn measured_only(records: &[RecordMap], side: &str, warnings: &mut Vec<Warning>)
     kept
 }
 
+/// Compares two record sets as read from files (see [`compare_views`]).
 pub fn compare_records(
     baseline: &[RecordMap],
     new: &[RecordMap],
+    baseline_source: &str,
+    new_source: &str,
+    opts: &CompareOptions,
+) -> anyhow::Result<Comparison> {
+    let view = |rs: &[RecordMap]| -> Vec<RecordView> {
+        rs.iter().cloned().map(RecordView::from_map).collect()
+    };
+    compare_views(
+        &view(baseline),
+        &view(new),
+        baseline_source,
+        new_source,
+        opts,
+    )
+}
+
+/// Compares two record sets: pairs their runs case by case and judges every metric.
+/// `baseline_source` and `new_source` name them in the report.
+pub fn compare_views(
+    baseline: &[RecordView],
+    new: &[RecordView],
     baseline_source: &str,
     new_source: &str,
     opts: &CompareOptions,
@@ -202,8 +218,8 @@ pub fn compare_records(
     // A record without `engine` was measured by valkey-benchmark (upstream writes none), and
     // runs of different engines are never paired: `engine` is a case field.
     let (baseline, new) = (
-        &with_engine(&measured_only(baseline, "baseline", &mut warnings)),
-        &with_engine(&measured_only(new, "new", &mut warnings)),
+        &with_engine(measured_only(baseline, "baseline", &mut warnings)),
+        &with_engine(measured_only(new, "new", &mut warnings)),
     );
     let grouping = group::group(baseline, new);
     for ign in &grouping.ignored {
@@ -240,14 +256,14 @@ pub fn compare_records(
             .iter()
             .map(|&i| &baseline[i])
             .chain(g.new.iter().map(|&i| &new[i]))
-            .any(|r| r.get("latency_meaningful") == Some(&serde_json::Value::Bool(false)));
+            .any(|r| !r.latency_meaningful);
         // Memory mode times nothing: its records have no rps or latencies to show.
         let untimed = g
             .baseline
             .iter()
             .map(|&i| &baseline[i])
             .chain(g.new.iter().map(|&i| &new[i]))
-            .all(|r| r.get("benchmark_mode").and_then(|v| v.as_str()) == Some("memory"));
+            .all(RecordView::untimed);
         let mut mcs = Vec::new();
         for (slot, &metric) in metrics.iter().enumerate() {
             let bv = values_of(baseline, &g.baseline, metric);
@@ -418,8 +434,8 @@ pub fn compare_records(
                 .iter()
                 .find(|g| g.params == case.params && !g.baseline.is_empty() && !g.new.is_empty());
             if let Some(g) = g {
-                let b: Vec<&RecordMap> = g.baseline.iter().map(|&i| &baseline[i]).collect();
-                let n: Vec<&RecordMap> = g.new.iter().map(|&i| &new[i]).collect();
+                let b: Vec<&RecordView> = g.baseline.iter().map(|&i| &baseline[i]).collect();
+                let n: Vec<&RecordView> = g.new.iter().map(|&i| &new[i]).collect();
                 case.functions = super::functions::top_changes(&b, &n, 10);
             }
         }
@@ -527,15 +543,15 @@ pub fn compare_records(
 
 /// The [`SHOWN_FIELDS`] some run of the case has, as means per side.
 fn shown_figures(
-    baseline: &[RecordMap],
+    baseline: &[RecordView],
     bi: &[usize],
-    new: &[RecordMap],
+    new: &[RecordView],
     ni: &[usize],
 ) -> Vec<ShownFigure> {
-    let mean = |recs: &[RecordMap], idx: &[usize], field: &str| {
+    let mean = |recs: &[RecordView], idx: &[usize], field: &str| {
         let v: Vec<f64> = idx
             .iter()
-            .filter_map(|&i| recs[i].get(field)?.as_f64())
+            .filter_map(|&i| recs[i].number(field))
             .filter(|v| v.is_finite())
             .collect();
         stats::mean(&v)
@@ -588,16 +604,11 @@ fn summarise(names: &[String]) -> String {
 }
 
 /// The distinct warnings the records carry (`warnings: [...]`, written by `run`).
-fn run_warnings(records: &[RecordMap]) -> Vec<Warning> {
+fn run_warnings(records: &[RecordView]) -> Vec<Warning> {
     let mut out: Vec<Warning> = Vec::new();
-    for w in records
-        .iter()
-        .filter_map(|r| r.get("warnings")?.as_array())
-        .flatten()
-        .filter_map(|w| serde_json::from_value::<Warning>(w.clone()).ok())
-    {
-        if !out.contains(&w) {
-            out.push(w);
+    for w in records.iter().flat_map(|r| &r.warnings) {
+        if !out.contains(w) {
+            out.push(w.clone());
         }
     }
     out

@@ -21,7 +21,7 @@ use crate::process::interrupted;
 use crate::results::{MetricsFile, env};
 use crate::server::standalone::probe_tls;
 use crate::server::tls::TlsMaterial;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use once::{RunContext, RunFailure, run_once};
 use plan::{Plan, ServerSource};
 use std::collections::HashSet;
@@ -280,23 +280,20 @@ fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
     let Some(bi) = plan.targets.iter().position(|t| t.is_baseline) else {
         return Ok(());
     };
-    let to_maps = |rs: &[Record]| -> Result<Vec<crate::compare::RecordMap>> {
+    let views = |rs: &[Record]| -> Result<Vec<crate::compare::RecordView>> {
         rs.iter()
-            .map(|r| match serde_json::to_value(r)? {
-                serde_json::Value::Object(m) => Ok(m),
-                _ => bail!("a record did not serialize to an object"),
-            })
+            .map(crate::compare::RecordView::from_record)
             .collect()
     };
     let base = &plan.targets[bi];
-    let base_records = to_maps(&records[bi])?;
+    let base_records = views(&records[bi])?;
     for (ti, t) in plan.targets.iter().enumerate() {
         if ti == bi {
             continue;
         }
-        let cmp = crate::compare::compare_records(
+        let cmp = crate::compare::compare_views(
             &base_records,
-            &to_maps(&records[ti])?,
+            &views(&records[ti])?,
             &base.label,
             &t.label,
             &crate::compare::CompareOptions::default(),
