@@ -146,4 +146,33 @@ mod tests {
         assert_eq!(upstream.get("engine"), Some(&json!("valkey-benchmark")));
         assert!(upstream.latency_meaningful && !upstream.failed());
     }
+
+    /// Today's files, upstream's included, read into views lose and reorder nothing: the
+    /// fields a view keeps, nested again where the file nests them, are the file's JSON.
+    #[test]
+    fn todays_files_read_into_views_keep_every_field_in_order() {
+        for text in [
+            include_str!("../../tests/fixtures/upstream/run-a-metrics.json"),
+            include_str!("../../tests/fixtures/upstream/run-b-metrics.json"),
+            include_str!("../../tests/fixtures/records/native-memory-scenarios.json"),
+            include_str!("../../tests/fixtures/records/instructions.json"),
+        ] {
+            let file: Vec<RecordMap> = serde_json::from_str(text).unwrap();
+            let views = super::super::group::parse_records(text).unwrap();
+            assert_eq!(views.len(), file.len());
+            for (original, read) in file.into_iter().zip(views) {
+                let nested = original.contains_key(crate::model::DETAILS_KEY);
+                let view = RecordView::from_map(read);
+                let back = if nested {
+                    crate::model::nest_details(view.fields().clone())
+                } else {
+                    view.fields().clone()
+                };
+                assert_eq!(
+                    serde_json::to_string(&back).unwrap(),
+                    serde_json::to_string(&original).unwrap()
+                );
+            }
+        }
+    }
 }
