@@ -248,3 +248,85 @@ impl RecordParts {
         self.memory.is_none() && self.instructions.is_none()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(parts: &RecordParts) -> Vec<String> {
+        match serde_json::to_value(parts).unwrap() {
+            Value::Object(m) => m.keys().cloned().collect(),
+            _ => unreachable!(),
+        }
+    }
+
+    /// The order the fields had when each was inserted into one map as the run went on.
+    #[test]
+    fn parts_write_their_fields_in_the_order_of_the_run() {
+        let parts = RecordParts {
+            benchmark: Some(BenchmarkFigures {
+                engine_command_line: Some("valkey-benchmark -t set".into()),
+                server_errors: Some("ERR".into()),
+            }),
+            seeded_items_left: Some(3),
+            timeseries: Some(TimeseriesRef {
+                timeseries_file: "t.jsonl".into(),
+                timeseries_lines: 5,
+            }),
+            key_distribution: Some("uniform".into()),
+            read_from_replicas: Some("no".into()),
+            ..RecordParts::default()
+        };
+        assert_eq!(
+            keys(&parts),
+            [
+                "engine_command_line",
+                "server_errors",
+                "seeded_items_left",
+                "timeseries_file",
+                "timeseries_lines",
+                "key_distribution",
+                "read_from_replicas"
+            ]
+        );
+        // A failed scenario stream: no figures but `errors`, and `error` says why.
+        let mut failed = RecordParts {
+            key_distribution: Some("uniform".into()),
+            read_from_replicas: Some("no".into()),
+            scenario: Some(ScenarioFields {
+                test_id: "1_a".into(),
+                test_phase: "write".into(),
+                group: GroupId::Number(1),
+                scenario: "a".into(),
+                cluster_execution: Some("single".into()),
+                group_description: None,
+                scenario_description: None,
+                test_name: None,
+                status: RunStatus::Failed,
+                error: Some("refused".into()),
+            }),
+            ..RecordParts::default()
+        };
+        failed.native_mut().errors = Some(0);
+        assert_eq!(
+            keys(&failed),
+            [
+                "errors",
+                "key_distribution",
+                "read_from_replicas",
+                "test_id",
+                "test_phase",
+                "group",
+                "scenario",
+                "cluster_execution",
+                "status",
+                "error"
+            ]
+        );
+        let v = serde_json::to_value(&failed).unwrap();
+        assert_eq!(
+            (&v["status"], &v["error"]),
+            (&"failed".into(), &"refused".into())
+        );
+    }
+}
