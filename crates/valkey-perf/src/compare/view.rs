@@ -133,7 +133,7 @@ impl RecordView {
 }
 
 /// A record's `status`, read leniently (anything but `success` or `failed` is `None`).
-pub fn status_of(fields: &RecordMap) -> Option<RunStatus> {
+fn status_of(fields: &RecordMap) -> Option<RunStatus> {
     serde_json::from_value(fields.get("status")?.clone()).ok()
 }
 
