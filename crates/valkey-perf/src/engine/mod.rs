@@ -12,7 +12,7 @@ pub mod native;
 pub mod seed;
 pub mod valkey_benchmark;
 
-use crate::model::{BenchmarkMode, Case, Metrics, RecordParts, Warning, WarningKind};
+use crate::model::{BenchmarkMode, Case, EngineKind, Metrics, RecordParts, Warning, WarningKind};
 use crate::server::control::{Control, Credentials, Frame};
 use anyhow::{Context, Result};
 use seed::SeedPlan;
@@ -95,11 +95,16 @@ pub enum Engine {
 
 impl Engine {
     /// `engine` in records.
-    pub fn name(&self) -> &'static str {
+    pub fn kind(&self) -> EngineKind {
         match self {
-            Engine::External(_) => "valkey-benchmark",
-            Engine::Native => "native",
+            Engine::External(_) => EngineKind::ValkeyBenchmark,
+            Engine::Native => EngineKind::Native,
         }
+    }
+
+    /// The engine's name, as records spell it.
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// `engine_version` in records.

@@ -3,7 +3,7 @@
 //! the record.
 
 use super::plan::{Plan, ServerSource, Target};
-use crate::engine::{Engine, LoadTarget, Measurement, RunRequest, Window};
+use crate::engine::{LoadTarget, Measurement, RunRequest, Window};
 use crate::model::case::Profiling;
 use crate::model::{
     BenchmarkMode, Case, EngineKind, Instructions, ReadFromReplicas, Record, RecordMode,
@@ -496,10 +496,10 @@ pub(super) fn build_record(
         run_index: u64::from(run_index),
         invocation_id: ctx.invocation_id.clone(),
         // Memory mode writes through valkey-perf's control connection, no load generator.
-        engine: match plan.engine {
-            _ if case.memory => EngineKind::None,
-            Engine::External(_) => EngineKind::ValkeyBenchmark,
-            Engine::Native => EngineKind::Native,
+        engine: if case.memory {
+            EngineKind::None
+        } else {
+            plan.engine.kind()
         },
         engine_version: if case.memory {
             String::new()
