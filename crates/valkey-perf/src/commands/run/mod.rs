@@ -16,7 +16,7 @@ pub use args::{EngineChoice, Mode, RunArgs};
 use super::logging::{self, Progress};
 use crate::compare::stats::Summary;
 use crate::exit::Code;
-use crate::model::{Record, RunStatus, Warning};
+use crate::model::{Case, Record, RunStatus, Warning};
 use crate::process::interrupted;
 use crate::results::{MetricsFile, env};
 use crate::server::standalone::probe_tls;
@@ -49,7 +49,8 @@ pub fn run(args: RunArgs) -> Result<Code> {
     outcome
 }
 
-fn execute(plan: &Plan) -> Result<Code> {
+/// Opens every target's `metrics.json` and log file (and links a git ref's directory).
+fn open_results(plan: &Plan) -> Result<Vec<MetricsFile>> {
     let mut files = Vec::new();
     for t in &plan.targets {
         let file = MetricsFile::open(&t.dir)?;
@@ -59,6 +60,11 @@ fn execute(plan: &Plan) -> Result<Code> {
             link_ref_dir(&plan.results_dir, &t.label, &t.commit);
         }
     }
+    Ok(files)
+}
+
+fn execute(plan: &Plan) -> Result<Code> {
+    let mut files = open_results(plan)?;
     let material = prepare_tls(plan)?;
     let ctx = RunContext {
         plan,
@@ -132,45 +138,16 @@ fn execute(plan: &Plan) -> Result<Code> {
                     match outcome {
                         Ok(recs) => {
                             for record in recs {
-                                for w in &record.warnings {
-                                    if printed.insert(w.clone()) {
-                                        tracing::warn!("{}: {w}", case.label());
+                                match take_record(case, &record, &mut printed, &mut files[ti])? {
+                                    Taken::Failed => {
+                                        failed += 1;
+                                        continue;
+                                    }
+                                    Taken::Untimed => {}
+                                    Taken::Timed(label) => {
+                                        measured.push((label, ti, record.metrics.clone()))
                                     }
                                 }
-                                files[ti].append(&record)?;
-                                if record_failed(&record) {
-                                    failed += 1;
-                                    continue;
-                                }
-                                // Memory mode times nothing: its figure is the overhead per key.
-                                if case.memory {
-                                    tracing::info!(
-                                        "  overhead={} bytes per key",
-                                        // As JSON writes the number (`52.0`, not `52`).
-                                        record.parts.memory.as_ref().map_or_else(
-                                            || "?".into(),
-                                            |m| serde_json::Value::from(m.overhead_bytes_per_item)
-                                                .to_string()
-                                        )
-                                    );
-                                    records[ti].push(record);
-                                    continue;
-                                }
-                                tracing::info!(
-                                    "  {}rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
-                                    test_id(&record)
-                                        .map(|t| format!("{t}: "))
-                                        .unwrap_or_default(),
-                                    record.metrics.rps,
-                                    record.metrics.avg_latency_ms,
-                                    record.metrics.p50_latency_ms,
-                                    record.metrics.p99_latency_ms
-                                );
-                                let label = match test_id(&record) {
-                                    Some(id) => format!("{} {id}", case.label()),
-                                    None => case.label(),
-                                };
-                                measured.push((label, ti, record.metrics.clone()));
                                 records[ti].push(record);
                             }
                         }
@@ -235,6 +212,61 @@ fn execute(plan: &Plan) -> Result<Code> {
         }
         _ => Ok(Code::Success),
     }
+}
+
+/// What a finished run's record measured.
+enum Taken {
+    /// A scenario stream that failed: written, not compared.
+    Failed,
+    /// Memory mode: no load was timed.
+    Untimed,
+    /// Timed load, with the label of the run in the summary table.
+    Timed(String),
+}
+
+/// Takes one finished record: prints its warnings (each once) and its figures, and appends it
+/// to its target's `metrics.json`.
+fn take_record(
+    case: &Case,
+    record: &Record,
+    printed: &mut HashSet<Warning>,
+    file: &mut MetricsFile,
+) -> Result<Taken> {
+    for w in &record.warnings {
+        if printed.insert(w.clone()) {
+            tracing::warn!("{}: {w}", case.label());
+        }
+    }
+    file.append(record)?;
+    if record_failed(record) {
+        return Ok(Taken::Failed);
+    }
+    // Memory mode times nothing: its figure is the overhead per key.
+    if case.memory {
+        tracing::info!(
+            "  overhead={} bytes per key",
+            // As JSON writes the number (`52.0`, not `52`).
+            record.parts.memory.as_ref().map_or_else(
+                || "?".into(),
+                |m| serde_json::Value::from(m.overhead_bytes_per_item).to_string()
+            )
+        );
+        return Ok(Taken::Untimed);
+    }
+    tracing::info!(
+        "  {}rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
+        test_id(record)
+            .map(|t| format!("{t}: "))
+            .unwrap_or_default(),
+        record.metrics.rps,
+        record.metrics.avg_latency_ms,
+        record.metrics.p50_latency_ms,
+        record.metrics.p99_latency_ms
+    );
+    Ok(Taken::Timed(match test_id(record) {
+        Some(id) => format!("{} {id}", case.label()),
+        None => case.label(),
+    }))
 }
 
 /// Whether a record says its run failed (a scenario with `status: failed`).
