@@ -181,15 +181,13 @@ pub fn compare_records(
     )
 }
 
-/// Compares two record sets: pairs their runs case by case and judges every metric.
-/// `baseline_source` and `new_source` name them in the report.
-pub fn compare_views(
-    baseline: &[RecordView],
-    new: &[RecordView],
-    baseline_source: &str,
-    new_source: &str,
+/// The first stage: checks the options and the records' metric types, and keeps the records
+/// worth comparing (see [`measured_only`], [`with_engine`]), warning about empty sides.
+fn admit(
+    sides: [(&[RecordView], &str); 2],
     opts: &CompareOptions,
-) -> anyhow::Result<Comparison> {
+    warnings: &mut Vec<Warning>,
+) -> anyhow::Result<(Vec<RecordView>, Vec<RecordView>)> {
     anyhow::ensure!(
         opts.threshold_pct >= 0.0 && opts.threshold_pct.is_finite(),
         "the noise threshold must be a non-negative percentage, got {}",
@@ -200,7 +198,7 @@ pub fn compare_views(
         "alpha must lie between 0 and 1, got {}",
         opts.alpha
     );
-    let mut warnings = Vec::new();
+    let [(baseline, baseline_source), (new, new_source)] = sides;
     for (side, recs, src) in [
         ("baseline", baseline, baseline_source),
         ("new", new, new_source),
@@ -217,10 +215,27 @@ pub fn compare_views(
     }
     // A record without `engine` was measured by valkey-benchmark (upstream writes none), and
     // runs of different engines are never paired: `engine` is a case field.
-    let (baseline, new) = (
-        &with_engine(measured_only(baseline, "baseline", &mut warnings)),
-        &with_engine(measured_only(new, "new", &mut warnings)),
-    );
+    Ok((
+        with_engine(measured_only(baseline, "baseline", warnings)),
+        with_engine(measured_only(new, "new", warnings)),
+    ))
+}
+
+/// Compares two record sets: pairs their runs case by case and judges every metric.
+/// `baseline_source` and `new_source` name them in the report.
+pub fn compare_views(
+    baseline: &[RecordView],
+    new: &[RecordView],
+    baseline_source: &str,
+    new_source: &str,
+    opts: &CompareOptions,
+) -> anyhow::Result<Comparison> {
+    let mut warnings = Vec::new();
+    let (baseline, new) = &admit(
+        [(baseline, baseline_source), (new, new_source)],
+        opts,
+        &mut warnings,
+    )?;
     let grouping = group::group(baseline, new);
     for ign in &grouping.ignored {
         warnings.push(Warning::new(
