@@ -405,78 +405,12 @@ pub fn compare_views(
         );
     }
 
-    // The family: every judged metric with a test. Holm adjusts over all of them at once.
-    let family: Vec<(usize, usize)> = cases
-        .iter()
-        .enumerate()
-        .flat_map(|(ci, c)| {
-            c.metrics
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.verdict != Verdict::NotJudged && m.difference.is_some())
-                .map(move |(mi, _)| (ci, mi))
-        })
-        .collect();
-    let raw: Vec<f64> = family
-        .iter()
-        .map(|&(ci, mi)| {
-            cases[ci].metrics[mi]
-                .difference
-                .as_ref()
-                .map_or(1.0, |d| d.p_value)
-        })
-        .collect();
-    let adjusted = match opts.correction {
-        Correction::Holm => stats::holm_adjust(&raw),
-        Correction::None => raw.clone(),
-    };
-    for (&(ci, mi), &p_adj) in family.iter().zip(&adjusted) {
-        let mc = &mut cases[ci].metrics[mi];
-        mc.p_adjusted = Some(p_adj);
-        mc.verdict = judge(mc.metric, mc.difference.as_ref(), p_adj, opts);
-    }
+    let family = correct(&mut cases, opts);
     // Not-judged metrics still get the raw p-value shown; no adjustment.
     // Instructions mode: for a case whose instructions per request changed, which functions
     // the change is in.
-    for case in cases.iter_mut() {
-        let changed = case.metrics.iter().any(|m| {
-            m.metric == Metric::InstructionsPerRequest
-                && matches!(m.verdict, Verdict::Regression | Verdict::Improvement)
-        });
-        if changed {
-            let g = grouping
-                .groups
-                .iter()
-                .find(|g| g.params == case.params && !g.baseline.is_empty() && !g.new.is_empty());
-            if let Some(g) = g {
-                let b: Vec<&RecordView> = g.baseline.iter().map(|&i| &baseline[i]).collect();
-                let n: Vec<&RecordView> = g.new.iter().map(|&i| &new[i]).collect();
-                case.functions = super::functions::top_changes(&b, &n, 10);
-            }
-        }
-    }
-    let mut changes: Vec<Change> = Vec::new();
-    for c in &cases {
-        for m in &c.metrics {
-            if let (Verdict::Improvement | Verdict::Regression, Some(d), Some(p_adj)) =
-                (m.verdict, &m.difference, m.p_adjusted)
-            {
-                changes.push(Change {
-                    case: c.label.clone(),
-                    metric: m.metric,
-                    verdict: m.verdict,
-                    pct_change: d.pct_change,
-                    pct_change_ci95: d.pct_change_ci95,
-                    p_value: d.p_value,
-                    p_adjusted: p_adj,
-                });
-            }
-        }
-    }
-    changes.sort_by(|a, b| {
-        let mag = |c: &Change| c.pct_change.map_or(f64::INFINITY, f64::abs);
-        mag(b).total_cmp(&mag(a))
-    });
+    attach_functions(&mut cases, &grouping, baseline, new);
+    let changes = changes_of(&cases);
 
     if few_runs {
         warnings.push(
@@ -494,29 +428,7 @@ pub fn compare_views(
                 .with_hint("check that both were run with the same config"),
         );
     }
-    let noisy: Vec<String> = cases
-        .iter()
-        .filter(|c| {
-            c.metrics.iter().any(|m| {
-                m.metric == Metric::Rps
-                    && [&m.baseline, &m.new]
-                        .iter()
-                        .any(|s| s.as_ref().and_then(|s| s.cv_pct).is_some_and(|cv| cv > 5.0))
-            })
-        })
-        .map(|c| format!("`{}`", c.label))
-        .collect();
-    if !noisy.is_empty() {
-        // The remedy stays inside the sentence, as the report has always shown it.
-        warnings.push(Warning::new(
-            WarningKind::Noisy,
-            format!(
-                "rps CV above 5 % in {}: the machine is noisy, small changes cannot be detected \
-                 (pin CPUs, set the governor to `performance`, add runs)",
-                summarise(&noisy)
-            ),
-        ));
-    }
+    warnings.extend(noisy_warning(&cases));
     // What the runs themselves reported (`warnings` in their records), each once.
     for w in run_warnings(baseline).into_iter().chain(run_warnings(new)) {
         if !warnings.contains(&w) {
@@ -547,12 +459,130 @@ pub fn compare_views(
         pairing_fields: grouping.fields,
         ignored_fields: grouping.ignored,
         fixed_config,
-        comparisons: family.len(),
+        comparisons: family,
         cases,
         only_in_baseline,
         only_in_new,
         changes,
         warnings,
+    })
+}
+
+/// The multiple-comparison correction: every judged metric with a test is one family, which
+/// Holm adjusts at once; each gets its verdict from its adjusted p-value. Returns the size of
+/// the family.
+fn correct(cases: &mut [CaseComparison], opts: &CompareOptions) -> usize {
+    // The family: every judged metric with a test. Holm adjusts over all of them at once.
+    let family: Vec<(usize, usize)> = cases
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, c)| {
+            c.metrics
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.verdict != Verdict::NotJudged && m.difference.is_some())
+                .map(move |(mi, _)| (ci, mi))
+        })
+        .collect();
+    let raw: Vec<f64> = family
+        .iter()
+        .map(|&(ci, mi)| {
+            cases[ci].metrics[mi]
+                .difference
+                .as_ref()
+                .map_or(1.0, |d| d.p_value)
+        })
+        .collect();
+    let adjusted = match opts.correction {
+        Correction::Holm => stats::holm_adjust(&raw),
+        Correction::None => raw.clone(),
+    };
+    for (&(ci, mi), &p_adj) in family.iter().zip(&adjusted) {
+        let mc = &mut cases[ci].metrics[mi];
+        mc.p_adjusted = Some(p_adj);
+        mc.verdict = judge(mc.metric, mc.difference.as_ref(), p_adj, opts);
+    }
+    family.len()
+}
+
+/// Instructions mode: for a case whose instructions per request changed, which functions the
+/// change is in.
+fn attach_functions(
+    cases: &mut [CaseComparison],
+    grouping: &group::Grouping,
+    baseline: &[RecordView],
+    new: &[RecordView],
+) {
+    for case in cases.iter_mut() {
+        let changed = case.metrics.iter().any(|m| {
+            m.metric == Metric::InstructionsPerRequest
+                && matches!(m.verdict, Verdict::Regression | Verdict::Improvement)
+        });
+        if changed {
+            let g = grouping
+                .groups
+                .iter()
+                .find(|g| g.params == case.params && !g.baseline.is_empty() && !g.new.is_empty());
+            if let Some(g) = g {
+                let b: Vec<&RecordView> = g.baseline.iter().map(|&i| &baseline[i]).collect();
+                let n: Vec<&RecordView> = g.new.iter().map(|&i| &new[i]).collect();
+                case.functions = super::functions::top_changes(&b, &n, 10);
+            }
+        }
+    }
+}
+
+/// The significant changes, largest first.
+fn changes_of(cases: &[CaseComparison]) -> Vec<Change> {
+    let mut changes: Vec<Change> = Vec::new();
+    for c in cases {
+        for m in &c.metrics {
+            if let (Verdict::Improvement | Verdict::Regression, Some(d), Some(p_adj)) =
+                (m.verdict, &m.difference, m.p_adjusted)
+            {
+                changes.push(Change {
+                    case: c.label.clone(),
+                    metric: m.metric,
+                    verdict: m.verdict,
+                    pct_change: d.pct_change,
+                    pct_change_ci95: d.pct_change_ci95,
+                    p_value: d.p_value,
+                    p_adjusted: p_adj,
+                });
+            }
+        }
+    }
+    changes.sort_by(|a, b| {
+        let mag = |c: &Change| c.pct_change.map_or(f64::INFINITY, f64::abs);
+        mag(b).total_cmp(&mag(a))
+    });
+    changes
+}
+
+/// The warning for cases whose rps varies by more than 5 % between runs.
+fn noisy_warning(cases: &[CaseComparison]) -> Option<Warning> {
+    let noisy: Vec<String> = cases
+        .iter()
+        .filter(|c| {
+            c.metrics.iter().any(|m| {
+                m.metric == Metric::Rps
+                    && [&m.baseline, &m.new]
+                        .iter()
+                        .any(|s| s.as_ref().and_then(|s| s.cv_pct).is_some_and(|cv| cv > 5.0))
+            })
+        })
+        .map(|c| format!("`{}`", c.label))
+        .collect();
+    // The remedy stays inside the sentence, as the report has always shown it.
+    (!noisy.is_empty()).then(|| {
+        Warning::new(
+            WarningKind::Noisy,
+            format!(
+                "rps CV above 5 % in {}: the machine is noisy, small changes cannot be detected \
+                 (pin CPUs, set the governor to `performance`, add runs)",
+                summarise(&noisy)
+            ),
+        )
     })
 }
 
