@@ -366,44 +366,7 @@ pub fn compare_views(
             _ => only_in_new.push(case),
         }
     }
-    // Across invocations: widen every case's interval by the between-invocation variance of
-    // its metric, estimated from all cases of that metric (only cases on both sides get here).
-    let mut too_few_across = false;
-    for (slot, &metric) in metrics.iter().enumerate() {
-        let these: Vec<&(usize, usize, usize, f64, f64)> =
-            across.iter().filter(|a| a.1 == slot).collect();
-        if these.is_empty() {
-            continue;
-        }
-        let ys: Vec<f64> = these.iter().map(|a| a.3).collect();
-        let vs: Vec<f64> = these.iter().map(|a| a.4).collect();
-        let Some(tau2) = effects::between_invocation_variance(&ys, &vs) else {
-            too_few_across |= metric.judged();
-            continue;
-        };
-        for &&(ci, _, mi, y, v) in &these {
-            let mc = &mut cases[ci].metrics[mi];
-            let base_mean = mc.baseline.as_ref().map_or(0.0, |s| s.mean);
-            mc.difference = effects::LogEffect::test(ys.len(), y, (v + tau2).sqrt(), None)
-                .map(|e| from_effect(&e, base_mean));
-            if mc.difference.is_some() && mc.verdict == Verdict::InsufficientData {
-                mc.verdict = Verdict::NoSignificantChange;
-            }
-        }
-    }
-    if too_few_across {
-        warnings.push(
-            Warning::new(
-                WarningKind::Input,
-                format!(
-                    "the two sides come from different invocations (or from files that do not say), and fewer than {} cases are compared: the variation between invocations cannot be estimated, so no verdict is possible at the {} % threshold",
-                    effects::MIN_CASES_FOR_BETWEEN,
-                    opts.threshold_pct
-                ),
-            )
-            .with_hint("run both targets in one `valkey-perf run` invocation, which interleaves them and pairs their runs"),
-        );
-    }
+    warnings.extend(widen_across(&mut cases, &metrics, &across, opts));
 
     let family = correct(&mut cases, opts);
     // Not-judged metrics still get the raw p-value shown; no adjustment.
@@ -465,6 +428,52 @@ pub fn compare_views(
         only_in_new,
         changes,
         warnings,
+    })
+}
+
+/// Cases compared across invocations: every case's interval widened by the
+/// between-invocation variance of its metric, estimated from all cases of that metric (only
+/// cases on both sides get here). `across` holds (case, metric slot, index in the case's
+/// metrics, log ratio, variance). The warning says when too few cases allow no estimate.
+fn widen_across(
+    cases: &mut [CaseComparison],
+    metrics: &[Metric],
+    across: &[(usize, usize, usize, f64, f64)],
+    opts: &CompareOptions,
+) -> Option<Warning> {
+    let mut too_few_across = false;
+    for (slot, &metric) in metrics.iter().enumerate() {
+        let these: Vec<&(usize, usize, usize, f64, f64)> =
+            across.iter().filter(|a| a.1 == slot).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let ys: Vec<f64> = these.iter().map(|a| a.3).collect();
+        let vs: Vec<f64> = these.iter().map(|a| a.4).collect();
+        let Some(tau2) = effects::between_invocation_variance(&ys, &vs) else {
+            too_few_across |= metric.judged();
+            continue;
+        };
+        for &&(ci, _, mi, y, v) in &these {
+            let mc = &mut cases[ci].metrics[mi];
+            let base_mean = mc.baseline.as_ref().map_or(0.0, |s| s.mean);
+            mc.difference = effects::LogEffect::test(ys.len(), y, (v + tau2).sqrt(), None)
+                .map(|e| from_effect(&e, base_mean));
+            if mc.difference.is_some() && mc.verdict == Verdict::InsufficientData {
+                mc.verdict = Verdict::NoSignificantChange;
+            }
+        }
+    }
+    too_few_across.then(|| {
+            Warning::new(
+                WarningKind::Input,
+                format!(
+                    "the two sides come from different invocations (or from files that do not say), and fewer than {} cases are compared: the variation between invocations cannot be estimated, so no verdict is possible at the {} % threshold",
+                    effects::MIN_CASES_FOR_BETWEEN,
+                    opts.threshold_pct
+                ),
+            )
+            .with_hint("run both targets in one `valkey-perf run` invocation, which interleaves them and pairs their runs")
     })
 }
 
