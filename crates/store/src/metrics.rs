@@ -43,6 +43,11 @@ pub struct MetricsFilter {
 
 /// The fields that identify one measurement: the commit, the case parameters, and which run.
 /// `benchmark_threads` is the record's `valkey_benchmark_threads` (or `benchmark_threads`).
+///
+/// Fixed on purpose, not derived from valkey-perf's table of record fields: [`record_key`]
+/// hashes these values in this order and every stored row keeps its key, so a field added to
+/// the list would give rows already stored a different key and the next push would duplicate
+/// them.
 const KEY_FIELDS: &[&str] = &[
     "commit",
     "command",

@@ -79,14 +79,16 @@ fn build(
             .with_context(|| format!("reading `{}`", tag.metrics_table()))?
     };
     // A failed scenario run (`status: failed`) has no numbers to draw.
-    let measured =
-        |r: &crate::compare::RecordMap| r.get("status").and_then(|v| v.as_str()) != Some("failed");
-    let (mut rows, mut tag_rows) = (rows, tag_rows);
-    rows.retain(measured);
-    tag_rows.retain(measured);
+    let measured = |rows: Vec<crate::compare::RecordMap>| -> Vec<crate::compare::RecordView> {
+        rows.into_iter()
+            .map(crate::compare::RecordView::from_map)
+            .filter(|r| !r.failed())
+            .collect()
+    };
+    let (rows, tag_rows) = (measured(rows), measured(tag_rows));
     let mut hash = Sha256::new();
     for r in rows.iter().chain(&tag_rows) {
-        hash.update(serde_json::to_vec(r)?);
+        hash.update(serde_json::to_vec(r.fields())?);
     }
     let fingerprint = format!("{:x}", hash.finalize());
     let input = Input {

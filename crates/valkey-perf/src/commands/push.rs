@@ -58,12 +58,12 @@ fn push_timeseries(
     db: &mut store::Db,
     table: &store::TableId,
     metrics: &Path,
-    records: &[crate::compare::RecordMap],
+    records: &[crate::compare::RecordView],
     dry_run: bool,
 ) -> Result<u64> {
     let mut inserted = 0;
     for record in records {
-        let Some(recorded) = record.get("timeseries_file").and_then(|v| v.as_str()) else {
+        let Some(recorded) = &record.timeseries_file else {
             continue;
         };
         let recorded = PathBuf::from(recorded);
@@ -91,7 +91,7 @@ fn push_timeseries(
         inserted += db.push_timeseries(
             table,
             &path.display().to_string(),
-            record,
+            record.fields(),
             &samples,
             dry_run,
         )?;
@@ -146,7 +146,12 @@ pub fn run(args: PushArgs) -> Result<Code> {
                 if !o.columns_widened.is_empty() {
                     line.push_str(&format!("; widened: {}", o.columns_widened.join(", ")));
                 }
-                match push_timeseries(&mut db, &table, file, &records, args.dry_run) {
+                let views: Vec<crate::compare::RecordView> = records
+                    .iter()
+                    .cloned()
+                    .map(crate::compare::RecordView::from_map)
+                    .collect();
+                match push_timeseries(&mut db, &table, file, &views, args.dry_run) {
                     Ok(0) => {}
                     Ok(n) => line.push_str(&format!("; {n} time series rows")),
                     Err(e) => {

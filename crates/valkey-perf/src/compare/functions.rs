@@ -8,7 +8,7 @@
 //! inclusive cost is its own cost plus the inclusive cost of its calls, as `callgrind_annotate
 //! --inclusive=yes` computes it. Names are compressed: `(id) name` the first time, `(id)` after.
 
-use super::group::RecordMap;
+use super::view::RecordView;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -82,18 +82,15 @@ pub fn inclusive_costs(text: &str) -> (HashMap<String, u64>, u64) {
 /// Sums the inclusive costs of every dump of `records` (the runs of one side of a case) and
 /// divides by the requests they completed. `None` when a record names no dump or a dump cannot
 /// be read.
-fn per_request(records: &[&RecordMap]) -> Option<(HashMap<String, f64>, f64)> {
+fn per_request(records: &[&RecordView]) -> Option<(HashMap<String, f64>, f64)> {
     let mut sum: HashMap<String, u64> = HashMap::new();
     let mut total = 0u64;
     let mut requests = 0u64;
     for r in records {
-        let files = r.get("callgrind_files")?.as_array()?;
-        requests += r
-            .get("requests_completed")
-            .or_else(|| r.get("requests"))?
-            .as_u64()?;
+        let files = r.callgrind_files.as_ref()?;
+        requests += r.requests_completed?;
         for f in files {
-            let text = std::fs::read_to_string(Path::new(f.as_str()?)).ok()?;
+            let text = std::fs::read_to_string(Path::new(f)).ok()?;
             let (costs, t) = inclusive_costs(&text);
             total += t;
             for (k, v) in costs {
@@ -113,7 +110,11 @@ fn per_request(records: &[&RecordMap]) -> Option<(HashMap<String, f64>, f64)> {
 
 /// The `top` functions whose inclusive instructions per request changed most between the two
 /// sides, the function where the change happens first (see the ranking below). Empty when either side has no readable dumps.
-pub fn top_changes(baseline: &[&RecordMap], new: &[&RecordMap], top: usize) -> Vec<FunctionChange> {
+pub fn top_changes(
+    baseline: &[&RecordView],
+    new: &[&RecordView],
+    top: usize,
+) -> Vec<FunctionChange> {
     let (Some((b, _)), Some((n, n_total))) = (per_request(baseline), per_request(new)) else {
         return Vec::new();
     };

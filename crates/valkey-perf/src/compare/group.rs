@@ -1,40 +1,35 @@
 //! Reading `metrics.json` files loosely and grouping their records into cases.
 //!
 //! Records are kept as JSON maps, not parsed into `model::Record`: files written by the upstream
-//! Python tool lack many fields, and unknown fields must survive. Only the case parameters in
-//! [`CASE_FIELDS`] decide which runs belong together; machine facts (`env_*`), timestamps,
-//! versions, run index and seed never do.
+//! Python tool lack many fields, and unknown fields must survive. Only the case parameters
+//! ([`crate::model::fields::case_fields`]) decide which runs belong together; machine facts
+//! (`env_*`), timestamps, versions, run index and seed never do.
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// The record fields that define a case, in display order.
-pub const CASE_FIELDS: &[&str] = &[
-    "test_id",
-    "test_phase",
-    "command",
-    "data_size",
-    "pipeline",
-    "clients",
-    "requests",
-    "duration",
-    "benchmark_mode",
-    "keyspacelen",
-    "io_threads",
-    "cluster_mode",
-    "tls",
-    "config_set",
-    "engine",
-    "valkey_benchmark_threads",
-    "key_distribution",
-    "read_from_replicas",
-];
+pub use super::view::RecordMap;
+use super::view::RecordView;
 
-/// One record, as read.
-pub type RecordMap = Map<String, Value>;
+/// A record whose fields can be looked up by name: a map as read, or a [`RecordView`].
+pub trait Fields {
+    fn field(&self, name: &str) -> Option<&Value>;
+}
+
+impl Fields for RecordMap {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
+
+impl Fields for RecordView {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
 
 /// Reads a `metrics.json` file: a JSON array of objects.
 pub fn load_records(path: &Path) -> anyhow::Result<Vec<RecordMap>> {
@@ -141,8 +136,8 @@ pub struct Grouping {
     pub groups: Vec<Group>,
 }
 
-fn present(records: &[RecordMap], field: &str) -> bool {
-    records.iter().any(|r| canonical(r.get(field)).is_some())
+fn present<R: Fields>(records: &[R], field: &str) -> bool {
+    records.iter().any(|r| canonical(r.field(field)).is_some())
 }
 
 /// Groups records of both sides by case parameters.
@@ -150,10 +145,10 @@ fn present(records: &[RecordMap], field: &str) -> bool {
 /// A case field that one side never has (e.g. `keyspacelen` in upstream files) is ignored for
 /// pairing and reported, so that files from the two tools still pair; a field absent on both
 /// sides is simply absent.
-pub fn group(baseline: &[RecordMap], new: &[RecordMap]) -> Grouping {
+pub fn group<R: Fields>(baseline: &[R], new: &[R]) -> Grouping {
     let mut fields = Vec::new();
     let mut ignored = Vec::new();
-    for &field in CASE_FIELDS {
+    for field in crate::model::fields::case_fields() {
         match (present(baseline, field), present(new, field)) {
             (true, true) => fields.push(field.to_string()),
             (true, false) => ignored.push(IgnoredField {
@@ -174,13 +169,13 @@ pub fn group(baseline: &[RecordMap], new: &[RecordMap]) -> Grouping {
         for (i, record) in records.iter().enumerate() {
             let key: Vec<Option<String>> = fields
                 .iter()
-                .map(|f| canonical(record.get(f.as_str())))
+                .map(|f| canonical(record.field(f.as_str())))
                 .collect();
             let g = *index.entry(key).or_insert_with(|| {
                 let params = fields
                     .iter()
                     .filter_map(|f| {
-                        let v = record.get(f.as_str())?;
+                        let v = record.field(f.as_str())?;
                         (!v.is_null()).then(|| Param {
                             name: f.clone(),
                             value: v.clone(),

@@ -2,7 +2,8 @@
 //! reports, and graphs. The `valkey-perf compare` subcommand is in `commands::compare`; `run`
 //! calls [`compare_records`] and [`write_report`] at the end of a run with a baseline.
 //!
-//! The math lives in [`stats`], record reading and grouping in [`group`], the domain types in
+//! The math lives in [`stats`], record reading and grouping in [`group`], the typed reading of
+//! one record in [`view`], the domain types in
 //! [`model`], the judging in [`verdict`], presentation in [`report`] and [`graphs`]. May import
 //! `model`, `results` and `util`; never runs benchmarks or touches a database.
 
@@ -15,6 +16,7 @@ mod overall;
 pub mod report;
 pub mod stats;
 pub mod verdict;
+pub mod view;
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,8 @@ pub use group::RecordMap;
 pub use model::*;
 pub use report::{render_json, render_markdown};
 pub use stats::{Difference, Summary};
-pub use verdict::{compare_files, compare_records};
+pub use verdict::{compare_files, compare_records, compare_views};
+pub use view::RecordView;
 
 /// Writes `report.md` into `dir` (atomically) and, with `graphs`, the graphs into
 /// `dir/graphs`; returns every file written. This is what `run` calls at the end of a run

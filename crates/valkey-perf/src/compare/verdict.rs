@@ -7,6 +7,7 @@ use super::group::{self, RecordMap};
 use super::model::*;
 use super::overall;
 use super::stats::{self, Difference, Summary};
+use super::view::RecordView;
 use crate::model::{Warning, WarningKind};
 use std::path::Path;
 
@@ -27,7 +28,7 @@ pub fn compare_files(
     )
 }
 
-fn distinct(records: &[RecordMap], field: &str) -> Vec<String> {
+fn distinct(records: &[RecordView], field: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for r in records {
         match group::canonical(r.get(field)) {
@@ -38,7 +39,7 @@ fn distinct(records: &[RecordMap], field: &str) -> Vec<String> {
     out
 }
 
-fn side_info(records: &[RecordMap], source: &str) -> SideInfo {
+fn side_info(records: &[RecordView], source: &str) -> SideInfo {
     SideInfo {
         source: source.to_string(),
         records: records.len(),
@@ -49,14 +50,14 @@ fn side_info(records: &[RecordMap], source: &str) -> SideInfo {
     }
 }
 
-fn value(record: &RecordMap, metric: Metric) -> Option<f64> {
+fn value(record: &RecordView, metric: Metric) -> Option<f64> {
     record
         .get(metric.field())?
         .as_f64()
         .filter(|v| v.is_finite())
 }
 
-fn values_of(records: &[RecordMap], idx: &[usize], metric: Metric) -> Vec<f64> {
+fn values_of(records: &[RecordView], idx: &[usize], metric: Metric) -> Vec<f64> {
     idx.iter()
         .filter_map(|&i| value(&records[i], metric))
         .collect()
@@ -64,7 +65,7 @@ fn values_of(records: &[RecordMap], idx: &[usize], metric: Metric) -> Vec<f64> {
 
 /// Every metric field present must be a number (or null): a string would silently drop the
 /// run from the statistics.
-fn check_metric_types(records: &[RecordMap], source: &str) -> anyhow::Result<()> {
+fn check_metric_types(records: &[RecordView], source: &str) -> anyhow::Result<()> {
     for (i, r) in records.iter().enumerate() {
         for metric in Metric::ALL {
             match r.get(metric.field()) {
@@ -80,15 +81,10 @@ fn check_metric_types(records: &[RecordMap], source: &str) -> anyhow::Result<()>
 }
 
 /// The records with `engine` filled in as `valkey-benchmark` where it is missing.
-fn with_engine(records: &[RecordMap]) -> Vec<RecordMap> {
+fn with_engine(records: Vec<RecordView>) -> Vec<RecordView> {
     records
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r.entry("engine")
-                .or_insert_with(|| serde_json::Value::String("valkey-benchmark".into()));
-            r
-        })
+        .into_iter()
+        .map(RecordView::with_default_engine)
         .collect()
 }
 
@@ -103,9 +99,9 @@ enum Origin {
 }
 
 impl Origin {
-    fn of(baseline: &[RecordMap], bi: &[usize], new: &[RecordMap], ni: &[usize]) -> Origin {
-        let inv = |r: &RecordMap| r.get("invocation_id")?.as_str().map(str::to_string);
-        let round = |r: &RecordMap| r.get("run_index")?.as_u64();
+    fn of(baseline: &[RecordView], bi: &[usize], new: &[RecordView], ni: &[usize]) -> Origin {
+        let inv = |r: &RecordView| r.invocation_id.clone();
+        let round = |r: &RecordView| r.run_index;
         let mut pairs = Vec::new();
         for &b in bi {
             let key = (inv(&baseline[b]), round(&baseline[b]));
@@ -120,7 +116,7 @@ impl Origin {
             return Origin::Paired(pairs);
         }
         let ids =
-            |recs: &[RecordMap], idx: &[usize]| -> Option<std::collections::BTreeSet<String>> {
+            |recs: &[RecordView], idx: &[usize]| -> Option<std::collections::BTreeSet<String>> {
                 idx.iter().map(|&i| inv(&recs[i])).collect()
             };
         match (ids(baseline, bi), ids(new, ni)) {
@@ -146,17 +142,15 @@ fn from_effect(e: &effects::LogEffect, base_mean: f64) -> Difference {
     }
 }
 
-/// Compares in-memory records (as read from `metrics.json`); `baseline_source` and
-/// `new_source` name them in the report.
 /// The records of runs that succeeded: a scenario run with `status: failed` (a setup
 /// command or its own command was refused) has no numbers worth comparing; a warning counts
 /// what was left out.
-fn measured_only(records: &[RecordMap], side: &str, warnings: &mut Vec<Warning>) -> Vec<RecordMap> {
-    let kept: Vec<RecordMap> = records
-        .iter()
-        .filter(|r| r.get("status").and_then(|v| v.as_str()) != Some("failed"))
-        .cloned()
-        .collect();
+fn measured_only(
+    records: &[RecordView],
+    side: &str,
+    warnings: &mut Vec<Warning>,
+) -> Vec<RecordView> {
+    let kept: Vec<RecordView> = records.iter().filter(|r| !r.failed()).cloned().collect();
     let left = records.len() - kept.len();
     if left > 0 {
         warnings.push(Warning::new(
@@ -167,6 +161,7 @@ fn measured_only(records: &[RecordMap], side: &str, warnings: &mut Vec<Warning>)
     kept
 }
 
+/// Compares two record sets as read from files (see [`compare_views`]).
 pub fn compare_records(
     baseline: &[RecordMap],
     new: &[RecordMap],
@@ -174,6 +169,25 @@ pub fn compare_records(
     new_source: &str,
     opts: &CompareOptions,
 ) -> anyhow::Result<Comparison> {
+    let view = |rs: &[RecordMap]| -> Vec<RecordView> {
+        rs.iter().cloned().map(RecordView::from_map).collect()
+    };
+    compare_views(
+        &view(baseline),
+        &view(new),
+        baseline_source,
+        new_source,
+        opts,
+    )
+}
+
+/// The first stage: checks the options and the records' metric types, and keeps the records
+/// worth comparing (see [`measured_only`], [`with_engine`]), warning about empty sides.
+fn admit(
+    sides: [(&[RecordView], &str); 2],
+    opts: &CompareOptions,
+    warnings: &mut Vec<Warning>,
+) -> anyhow::Result<(Vec<RecordView>, Vec<RecordView>)> {
     anyhow::ensure!(
         opts.threshold_pct >= 0.0 && opts.threshold_pct.is_finite(),
         "the noise threshold must be a non-negative percentage, got {}",
@@ -184,7 +198,7 @@ pub fn compare_records(
         "alpha must lie between 0 and 1, got {}",
         opts.alpha
     );
-    let mut warnings = Vec::new();
+    let [(baseline, baseline_source), (new, new_source)] = sides;
     for (side, recs, src) in [
         ("baseline", baseline, baseline_source),
         ("new", new, new_source),
@@ -201,10 +215,27 @@ pub fn compare_records(
     }
     // A record without `engine` was measured by valkey-benchmark (upstream writes none), and
     // runs of different engines are never paired: `engine` is a case field.
-    let (baseline, new) = (
-        &with_engine(&measured_only(baseline, "baseline", &mut warnings)),
-        &with_engine(&measured_only(new, "new", &mut warnings)),
-    );
+    Ok((
+        with_engine(measured_only(baseline, "baseline", warnings)),
+        with_engine(measured_only(new, "new", warnings)),
+    ))
+}
+
+/// Compares two record sets: pairs their runs case by case and judges every metric.
+/// `baseline_source` and `new_source` name them in the report.
+pub fn compare_views(
+    baseline: &[RecordView],
+    new: &[RecordView],
+    baseline_source: &str,
+    new_source: &str,
+    opts: &CompareOptions,
+) -> anyhow::Result<Comparison> {
+    let mut warnings = Vec::new();
+    let (baseline, new) = &admit(
+        [(baseline, baseline_source), (new, new_source)],
+        opts,
+        &mut warnings,
+    )?;
     let grouping = group::group(baseline, new);
     for ign in &grouping.ignored {
         warnings.push(Warning::new(
@@ -240,14 +271,14 @@ pub fn compare_records(
             .iter()
             .map(|&i| &baseline[i])
             .chain(g.new.iter().map(|&i| &new[i]))
-            .any(|r| r.get("latency_meaningful") == Some(&serde_json::Value::Bool(false)));
+            .any(|r| !r.latency_meaningful);
         // Memory mode times nothing: its records have no rps or latencies to show.
         let untimed = g
             .baseline
             .iter()
             .map(|&i| &baseline[i])
             .chain(g.new.iter().map(|&i| &new[i]))
-            .all(|r| r.get("benchmark_mode").and_then(|v| v.as_str()) == Some("memory"));
+            .all(RecordView::untimed);
         let mut mcs = Vec::new();
         for (slot, &metric) in metrics.iter().enumerate() {
             let bv = values_of(baseline, &g.baseline, metric);
@@ -335,117 +366,14 @@ pub fn compare_records(
             _ => only_in_new.push(case),
         }
     }
-    // Across invocations: widen every case's interval by the between-invocation variance of
-    // its metric, estimated from all cases of that metric (only cases on both sides get here).
-    let mut too_few_across = false;
-    for (slot, &metric) in metrics.iter().enumerate() {
-        let these: Vec<&(usize, usize, usize, f64, f64)> =
-            across.iter().filter(|a| a.1 == slot).collect();
-        if these.is_empty() {
-            continue;
-        }
-        let ys: Vec<f64> = these.iter().map(|a| a.3).collect();
-        let vs: Vec<f64> = these.iter().map(|a| a.4).collect();
-        let Some(tau2) = effects::between_invocation_variance(&ys, &vs) else {
-            too_few_across |= metric.judged();
-            continue;
-        };
-        for &&(ci, _, mi, y, v) in &these {
-            let mc = &mut cases[ci].metrics[mi];
-            let base_mean = mc.baseline.as_ref().map_or(0.0, |s| s.mean);
-            mc.difference = effects::LogEffect::test(ys.len(), y, (v + tau2).sqrt(), None)
-                .map(|e| from_effect(&e, base_mean));
-            if mc.difference.is_some() && mc.verdict == Verdict::InsufficientData {
-                mc.verdict = Verdict::NoSignificantChange;
-            }
-        }
-    }
-    if too_few_across {
-        warnings.push(
-            Warning::new(
-                WarningKind::Input,
-                format!(
-                    "the two sides come from different invocations (or from files that do not say), and fewer than {} cases are compared: the variation between invocations cannot be estimated, so no verdict is possible at the {} % threshold",
-                    effects::MIN_CASES_FOR_BETWEEN,
-                    opts.threshold_pct
-                ),
-            )
-            .with_hint("run both targets in one `valkey-perf run` invocation, which interleaves them and pairs their runs"),
-        );
-    }
+    warnings.extend(widen_across(&mut cases, &metrics, &across, opts));
 
-    // The family: every judged metric with a test. Holm adjusts over all of them at once.
-    let family: Vec<(usize, usize)> = cases
-        .iter()
-        .enumerate()
-        .flat_map(|(ci, c)| {
-            c.metrics
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.verdict != Verdict::NotJudged && m.difference.is_some())
-                .map(move |(mi, _)| (ci, mi))
-        })
-        .collect();
-    let raw: Vec<f64> = family
-        .iter()
-        .map(|&(ci, mi)| {
-            cases[ci].metrics[mi]
-                .difference
-                .as_ref()
-                .map_or(1.0, |d| d.p_value)
-        })
-        .collect();
-    let adjusted = match opts.correction {
-        Correction::Holm => stats::holm_adjust(&raw),
-        Correction::None => raw.clone(),
-    };
-    for (&(ci, mi), &p_adj) in family.iter().zip(&adjusted) {
-        let mc = &mut cases[ci].metrics[mi];
-        mc.p_adjusted = Some(p_adj);
-        mc.verdict = judge(mc.metric, mc.difference.as_ref(), p_adj, opts);
-    }
+    let family = correct(&mut cases, opts);
     // Not-judged metrics still get the raw p-value shown; no adjustment.
     // Instructions mode: for a case whose instructions per request changed, which functions
     // the change is in.
-    for case in cases.iter_mut() {
-        let changed = case.metrics.iter().any(|m| {
-            m.metric == Metric::InstructionsPerRequest
-                && matches!(m.verdict, Verdict::Regression | Verdict::Improvement)
-        });
-        if changed {
-            let g = grouping
-                .groups
-                .iter()
-                .find(|g| g.params == case.params && !g.baseline.is_empty() && !g.new.is_empty());
-            if let Some(g) = g {
-                let b: Vec<&RecordMap> = g.baseline.iter().map(|&i| &baseline[i]).collect();
-                let n: Vec<&RecordMap> = g.new.iter().map(|&i| &new[i]).collect();
-                case.functions = super::functions::top_changes(&b, &n, 10);
-            }
-        }
-    }
-    let mut changes: Vec<Change> = Vec::new();
-    for c in &cases {
-        for m in &c.metrics {
-            if let (Verdict::Improvement | Verdict::Regression, Some(d), Some(p_adj)) =
-                (m.verdict, &m.difference, m.p_adjusted)
-            {
-                changes.push(Change {
-                    case: c.label.clone(),
-                    metric: m.metric,
-                    verdict: m.verdict,
-                    pct_change: d.pct_change,
-                    pct_change_ci95: d.pct_change_ci95,
-                    p_value: d.p_value,
-                    p_adjusted: p_adj,
-                });
-            }
-        }
-    }
-    changes.sort_by(|a, b| {
-        let mag = |c: &Change| c.pct_change.map_or(f64::INFINITY, f64::abs);
-        mag(b).total_cmp(&mag(a))
-    });
+    attach_functions(&mut cases, &grouping, baseline, new);
+    let changes = changes_of(&cases);
 
     if few_runs {
         warnings.push(
@@ -463,29 +391,7 @@ pub fn compare_records(
                 .with_hint("check that both were run with the same config"),
         );
     }
-    let noisy: Vec<String> = cases
-        .iter()
-        .filter(|c| {
-            c.metrics.iter().any(|m| {
-                m.metric == Metric::Rps
-                    && [&m.baseline, &m.new]
-                        .iter()
-                        .any(|s| s.as_ref().and_then(|s| s.cv_pct).is_some_and(|cv| cv > 5.0))
-            })
-        })
-        .map(|c| format!("`{}`", c.label))
-        .collect();
-    if !noisy.is_empty() {
-        // The remedy stays inside the sentence, as the report has always shown it.
-        warnings.push(Warning::new(
-            WarningKind::Noisy,
-            format!(
-                "rps CV above 5 % in {}: the machine is noisy, small changes cannot be detected \
-                 (pin CPUs, set the governor to `performance`, add runs)",
-                summarise(&noisy)
-            ),
-        ));
-    }
+    warnings.extend(noisy_warning(&cases));
     // What the runs themselves reported (`warnings` in their records), each once.
     for w in run_warnings(baseline).into_iter().chain(run_warnings(new)) {
         if !warnings.contains(&w) {
@@ -516,7 +422,7 @@ pub fn compare_records(
         pairing_fields: grouping.fields,
         ignored_fields: grouping.ignored,
         fixed_config,
-        comparisons: family.len(),
+        comparisons: family,
         cases,
         only_in_baseline,
         only_in_new,
@@ -525,17 +431,181 @@ pub fn compare_records(
     })
 }
 
+/// Cases compared across invocations: every case's interval widened by the
+/// between-invocation variance of its metric, estimated from all cases of that metric (only
+/// cases on both sides get here). `across` holds (case, metric slot, index in the case's
+/// metrics, log ratio, variance). The warning says when too few cases allow no estimate.
+fn widen_across(
+    cases: &mut [CaseComparison],
+    metrics: &[Metric],
+    across: &[(usize, usize, usize, f64, f64)],
+    opts: &CompareOptions,
+) -> Option<Warning> {
+    let mut too_few_across = false;
+    for (slot, &metric) in metrics.iter().enumerate() {
+        let these: Vec<&(usize, usize, usize, f64, f64)> =
+            across.iter().filter(|a| a.1 == slot).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let ys: Vec<f64> = these.iter().map(|a| a.3).collect();
+        let vs: Vec<f64> = these.iter().map(|a| a.4).collect();
+        let Some(tau2) = effects::between_invocation_variance(&ys, &vs) else {
+            too_few_across |= metric.judged();
+            continue;
+        };
+        for &&(ci, _, mi, y, v) in &these {
+            let mc = &mut cases[ci].metrics[mi];
+            let base_mean = mc.baseline.as_ref().map_or(0.0, |s| s.mean);
+            mc.difference = effects::LogEffect::test(ys.len(), y, (v + tau2).sqrt(), None)
+                .map(|e| from_effect(&e, base_mean));
+            if mc.difference.is_some() && mc.verdict == Verdict::InsufficientData {
+                mc.verdict = Verdict::NoSignificantChange;
+            }
+        }
+    }
+    too_few_across.then(|| {
+            Warning::new(
+                WarningKind::Input,
+                format!(
+                    "the two sides come from different invocations (or from files that do not say), and fewer than {} cases are compared: the variation between invocations cannot be estimated, so no verdict is possible at the {} % threshold",
+                    effects::MIN_CASES_FOR_BETWEEN,
+                    opts.threshold_pct
+                ),
+            )
+            .with_hint("run both targets in one `valkey-perf run` invocation, which interleaves them and pairs their runs")
+    })
+}
+
+/// The multiple-comparison correction: every judged metric with a test is one family, which
+/// Holm adjusts at once; each gets its verdict from its adjusted p-value. Returns the size of
+/// the family.
+fn correct(cases: &mut [CaseComparison], opts: &CompareOptions) -> usize {
+    // The family: every judged metric with a test. Holm adjusts over all of them at once.
+    let family: Vec<(usize, usize)> = cases
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, c)| {
+            c.metrics
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.verdict != Verdict::NotJudged && m.difference.is_some())
+                .map(move |(mi, _)| (ci, mi))
+        })
+        .collect();
+    let raw: Vec<f64> = family
+        .iter()
+        .map(|&(ci, mi)| {
+            cases[ci].metrics[mi]
+                .difference
+                .as_ref()
+                .map_or(1.0, |d| d.p_value)
+        })
+        .collect();
+    let adjusted = match opts.correction {
+        Correction::Holm => stats::holm_adjust(&raw),
+        Correction::None => raw.clone(),
+    };
+    for (&(ci, mi), &p_adj) in family.iter().zip(&adjusted) {
+        let mc = &mut cases[ci].metrics[mi];
+        mc.p_adjusted = Some(p_adj);
+        mc.verdict = judge(mc.metric, mc.difference.as_ref(), p_adj, opts);
+    }
+    family.len()
+}
+
+/// Instructions mode: for a case whose instructions per request changed, which functions the
+/// change is in.
+fn attach_functions(
+    cases: &mut [CaseComparison],
+    grouping: &group::Grouping,
+    baseline: &[RecordView],
+    new: &[RecordView],
+) {
+    for case in cases.iter_mut() {
+        let changed = case.metrics.iter().any(|m| {
+            m.metric == Metric::InstructionsPerRequest
+                && matches!(m.verdict, Verdict::Regression | Verdict::Improvement)
+        });
+        if changed {
+            let g = grouping
+                .groups
+                .iter()
+                .find(|g| g.params == case.params && !g.baseline.is_empty() && !g.new.is_empty());
+            if let Some(g) = g {
+                let b: Vec<&RecordView> = g.baseline.iter().map(|&i| &baseline[i]).collect();
+                let n: Vec<&RecordView> = g.new.iter().map(|&i| &new[i]).collect();
+                case.functions = super::functions::top_changes(&b, &n, 10);
+            }
+        }
+    }
+}
+
+/// The significant changes, largest first.
+fn changes_of(cases: &[CaseComparison]) -> Vec<Change> {
+    let mut changes: Vec<Change> = Vec::new();
+    for c in cases {
+        for m in &c.metrics {
+            if let (Verdict::Improvement | Verdict::Regression, Some(d), Some(p_adj)) =
+                (m.verdict, &m.difference, m.p_adjusted)
+            {
+                changes.push(Change {
+                    case: c.label.clone(),
+                    metric: m.metric,
+                    verdict: m.verdict,
+                    pct_change: d.pct_change,
+                    pct_change_ci95: d.pct_change_ci95,
+                    p_value: d.p_value,
+                    p_adjusted: p_adj,
+                });
+            }
+        }
+    }
+    changes.sort_by(|a, b| {
+        let mag = |c: &Change| c.pct_change.map_or(f64::INFINITY, f64::abs);
+        mag(b).total_cmp(&mag(a))
+    });
+    changes
+}
+
+/// The warning for cases whose rps varies by more than 5 % between runs.
+fn noisy_warning(cases: &[CaseComparison]) -> Option<Warning> {
+    let noisy: Vec<String> = cases
+        .iter()
+        .filter(|c| {
+            c.metrics.iter().any(|m| {
+                m.metric == Metric::Rps
+                    && [&m.baseline, &m.new]
+                        .iter()
+                        .any(|s| s.as_ref().and_then(|s| s.cv_pct).is_some_and(|cv| cv > 5.0))
+            })
+        })
+        .map(|c| format!("`{}`", c.label))
+        .collect();
+    // The remedy stays inside the sentence, as the report has always shown it.
+    (!noisy.is_empty()).then(|| {
+        Warning::new(
+            WarningKind::Noisy,
+            format!(
+                "rps CV above 5 % in {}: the machine is noisy, small changes cannot be detected \
+                 (pin CPUs, set the governor to `performance`, add runs)",
+                summarise(&noisy)
+            ),
+        )
+    })
+}
+
 /// The [`SHOWN_FIELDS`] some run of the case has, as means per side.
 fn shown_figures(
-    baseline: &[RecordMap],
+    baseline: &[RecordView],
     bi: &[usize],
-    new: &[RecordMap],
+    new: &[RecordView],
     ni: &[usize],
 ) -> Vec<ShownFigure> {
-    let mean = |recs: &[RecordMap], idx: &[usize], field: &str| {
+    let mean = |recs: &[RecordView], idx: &[usize], field: &str| {
         let v: Vec<f64> = idx
             .iter()
-            .filter_map(|&i| recs[i].get(field)?.as_f64())
+            .filter_map(|&i| recs[i].number(field))
             .filter(|v| v.is_finite())
             .collect();
         stats::mean(&v)
@@ -588,16 +658,11 @@ fn summarise(names: &[String]) -> String {
 }
 
 /// The distinct warnings the records carry (`warnings: [...]`, written by `run`).
-fn run_warnings(records: &[RecordMap]) -> Vec<Warning> {
+fn run_warnings(records: &[RecordView]) -> Vec<Warning> {
     let mut out: Vec<Warning> = Vec::new();
-    for w in records
-        .iter()
-        .filter_map(|r| r.get("warnings")?.as_array())
-        .flatten()
-        .filter_map(|w| serde_json::from_value::<Warning>(w.clone()).ok())
-    {
-        if !out.contains(&w) {
-            out.push(w);
+    for w in records.iter().flat_map(|r| &r.warnings) {
+        if !out.contains(w) {
+            out.push(w.clone());
         }
     }
     out

@@ -10,7 +10,7 @@
 mod page;
 mod svg;
 
-use crate::compare::RecordMap;
+use crate::compare::RecordView;
 use crate::compare::group::canonical;
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
@@ -22,9 +22,9 @@ pub use page::render;
 #[derive(Debug, Clone, Default)]
 pub struct Input {
     /// Rows of the metrics table (the chosen `--table`), any order.
-    pub rows: Vec<RecordMap>,
+    pub rows: Vec<RecordView>,
     /// Rows of the release-tag table; the release view is left out when empty.
-    pub tag_rows: Vec<RecordMap>,
+    pub tag_rows: Vec<RecordView>,
     /// Where the rows came from (database location without password, table), for the header.
     pub source: String,
     /// When the page was made (shown in the header).
@@ -32,7 +32,7 @@ pub struct Input {
 }
 
 /// The fields that make one chart: a combination of data size, pipeline, io-threads, cluster
-/// and TLS.
+/// and TLS (case fields of [`crate::model::fields::FIELDS`], like [`PANEL_FIELDS`]).
 const COMBO_FIELDS: &[&str] = &["data_size", "pipeline", "io_threads", "cluster_mode", "tls"];
 
 /// Case fields besides the command that split a chart into panels when they vary.
@@ -62,11 +62,11 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn text(r: &RecordMap, field: &str) -> Option<String> {
+fn text(r: &RecordView, field: &str) -> Option<String> {
     canonical(r.get(field)).filter(|s| !s.is_empty())
 }
 
-fn number(r: &RecordMap, field: &str) -> Option<f64> {
+fn number(r: &RecordView, field: &str) -> Option<f64> {
     match r.get(field)? {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.parse().ok(),
@@ -122,7 +122,7 @@ impl Commit {
 }
 
 /// The distinct commits of `rows` in commit-time order (ties by SHA).
-pub fn commits_in_time_order(rows: &[RecordMap]) -> Vec<Commit> {
+pub fn commits_in_time_order(rows: &[RecordView]) -> Vec<Commit> {
     let mut by_sha: BTreeMap<String, Commit> = BTreeMap::new();
     for r in rows {
         let Some(sha) = text(r, "commit") else {
@@ -162,7 +162,7 @@ pub struct Panel<'a> {
     /// The other case parameters, e.g. `50 clients · 100000 requests`.
     pub detail: String,
     /// Per x position, the rows measured there.
-    pub rows: Vec<Vec<&'a RecordMap>>,
+    pub rows: Vec<Vec<&'a RecordView>>,
 }
 
 impl Panel<'_> {
@@ -178,7 +178,7 @@ impl Panel<'_> {
     }
 }
 
-fn combo_label(r: &RecordMap) -> String {
+fn combo_label(r: &RecordView) -> String {
     let num = |f| text(r, f).unwrap_or_else(|| "?".into());
     let flag = |f| r.get(f).and_then(Value::as_bool);
     format!(
@@ -200,7 +200,7 @@ fn combo_label(r: &RecordMap) -> String {
 }
 
 /// A sortable key: numbers zero-padded so that 16 sorts before 128.
-fn combo_key(r: &RecordMap) -> String {
+fn combo_key(r: &RecordView) -> String {
     COMBO_FIELDS
         .iter()
         .map(|f| match number(r, f) {
@@ -211,7 +211,7 @@ fn combo_key(r: &RecordMap) -> String {
         .join("|")
 }
 
-fn panel_detail(r: &RecordMap) -> String {
+fn panel_detail(r: &RecordView) -> String {
     let mut parts = Vec::new();
     for f in PANEL_FIELDS {
         let Some(v) = text(r, f) else { continue };
@@ -232,9 +232,9 @@ fn panel_detail(r: &RecordMap) -> String {
 /// Groups `rows` into charts and panels, with `x_of` giving each row's x position (rows it
 /// returns `None` for are left out) among `n` positions.
 pub fn shape<'a>(
-    rows: &'a [RecordMap],
+    rows: &'a [RecordView],
     n: usize,
-    x_of: impl Fn(&RecordMap) -> Option<usize>,
+    x_of: impl Fn(&RecordView) -> Option<usize>,
 ) -> Vec<Combo<'a>> {
     let mut combos: BTreeMap<String, Combo<'a>> = BTreeMap::new();
     for r in rows {
@@ -262,7 +262,7 @@ pub fn shape<'a>(
 }
 
 /// Every command present, sorted.
-pub fn commands(rows: &[RecordMap]) -> Vec<String> {
+pub fn commands(rows: &[RecordView]) -> Vec<String> {
     let mut out: Vec<String> = rows.iter().filter_map(|r| text(r, "command")).collect();
     out.sort();
     out.dedup();
@@ -274,8 +274,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rec(v: Value) -> RecordMap {
-        v.as_object().unwrap().clone()
+    #[test]
+    fn charts_and_panels_split_by_case_fields() {
+        for f in COMBO_FIELDS.iter().chain(PANEL_FIELDS) {
+            assert!(crate::model::fields::is_case_field(f), "`{f}`");
+        }
+    }
+
+    fn rec(v: Value) -> RecordView {
+        RecordView::from_map(v.as_object().unwrap().clone())
     }
 
     #[test]
@@ -311,7 +318,7 @@ mod tests {
 
     #[test]
     fn combos_sort_numerically() {
-        let rows: Vec<RecordMap> = [128, 16]
+        let rows: Vec<RecordView> = [128, 16]
             .into_iter()
             .map(|d| rec(json!({"commit": "a", "command": "SET", "data_size": d, "pipeline": 1})))
             .collect();

@@ -3,7 +3,7 @@
 
 use super::svg::{self, Series, XLabel, fmt_num};
 use super::{Commit, Input, commands, commits_in_time_order, esc, shape, text};
-use crate::compare::{CompareOptions, Metric, RecordMap, Verdict, compare_records};
+use crate::compare::{CompareOptions, Metric, RecordView, Verdict, compare_views};
 use std::fmt::Write;
 
 const RPS_COLOR: &str = "#1f6fb4";
@@ -128,7 +128,7 @@ pub fn render(input: &Input) -> anyhow::Result<String> {
     Ok(out)
 }
 
-fn rows_of(rows: &[RecordMap], sha: &str) -> Vec<RecordMap> {
+fn rows_of(rows: &[RecordView], sha: &str) -> Vec<RecordView> {
     rows.iter()
         .filter(|r| text(r, "commit").as_deref() == Some(sha))
         .cloned()
@@ -136,13 +136,13 @@ fn rows_of(rows: &[RecordMap], sha: &str) -> Vec<RecordMap> {
 }
 
 /// The newest commit against the previous one, with `compare`'s statistics and verdicts.
-fn latest(out: &mut String, rows: &[RecordMap], commits: &[Commit]) -> anyhow::Result<()> {
+fn latest(out: &mut String, rows: &[RecordView], commits: &[Commit]) -> anyhow::Result<()> {
     out.push_str("<section id=\"latest\"><h2>Newest commit against the previous one</h2>");
     let [.., prev, newest] = commits else {
         out.push_str("<p>Only one commit is stored; the comparison needs two.</p></section>");
         return Ok(());
     };
-    let cmp = compare_records(
+    let cmp = compare_views(
         &rows_of(rows, &prev.sha),
         &rows_of(rows, &newest.sha),
         &prev.sha,
@@ -229,7 +229,7 @@ fn latest(out: &mut String, rows: &[RecordMap], commits: &[Commit]) -> anyhow::R
 }
 
 /// rps and p50/p99 latency over commits: a chart per combination, a panel per command.
-fn trends(out: &mut String, rows: &[RecordMap], commits: &[Commit]) {
+fn trends(out: &mut String, rows: &[RecordView], commits: &[Commit]) {
     out.push_str("<section id=\"trends\"><h2>Over commits</h2>");
     let index: std::collections::HashMap<&str, usize> = commits
         .iter()
@@ -279,9 +279,9 @@ fn trends(out: &mut String, rows: &[RecordMap], commits: &[Commit]) {
 }
 
 /// Release tags side by side: a bar chart of rps per command and combination.
-fn releases(out: &mut String, tag_rows: &[RecordMap]) {
+fn releases(out: &mut String, tag_rows: &[RecordView]) {
     // A tag is the ref as typed when the record has one, else the commit.
-    let tag_of = |r: &RecordMap| text(r, "ref").or_else(|| text(r, "commit"));
+    let tag_of = |r: &RecordView| text(r, "ref").or_else(|| text(r, "commit"));
     let commits = commits_in_time_order(tag_rows);
     let mut tags: Vec<(String, &Commit)> = Vec::new();
     for c in &commits {

@@ -10,10 +10,9 @@
 
 use super::Measurement;
 use super::seed::{self, SeedPlan};
-use crate::model::{Builtin, Case, Metrics};
+use crate::model::{Builtin, Case, MemoryFigures, Metrics, RecordParts};
 use crate::server::control::{Control, Frame, info_field};
 use anyhow::{Context, Result, bail};
-use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
 
 /// The key names seeding writes: `key:` and twelve digits.
@@ -102,21 +101,16 @@ pub fn measure(case: &Case, control: &mut Control) -> Result<Measurement> {
         );
     }
     let overhead = overhead_per_item(empty, loaded, keys, KEY_BYTES, case.data_size);
-    let mut extra = Map::new();
-    let mut put = |k: &str, v: Value| {
-        extra.insert(k.to_string(), v);
+    let memory = MemoryFigures {
+        memory_items: keys,
+        key_size: KEY_BYTES,
+        used_memory_empty: empty,
+        used_memory_loaded: loaded,
+        bytes_per_item: round2((loaded as f64 - empty as f64) / keys as f64),
+        overhead_bytes_per_item: round2(overhead),
+        load_seconds: round2(load_secs),
+        latency_meaningful: false,
     };
-    put("memory_items", keys.into());
-    put("key_size", KEY_BYTES.into());
-    put("used_memory_empty", empty.into());
-    put("used_memory_loaded", loaded.into());
-    put(
-        "bytes_per_item",
-        round2((loaded as f64 - empty as f64) / keys as f64).into(),
-    );
-    put("overhead_bytes_per_item", round2(overhead).into());
-    put("load_seconds", round2(load_secs).into());
-    put("latency_meaningful", false.into());
     let not_timed = f64::NAN;
     Ok(Measurement {
         metrics: Metrics {
@@ -128,7 +122,10 @@ pub fn measure(case: &Case, control: &mut Control) -> Result<Measurement> {
             p99_latency_ms: not_timed,
             max_latency_ms: not_timed,
         },
-        extra,
+        parts: RecordParts {
+            memory: Some(memory),
+            ..RecordParts::default()
+        },
         client_cpus: None,
         started_at,
         seed: None,

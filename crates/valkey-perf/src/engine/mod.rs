@@ -12,12 +12,11 @@ pub mod native;
 pub mod seed;
 pub mod valkey_benchmark;
 
-use crate::model::{BenchmarkMode, Case, Metrics, Warning, WarningKind};
+use crate::model::{BenchmarkMode, Case, EngineKind, Metrics, RecordParts, Warning, WarningKind};
 use crate::server::control::{Control, Frame};
 use anyhow::{Context, Result};
 use loadgen::Address;
 use seed::SeedPlan;
-use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -25,8 +24,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Default)]
 pub struct Measurement {
     pub metrics: Metrics,
-    /// Engine-specific record fields (extra percentiles, errors, histogram path ...).
-    pub extra: Map<String, Value>,
+    /// What the engine adds to the record (extra percentiles, errors, histogram path ...).
+    pub parts: RecordParts,
     /// The CPUs the client process actually ran on (read back from /proc), if pinned.
     pub client_cpus: Option<String>,
     /// When the warm-up (or the measured window, without warm-up) started: UTC, milliseconds.
@@ -77,11 +76,16 @@ pub enum Engine {
 
 impl Engine {
     /// `engine` in records.
-    pub fn name(&self) -> &'static str {
+    pub fn kind(&self) -> EngineKind {
         match self {
-            Engine::External(_) => "valkey-benchmark",
-            Engine::Native => "native",
+            Engine::External(_) => EngineKind::ValkeyBenchmark,
+            Engine::Native => EngineKind::Native,
         }
+    }
+
+    /// The engine's name, as records spell it.
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// `engine_version` in records.
@@ -164,7 +168,7 @@ impl Engine {
                 case,
                 plan,
                 control,
-                &mut measurement.extra,
+                &mut measurement.parts,
             ));
         }
         Ok(measurement)
@@ -260,10 +264,12 @@ impl Engine {
                 }
                 bench.measure(case, load, deadline, abort).map(|m| {
                     vec![native::StreamOutcome {
-                        failure: m.extra.get("server_errors").and_then(|e| {
-                            e.as_str()
-                                .map(|t| format!("the server answered with errors: {t}"))
-                        }),
+                        failure: m
+                            .parts
+                            .benchmark
+                            .as_ref()
+                            .and_then(|b| b.server_errors.as_ref())
+                            .map(|t| format!("the server answered with errors: {t}")),
                         measurement: m,
                     }]
                 })
@@ -308,14 +314,14 @@ fn check_pops_left(
     case: &Case,
     plan: &SeedPlan,
     control: &mut Control,
-    extra: &mut Map<String, Value>,
+    parts: &mut RecordParts,
 ) -> Option<Warning> {
     let len_cmd = plan.length_command()?;
     let key = plan.key;
     let Ok(Frame::Integer(left)) = control.call_raw(&[len_cmd, key]) else {
         return None;
     };
-    extra.insert("seeded_items_left".into(), left.into());
+    parts.seeded_items_left = Some(left);
     (left == 0).then(|| {
         let w = Warning::new(
             WarningKind::RanEmpty,

@@ -7,11 +7,12 @@
 use super::Measurement;
 use crate::model::case::format_cpu_list;
 use crate::model::{
-    BenchmarkMode, Builtin, Case, KeyDistribution, Metrics, ReadFromReplicas, Warning, WarningKind,
+    BenchmarkMode, Builtin, Case, KeyDistribution, Metrics, NativeFigures, ReadFromReplicas,
+    RecordParts, Warning, WarningKind,
 };
 use anyhow::{Context, Result, bail};
 use loadgen::{Address, CommandSpec, KeyOrder, LoadSpec, LoadWarning, ReadFrom, Stop, Workload};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -233,39 +234,34 @@ fn measurement_of(
     });
     crate::util::write_atomic(histogram_file, detail.to_string().as_bytes())
         .with_context(|| format!("writing `{}`", histogram_file.display()))?;
-    let mut extra = Map::new();
-    let mut put = |k: &str, v: Value| {
-        extra.insert(k.to_string(), v);
+    let native = NativeFigures {
+        p90_latency_ms: Some(round3(l.p90_ms)),
+        p999_latency_ms: Some(round3(l.p999_ms)),
+        p9999_latency_ms: Some(round3(l.p9999_ms)),
+        errors: Some(report.errors),
+        errors_by_kind: Some(json!(report.errors_by_kind)),
+        requests_completed: Some(report.requests),
+        client_bound: Some(report.client_bound),
+        client_thread_busy_share: Some(json!(report.thread_busy_share)),
+        client_thread_runqueue_share: Some(json!(report.thread_runqueue_share)),
+        client_thread_cpus: Some(
+            report
+                .thread_cpus
+                .iter()
+                .map(|c| format_cpu_list(c.iter().copied()))
+                .collect(),
+        ),
+        miss_rate: report.miss_rate,
+        cluster_redirects: Some(report.moved + report.ask),
+        histogram_file: Some(histogram_file.display().to_string()),
+        elapsed_s: None,
     };
-    put("p90_latency_ms", round3(l.p90_ms).into());
-    put("p999_latency_ms", round3(l.p999_ms).into());
-    put("p9999_latency_ms", round3(l.p9999_ms).into());
-    put("errors", report.errors.into());
-    put("errors_by_kind", json!(report.errors_by_kind));
-    put("requests_completed", report.requests.into());
-    put("client_bound", report.client_bound.into());
-    put("client_thread_busy_share", json!(report.thread_busy_share));
-    put(
-        "client_thread_runqueue_share",
-        json!(report.thread_runqueue_share),
-    );
-    let thread_cpus: Vec<String> = report
-        .thread_cpus
-        .iter()
-        .map(|c| format_cpu_list(c.iter().copied()))
-        .collect();
-    put("client_thread_cpus", json!(thread_cpus));
-    if let Some(m) = report.miss_rate {
-        put("miss_rate", m.into());
-    }
-    put("cluster_redirects", (report.moved + report.ask).into());
-    put(
-        "histogram_file",
-        histogram_file.display().to_string().into(),
-    );
     Ok(Measurement {
         metrics,
-        extra,
+        parts: RecordParts {
+            native: Some(native),
+            ..RecordParts::default()
+        },
         // The pinning applied, read back from the threads: with fewer threads than configured
         // CPUs, some of them are not used.
         client_cpus: case.client_cpus.as_ref().map(|_| {
@@ -390,9 +386,7 @@ pub fn measure_scenario(
         };
         let mut measurement = measurement_of(&report, case, file)?;
         measurement.seed = Some(seed);
-        measurement
-            .extra
-            .insert("elapsed_s".into(), report.elapsed_s.into());
+        measurement.parts.native_mut().elapsed_s = Some(report.elapsed_s);
         out.push(StreamOutcome {
             measurement,
             failure,

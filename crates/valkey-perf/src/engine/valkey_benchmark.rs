@@ -398,14 +398,16 @@ impl ValkeyBenchmark {
         }
         let metrics =
             parse_csv(&done.stdout).with_context(|| format!("reading the CSV of `{line}`"))?;
-        let mut extra = serde_json::Map::new();
-        extra.insert("engine_command_line".into(), line.into());
-        if let Some(errors) = server_errors(&format!("{}{}", done.stdout, done.stderr)) {
-            extra.insert("server_errors".into(), errors.into());
-        }
+        let benchmark = crate::model::BenchmarkFigures {
+            engine_command_line: Some(line),
+            server_errors: server_errors(&format!("{}{}", done.stdout, done.stderr)),
+        };
         Ok(Measurement {
             metrics,
-            extra,
+            parts: crate::model::RecordParts {
+                benchmark: Some(benchmark),
+                ..Default::default()
+            },
             client_cpus: done.cpus_allowed,
             ..Measurement::default()
         })

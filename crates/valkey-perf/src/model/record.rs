@@ -1,20 +1,35 @@
 //! One run's metrics as written to `metrics.json` (SPEC §6). Field names are the upstream
 //! names plus valkey-perf's additions; fields are added over time, never renamed.
 
+use super::fields::is_top_level;
+use super::parts::{EngineKind, RecordMode, RecordParts};
 use super::warning::Warning;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Latency and throughput of one measured run. Latencies in milliseconds, rps in requests/s.
+/// A run that times no load (memory mode) has NaN figures, which JSON writes as `null`; reading
+/// turns `null` back into NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Metrics {
+    #[serde(deserialize_with = "nan_if_null")]
     pub rps: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub avg_latency_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub min_latency_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p50_latency_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p95_latency_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub p99_latency_ms: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub max_latency_ms: f64,
+}
+
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Facts about the machine a run happened on (`env_*` fields).
@@ -55,7 +70,7 @@ pub struct Record {
     pub clients: u64,
     pub requests: Option<u64>,
     pub duration: Option<u64>,
-    pub benchmark_mode: String,
+    pub benchmark_mode: RecordMode,
     pub keyspacelen: u64,
     #[serde(flatten)]
     pub metrics: Metrics,
@@ -71,7 +86,7 @@ pub struct Record {
     /// `run_index` ran in the same round, which `compare` pairs.
     #[serde(default)]
     pub invocation_id: String,
-    pub engine: String,
+    pub engine: EngineKind,
     pub engine_version: String,
     pub seed: Option<u64>,
     pub server_version: String,
@@ -82,9 +97,9 @@ pub struct Record {
     pub warnings: Vec<Warning>,
     #[serde(flatten)]
     pub env: EnvInfo,
-    /// Engine-specific additions (native engine percentiles, errors, histogram path ...).
+    /// What the engine, the mode and the instruments add (see [`RecordParts`]).
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub parts: RecordParts,
 }
 
 /// The nested object `metrics.json` keeps per-run and per-target details in (run index, seed,
@@ -94,50 +109,12 @@ pub struct Record {
 /// value is a string, number, boolean or null (minus the commit, timestamps and the metrics);
 /// objects are ignored. With these details at the top level every run would form a group of
 /// its own. So the file keeps at the top level only upstream's fields and the case
-/// parameters ([`TOP_LEVEL`]), everything else in this object; valkey-perf flattens it back
+/// parameters ([`is_top_level`]), everything else in this object; valkey-perf flattens it back
 /// ([`flatten_details`]) wherever it reads records, so every field keeps its name.
 pub const DETAILS_KEY: &str = "run_details";
 
-/// Fields that stay at the top level of a record in `metrics.json` (besides `env_*`): upstream's
-/// fields and the parameters that define a case, which are equal across runs and targets.
-pub const TOP_LEVEL: &[&str] = &[
-    "timestamp",
-    "commit",
-    "repository",
-    "command",
-    "data_size",
-    "pipeline",
-    "clients",
-    "requests",
-    "duration",
-    "benchmark_mode",
-    "keyspacelen",
-    "rps",
-    "avg_latency_ms",
-    "min_latency_ms",
-    "p50_latency_ms",
-    "p95_latency_ms",
-    "p99_latency_ms",
-    "max_latency_ms",
-    "cluster_mode",
-    "tls",
-    "io_threads",
-    "valkey_benchmark_threads",
-    "warmup",
-    "architecture",
-    "engine",
-    "config_set",
-    "key_distribution",
-    "read_from_replicas",
-    "warnings",
-    "test_id",
-    "test_phase",
-    "group",
-    "scenario",
-];
-
-/// A record as `metrics.json` stores it: the fields outside [`TOP_LEVEL`] (and not `env_*`)
-/// moved into the [`DETAILS_KEY`] object, in their order.
+/// A record as `metrics.json` stores it: the fields that are not [`is_top_level`] moved into
+/// the [`DETAILS_KEY`] object, in their order.
 pub fn nest_details(record: Map<String, Value>) -> Map<String, Value> {
     let mut top = Map::new();
     let mut details = match record.get(DETAILS_KEY) {
@@ -148,7 +125,7 @@ pub fn nest_details(record: Map<String, Value>) -> Map<String, Value> {
         if k == DETAILS_KEY {
             continue;
         }
-        if TOP_LEVEL.contains(&k.as_str()) || k.starts_with("env_") {
+        if is_top_level(&k) {
             top.insert(k, v);
         } else {
             details.insert(k, v);
@@ -195,5 +172,34 @@ mod tests {
             sorted(flatten_details(nested)),
             sorted(flat.as_object().unwrap().clone())
         );
+    }
+
+    /// Files written by valkey-perf read into [`Record`] and written back give the same bytes,
+    /// field order included: the typed parts keep `metrics.json` as it was.
+    #[test]
+    fn records_written_by_valkey_perf_round_trip_byte_for_byte() {
+        for text in [
+            include_str!("../../tests/fixtures/records/native-memory-scenarios.json"),
+            include_str!("../../tests/fixtures/records/instructions.json"),
+        ] {
+            let items: Vec<Map<String, Value>> = serde_json::from_str(text).unwrap();
+            let again: Vec<Value> = items
+                .into_iter()
+                .map(|item| {
+                    let record: Record =
+                        serde_json::from_value(Value::Object(flatten_details(item))).unwrap();
+                    assert!(
+                        record.parts.unknown.is_empty(),
+                        "{:?}",
+                        record.parts.unknown
+                    );
+                    let Value::Object(map) = serde_json::to_value(&record).unwrap() else {
+                        panic!("a record is an object");
+                    };
+                    Value::Object(nest_details(map))
+                })
+                .collect();
+            assert_eq!(serde_json::to_string_pretty(&again).unwrap(), text);
+        }
     }
 }

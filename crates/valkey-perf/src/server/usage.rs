@@ -12,7 +12,6 @@
 
 use super::control::{Control, info_field};
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 use std::time::Instant;
 
 /// CPU time of one process, or one thread, in clock ticks.
@@ -148,46 +147,7 @@ impl Probe {
     }
 }
 
-/// Where the window's CPU time came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CpuSource {
-    /// `/proc/<pid>/stat` of the servers valkey-perf started.
-    Proc,
-    /// `INFO cpu` of a running server.
-    Info,
-}
-
-/// What the servers used in one window, as record fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WindowUsage {
-    /// User CPU seconds, summed over every server process (all threads, all nodes).
-    pub server_cpu_user_s: f64,
-    /// System CPU seconds, likewise.
-    pub server_cpu_sys_s: f64,
-    pub server_cpu_source: CpuSource,
-    /// The servers' own account of the same window (`INFO cpu`, user + system, summed over
-    /// the nodes): with `proc` as the source, an independent check of it.
-    pub server_cpu_info_s: f64,
-    /// Commands the primaries processed in the window (`total_commands_processed`): the
-    /// measured requests plus what else the engine sent (warm-up, a fill before LRANGE).
-    pub server_commands: u64,
-    /// Server CPU time per command processed, in microseconds.
-    pub server_cpu_us_per_request: Option<f64>,
-    /// Calls of the measured command on the primaries in the window (`INFO commandstats`).
-    pub server_calls: u64,
-    /// Microseconds per call of the measured command in the window, as the server times its
-    /// execution (`INFO commandstats` usec / calls).
-    pub usec_per_call: Option<f64>,
-    /// Bytes, summed over every node, after the load.
-    pub used_memory: u64,
-    pub used_memory_rss: u64,
-    /// RSS over used memory after the load (a single node's own figure; over nodes, weighted
-    /// by their used memory).
-    pub mem_fragmentation_ratio: Option<f64>,
-    /// Keys in every database of the primaries after the load.
-    pub keys: u64,
-}
+pub use crate::model::{CpuSource, WindowUsage};
 
 fn num(info: &[(String, String)], key: &str, addr: &str) -> Result<f64> {
     let text = info_field(info, key)

@@ -16,15 +16,14 @@ pub use args::{EngineChoice, Mode, RunArgs};
 use super::logging::{self, Progress};
 use crate::compare::stats::Summary;
 use crate::exit::Code;
-use crate::model::{Record, Warning};
+use crate::model::{Case, Record, RunStatus, Warning};
 use crate::process::interrupted;
 use crate::results::{MetricsFile, env};
 use crate::server::standalone::probe_tls;
 use crate::server::tls::TlsMaterial;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use once::{RunContext, RunFailure, run_once};
 use plan::{Plan, ServerSource};
-use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -50,7 +49,8 @@ pub fn run(args: RunArgs) -> Result<Code> {
     outcome
 }
 
-fn execute(plan: &Plan) -> Result<Code> {
+/// Opens every target's `metrics.json` and log file (and links a git ref's directory).
+fn open_results(plan: &Plan) -> Result<Vec<MetricsFile>> {
     let mut files = Vec::new();
     for t in &plan.targets {
         let file = MetricsFile::open(&t.dir)?;
@@ -60,6 +60,11 @@ fn execute(plan: &Plan) -> Result<Code> {
             link_ref_dir(&plan.results_dir, &t.label, &t.commit);
         }
     }
+    Ok(files)
+}
+
+fn execute(plan: &Plan) -> Result<Code> {
+    let mut files = open_results(plan)?;
     let material = prepare_tls(plan)?;
     let ctx = RunContext {
         plan,
@@ -133,46 +138,16 @@ fn execute(plan: &Plan) -> Result<Code> {
                     match outcome {
                         Ok(recs) => {
                             for record in recs {
-                                for w in &record.warnings {
-                                    if printed.insert(w.clone()) {
-                                        tracing::warn!("{}: {w}", case.label());
+                                match take_record(case, &record, &mut printed, &mut files[ti])? {
+                                    Taken::Failed => {
+                                        failed += 1;
+                                        continue;
+                                    }
+                                    Taken::Untimed => {}
+                                    Taken::Timed(label) => {
+                                        measured.push((label, ti, record.metrics.clone()))
                                     }
                                 }
-                                files[ti].append(&record)?;
-                                if record_failed(&record) {
-                                    failed += 1;
-                                    continue;
-                                }
-                                // Memory mode times nothing: its figure is the overhead per key.
-                                if case.memory {
-                                    tracing::info!(
-                                        "  overhead={} bytes per key",
-                                        record
-                                            .extra
-                                            .get("overhead_bytes_per_item")
-                                            .map_or_else(|| "?".into(), |v| v.to_string())
-                                    );
-                                    records[ti].push(record);
-                                    continue;
-                                }
-                                tracing::info!(
-                                    "  {}rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
-                                    record
-                                        .extra
-                                        .get("test_id")
-                                        .and_then(|v| v.as_str())
-                                        .map(|t| format!("{t}: "))
-                                        .unwrap_or_default(),
-                                    record.metrics.rps,
-                                    record.metrics.avg_latency_ms,
-                                    record.metrics.p50_latency_ms,
-                                    record.metrics.p99_latency_ms
-                                );
-                                let label = match record.extra.get("test_id") {
-                                    Some(Value::String(id)) => format!("{} {id}", case.label()),
-                                    _ => case.label(),
-                                };
-                                measured.push((label, ti, record.metrics.clone()));
                                 records[ti].push(record);
                             }
                         }
@@ -239,9 +214,73 @@ fn execute(plan: &Plan) -> Result<Code> {
     }
 }
 
+/// What a finished run's record measured.
+enum Taken {
+    /// A scenario stream that failed: written, not compared.
+    Failed,
+    /// Memory mode: no load was timed.
+    Untimed,
+    /// Timed load, with the label of the run in the summary table.
+    Timed(String),
+}
+
+/// Takes one finished record: prints its warnings (each once) and its figures, and appends it
+/// to its target's `metrics.json`.
+fn take_record(
+    case: &Case,
+    record: &Record,
+    printed: &mut HashSet<Warning>,
+    file: &mut MetricsFile,
+) -> Result<Taken> {
+    for w in &record.warnings {
+        if printed.insert(w.clone()) {
+            tracing::warn!("{}: {w}", case.label());
+        }
+    }
+    file.append(record)?;
+    if record_failed(record) {
+        return Ok(Taken::Failed);
+    }
+    // Memory mode times nothing: its figure is the overhead per key.
+    if case.memory {
+        tracing::info!(
+            "  overhead={} bytes per key",
+            // As JSON writes the number (`52.0`, not `52`).
+            record.parts.memory.as_ref().map_or_else(
+                || "?".into(),
+                |m| serde_json::Value::from(m.overhead_bytes_per_item).to_string()
+            )
+        );
+        return Ok(Taken::Untimed);
+    }
+    tracing::info!(
+        "  {}rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
+        test_id(record)
+            .map(|t| format!("{t}: "))
+            .unwrap_or_default(),
+        record.metrics.rps,
+        record.metrics.avg_latency_ms,
+        record.metrics.p50_latency_ms,
+        record.metrics.p99_latency_ms
+    );
+    Ok(Taken::Timed(match test_id(record) {
+        Some(id) => format!("{} {id}", case.label()),
+        None => case.label(),
+    }))
+}
+
 /// Whether a record says its run failed (a scenario with `status: failed`).
 fn record_failed(record: &Record) -> bool {
-    record.extra.get("status").and_then(|v| v.as_str()) == Some("failed")
+    record
+        .parts
+        .scenario
+        .as_ref()
+        .is_some_and(|s| s.status == RunStatus::Failed)
+}
+
+/// A scenario stream's `test_id`.
+fn test_id(record: &Record) -> Option<&str> {
+    Some(record.parts.scenario.as_ref()?.test_id.as_str())
 }
 
 /// The cases that run together on one server, as index ranges: a built-in case alone; the
@@ -273,23 +312,20 @@ fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
     let Some(bi) = plan.targets.iter().position(|t| t.is_baseline) else {
         return Ok(());
     };
-    let to_maps = |rs: &[Record]| -> Result<Vec<crate::compare::RecordMap>> {
+    let views = |rs: &[Record]| -> Result<Vec<crate::compare::RecordView>> {
         rs.iter()
-            .map(|r| match serde_json::to_value(r)? {
-                serde_json::Value::Object(m) => Ok(m),
-                _ => bail!("a record did not serialize to an object"),
-            })
+            .map(crate::compare::RecordView::from_record)
             .collect()
     };
     let base = &plan.targets[bi];
-    let base_records = to_maps(&records[bi])?;
+    let base_records = views(&records[bi])?;
     for (ti, t) in plan.targets.iter().enumerate() {
         if ti == bi {
             continue;
         }
-        let cmp = crate::compare::compare_records(
+        let cmp = crate::compare::compare_views(
             &base_records,
-            &to_maps(&records[ti])?,
+            &views(&records[ti])?,
             &base.label,
             &t.label,
             &crate::compare::CompareOptions::default(),

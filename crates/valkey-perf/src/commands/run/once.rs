@@ -5,7 +5,10 @@
 use super::plan::{Plan, ServerSource, Target};
 use crate::engine::{Measurement, RunRequest, Window};
 use crate::model::case::Profiling;
-use crate::model::{BenchmarkMode, Case, ReadFromReplicas, Record, Warning, WarningKind};
+use crate::model::{
+    BenchmarkMode, Case, EngineKind, Instructions, ReadFromReplicas, Record, RecordMode,
+    RecordParts, TimeseriesRef, Warning, WarningKind,
+};
 use crate::process::interrupted;
 use crate::server::callgrind;
 use crate::server::perf;
@@ -258,13 +261,10 @@ fn run_once_with(
     let mut measurement: Measurement = measured.map_err(run_err)?;
     match sampled {
         Some(Ok(lines)) => {
-            measurement.extra.insert(
-                "timeseries_file".into(),
-                timeseries.display().to_string().into(),
-            );
-            measurement
-                .extra
-                .insert("timeseries_lines".into(), lines.into());
+            measurement.parts.timeseries = Some(TimeseriesRef {
+                timeseries_file: timeseries.display().to_string(),
+                timeseries_lines: lines,
+            });
         }
         Some(Err(e)) => warnings.push(Warning::new(
             WarningKind::ServerUsage,
@@ -283,9 +283,8 @@ fn run_once_with(
         .map(Some),
         _ => anyhow::bail!("the measured window was not seen"),
     });
-    match usage.and_then(|u| Ok(serde_json::to_value(u)?)) {
-        Ok(serde_json::Value::Object(fields)) => measurement.extra.extend(fields),
-        Ok(_) => {}
+    match usage {
+        Ok(usage) => measurement.parts.server_usage = usage,
         Err(e) => warnings.push(
             Warning::new(
                 WarningKind::ServerUsage,
@@ -295,7 +294,7 @@ fn run_once_with(
         ),
     }
     if callgrind_dir.is_some() {
-        record_instructions(case, &dumps, &mut measurement.extra).map_err(run_err)?;
+        record_instructions(case, &dumps, &mut measurement.parts).map_err(run_err)?;
     }
     deployment.check_alive().map_err(run_err)?;
     let server_cpus = deployment.cpu_affinity().unwrap_or_default();
@@ -434,14 +433,8 @@ pub(super) fn build_record(
         );
     }
     // A case parameter (records of different distributions are different cases).
-    measurement.extra.insert(
-        "key_distribution".into(),
-        case.key_distribution.to_string().into(),
-    );
-    measurement.extra.insert(
-        "read_from_replicas".into(),
-        case.read_from_replicas.to_string().into(),
-    );
+    measurement.parts.key_distribution = Some(case.key_distribution.to_string());
+    measurement.parts.read_from_replicas = Some(case.read_from_replicas.to_string());
     let mut env = ctx.env.clone();
     // Only when pinning is configured, as upstream writes them; then the affinity read back.
     env.env_server_cpu_range = case.topology.server_cpus.as_ref().map(|c| {
@@ -469,10 +462,10 @@ pub(super) fn build_record(
         clients: case.clients,
         requests,
         duration,
-        benchmark_mode: if case.memory {
-            "memory".into()
-        } else {
-            case.mode.label().to_string()
+        benchmark_mode: match case.mode {
+            _ if case.memory => RecordMode::Memory,
+            BenchmarkMode::Requests(_) => RecordMode::Requests,
+            BenchmarkMode::Duration(_) => RecordMode::Duration,
         },
         keyspacelen: case.keyspacelen,
         metrics: m,
@@ -487,9 +480,9 @@ pub(super) fn build_record(
         invocation_id: ctx.invocation_id.clone(),
         // Memory mode writes through valkey-perf's control connection, no load generator.
         engine: if case.memory {
-            "none".into()
+            EngineKind::None
         } else {
-            plan.engine.name().into()
+            plan.engine.kind()
         },
         engine_version: if case.memory {
             String::new()
@@ -502,7 +495,7 @@ pub(super) fn build_record(
         config_set: case.topology.config_set.clone(),
         warnings,
         env,
-        extra: measurement.extra,
+        parts: measurement.parts,
     }
 }
 
@@ -512,35 +505,26 @@ pub(super) fn build_record(
 fn record_instructions(
     case: &Case,
     dumps: &[std::path::PathBuf],
-    extra: &mut serde_json::Map<String, serde_json::Value>,
+    parts: &mut RecordParts,
 ) -> anyhow::Result<()> {
     let mut total = 0u64;
     for d in dumps {
         total += callgrind::total_instructions(d)?;
     }
-    let requests = extra
-        .get("requests_completed")
-        .and_then(|v| v.as_u64())
+    let requests = parts
+        .requests_completed()
         .or(match case.mode {
             BenchmarkMode::Requests(n) => Some(n),
             BenchmarkMode::Duration(_) => None,
         })
         .filter(|n| *n > 0)
         .context("instructions mode needs the number of requests completed in the window")?;
-    extra.insert("instructions".into(), total.into());
-    extra.insert(
-        "instructions_per_request".into(),
-        ((total as f64 / requests as f64 * 100.0).round() / 100.0).into(),
-    );
-    extra.insert(
-        "callgrind_files".into(),
-        dumps
-            .iter()
-            .map(|d| serde_json::Value::String(d.display().to_string()))
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    extra.insert("latency_meaningful".into(), false.into());
+    parts.instructions = Some(Instructions {
+        instructions: total,
+        instructions_per_request: (total as f64 / requests as f64 * 100.0).round() / 100.0,
+        callgrind_files: dumps.iter().map(|d| d.display().to_string()).collect(),
+        latency_meaningful: false,
+    });
     Ok(())
 }
 

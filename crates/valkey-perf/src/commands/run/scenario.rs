@@ -14,11 +14,12 @@ use super::once::{
 };
 use super::plan::Target;
 use crate::engine::{Measurement, RunRequest, Window};
-use crate::model::{Case, Record, Scenario, Stream, Warning, WarningKind};
+use crate::model::{
+    Case, Record, RunStatus, Scenario, ScenarioFields, Stream, Warning, WarningKind,
+};
 use crate::process::interrupted;
 use crate::server::Deployment;
 use crate::server::usage::{Sample, window_usage};
-use serde_json::Value;
 use std::time::Duration;
 
 /// How long one setup command may take when the config gives no `socket_timeout`.
@@ -129,7 +130,7 @@ fn run_scenario(
                     seed: case.seed,
                     ..Measurement::default()
                 };
-                m.extra.insert("errors".into(), 0.into());
+                m.parts.native_mut().errors = Some(0);
                 stream_record(
                     ctx,
                     target,
@@ -229,9 +230,8 @@ fn run_scenario(
             (Some(start), Some(end)) => window_usage(&start?, &end?, &command),
             _ => anyhow::bail!("the measured window was not seen"),
         });
-        match usage.and_then(|u| Ok(serde_json::to_value(u)?)) {
-            Ok(Value::Object(fields)) => first.measurement.extra.extend(fields),
-            Ok(_) => {}
+        match usage {
+            Ok(usage) => first.measurement.parts.server_usage = Some(usage),
             Err(e) => warnings.push(
                 Warning::new(
                     WarningKind::ServerUsage,
@@ -296,49 +296,28 @@ fn stream_record(
     if failure.is_some() {
         record.warnings.retain(|w| w.kind != WarningKind::Noisy);
     }
-    let x = &mut record.extra;
-    let mut put = |k: &str, v: Value| {
-        x.insert(k.to_string(), v);
-    };
-    put("test_id", scenario.test_id(stream).into());
-    put("test_phase", stream.phase.as_str().into());
-    put(
-        "group",
-        serde_json::to_value(&scenario.group).unwrap_or(Value::Null),
-    );
-    put("scenario", scenario.id.clone().into());
-    if case.topology.cluster {
-        put(
-            "cluster_execution",
+    record.parts.scenario = Some(ScenarioFields {
+        test_id: scenario.test_id(stream),
+        test_phase: stream.phase.as_str().to_string(),
+        group: scenario.group.clone(),
+        scenario: scenario.id.clone(),
+        cluster_execution: case.topology.cluster.then(|| {
             if scenario.parallel {
                 "parallel"
             } else {
                 "single"
             }
-            .into(),
-        );
-    }
-    if let Some(d) = &scenario.group_description {
-        put("group_description", d.clone().into());
-    }
-    if let Some(d) = &scenario.description {
-        put("scenario_description", d.clone().into());
-    }
-    if let Some(t) = &scenario.test_name {
-        put("test_name", t.clone().into());
-    }
-    put(
-        "status",
-        if failure.is_some() {
-            "failed"
+            .to_string()
+        }),
+        group_description: scenario.group_description.clone(),
+        scenario_description: scenario.description.clone(),
+        test_name: scenario.test_name.clone(),
+        status: if failure.is_some() {
+            RunStatus::Failed
         } else {
-            "success"
-        }
-        .into(),
-    );
-    put(
-        "error",
-        failure.map_or(Value::Null, |f| Value::String(f.to_string())),
-    );
+            RunStatus::Success
+        },
+        error: failure.map(str::to_string),
+    });
     record
 }

@@ -1,0 +1,229 @@
+//! One record as `compare` and the dashboard read it: the facts they act on as typed fields,
+//! read leniently so files of the upstream Python tool and of older valkey-perf versions load
+//! (a missing or malformed field is `None`, never an error), and the record's fields by name
+//! for what is generic over fields (case parameters, metrics, shown figures).
+
+use crate::model::{Record, RecordMode, RunStatus, Warning};
+use serde_json::{Map, Value};
+
+/// One record, as read.
+pub type RecordMap = Map<String, Value>;
+
+/// A record as `compare` and the dashboard read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordView {
+    /// Every field by name, `run_details` flattened into the top level.
+    fields: RecordMap,
+    /// The `valkey-perf run` invocation the run belongs to.
+    pub invocation_id: Option<String>,
+    /// The round within its invocation.
+    pub run_index: Option<u64>,
+    /// A scenario stream's outcome; `None` for built-in cases and upstream's records.
+    pub status: Option<RunStatus>,
+    pub benchmark_mode: Option<RecordMode>,
+    /// `false` when the record says its latencies do not describe the server (callgrind,
+    /// memory mode).
+    pub latency_meaningful: bool,
+    /// Instructions mode: the callgrind dumps of the window.
+    pub callgrind_files: Option<Vec<String>>,
+    /// The requests the window completed (`requests_completed`, else the configured `requests`).
+    pub requests_completed: Option<u64>,
+    /// The per-second sampler's file.
+    pub timeseries_file: Option<String>,
+    /// What the run's numbers should be read with (unreadable entries are skipped).
+    pub warnings: Vec<Warning>,
+}
+
+impl RecordView {
+    /// Reads a record map (with `run_details` already flattened).
+    pub fn from_map(fields: RecordMap) -> RecordView {
+        let text = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
+        let callgrind_files = fields
+            .get("callgrind_files")
+            .and_then(Value::as_array)
+            .and_then(|files| {
+                files
+                    .iter()
+                    .map(|f| f.as_str().map(str::to_string))
+                    .collect()
+            });
+        let warnings = fields
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|w| serde_json::from_value::<Warning>(w.clone()).ok())
+            .collect();
+        RecordView {
+            invocation_id: text("invocation_id"),
+            run_index: fields.get("run_index").and_then(Value::as_u64),
+            status: status_of(&fields),
+            benchmark_mode: fields
+                .get("benchmark_mode")
+                .and_then(|m| serde_json::from_value(m.clone()).ok()),
+            latency_meaningful: fields.get("latency_meaningful") != Some(&Value::Bool(false)),
+            callgrind_files,
+            requests_completed: fields
+                .get("requests_completed")
+                .or_else(|| fields.get("requests"))
+                .and_then(Value::as_u64),
+            timeseries_file: text("timeseries_file"),
+            warnings,
+            fields,
+        }
+    }
+
+    /// A record `run` just measured: the typed facts straight from the record; the fields by
+    /// name (case parameters, metrics) from its serialized form, which is what a file holds.
+    pub fn from_record(record: &Record) -> anyhow::Result<RecordView> {
+        let Value::Object(fields) = serde_json::to_value(record)? else {
+            anyhow::bail!("a record did not serialize to an object");
+        };
+        let parts = &record.parts;
+        Ok(RecordView {
+            invocation_id: Some(record.invocation_id.clone()),
+            run_index: Some(record.run_index),
+            status: parts.scenario.as_ref().map(|s| s.status),
+            benchmark_mode: Some(record.benchmark_mode),
+            latency_meaningful: parts.latency_meaningful(),
+            callgrind_files: parts
+                .instructions
+                .as_ref()
+                .map(|i| i.callgrind_files.clone()),
+            requests_completed: parts.requests_completed().or(record.requests),
+            timeseries_file: parts.timeseries.as_ref().map(|t| t.timeseries_file.clone()),
+            warnings: record.warnings.clone(),
+            fields,
+        })
+    }
+
+    /// Every field by name.
+    pub fn fields(&self) -> &RecordMap {
+        &self.fields
+    }
+
+    /// A field by name.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.fields.get(field)
+    }
+
+    /// A field's number, when it is one.
+    pub fn number(&self, field: &str) -> Option<f64> {
+        self.get(field)?.as_f64()
+    }
+
+    /// Whether the record says its run failed (a scenario with `status: failed`).
+    pub fn failed(&self) -> bool {
+        self.status == Some(RunStatus::Failed)
+    }
+
+    /// Whether the record is of memory mode, which times no load.
+    pub fn untimed(&self) -> bool {
+        self.benchmark_mode == Some(RecordMode::Memory)
+    }
+
+    /// The record with `engine` filled in as `valkey-benchmark` where it is missing: upstream
+    /// writes none, and its load generator is valkey-benchmark (or redis-benchmark).
+    pub fn with_default_engine(mut self) -> RecordView {
+        self.fields
+            .entry("engine")
+            .or_insert_with(|| Value::String("valkey-benchmark".into()));
+        self
+    }
+}
+
+/// A record's `status`, read leniently (anything but `success` or `failed` is `None`).
+fn status_of(fields: &RecordMap) -> Option<RunStatus> {
+    serde_json::from_value(fields.get("status")?.clone()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_leniently() {
+        let v = RecordView::from_map(
+            json!({"status": "failed", "run_index": 2, "benchmark_mode": "memory",
+                   "latency_meaningful": false, "requests": 10, "warnings": [1],
+                   "callgrind_files": ["a", 3]})
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        assert!(v.failed() && v.untimed() && !v.latency_meaningful);
+        assert_eq!(
+            (v.run_index, v.requests_completed, v.callgrind_files),
+            (Some(2), Some(10), None)
+        );
+        assert!(v.warnings.is_empty());
+        let upstream = RecordView::from_map(Map::new()).with_default_engine();
+        assert_eq!(upstream.get("engine"), Some(&json!("valkey-benchmark")));
+        assert!(upstream.latency_meaningful && !upstream.failed());
+    }
+
+    /// Today's files, upstream's included, read into views lose and reorder nothing: the
+    /// fields a view keeps, nested again where the file nests them, are the file's JSON.
+    #[test]
+    fn todays_files_read_into_views_keep_every_field_in_order() {
+        for text in [
+            include_str!("../../tests/fixtures/upstream/run-a-metrics.json"),
+            include_str!("../../tests/fixtures/upstream/run-b-metrics.json"),
+            include_str!("../../tests/fixtures/records/native-memory-scenarios.json"),
+            include_str!("../../tests/fixtures/records/instructions.json"),
+        ] {
+            let file: Vec<RecordMap> = serde_json::from_str(text).unwrap();
+            let views = super::super::group::parse_records(text).unwrap();
+            assert_eq!(views.len(), file.len());
+            for (original, read) in file.into_iter().zip(views) {
+                let nested = original.contains_key(crate::model::DETAILS_KEY);
+                let view = RecordView::from_map(read);
+                let back = if nested {
+                    crate::model::nest_details(view.fields().clone())
+                } else {
+                    view.fields().clone()
+                };
+                assert_eq!(
+                    serde_json::to_string(&back).unwrap(),
+                    serde_json::to_string(&original).unwrap()
+                );
+            }
+        }
+    }
+
+    /// A record handed over by `run` reads as the same record read back from its file.
+    #[test]
+    fn a_record_reads_as_its_file_does() {
+        for text in [
+            include_str!("../../tests/fixtures/records/native-memory-scenarios.json"),
+            include_str!("../../tests/fixtures/records/instructions.json"),
+        ] {
+            for map in super::super::group::parse_records(text).unwrap() {
+                let record: Record = serde_json::from_value(Value::Object(map.clone())).unwrap();
+                let typed = RecordView::from_record(&record).unwrap();
+                let read = RecordView::from_map(map);
+                // Compared by name: a file keeps the per-run details after the rest.
+                let sorted = |v: &RecordView| {
+                    serde_json::to_string(
+                        &v.fields()
+                            .iter()
+                            .collect::<std::collections::BTreeMap<_, _>>(),
+                    )
+                    .unwrap()
+                };
+                assert_eq!(sorted(&typed), sorted(&read));
+                assert_eq!(
+                    RecordView {
+                        fields: Map::new(),
+                        ..typed
+                    },
+                    RecordView {
+                        fields: Map::new(),
+                        ..read
+                    }
+                );
+            }
+        }
+    }
+}
