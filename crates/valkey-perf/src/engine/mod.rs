@@ -3,9 +3,12 @@
 //!
 //! [`Engine::measure`] owns everything between "the server is up" and "the numbers are in" for
 //! both engines: seeding (SPEC §5.3), warm-up, the measured run, the histogram file and the
-//! check that pops never ran dry. Engines know cases, endpoints and a control connection; they
-//! do not start servers, build records or write `metrics.json`. May import `model`, `server`
-//! (for the control connection) and `process`.
+//! check that pops never ran dry; a memory case ([`memory`]) goes through it too, with no load
+//! and no window. The engines open and close the caller's
+//! [`Instruments`](crate::server::instruments::Instruments) at the measured window's edges.
+//! Engines know cases, endpoints and a control connection; they do not start servers, build
+//! records or write `metrics.json`. May import `model`, `server` (for the control connection,
+//! the replicas wait and the instruments) and `process`.
 
 pub mod memory;
 pub mod native;

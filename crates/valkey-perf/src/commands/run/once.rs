@@ -26,12 +26,12 @@ pub(super) fn run_once(
     case: &Case,
     run_index: u32,
 ) -> Result<Record, RunFailure> {
-    run_once_with(ctx, target, case, run_index, None).map(|(record, _)| record)
+    run_with_perf(ctx, target, case, run_index, None).map(|(record, _)| record)
 }
 
 /// [`run_once`], with `perf` among the instruments when it is given; also returns what the
 /// recording gave (its data file, or why there is none; `None` when no window was seen).
-fn run_once_with(
+fn run_with_perf(
     ctx: &RunContext,
     target: &Target,
     case: &Case,
@@ -164,7 +164,7 @@ pub(super) fn profile(
             data: data.clone(),
             log: log.clone(),
         };
-        let recorded = match run_once_with(ctx, target, case, ctx.plan.runs, Some(request)) {
+        let recorded = match run_with_perf(ctx, target, case, ctx.plan.runs, Some(request)) {
             Ok((_, recorded)) => recorded,
             Err(RunFailure::Interrupted) => anyhow::bail!("interrupted"),
             Err(RunFailure::Start(e) | RunFailure::Run(e)) => {

@@ -14,8 +14,8 @@ use super::lifecycle::{
 };
 use super::plan::Target;
 use super::record::{ServerFacts, record_window, stream_record};
-use crate::engine::{Engine, Measurement};
-use crate::model::{Case, Record, Scenario, Warning, WarningKind};
+use crate::engine::{Engine, Measurement, StreamMeasurement};
+use crate::model::{Case, Record, Scenario, Stream, Warning, WarningKind};
 use crate::process::interrupted;
 use crate::server::Deployment;
 use crate::server::instruments::{InstrumentSpec, UsageWatch};
@@ -70,6 +70,15 @@ pub(super) fn run_group(
     outcomes
 }
 
+/// One scenario of a group on one target: what its records are made of.
+struct ScenarioRun<'a> {
+    ctx: &'a RunContext<'a>,
+    target: &'a Target,
+    case: &'a Case,
+    run_index: u32,
+    scenario: &'a Scenario,
+}
+
 /// One scenario on the group's deployment: prepare (restart or flush, setup commands), the
 /// window ([`Engine::measure_scenario`]), one record per stream.
 fn run_scenario(
@@ -85,6 +94,13 @@ fn run_scenario(
             "internal: a built-in case reached the scenario runner"
         )));
     };
+    let run = ScenarioRun {
+        ctx,
+        target,
+        case,
+        run_index,
+        scenario,
+    };
     let mut warnings = run_warnings(ctx, case, deployment);
     prepare_scenario(
         ctx,
@@ -96,13 +112,8 @@ fn run_scenario(
         &mut warnings,
     )?;
     let mut server = server_facts(deployment, case, &mut warnings)?;
-    let failed = |why: String, server: &ServerFacts, warnings: &[Warning]| {
-        failed_records(
-            ctx, target, case, run_index, scenario, why, server, warnings,
-        )
-    };
     if let Err(why) = run_setup(scenario, deployment)? {
-        return Ok(failed(why, &server, &warnings));
+        return Ok(run.failed_records(why, &server, &warnings));
     }
     let window = WindowPlan {
         case,
@@ -126,7 +137,7 @@ fn run_scenario(
             drop(e);
             return Err(RunFailure::Interrupted);
         }
-        Err(e) => return Ok(failed(format!("{e:#}"), &server, &warnings)),
+        Err(e) => return Ok(run.failed_records(format!("{e:#}"), &server, &warnings)),
     };
     server.cpus = deployment.cpu_affinity().unwrap_or_default();
     if let Some(first) = streams.first_mut() {
@@ -138,32 +149,7 @@ fn run_scenario(
         )
         .map_err(run_err)?;
     }
-    Ok(scenario
-        .streams
-        .iter()
-        .zip(streams)
-        .map(|(stream, m)| {
-            if let Some(why) = &m.failure {
-                tracing::error!(
-                    "scenario `{}` ({}) failed: {why}",
-                    scenario.name(),
-                    stream.phase.as_str()
-                );
-            }
-            stream_record(
-                ctx,
-                target,
-                case,
-                run_index,
-                scenario,
-                stream,
-                m.measurement,
-                warnings.clone(),
-                &server,
-                m.failure.as_deref(),
-            )
-        })
-        .collect())
+    Ok(run.stream_records(streams, &server, &warnings))
 }
 
 /// Before a scenario other than its group's first: `restart_before` (a fresh server, or a
@@ -246,45 +232,82 @@ fn instrument_spec(scenario: &Scenario) -> InstrumentSpec {
     }
 }
 
-/// The records of a scenario that failed before it was measured: one per stream, with
-/// `status: failed` and `why`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of a record, each from a different layer"
-)]
-fn failed_records(
-    ctx: &RunContext,
-    target: &Target,
-    case: &Case,
-    run_index: u32,
-    scenario: &Scenario,
-    why: String,
-    server: &ServerFacts,
-    warnings: &[Warning],
-) -> Vec<Record> {
-    tracing::error!("scenario `{}` failed: {why}", scenario.name());
-    scenario
-        .streams
-        .iter()
-        .map(|stream| {
-            let mut m = Measurement {
-                started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                seed: case.seed,
-                ..Measurement::default()
-            };
-            m.extra.insert("errors".into(), 0.into());
-            stream_record(
-                ctx,
-                target,
-                case,
-                run_index,
-                scenario,
-                stream,
-                m,
-                warnings.to_vec(),
-                server,
-                Some(&why),
-            )
-        })
-        .collect()
+impl ScenarioRun<'_> {
+    /// One record per measured stream (a stream's own failure gives `status: failed`).
+    fn stream_records(
+        &self,
+        streams: Vec<StreamMeasurement>,
+        server: &ServerFacts,
+        warnings: &[Warning],
+    ) -> Vec<Record> {
+        let scenario = self.scenario;
+        scenario
+            .streams
+            .iter()
+            .zip(streams)
+            .map(|(stream, m)| {
+                if let Some(why) = &m.failure {
+                    tracing::error!(
+                        "scenario `{}` ({}) failed: {why}",
+                        scenario.name(),
+                        stream.phase.as_str()
+                    );
+                }
+                self.record(
+                    stream,
+                    m.measurement,
+                    server,
+                    warnings,
+                    m.failure.as_deref(),
+                )
+            })
+            .collect()
+    }
+
+    /// The records of a scenario that failed before it was measured: one per stream, with
+    /// `status: failed` and `why`.
+    fn failed_records(
+        &self,
+        why: String,
+        server: &ServerFacts,
+        warnings: &[Warning],
+    ) -> Vec<Record> {
+        tracing::error!("scenario `{}` failed: {why}", self.scenario.name());
+        self.scenario
+            .streams
+            .iter()
+            .map(|stream| {
+                let mut m = Measurement {
+                    started_at: chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    seed: self.case.seed,
+                    ..Measurement::default()
+                };
+                m.extra.insert("errors".into(), 0.into());
+                self.record(stream, m, server, warnings, Some(&why))
+            })
+            .collect()
+    }
+
+    fn record(
+        &self,
+        stream: &Stream,
+        measurement: Measurement,
+        server: &ServerFacts,
+        warnings: &[Warning],
+        failure: Option<&str>,
+    ) -> Record {
+        stream_record(
+            self.ctx,
+            self.target,
+            self.case,
+            self.run_index,
+            self.scenario,
+            stream,
+            measurement,
+            warnings.to_vec(),
+            server,
+            failure,
+        )
+    }
 }
