@@ -226,3 +226,116 @@ fn window_usage_of(
         _ => anyhow::bail!("the measured window was not seen"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(usage: UsageWatch) -> InstrumentSpec {
+        InstrumentSpec {
+            command: "get".into(),
+            usage,
+            timeseries: None,
+            callgrind_dir: None,
+            perf: None,
+        }
+    }
+
+    /// A probe of no node and no process: its samples are empty, its usage all zeros.
+    fn empty_probe() -> Result<Probe> {
+        Ok(Probe::new(Vec::new(), Vec::new()))
+    }
+
+    fn texts(report: &InstrumentReport) -> Vec<String> {
+        report.warnings.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn a_window_opened_and_closed_gives_the_usage_and_nothing_else() {
+        let mut i = Instruments::new(spec(UsageWatch::Window), Vec::new(), empty_probe);
+        i.start().unwrap();
+        i.end().unwrap();
+        let report = i.report();
+        assert!(report.usage.is_some());
+        assert!(report.timeseries.is_none() && report.callgrind_dumps.is_none());
+        assert!(report.perf.is_none());
+        assert!(report.warnings.is_empty(), "{:?}", texts(&report));
+    }
+
+    #[test]
+    fn a_window_never_seen_is_a_warning_not_a_failure() {
+        let report = Instruments::new(spec(UsageWatch::Window), Vec::new(), empty_probe).report();
+        assert!(report.usage.is_none());
+        let texts = texts(&report);
+        assert_eq!(texts.len(), 1);
+        assert!(
+            texts[0].contains("the measured window was not seen"),
+            "{texts:?}"
+        );
+    }
+
+    #[test]
+    fn probe_only_records_no_usage_but_says_when_the_probe_failed() {
+        let report =
+            Instruments::new(spec(UsageWatch::ProbeOnly), Vec::new(), empty_probe).report();
+        assert!(report.usage.is_none() && report.warnings.is_empty());
+        let failing = || anyhow::bail!("no connection");
+        let report = Instruments::new(spec(UsageWatch::ProbeOnly), Vec::new(), failing).report();
+        let texts = texts(&report);
+        assert_eq!(texts.len(), 1);
+        assert!(
+            texts[0].contains("server CPU time and memory were not recorded: no connection"),
+            "{texts:?}"
+        );
+    }
+
+    #[test]
+    fn usage_off_opens_no_connection() {
+        let mut i = Instruments::new(spec(UsageWatch::Off), Vec::new(), || {
+            panic!("no probe is opened when the usage is off")
+        });
+        i.start().unwrap();
+        i.end().unwrap();
+        let report = i.report();
+        assert!(report.usage.is_none() && report.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_sampler_that_cannot_start_warns_before_the_usage_does() {
+        let spec = InstrumentSpec {
+            timeseries: Some(PathBuf::from("unused.jsonl")),
+            ..spec(UsageWatch::Window)
+        };
+        let mut i = Instruments::new(spec, Vec::new(), || anyhow::bail!("refused"));
+        i.start().unwrap();
+        i.end().unwrap();
+        let report = i.report();
+        assert!(report.timeseries.is_none());
+        let texts = texts(&report);
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(texts[0].contains("the per-second sampler stopped: refused"));
+        assert!(texts[1].contains("server CPU time and memory were not recorded: refused"));
+    }
+
+    #[test]
+    fn a_perf_recording_that_never_started_is_reported_at_the_window_end() {
+        let spec = InstrumentSpec {
+            perf: Some(PerfRequest {
+                profiling: Profiling {
+                    sampling_freq: 99,
+                    delay_secs: 0,
+                },
+                data: PathBuf::from("run.perf.data"),
+                log: PathBuf::from("run.perf.log"),
+            }),
+            ..spec(UsageWatch::Off)
+        };
+        let mut i = Instruments::new(spec, Vec::new(), empty_probe);
+        i.end().unwrap();
+        let err = i.report().perf.expect("an outcome").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("`perf record` did not start for `run.perf.data`"),
+            "{err:#}"
+        );
+    }
+}
