@@ -1,8 +1,8 @@
-//! What watches the servers around one measured window: the usage probe ([`usage`]), the
-//! 1 Hz [`Sampler`], callgrind's counting window ([`callgrind`]) and a `perf record`
-//! ([`perf`]), as one [`Instruments`] value the engine opens and closes at the window's edges.
-//! [`Instruments::report`] then says what they saw, as an [`InstrumentReport`]; turning that
-//! into record fields is the caller's job.
+//! What watches the servers around one measured window: the usage probe
+//! ([`usage`](super::usage)), the 1 Hz [`Sampler`], callgrind's counting window ([`callgrind`])
+//! and a `perf record` ([`perf`]), as one [`Instruments`] value the engine opens and closes at
+//! the window's edges. [`Instruments::report`] then says what they saw, as an
+//! [`InstrumentReport`]; turning that into record fields is the caller's job.
 //!
 //! The edges run in an order that keeps the tools from counting one another's work: the
 //! servers' usage is read outside the callgrind and perf windows (its `INFO` would count as
