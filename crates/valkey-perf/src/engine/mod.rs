@@ -3,9 +3,12 @@
 //!
 //! [`Engine::measure`] owns everything between "the server is up" and "the numbers are in" for
 //! both engines: seeding (SPEC §5.3), warm-up, the measured run, the histogram file and the
-//! check that pops never ran dry. Engines know cases, endpoints and a control connection; they
-//! do not start servers, build records or write `metrics.json`. May import `model`, `server`
-//! (for the control connection) and `process`.
+//! check that pops never ran dry; a memory case ([`memory`]) goes through it too, with no load
+//! and no window. The engines open and close the caller's
+//! [`Instruments`](crate::server::instruments::Instruments) at the measured window's edges.
+//! Engines know cases, endpoints and a control connection; they do not start servers, build
+//! records or write `metrics.json`. May import `model`, `server` (for the control connection,
+//! the replicas wait and the instruments) and `process`.
 
 pub mod memory;
 pub mod native;
@@ -13,7 +16,9 @@ pub mod seed;
 pub mod valkey_benchmark;
 
 use crate::model::{BenchmarkMode, Case, EngineKind, Metrics, RecordParts, Warning, WarningKind};
+use crate::server::ReplicationWaiter;
 use crate::server::control::{Control, Frame};
+use crate::server::instruments::Instruments;
 use anyhow::{Context, Result};
 use loadgen::Address;
 use seed::SeedPlan;
@@ -47,23 +52,18 @@ pub struct RunRequest<'a> {
     /// Where the native engine writes each run's histogram file.
     pub histogram_dir: &'a Path,
     pub run_index: u32,
-    /// Called right before the measured load starts (after seeding, and after a warm-up run
-    /// of its own) and right after it ends; instructions mode opens and closes its counting
-    /// window here, and the servers' CPU time and commands are read here. A warm-up the
+    /// Opened right before the measured load starts (after seeding, and after a warm-up run
+    /// of its own) and closed right after it ends, even when the load failed. A warm-up the
     /// engine runs inside the load (the native engine's, valkey-benchmark's `--warmup`) lies
     /// inside the window.
-    pub on_window: &'a mut dyn FnMut(Window) -> Result<()>,
-    /// Called after seeding: reads from replicas wait here until the replicas have the
+    pub instruments: &'a mut Instruments,
+    /// Reads from replicas: after seeding, the run waits here until the replicas have the
     /// seeded data.
-    pub on_seeded: &'a mut dyn FnMut() -> Result<()>,
+    pub replicas: Option<&'a ReplicationWaiter>,
 }
 
-/// An edge of the measured window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
-    Start,
-    End,
-}
+/// Longest the replicas may take to catch up with the seeded data.
+const REPLICATION_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The load generator a run uses.
 #[derive(Debug, Clone)]
@@ -117,7 +117,8 @@ impl Engine {
     }
 
     /// Seeds the keyspace, warms up, measures one run and checks that pops never ran dry.
-    /// `abort` is polled during the load (server liveness): returning true stops it.
+    /// `abort` is polled during the load (server liveness): returning true stops it. A memory
+    /// case times no load: it is [`memory::measure`], with no window.
     pub fn measure(
         &self,
         run: RunRequest<'_>,
@@ -130,35 +131,35 @@ impl Engine {
             deadline,
             histogram_dir,
             run_index,
-            on_window,
-            on_seeded,
+            instruments,
+            replicas,
         } = run;
+        if case.memory {
+            return memory::measure(case, control);
+        }
         let seed_plan = SeedPlan::for_case(case);
         let not_seeded = self.seed(case, load, control, seed_plan.as_ref(), deadline)?;
-        on_seeded()?;
+        if let Some(waiter) = replicas {
+            let n = waiter.wait(REPLICATION_DEADLINE)?;
+            tracing::debug!("{n} replicas caught up with their primaries");
+        }
         let started_at = now_utc_ms();
-        let measured = match self {
+        let mut measurement = match self {
             Engine::External(bench) => {
                 if bench.needs_separate_warmup(case) {
                     bench.warmup(case, load, abort)?;
                 }
-                on_window(Window::Start)?;
-                bench.measure(case, load, deadline, abort)
+                in_window(instruments, || bench.measure(case, load, deadline, abort))?
             }
-            Engine::Native => {
-                on_window(Window::Start)?;
+            Engine::Native => in_window(instruments, || {
                 let file = histogram_dir.join(format!(
                     "{}-{}-run{run_index}.json",
                     started_at.replace([':', '.'], ""),
                     case.command
                 ));
                 native::measure(case, load, deadline, &file, abort)
-            }
+            })?,
         };
-        // The window closes even after a failed load, so the server is left as it was.
-        let closed = on_window(Window::End);
-        let mut measurement = measured?;
-        closed?;
         measurement.started_at = started_at;
         measurement.seed = case.seed.or(measurement.seed);
         measurement.warnings.extend(not_seeded);
@@ -239,7 +240,7 @@ impl Engine {
             deadline,
             histogram_dir,
             run_index,
-            on_window,
+            instruments,
             ..
         } = run;
         let scenario = case
@@ -256,8 +257,7 @@ impl Engine {
             );
         }
         let started_at = now_utc_ms();
-        on_window(Window::Start)?;
-        let measured = match self {
+        let outcomes = in_window(instruments, || match self {
             Engine::External(bench) => {
                 if bench.needs_separate_warmup(case) {
                     bench.warmup(case, load, abort)?;
@@ -289,10 +289,7 @@ impl Engine {
                     .collect();
                 native::measure_scenario(case, load, deadline, &files, abort)
             }
-        };
-        let closed = on_window(Window::End);
-        let outcomes = measured?;
-        closed?;
+        })?;
         Ok(outcomes
             .into_iter()
             .map(|o| {
@@ -306,6 +303,17 @@ impl Engine {
             })
             .collect())
     }
+}
+
+/// Runs `load` inside the instruments' window. The window closes even after a failed load,
+/// so the server is left as it was; an error of the load comes before one of the window.
+fn in_window<T>(instruments: &mut Instruments, load: impl FnOnce() -> Result<T>) -> Result<T> {
+    instruments.start()?;
+    let measured = load();
+    let closed = instruments.end();
+    let measured = measured?;
+    closed?;
+    Ok(measured)
 }
 
 /// Records how many seeded items a pop workload left (`seeded_items_left`); a collection that

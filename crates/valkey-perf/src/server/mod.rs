@@ -9,7 +9,9 @@
 //! ```
 //!
 //! (`control` imports no server file: its TLS and credentials are `loadgen`'s; `usage`
-//! imports `control`; `deployment` imports `usage`; `sampler` imports `control` and `usage`.)
+//! imports `control`; `deployment` imports `usage`; `sampler` imports `control` and `usage`;
+//! `instruments` imports `usage`, `sampler`, `callgrind` and `perf`, and is built from a
+//! deployment's parts.)
 //!
 //! A file imports only files to its left, plus `process` (re-exported here from the crate,
 //! below all of them), so there is no import cycle.
@@ -18,6 +20,7 @@ pub mod callgrind;
 pub mod cluster;
 pub mod control;
 pub mod deployment;
+pub mod instruments;
 pub mod perf;
 pub mod sampler;
 pub mod standalone;

@@ -6,8 +6,10 @@
 //! against the baseline at the end; [`serve`] is `--mode server`.
 
 mod args;
+mod lifecycle;
 mod once;
 mod plan;
+mod record;
 mod scenario;
 mod serve;
 
@@ -22,7 +24,8 @@ use crate::results::{MetricsFile, env};
 use crate::server::standalone::probe_tls;
 use crate::server::tls::TlsMaterial;
 use anyhow::{Context, Result};
-use once::{RunContext, RunFailure, run_once};
+use lifecycle::{RunContext, RunFailure};
+use once::run_once;
 use plan::{Plan, ServerSource};
 use std::collections::HashSet;
 use std::path::Path;

@@ -8,18 +8,17 @@
 //!
 //! [`Engine::measure_scenario`]: crate::engine::Engine::measure_scenario
 
-use super::once::{
-    RunContext, RunFailure, ServerFacts, build_record, recorded_io_threads, run_deadline, run_err,
-    run_warnings, start_deployment,
+use super::lifecycle::{
+    RunContext, RunFailure, WindowPlan, measure_window, run_deadline, run_err, run_warnings,
+    server_facts, start_deployment,
 };
 use super::plan::Target;
-use crate::engine::{Measurement, RunRequest, Window};
-use crate::model::{
-    Case, Record, RunStatus, Scenario, ScenarioFields, Stream, Warning, WarningKind,
-};
+use super::record::{ServerFacts, record_window, stream_record};
+use crate::engine::{Engine, Measurement, StreamMeasurement};
+use crate::model::{Case, Record, Scenario, Stream, Warning, WarningKind};
 use crate::process::interrupted;
 use crate::server::Deployment;
-use crate::server::usage::{Sample, window_usage};
+use crate::server::instruments::{InstrumentSpec, UsageWatch};
 use std::time::Duration;
 
 /// How long one setup command may take when the config gives no `socket_timeout`.
@@ -71,7 +70,17 @@ pub(super) fn run_group(
     outcomes
 }
 
-/// One scenario on the group's deployment.
+/// One scenario of a group on one target: what its records are made of.
+struct ScenarioRun<'a> {
+    ctx: &'a RunContext<'a>,
+    target: &'a Target,
+    case: &'a Case,
+    run_index: u32,
+    scenario: &'a Scenario,
+}
+
+/// One scenario on the group's deployment: prepare (restart or flush, setup commands), the
+/// window ([`Engine::measure_scenario`]), one record per stream.
 fn run_scenario(
     ctx: &RunContext,
     target: &Target,
@@ -85,8 +94,79 @@ fn run_scenario(
             "internal: a built-in case reached the scenario runner"
         )));
     };
+    let run = ScenarioRun {
+        ctx,
+        target,
+        case,
+        run_index,
+        scenario,
+    };
     let mut warnings = run_warnings(ctx, case, deployment);
-    if scenario.restart_before && !first {
+    prepare_scenario(
+        ctx,
+        target,
+        case,
+        scenario,
+        deployment,
+        first,
+        &mut warnings,
+    )?;
+    let mut server = server_facts(deployment, case, &mut warnings)?;
+    if let Err(why) = run_setup(scenario, deployment)? {
+        return Ok(run.failed_records(why, &server, &warnings));
+    }
+    let window = WindowPlan {
+        case,
+        target,
+        run_index,
+        deadline: run_deadline(ctx.plan, case) + Duration::from_secs(case.keyspacelen / 20_000),
+        // Scenarios read from the primaries; nothing to wait for.
+        wait_for_replicas: false,
+        instruments: instrument_spec(scenario),
+    };
+    let measured = measure_window(ctx, deployment, window, Engine::measure_scenario)?;
+    if let Some(reason) = measured.death {
+        return Err(RunFailure::Run(anyhow::anyhow!(
+            "the server died during scenario `{}`: {reason}",
+            scenario.name()
+        )));
+    }
+    let mut streams = match measured.result {
+        Ok(s) => s,
+        Err(e) if interrupted() => {
+            drop(e);
+            return Err(RunFailure::Interrupted);
+        }
+        Err(e) => return Ok(run.failed_records(format!("{e:#}"), &server, &warnings)),
+    };
+    server.cpus = deployment.cpu_affinity().unwrap_or_default();
+    if let Some(first) = streams.first_mut() {
+        record_window(
+            measured.report,
+            case,
+            &mut first.measurement.parts,
+            &mut warnings,
+        )
+        .map_err(run_err)?;
+    }
+    Ok(run.stream_records(streams, &server, &warnings))
+}
+
+/// Before a scenario other than its group's first: `restart_before` (a fresh server, or a
+/// flush with a warning on a server valkey-perf did not start), or `flush_before`.
+fn prepare_scenario(
+    ctx: &RunContext,
+    target: &Target,
+    case: &Case,
+    scenario: &Scenario,
+    deployment: &mut Deployment,
+    first: bool,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), RunFailure> {
+    if first {
+        return Ok(());
+    }
+    if scenario.restart_before {
         if deployment.started_here() {
             deployment.stop();
             *deployment = start_deployment(ctx, target, case, None)?;
@@ -106,46 +186,18 @@ fn run_scenario(
                 .with_hint("restart the server yourself between scenarios to measure a fresh one"),
             );
         }
-    } else if scenario.flush_before && !first {
+    } else if scenario.flush_before {
         deployment.flushall().map_err(run_err)?;
     }
-    let server_version = deployment.server_version().map_err(run_err)?;
-    let (io_threads, io_warning) = recorded_io_threads(deployment, case);
-    warnings.extend(io_warning);
-    let mut server = ServerFacts {
-        version: server_version,
-        io_threads,
-        restarted: deployment.started_here(),
-        cpus: String::new(),
-    };
-    let failed_records = |why: String, server: &ServerFacts, warnings: &[Warning]| {
-        tracing::error!("scenario `{}` failed: {why}", scenario.name());
-        scenario
-            .streams
-            .iter()
-            .map(|stream| {
-                let mut m = Measurement {
-                    started_at: chrono::Utc::now()
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    seed: case.seed,
-                    ..Measurement::default()
-                };
-                m.parts.native_mut().errors = Some(0);
-                stream_record(
-                    ctx,
-                    target,
-                    case,
-                    run_index,
-                    scenario,
-                    stream,
-                    m,
-                    warnings.to_vec(),
-                    server,
-                    Some(&why),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    Ok(())
+}
+
+/// The scenario's setup commands, in order: `Ok(Err(why))` when one failed (the scenario
+/// fails, the group goes on).
+fn run_setup(
+    scenario: &Scenario,
+    deployment: &Deployment,
+) -> Result<Result<(), String>, RunFailure> {
     let timeout = scenario
         .setup_timeout_secs
         .map_or(SETUP_TIMEOUT, Duration::from_secs);
@@ -154,170 +206,108 @@ fn run_scenario(
             if interrupted() {
                 return Err(RunFailure::Interrupted);
             }
-            let why = format!("setup command failed: {e:#}");
-            return Ok(failed_records(why, &server, &warnings));
+            return Ok(Err(format!("setup command failed: {e:#}")));
         }
     }
-    let load = deployment.address();
-    let mut control = deployment.control().map_err(run_err)?;
-    // What the servers used in the window (one-stream scenarios: a mixed scenario's streams
-    // share the servers, so the window's CPU is no one stream's). Never fails the run.
-    let mut probe = (scenario.streams.len() == 1).then(|| deployment.probe());
-    let mut edges: (
-        Option<anyhow::Result<Sample>>,
-        Option<anyhow::Result<Sample>>,
-    ) = (None, None);
-    let mut dead: Option<String> = None;
-    let mut last_check = std::time::Instant::now();
-    let mut abort = || {
-        if last_check.elapsed() < Duration::from_millis(200) {
-            return false;
-        }
-        last_check = std::time::Instant::now();
-        if let Err(e) = deployment.check_alive() {
-            dead = Some(format!("{e:#}"));
-            return true;
-        }
-        false
-    };
-    let mut on_window = |edge: Window| -> anyhow::Result<()> {
-        if let Some(Ok(p)) = probe.as_mut() {
-            match edge {
-                Window::Start => edges.0 = Some(p.sample()),
-                Window::End => edges.1 = Some(p.sample()),
-            }
-        }
-        Ok(())
-    };
-    let deadline = run_deadline(ctx.plan, case) + Duration::from_secs(case.keyspacelen / 20_000);
-    let measured = ctx.plan.engine.measure_scenario(
-        RunRequest {
-            case,
-            load: &load,
-            control: &mut control,
-            deadline,
-            histogram_dir: &target.dir.join("histograms"),
-            run_index,
-            on_window: &mut on_window,
-            // Scenarios read from the primaries; nothing to wait for.
-            on_seeded: &mut || Ok(()),
-        },
-        &mut abort,
-    );
-    if let Some(reason) = dead.take() {
-        return Err(RunFailure::Run(anyhow::anyhow!(
-            "the server died during scenario `{}`: {reason}",
-            scenario.name()
-        )));
-    }
-    let streams = match measured {
-        Ok(s) => s,
-        Err(e) if interrupted() => {
-            drop(e);
-            return Err(RunFailure::Interrupted);
-        }
-        Err(e) => return Ok(failed_records(format!("{e:#}"), &server, &warnings)),
-    };
-    server.cpus = deployment.cpu_affinity().unwrap_or_default();
-    let mut streams = streams;
-    if let (Some(probe), Some(first)) = (probe, streams.first_mut()) {
-        let command = scenario.streams[0]
+    Ok(Ok(()))
+}
+
+/// What watches a scenario's window: the servers' usage, for one-stream scenarios only (a
+/// mixed scenario's streams share the servers, so the window's CPU is no one stream's).
+fn instrument_spec(scenario: &Scenario) -> InstrumentSpec {
+    InstrumentSpec {
+        command: scenario.streams[0]
             .args
             .first()
             .map(|c| c.to_ascii_lowercase())
-            .unwrap_or_default();
-        let usage = probe.and_then(|_| match edges {
-            (Some(start), Some(end)) => window_usage(&start?, &end?, &command),
-            _ => anyhow::bail!("the measured window was not seen"),
-        });
-        match usage {
-            Ok(usage) => first.measurement.parts.server_usage = Some(usage),
-            Err(e) => warnings.push(
-                Warning::new(
-                    WarningKind::ServerUsage,
-                    format!("server CPU time and memory were not recorded: {e:#}"),
-                )
-                .with_hint("check that the server answers `INFO` and that `/proc` is readable"),
-            ),
-        }
+            .unwrap_or_default(),
+        usage: if scenario.streams.len() == 1 {
+            UsageWatch::Window
+        } else {
+            UsageWatch::Off
+        },
+        timeseries: None,
+        callgrind_dir: None,
+        perf: None,
     }
-    Ok(scenario
-        .streams
-        .iter()
-        .zip(streams)
-        .map(|(stream, m)| {
-            if let Some(why) = &m.failure {
-                tracing::error!(
-                    "scenario `{}` ({}) failed: {why}",
-                    scenario.name(),
-                    stream.phase.as_str()
-                );
-            }
-            stream_record(
-                ctx,
-                target,
-                case,
-                run_index,
-                scenario,
-                stream,
-                m.measurement,
-                warnings.clone(),
-                &server,
-                m.failure.as_deref(),
-            )
-        })
-        .collect())
 }
 
-/// The record of one stream: the case's record with the stream's command, clients and
-/// pipeline, and the scenario's fields (`test_id`, `test_phase`, `group`, `scenario`,
-/// descriptions, `status`, `error`).
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the parts of a record, each from a different layer"
-)]
-fn stream_record(
-    ctx: &RunContext,
-    target: &Target,
-    case: &Case,
-    run_index: u32,
-    scenario: &Scenario,
-    stream: &Stream,
-    measurement: Measurement,
-    warnings: Vec<Warning>,
-    server: &ServerFacts,
-    failure: Option<&str>,
-) -> Record {
-    let mut record = build_record(ctx, target, case, run_index, measurement, warnings, server);
-    record.command = stream.command_line();
-    record.clients = stream.clients;
-    record.pipeline = stream.pipeline;
-    // A short window is normal for a failed scenario; the warning would only add noise.
-    if failure.is_some() {
-        record.warnings.retain(|w| w.kind != WarningKind::Noisy);
+impl ScenarioRun<'_> {
+    /// One record per measured stream (a stream's own failure gives `status: failed`).
+    fn stream_records(
+        &self,
+        streams: Vec<StreamMeasurement>,
+        server: &ServerFacts,
+        warnings: &[Warning],
+    ) -> Vec<Record> {
+        let scenario = self.scenario;
+        scenario
+            .streams
+            .iter()
+            .zip(streams)
+            .map(|(stream, m)| {
+                if let Some(why) = &m.failure {
+                    tracing::error!(
+                        "scenario `{}` ({}) failed: {why}",
+                        scenario.name(),
+                        stream.phase.as_str()
+                    );
+                }
+                self.record(
+                    stream,
+                    m.measurement,
+                    server,
+                    warnings,
+                    m.failure.as_deref(),
+                )
+            })
+            .collect()
     }
-    record.parts.scenario = Some(ScenarioFields {
-        test_id: scenario.test_id(stream),
-        test_phase: stream.phase.as_str().to_string(),
-        group: scenario.group.clone(),
-        scenario: scenario.id.clone(),
-        cluster_execution: case.topology.cluster.then(|| {
-            if scenario.parallel {
-                "parallel"
-            } else {
-                "single"
-            }
-            .to_string()
-        }),
-        group_description: scenario.group_description.clone(),
-        scenario_description: scenario.description.clone(),
-        test_name: scenario.test_name.clone(),
-        status: if failure.is_some() {
-            RunStatus::Failed
-        } else {
-            RunStatus::Success
-        },
-        error: failure.map(str::to_string),
-    });
-    record
+
+    /// The records of a scenario that failed before it was measured: one per stream, with
+    /// `status: failed` and `why`.
+    fn failed_records(
+        &self,
+        why: String,
+        server: &ServerFacts,
+        warnings: &[Warning],
+    ) -> Vec<Record> {
+        tracing::error!("scenario `{}` failed: {why}", self.scenario.name());
+        self.scenario
+            .streams
+            .iter()
+            .map(|stream| {
+                let mut m = Measurement {
+                    started_at: chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    seed: self.case.seed,
+                    ..Measurement::default()
+                };
+                m.parts.native_mut().errors = Some(0);
+                self.record(stream, m, server, warnings, Some(&why))
+            })
+            .collect()
+    }
+
+    fn record(
+        &self,
+        stream: &Stream,
+        measurement: Measurement,
+        server: &ServerFacts,
+        warnings: &[Warning],
+        failure: Option<&str>,
+    ) -> Record {
+        stream_record(
+            self.ctx,
+            self.target,
+            self.case,
+            self.run_index,
+            self.scenario,
+            stream,
+            measurement,
+            warnings.to_vec(),
+            server,
+            failure,
+        )
+    }
 }
