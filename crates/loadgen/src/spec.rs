@@ -152,7 +152,7 @@ impl Builtin {
         }
     }
 
-    /// The write command that fills the keyspace before this one is measured (SPEC §5.3):
+    /// The write command that fills the keyspace before this one is measured (docs/design.md §5.3):
     /// reads and pops are seeded by the caller with a sequential run of this command.
     pub fn seeded_by(self) -> Option<Builtin> {
         match self {

@@ -1,4 +1,4 @@
-//! The documented exit codes (SPEC §3) and the error type that carries one.
+//! The documented exit codes (docs/design.md §3.2) and the error type that carries one.
 
 use std::fmt;
 

@@ -98,7 +98,7 @@ pub fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-/// A valkey-perf record (SPEC §6 field names and types) for one run of one case.
+/// A valkey-perf record (docs/design.md §6.3 field names and types) for one run of one case.
 pub fn record(
     commit: &str,
     commit_time: &str,

@@ -1,4 +1,4 @@
-//! `valkey-perf commits`: which commits still need benchmarking (SPEC §8), upstream's
+//! `valkey-perf commits`: which commits still need benchmarking (docs/design.md §8), upstream's
 //! `determine`, `mark`, `query`, `cleanup`, plus `claim` (determine and mark in one atomic
 //! step, for many runners) and `reset` (retry a commit that failed too often).
 //!

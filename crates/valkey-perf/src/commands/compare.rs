@@ -1,4 +1,4 @@
-//! `valkey-perf compare`: two `metrics.json` files in, a report out (SPEC §7). Flags are
+//! `valkey-perf compare`: two `metrics.json` files in, a report out (docs/design.md §7). Flags are
 //! lowered into [`CompareOptions`]; the statistics are `crate::compare`'s.
 
 use crate::compare::{

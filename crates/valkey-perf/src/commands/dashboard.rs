@@ -1,4 +1,4 @@
-//! `valkey-perf dashboard`: one self-contained HTML page from the database (SPEC §9), written
+//! `valkey-perf dashboard`: one self-contained HTML page from the database (docs/design.md §9), written
 //! to `--output`, or served on `--serve ADDR` and rebuilt when the stored results change.
 //!
 //! This file reads the database and serves HTTP; shaping and rendering are `dashboard`'s.

@@ -1,4 +1,4 @@
-//! The database flags shared by `push`, `commits` and `detect-regression` (SPEC §8): `--db`
+//! The database flags shared by `push`, `commits` and `detect-regression` (docs/design.md §8): `--db`
 //! (a SQLite path, `sqlite:PATH`, or `postgres://...`), `--db-ca` and `--table`.
 
 use crate::exit::usage;

@@ -1,6 +1,6 @@
 //! `valkey-perf detect-regression`: the newest commit in the metrics table (by commit time)
 //! against the previous one, or against the pooled runs of the previous `--window` commits,
-//! judged by the same code as `compare` (SPEC §8). Prints JSON; exit 6 on a regression, 2
+//! judged by the same code as `compare` (docs/design.md §8). Prints JSON; exit 6 on a regression, 2
 //! when fewer than two commits are stored.
 
 use super::db::DbArgs;

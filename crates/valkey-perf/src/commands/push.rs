@@ -1,5 +1,5 @@
 //! `valkey-perf push`: every `metrics.json` below a results directory into the database, one
-//! transaction per file; a second push of the same results adds nothing (SPEC §8).
+//! transaction per file; a second push of the same results adds nothing (docs/design.md §8).
 
 use super::db::DbArgs;
 use crate::compare::group::load_records;

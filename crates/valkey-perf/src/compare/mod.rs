@@ -1,4 +1,4 @@
-//! Comparison of two result sets (SPEC §7): pure statistics, verdicts, markdown and JSON
+//! Comparison of two result sets (docs/design.md §7): pure statistics, verdicts, markdown and JSON
 //! reports, and graphs. The `valkey-perf compare` subcommand is in `commands::compare`; `run`
 //! calls [`compare_records`] and [`write_report`] at the end of a run with a baseline.
 //!
@@ -31,7 +31,7 @@ pub use view::RecordView;
 
 /// Writes `report.md` into `dir` (atomically) and, with `graphs`, the graphs into
 /// `dir/graphs`; returns every file written. This is what `run` calls at the end of a run
-/// with a baseline (SPEC §6: `results/<sha>/report.md`).
+/// with a baseline (docs/design.md §6.1: `results/<sha>/report.md`).
 pub fn write_report(cmp: &Comparison, dir: &Path, graphs: bool) -> anyhow::Result<Vec<PathBuf>> {
     let report = dir.join("report.md");
     crate::util::write_atomic(&report, render_markdown(cmp).as_bytes()).with_context(|| {

@@ -1,5 +1,5 @@
 //! Pairs the runs of two result sets case by case and judges every metric: Welch's test, the
-//! noise threshold and the multiple-comparison correction (SPEC §7). Pure computation on
+//! noise threshold and the multiple-comparison correction (docs/design.md §7.4). Pure computation on
 //! records already read; [`compare_files`] is the one entry point that reads files.
 
 use super::effects::{self, Analysis};

@@ -1,4 +1,4 @@
-//! Expansion of config objects into cases, in the documented order (SPEC §4): outermost
+//! Expansion of config objects into cases, in the documented order (docs/design.md §4): outermost
 //! cluster_mode → config_sets → io-threads (one server start per combination), then
 //! requests → keyspacelen → data_sizes → pipelines → clients → commands (fastest). A config
 //! object in the scenario shape expands cluster_mode → config_sets → io-threads →

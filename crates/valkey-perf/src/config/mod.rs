@@ -1,4 +1,4 @@
-//! Config files (SPEC §4): the upstream JSON format, validated strictly before anything starts
+//! Config files (docs/design.md §4): the upstream JSON format, validated strictly before anything starts
 //! and expanded into cases in the documented order. Owns no processes and touches no servers.
 
 /// The JSON Schema (draft 2020-12) of the config format, as shipped in `schema/`.

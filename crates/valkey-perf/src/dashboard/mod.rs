@@ -1,4 +1,4 @@
-//! The self-contained HTML dashboard (SPEC §9): records read from the database in, one HTML
+//! The self-contained HTML dashboard (docs/design.md §9): records read from the database in, one HTML
 //! page out, with its data, inline SVG charts, styles and a little plain JavaScript inside, so
 //! it opens from a file with no network.
 //!

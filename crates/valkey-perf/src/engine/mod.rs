@@ -2,7 +2,7 @@
 //! `valkey-benchmark` (or `redis-benchmark`) binary, or valkey-perf's native generator.
 //!
 //! [`Engine::measure`] owns everything between "the server is up" and "the numbers are in" for
-//! both engines: seeding (SPEC §5.3), warm-up, the measured run, the histogram file and the
+//! both engines: seeding (docs/design.md §5.3), warm-up, the measured run, the histogram file and the
 //! check that pops never ran dry; a memory case ([`memory`]) goes through it too, with no load
 //! and no window. The engines open and close the caller's
 //! [`Instruments`](crate::server::instruments::Instruments) at the measured window's edges.

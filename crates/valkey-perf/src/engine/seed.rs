@@ -1,5 +1,5 @@
 //! Seeding: before a read or pop command is measured, the matching write fills the keyspace
-//! sequentially (SPEC §5.3), with the key names the valkey-benchmark workloads use, so reads
+//! sequentially (docs/design.md §5.3), with the key names the valkey-benchmark workloads use, so reads
 //! hit and pops never run on empty keys. Writes are pipelined over one control connection.
 
 use crate::model::{BenchmarkMode, Builtin, Case};

@@ -1,4 +1,4 @@
-//! A case: one fully specified measurement, expanded from a config object (SPEC §2, §4).
+//! A case: one fully specified measurement, expanded from a config object (docs/design.md §2, §4).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::scenario::Scenario;
 
-/// Commands with built-in workloads (SPEC §5.3): the load generator's list, which is the one
+/// Commands with built-in workloads (docs/design.md §5.3): the load generator's list, which is the one
 /// list of commands (`Builtin::CONFIG`, `command_name()`, `seeded_by()`).
 pub use loadgen::Builtin;
 

@@ -1,4 +1,4 @@
-//! One run's metrics as written to `metrics.json` (SPEC §6). Field names are the upstream
+//! One run's metrics as written to `metrics.json` (docs/design.md §6.2). Field names are the upstream
 //! names plus valkey-perf's additions; fields are added over time, never renamed.
 
 use super::fields::is_top_level;

@@ -1,4 +1,4 @@
-//! Results files (SPEC §6): `results/<target>/metrics.json` rewritten atomically after every
+//! Results files (docs/design.md §6.1): `results/<target>/metrics.json` rewritten atomically after every
 //! run, the invocation log, server logs. Knows records, not how they were measured.
 
 pub mod env;

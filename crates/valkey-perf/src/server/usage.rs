@@ -1,4 +1,4 @@
-//! What the servers used in the measured window (SPEC §9b): CPU time, the commands they
+//! What the servers used in the measured window (docs/design.md §5.6): CPU time, the commands they
 //! processed, the measured command's time per call, and their memory and keys after the load.
 //!
 //! CPU time comes from `/proc/<pid>/stat` for servers valkey-perf started (the kernel's

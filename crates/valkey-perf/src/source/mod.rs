@@ -1,4 +1,4 @@
-//! Servers built from source (SPEC §5.1): git refs resolved to commits, and those commits built
+//! Servers built from source (docs/design.md §5.1): git refs resolved to commits, and those commits built
 //! into `valkey-server`, `valkey-cli` and `valkey-benchmark`, with a build cache.
 //!
 //! Owns: the bare mirror of `--valkey-repo` (cloned once, then fetched, never re-cloned), ref

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 type Record = Map<String, Value>;
 
-/// Every field SPEC §6 promises on every record.
+/// Every field docs/design.md §6.3 promises on every record.
 const RECORD_FIELDS: &[&str] = &[
     "timestamp",
     "commit",

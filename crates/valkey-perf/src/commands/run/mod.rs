@@ -1,4 +1,4 @@
-//! `valkey-perf run`: targets × config → results (SPEC §5).
+//! `valkey-perf run`: targets × config → results (docs/design.md §5).
 //!
 //! [`args`] holds the flags; [`plan`] lowers them and the config file into a validated plan
 //! before any server starts; this module runs the plan case by case, run by run, target by
