@@ -1,7 +1,7 @@
 //! Version 1 of a metrics table: create it with the fixed columns, or adopt upstream's by
 //! adding the missing ones, plus the idempotency key and upstream's indexes.
 
-use crate::conn::{Dialect, SQLITE_NOW, Tx};
+use crate::conn::Tx;
 use crate::error::Result;
 use crate::ident::q;
 use crate::schema::{METRICS_FIXED, TEXT, add_column, read_columns, record_sqlite_type};
@@ -10,17 +10,7 @@ pub(super) fn metrics_v1(tx: &mut Tx<'_>, table: &str) -> Result<()> {
     let dialect = tx.dialect();
     let existing = read_columns(tx, table)?;
     if existing.is_empty() {
-        let (id, now) = match dialect {
-            Dialect::Postgres => (
-                "id BIGSERIAL PRIMARY KEY",
-                "TIMESTAMPTZ NOT NULL DEFAULT NOW()".to_owned(),
-            ),
-            Dialect::Sqlite => (
-                "id INTEGER PRIMARY KEY AUTOINCREMENT",
-                format!("TEXT NOT NULL DEFAULT ({SQLITE_NOW})"),
-            ),
-        };
-        let mut cols = vec![id.to_owned(), format!("created_at {now}")];
+        let mut cols = super::id_and_created_at(dialect);
         for (name, ty) in METRICS_FIXED {
             let not_null = if ["timestamp", "commit", "command"].contains(name) {
                 " NOT NULL"

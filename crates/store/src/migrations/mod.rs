@@ -12,7 +12,7 @@ mod commits_v1;
 mod metrics_v1;
 mod timeseries_v1;
 
-use crate::conn::{Dialect, Tx, Val};
+use crate::conn::{Dialect, SQLITE_NOW, Tx, Val};
 use crate::error::Result;
 use crate::ident::TableId;
 use crate::schema::lock_schema;
@@ -124,4 +124,20 @@ pub(crate) fn migrate_core(tx: &mut Tx<'_>) -> Result<()> {
     let core = TableId::core();
     ensure(tx, Kind::Metrics, &core.metrics_table())?;
     ensure(tx, Kind::Commits, &core.commits_table())
+}
+
+/// The first two columns of every table valkey-perf creates: a generated id and the time the
+/// row was written, in the dialect's types.
+fn id_and_created_at(dialect: Dialect) -> Vec<String> {
+    let (id, now) = match dialect {
+        Dialect::Postgres => (
+            "id BIGSERIAL PRIMARY KEY",
+            "TIMESTAMPTZ NOT NULL DEFAULT NOW()".to_owned(),
+        ),
+        Dialect::Sqlite => (
+            "id INTEGER PRIMARY KEY AUTOINCREMENT",
+            format!("TEXT NOT NULL DEFAULT ({SQLITE_NOW})"),
+        ),
+    };
+    vec![id.to_owned(), format!("created_at {now}")]
 }

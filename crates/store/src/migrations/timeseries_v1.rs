@@ -1,23 +1,13 @@
 //! Version 1 of a time series table: create it.
 
 use crate::coltype::{ColType, FLOAT, INT, TEXT};
-use crate::conn::{Dialect, SQLITE_NOW, Tx};
+use crate::conn::Tx;
 use crate::error::Result;
 use crate::ident::q;
 
 /// Creates the table (first use of a table id).
 pub(super) fn timeseries_v1(tx: &mut Tx<'_>, table: &str) -> Result<()> {
     let d = tx.dialect();
-    let (id, now) = match d {
-        Dialect::Postgres => (
-            "id BIGSERIAL PRIMARY KEY",
-            "TIMESTAMPTZ NOT NULL DEFAULT NOW()".to_owned(),
-        ),
-        Dialect::Sqlite => (
-            "id INTEGER PRIMARY KEY AUTOINCREMENT",
-            format!("TEXT NOT NULL DEFAULT ({SQLITE_NOW})"),
-        ),
-    };
     let cols: [(&str, ColType, &str); 8] = [
         ("record_key", TEXT, " NOT NULL"),
         ("commit", TEXT, " NOT NULL"),
@@ -28,7 +18,7 @@ pub(super) fn timeseries_v1(tx: &mut Tx<'_>, table: &str) -> Result<()> {
         ("ops_per_sec", FLOAT, ""),
         ("sample", ColType::Json, " NOT NULL"),
     ];
-    let mut ddl = vec![id.to_owned(), format!("created_at {now}")];
+    let mut ddl = super::id_and_created_at(d);
     ddl.extend(
         cols.iter()
             .map(|(n, ty, extra)| format!("{} {}{extra}", q(n), ty.ddl(d))),
