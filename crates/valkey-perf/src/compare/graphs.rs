@@ -8,7 +8,8 @@
 //! - `case-<NN>-<label>.png|svg`: per case, one panel per judged metric with every run's value,
 //!   the mean and the 95 % prediction band of each side.
 
-use super::{CaseComparison, Comparison, Metric, MetricComparison, Summary};
+use super::model::{CaseComparison, Comparison, Metric, MetricComparison};
+use super::stats::Summary;
 use anyhow::Context;
 use plotters::coord::Shift;
 use plotters::prelude::*;

@@ -4,9 +4,10 @@
 //!
 //! The math lives in [`stats`], record reading and grouping in [`group`], the typed reading of
 //! one record in [`view`], the domain types in
-//! [`model`], the judging in [`verdict`], presentation in [`report`] and [`graphs`]. May import
+//! [`model`], the analysis of cases and metrics in `analyse`, the judging in [`verdict`], presentation in [`report`] and [`graphs`]. May import
 //! `model`, `results` and `util`; never runs benchmarks or touches a database.
 
+mod analyse;
 pub mod effects;
 pub mod functions;
 pub mod graphs;

@@ -3,7 +3,11 @@
 //! Presentation only: every number comes from the comparison; nothing is recomputed here
 //! except formatting (K/M suffixes, significant digits, percentages).
 
-use super::{CaseComparison, Comparison, Correction, MetricComparison, Overall, SideInfo, Verdict};
+use super::effects;
+use super::model::{
+    CaseComparison, Comparison, Correction, Metric, MetricComparison, Overall, SideInfo, Verdict,
+};
+use super::stats::Summary;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -74,7 +78,7 @@ fn icon(v: Verdict) -> &'static str {
 }
 
 /// `n=5, σ=12.3K, CV=0.7%, CI95%=±0.9%`.
-fn fmt_stats(m: &MetricComparison, s: Option<&super::Summary>) -> String {
+fn fmt_stats(m: &MetricComparison, s: Option<&Summary>) -> String {
     let Some(s) = s else {
         return "no runs".to_string();
     };
@@ -229,7 +233,7 @@ fn server_table(out: &mut String, case: &CaseComparison) {
 
 /// How many judged metrics each analysis decided, e.g. `paired for 20 metrics`.
 fn analyses_used(cmp: &Comparison) -> Vec<String> {
-    let mut counts: Vec<(super::effects::Analysis, usize)> = Vec::new();
+    let mut counts: Vec<(effects::Analysis, usize)> = Vec::new();
     for m in cmp.cases.iter().flat_map(|c| &c.metrics) {
         let Some(a) = m.analysis.filter(|_| m.metric.judged()) else {
             continue;
@@ -276,7 +280,7 @@ fn case_table(out: &mut String, case: &CaseComparison, holm: bool) {
             Some(a) => format!("{} ({})", test, a.label()),
             None => test,
         };
-        let mean = |s: &Option<super::Summary>| {
+        let mean = |s: &Option<Summary>| {
             s.as_ref()
                 .map_or_else(|| "–".to_string(), |s| fmt_value(s.mean, unit))
         };
@@ -295,10 +299,21 @@ fn case_table(out: &mut String, case: &CaseComparison, holm: bool) {
     }
 }
 
-/// The comparison as a markdown report, ready to paste into a pull request.
+/// The comparison as a markdown report, ready to paste into a pull request: the title, the
+/// summary, the results per case, the fixed configuration and the legend, in that order.
 pub fn render_markdown(cmp: &Comparison) -> String {
     let mut out = String::new();
     let holm = cmp.options.correction == Correction::Holm;
+    title(&mut out, cmp);
+    summary(&mut out, cmp, holm);
+    cases_section(&mut out, cmp, holm);
+    fixed_configuration(&mut out, cmp);
+    legend(&mut out, cmp, holm);
+    out
+}
+
+/// The title and one line per side.
+fn title(out: &mut String, cmp: &Comparison) {
     let _ = writeln!(
         out,
         "# Performance comparison: `{}` → `{}`\n",
@@ -307,9 +322,20 @@ pub fn render_markdown(cmp: &Comparison) -> String {
     );
     let _ = writeln!(out, "{}", side_line("Baseline", &cmp.baseline));
     let _ = writeln!(out, "{}\n", side_line("New", &cmp.new));
+}
 
-    // Summary.
+/// The summary: the significant changes, the overall lines, the analyses used, what could
+/// not be judged or compared, and the warnings.
+fn summary(out: &mut String, cmp: &Comparison, holm: bool) {
     out.push_str("## Summary\n\n");
+    changes(out, cmp, holm);
+    overall_lines(out, cmp);
+    notes(out, cmp);
+    warnings(out, cmp);
+}
+
+/// How many comparisons were made, and the table of significant changes, largest first.
+fn changes(out: &mut String, cmp: &Comparison, holm: bool) {
     let regressions = cmp.regressions().count();
     let improvements = cmp.changes.len() - regressions;
     let judged_metrics = cmp
@@ -365,17 +391,17 @@ pub fn render_markdown(cmp: &Comparison) -> String {
         }
         out.push('\n');
     }
+}
+
+/// The overall line of every metric with a pooled change, or why there is none.
+fn overall_lines(out: &mut String, cmp: &Comparison) {
     let judged_overall: Vec<&Overall> = cmp
         .overall
         .iter()
         .filter(|o| o.pct_change.is_some())
         .collect();
     if !judged_overall.is_empty() {
-        out.push_str(
-            "Overall, the geometric mean over the cases of one invocation:
-
-",
-        );
+        out.push_str("Overall, the geometric mean over the cases of one invocation:\n\n");
         for o in &judged_overall {
             let ci = o.pct_change_ci95.map_or_else(
                 || "n/a".to_string(),
@@ -396,6 +422,10 @@ pub fn render_markdown(cmp: &Comparison) -> String {
     } else if let Some(note) = cmp.overall.iter().find_map(|o| o.note.as_deref()) {
         let _ = writeln!(out, "Overall: no verdict ({note}).\n");
     }
+}
+
+/// The analyses used, the metrics with insufficient data, and the cases only one side has.
+fn notes(out: &mut String, cmp: &Comparison) {
     let analyses = analyses_used(cmp);
     if !analyses.is_empty() {
         let _ = writeln!(out, "Analysis: {}.\n", analyses.join(", "));
@@ -427,6 +457,10 @@ pub fn render_markdown(cmp: &Comparison) -> String {
             );
         }
     }
+}
+
+/// The warnings of the comparison and of the runs, one line each.
+fn warnings(out: &mut String, cmp: &Comparison) {
     if !cmp.warnings.is_empty() {
         out.push_str("Warnings:\n");
         for w in &cmp.warnings {
@@ -434,8 +468,10 @@ pub fn render_markdown(cmp: &Comparison) -> String {
         }
         out.push('\n');
     }
+}
 
-    // Per case.
+/// One collapsible table per case compared, then one per case only one side has.
+fn cases_section(out: &mut String, cmp: &Comparison, holm: bool) {
     out.push_str("## Results per case\n\n");
     for case in &cmp.cases {
         let _ = writeln!(
@@ -447,9 +483,9 @@ pub fn render_markdown(cmp: &Comparison) -> String {
             case.baseline_runs,
             case.new_runs
         );
-        case_table(&mut out, case, holm);
-        functions_table(&mut out, case);
-        server_table(&mut out, case);
+        case_table(out, case, holm);
+        functions_table(out, case);
+        server_table(out, case);
         out.push_str("\n</details>\n\n");
     }
     for (what, list) in [
@@ -462,12 +498,14 @@ pub fn render_markdown(cmp: &Comparison) -> String {
                 "<details><summary>❔ <b>{}</b>: only in the {what} results</summary>\n",
                 case.label
             );
-            case_table(&mut out, case, holm);
+            case_table(out, case, holm);
             out.push_str("\n</details>\n\n");
         }
     }
+}
 
-    // Fixed configuration.
+/// The parameters identical in every case, and the fields runs were paired by.
+fn fixed_configuration(out: &mut String, cmp: &Comparison) {
     out.push_str("## Fixed configuration\n\n");
     if cmp.fixed_config.is_empty() {
         out.push_str("No parameter is the same in every case.\n\n");
@@ -496,8 +534,10 @@ pub fn render_markdown(cmp: &Comparison) -> String {
         let _ = writeln!(out, "Ignored for pairing: {}.", names.join(", "));
     }
     out.push('\n');
+}
 
-    // Legend.
+/// What the icons, columns, analyses and verdict rules mean.
+fn legend(out: &mut String, cmp: &Comparison, holm: bool) {
     let _ = write!(
         out,
         "## Legend\n\n\
@@ -537,7 +577,7 @@ pub fn render_markdown(cmp: &Comparison) -> String {
          half-width of the 95 % Student-t confidence interval of the mean, relative to the \
          mean.\n",
         min = cmp.options.min_runs.max(2),
-        min_cases = super::effects::MIN_CASES_FOR_BETWEEN,
+        min_cases = effects::MIN_CASES_FOR_BETWEEN,
         ithr = cmp.options.instructions_threshold_pct,
         server_cpu = legend_extra(cmp),
         holm_text = if holm {
@@ -557,19 +597,18 @@ pub fn render_markdown(cmp: &Comparison) -> String {
         alpha = cmp.options.alpha,
         thr = cmp.options.threshold_pct,
     );
-    out
 }
 
 /// Legend lines for the metrics only some reports have.
 fn legend_extra(cmp: &Comparison) -> String {
-    let has = |metric: super::Metric| {
+    let has = |metric: Metric| {
         cmp.cases
             .iter()
             .flat_map(|c| &c.metrics)
             .any(|m| m.metric == metric)
     };
     let mut out = String::new();
-    if has(super::Metric::ServerCpuPerRequest) {
+    if has(Metric::ServerCpuPerRequest) {
         out.push_str(
             "- **server CPU/request**: CPU time (user + system) of every server process, all \
              threads and all nodes, over the measured window, divided by the commands the \
@@ -577,7 +616,7 @@ fn legend_extra(cmp: &Comparison) -> String {
              request, not the client's share of a busy machine.\n",
         );
     }
-    if has(super::Metric::OverheadPerItem) {
+    if has(Metric::OverheadPerItem) {
         out.push_str(
             "- **overhead/key** (memory mode): what the server's memory in use grew by per key \
              written on a fresh server, minus the key's name and value; lower is better.\n",

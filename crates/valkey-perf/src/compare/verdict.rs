@@ -2,11 +2,12 @@
 //! noise threshold and the multiple-comparison correction (docs/design.md §7.4). Pure computation on
 //! records already read; [`compare_files`] is the one entry point that reads files.
 
-use super::effects::{self, Analysis};
+use super::analyse::{self, AcrossRatio, Analysed, LogRatio};
+use super::effects;
 use super::group::{self, RecordMap};
 use super::model::*;
 use super::overall;
-use super::stats::{self, Difference, Summary};
+use super::stats::{self, Difference};
 use super::view::RecordView;
 use crate::model::{Warning, WarningKind};
 use std::path::Path;
@@ -50,19 +51,6 @@ fn side_info(records: &[RecordView], source: &str) -> SideInfo {
     }
 }
 
-fn value(record: &RecordView, metric: Metric) -> Option<f64> {
-    record
-        .get(metric.field())?
-        .as_f64()
-        .filter(|v| v.is_finite())
-}
-
-fn values_of(records: &[RecordView], idx: &[usize], metric: Metric) -> Vec<f64> {
-    idx.iter()
-        .filter_map(|&i| value(&records[i], metric))
-        .collect()
-}
-
 /// Every metric field present must be a number (or null): a string would silently drop the
 /// run from the statistics.
 fn check_metric_types(records: &[RecordView], source: &str) -> anyhow::Result<()> {
@@ -86,60 +74,6 @@ fn with_engine(records: Vec<RecordView>) -> Vec<RecordView> {
         .into_iter()
         .map(RecordView::with_default_engine)
         .collect()
-}
-
-/// Where the runs of one case come from, which decides the analysis.
-enum Origin {
-    /// Both targets ran in one invocation, round by round: (baseline run, new run) per round.
-    Paired(Vec<(usize, usize)>),
-    /// One invocation, but the runs cannot be matched round by round.
-    OneInvocation,
-    /// Different invocations, or records that do not say.
-    Across,
-}
-
-impl Origin {
-    fn of(baseline: &[RecordView], bi: &[usize], new: &[RecordView], ni: &[usize]) -> Origin {
-        let inv = |r: &RecordView| r.invocation_id.clone();
-        let round = |r: &RecordView| r.run_index;
-        let mut pairs = Vec::new();
-        for &b in bi {
-            let key = (inv(&baseline[b]), round(&baseline[b]));
-            if key.0.is_none() || key.1.is_none() {
-                continue;
-            }
-            if let Some(&n) = ni.iter().find(|&&n| (inv(&new[n]), round(&new[n])) == key) {
-                pairs.push((b, n));
-            }
-        }
-        if pairs.len() >= 2 {
-            return Origin::Paired(pairs);
-        }
-        let ids =
-            |recs: &[RecordView], idx: &[usize]| -> Option<std::collections::BTreeSet<String>> {
-                idx.iter().map(|&i| inv(&recs[i])).collect()
-            };
-        match (ids(baseline, bi), ids(new, ni)) {
-            (Some(b), Some(n)) if !b.is_empty() && b == n => Origin::OneInvocation,
-            _ => Origin::Across,
-        }
-    }
-}
-
-/// A log-scale effect as the [`Difference`] reports show: percent change and interval from
-/// the log ratio, the mean difference relative to the baseline mean.
-fn from_effect(e: &effects::LogEffect, base_mean: f64) -> Difference {
-    let pct = e.pct_change();
-    let [lo, hi] = e.pct_ci95();
-    Difference {
-        mean_diff: base_mean.abs() * pct / 100.0,
-        pct_change: Some(pct),
-        t: e.log_ratio / e.se,
-        df: e.df,
-        p_value: e.p_value,
-        mean_diff_ci95: [base_mean.abs() * lo / 100.0, base_mean.abs() * hi / 100.0],
-        pct_change_ci95: Some([lo, hi]),
-    }
 }
 
 /// The records of runs that succeeded: a scenario run with `status: failed` (a setup
@@ -223,6 +157,10 @@ fn admit(
 
 /// Compares two record sets: pairs their runs case by case and judges every metric.
 /// `baseline_source` and `new_source` name them in the report.
+///
+/// A pipeline of stages: admit the records, group them into cases, analyse every case and
+/// metric, widen the intervals of cases compared across invocations, correct for multiple
+/// comparisons, decide the verdicts (in [`decide`] only), then assemble what the reports show.
 pub fn compare_views(
     baseline: &[RecordView],
     new: &[RecordView],
@@ -237,183 +175,40 @@ pub fn compare_views(
         &mut warnings,
     )?;
     let grouping = group::group(baseline, new);
-    for ign in &grouping.ignored {
-        warnings.push(Warning::new(
-            WarningKind::Input,
-            format!(
-                "`{}` appears only in the {} records and was ignored for pairing",
-                ign.name, ign.only_in
-            ),
-        ));
-    }
+    warnings.extend(ignored_warnings(&grouping.ignored));
     let (fixed_config, varying) = group::fixed_and_varying(&grouping.groups, &grouping.fields);
     let metrics = opts.metrics.metrics();
-    let min_runs = opts.min_runs.max(2);
-
-    let mut cases = Vec::new();
-    let mut only_in_baseline = Vec::new();
-    let mut only_in_new = Vec::new();
-    let mut few_runs = false;
-    // Cases compared across invocations, per metric: (case, metric slot, y, v), judged once
-    // the between-invocation variance of all of them is known.
-    // (case, metric slot in `metrics`, index in the case's metrics, y, v).
-    let mut across: Vec<(usize, usize, usize, f64, f64)> = Vec::new();
-    // Per case and metric slot, the log ratio and its variance for the overall line (cases of
-    // one invocation only: across invocations a change everywhere looks like drift).
-    let mut pool: Vec<(usize, f64, f64)> = Vec::new();
-    for g in &grouping.groups {
-        let label = group::label(&g.params, &varying);
-        let origin = Origin::of(baseline, &g.baseline, new, &g.new);
-        // Times measured against a server under callgrind (instructions mode) say nothing
-        // about the server: only its instruction counts are judged there.
-        let timing_meaningless = g
-            .baseline
-            .iter()
-            .map(|&i| &baseline[i])
-            .chain(g.new.iter().map(|&i| &new[i]))
-            .any(|r| !r.latency_meaningful);
-        // Memory mode times nothing: its records have no rps or latencies to show.
-        let untimed = g
-            .baseline
-            .iter()
-            .map(|&i| &baseline[i])
-            .chain(g.new.iter().map(|&i| &new[i]))
-            .all(RecordView::untimed);
-        let mut mcs = Vec::new();
-        for (slot, &metric) in metrics.iter().enumerate() {
-            let bv = values_of(baseline, &g.baseline, metric);
-            let nv = values_of(new, &g.new, metric);
-            if bv.is_empty() && nv.is_empty() && (metric.optional() || untimed) {
-                // Timing records have no instruction counts, older records no server CPU,
-                // memory records no timing: nothing to show.
-                continue;
-            }
-            let enough = bv.len() >= min_runs && nv.len() >= min_runs;
-            few_runs |= enough && (bv.len() < 3 || nv.len() < 3);
-            let floor = effects::sd_floor(effects::resolution(&bv, &nv));
-            let timing = metric.is_timing();
-            let (analysis, difference) = match (&origin, enough) {
-                (_, false) => (None, None),
-                (Origin::Paired(pairs), true) => {
-                    let pv: Vec<(f64, f64)> = pairs
-                        .iter()
-                        .filter_map(|&(bi, ni)| {
-                            Some((value(&baseline[bi], metric)?, value(&new[ni], metric)?))
-                        })
-                        .collect();
-                    let scale = stats::mean(&bv).unwrap_or(1.0).abs().max(f64::MIN_POSITIVE);
-                    let effect = effects::paired(&pv, floor / scale);
-                    if let Some(e) = effect.as_ref().filter(|_| !(timing_meaningless && timing)) {
-                        pool.push((slot, e.log_ratio, e.se * e.se));
-                    }
-                    (
-                        Some(Analysis::Paired),
-                        effect.map(|e| from_effect(&e, stats::mean(&bv).unwrap_or(0.0))),
-                    )
-                }
-                (Origin::OneInvocation, true) => {
-                    if let Some((y, v)) = effects::log_ratio_of_means(&bv, &nv, floor)
-                        .filter(|_| !(timing_meaningless && timing))
-                    {
-                        pool.push((slot, y, v));
-                    }
-                    (
-                        Some(Analysis::Welch),
-                        stats::difference_with_floor(&bv, &nv, floor),
-                    )
-                }
-                (Origin::Across, true) => {
-                    if let Some((y, v)) = effects::log_ratio_of_means(&bv, &nv, floor) {
-                        // Enough runs on both sides: this case goes into `cases`, at this index.
-                        across.push((cases.len(), slot, mcs.len(), y, v));
-                    }
-                    (Some(Analysis::BetweenInvocations), None)
-                }
-            };
-            let verdict = if !metric.judged() || (timing_meaningless && timing) {
-                Verdict::NotJudged
-            } else if difference.is_none() {
-                Verdict::InsufficientData
-            } else {
-                // Decided after the correction, below.
-                Verdict::NoSignificantChange
-            };
-            mcs.push(MetricComparison {
-                metric,
-                field: metric.field(),
-                baseline: Summary::of(&bv),
-                new: Summary::of(&nv),
-                baseline_values: bv,
-                new_values: nv,
-                analysis,
-                difference,
-                p_adjusted: None,
-                verdict,
-            });
-        }
-        let case = CaseComparison {
-            label,
-            params: g.params.clone(),
-            baseline_runs: g.baseline.len(),
-            new_runs: g.new.len(),
-            metrics: mcs,
-            functions: Vec::new(),
-            server: shown_figures(baseline, &g.baseline, new, &g.new),
-        };
-        match (g.baseline.is_empty(), g.new.is_empty()) {
-            (false, false) => cases.push(case),
-            (false, true) => only_in_baseline.push(case),
-            _ => only_in_new.push(case),
-        }
-    }
+    let Analysed {
+        mut cases,
+        only_in_baseline,
+        only_in_new,
+        few_runs,
+        pool,
+        across,
+    } = analyse::analyse(
+        baseline,
+        new,
+        &grouping,
+        &varying,
+        &metrics,
+        opts.min_runs.max(2),
+    );
     warnings.extend(widen_across(&mut cases, &metrics, &across, opts));
-
     let family = correct(&mut cases, opts);
-    // Not-judged metrics still get the raw p-value shown; no adjustment.
+    decide(&mut cases, opts);
     // Instructions mode: for a case whose instructions per request changed, which functions
     // the change is in.
     attach_functions(&mut cases, &grouping, baseline, new);
     let changes = changes_of(&cases);
-
-    if few_runs {
-        warnings.push(
-            Warning::new(
-                WarningKind::FewRuns,
-                "some cases have only 2 runs on a side: intervals are very wide (t = 12.7 at 1 \
-                 degree of freedom)",
-            )
-            .with_hint("use --runs 3 or more"),
-        );
-    }
-    if cases.is_empty() && !(baseline.is_empty() || new.is_empty()) {
-        warnings.push(
-            Warning::new(WarningKind::Input, "no case appears in both files")
-                .with_hint("check that both were run with the same config"),
-        );
-    }
-    warnings.extend(noisy_warning(&cases));
+    let both_sides = !(baseline.is_empty() || new.is_empty());
+    closing_warnings(&mut warnings, &cases, few_runs, both_sides);
     // What the runs themselves reported (`warnings` in their records), each once.
     for w in run_warnings(baseline).into_iter().chain(run_warnings(new)) {
         if !warnings.contains(&w) {
             warnings.push(w);
         }
     }
-
-    let overall = metrics
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| m.judged())
-        .map(|(slot, &metric)| {
-            let (ys, vs): (Vec<f64>, Vec<f64>) = pool
-                .iter()
-                .filter(|p| p.0 == slot)
-                .map(|p| (p.1, p.2))
-                .unzip();
-            overall::overall_of(metric, &ys, &vs, across.iter().any(|a| a.1 == slot), opts)
-        })
-        .collect();
-    let overall = overall::correct_overall(overall, opts);
-
+    let overall = overall_lines(&metrics, &pool, &across, opts);
     Ok(Comparison {
         overall,
         baseline: side_info(baseline, baseline_source),
@@ -431,37 +226,101 @@ pub fn compare_views(
     })
 }
 
+/// One warning per case field only one side has.
+fn ignored_warnings(ignored: &[group::IgnoredField]) -> Vec<Warning> {
+    ignored
+        .iter()
+        .map(|ign| {
+            Warning::new(
+                WarningKind::Input,
+                format!(
+                    "`{}` appears only in the {} records and was ignored for pairing",
+                    ign.name, ign.only_in
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The warnings about the comparison as a whole: few runs, no case on both sides (when
+/// `both_sides` have records), noisy cases.
+fn closing_warnings(
+    warnings: &mut Vec<Warning>,
+    cases: &[CaseComparison],
+    few_runs: bool,
+    both_sides: bool,
+) {
+    if few_runs {
+        warnings.push(
+            Warning::new(
+                WarningKind::FewRuns,
+                "some cases have only 2 runs on a side: intervals are very wide (t = 12.7 at 1 \
+                 degree of freedom)",
+            )
+            .with_hint("use --runs 3 or more"),
+        );
+    }
+    if cases.is_empty() && both_sides {
+        warnings.push(
+            Warning::new(WarningKind::Input, "no case appears in both files")
+                .with_hint("check that both were run with the same config"),
+        );
+    }
+    warnings.extend(noisy_warning(cases));
+}
+
+/// The overall line of every judged metric: the pooled log ratios of its cases of one
+/// invocation, Holm-corrected among the lines.
+fn overall_lines(
+    metrics: &[Metric],
+    pool: &[LogRatio],
+    across: &[AcrossRatio],
+    opts: &CompareOptions,
+) -> Vec<Overall> {
+    let overall = metrics
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.judged())
+        .map(|(slot, &metric)| {
+            let (ys, vs): (Vec<f64>, Vec<f64>) = pool
+                .iter()
+                .filter(|p| p.slot == slot)
+                .map(|p| (p.y, p.v))
+                .unzip();
+            let any_across = across.iter().any(|a| a.ratio.slot == slot);
+            overall::overall_of(metric, &ys, &vs, any_across, opts)
+        })
+        .collect();
+    overall::correct_overall(overall, opts)
+}
+
 /// Cases compared across invocations: every case's interval widened by the
 /// between-invocation variance of its metric, estimated from all cases of that metric (only
-/// cases on both sides get here). `across` holds (case, metric slot, index in the case's
-/// metrics, log ratio, variance). The warning says when too few cases allow no estimate.
+/// cases on both sides get here). The warning says when too few cases allow no estimate.
 fn widen_across(
     cases: &mut [CaseComparison],
     metrics: &[Metric],
-    across: &[(usize, usize, usize, f64, f64)],
+    across: &[AcrossRatio],
     opts: &CompareOptions,
 ) -> Option<Warning> {
     let mut too_few_across = false;
     for (slot, &metric) in metrics.iter().enumerate() {
-        let these: Vec<&(usize, usize, usize, f64, f64)> =
-            across.iter().filter(|a| a.1 == slot).collect();
+        let these: Vec<&AcrossRatio> = across.iter().filter(|a| a.ratio.slot == slot).collect();
         if these.is_empty() {
             continue;
         }
-        let ys: Vec<f64> = these.iter().map(|a| a.3).collect();
-        let vs: Vec<f64> = these.iter().map(|a| a.4).collect();
+        let ys: Vec<f64> = these.iter().map(|a| a.ratio.y).collect();
+        let vs: Vec<f64> = these.iter().map(|a| a.ratio.v).collect();
         let Some(tau2) = effects::between_invocation_variance(&ys, &vs) else {
             too_few_across |= metric.judged();
             continue;
         };
-        for &&(ci, _, mi, y, v) in &these {
-            let mc = &mut cases[ci].metrics[mi];
+        for a in these {
+            let mc = &mut cases[a.case].metrics[a.index];
             let base_mean = mc.baseline.as_ref().map_or(0.0, |s| s.mean);
-            mc.difference = effects::LogEffect::test(ys.len(), y, (v + tau2).sqrt(), None)
-                .map(|e| from_effect(&e, base_mean));
-            if mc.difference.is_some() && mc.verdict == Verdict::InsufficientData {
-                mc.verdict = Verdict::NoSignificantChange;
-            }
+            let se = (a.ratio.v + tau2).sqrt();
+            mc.difference = effects::LogEffect::test(ys.len(), a.ratio.y, se, None)
+                .map(|e| analyse::from_effect(&e, base_mean));
         }
     }
     too_few_across.then(|| {
@@ -478,10 +337,8 @@ fn widen_across(
 }
 
 /// The multiple-comparison correction: every judged metric with a test is one family, which
-/// Holm adjusts at once; each gets its verdict from its adjusted p-value. Returns the size of
-/// the family.
+/// Holm adjusts at once. Returns the size of the family.
 fn correct(cases: &mut [CaseComparison], opts: &CompareOptions) -> usize {
-    // The family: every judged metric with a test. Holm adjusts over all of them at once.
     let family: Vec<(usize, usize)> = cases
         .iter()
         .enumerate()
@@ -489,7 +346,7 @@ fn correct(cases: &mut [CaseComparison], opts: &CompareOptions) -> usize {
             c.metrics
                 .iter()
                 .enumerate()
-                .filter(|(_, m)| m.verdict != Verdict::NotJudged && m.difference.is_some())
+                .filter(|(_, m)| judged(m) && m.difference.is_some())
                 .map(move |(mi, _)| (ci, mi))
         })
         .collect();
@@ -507,11 +364,25 @@ fn correct(cases: &mut [CaseComparison], opts: &CompareOptions) -> usize {
         Correction::None => raw.clone(),
     };
     for (&(ci, mi), &p_adj) in family.iter().zip(&adjusted) {
-        let mc = &mut cases[ci].metrics[mi];
-        mc.p_adjusted = Some(p_adj);
-        mc.verdict = judge(mc.metric, mc.difference.as_ref(), p_adj, opts);
+        cases[ci].metrics[mi].p_adjusted = Some(p_adj);
     }
     family.len()
+}
+
+/// Whether a metric is judged: the analysis marks the shown-only ones (min/max, and times
+/// measured under callgrind) `not judged` and leaves every other one without a verdict yet.
+fn judged(m: &MetricComparison) -> bool {
+    m.verdict != Verdict::NotJudged
+}
+
+/// The one place verdicts are decided: every judged metric from its difference and adjusted
+/// p-value (see [`judge`]), once the intervals are widened and the p-values corrected.
+fn decide(cases: &mut [CaseComparison], opts: &CompareOptions) {
+    for m in cases.iter_mut().flat_map(|c| &mut c.metrics) {
+        if judged(m) {
+            m.verdict = judge(m.metric, m.difference.as_ref(), m.p_adjusted, opts);
+        }
+    }
 }
 
 /// Instructions mode: for a case whose instructions per request changed, which functions the
@@ -595,38 +466,19 @@ fn noisy_warning(cases: &[CaseComparison]) -> Option<Warning> {
     })
 }
 
-/// The [`SHOWN_FIELDS`] some run of the case has, as means per side.
-fn shown_figures(
-    baseline: &[RecordView],
-    bi: &[usize],
-    new: &[RecordView],
-    ni: &[usize],
-) -> Vec<ShownFigure> {
-    let mean = |recs: &[RecordView], idx: &[usize], field: &str| {
-        let v: Vec<f64> = idx
-            .iter()
-            .filter_map(|&i| recs[i].number(field))
-            .filter(|v| v.is_finite())
-            .collect();
-        stats::mean(&v)
-    };
-    SHOWN_FIELDS
-        .iter()
-        .map(|&(field, label)| ShownFigure {
-            field,
-            label,
-            baseline_mean: mean(baseline, bi, field),
-            new_mean: mean(new, ni, field),
-        })
-        .filter(|f| f.baseline_mean.is_some() || f.new_mean.is_some())
-        .collect()
-}
-
-/// The verdict for one judged metric given its (adjusted) p-value.
-fn judge(metric: Metric, d: Option<&Difference>, p_adj: f64, opts: &CompareOptions) -> Verdict {
+/// The verdict for one judged metric given its difference and adjusted p-value: without a
+/// difference (too few runs, or no estimate across invocations) there is no verdict.
+fn judge(
+    metric: Metric,
+    d: Option<&Difference>,
+    p_adj: Option<f64>,
+    opts: &CompareOptions,
+) -> Verdict {
     let Some(d) = d else {
         return Verdict::InsufficientData;
     };
+    // Every tested metric is in the correction's family, so it has an adjusted p-value.
+    let p_adj = p_adj.unwrap_or(f64::NAN);
     // Significant only when the interval of the change excludes 0 *and* the corrected p-value
     // is below α. Without correction the two agree (the Fieller interval is built with the
     // Welch critical value); with Holm the p-value is the stricter test.
@@ -671,6 +523,75 @@ fn run_warnings(records: &[RecordView]) -> Vec<Warning> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn metric(
+        metric: Metric,
+        verdict: Verdict,
+        change: Option<f64>,
+        p_adj: Option<f64>,
+    ) -> MetricComparison {
+        let difference = change.map(|pct| Difference {
+            mean_diff: pct,
+            pct_change: Some(pct),
+            t: 0.0,
+            df: None,
+            p_value: p_adj.unwrap_or(1.0),
+            mean_diff_ci95: [pct - 1.0, pct + 1.0],
+            pct_change_ci95: Some([pct - 1.0, pct + 1.0]),
+        });
+        MetricComparison {
+            metric,
+            field: metric.field(),
+            baseline_values: Vec::new(),
+            new_values: Vec::new(),
+            baseline: None,
+            new: None,
+            analysis: None,
+            difference,
+            p_adjusted: p_adj,
+            verdict,
+        }
+    }
+
+    #[test]
+    fn decide_judges_every_judged_metric_and_leaves_the_shown_ones() {
+        let pending = Verdict::InsufficientData;
+        let mut cases = vec![CaseComparison {
+            label: "GET".into(),
+            params: Vec::new(),
+            baseline_runs: 3,
+            new_runs: 3,
+            metrics: vec![
+                metric(Metric::MaxLatency, Verdict::NotJudged, Some(50.0), None),
+                metric(Metric::Rps, pending, None, None),
+                metric(Metric::Rps, pending, Some(5.0), Some(0.001)),
+                metric(Metric::Rps, pending, Some(5.0), Some(0.2)),
+                metric(Metric::AvgLatency, pending, Some(5.0), Some(0.001)),
+                metric(Metric::AvgLatency, pending, Some(1.5), Some(0.001)),
+            ],
+            functions: Vec::new(),
+            server: Vec::new(),
+        }];
+        decide(
+            &mut cases,
+            &CompareOptions {
+                threshold_pct: 2.0,
+                ..CompareOptions::default()
+            },
+        );
+        let verdicts: Vec<Verdict> = cases[0].metrics.iter().map(|m| m.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::NotJudged,
+                Verdict::InsufficientData,
+                Verdict::Improvement,
+                Verdict::NoSignificantChange,
+                Verdict::Regression,
+                Verdict::NoSignificantChange,
+            ]
+        );
+    }
 
     #[test]
     fn long_case_lists_are_summarised() {
