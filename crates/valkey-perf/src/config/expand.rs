@@ -4,7 +4,7 @@
 //! object in the scenario shape expands cluster_mode → config_sets → io-threads →
 //! keyspacelen → its scenarios in file order (groups, scenarios, option variants).
 
-use super::ConfigObject;
+use super::validate::ConfigObject;
 use crate::model::{BenchmarkMode, Case, CaseCommand, ReadFromReplicas, ServerTopology};
 
 /// All cases of all objects, objects in file order; objects are never merged.

@@ -1,6 +1,7 @@
 //! Config validation corpus and expansion order.
 
 use super::*;
+use crate::model::case::CpuSet;
 use crate::model::{BenchmarkMode, Builtin};
 
 fn facts() -> MachineFacts {

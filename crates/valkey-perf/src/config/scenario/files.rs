@@ -4,7 +4,7 @@
 //! warning for `config validate`.
 
 use crate::config::checker::{Checker, show, suggest};
-use crate::config::{ConfigWarning, MachineFacts};
+use crate::config::facts::{ConfigWarning, MachineFacts};
 use crate::model::case::Module;
 use serde_json::Value;
 

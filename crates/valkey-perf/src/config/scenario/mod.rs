@@ -14,9 +14,9 @@ mod files;
 mod mixed;
 mod nested;
 
-use super::ConfigWarning;
 use super::checker::{Checker, show};
 pub use super::cpu_allocation::CpuAllocation;
+use super::facts::ConfigWarning;
 use crate::model::{BenchmarkMode, GroupId, Scenario, ScenarioKind};
 use check::check_scenario;
 pub(super) use files::{config_file, modules};

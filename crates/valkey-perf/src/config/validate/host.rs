@@ -5,8 +5,8 @@
 
 use super::ConfigObject;
 use crate::config::checker::Checker;
+use crate::config::facts::{ConfigWarning, MachineFacts};
 use crate::config::scenario;
-use crate::config::{ConfigWarning, MachineFacts};
 use crate::model::case::CpuSet;
 use crate::model::{Warning, WarningKind};
 

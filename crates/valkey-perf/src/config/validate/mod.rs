@@ -12,8 +12,8 @@ mod modes;
 mod shape;
 
 use super::checker::{Checker, ConfigError, show};
+use super::facts::{ConfigWarning, MachineFacts};
 use super::scenario::{CpuAllocation, ScenarioSpec};
-use super::{ConfigWarning, MachineFacts};
 use crate::model::case::CpuSet;
 use crate::model::{Builtin, KeyDistribution, ReadFromReplicas};
 use serde_json::{Map, Value};

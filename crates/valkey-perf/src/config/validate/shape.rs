@@ -4,8 +4,8 @@
 //! (checked in [`crate::config::scenario`]).
 
 use crate::config::checker::{Checker, show};
+use crate::config::facts::{ConfigWarning, MachineFacts};
 use crate::config::scenario::{self, CpuAllocation, ScenarioSpec};
-use crate::config::{ConfigWarning, MachineFacts};
 use crate::model::{Warning, WarningKind};
 use serde_json::Value;
 use std::path::PathBuf;
