@@ -315,20 +315,20 @@ fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
     let Some(bi) = plan.targets.iter().position(|t| t.is_baseline) else {
         return Ok(());
     };
-    let views = |rs: &[Record]| -> Result<Vec<crate::compare::RecordView>> {
+    let views = |rs: &[Record]| -> Vec<crate::compare::RecordView> {
         rs.iter()
             .map(crate::compare::RecordView::from_record)
             .collect()
     };
     let base = &plan.targets[bi];
-    let base_records = views(&records[bi])?;
+    let base_records = views(&records[bi]);
     for (ti, t) in plan.targets.iter().enumerate() {
         if ti == bi {
             continue;
         }
         let cmp = crate::compare::compare_views(
             &base_records,
-            &views(&records[ti])?,
+            &views(&records[ti]),
             &base.label,
             &t.label,
             &crate::compare::CompareOptions::default(),
