@@ -143,15 +143,29 @@ pub struct TlsFiles {
     pub key_pem: String,
 }
 
-impl PgInstance {
-    /// Starts a server, or says why not.
-    pub fn start() -> Result<PgInstance, PgError> {
-        PgInstance::start_with(&PgOptions::default())
-    }
+/// A random password per instance: tests of authentication need one, and it must not be
+/// guessable by other users of the machine while the server runs.
+fn new_password() -> String {
+    format!(
+        "pw-{:x}-{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
 
-    /// Starts a server with `options`, or says why not.
-    pub fn start_with(options: &PgOptions) -> Result<PgInstance, PgError> {
-        let bindir = find_bindir().ok_or(PgError::NotInstalled)?;
+/// The temporary directory of one instance (data, password file, TLS files, log, socket) and
+/// the user its server programs run as: `postgres` when running as root, else none.
+struct Scratch {
+    dir: tempfile::TempDir,
+    run_as: Option<User>,
+}
+
+impl Scratch {
+    /// Creates the directory, owned by the user the server runs as.
+    fn new() -> Result<Scratch, PgError> {
         let run_as = if Uid::effective().is_root() {
             Some(
                 User::from_name("postgres")
@@ -166,36 +180,44 @@ impl PgInstance {
             .prefix("valkey-perf-pg-")
             .tempdir()
             .map_err(|e| step("creating a temporary directory", e))?;
-        if let Some(user) = &run_as {
-            nix::unistd::chown(dir.path(), Some(user.uid), Some(user.gid))
-                .map_err(|e| step("giving the temporary directory to `postgres`", e))?;
-        }
-        let as_user = |cmd: &mut Command| {
-            if let Some(user) = &run_as {
-                cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
-            }
-            cmd.current_dir(dir.path());
-        };
+        let scratch = Scratch { dir, run_as };
+        scratch.give(
+            scratch.path(),
+            "giving the temporary directory to `postgres`",
+        )?;
+        Ok(scratch)
+    }
 
-        // A random password per instance: tests of authentication need one, and it must not
-        // be guessable by other users of the machine while the server runs.
-        let password = format!(
-            "pw-{:x}-{:x}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        let pwfile = dir.path().join("pwfile");
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Gives `path` to the user the server runs as, if any; `what` names the step.
+    fn give(&self, path: &Path, what: &str) -> Result<(), PgError> {
+        if let Some(user) = &self.run_as {
+            nix::unistd::chown(path, Some(user.uid), Some(user.gid)).map_err(|e| step(what, e))?;
+        }
+        Ok(())
+    }
+
+    /// A command run as the server's user, in the directory.
+    fn command(&self, program: PathBuf) -> Command {
+        let mut cmd = Command::new(program);
+        if let Some(user) = &self.run_as {
+            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+        }
+        cmd.current_dir(self.path());
+        cmd
+    }
+
+    /// Runs `initdb` with `password` for the superuser; returns the data directory.
+    fn init_cluster(&self, bindir: &Path, password: &str) -> Result<PathBuf, PgError> {
+        let pwfile = self.path().join("pwfile");
         std::fs::write(&pwfile, format!("{password}\n"))
             .map_err(|e| step("writing the password file", e))?;
-        if let Some(user) = &run_as {
-            nix::unistd::chown(&pwfile, Some(user.uid), Some(user.gid))
-                .map_err(|e| step("giving the password file to `postgres`", e))?;
-        }
-        let data = dir.path().join("data");
-        let mut initdb = Command::new(bindir.join("initdb"));
+        self.give(&pwfile, "giving the password file to `postgres`")?;
+        let data = self.path().join("data");
+        let mut initdb = self.command(bindir.join("initdb"));
         initdb
             .arg("-D")
             .arg(&data)
@@ -210,7 +232,6 @@ impl PgInstance {
                 "--no-instructions",
             ])
             .arg(format!("--pwfile={}", pwfile.display()));
-        as_user(&mut initdb);
         let out = initdb.output().map_err(|e| step("running `initdb`", e))?;
         if !out.status.success() {
             return Err(step(
@@ -218,89 +239,112 @@ impl PgInstance {
                 format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr)),
             ));
         }
+        Ok(data)
+    }
 
-        let mut tls_args = Vec::new();
-        if let Some(tls) = &options.tls {
-            for (name, pem) in [("server.crt", &tls.cert_pem), ("server.key", &tls.key_pem)] {
-                let path = dir.path().join(name);
-                std::fs::write(&path, pem).map_err(|e| step("writing TLS files", e))?;
-                // PostgreSQL refuses a key file readable by others.
-                std::fs::set_permissions(
-                    &path,
-                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
-                )
+    /// With TLS in `options`: writes the certificate and key, and returns the server's
+    /// arguments that serve them.
+    fn tls_args(&self, options: &PgOptions) -> Result<Vec<String>, PgError> {
+        let Some(tls) = &options.tls else {
+            return Ok(Vec::new());
+        };
+        for (name, pem) in [("server.crt", &tls.cert_pem), ("server.key", &tls.key_pem)] {
+            let path = self.path().join(name);
+            std::fs::write(&path, pem).map_err(|e| step("writing TLS files", e))?;
+            // PostgreSQL refuses a key file readable by others.
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
                 .map_err(|e| step("writing TLS files", e))?;
-                if let Some(user) = &run_as {
-                    nix::unistd::chown(&path, Some(user.uid), Some(user.gid))
-                        .map_err(|e| step("giving TLS files to `postgres`", e))?;
-                }
-            }
-            tls_args = vec![
-                "-c".to_owned(),
-                "ssl=on".to_owned(),
-                "-c".to_owned(),
-                format!("ssl_cert_file={}", dir.path().join("server.crt").display()),
-                "-c".to_owned(),
-                format!("ssl_key_file={}", dir.path().join("server.key").display()),
-            ];
+            self.give(&path, "giving TLS files to `postgres`")?;
         }
+        Ok(vec![
+            "-c".to_owned(),
+            "ssl=on".to_owned(),
+            "-c".to_owned(),
+            format!("ssl_cert_file={}", self.path().join("server.crt").display()),
+            "-c".to_owned(),
+            format!("ssl_key_file={}", self.path().join("server.key").display()),
+        ])
+    }
 
-        let log = dir.path().join("postgres.log");
+    /// Starts `postgres` on `port`, logging to `postgres.log`; not yet known to be ready.
+    fn launch(
+        &self,
+        bindir: &Path,
+        data: &Path,
+        port: u16,
+        tls_args: &[String],
+        password: &str,
+    ) -> Result<PgInstance, PgError> {
+        let log = self.path().join("postgres.log");
+        let logfile =
+            std::fs::File::create(&log).map_err(|e| step("creating the server log", e))?;
+        let _ = self.give(&log, "giving the server log to `postgres`");
+        let mut cmd = self.command(bindir.join("postgres"));
+        cmd.arg("-D")
+            .arg(data)
+            .args(["-p", &port.to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", self.path().display()))
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
+            .args(["-c", "max_connections=40", "-c", "shared_buffers=16MB"])
+            .args(tls_args)
+            .stdin(Stdio::null())
+            .stdout(
+                logfile
+                    .try_clone()
+                    .map_err(|e| step("creating the server log", e))?,
+            )
+            .stderr(logfile)
+            .process_group(0);
+        // SAFETY: `prctl` is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                // Runs after the uid change (std applies credentials first), which would
+                // otherwise clear the setting.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
+        let child = cmd.spawn().map_err(|e| step("starting `postgres`", e))?;
+        Ok(PgInstance {
+            child: Some(child),
+            dir: None,
+            port,
+            password: password.to_owned(),
+            log,
+        })
+    }
+}
+
+impl PgInstance {
+    /// Starts a server, or says why not.
+    pub fn start() -> Result<PgInstance, PgError> {
+        PgInstance::start_with(&PgOptions::default())
+    }
+
+    /// Starts a server with `options`, or says why not.
+    pub fn start_with(options: &PgOptions) -> Result<PgInstance, PgError> {
+        let bindir = find_bindir().ok_or(PgError::NotInstalled)?;
+        let scratch = Scratch::new()?;
+        let password = new_password();
+        let data = scratch.init_cluster(&bindir, &password)?;
+        let tls_args = scratch.tls_args(options)?;
         let mut last_err = None;
         // A free port can be taken by someone else between our check and the server's bind;
         // retry with another port then.
         for _ in 0..3 {
             let port = free_port()?;
-            let logfile =
-                std::fs::File::create(&log).map_err(|e| step("creating the server log", e))?;
-            if let Some(user) = &run_as {
-                let _ = nix::unistd::chown(&log, Some(user.uid), Some(user.gid));
-            }
-            let mut cmd = Command::new(bindir.join("postgres"));
-            cmd.arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string()])
-                .args(["-c", "listen_addresses=127.0.0.1"])
-                .arg("-c")
-                .arg(format!("unix_socket_directories={}", dir.path().display()))
-                .args([
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                ])
-                .args(["-c", "max_connections=40", "-c", "shared_buffers=16MB"])
-                .args(&tls_args)
-                .stdin(Stdio::null())
-                .stdout(
-                    logfile
-                        .try_clone()
-                        .map_err(|e| step("creating the server log", e))?,
-                )
-                .stderr(logfile)
-                .process_group(0);
-            as_user(&mut cmd);
-            // SAFETY: `prctl` is async-signal-safe and touches no memory of the parent.
-            unsafe {
-                cmd.pre_exec(|| {
-                    // Runs after the uid change (std applies credentials first), which would
-                    // otherwise clear the setting.
-                    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-                });
-            }
-            let child = cmd.spawn().map_err(|e| step("starting `postgres`", e))?;
-            let mut pg = PgInstance {
-                child: Some(child),
-                dir: None,
-                port,
-                password: password.clone(),
-                log: log.clone(),
-            };
+            let mut pg = scratch.launch(&bindir, &data, port, &tls_args, &password)?;
             match pg.wait_ready(Duration::from_secs(30)) {
                 Ok(()) => {
-                    pg.dir = Some(dir);
+                    pg.dir = Some(scratch.dir);
                     return Ok(pg);
                 }
                 Err(e) => {

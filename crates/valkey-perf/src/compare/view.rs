@@ -1,8 +1,11 @@
 //! One record as `compare` and the dashboard read it: the facts they act on as typed fields,
 //! read leniently so files of the upstream Python tool and of older valkey-perf versions load
 //! (a missing or malformed field is `None`, never an error), and the record's fields by name
-//! for what is generic over fields (case parameters, metrics, shown figures).
+//! for what is generic over fields (case parameters, metrics, shown figures). A record `run`
+//! just measured is read from its typed form, field by field, never through JSON.
 
+use super::model::{Metric, SHOWN_FIELDS};
+use crate::model::fields::case_fields;
 use crate::model::{Record, RecordMode, RunStatus, Warning};
 use serde_json::{Map, Value};
 
@@ -73,14 +76,14 @@ impl RecordView {
         }
     }
 
-    /// A record `run` just measured: the typed facts straight from the record; the fields by
-    /// name (case parameters, metrics) from its serialized form, which is what a file holds.
-    pub fn from_record(record: &Record) -> anyhow::Result<RecordView> {
-        let Value::Object(fields) = serde_json::to_value(record)? else {
-            anyhow::bail!("a record did not serialize to an object");
-        };
+    /// A record `run` just measured: the typed facts straight from the record, and the fields
+    /// `compare` reads by name ([`read_by_name`]) as a file holds them.
+    pub fn from_record(record: &Record) -> RecordView {
+        let fields = read_by_name()
+            .filter_map(|name| Some((name.to_string(), field_of(record, name)?)))
+            .collect();
         let parts = &record.parts;
-        Ok(RecordView {
+        RecordView {
             invocation_id: Some(record.invocation_id.clone()),
             run_index: Some(record.run_index),
             status: parts.scenario.as_ref().map(|s| s.status),
@@ -94,10 +97,11 @@ impl RecordView {
             timeseries_file: parts.timeseries.as_ref().map(|t| t.timeseries_file.clone()),
             warnings: record.warnings.clone(),
             fields,
-        })
+        }
     }
 
-    /// Every field by name.
+    /// The fields by name: every field of a record read from a file; of a record `run` hands
+    /// over, those `compare` reads by name.
     pub fn fields(&self) -> &RecordMap {
         &self.fields
     }
@@ -130,6 +134,67 @@ impl RecordView {
             .or_insert_with(|| Value::String("valkey-benchmark".into()));
         self
     }
+}
+
+/// What names each side of a comparison: its commits, refs, repository and server versions.
+const SIDE_FIELDS: [&str; 4] = ["commit", "ref", "repository", "server_version"];
+
+/// The fields `compare` reads by name: the case parameters, the judged metrics, the shown
+/// figures and [`SIDE_FIELDS`].
+fn read_by_name() -> impl Iterator<Item = &'static str> {
+    case_fields()
+        .chain(Metric::ALL.into_iter().map(Metric::field))
+        .chain(SHOWN_FIELDS.iter().map(|&(field, _)| field))
+        .chain(SIDE_FIELDS)
+}
+
+/// One of the [`read_by_name`] fields of a typed record, with the value `metrics.json` writes
+/// (`null` for an absent value the file keeps); `None` where the file has no such field.
+fn field_of(record: &Record, name: &str) -> Option<Value> {
+    let parts = &record.parts;
+    let m = &record.metrics;
+    let usage = || parts.server_usage.as_ref();
+    let scenario = || parts.scenario.as_ref();
+    Some(match name {
+        "commit" => record.commit.as_str().into(),
+        "ref" => record.git_ref.as_str().into(),
+        "repository" => record.repository.as_deref().into(),
+        "server_version" => record.server_version.as_str().into(),
+        "test_id" => scenario()?.test_id.as_str().into(),
+        "test_phase" => scenario()?.test_phase.as_str().into(),
+        "command" => record.command.as_str().into(),
+        "data_size" => record.data_size.into(),
+        "pipeline" => record.pipeline.into(),
+        "clients" => record.clients.into(),
+        "requests" => record.requests.into(),
+        "duration" => record.duration.into(),
+        "benchmark_mode" => record.benchmark_mode.as_str().into(),
+        "keyspacelen" => record.keyspacelen.into(),
+        "io_threads" => record.io_threads.into(),
+        "cluster_mode" => record.cluster_mode.into(),
+        "tls" => record.tls.into(),
+        "config_set" => Value::Object(record.config_set.clone()),
+        "engine" => record.engine.as_str().into(),
+        "valkey_benchmark_threads" => record.valkey_benchmark_threads.into(),
+        "key_distribution" => parts.key_distribution.as_deref()?.into(),
+        "read_from_replicas" => parts.read_from_replicas.as_deref()?.into(),
+        "rps" => m.rps.into(),
+        "avg_latency_ms" => m.avg_latency_ms.into(),
+        "min_latency_ms" => m.min_latency_ms.into(),
+        "p50_latency_ms" => m.p50_latency_ms.into(),
+        "p95_latency_ms" => m.p95_latency_ms.into(),
+        "p99_latency_ms" => m.p99_latency_ms.into(),
+        "max_latency_ms" => m.max_latency_ms.into(),
+        "instructions_per_request" => parts.instructions.as_ref()?.instructions_per_request.into(),
+        "overhead_bytes_per_item" => parts.memory.as_ref()?.overhead_bytes_per_item.into(),
+        "server_cpu_us_per_request" => usage()?.server_cpu_us_per_request.into(),
+        "used_memory" => usage()?.used_memory.into(),
+        "used_memory_rss" => usage()?.used_memory_rss.into(),
+        "mem_fragmentation_ratio" => usage()?.mem_fragmentation_ratio.into(),
+        "keys" => usage()?.keys.into(),
+        "usec_per_call" => usage()?.usec_per_call.into(),
+        _ => return parts.unknown.get(name).cloned(),
+    })
 }
 
 /// A record's `status`, read leniently (anything but `success` or `failed` is `None`).
@@ -192,7 +257,8 @@ mod tests {
         }
     }
 
-    /// A record handed over by `run` reads as the same record read back from its file.
+    /// A record handed over by `run` reads as the same record read back from its file: the
+    /// same typed facts, and the same value of every field `compare` reads by name.
     #[test]
     fn a_record_reads_as_its_file_does() {
         for text in [
@@ -201,18 +267,22 @@ mod tests {
         ] {
             for map in super::super::group::parse_records(text).unwrap() {
                 let record: Record = serde_json::from_value(Value::Object(map.clone())).unwrap();
-                let typed = RecordView::from_record(&record).unwrap();
+                let typed = RecordView::from_record(&record);
                 let read = RecordView::from_map(map);
                 // Compared by name: a file keeps the per-run details after the rest.
-                let sorted = |v: &RecordView| {
+                let sorted = |fields: &RecordMap| {
                     serde_json::to_string(
-                        &v.fields()
-                            .iter()
-                            .collect::<std::collections::BTreeMap<_, _>>(),
+                        &fields.iter().collect::<std::collections::BTreeMap<_, _>>(),
                     )
                     .unwrap()
                 };
-                assert_eq!(sorted(&typed), sorted(&read));
+                let read_by_name: RecordMap = read
+                    .fields()
+                    .iter()
+                    .filter(|(k, _)| super::read_by_name().any(|f| f == k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                assert_eq!(sorted(typed.fields()), sorted(&read_by_name));
                 assert_eq!(
                     RecordView {
                         fields: Map::new(),
@@ -225,5 +295,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `compare` finds the same in the records `run` hands over as in the same records read
+    /// from their file.
+    #[test]
+    fn run_records_compare_as_their_files_do() {
+        let text = [
+            include_str!("../../tests/fixtures/records/native-memory-scenarios.json"),
+            include_str!("../../tests/fixtures/records/instructions.json"),
+        ];
+        let maps: Vec<RecordMap> = text
+            .iter()
+            .flat_map(|t| super::super::group::parse_records(t).unwrap())
+            .collect();
+        let typed: Vec<RecordView> = maps
+            .iter()
+            .map(|m| serde_json::from_value::<Record>(Value::Object(m.clone())).unwrap())
+            .map(|r| RecordView::from_record(&r))
+            .collect();
+        let read: Vec<RecordView> = maps.into_iter().map(RecordView::from_map).collect();
+        let opts = super::super::CompareOptions::default();
+        let compare = |views: &[RecordView]| {
+            let c = super::super::compare_views(views, views, "a", "b", &opts).unwrap();
+            serde_json::to_string(&c).unwrap()
+        };
+        assert_eq!(compare(&typed), compare(&read));
     }
 }

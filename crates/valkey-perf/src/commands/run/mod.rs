@@ -67,7 +67,7 @@ fn open_results(plan: &Plan) -> Result<Vec<MetricsFile>> {
 }
 
 fn execute(plan: &Plan) -> Result<Code> {
-    let mut files = open_results(plan)?;
+    let files = open_results(plan)?;
     let material = prepare_tls(plan)?;
     let ctx = RunContext {
         plan,
@@ -85,109 +85,179 @@ fn execute(plan: &Plan) -> Result<Code> {
     );
     let total = plan.cases.len() as u64 * u64::from(plan.runs) * plan.targets.len() as u64;
     let progress = Progress::new(total);
-    let mut records: Vec<Vec<Record>> = vec![Vec::new(); plan.targets.len()];
-    let mut failed = 0usize;
-    // (case label, target, metrics) of every measured run, for the summary table; a
-    // scenario's streams are labelled by their test_id.
-    let mut measured: Vec<(String, usize, crate::model::Metrics)> = Vec::new();
-    // Each distinct warning is printed once; the config's were printed when it was read.
-    let mut printed: HashSet<Warning> = plan
-        .config_warnings
-        .iter()
-        .map(|w| w.warning.clone())
-        .collect();
-    let mut stop: Option<Code> = None;
-    let mut start_error = None;
-    'cases: for unit in units(&plan.cases) {
+    let mut tally = Tally::new(plan, files);
+    let stop = run_units(&ctx, &progress, &mut tally)?;
+    progress.finish();
+    finish(plan, tally, stop)
+}
+
+/// What the runs so far produced.
+struct Tally {
+    /// Every target's `metrics.json`.
+    files: Vec<MetricsFile>,
+    /// Every target's records, for the report against the baseline.
+    records: Vec<Vec<Record>>,
+    /// Runs that failed.
+    failed: usize,
+    /// (case label, target, metrics) of every measured run, for the summary table; a
+    /// scenario's streams are labelled by their test_id.
+    measured: Vec<(String, usize, crate::model::Metrics)>,
+    /// Each distinct warning is printed once.
+    printed: HashSet<Warning>,
+}
+
+impl Tally {
+    fn new(plan: &Plan, files: Vec<MetricsFile>) -> Tally {
+        Tally {
+            files,
+            records: vec![Vec::new(); plan.targets.len()],
+            failed: 0,
+            measured: Vec::new(),
+            // The config's warnings were printed when it was read.
+            printed: plan
+                .config_warnings
+                .iter()
+                .map(|w| w.warning.clone())
+                .collect(),
+        }
+    }
+}
+
+/// Why the runs stopped before the end of the plan.
+enum Stop {
+    /// Ctrl-C.
+    Interrupted,
+    /// A server did not start.
+    ServerStart(anyhow::Error),
+}
+
+/// Runs every unit of cases: each round, every target (in [`round_order`]), then the unit's
+/// profiling run. `Some` when the runs stopped early.
+fn run_units(ctx: &RunContext, progress: &Progress, tally: &mut Tally) -> Result<Option<Stop>> {
+    let plan = ctx.plan;
+    for unit in units(&plan.cases) {
         for run_index in 0..plan.runs {
             for ti in round_order(plan.targets.len(), run_index) {
-                let target = &plan.targets[ti];
                 if interrupted() {
-                    stop = Some(Code::Interrupted);
-                    break 'cases;
+                    return Ok(Some(Stop::Interrupted));
                 }
-                let what = |ci: usize| {
-                    format!(
-                        "case {}/{} run {}/{} target {}: {}",
-                        ci + 1,
-                        plan.cases.len(),
-                        run_index + 1,
-                        plan.runs,
-                        target.label,
-                        plan.cases[ci].label()
-                    )
-                };
-                // Built-in cases run one at a time; a group's scenarios share a server.
-                let outcomes: Vec<(usize, Result<Vec<Record>, RunFailure>)> =
-                    if plan.cases[unit.start].scenario().is_some() {
-                        tracing::info!("{}", what(unit.start));
-                        progress.set_message(what(unit.start));
-                        scenario::run_group(&ctx, target, &plan.cases[unit.clone()], run_index)
-                            .into_iter()
-                            .enumerate()
-                            .map(|(i, o)| (unit.start + i, o))
-                            .collect()
-                    } else {
-                        let ci = unit.start;
-                        progress.set_message(what(ci));
-                        tracing::info!("{}", what(ci));
-                        vec![(
-                            ci,
-                            run_once(&ctx, target, &plan.cases[ci], run_index).map(|r| vec![r]),
-                        )]
-                    };
-                for (ci, outcome) in outcomes {
-                    let case = &plan.cases[ci];
-                    match outcome {
-                        Ok(recs) => {
-                            for record in recs {
-                                match take_record(case, &record, &mut printed, &mut files[ti])? {
-                                    Taken::Failed => {
-                                        failed += 1;
-                                        continue;
-                                    }
-                                    Taken::Untimed => {}
-                                    Taken::Timed(label) => {
-                                        measured.push((label, ti, record.metrics.clone()))
-                                    }
-                                }
-                                records[ti].push(record);
-                            }
-                        }
-                        Err(RunFailure::Interrupted) => {
-                            stop = Some(Code::Interrupted);
-                            break 'cases;
-                        }
-                        Err(RunFailure::Start(e)) => {
-                            start_error = Some(e);
-                            stop = Some(Code::ServerStart);
-                            break 'cases;
-                        }
-                        Err(RunFailure::Run(e)) => {
-                            failed += 1;
-                            tracing::error!("run failed: {}: {e:#}", what(ci));
-                        }
+                for (ci, outcome) in run_unit(ctx, progress, unit.clone(), run_index, ti) {
+                    let what = describe(plan, ci, run_index, ti);
+                    if let Some(stop) = take_outcome(&plan.cases[ci], ti, outcome, &what, tally)? {
+                        return Ok(Some(stop));
                     }
                 }
                 progress.inc_by(unit.len() as u64);
             }
         }
-        // Profiling: one extra, unmeasured run per target with `perf` on the servers.
-        let first = &plan.cases[unit.start];
-        if let Some(profiling) = first.profiling.filter(|_| first.scenario().is_none()) {
-            for target in &plan.targets {
-                if interrupted() {
-                    stop = Some(Code::Interrupted);
-                    break 'cases;
-                }
-                progress.set_message(format!("profiling {} on {}", first.label(), target.label));
-                once::profile(&ctx, target, first, unit.start, profiling);
-            }
+        if let Some(stop) = profile_unit(ctx, progress, unit) {
+            return Ok(Some(stop));
         }
     }
-    progress.finish();
-    print_summary(plan, &measured);
-    for (t, f) in plan.targets.iter().zip(&files) {
+    Ok(None)
+}
+
+/// `case 2/5 run 1/3 target unstable: GET ...`: one run, in logs and progress.
+fn describe(plan: &Plan, ci: usize, run_index: u32, ti: usize) -> String {
+    format!(
+        "case {}/{} run {}/{} target {}: {}",
+        ci + 1,
+        plan.cases.len(),
+        run_index + 1,
+        plan.runs,
+        plan.targets[ti].label,
+        plan.cases[ci].label()
+    )
+}
+
+/// One round of a unit on one target: a built-in case alone; a group's scenarios on one
+/// server. The outcomes by case index.
+fn run_unit(
+    ctx: &RunContext,
+    progress: &Progress,
+    unit: std::ops::Range<usize>,
+    run_index: u32,
+    ti: usize,
+) -> Vec<(usize, Result<Vec<Record>, RunFailure>)> {
+    let plan = ctx.plan;
+    let target = &plan.targets[ti];
+    let what = describe(plan, unit.start, run_index, ti);
+    if plan.cases[unit.start].scenario().is_some() {
+        tracing::info!("{what}");
+        progress.set_message(what);
+        scenario::run_group(ctx, target, &plan.cases[unit.clone()], run_index)
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| (unit.start + i, o))
+            .collect()
+    } else {
+        let ci = unit.start;
+        progress.set_message(what.clone());
+        tracing::info!("{what}");
+        vec![(
+            ci,
+            run_once(ctx, target, &plan.cases[ci], run_index).map(|r| vec![r]),
+        )]
+    }
+}
+
+/// Takes one run's outcome on target `ti`: its records written and tallied, a failure counted
+/// and logged. `Some` when the runs must stop.
+fn take_outcome(
+    case: &Case,
+    ti: usize,
+    outcome: Result<Vec<Record>, RunFailure>,
+    what: &str,
+    tally: &mut Tally,
+) -> Result<Option<Stop>> {
+    match outcome {
+        Ok(recs) => {
+            for record in recs {
+                match take_record(case, &record, &mut tally.printed, &mut tally.files[ti])? {
+                    Taken::Failed => {
+                        tally.failed += 1;
+                        continue;
+                    }
+                    Taken::Untimed => {}
+                    Taken::Timed(label) => tally.measured.push((label, ti, record.metrics.clone())),
+                }
+                tally.records[ti].push(record);
+            }
+        }
+        Err(RunFailure::Interrupted) => return Ok(Some(Stop::Interrupted)),
+        Err(RunFailure::Start(e)) => return Ok(Some(Stop::ServerStart(e))),
+        Err(RunFailure::Run(e)) => {
+            tally.failed += 1;
+            tracing::error!("run failed: {what}: {e:#}");
+        }
+    }
+    Ok(None)
+}
+
+/// Profiling: one extra, unmeasured run per target with `perf` on the servers, for a unit of
+/// one built-in case with profiling on. `Some` when interrupted.
+fn profile_unit(
+    ctx: &RunContext,
+    progress: &Progress,
+    unit: std::ops::Range<usize>,
+) -> Option<Stop> {
+    let first = &ctx.plan.cases[unit.start];
+    let profiling = first.profiling.filter(|_| first.scenario().is_none())?;
+    for target in &ctx.plan.targets {
+        if interrupted() {
+            return Some(Stop::Interrupted);
+        }
+        progress.set_message(format!("profiling {} on {}", first.label(), target.label));
+        once::profile(ctx, target, first, unit.start, profiling);
+    }
+    None
+}
+
+/// The end of the runs: the summary table, where the records are, the reports against the
+/// baseline (unless interrupted), and the exit code.
+fn finish(plan: &Plan, tally: Tally, stop: Option<Stop>) -> Result<Code> {
+    print_summary(plan, &tally.measured);
+    for (t, f) in plan.targets.iter().zip(&tally.files) {
         tracing::info!(
             "{} records for {} in `{}`",
             f.len(),
@@ -196,24 +266,29 @@ fn execute(plan: &Plan) -> Result<Code> {
         );
         println!("{}", f.path().display());
     }
-    if stop != Some(Code::Interrupted) {
-        write_reports(plan, &records)?;
-    }
-    if let Some(e) = start_error {
-        return Err(e);
-    }
     match stop {
-        Some(Code::Interrupted) => {
+        Some(Stop::Interrupted) => {
             tracing::warn!(
                 "interrupted: finished runs are kept in metrics.json, every server was stopped"
             );
             Ok(Code::Interrupted)
         }
-        _ if failed > 0 => {
-            tracing::error!("{failed} run(s) failed; the other runs were measured and written");
-            Ok(Code::RunsFailed)
+        Some(Stop::ServerStart(e)) => {
+            write_reports(plan, &tally.records)?;
+            Err(e)
         }
-        _ => Ok(Code::Success),
+        None => {
+            write_reports(plan, &tally.records)?;
+            if tally.failed > 0 {
+                tracing::error!(
+                    "{} run(s) failed; the other runs were measured and written",
+                    tally.failed
+                );
+                Ok(Code::RunsFailed)
+            } else {
+                Ok(Code::Success)
+            }
+        }
     }
 }
 
@@ -315,20 +390,20 @@ fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
     let Some(bi) = plan.targets.iter().position(|t| t.is_baseline) else {
         return Ok(());
     };
-    let views = |rs: &[Record]| -> Result<Vec<crate::compare::RecordView>> {
+    let views = |rs: &[Record]| -> Vec<crate::compare::RecordView> {
         rs.iter()
             .map(crate::compare::RecordView::from_record)
             .collect()
     };
     let base = &plan.targets[bi];
-    let base_records = views(&records[bi])?;
+    let base_records = views(&records[bi]);
     for (ti, t) in plan.targets.iter().enumerate() {
         if ti == bi {
             continue;
         }
         let cmp = crate::compare::compare_views(
             &base_records,
-            &views(&records[ti])?,
+            &views(&records[ti]),
             &base.label,
             &t.label,
             &crate::compare::CompareOptions::default(),
