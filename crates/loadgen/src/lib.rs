@@ -40,7 +40,7 @@ pub use stats::{
 };
 pub use sys::PinError;
 pub use tls::{TlsError, client_config as tls_client_config};
-pub use workload::WorkloadError;
+pub use workload::{WorkloadError, builtin_args};
 
 use engine::{Shared, Times};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

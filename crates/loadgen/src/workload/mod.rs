@@ -17,7 +17,8 @@ mod template;
 pub(crate) use keys::{KeyGen, NodeKeys};
 use keys::{below, same_tag, write_digits};
 pub(crate) use template::Expect;
-use template::{FIELD, Template, builtin_args, compile_template, value_bytes};
+pub use template::builtin_args;
+use template::{FIELD, Template, compile_template, value_bytes};
 
 /// The compiled workload shared by all connections.
 #[derive(Debug)]

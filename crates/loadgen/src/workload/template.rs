@@ -124,7 +124,10 @@ pub(super) fn value_bytes(size: usize) -> Vec<u8> {
         .collect()
 }
 
-pub(super) fn builtin_args(b: Builtin, cluster: bool) -> Vec<String> {
+/// The command line of a built-in workload, with the key and member names every engine uses:
+/// `__rand_int__` where a key number goes, `__data__` where a value goes (valkey-benchmark's
+/// placeholders), and in cluster mode `{tag}` so the keys of one call share a slot.
+pub fn builtin_args(b: Builtin, cluster: bool) -> Vec<String> {
     let t = if cluster { ":{tag}" } else { "" };
     let key = format!("key{t}:{RAND}");
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();

@@ -98,39 +98,15 @@ fn test_name(command: Builtin) -> Option<&'static str> {
 /// without a built-in test: the native engine's key and member names, so valkey-perf's
 /// seeding serves both engines.
 fn custom_command(command: Builtin, cluster: bool) -> Vec<String> {
-    let t = if cluster { ":{tag}" } else { "" };
-    let member = "element:__rand_int__".to_string();
-    match command {
-        Builtin::Sismember => vec!["SISMEMBER".into(), format!("myset{t}"), member],
-        Builtin::Zscore => vec!["ZSCORE".into(), format!("myzset{t}"), member],
-        Builtin::Zrange(n) => vec![
-            "ZRANGE".into(),
-            format!("myzset{t}"),
-            "0".into(),
-            n.saturating_sub(1).to_string(),
-        ],
-        Builtin::Xrange(n) => vec![
-            "XRANGE".into(),
-            format!("mystream{t}"),
-            "-".into(),
-            "+".into(),
-            "COUNT".into(),
-            n.to_string(),
-        ],
-        // MGET of MGET_KEYS keys, matching the built-in MSET's 10 keys.
-        _ => {
-            let mut v = vec!["MGET".to_string()];
-            v.extend(std::iter::repeat_n(
-                format!("key{t}:__rand_int__"),
-                MGET_KEYS,
-            ));
-            v
-        }
-    }
+    let command = match command {
+        Builtin::Mget(_) => Builtin::Mget(MGET_KEYS),
+        c => c,
+    };
+    loadgen::builtin_args(command, cluster)
 }
 
 /// Keys per MGET call: MSET in valkey-benchmark writes 10 keys per call, MGET reads as many.
-const MGET_KEYS: usize = 10;
+const MGET_KEYS: u32 = 10;
 
 impl ValkeyBenchmark {
     /// Probes `path` for its version and flags.
@@ -555,6 +531,28 @@ mod tests {
         let caps = Capabilities::from_help(&fixture("redis-benchmark-7.0-help.txt"));
         assert!(!caps.duration && !caps.warmup && !caps.sequential && !caps.seed);
         assert!(caps.threads && caps.cluster && caps.tls);
+    }
+
+    #[test]
+    fn workloads_without_a_builtin_test_run_as_the_native_engines_command_lines() {
+        let line = |c, cluster| custom_command(c, cluster).join(" ");
+        assert_eq!(
+            line(Builtin::Sismember, false),
+            "SISMEMBER myset element:__rand_int__"
+        );
+        assert_eq!(
+            line(Builtin::Zscore, true),
+            "ZSCORE myzset:{tag} element:__rand_int__"
+        );
+        assert_eq!(line(Builtin::Zrange(100), false), "ZRANGE myzset 0 99");
+        assert_eq!(
+            line(Builtin::Xrange(100), false),
+            "XRANGE mystream - + COUNT 100"
+        );
+        // MGET reads as many keys as valkey-benchmark's MSET writes, whatever the case says.
+        let mget = custom_command(Builtin::Mget(3), true);
+        assert_eq!(mget.len(), 11);
+        assert!(mget[1..].iter().all(|k| k == "key:{tag}:__rand_int__"));
     }
 
     #[test]
