@@ -152,6 +152,19 @@ pub enum Correction {
     None,
 }
 
+/// What is known of the drift between two invocations on the benchmarking machine: the spread
+/// of the shift that every case shares when the same code is measured twice, as a standard
+/// deviation of the log ratio, and where that figure came from. Between two invocations a
+/// common shift is judged only against this.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftPrior {
+    /// Standard deviation of the common log shift between two invocations.
+    pub sd_log: f64,
+    /// Consecutive commit pairs of the machine's history the estimate used; 0 when it is the
+    /// documented default.
+    pub pairs: usize,
+}
+
 /// How to compare. `Default` gives the command-line defaults.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompareOptions {
@@ -166,6 +179,9 @@ pub struct CompareOptions {
     /// The noise threshold of `instructions_per_request` (percent): instruction counts vary
     /// far less than time.
     pub instructions_threshold_pct: f64,
+    /// The machine's invocation drift, when known from its history (`detect-regression`);
+    /// `None` uses the documented default.
+    pub drift: Option<DriftPrior>,
 }
 
 impl CompareOptions {
@@ -187,6 +203,7 @@ impl Default for CompareOptions {
             alpha: 0.05,
             min_runs: 2,
             instructions_threshold_pct: 0.5,
+            drift: None,
         }
     }
 }
