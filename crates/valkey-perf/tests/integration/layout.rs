@@ -17,9 +17,10 @@ const FLOW: &[(&str, u8)] = &[
     ("engine", 6),
     ("results", 7),
     ("compare", 8),
-    ("dashboard", 9),
-    ("commands", 10),
-    ("cli", 11),
+    ("history", 9),
+    ("dashboard", 10),
+    ("commands", 11),
+    ("cli", 12),
 ];
 
 fn rank(module: &str) -> Option<u8> {
