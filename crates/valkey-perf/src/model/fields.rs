@@ -91,6 +91,7 @@ pub const FIELDS: &[Field] = &[
     details("run_started_at"),
     details("run_index"),
     details("invocation_id"),
+    details("reference_for"),
     details("engine_version"),
     details("seed"),
     details("server_version"),

@@ -86,6 +86,11 @@ pub struct Record {
     /// `run_index` ran in the same round, which `compare` pairs.
     #[serde(default)]
     pub invocation_id: String,
+    /// Set on the baseline's records when the baseline ran as a reference for the other
+    /// targets (`run --reference`): their commits, comma-separated. Readers of a commit's own
+    /// series leave such rows out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_for: Option<String>,
     pub engine: EngineKind,
     pub engine_version: String,
     pub seed: Option<u64>,

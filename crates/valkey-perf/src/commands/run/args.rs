@@ -61,6 +61,11 @@ pub struct TargetArgs {
     /// Prebuilt valkey-server binary used as the baseline.
     #[arg(long, value_name = "FILE", display_order = 14)]
     pub baseline_server_bin: Option<PathBuf>,
+    /// The baseline is a reference measured beside the other targets (the continuous loop):
+    /// its records carry `reference_for` (their commits), so the database keeps them out of
+    /// the baseline commit's own series while `detect-regression` pairs them round by round.
+    #[arg(long, display_order = 15)]
+    pub baseline_as_reference: bool,
     /// Repository `owner/name` stored in records (default: derived from a GitHub --valkey-repo).
     #[arg(long, value_name = "OWNER/NAME", display_order = 28)]
     pub repository: Option<String>,

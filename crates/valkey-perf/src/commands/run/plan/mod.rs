@@ -70,6 +70,14 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
             "--server-bin / --baseline-server-bin start servers, which --use-running-server and --mode client never do; drop one of them",
         ));
     }
+    if args.targets.baseline_as_reference
+        && args.targets.baseline.is_none()
+        && args.targets.baseline_server_bin.is_none()
+    {
+        return Err(usage(
+            "--baseline-as-reference marks the baseline's records; give the reference with --baseline REF (or --baseline-server-bin)",
+        ));
+    }
     if args.targets.baseline.is_some() && args.targets.baseline_server_bin.is_some() {
         return Err(usage(
             "give either --baseline or --baseline-server-bin, not both",

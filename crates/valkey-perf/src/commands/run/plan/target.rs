@@ -39,6 +39,8 @@ pub(in crate::commands::run) struct Target {
     pub benchmark: Option<PathBuf>,
     pub dir: PathBuf,
     pub is_baseline: bool,
+    /// `--reference`: the baseline measured beside the other targets, whose commits these are.
+    pub reference_for: Option<String>,
 }
 
 /// Parses `Valkey server v=9.1.2 sha=...` into `9.1.2`.
@@ -103,6 +105,7 @@ pub(super) fn binary_target(path: &Path, results_dir: &Path, is_baseline: bool) 
         server_version: version,
         benchmark: None,
         is_baseline,
+        reference_for: None,
     })
 }
 
@@ -142,6 +145,7 @@ pub(super) fn targets(
             server_version: String::new(),
             benchmark: None,
             is_baseline: false,
+            reference_for: None,
         });
     } else {
         if let Some(bin) = &args.targets.baseline_server_bin {
@@ -169,6 +173,16 @@ pub(super) fn targets(
                 "two targets would share `{}` (the same binary or commit given twice); give each target once",
                 t.dir.display()
             )));
+        }
+    }
+    if args.targets.baseline_as_reference {
+        let others: Vec<String> = targets
+            .iter()
+            .filter(|t| !t.is_baseline)
+            .map(|t| t.commit.clone())
+            .collect();
+        for t in targets.iter_mut().filter(|t| t.is_baseline) {
+            t.reference_for = Some(others.join(","));
         }
     }
     Ok(targets)
@@ -230,6 +244,7 @@ pub(super) fn source_targets(
                 benchmark: None,
                 dir: args.output.results_dir.join(&c.sha),
                 is_baseline: *base,
+                reference_for: None,
             })
             .collect());
     }
@@ -259,6 +274,7 @@ pub(super) fn source_targets(
             benchmark: built.benchmark.clone(),
             dir,
             is_baseline: *is_baseline,
+            reference_for: None,
         });
     }
     Ok(out)
