@@ -167,7 +167,7 @@ pub struct Panel<'a> {
 
 impl Panel<'_> {
     /// The series of `field` (one point per x position that has runs).
-    fn points(&self, field: &str) -> Vec<Option<svg::Point>> {
+    pub fn points(&self, field: &str) -> Vec<Option<svg::Point>> {
         self.rows
             .iter()
             .map(|rows| {

@@ -1,9 +1,10 @@
 //! The page: header, command filter, the newest commit against the previous one (a table from
 //! `compare`), the trend charts over commits, the release view, styles and script.
 
-use super::svg::{self, Series, XLabel, fmt_num};
-use super::{Commit, Input, commands, commits_in_time_order, esc, shape, text};
+use super::svg::{self, Mark, Series, XLabel, fmt_num};
+use super::{Commit, Input, Panel, commands, commits_in_time_order, esc, shape, text};
 use crate::compare::{CompareOptions, Metric, RecordView, Verdict, compare_views};
+use crate::history::changepoint::{self, ChangePoint};
 use std::fmt::Write;
 
 const RPS_COLOR: &str = "#1f6fb4";
@@ -91,15 +92,22 @@ pub fn render(input: &Input) -> anyhow::Result<String> {
         );
         return Ok(out);
     }
-    let commits = commits_in_time_order(&input.rows);
-    let cmds = commands(&input.rows);
+    // Reference rows (a commit measured again beside a newer one) are not the commit's own.
+    let rows: Vec<RecordView> = input
+        .rows
+        .iter()
+        .filter(|r| !crate::history::is_reference(r))
+        .cloned()
+        .collect();
+    let commits = commits_in_time_order(&rows);
+    let cmds = commands(&rows);
     let summary = format!(
         "{} commit(s) from {} to {} · {} command(s) · {} runs",
         commits.len(),
         commits.first().map_or("", |c| c.time_text.as_str()),
         commits.last().map_or("", |c| c.time_text.as_str()),
         cmds.len(),
-        input.rows.len()
+        rows.len()
     );
     head(&mut out, input, &summary);
     out.push_str("<nav id=\"filter\"><strong>Commands:</strong> ");
@@ -119,8 +127,8 @@ pub fn render(input: &Input) -> anyhow::Result<String> {
          better. Latency (p50, p99): lower is better. Hover a point for its numbers; click a \
          commit label to open the commit.</p>",
     );
-    latest(&mut out, &input.rows, &commits)?;
-    trends(&mut out, &input.rows, &commits);
+    latest(&mut out, &rows, &commits)?;
+    trends(&mut out, &rows, &commits);
     if !input.tag_rows.is_empty() {
         releases(&mut out, &input.tag_rows);
     }
@@ -240,18 +248,41 @@ fn trends(out: &mut String, rows: &[RecordView], commits: &[Commit]) {
         .iter()
         .map(|c| c.label(c.short().to_string()))
         .collect();
-    for combo in shape(rows, commits.len(), |r| {
+    let combos = shape(rows, commits.len(), |r| {
         text(r, "commit").and_then(|s| index.get(s.as_str()).copied())
-    }) {
+    });
+    let panels: usize = combos.iter().map(|c| c.panels.len()).sum();
+    let mut found: Vec<String> = Vec::new();
+    for combo in combos {
         open_figure(out, "chart", &combo.label);
         for panel in combo.panels.values() {
             open_panel(out, &panel.command, &panel.detail);
+            let key = format!("{} {} {}", combo.key, panel.command, panel.detail);
+            let cps = rps_change_points(panel, CHANGE_POINT_ALPHA / panels as f64, &key);
+            let marks: Vec<Mark> = cps
+                .iter()
+                .map(|(x, cp)| {
+                    let title = change_point_text(cp, &commits[*x - 1], &commits[*x]);
+                    found.push(format!(
+                        "{} · {} {}: {title}",
+                        combo.label, panel.command, panel.detail
+                    ));
+                    Mark { x: *x, title }
+                })
+                .collect();
             let rps = Series {
                 name: "rps",
                 color: RPS_COLOR,
                 points: panel.points("rps"),
             };
-            out.push_str(&svg::line_chart("rps", "throughput", "req/s", &xs, &[rps]));
+            out.push_str(&svg::line_chart(
+                "rps",
+                "throughput",
+                "req/s",
+                &xs,
+                &[rps],
+                &marks,
+            ));
             let lat = [
                 Series {
                     name: "p50",
@@ -270,12 +301,71 @@ fn trends(out: &mut String, rows: &[RecordView], commits: &[Commit]) {
                 "ms",
                 &xs,
                 &lat,
+                &[],
             ));
             out.push_str("</div>");
         }
         out.push_str("</div></figure>");
     }
+    change_point_list(out, &found);
     out.push_str("</section>");
+}
+
+/// Chance of any false change point mark over all the panels of the page.
+const CHANGE_POINT_ALPHA: f64 = 0.05;
+
+/// The change points of a panel's rps series (the mean log rps per commit), each panel at
+/// `level`, as (x position of the first commit at the new level, change point).
+fn rps_change_points(panel: &Panel, level: f64, key: &str) -> Vec<(usize, ChangePoint)> {
+    let (at, values): (Vec<usize>, Vec<f64>) = panel
+        .points("rps")
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let logs: Vec<f64> = p
+                .as_ref()?
+                .runs
+                .iter()
+                .filter(|v| **v > 0.0)
+                .map(|v| v.ln())
+                .collect();
+            (!logs.is_empty()).then(|| (i, logs.iter().sum::<f64>() / logs.len() as f64))
+        })
+        .unzip();
+    let seed = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    changepoint::detect(&values, &changepoint::Options::at_level(level, seed))
+        .into_iter()
+        .map(|cp| (at[cp.index], cp))
+        .collect()
+}
+
+fn change_point_text(cp: &ChangePoint, before: &Commit, at: &Commit) -> String {
+    let pct = |l: f64| (l.exp() - 1.0) * 100.0;
+    format!(
+        "change point at {} (after {}): rps {:+.1} % (95 % CI {:+.1} … {:+.1} %), p = {:.3}",
+        at.short(),
+        before.short(),
+        pct(cp.step),
+        pct(cp.step_ci95[0]),
+        pct(cp.step_ci95[1]),
+        cp.p_value
+    )
+}
+
+/// The list of the change points marked on the charts.
+fn change_point_list(out: &mut String, found: &[String]) {
+    out.push_str("<h3 id=\"change-points\">Change points</h3><p class=\"help\">Commits where a throughput series steps (E-divisive means with a permutation test, the dashed red lines on the charts); the chance of any false mark on this page is at most 5 %.</p>");
+    if found.is_empty() {
+        out.push_str("<p>No change point in the throughput series.</p>");
+        return;
+    }
+    out.push_str("<ul>");
+    for f in found {
+        let _ = write!(out, "<li>{}</li>", esc(f));
+    }
+    out.push_str("</ul>");
 }
 
 /// Release tags side by side: a bar chart of rps per command and combination.
@@ -339,4 +429,57 @@ fn open_panel(out: &mut String, command: &str, detail: &str) {
         esc(command),
         esc(detail)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(commit: &str, hour: usize, command: &str, rps: f64, reference: bool) -> RecordView {
+        let mut v = json!({
+            "commit": commit, "timestamp": format!("2025-01-01T{hour:02}:00:00Z"),
+            "command": command, "data_size": 16, "pipeline": 1, "rps": rps,
+            "p50_latency_ms": 0.2, "p99_latency_ms": 0.5,
+        });
+        if reference {
+            v[crate::history::REFERENCE_FIELD] = json!("later");
+        }
+        RecordView::from_map(v.as_object().unwrap().clone())
+    }
+
+    /// Twelve commits; SET's throughput drops 10 % from the seventh on, GET stays flat; a
+    /// reference row of a commit never benchmarked on its own is left out.
+    #[test]
+    fn a_step_is_marked_on_its_chart_and_reference_rows_are_not_drawn() {
+        let mut rows = Vec::new();
+        for i in 0..12 {
+            let sha = format!("c{i:02}aaaaaa");
+            let wiggle = [1.0, 1.004, 0.996][i % 3];
+            rows.push(row(
+                &sha,
+                i,
+                "SET",
+                wiggle * if i < 6 { 1000.0 } else { 900.0 },
+                false,
+            ));
+            rows.push(row(&sha, i, "GET", wiggle * 1000.0, false));
+        }
+        rows.push(row("ffffffffff", 3, "SET", 5000.0, true));
+        let html = render(&Input {
+            rows,
+            ..Input::default()
+        })
+        .unwrap();
+        assert!(
+            html.contains("12 commit(s)"),
+            "the reference-only commit is not a commit"
+        );
+        assert!(!html.contains("fffffff"), "reference rows are not drawn");
+        assert_eq!(html.matches("class=\"changepoint\"").count(), 1, "{html}");
+        assert!(
+            html.contains("change point at c06aaaa (after c05aaaa): rps -10.0 %"),
+            "{html}"
+        );
+    }
 }

@@ -176,14 +176,38 @@ fn tip(xs: &[XLabel], i: usize, name: &str, p: &Point, unit: &str) -> String {
     t
 }
 
+/// A change point on a chart: the series steps between x positions `x - 1` and `x`.
+pub struct Mark {
+    pub x: usize,
+    /// What the mark says on hover (the step, its interval, the p-value).
+    pub title: String,
+}
+
+/// Dashed red lines between the two commits of each change point, with their tooltips.
+fn marks(out: &mut String, f: &Frame, marks: &[Mark]) {
+    for m in marks.iter().filter(|m| m.x > 0 && m.x < f.n) {
+        let x = (f.x(m.x - 1) + f.x(m.x)) / 2.0;
+        let _ = write!(
+            out,
+            r##"<g class="changepoint"><title>{}</title><line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#b3261e" stroke-width="1.5" stroke-dasharray="5 3"/><text x="{:.1}" y="{:.1}" fill="#b3261e" font-size="10">▼</text></g>"##,
+            esc(&m.title),
+            HEIGHT - BOTTOM,
+            x - 4.0,
+            TOP + 2.0
+        );
+    }
+}
+
 /// A line chart over `xs`: per series a band from the lowest to the highest run, a line
-/// through the means (broken where a commit has no runs) and a dot per run.
+/// through the means (broken where a commit has no runs) and a dot per run; change points
+/// are dashed vertical lines.
 pub fn line_chart(
     class: &str,
     title: &str,
     unit: &str,
     xs: &[XLabel],
     series: &[Series],
+    change_points: &[Mark],
 ) -> String {
     let (lo, hi, _) = {
         let (lo, hi) = range(series.iter());
@@ -263,6 +287,7 @@ pub fn line_chart(
             esc(s.name)
         );
     }
+    marks(&mut out, &f, change_points);
     out.push_str("</svg>");
     out
 }
