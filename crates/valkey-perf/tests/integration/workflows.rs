@@ -293,3 +293,47 @@ fn the_pr_comment_escapes_untrusted_text() {
     );
     assert!(body.contains("`0123456789ab`"), "{body}");
 }
+
+/// The continuous loop's default: each commit runs beside a reference (the nearest benchmarked
+/// ancestor) in one invocation, marked as such, and an inconclusive detect-regression (7) is
+/// said, not failed on nor taken for a regression.
+#[test]
+fn the_continuous_loop_runs_each_commit_beside_a_reference_by_default() {
+    let read = |f: &str| -> Value {
+        serde_yaml::from_str(&std::fs::read_to_string(root().join(f)).unwrap()).unwrap()
+    };
+    let reusable = read(".github/workflows/valkey-perf-continuous.yml");
+    let inputs = &reusable["on"]["workflow_call"]["inputs"];
+    assert_eq!(
+        inputs["reference"]["default"],
+        Value::Bool(true),
+        "{inputs:?}"
+    );
+    let steps = reusable["jobs"]["benchmark"]["steps"]
+        .as_sequence()
+        .unwrap();
+    let script = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["name"].as_str() == Some(name))
+            .and_then(|s| s["run"].as_str())
+            .unwrap_or_else(|| panic!("no step `{name}`"))
+            .to_string()
+    };
+    let bench = script("Benchmark and push");
+    for needed in [
+        "commits query --status complete",
+        "rev-list",
+        "--baseline \"$c\" --baseline-as-reference",
+        "\"${reference[@]}\"",
+    ] {
+        assert!(bench.contains(needed), "`{needed}` missing:\n{bench}");
+    }
+    let detect = script("Detect regression");
+    assert!(detect.contains("0|2|6|7"), "{detect}");
+    let caller = read(".github/workflows/continuous.yml");
+    assert_eq!(
+        caller["jobs"]["benchmark"]["with"]["reference"],
+        Value::Bool(true)
+    );
+}
