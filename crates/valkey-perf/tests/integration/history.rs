@@ -335,3 +335,168 @@ fn inconclusive_is_not_a_pass() {
     assert_eq!(code, Some(7), "{report:#}");
     assert_eq!(report["cases_judged"], json!(0));
 }
+
+/// The server setting the slowed commit's "build" plants: every command goes into the slow log
+/// (valkey 9's command log), which costs CPU on every command.
+const PLANT: &str = "--slowlog-log-slower-than 0";
+
+/// Pipeline depth of the loop's cases: deep enough that the server's CPU, not the round trip,
+/// sets the rate. Measured with 12 interleaved rounds of `valkey-perf run` (valkey-benchmark,
+/// 4 clients, 300 000 requests): the plant costs +10 % (GET) and +20 % (SET) server CPU per
+/// request at pipeline 8 (+8 % and +9 % at pipeline 4, +25 % to +50 % at 16).
+const PIPELINE: u64 = 8;
+
+/// A repository of two commits whose `make` installs the real 9.1.2 server: as is, then
+/// behind a wrapper that starts it with [`PLANT`].
+fn planted_repo(root: &Path) -> (std::path::PathBuf, String, String) {
+    let repo = root.join("repo");
+    fs::create_dir_all(&repo).unwrap();
+    let deps = crate::support::deps_dir().canonicalize().unwrap();
+    let git = |args: &[&str], date: Option<&str>| {
+        let mut cmd = std::process::Command::new("git");
+        cmd.arg("-C").arg(&repo).args(args);
+        for k in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
+            cmd.env(k, "t");
+        }
+        for k in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
+            cmd.env(k, "t@t");
+        }
+        if let Some(d) = date {
+            cmd.env("GIT_AUTHOR_DATE", d).env("GIT_COMMITTER_DATE", d);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    git(&["init", "--quiet", "-b", "main"], None);
+    fs::write(repo.join(".gitignore"), "/src/\n").unwrap();
+    let server = deps.join("valkey-9.1.2/valkey-server");
+    let common = format!(
+        "\tcp '{}' src/valkey-cli\n\tcp '{}' src/valkey-benchmark\n",
+        deps.join("valkey-8.1.8/valkey-cli").display(),
+        crate::support::REDIS_BENCHMARK
+    );
+    let mut shas = Vec::new();
+    for (install, date) in [
+        (
+            format!("\tcp '{}' src/valkey-server\n", server.display()),
+            "2025-01-01T10:00:00+00:00",
+        ),
+        (
+            format!(
+                "\tprintf '#!/bin/sh\\nexec %s \"$$@\" {PLANT}\\n' '{}' > src/valkey-server\n\tchmod +x src/valkey-server\n",
+                server.display()
+            ),
+            "2025-02-01T10:00:00+00:00",
+        ),
+    ] {
+        fs::write(
+            repo.join("Makefile"),
+            format!("all:\n\tmkdir -p src\n{install}{common}"),
+        )
+        .unwrap();
+        git(&["add", "."], None);
+        git(&["commit", "--quiet", "-m", "server"], Some(date));
+        shas.push(git(&["rev-parse", "HEAD"], None));
+    }
+    (repo, shas[0].clone(), shas[1].clone())
+}
+
+/// The continuous loop on real servers: claim → run (the older commit alone, then the newer
+/// one beside it as its reference, interleaved) → push → mark → detect-regression. The newer
+/// commit's server logs every command to the slow log; the paired reference convicts it (exit
+/// 6), and the reference rows are stored as such.
+#[test]
+fn the_loop_convicts_a_planted_uniform_slowdown_through_its_reference() {
+    let Some(_bins) = crate::support::Bins::get() else {
+        return;
+    };
+    let scratch = crate::support::Scratch::new();
+    let (repo, c1, c2) = planted_repo(scratch.path());
+    let db = db_url(scratch.path());
+    let config = scratch.config(&json!([{
+        "requests": [300000], "keyspacelen": [1000], "data_sizes": [16],
+        "pipelines": [PIPELINE], "clients": [4], "commands": ["SET", "GET"],
+        "cluster_mode": "no", "tls_mode": "no", "warmup": 0
+    }]));
+    let commits = |op: &[&str]| {
+        let mut cmd = vp(&db);
+        cmd.arg("commits")
+            .args(op)
+            .arg("--config-file")
+            .arg(&config);
+        cmd
+    };
+    let repo_s = repo.to_str().unwrap();
+    let out = commits(&[
+        "claim",
+        "--runner-id",
+        "r1",
+        "--repo",
+        repo_s,
+        "--branch",
+        "main",
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    for (sha, runs, reference) in [(&c1, "3", None), (&c2, "6", Some(&c1))] {
+        let results = scratch.path().join(format!("results-{}", &sha[..8]));
+        let mut run = vp(&db);
+        run.timeout(std::time::Duration::from_secs(300))
+            .env("TMPDIR", scratch.tmp())
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .args(["--engine", "valkey-benchmark"])
+            .args(["--valkey-benchmark-path", crate::support::REDIS_BENCHMARK])
+            .args(["--results-dir", results.to_str().unwrap()])
+            .args(["--valkey-repo", repo_s])
+            .args([
+                "--build-dir",
+                scratch.path().join("cache").to_str().unwrap(),
+            ])
+            .args(["--commits", sha, "--runs", runs]);
+        if let Some(r) = reference {
+            run.args(["--baseline", r, "--baseline-as-reference"]);
+        }
+        let out = run.output().unwrap();
+        // 0, or 6 when the report at the end of the run already sees the regression.
+        assert!(matches!(out.status.code(), Some(0 | 6)), "{out:?}");
+        push(&db, &results);
+        commits(&["mark", "--status", "complete", "--repo", repo_s, sha])
+            .assert()
+            .success();
+    }
+    // The reference rows: `c1`'s SHA, marked as measured beside `c2`.
+    let mut store = store::Db::open(&db, None).unwrap();
+    let rows = store
+        .fetch_metrics(&store::TableId::core(), &store::MetricsFilter::default())
+        .unwrap();
+    let marked = rows
+        .iter()
+        .filter(|r| r["commit"] == json!(c1) && r["reference_for"] == json!(c2))
+        .count();
+    assert_eq!(marked, 12, "2 cases × 6 reference runs");
+
+    let (code, report, stderr) = detect(&db, &["--threshold", "5"]);
+    eprintln!("detect-regression exit {code:?}:\n{report:#}\n{stderr}");
+    assert_eq!(report["mode"], json!("paired_reference"), "{report:#}");
+    assert_eq!(report["new_commit"], json!(c2));
+    assert_eq!(report["baseline_commit"], json!(c1));
+    assert_eq!(code, Some(6), "{report:#}\n{stderr}");
+    // What convicted it: slowdowns of the server's work (throughput down, latency or server
+    // CPU per request up), never an improvement.
+    let found: Vec<String> = report["regressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(report["overall_regressions"].as_array().unwrap())
+        .map(|r| format!("{} {}", r["metric"], r["pct_change"]))
+        .collect();
+    assert!(!found.is_empty(), "{report:#}");
+    assert_eq!(report["improvements"], json!([]), "{report:#}");
+    eprintln!("convicted by: {}", found.join("; "));
+    scratch.assert_no_tmp_leftovers();
+}
