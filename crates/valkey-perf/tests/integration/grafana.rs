@@ -39,6 +39,30 @@ fn substitute(sql: &str, vars: &[(String, Vec<String>)]) -> String {
     out
 }
 
+/// The previous commit measured again beside the newest (`reference_for`), twice as fast: the
+/// panels read a commit's own rows only, so the planted drop below still reads -10 %.
+fn push_reference_rows(url: &str, dir: &Path, commits: &[String]) {
+    let [.., previous, newest] = commits else {
+        panic!("{commits:?}")
+    };
+    let own = dir.join("results").join(previous).join("metrics.json");
+    let mut records: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(own).unwrap()).unwrap();
+    for r in &mut records {
+        r["rps"] = serde_json::json!(r["rps"].as_f64().unwrap() * 2.0);
+        r["reference_for"] = serde_json::json!(newest);
+        r["run_started_at"] = serde_json::json!("2030-01-01T00:00:00.000Z");
+        r["run_index"] = serde_json::json!(r["run_index"].as_u64().unwrap() + 100);
+    }
+    let d = dir.join("reference").join(previous);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("metrics.json"), Value::Array(records).to_string()).unwrap();
+    crate::dashboard::vp(url)
+        .args(["push", "--results-dir", d.to_str().unwrap()])
+        .assert()
+        .success();
+}
+
 #[test]
 fn every_grafana_panel_query_returns_rows_from_pushed_results() {
     let Some(pg) = PgInstance::start_or_skip("every_grafana_panel_query_returns_rows") else {
@@ -46,7 +70,8 @@ fn every_grafana_panel_query_returns_rows_from_pushed_results() {
     };
     let url = pg.create_database("grafana").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    load_fixture(&url, dir.path());
+    let commits = load_fixture(&url, dir.path());
+    push_reference_rows(&url, dir.path(), &commits);
     let mut client = pg.client("grafana").unwrap();
 
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards/grafana/dashboards");
