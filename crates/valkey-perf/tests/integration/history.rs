@@ -441,7 +441,7 @@ fn the_loop_convicts_a_planted_uniform_slowdown_through_its_reference() {
     .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
-    for (sha, runs, reference) in [(&c1, "3", None), (&c2, "6", Some(&c1))] {
+    for (sha, runs, reference) in [(&c1, "3", None), (&c2, "8", Some(&c1))] {
         let results = scratch.path().join(format!("results-{}", &sha[..8]));
         let mut run = vp(&db);
         run.timeout(std::time::Duration::from_secs(300))
@@ -478,7 +478,7 @@ fn the_loop_convicts_a_planted_uniform_slowdown_through_its_reference() {
         .iter()
         .filter(|r| r["commit"] == json!(c1) && r["reference_for"] == json!(c2))
         .count();
-    assert_eq!(marked, 12, "2 cases × 6 reference runs");
+    assert_eq!(marked, 16, "2 cases × 8 reference runs");
 
     let (code, report, stderr) = detect(&db, &["--threshold", "5"]);
     eprintln!("detect-regression exit {code:?}:\n{report:#}\n{stderr}");
