@@ -165,11 +165,17 @@ fn continuous_loop(backend: &Backend) {
         .success();
     }
 
-    // Two real versions: a regression or not, the verdict names the two commits.
+    // Two real versions, each run alone: a regression or not, or (two cases from two
+    // invocations) nothing judged, which is exit 7, not a pass; the output names the commits.
     let out = vp(db).arg("detect-regression").output().unwrap();
     let detect_code = out.status.code();
-    assert!(matches!(detect_code, Some(0 | 6)), "{out:?}");
+    assert!(matches!(detect_code, Some(0 | 6 | 7)), "{out:?}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["inconclusive"],
+        json!(detect_code == Some(7)),
+        "{report}"
+    );
     assert_eq!(report["new_commit"], json!(c2));
     assert_eq!(report["baseline_commit"], json!(c1));
     assert_eq!(report["cases_compared"], json!(2));
