@@ -25,8 +25,9 @@ pub enum Cmd {
     Push(crate::commands::push::PushArgs),
     /// Track which commits are benchmarked: determine, claim, mark, query, cleanup, reset.
     Commits(crate::commands::commits::CommitsArgs),
-    /// Compare the newest commit in the database with the previous one(s); exit 6 on a
-    /// regression.
+    /// Judge the newest commit in the database against its reference run or the previous
+    /// commit(s) (exit 6 on a regression, 7 when nothing could be judged); --history: change
+    /// points over all commits.
     DetectRegression(crate::commands::detect_regression::DetectArgs),
     /// Write one self-contained HTML dashboard from the database (or serve it with --serve).
     Dashboard(crate::commands::dashboard::DashboardArgs),
