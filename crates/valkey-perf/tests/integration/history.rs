@@ -197,6 +197,10 @@ fn a_uniform_three_percent_slowdown_is_found_through_the_reference() {
     paired(&results, "c01", "c02", 3, 0.97, &mut rng);
     push(&db, &results);
     let (code, report, stderr) = detect(&db, &["--threshold", "2"]);
+    eprintln!(
+        "uniform 3 %: exit {code:?}, regressions {}, overall regressions {}",
+        report["regressions"], report["overall_regressions"]
+    );
     assert_eq!(code, Some(6), "{report:#}\n{stderr}");
     assert_eq!(report["mode"], json!("paired_reference"), "{report:#}");
 }
@@ -283,6 +287,7 @@ fn change_points_over_forty_commits() {
         assert_eq!(code, Some(0), "{name}: {report:#}\n{stderr}");
         assert_eq!(report["commits"], json!(40), "{name}");
         let cps = report["change_points"].as_array().unwrap();
+        eprintln!("{name}: change points {}", report["change_points"]);
         match step_at {
             None => assert!(cps.is_empty(), "A/A: {report:#}"),
             Some(k) => {
