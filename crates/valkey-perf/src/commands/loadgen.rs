@@ -423,7 +423,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<Code> {
             .context("cannot install the Ctrl-C handler")?;
     }
     if args.csv {
-        println!("{CSV_HEADER}");
+        crate::util::outln(format_args!("{CSV_HEADER}"));
     }
     let mut json = Vec::new();
     let mut failed = 0;
@@ -445,11 +445,11 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<Code> {
         };
         if let Some(r) = &report {
             if args.csv {
-                println!("{}", csv_line(title, r));
+                crate::util::outln(format_args!("{}", csv_line(title, r)));
             } else if args.quiet {
-                println!("{}", quiet_line(title, r));
+                crate::util::outln(format_args!("{}", quiet_line(title, r)));
             } else {
-                println!("{}", summary(title, &args, r));
+                crate::util::outln(format_args!("{}", summary(title, &args, r)));
             }
             for w in &r.warnings {
                 eprintln!("warning: {title}: {w}");

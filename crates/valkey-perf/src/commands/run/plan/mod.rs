@@ -168,7 +168,7 @@ fn engine(args: &RunArgs, targets: &[Target], auth: &Option<Credentials>) -> Res
 }
 
 pub(super) fn print_plan(plan: &Plan) {
-    println!("targets ({}):", plan.targets.len());
+    crate::util::outln(format_args!("targets ({}):", plan.targets.len()));
     for t in &plan.targets {
         let server = match &t.server {
             ServerSource::Binary(p) => format!("{} {}", p.display(), t.server_version),
@@ -189,26 +189,31 @@ pub(super) fn print_plan(plan: &Plan) {
                 }
             ),
         };
-        println!(
+        crate::util::outln(format_args!(
             "  {}{} → {} ({server}) results in `{}`",
             if t.is_baseline { "[baseline] " } else { "" },
             t.label,
             t.commit,
             t.dir.display()
-        );
+        ));
     }
-    println!("{}", plan.engine.describe());
-    println!(
+    crate::util::outln(format_args!("{}", plan.engine.describe()));
+    crate::util::outln(format_args!(
         "cases: {}, runs per case: {}, total runs: {}",
         plan.cases.len(),
         plan.runs,
         plan.cases.len() as u64 * plan.runs as u64 * plan.targets.len() as u64
-    );
+    ));
     for (i, c) in plan.cases.iter().enumerate() {
-        println!("  {:>3}  config[{}]  {}", i + 1, c.config_index, c.label());
+        crate::util::outln(format_args!(
+            "  {:>3}  config[{}]  {}",
+            i + 1,
+            c.config_index,
+            c.label()
+        ));
         if let Some(s) = c.scenario() {
             for line in crate::commands::config::scenario_lines(s) {
-                println!("         {line}");
+                crate::util::outln(format_args!("         {line}"));
             }
         }
     }
