@@ -53,7 +53,7 @@ use transport::{ConnectSpec, Endpoint, Link};
 pub enum LoadError {
     #[error("invalid load spec: {0}")]
     Config(String),
-    #[error("cannot talk to the server at `{endpoint}` (is it running and reachable?)")]
+    #[error("cannot talk to the server at `{endpoint}`{}", connect_hint(.source))]
     Connect {
         endpoint: String,
         #[source]
@@ -88,6 +88,38 @@ pub enum LoadError {
         reason: String,
         report: Box<RunReport>,
     },
+}
+
+/// What a failed connection most likely means: out of file descriptors (this process's
+/// limit, not the server), no answer in time, or no server there.
+fn connect_hint(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE) => {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes into the struct it is given and nothing else.
+            let limit = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+                format!(" (the limit is {})", limit.rlim_cur)
+            } else {
+                String::new()
+            };
+            format!(
+                ": this process has too many open files{limit}; raise the limit \
+                 (`ulimit -n 65536`) or use fewer clients (-c)"
+            )
+        }
+        _ if matches!(
+            e.kind(),
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        ) =>
+        {
+            ": it did not answer in time (overloaded, stopped, or a firewall dropping packets?)"
+                .into()
+        }
+        _ => " (is it running and reachable?)".into(),
+    }
 }
 
 impl LoadSpec {

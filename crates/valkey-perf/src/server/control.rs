@@ -524,13 +524,8 @@ const MAX_QUOTED: usize = 200;
 /// The error for bytes that are not RESP: a server that answers HTTP (or anything else) at
 /// the address is not a Valkey server, and the message says so with its first line.
 fn not_resp(addr: &str, received: &[u8], e: &resp::Error) -> anyhow::Error {
-    let first_line = String::from_utf8_lossy(received)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let first_line = crate::util::truncated(&first_line, 80);
-    if received.starts_with(b"HTTP/") {
+    let first_line = resp::first_line(received, 80);
+    if resp::looks_like_http(received) {
         anyhow::anyhow!(
             "`{addr}` answered with HTTP (`{first_line}`): it is not a Valkey server; check the \
              host and port"
