@@ -76,7 +76,7 @@ pub enum LoadError {
     /// The cancel flag was set before every client was connected; nothing was measured.
     #[error("cancelled before the load started")]
     Cancelled,
-    #[error("cannot start a client thread: {0}")]
+    #[error("cannot start a client thread{}", fd_hint(.0))]
     Runtime(#[source] std::io::Error),
     /// A worker thread panicked: a bug in the load generator. The run is void.
     #[error("load generator thread {thread} panicked: {message}")]
@@ -93,6 +93,23 @@ pub enum LoadError {
 /// What a failed connection most likely means: out of file descriptors (this process's
 /// limit, not the server), no answer in time, or no server there.
 fn connect_hint(e: &std::io::Error) -> String {
+    let fds = fd_hint(e);
+    if !fds.is_empty() {
+        return fds;
+    }
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    ) {
+        return ": it did not answer in time (overloaded, stopped, or a firewall dropping packets?)"
+            .into();
+    }
+    " (is it running and reachable?)".into()
+}
+
+/// For an error from running out of file descriptors: the limit and how to raise it; else
+/// nothing.
+fn fd_hint(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE) => {
             let mut limit = libc::rlimit {
@@ -107,18 +124,10 @@ fn connect_hint(e: &std::io::Error) -> String {
             };
             format!(
                 ": this process has too many open files{limit}; raise the limit \
-                 (`ulimit -n 65536`) or use fewer clients (-c)"
+                 (`ulimit -n 65536`) or use fewer clients"
             )
         }
-        _ if matches!(
-            e.kind(),
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-        ) =>
-        {
-            ": it did not answer in time (overloaded, stopped, or a firewall dropping packets?)"
-                .into()
-        }
-        _ => " (is it running and reachable?)".into(),
+        _ => String::new(),
     }
 }
 

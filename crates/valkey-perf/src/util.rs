@@ -90,6 +90,43 @@ pub fn too_many_open_files(e: &std::io::Error) -> String {
     )
 }
 
+/// Makes sure this process (and the servers and load generators it starts, which inherit
+/// the limit) may open `needed` files: raises the soft limit towards the hard one when it is
+/// lower, and says what to do when even the hard limit is too low.
+pub fn ensure_open_files(needed: u64) -> Result<(), String> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given and nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Ok(());
+    }
+    if limit.rlim_cur >= needed {
+        return Ok(());
+    }
+    // The servers valkey-perf starts want about 10 000 descriptors of their own.
+    let wanted = limit.rlim_max.min(needed.max(16_384));
+    if wanted >= needed {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct it is given; raising the soft limit up to the
+        // hard one needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "this run needs about {needed} open files (a connection per client, per cluster node), \
+         but the limit is {} (hard limit {}); raise it (`ulimit -n {}`) or use fewer clients",
+        limit.rlim_cur,
+        limit.rlim_max,
+        needed.max(65_536)
+    ))
+}
+
 /// `text` cut to at most `max` bytes (on a character boundary), with how much was left out,
 /// for messages that quote input of unbounded size.
 pub fn truncated(text: &str, max: usize) -> std::borrow::Cow<'_, str> {

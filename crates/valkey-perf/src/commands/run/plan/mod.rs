@@ -103,6 +103,9 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
             refusals.join("\n  - ")
         )));
     }
+    if !args.output.dry_run {
+        crate::util::ensure_open_files(open_files_needed(&config.cases)).map_err(usage)?;
+    }
     if client_only {
         running::check_running_server_cases(args, &config.cases)?;
         if !args.output.dry_run {
@@ -130,6 +133,31 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
         results_dir: args.output.results_dir.clone(),
         config_warnings: config.warnings,
     })
+}
+
+/// File descriptors the busiest case needs: a connection per client (per node in a
+/// cluster, where each client reaches every node), plus valkey-perf's own files, control
+/// connections and instruments.
+fn open_files_needed(cases: &[crate::model::Case]) -> u64 {
+    const OWN: u64 = 256;
+    let per_case = |c: &crate::model::Case| {
+        let clients = match c.scenario() {
+            Some(s) => s.streams.iter().map(|st| st.clients).sum(),
+            None => c.clients,
+        };
+        let nodes = if c.topology.cluster {
+            u64::from(c.topology.cluster_nodes) * (1 + u64::from(c.topology.cluster_replicas))
+        } else {
+            1
+        };
+        clients.saturating_mul(nodes)
+    };
+    cases
+        .iter()
+        .map(per_case)
+        .max()
+        .unwrap_or(0)
+        .saturating_add(OWN)
 }
 
 /// The engine: `--engine`, else valkey-benchmark when its path is given, else the native one.
