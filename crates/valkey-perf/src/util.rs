@@ -37,13 +37,25 @@ static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicB
 /// work goes on (servers are stopped, files written) and later lines are dropped. Any other
 /// write error is reported once on stderr.
 pub fn outln(args: std::fmt::Arguments<'_>) {
+    write_stdout(args, b"\n");
+}
+
+/// [`outln`] without the line break (for text that ends in one already).
+pub fn out(args: std::fmt::Arguments<'_>) {
+    write_stdout(args, b"");
+}
+
+fn write_stdout(args: std::fmt::Arguments<'_>, end: &[u8]) {
     use std::io::Write;
     use std::sync::atomic::Ordering;
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
     let mut out = std::io::stdout().lock();
-    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(end))
+        .and_then(|()| out.flush());
     if let Err(e) = written {
         STDOUT_CLOSED.store(true, Ordering::Relaxed);
         if e.kind() != std::io::ErrorKind::BrokenPipe {

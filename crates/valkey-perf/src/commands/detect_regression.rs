@@ -104,7 +104,7 @@ pub fn run(args: DetectArgs) -> Result<Code> {
         "overall": cmp.overall,
         "warnings": cmp.warnings,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::util::outln(format_args!("{}", serde_json::to_string_pretty(&out)?));
     if has_regression {
         return Err(Failure::new(
             Code::Regression,
