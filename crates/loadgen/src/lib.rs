@@ -104,6 +104,10 @@ fn connect_hint(e: &std::io::Error) -> String {
         return ": it did not answer in time (overloaded, stopped, or a firewall dropping packets?)"
             .into();
     }
+    // Bytes that are not RESP: the source says what they were.
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        return String::new();
+    }
     " (is it running and reachable?)".into()
 }
 
