@@ -53,7 +53,7 @@ use transport::{ConnectSpec, Endpoint, Link};
 pub enum LoadError {
     #[error("invalid load spec: {0}")]
     Config(String),
-    #[error("cannot talk to the server at `{endpoint}` (is it running and reachable?)")]
+    #[error("cannot talk to the server at `{endpoint}`{}", connect_hint(.source))]
     Connect {
         endpoint: String,
         #[source]
@@ -76,7 +76,7 @@ pub enum LoadError {
     /// The cancel flag was set before every client was connected; nothing was measured.
     #[error("cancelled before the load started")]
     Cancelled,
-    #[error("cannot start a client thread: {0}")]
+    #[error("cannot start a client thread{}", fd_hint(.0))]
     Runtime(#[source] std::io::Error),
     /// A worker thread panicked: a bug in the load generator. The run is void.
     #[error("load generator thread {thread} panicked: {message}")]
@@ -88,6 +88,51 @@ pub enum LoadError {
         reason: String,
         report: Box<RunReport>,
     },
+}
+
+/// What a failed connection most likely means: out of file descriptors (this process's
+/// limit, not the server), no answer in time, or no server there.
+fn connect_hint(e: &std::io::Error) -> String {
+    let fds = fd_hint(e);
+    if !fds.is_empty() {
+        return fds;
+    }
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    ) {
+        return ": it did not answer in time (overloaded, stopped, or a firewall dropping packets?)"
+            .into();
+    }
+    // Bytes that are not RESP: the source says what they were.
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        return String::new();
+    }
+    " (is it running and reachable?)".into()
+}
+
+/// For an error from running out of file descriptors: the limit and how to raise it; else
+/// nothing.
+fn fd_hint(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE) => {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes into the struct it is given and nothing else.
+            let limit = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+                format!(" (the limit is {})", limit.rlim_cur)
+            } else {
+                String::new()
+            };
+            format!(
+                ": this process has too many open files{limit}; raise the limit \
+                 (`ulimit -n 65536`) or use fewer clients"
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 impl LoadSpec {

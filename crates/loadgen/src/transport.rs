@@ -405,6 +405,16 @@ impl Link {
                         return Ok(frame);
                     }
                     Ok(None) => {}
+                    Err(_) if resp::looks_like_http(self.rbuf.pending()) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "it answered with HTTP (`{}`): it is not a Valkey server; check \
+                                 the host and port",
+                                resp::first_line(self.rbuf.pending(), 80)
+                            ),
+                        ));
+                    }
                     Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
                 }
                 let stream = &mut self.stream;

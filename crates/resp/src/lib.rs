@@ -16,6 +16,23 @@ mod encode;
 pub use decode::{Checked, Error, FrameKind, MAX_DEPTH, check, parse};
 pub use encode::{encode_frame, write_array_len, write_bulk, write_command};
 
+/// Whether bytes that failed to decode are an HTTP answer (a status line, or an HTML page as
+/// an HTTP/0.9 server sends it): whatever sent them is a web server, not a RESP server, and
+/// the caller can say so instead of quoting the decoding error.
+pub fn looks_like_http(bytes: &[u8]) -> bool {
+    let start = bytes.trim_ascii_start();
+    let lower: Vec<u8> = start.iter().take(9).map(u8::to_ascii_lowercase).collect();
+    start.starts_with(b"HTTP/") || lower.starts_with(b"<!doctype") || lower.starts_with(b"<html")
+}
+
+/// The first line of `bytes`, lossily as UTF-8 and at most `max` bytes long, for messages.
+pub fn first_line(bytes: &[u8], max: usize) -> String {
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    String::from_utf8_lossy(&line[..line.len().min(max)])
+        .trim_end()
+        .to_string()
+}
+
 /// A decoded RESP2 or RESP3 value.
 ///
 /// Attributes (`|`) are accepted by the decoder and skipped: the frame they annotate is
@@ -68,5 +85,24 @@ impl Frame {
             Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => Some(String::from_utf8_lossy(b)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_an_http_answer_from_resp() {
+        assert!(looks_like_http(b"HTTP/1.1 400 Bad Request\r\n"));
+        assert!(looks_like_http(b"<!DOCTYPE HTML>\n<html>"));
+        assert!(looks_like_http(b"\n<html><body>"));
+        assert!(!looks_like_http(b"+PONG\r\n"));
+        assert!(!looks_like_http(b"-ERR nope\r\n"));
+        assert_eq!(
+            first_line(b"<!DOCTYPE HTML>\n<html>", 80),
+            "<!DOCTYPE HTML>"
+        );
+        assert_eq!(first_line(b"HTTP/1.0 200 OK\r\nx", 8), "HTTP/1.0");
     }
 }

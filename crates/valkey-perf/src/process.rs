@@ -124,6 +124,8 @@ fn stop_group(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     let mut status = child.try_wait().ok().flatten();
     if status.is_none() {
         let _ = killpg(pgid, Signal::SIGTERM);
+        // A stopped process (SIGSTOP, a debugger) acts on SIGTERM only once continued.
+        let _ = killpg(pgid, Signal::SIGCONT);
         let deadline = Instant::now() + grace;
         while status.is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
@@ -442,6 +444,65 @@ pub fn failure_message(
     msg
 }
 
+/// The file in a temp dir of valkey-perf's (server data, TLS material) that names its owner:
+/// the pid and the start time of the valkey-perf process that made it.
+const OWNER_FILE: &str = "valkey-perf.owner";
+
+/// The prefixes of the temp dirs [`sweep_dead_owners`] looks at.
+pub const OWNED_DIR_PREFIXES: [&str; 2] = ["valkey-perf-data-", "valkey-perf-tls-"];
+
+/// This process's identity as an owner: `<pid> <start time in clock ticks since boot>`, so a
+/// pid reused by another process never passes for the owner.
+fn owner_id(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the parenthesized command name: field 3 (state) onwards; start time is field 22.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let start = rest.split_whitespace().nth(19)?;
+    Some(format!("{pid} {start}"))
+}
+
+/// Marks `dir` (a temp dir this process made) as this process's, so that after a SIGKILL
+/// or an abort the next invocation can tell it was left behind ([`sweep_dead_owners`]).
+pub fn mark_owned(dir: &Path) -> Result<()> {
+    let id = owner_id(std::process::id()).context("reading this process's start time")?;
+    std::fs::write(dir.join(OWNER_FILE), id)
+        .with_context(|| format!("marking `{}` as this run's", dir.display()))
+}
+
+/// Whether the owner named in `dir`'s owner file is gone. `false` when the dir has no
+/// owner file (made by another program, or the instant before it was marked).
+fn owner_is_dead(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join(OWNER_FILE)) else {
+        return false;
+    };
+    let Some(pid) = text.split_whitespace().next().and_then(|p| p.parse().ok()) else {
+        return false;
+    };
+    owner_id(pid).is_none_or(|now| now != text.trim())
+}
+
+/// Removes the temp dirs (server data dirs with their `nodes.conf`, TLS material) that a
+/// valkey-perf killed by SIGKILL or an abort left in `tmp`: those whose owner process is gone.
+/// A live run's dirs, and dirs without an owner mark, are left alone. Returns what was
+/// removed.
+pub fn sweep_dead_owners(tmp: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        let ours = OWNED_DIR_PREFIXES.iter().any(|p| name.starts_with(p));
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if ours && is_dir && owner_is_dead(&path) && std::fs::remove_dir_all(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,6 +628,29 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    #[test]
+    fn sweeps_only_dirs_whose_owner_is_gone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mine = tmp.path().join("valkey-perf-data-live");
+        let dead = tmp.path().join("valkey-perf-data-dead");
+        let unmarked = tmp.path().join("valkey-perf-data-unmarked");
+        let other = tmp.path().join("someone-else");
+        for d in [&mine, &dead, &unmarked, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        mark_owned(&mine).unwrap();
+        // A child that has exited and been reaped: its pid names no process now.
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        std::fs::write(dead.join(OWNER_FILE), format!("{pid} 12345")).unwrap();
+        std::fs::write(dead.join("nodes.conf"), "x").unwrap();
+        std::fs::write(other.join(OWNER_FILE), format!("{pid} 12345")).unwrap();
+        let removed = sweep_dead_owners(tmp.path());
+        assert_eq!(removed, vec![dead.clone()]);
+        assert!(mine.exists() && unmarked.exists() && other.exists() && !dead.exists());
     }
 
     /// Processes of process group `group` that are not zombies, from `/proc/<pid>/stat`.

@@ -40,6 +40,11 @@ pub(crate) const STARVED_WAIT_SHARE: f64 = 0.05;
 enum StreamError {
     #[error("protocol error: {0}")]
     Protocol(resp::Error),
+    /// The peer answered with HTTP: whatever listens there is not a Valkey server.
+    #[error(
+        "the server answered with HTTP (`{0}`): it is not a Valkey server; check the host and port"
+    )]
+    Http(String),
     #[error("the server sent a reply nobody asked for")]
     Unrequested,
 }
@@ -451,6 +456,9 @@ impl Client {
                 Ok(None) => break,
                 Err(e) => {
                     flush(&mut rec, &mut run);
+                    if resp::looks_like_http(pending) {
+                        return Err(StreamError::Http(resp::first_line(pending, 80)));
+                    }
                     return Err(StreamError::Protocol(e));
                 }
             };

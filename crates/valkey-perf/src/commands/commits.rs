@@ -186,8 +186,10 @@ fn resolve(repo: &Path, shas: &[String]) -> Result<Vec<Candidate>> {
 
 fn print_shas(shas: &[String], format: Format) -> Result<()> {
     match format {
-        Format::Text => shas.iter().for_each(|s| println!("{s}")),
-        Format::Json => println!("{}", serde_json::to_string_pretty(shas)?),
+        Format::Text => shas
+            .iter()
+            .for_each(|s| crate::util::outln(format_args!("{s}"))),
+        Format::Json => crate::util::outln(format_args!("{}", serde_json::to_string_pretty(shas)?)),
     }
     Ok(())
 }
@@ -266,14 +268,16 @@ pub fn run(args: CommitsArgs) -> Result<Code> {
             };
             let rows = args.db.open()?.query(&table, &filter)?;
             match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Json => {
+                    crate::util::outln(format_args!("{}", serde_json::to_string_pretty(&rows)?))
+                }
                 Format::Text => {
-                    println!(
+                    crate::util::outln(format_args!(
                         "{:<40}  {:<25}  {:<11}  {:>8}  {:<16}  last error",
                         "sha", "commit time", "status", "attempts", "config"
-                    );
+                    ));
                     for r in &rows {
-                        println!(
+                        crate::util::outln(format_args!(
                             "{:<40}  {:<25}  {:<11}  {:>8}  {:<16}  {}",
                             r.sha,
                             r.timestamp.to_rfc3339(),
@@ -281,7 +285,7 @@ pub fn run(args: CommitsArgs) -> Result<Code> {
                             r.attempts,
                             r.config_hash.as_deref().unwrap_or("-"),
                             r.last_error.as_deref().unwrap_or("")
-                        );
+                        ));
                     }
                 }
             }

@@ -135,7 +135,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Code> {
                 path.display()
             )
         })?,
-        None => print!("{text}"),
+        None => crate::util::out(format_args!("{text}")),
     }
     if args.graphs {
         let files = write_graphs(&cmp, &args.graph_dir)?;

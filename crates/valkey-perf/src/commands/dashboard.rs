@@ -124,7 +124,7 @@ pub fn run(args: DashboardArgs) -> Result<Code> {
     write_page(&args, &page)?;
     eprintln!("dashboard: {} bytes", page.len());
     let Some(addr) = args.serve.clone() else {
-        println!("{}", args.output.display());
+        crate::util::outln(format_args!("{}", args.output.display()));
         return Ok(Code::Success);
     };
     crate::process::install_signal_handlers()?;
@@ -137,7 +137,7 @@ pub fn run(args: DashboardArgs) -> Result<Code> {
         .local_addr()
         .context("reading the listening address")?;
     // stdout: the address to open, then nothing else, so callers can read it.
-    println!("http://{local}/");
+    crate::util::outln(format_args!("http://{local}/"));
     std::io::stdout().flush().ok();
     let mut page = page;
     let mut checked = Instant::now();

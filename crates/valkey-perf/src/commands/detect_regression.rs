@@ -360,7 +360,7 @@ fn report(
         "overall": cmp.overall,
         "warnings": cmp.warnings,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::util::outln(format_args!("{}", serde_json::to_string_pretty(&out)?));
     if has_regression {
         return Err(Failure::new(
             Code::Regression,

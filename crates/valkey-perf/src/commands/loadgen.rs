@@ -181,7 +181,7 @@ impl Test {
 fn workloads(args: &LoadgenArgs) -> anyhow::Result<Vec<Test>> {
     if !args.command.is_empty() {
         return Ok(vec![Test {
-            title: args.command.join(" "),
+            title: crate::util::truncated(&args.command.join(" "), MAX_TITLE).into_owned(),
             command: CommandSpec::Template(args.command.clone()),
             prepares: None,
         }]);
@@ -392,8 +392,65 @@ fn summary(title: &str, args: &LoadgenArgs, r: &RunReport) -> String {
     out
 }
 
+/// The flags whose zero (or out-of-range) value makes no run: a usage error naming the flag
+/// and the range, before anything connects.
+fn check_ranges(args: &LoadgenArgs) -> anyhow::Result<()> {
+    let at_least_one = [
+        ("-c", args.clients as u64),
+        ("-P", args.pipeline as u64),
+        ("--threads", args.threads as u64),
+        (
+            "-n",
+            if args.duration.is_some() {
+                1
+            } else {
+                args.requests
+            },
+        ),
+        ("-r", args.keyspacelen.unwrap_or(1)),
+    ];
+    for (flag, value) in at_least_one {
+        if value == 0 {
+            return Err(exit::usage(format!(
+                "`{flag} 0`: {flag} must be at least 1"
+            )));
+        }
+    }
+    if let Some(rps) = args.rps.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        return Err(exit::usage(format!(
+            "`--rps {rps}`: the request rate must be a positive number of requests per second"
+        )));
+    }
+    let share = args.max_error_share;
+    if !(0.0..=1.0).contains(&share) {
+        return Err(exit::usage(format!(
+            "`--max-error-share {share}`: a share lies between 0 and 1 (0.01 tolerates 1 % of requests failing)"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a load error is the user's to fix (a flag, a credential, a file), which is a usage
+/// error (exit 2) like `run`'s; the rest (a server that cannot be reached, a crashed thread)
+/// are not.
+fn is_usage(e: &LoadError) -> bool {
+    matches!(
+        e,
+        LoadError::Config(_)
+            | LoadError::Workload(_)
+            | LoadError::Pin(_)
+            | LoadError::Auth { .. }
+            | LoadError::Tls { .. }
+            | LoadError::TlsConfig(_)
+    )
+}
+
+/// How much of a custom command's text titles and messages quote.
+const MAX_TITLE: usize = 200;
+
 /// Runs `valkey-perf loadgen`.
 pub fn run(args: LoadgenArgs) -> anyhow::Result<Code> {
+    check_ranges(&args)?;
     let list = workloads(&args)?;
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -417,13 +474,19 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<Code> {
             Ok((t.title, spec))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // Everything the load generator refuses without connecting is refused before any run.
+    for (title, spec) in &specs {
+        if let Err(e) = spec.validate() {
+            return Err(exit::usage(format!("`{title}`: {e}")));
+        }
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, cancel.clone())
             .context("cannot install the Ctrl-C handler")?;
     }
     if args.csv {
-        println!("{CSV_HEADER}");
+        crate::util::outln(format_args!("{CSV_HEADER}"));
     }
     let mut json = Vec::new();
     let mut failed = 0;
@@ -438,19 +501,25 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<Code> {
             Ok(r) => (Some(r), None),
             Err(LoadError::RunFailed { reason, report }) => (Some(*report), Some(reason)),
             Err(e) => {
-                return Err(
-                    anyhow::Error::new(e).context(format!("`{title}` against `{}`", spec.address))
-                );
+                let what = format!("`{title}` against `{}`", spec.address);
+                if is_usage(&e) {
+                    return Err(exit::usage(format!("{what}: {e}")));
+                }
+                return Err(anyhow::Error::new(e).context(what));
             }
         };
-        if let Some(r) = &report {
+        // A failed run's throughput is no result: it goes to the JSON report and the error
+        // to stderr, and stdout prints no figure for it.
+        if let (Some(r), None) = (&report, &error) {
             if args.csv {
-                println!("{}", csv_line(title, r));
+                crate::util::outln(format_args!("{}", csv_line(title, r)));
             } else if args.quiet {
-                println!("{}", quiet_line(title, r));
+                crate::util::outln(format_args!("{}", quiet_line(title, r)));
             } else {
-                println!("{}", summary(title, &args, r));
+                crate::util::outln(format_args!("{}", summary(title, &args, r)));
             }
+        }
+        if let Some(r) = &report {
             for w in &r.warnings {
                 eprintln!("warning: {title}: {w}");
             }

@@ -159,7 +159,7 @@ pub fn run(args: PushArgs) -> Result<Code> {
                         failed.push(file.display().to_string());
                     }
                 }
-                println!("{line}");
+                crate::util::outln(format_args!("{line}"));
             }
             Err(e) => {
                 eprintln!(

@@ -88,7 +88,7 @@ pub fn measure(case: &Case, control: &mut Control) -> Result<Measurement> {
         pops: false,
     };
     let loaded_at = Instant::now();
-    let written = seed::seed(control, &plan, case.data_size)?;
+    let written = seed::seed(control, &plan, case.data_size, None)?;
     let load_secs = loaded_at.elapsed().as_secs_f64();
     let loaded = settled_used_memory(control)?;
     let keys = match control.call(&["DBSIZE"])? {

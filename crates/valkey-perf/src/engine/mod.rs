@@ -49,6 +49,9 @@ pub struct RunRequest<'a> {
     pub control: &'a mut Control,
     /// Longest the load may take before it is stopped and the run fails.
     pub deadline: Duration,
+    /// When `--run-timeout` bounds the whole run: its end. Seeding stops there, and the load
+    /// gets at most what is left.
+    pub run_end: Option<Instant>,
     /// Where the native engine writes each run's histogram file.
     pub histogram_dir: &'a Path,
     pub run_index: u32,
@@ -129,6 +132,7 @@ impl Engine {
             load,
             control,
             deadline,
+            run_end,
             histogram_dir,
             run_index,
             instruments,
@@ -138,11 +142,19 @@ impl Engine {
             return memory::measure(case, control);
         }
         let seed_plan = SeedPlan::for_case(case);
-        let not_seeded = self.seed(case, load, control, seed_plan.as_ref(), deadline)?;
+        let not_seeded = self.seed(
+            case,
+            load,
+            control,
+            seed_plan.as_ref(),
+            left(deadline, run_end)?,
+            run_end,
+        )?;
         if let Some(waiter) = replicas {
-            let n = waiter.wait(REPLICATION_DEADLINE)?;
+            let n = waiter.wait(left(REPLICATION_DEADLINE, run_end)?)?;
             tracing::debug!("{n} replicas caught up with their primaries");
         }
+        let deadline = left(deadline, run_end)?;
         let started_at = now_utc_ms();
         let mut measurement = match self {
             Engine::External(bench) => {
@@ -187,6 +199,7 @@ impl Engine {
         control: &mut Control,
         plan: Option<&SeedPlan>,
         deadline: Duration,
+        run_end: Option<Instant>,
     ) -> Result<Option<Warning>> {
         let not_seeded = |why: &str, hint: &str| {
             Some(Warning::new(WarningKind::NotSeeded, format!("not seeded: {why}")).with_hint(hint))
@@ -195,7 +208,7 @@ impl Engine {
             (None, _, _) => None,
             (Some(sp), false, _) => {
                 let started = Instant::now();
-                let n = seed::seed(control, sp, case.data_size)?;
+                let n = seed::seed(control, sp, case.data_size, run_end)?;
                 tracing::debug!("seeded {n} × {} in {:.2?}", sp.write, started.elapsed());
                 None
             }
@@ -238,6 +251,7 @@ impl Engine {
             case,
             load,
             deadline,
+            run_end,
             histogram_dir,
             run_index,
             instruments,
@@ -248,7 +262,7 @@ impl Engine {
             .context("measure_scenario needs a scenario case")?;
         if let Some(command) = &scenario.populate_with {
             let started = Instant::now();
-            let n = native::populate(case, load, command, deadline)
+            let n = native::populate(case, load, command, left(deadline, run_end)?)
                 .with_context(|| format!("populating with `{}`", command.join(" ")))?;
             tracing::info!(
                 "populated {n} keys with `{}` in {:.2?}",
@@ -257,6 +271,7 @@ impl Engine {
             );
         }
         let started_at = now_utc_ms();
+        let deadline = left(deadline, run_end)?;
         let outcomes = in_window(instruments, || match self {
             Engine::External(bench) => {
                 if bench.needs_separate_warmup(case) {
@@ -303,6 +318,19 @@ impl Engine {
             })
             .collect())
     }
+}
+
+/// What is left of `deadline` before the run's end (`--run-timeout`); an error once nothing
+/// is.
+fn left(deadline: Duration, run_end: Option<Instant>) -> Result<Duration> {
+    let Some(end) = run_end else {
+        return Ok(deadline);
+    };
+    let left = end.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        anyhow::bail!("the run did not finish within --run-timeout");
+    }
+    Ok(deadline.min(left))
 }
 
 /// Runs `load` inside the instruments' window. The window closes even after a failed load,

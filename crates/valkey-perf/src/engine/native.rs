@@ -104,8 +104,8 @@ fn run_watched_together(
                     why_stopped = Some("stopped: the server is gone".to_string());
                 } else if started.elapsed() > deadline {
                     why_stopped = Some(format!(
-                        "did not finish within {}s and was stopped (see --run-timeout)",
-                        deadline.as_secs()
+                        "did not finish within {:.1}s and was stopped (see --run-timeout)",
+                        deadline.as_secs_f64()
                     ));
                 }
                 if why_stopped.is_some() {

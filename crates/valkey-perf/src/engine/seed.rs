@@ -3,8 +3,10 @@
 //! hit and pops never run on empty keys. Writes are pipelined over one control connection.
 
 use crate::model::{BenchmarkMode, Builtin, Case};
+use crate::process::interrupted;
 use crate::server::control::Control;
 use anyhow::{Result, bail};
+use std::time::Instant;
 
 /// Commands per pipelined batch.
 const BATCH: u64 = 1000;
@@ -94,12 +96,34 @@ fn pops_per_second(pipeline: u64) -> u64 {
     POPS_PER_SECOND * pipeline.clamp(1, POP_PIPELINE_GAIN)
 }
 
-/// Writes the seed data. Returns the number of write commands sent.
-pub fn seed(control: &mut Control, plan: &SeedPlan, data_size: u64) -> Result<u64> {
+/// Writes the seed data. Returns the number of write commands sent. Between batches it stops
+/// on Ctrl-C / SIGTERM and at `until` (the end `--run-timeout` gives the run), saying how far
+/// it got: a keyspace of millions of keys takes a while.
+pub fn seed(
+    control: &mut Control,
+    plan: &SeedPlan,
+    data_size: u64,
+    until: Option<Instant>,
+) -> Result<u64> {
     let value = "x".repeat(data_size as usize);
     let mut sent = 0;
     let mut start = 0;
     while start < plan.count {
+        if interrupted() {
+            bail!(
+                "interrupted while seeding with {} ({sent} of {} written)",
+                plan.write,
+                plan.count
+            );
+        }
+        if until.is_some_and(|end| Instant::now() >= end) {
+            bail!(
+                "seeding with {} did not finish within --run-timeout ({sent} of {} written); \
+                 raise --run-timeout or lower `keyspacelen`",
+                plan.write,
+                plan.count
+            );
+        }
         let end = (start + BATCH).min(plan.count);
         let mut batch: Vec<Vec<String>> = Vec::with_capacity((end - start) as usize);
         for i in start..end {

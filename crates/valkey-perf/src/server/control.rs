@@ -6,8 +6,10 @@
 //! loop, and INFO parsing. The wire format is `crates/resp`'s; replies are `resp::Frame`s.
 //!
 //! Imports nothing inside `server/`; outside it, the `resp` codec and `loadgen`'s address
-//! parts (`ClientTls`, `Credentials`) and TLS client configuration, nothing else of this
-//! crate. Knows nothing of server processes: `standalone`, `cluster` and `deployment` use it.
+//! parts (`ClientTls`, `Credentials`) and TLS client configuration, and `util`'s message
+//! helpers and `process::interrupted` (a blocked wait notices Ctrl-C); nothing else of this
+//! crate. Owns [`RunEnd`], the cap `--run-timeout` puts on
+//! every control wait, and [`Unresponsive`], a live server that did not answer in time. Knows nothing of server processes: `standalone`, `cluster` and `deployment` use it.
 
 use anyhow::{Context, Result, bail};
 use loadgen::{ClientTls, Credentials};
@@ -15,7 +17,7 @@ use rustls::pki_types::ServerName;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A decoded reply. Control connections speak RESP2 (they never send `HELLO 3`), so replies
 /// are simple strings, errors, integers, bulk strings, `Null` and arrays.
@@ -160,26 +162,97 @@ impl TlsConnector {
                 )
             })?;
         }
-        Ok(Control::over(
-            addr,
-            Box::new(rustls::StreamOwned::new(conn, stream)),
-        ))
+        let socket = stream.try_clone().ok();
+        Ok(
+            Control::over(addr, Box::new(rustls::StreamOwned::new(conn, stream)))
+                .with_socket(socket, timeout),
+        )
     }
 }
 
-/// A TCP connection to `addr` with read, write and connect timeouts, Nagle off.
+/// A TCP connection to `addr` with read, write and connect timeouts (cut to the current
+/// [`RunEnd`]), Nagle off. Running out of file descriptors says so, with the limit.
 fn tcp_connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
     let sock = addr
         .to_socket_addrs()
         .with_context(|| format!("resolving `{addr}`"))?
         .next()
         .with_context(|| format!("`{addr}` resolves to no address"))?;
-    let stream = TcpStream::connect_timeout(&sock, timeout)
-        .with_context(|| format!("connecting to `{addr}`"))?;
+    let timeout = RunEnd::cap(timeout);
+    let stream = TcpStream::connect_timeout(&sock, timeout).map_err(|e| {
+        if crate::util::is_too_many_open_files(&e) {
+            anyhow::anyhow!(
+                "connecting to `{addr}`: {}",
+                crate::util::too_many_open_files(&e)
+            )
+        } else if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+            anyhow::anyhow!("connecting to `{addr}`: no answer within {timeout:.1?}")
+        } else {
+            anyhow::Error::new(e).context(format!("connecting to `{addr}`"))
+        }
+    })?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// The end of the run under way, when `--run-timeout` bounds it: no control connection waits
+/// past it (connect, read or write), so a server that stopped answering cannot stretch a run
+/// beyond its timeout. Set for the length of a run by [`RunEnd::until`]; one run at a time.
+pub struct RunEnd(());
+
+static RUN_END: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+
+/// Shortest wait a capped control call still gets, so cleanup after a run that hit its
+/// timeout (closing the instruments, stopping the servers) can still talk to a live server.
+const MIN_CAPPED_WAIT: Duration = Duration::from_millis(250);
+
+impl RunEnd {
+    /// Caps control I/O at `end` until the returned guard is dropped (`None`: no cap).
+    pub fn until(end: Option<Instant>) -> RunEnd {
+        *RUN_END.lock().unwrap_or_else(|e| e.into_inner()) = end;
+        RunEnd(())
+    }
+
+    /// Moves the end of the run this guard caps.
+    pub fn reset(&self, end: Option<Instant>) {
+        *RUN_END.lock().unwrap_or_else(|e| e.into_inner()) = end;
+    }
+
+    /// `timeout`, cut to the time left until the run's end.
+    pub fn cap(timeout: Duration) -> Duration {
+        match *RUN_END.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(end) => timeout.min(
+                end.saturating_duration_since(Instant::now())
+                    .max(MIN_CAPPED_WAIT),
+            ),
+            None => timeout,
+        }
+    }
+}
+
+impl Drop for RunEnd {
+    fn drop(&mut self) {
+        *RUN_END.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// A live server that did not answer in time: busy with a long command (`DEBUG SLEEP`, a big
+/// `KEYS`), stopped (SIGSTOP), or overloaded. Not a dead server: its socket is open.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the server at `{addr}` did not answer within {waited:.1?}: it is alive but unresponsive \
+     (busy with a long command such as DEBUG SLEEP, stopped, or overloaded)"
+)]
+pub struct Unresponsive {
+    pub addr: String,
+    pub waited: Duration,
+}
+
+/// Whether an error chain says a server was alive but did not answer in time.
+pub fn is_unresponsive(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<Unresponsive>())
 }
 
 /// How many bytes one read asks for.
@@ -189,6 +262,11 @@ const READ_CHUNK: usize = 16 * 1024;
 pub struct Control {
     addr: String,
     transport: Box<dyn Transport>,
+    /// The TCP socket under the transport (a second handle of it), to cut each read and write
+    /// to the time left in the run ([`RunEnd`]); `None` for a test's scripted transport.
+    socket: Option<TcpStream>,
+    /// The I/O timeout the connection was opened with.
+    timeout: Duration,
     /// Received bytes; `recv[start..]` is not yet decoded (the start of the next reply).
     recv: Vec<u8>,
     start: usize,
@@ -199,7 +277,8 @@ impl Control {
     pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Control> {
         let addr = format!("{host}:{port}");
         let stream = tcp_connect(&addr, timeout)?;
-        Ok(Control::over(addr, Box::new(stream)))
+        let socket = stream.try_clone().ok();
+        Ok(Control::over(addr, Box::new(stream)).with_socket(socket, timeout))
     }
 
     /// Wraps an already connected transport (TLS, or a test's scripted bytes).
@@ -207,9 +286,85 @@ impl Control {
         Control {
             addr,
             transport,
+            socket: None,
+            timeout: Duration::MAX,
             recv: Vec::new(),
             start: 0,
         }
+    }
+
+    /// The socket under the transport and the I/O timeout it was opened with.
+    fn with_socket(mut self, socket: Option<TcpStream>, timeout: Duration) -> Control {
+        self.socket = socket;
+        self.timeout = timeout;
+        self
+    }
+
+    /// The longest one I/O step may wait: the connection's timeout cut to the time left in
+    /// the run ([`RunEnd`]).
+    fn step_wait(&self) -> Duration {
+        RunEnd::cap(self.timeout)
+    }
+
+    /// Sets the socket's timeouts to the next slice of a wait that ends at `until`, so that
+    /// a blocked read or write comes back often enough to notice Ctrl-C. Without a socket
+    /// handle (a test's transport) the slice is the transport's own business.
+    fn arm_slice(&self, until: Instant) {
+        if let Some(socket) = &self.socket {
+            let left = until.saturating_duration_since(Instant::now());
+            let slice = left.clamp(Duration::from_millis(1), IO_SLICE);
+            let _ = socket.set_read_timeout(Some(slice));
+            let _ = socket.set_write_timeout(Some(slice));
+        }
+    }
+
+    /// Whether a timed-out slice of a wait ending at `until` should be retried; an error when
+    /// the user interrupted valkey-perf.
+    fn retry_slice(&self, e: &std::io::Error, until: Instant) -> Result<bool> {
+        if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
+            return Ok(false);
+        }
+        if super::process::interrupted() {
+            bail!("interrupted while waiting for `{}`", self.addr);
+        }
+        Ok(self.socket.is_some() && Instant::now() < until)
+    }
+
+    /// An I/O error of this connection, with a timeout named as one ([`Unresponsive`]) and
+    /// running out of file descriptors named as that.
+    fn io_error(&self, e: std::io::Error, waited: Duration) -> anyhow::Error {
+        match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => Unresponsive {
+                addr: self.addr.clone(),
+                waited,
+            }
+            .into(),
+            _ if crate::util::is_too_many_open_files(&e) => {
+                anyhow::anyhow!("{}", crate::util::too_many_open_files(&e))
+            }
+            _ => e.into(),
+        }
+    }
+
+    /// Writes a whole request, within the time left.
+    fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        let wait = self.step_wait();
+        let until = after(wait);
+        let mut sent = 0;
+        while sent < bytes.len() {
+            self.arm_slice(until);
+            match self.transport.write(&bytes[sent..]) {
+                Ok(0) => bail!("connection closed by the server"),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if !self.retry_slice(&e, until)? {
+                        return Err(self.io_error(e, wait));
+                    }
+                }
+            }
+        }
+        self.transport.flush().map_err(|e| self.io_error(e, wait))
     }
 
     pub fn addr(&self) -> &str {
@@ -222,13 +377,16 @@ impl Control {
         let mut out = Vec::new();
         resp::write_command(&mut out, args);
         let addr = self.addr.clone();
-        self.transport
-            .write_all(&out)
-            .with_context(|| format!("sending `{}` to `{addr}`", args.join(" ")))?;
+        self.send(&out).with_context(|| {
+            format!(
+                "sending `{}` to `{addr}`",
+                crate::util::truncated(&args.join(" "), MAX_QUOTED)
+            )
+        })?;
         self.read_reply().with_context(|| {
             format!(
                 "reading the reply to `{}` from `{addr}`",
-                args.first().unwrap_or(&"")
+                crate::util::truncated(args.first().unwrap_or(&""), MAX_QUOTED)
             )
         })
     }
@@ -240,7 +398,7 @@ impl Control {
             resp::write_command(&mut out, args);
         }
         let addr = self.addr.clone();
-        self.transport.write_all(&out).with_context(|| {
+        self.send(&out).with_context(|| {
             format!("sending {} pipelined commands to `{addr}`", commands.len())
         })?;
         (0..commands.len())
@@ -257,7 +415,12 @@ impl Control {
             if e.starts_with("NOAUTH") {
                 return Err(AuthError::new(&self.addr, e, None).into());
             }
-            bail!("`{}` failed on `{}`: {e}", args.join(" "), self.addr);
+            bail!(
+                "`{}` failed on `{}`: {}",
+                crate::util::truncated(&args.join(" "), MAX_QUOTED),
+                self.addr,
+                crate::util::truncated(e, MAX_QUOTED)
+            );
         }
         Ok(reply)
     }
@@ -273,8 +436,7 @@ impl Control {
         let mut out = Vec::new();
         resp::write_command(&mut out, &args);
         let addr = self.addr.clone();
-        self.transport
-            .write_all(&out)
+        self.send(&out)
             .with_context(|| format!("sending AUTH to `{addr}`"))?;
         let reply = self
             .read_reply()
@@ -308,8 +470,12 @@ impl Control {
     /// (the next pipelined replies) stay for the next call. An incomplete reply means "read
     /// more"; the connection closing before the reply is complete is an error.
     fn read_reply(&mut self) -> Result<Frame> {
+        let wait = self.step_wait();
+        let until = after(wait);
         loop {
-            if let Some((frame, len)) = resp::parse(&self.recv[self.start..])? {
+            let parsed = resp::parse(&self.recv[self.start..])
+                .map_err(|e| not_resp(&self.addr, &self.recv[self.start..], &e))?;
+            if let Some((frame, len)) = parsed {
                 self.start += len;
                 if self.start == self.recv.len() {
                     self.recv.clear();
@@ -321,6 +487,7 @@ impl Control {
             self.start = 0;
             let filled = self.recv.len();
             self.recv.resize(filled + READ_CHUNK, 0);
+            self.arm_slice(until);
             let read = self.transport.read(&mut self.recv[filled..]);
             self.recv.truncate(filled + read.as_ref().map_or(0, |n| *n));
             match read {
@@ -331,9 +498,43 @@ impl Control {
                 ),
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    if !self.retry_slice(&e, until)? {
+                        return Err(self.io_error(e, wait));
+                    }
+                }
             }
         }
+    }
+}
+
+/// The instant `wait` from now (a year from now when that is beyond what an `Instant` holds).
+fn after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
+/// The longest a blocked control read or write waits before it looks at Ctrl-C again.
+const IO_SLICE: Duration = Duration::from_millis(250);
+
+/// How much of a command or reply an error message quotes.
+const MAX_QUOTED: usize = 200;
+
+/// The error for bytes that are not RESP: a server that answers HTTP (or anything else) at
+/// the address is not a Valkey server, and the message says so with its first line.
+fn not_resp(addr: &str, received: &[u8], e: &resp::Error) -> anyhow::Error {
+    let first_line = resp::first_line(received, 80);
+    if resp::looks_like_http(received) {
+        anyhow::anyhow!(
+            "`{addr}` answered with HTTP (`{first_line}`): it is not a Valkey server; check the \
+             host and port"
+        )
+    } else {
+        anyhow::anyhow!(
+            "`{addr}` answered with bytes that are not RESP (`{first_line}`: {e}): it is not a \
+             Valkey server, or not speaking this protocol; check the host, port and TLS settings"
+        )
     }
 }
 
@@ -457,6 +658,43 @@ mod tests {
         assert_eq!(ctl.call_text(&["INFO"]).unwrap(), "# Server\r\na:1");
         let (mut ctl, _) = scripted(b":3\r\n", 64);
         assert!(ctl.call_text(&["DBSIZE"]).is_err());
+    }
+
+    #[test]
+    fn an_http_server_is_named_as_not_valkey() {
+        let (mut ctl, _) = scripted(b"HTTP/1.0 400 Bad Request\nServer: x\n\n", 64);
+        let err = format!("{:#}", ctl.call_raw(&["PING"]).unwrap_err());
+        assert!(
+            err.contains(
+                "answered with HTTP (`HTTP/1.0 400 Bad Request`): it is not a Valkey server"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("bare LF"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_command_is_not_echoed_whole() {
+        let (mut ctl, _) = scripted(b"-ERR unknown command\r\n", 64);
+        let name = "X".repeat(10 << 20);
+        let err = format!("{:#}", ctl.call(&[&name]).unwrap_err());
+        assert!(err.len() < 1000, "{} bytes", err.len());
+        assert!(err.contains("more bytes"), "{}", &err[..300]);
+    }
+
+    #[test]
+    fn a_silent_server_is_unresponsive_not_dead() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut ctl = Control::connect("127.0.0.1", port, Duration::from_millis(300)).unwrap();
+        let started = Instant::now();
+        let err = ctl.call(&["PING"]).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let msg = format!("{err:#}");
+        assert!(is_unresponsive(&err), "{msg}");
+        assert!(msg.contains("alive but unresponsive"), "{msg}");
+        assert!(!msg.contains("os error 11"), "{msg}");
+        drop(listener);
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub const CLUSTER_READY_DEADLINE: Duration = Duration::from_secs(60);
 /// How often `check_alive` PINGs a running server valkey-perf did not start.
 pub const EXTERNAL_PING_EVERY: Duration = Duration::from_secs(2);
 
+/// The longest a liveness PING of a running server waits: the load's own checks (deadline,
+/// Ctrl-C) wait for it.
+pub const LIVENESS_PING: Duration = Duration::from_millis(500);
+
 /// Where started servers run and how they are reached (the parts of a start that do not
 /// depend on the case).
 #[derive(Debug, Clone)]
@@ -360,8 +364,11 @@ impl Deployment {
     }
 
     /// An error (with log tails) when a started server died, or when a running server no
-    /// longer answers PING. Cheap enough to call often during load: a started server is
-    /// checked without traffic, a running one is pinged at most every `EXTERNAL_PING_EVERY`.
+    /// longer accepts connections. Cheap enough to call often during load: a started server
+    /// is checked without traffic, a running one is pinged at most every
+    /// `EXTERNAL_PING_EVERY`, waiting at most [`LIVENESS_PING`]. A running server that
+    /// accepts the connection but does not answer in time is alive (busy or stopped): that is
+    /// [`Deployment::responsive`]'s business, not a death.
     pub fn check_alive(&mut self) -> Result<()> {
         match self {
             Deployment::Standalone(s) => s.check_alive(),
@@ -371,15 +378,31 @@ impl Deployment {
                     return Ok(());
                 }
                 *last_ping = Some(Instant::now());
-                self.ping()
+                match self.ping_within(LIVENESS_PING) {
+                    Err(e) if control::is_unresponsive(&e) => Ok(()),
+                    other => other,
+                }
             }
         }
     }
 
+    /// `Err(Unresponsive ...)` when the (seed) server accepts connections but does not answer
+    /// PING within `within`; a dead one is [`Deployment::check_alive`]'s. For the message of
+    /// a run that failed on a live server.
+    pub fn responsive(&self, within: Duration) -> Result<()> {
+        self.ping_within(within)
+    }
+
     /// PINGs the (seed) server now.
     pub fn ping(&self) -> Result<()> {
+        self.ping_within(Duration::from_secs(10))
+    }
+
+    /// PINGs the (seed) server, waiting at most `within`.
+    fn ping_within(&self, within: Duration) -> Result<()> {
         let ep = self.address();
-        self.control()
+        self.connector()
+            .connect(&ep.host, ep.port, within)
             .and_then(|mut c| c.call(&["PING"]).map(drop))
             .with_context(|| format!("the server at `{ep}` no longer answers PING"))
     }

@@ -123,6 +123,7 @@ impl ServerHandle {
                 .prefix("valkey-perf-data-")
                 .tempdir()
                 .context("creating a server data directory")?;
+            super::process::mark_owned(data_dir.path())?;
             let log_path = spec.log_dir.join(format!("{}-{port}.log", spec.name));
             let child = ManagedChild::spawn(
                 &spec.name,

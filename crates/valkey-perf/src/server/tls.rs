@@ -87,6 +87,7 @@ impl TlsMaterial {
             .context("creating a private directory for TLS certificates")?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("making `{}` private", dir.path().display()))?;
+        super::process::mark_owned(dir.path())?;
 
         let ca_key = KeyPair::generate().context("generating the CA key")?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;

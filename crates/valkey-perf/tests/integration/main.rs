@@ -7,6 +7,7 @@ mod config;
 mod dashboard;
 mod flamegraphs;
 mod grafana;
+mod hardening_run;
 mod history;
 mod instructions;
 mod layout;

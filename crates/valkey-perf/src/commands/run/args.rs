@@ -174,8 +174,9 @@ pub struct EngineArgs {
     /// valkey-benchmark (or redis-benchmark) binary for the valkey-benchmark engine.
     #[arg(long, value_name = "FILE", display_order = 20)]
     pub valkey_benchmark_path: Option<PathBuf>,
-    /// Longest one load-generator run may take before it is stopped and counted as failed
-    /// (default: 60 s plus the configured duration, or 60 s plus 1 s per 2000 requests).
+    /// Longest one run may take (a running server's flush, seeding, warm-up and load) before
+    /// it is stopped and counted as failed (default: only the load is bounded, by 60 s plus
+    /// the configured duration, or 60 s plus 1 s per 2000 requests).
     #[arg(long, value_name = "SECONDS", display_order = 30)]
     pub run_timeout: Option<u64>,
 }

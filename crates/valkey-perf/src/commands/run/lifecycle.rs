@@ -12,6 +12,7 @@ use super::record::ServerFacts;
 use crate::engine::{Engine, RunRequest};
 use crate::model::{BenchmarkMode, Case, Warning, WarningKind};
 use crate::process::interrupted;
+use crate::server::control::{RunEnd, is_unresponsive};
 use crate::server::instruments::{InstrumentReport, InstrumentSpec, Instruments};
 use crate::server::tls::ServerTls;
 use crate::server::{Deployment, StartOptions};
@@ -29,6 +30,50 @@ pub(super) fn run_deadline(plan: &Plan, case: &Case) -> Duration {
                 },
         )
     })
+}
+
+/// The clock of one run under `--run-timeout`: the run's end, which seeding, the load and
+/// every control connection ([`RunEnd`]) honour. It starts with the run (a running server's
+/// flush included) and starts again once servers valkey-perf started are up, whose start has
+/// deadlines of its own. Without `--run-timeout` there is no end, only the load's deadline.
+pub(super) struct RunClock {
+    timeout: Option<Duration>,
+    end: Option<Instant>,
+    /// Caps control I/O at `end` while the run lasts.
+    cap: RunEnd,
+}
+
+impl RunClock {
+    pub fn start(plan: &Plan) -> RunClock {
+        let end = plan.deadline.map(|d| Instant::now() + d);
+        RunClock {
+            timeout: plan.deadline,
+            end,
+            cap: RunEnd::until(end),
+        }
+    }
+
+    /// Starts the clock again: the servers valkey-perf started are up.
+    pub fn restart(&mut self) {
+        self.end = self.timeout.map(|d| Instant::now() + d);
+        self.cap.reset(self.end);
+    }
+
+    pub fn end(&self) -> Option<Instant> {
+        self.end
+    }
+}
+
+/// A failed run's error, with what the servers say about it: a live server that does not
+/// answer PING within a second is named unresponsive (busy or stopped), not dead.
+pub(super) fn with_server_state(deployment: &Deployment, e: anyhow::Error) -> anyhow::Error {
+    if interrupted() || is_unresponsive(&e) {
+        return e;
+    }
+    match deployment.responsive(Duration::from_secs(1)) {
+        Err(u) if is_unresponsive(&u) => anyhow::anyhow!("{e:#}; {}", u.root_cause()),
+        _ => e,
+    }
 }
 
 /// Why one run did not produce a record.
@@ -237,6 +282,8 @@ pub(super) struct WindowPlan<'a> {
     pub target: &'a Target,
     pub run_index: u32,
     pub deadline: Duration,
+    /// The run's end when `--run-timeout` bounds it (see [`RunClock`]).
+    pub run_end: Option<Instant>,
     /// Reads go to replicas: after seeding, wait until they have the data.
     pub wait_for_replicas: bool,
     pub instruments: InstrumentSpec,
@@ -279,6 +326,7 @@ pub(super) fn measure_window<T>(
             load: &load,
             control: &mut control,
             deadline: window.deadline,
+            run_end: window.run_end,
             histogram_dir: &window.target.dir.join("histograms"),
             run_index: window.run_index,
             instruments: &mut instruments,

@@ -17,7 +17,7 @@ pub use args::{EngineChoice, Mode, RunArgs};
 
 use super::logging::{self, Progress};
 use crate::compare::stats::Summary;
-use crate::exit::Code;
+use crate::exit::{Code, Failure};
 use crate::model::{Case, Record, RunStatus, Warning};
 use crate::process::interrupted;
 use crate::results::{MetricsFile, env};
@@ -40,6 +40,7 @@ pub fn run(args: RunArgs) -> Result<Code> {
             serve::print_serve_plan(&plan);
             return Ok(Code::Success);
         }
+        sweep_left_behind();
         return serve::serve(&plan);
     }
     let plan = plan::lower(&args)?;
@@ -47,9 +48,21 @@ pub fn run(args: RunArgs) -> Result<Code> {
         plan::print_plan(&plan);
         return Ok(Code::Success);
     }
+    sweep_left_behind();
     let outcome = execute(&plan);
     logging::close_log_files();
     outcome
+}
+
+/// Removes the server data dirs and TLS material that earlier invocations killed by SIGKILL
+/// or an abort left in the temp folder (their owner process is gone); a live run's stay.
+fn sweep_left_behind() {
+    for dir in crate::process::sweep_dead_owners(&std::env::temp_dir()) {
+        tracing::info!(
+            "removed `{}`, left behind by a valkey-perf that is gone",
+            dir.display()
+        );
+    }
 }
 
 /// Opens every target's `metrics.json` and log file (and links a git ref's directory).
@@ -60,7 +73,7 @@ fn open_results(plan: &Plan) -> Result<Vec<MetricsFile>> {
         logging::add_log_file(&t.dir.join("logs.txt"))?;
         files.push(file);
         if t.is_git_ref && t.dir == plan.results_dir.join(&t.commit) {
-            link_ref_dir(&plan.results_dir, &t.label, &t.commit);
+            crate::results::link_ref_dir(&plan.results_dir, &t.label, &t.commit);
         }
     }
     Ok(files)
@@ -129,6 +142,8 @@ enum Stop {
     Interrupted,
     /// A server did not start.
     ServerStart(anyhow::Error),
+    /// A record could not be written (full disk, permissions): later ones could not be either.
+    Write(anyhow::Error),
 }
 
 /// Runs every unit of cases: each round, every target (in [`round_order`]), then the unit's
@@ -213,7 +228,12 @@ fn take_outcome(
     match outcome {
         Ok(recs) => {
             for record in recs {
-                match take_record(case, &record, &mut tally.printed, &mut tally.files[ti])? {
+                let taken =
+                    match take_record(case, &record, &mut tally.printed, &mut tally.files[ti]) {
+                        Ok(taken) => taken,
+                        Err(e) => return Ok(Some(Stop::Write(e))),
+                    };
+                match taken {
                     Taken::Failed => {
                         tally.failed += 1;
                         continue;
@@ -258,15 +278,32 @@ fn profile_unit(
 fn finish(plan: &Plan, tally: Tally, stop: Option<Stop>) -> Result<Code> {
     print_summary(plan, &tally.measured);
     for (t, f) in plan.targets.iter().zip(&tally.files) {
+        // stdout names only files this invocation wrote into.
+        if f.written() == 0 {
+            tracing::info!(
+                "no record for {} was written; `{}` is unchanged",
+                t.label,
+                f.path().display()
+            );
+            continue;
+        }
         tracing::info!(
-            "{} records for {} in `{}`",
+            "{} records for {} in `{}` ({} from this invocation)",
             f.len(),
             t.label,
-            f.path().display()
+            f.path().display(),
+            f.written()
         );
-        println!("{}", f.path().display());
+        crate::util::outln(format_args!("{}", f.path().display()));
     }
     match stop {
+        Some(Stop::Write(e)) => {
+            write_reports(plan, &tally.records)?;
+            Err(Failure::new(
+                Code::RunsFailed,
+                format!("{e:#}; the runs stopped there, the records written before are kept"),
+            ))
+        }
         Some(Stop::Interrupted) => {
             tracing::warn!(
                 "interrupted: finished runs are kept in metrics.json, every server was stopped"
@@ -418,7 +455,7 @@ fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
             "comparison written to `{}`",
             dir.join("report.md").display()
         );
-        println!("{}", dir.join("report.md").display());
+        crate::util::outln(format_args!("{}", dir.join("report.md").display()));
     }
     Ok(())
 }
@@ -519,10 +556,10 @@ fn print_summary(plan: &Plan, measured: &[(String, usize, crate::model::Metrics)
         .map(|t| t.commit.len())
         .max()
         .unwrap_or(6);
-    println!(
+    crate::util::outln(format_args!(
         "{:<width$}  {:>4}  {:>22}  {:>9}  {:>22}  {:>22}",
         "target", "runs", "rps", "rps CI95", "p50", "p99"
-    );
+    ));
     let mut labels: Vec<&str> = Vec::new();
     for (label, _, _) in measured {
         if !labels.contains(&label.as_str()) {
@@ -530,7 +567,7 @@ fn print_summary(plan: &Plan, measured: &[(String, usize, crate::model::Metrics)
         }
     }
     for label in labels {
-        println!("{label}");
+        crate::util::outln(format_args!("{label}"));
         for (ti, t) in plan.targets.iter().enumerate() {
             let runs: Vec<&crate::model::Metrics> = measured
                 .iter()
@@ -547,7 +584,7 @@ fn print_summary(plan: &Plan, measured: &[(String, usize, crate::model::Metrics)
             let ci = Summary::of(&rps)
                 .and_then(|s| s.ci95_half_width_pct())
                 .map_or_else(|| "-".to_string(), |pct| format!("±{pct:.1} %"));
-            println!(
+            crate::util::outln(format_args!(
                 "{:<width$}  {:>4}  {:>22}  {:>9}  {:>22}  {:>22}",
                 t.commit,
                 runs.len(),
@@ -555,10 +592,10 @@ fn print_summary(plan: &Plan, measured: &[(String, usize, crate::model::Metrics)
                 ci,
                 spread(&col(|m| m.p50_latency_ms), "ms"),
                 spread(&col(|m| m.p99_latency_ms), "ms"),
-            );
+            ));
         }
     }
-    println!();
+    crate::util::outln(format_args!(""));
 }
 
 /// Three significant digits with a K/M suffix for large values.
@@ -598,79 +635,6 @@ fn invocation_id() -> String {
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         std::process::id()
     )
-}
-
-/// Drop-in for Valkey's existing workflows, which read `results/<ref as typed>/metrics.json`
-/// and find releases with `find results -name "*<version>*"`: next to `results/<sha>/`, a
-/// relative symlink `results/<ref>` → `<sha>` (`results/feature/x` → `../<sha>` for a ref with
-/// `/`). A ref that is the SHA, is not a plain relative path, or whose place is taken by a real
-/// file or directory, or lies below a symlink, gets no link (a warning says why); a link left
-/// by an earlier run is replaced.
-fn link_ref_dir(results_dir: &Path, git_ref: &str, sha: &str) {
-    use std::path::Component;
-    if git_ref == sha || git_ref.is_empty() {
-        return;
-    }
-    let rel = Path::new(git_ref);
-    let parts: Vec<_> = rel.components().collect();
-    if !parts.iter().all(|c| matches!(c, Component::Normal(_))) {
-        tracing::warn!("no `results/{git_ref}` link: the ref is not a plain relative name");
-        return;
-    }
-    let link = results_dir.join(rel);
-    // Never create or follow anything below a symlink: `results/feature` may be another ref's
-    // link into a SHA directory.
-    let mut dir = results_dir.to_path_buf();
-    for part in &parts[..parts.len() - 1] {
-        dir.push(part);
-        match std::fs::symlink_metadata(&dir) {
-            Ok(m) if m.file_type().is_dir() => {}
-            Ok(_) => {
-                tracing::warn!(
-                    "no `{}` link: `{}` is not a directory",
-                    link.display(),
-                    dir.display()
-                );
-                return;
-            }
-            Err(_) => {
-                if let Err(e) = std::fs::create_dir(&dir) {
-                    tracing::warn!(
-                        "no `{}` link: creating `{}`: {e}",
-                        link.display(),
-                        dir.display()
-                    );
-                    return;
-                }
-            }
-        }
-    }
-    let target: std::path::PathBuf = std::iter::repeat_n(Path::new(".."), parts.len() - 1)
-        .collect::<std::path::PathBuf>()
-        .join(sha);
-    match std::fs::symlink_metadata(&link) {
-        Ok(m) if m.file_type().is_symlink() => {
-            if std::fs::read_link(&link).is_ok_and(|t| t == target) {
-                return;
-            }
-            if let Err(e) = std::fs::remove_file(&link) {
-                tracing::warn!("no `{}` link: replacing the old link: {e}", link.display());
-                return;
-            }
-        }
-        Ok(_) => {
-            tracing::warn!(
-                "no `{}` link: a file or directory of that name exists (move it away to get the link)",
-                link.display()
-            );
-            return;
-        }
-        Err(_) => {}
-    }
-    match std::os::unix::fs::symlink(&target, &link) {
-        Ok(()) => tracing::info!("`{}` → `{}`", link.display(), target.display()),
-        Err(e) => tracing::warn!("no `{}` link: {e}", link.display()),
-    }
 }
 
 #[cfg(test)]

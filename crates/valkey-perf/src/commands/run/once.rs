@@ -5,8 +5,8 @@
 //! `perf` among the instruments.
 
 use super::lifecycle::{
-    DEATH_VISIBLE_WITHIN, RunContext, RunFailure, WindowPlan, death_of, measure_window,
-    run_deadline, run_err, run_warnings, server_facts, start_deployment,
+    DEATH_VISIBLE_WITHIN, RunClock, RunContext, RunFailure, WindowPlan, death_of, measure_window,
+    run_deadline, run_err, run_warnings, server_facts, start_deployment, with_server_state,
 };
 use super::plan::Target;
 use super::record::{build_record, record_window};
@@ -39,7 +39,11 @@ fn run_with_perf(
     perf: Option<PerfRequest>,
 ) -> Result<(Record, Option<anyhow::Result<PathBuf>>), RunFailure> {
     let callgrind_dir = callgrind_dir(target, case, run_index)?;
+    let mut clock = RunClock::start(ctx.plan);
     let mut deployment = start_deployment(ctx, target, case, callgrind_dir.clone())?;
+    if deployment.started_here() {
+        clock.restart();
+    }
     let mut warnings = run_warnings(ctx, case, &deployment);
     deployment
         .apply_config_set(&case.topology.config_set)
@@ -50,6 +54,7 @@ fn run_with_perf(
         target,
         run_index,
         deadline: run_deadline(ctx.plan, case),
+        run_end: clock.end(),
         wait_for_replicas: case.read_from_replicas != ReadFromReplicas::No,
         instruments: instrument_spec(target, case, run_index, callgrind_dir, perf),
     };
@@ -64,7 +69,9 @@ fn run_with_perf(
             "the server died during the run: {reason}"
         )));
     }
-    let mut measurement = measured.result.map_err(run_err)?;
+    let mut measurement = measured
+        .result
+        .map_err(|e| run_err(with_server_state(&deployment, e)))?;
     let recorded = report.perf.take();
     record_window(report, case, &mut measurement.parts, &mut warnings).map_err(run_err)?;
     deployment.check_alive().map_err(run_err)?;

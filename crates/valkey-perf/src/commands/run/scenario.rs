@@ -9,8 +9,8 @@
 //! [`Engine::measure_scenario`]: crate::engine::Engine::measure_scenario
 
 use super::lifecycle::{
-    RunContext, RunFailure, WindowPlan, measure_window, run_deadline, run_err, run_warnings,
-    server_facts, start_deployment,
+    RunClock, RunContext, RunFailure, WindowPlan, measure_window, run_deadline, run_err,
+    run_warnings, server_facts, start_deployment, with_server_state,
 };
 use super::plan::Target;
 use super::record::{ServerFacts, record_window, stream_record};
@@ -101,6 +101,7 @@ fn run_scenario(
         run_index,
         scenario,
     };
+    let mut clock = RunClock::start(ctx.plan);
     let mut warnings = run_warnings(ctx, case, deployment);
     prepare_scenario(
         ctx,
@@ -111,6 +112,9 @@ fn run_scenario(
         first,
         &mut warnings,
     )?;
+    if scenario.restart_before && deployment.started_here() {
+        clock.restart();
+    }
     let mut server = server_facts(deployment, case, &mut warnings)?;
     if let Err(why) = run_setup(scenario, deployment)? {
         return Ok(run.failed_records(why, &server, &warnings));
@@ -120,6 +124,7 @@ fn run_scenario(
         target,
         run_index,
         deadline: run_deadline(ctx.plan, case) + Duration::from_secs(case.keyspacelen / 20_000),
+        run_end: clock.end(),
         // Scenarios read from the primaries; nothing to wait for.
         wait_for_replicas: false,
         instruments: instrument_spec(scenario),
@@ -137,7 +142,10 @@ fn run_scenario(
             drop(e);
             return Err(RunFailure::Interrupted);
         }
-        Err(e) => return Ok(run.failed_records(format!("{e:#}"), &server, &warnings)),
+        Err(e) => {
+            let e = with_server_state(deployment, e);
+            return Ok(run.failed_records(format!("{e:#}"), &server, &warnings));
+        }
     };
     server.cpus = deployment.cpu_affinity().unwrap_or_default();
     if let Some(first) = streams.first_mut() {

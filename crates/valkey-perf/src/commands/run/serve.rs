@@ -11,9 +11,9 @@ use anyhow::{Context, Result};
 
 /// Prints what `--dry-run` would start.
 pub(super) fn print_serve_plan(plan: &ServePlan) {
-    println!("would start `{}` for:", plan.binary.display());
+    crate::util::outln(format_args!("would start `{}` for:", plan.binary.display()));
     for (n, c) in &plan.cases {
-        println!("  case {n}: {}", c.label());
+        crate::util::outln(format_args!("  case {n}: {}", c.label()));
     }
 }
 
@@ -46,8 +46,12 @@ pub(super) fn serve(plan: &ServePlan) -> Result<Code> {
             tracing::warn!("{w}");
         }
         let ep = d.address();
-        println!("case {n} ({}): {}", case.label(), d.describe());
-        println!(
+        crate::util::outln(format_args!(
+            "case {n} ({}): {}",
+            case.label(),
+            d.describe()
+        ));
+        crate::util::outln(format_args!(
             "  drive it with: valkey-perf run --mode client --target-ip {} --port {}{}{}",
             ep.host,
             ep.port,
@@ -57,11 +61,11 @@ pub(super) fn serve(plan: &ServePlan) -> Result<Code> {
             } else {
                 ""
             }
-        );
+        ));
         deployments.push(d);
     }
     if let Some(m) = &material {
-        println!("TLS CA certificate: {}", m.ca.display());
+        crate::util::outln(format_args!("TLS CA certificate: {}", m.ca.display()));
     }
     tracing::info!("servers are up; Ctrl-C stops them");
     crate::server::hold_until_interrupted(&mut deployments)?;

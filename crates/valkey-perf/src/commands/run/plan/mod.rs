@@ -111,6 +111,9 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
             refusals.join("\n  - ")
         )));
     }
+    if !args.output.dry_run {
+        crate::util::ensure_open_files(open_files_needed(&config.cases)).map_err(usage)?;
+    }
     if client_only {
         running::check_running_server_cases(args, &config.cases)?;
         if !args.output.dry_run {
@@ -138,6 +141,31 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
         results_dir: args.output.results_dir.clone(),
         config_warnings: config.warnings,
     })
+}
+
+/// File descriptors the busiest case needs: a connection per client (per node in a
+/// cluster, where each client reaches every node), plus valkey-perf's own files, control
+/// connections and instruments.
+fn open_files_needed(cases: &[crate::model::Case]) -> u64 {
+    const OWN: u64 = 256;
+    let per_case = |c: &crate::model::Case| {
+        let clients = match c.scenario() {
+            Some(s) => s.streams.iter().map(|st| st.clients).sum(),
+            None => c.clients,
+        };
+        let nodes = if c.topology.cluster {
+            u64::from(c.topology.cluster_nodes) * (1 + u64::from(c.topology.cluster_replicas))
+        } else {
+            1
+        };
+        clients.saturating_mul(nodes)
+    };
+    cases
+        .iter()
+        .map(per_case)
+        .max()
+        .unwrap_or(0)
+        .saturating_add(OWN)
 }
 
 /// The engine: `--engine`, else valkey-benchmark when its path is given, else the native one.
@@ -176,7 +204,7 @@ fn engine(args: &RunArgs, targets: &[Target], auth: &Option<Credentials>) -> Res
 }
 
 pub(super) fn print_plan(plan: &Plan) {
-    println!("targets ({}):", plan.targets.len());
+    crate::util::outln(format_args!("targets ({}):", plan.targets.len()));
     for t in &plan.targets {
         let server = match &t.server {
             ServerSource::Binary(p) => format!("{} {}", p.display(), t.server_version),
@@ -197,26 +225,31 @@ pub(super) fn print_plan(plan: &Plan) {
                 }
             ),
         };
-        println!(
+        crate::util::outln(format_args!(
             "  {}{} → {} ({server}) results in `{}`",
             if t.is_baseline { "[baseline] " } else { "" },
             t.label,
             t.commit,
             t.dir.display()
-        );
+        ));
     }
-    println!("{}", plan.engine.describe());
-    println!(
+    crate::util::outln(format_args!("{}", plan.engine.describe()));
+    crate::util::outln(format_args!(
         "cases: {}, runs per case: {}, total runs: {}",
         plan.cases.len(),
         plan.runs,
         plan.cases.len() as u64 * plan.runs as u64 * plan.targets.len() as u64
-    );
+    ));
     for (i, c) in plan.cases.iter().enumerate() {
-        println!("  {:>3}  config[{}]  {}", i + 1, c.config_index, c.label());
+        crate::util::outln(format_args!(
+            "  {:>3}  config[{}]  {}",
+            i + 1,
+            c.config_index,
+            c.label()
+        ));
         if let Some(s) = c.scenario() {
             for line in crate::commands::config::scenario_lines(s) {
-                println!("         {line}");
+                crate::util::outln(format_args!("         {line}"));
             }
         }
     }
