@@ -138,27 +138,32 @@ pub const MIN_ROUNDS_FOR_BETWEEN: u32 = 3;
 ///
 /// With g the midpoint's distance from the good end toward the bad one and b its distance
 /// from the bad end (both oriented by the sign of `d`, so that g + b ≈ |d|):
-/// - **between** (from the third round): both intervals exclude 0 and both parts are at
-///   least a quarter of the step;
-/// - **like good**: b's interval excludes 0 and g's upper bound is under a third of the step
-///   (the midpoint is confidently in the good third);
+/// - **between** (from the third round): both parts are at least a quarter of the step and
+///   both intervals lie above an eighth of it (not merely above 0: rounds are added and the
+///   intervals looked at again and again, and a 95 % interval that barely excludes 0 at one
+///   of many looks is no evidence of a split);
+/// - **like good**: b's interval excludes 0 and g's upper bound is under half the step for a
+///   timed metric (the interval carries the uncertainty: the midpoint is confidently nearer
+///   the good end), under a third for an exact one (a point has no interval, so the margin
+///   leaves room for "between": a midpoint halfway never passes as one end);
 /// - **like bad**: the mirror image;
 /// - otherwise undecided: more rounds, never a guess.
-pub fn position(vs_good: &Effect, vs_bad: &Effect, d: f64, rounds: u32) -> Position {
+pub fn position(vs_good: &Effect, vs_bad: &Effect, d: f64, rounds: u32, exact: bool) -> Position {
     let step = d.abs();
+    let near = if exact { step / 3.0 } else { step / 2.0 };
     let g = vs_good.oriented(d);
     // ln(bad / mid), oriented: positive when the midpoint lies toward the good end.
     let b = vs_bad.inverse().oriented(d);
     if rounds >= MIN_ROUNDS_FOR_BETWEEN
-        && g.log_ci95[0] > 0.0
-        && b.log_ci95[0] > 0.0
+        && g.log_ci95[0] > step / 8.0
+        && b.log_ci95[0] > step / 8.0
         && g.log_ratio >= step / 4.0
         && b.log_ratio >= step / 4.0
     {
         Position::Between
-    } else if b.log_ci95[0] > 0.0 && g.log_ci95[1] < step / 3.0 {
+    } else if b.log_ci95[0] > 0.0 && g.log_ci95[1] < near {
         Position::LikeGood
-    } else if g.log_ci95[0] > 0.0 && b.log_ci95[1] < step / 3.0 {
+    } else if g.log_ci95[0] > 0.0 && b.log_ci95[1] < near {
         Position::LikeBad
     } else {
         Position::Undecided
@@ -219,22 +224,34 @@ mod tests {
     fn an_exact_midpoint_is_placed_in_one_round_unless_it_lies_between() {
         // rps falls by 30 % from good to bad: d < 0.
         let d = (0.7f64).ln();
-        let like_good = position(&Effect::exact(0.002), &Effect::exact(-d), d, 1);
+        let like_good = position(&Effect::exact(0.002), &Effect::exact(-d), d, 1, true);
         assert_eq!(like_good, Position::LikeGood);
-        let like_bad = position(&Effect::exact(d), &Effect::exact(0.001), d, 1);
+        let like_bad = position(&Effect::exact(d), &Effect::exact(0.001), d, 1, true);
         assert_eq!(like_bad, Position::LikeBad);
-        let half = position(&Effect::exact(d / 2.0), &Effect::exact(-d / 2.0), d, 1);
+        let half = position(
+            &Effect::exact(d / 2.0),
+            &Effect::exact(-d / 2.0),
+            d,
+            1,
+            true,
+        );
         assert_eq!(half, Position::Undecided);
-        let half = position(&Effect::exact(d / 2.0), &Effect::exact(-d / 2.0), d, 3);
+        let half = position(
+            &Effect::exact(d / 2.0),
+            &Effect::exact(-d / 2.0),
+            d,
+            3,
+            true,
+        );
         assert_eq!(half, Position::Between);
         // Instructions rise from good to bad: d > 0.
         let d = 0.01;
         assert_eq!(
-            position(&Effect::exact(0.0005), &Effect::exact(-0.0095), d, 1),
+            position(&Effect::exact(0.0005), &Effect::exact(-0.0095), d, 1, true),
             Position::LikeGood
         );
         assert_eq!(
-            position(&Effect::exact(0.0098), &Effect::exact(-0.0002), d, 1),
+            position(&Effect::exact(0.0098), &Effect::exact(-0.0002), d, 1, true),
             Position::LikeBad
         );
     }
@@ -242,18 +259,22 @@ mod tests {
     #[test]
     fn a_timed_midpoint_waits_for_its_interval() {
         let d = -0.3;
-        // Centred on the good end, but the interval still reaches past a third of the step.
-        let wide = position(&timed(0.0, 0.15), &timed(0.3, 0.15), d, 3);
+        // Centred on the good end, but the interval still reaches past half the step.
+        let wide = position(&timed(0.0, 0.16), &timed(0.3, 0.16), d, 3, false);
         assert_eq!(wide, Position::Undecided);
-        let narrow = position(&timed(0.0, 0.05), &timed(0.3, 0.05), d, 4);
+        let narrow = position(&timed(0.0, 0.05), &timed(0.3, 0.05), d, 4, false);
         assert_eq!(narrow, Position::LikeGood);
-        let bad = position(&timed(-0.31, 0.06), &timed(-0.01, 0.06), d, 4);
+        let bad = position(&timed(-0.31, 0.06), &timed(-0.01, 0.06), d, 4, false);
         assert_eq!(bad, Position::LikeBad);
         // Halfway, clearly away from both ends.
-        let split = position(&timed(-0.15, 0.05), &timed(0.15, 0.05), d, 3);
+        let split = position(&timed(-0.15, 0.05), &timed(0.15, 0.05), d, 3, false);
         assert_eq!(split, Position::Between);
+        // An interval that only just excludes 0 is no split: the midpoint goes to its nearer
+        // end.
+        let barely = position(&timed(-0.24, 0.06), &timed(0.07, 0.065), d, 8, false);
+        assert_eq!(barely, Position::LikeBad);
         // The same before the third round is not yet a split.
-        let early = position(&timed(-0.15, 0.05), &timed(0.15, 0.05), d, 2);
+        let early = position(&timed(-0.15, 0.05), &timed(0.15, 0.05), d, 2, false);
         assert_eq!(early, Position::Undecided);
     }
 }

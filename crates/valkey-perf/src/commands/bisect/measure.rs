@@ -15,12 +15,15 @@ use std::collections::BTreeMap;
 
 /// What a bisection judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum MetricChoice {
     /// Requests per second, timed (paired rounds; several rounds a step).
     Rps,
     /// Instructions per request under callgrind (exact; one run a side usually decides).
     Instructions,
+    /// The servers' CPU time per request, timed like rps (paired rounds) but far less moved
+    /// by other processes competing for the CPUs.
+    ServerCpu,
 }
 
 impl MetricChoice {
@@ -28,6 +31,25 @@ impl MetricChoice {
         match self {
             MetricChoice::Rps => Metric::Rps,
             MetricChoice::Instructions => Metric::InstructionsPerRequest,
+            MetricChoice::ServerCpu => Metric::ServerCpuPerRequest,
+        }
+    }
+
+    /// The name `--metric` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricChoice::Rps => "rps",
+            MetricChoice::Instructions => "instructions",
+            MetricChoice::ServerCpu => "server-cpu",
+        }
+    }
+
+    /// What it measures, for the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MetricChoice::Rps => "rps",
+            MetricChoice::Instructions => "instructions per request",
+            MetricChoice::ServerCpu => "server CPU time per request",
         }
     }
 
@@ -99,16 +121,23 @@ impl Measurer {
     }
 
     /// A midpoint (target 2) against the good end (0) and the bad end (1) of its interval,
-    /// whose step is `d` = ln(bad end / good end).
+    /// whose step `d` = ln(bad end / good end) was measured before. The midpoint is placed
+    /// against the step the same rounds measured (ln(mid / good) − ln(mid / bad): the ends
+    /// under the same conditions as the midpoint); while that points the other way than `d`,
+    /// nothing is decided.
     pub fn midpoint(&self, session: &mut Session, d: f64) -> Result<Measured<Position>> {
-        self.until(
-            session,
-            &[(0, 2), (1, 2)],
-            |effects, rounds| match decide::position(&effects[0]?, &effects[1]?, d, rounds) {
+        let exact = self.metric.exact();
+        self.until(session, &[(0, 2), (1, 2)], |effects, rounds| {
+            let (g, b) = (effects[0]?, effects[1]?);
+            let here = g.log_ratio - b.log_ratio;
+            if here * d <= 0.0 {
+                return None;
+            }
+            match decide::position(&g, &b, here, rounds, exact) {
                 Position::Undecided => None,
                 p => Some(p),
-            },
-        )
+            }
+        })
     }
 
     /// Runs rounds, first a batch, then one at a time, until `judge` decides on the effects

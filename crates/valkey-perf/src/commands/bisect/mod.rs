@@ -48,8 +48,10 @@ pub struct BisectArgs {
     /// as `config validate` prints them).
     #[arg(long = "case", value_name = "FILTER")]
     pub case: Option<String>,
-    /// What is judged: `rps` (timed, paired rounds) or `instructions` (instructions per
-    /// request under callgrind; exact, one run a side usually decides a step).
+    /// What is judged: `rps` (timed, paired rounds), `server-cpu` (the servers' CPU time per
+    /// request, timed the same way, far less moved by a busy machine) or `instructions`
+    /// (instructions per request under callgrind; exact, one run a side usually decides a
+    /// step).
     #[arg(long, value_enum, default_value_t = MetricChoice::Rps)]
     pub metric: MetricChoice,
     /// Most rounds (one run of every target each) for one step before it is reported as
@@ -171,13 +173,13 @@ pub fn run(args: BisectArgs) -> Result<Code> {
 /// Checks the flags and the config, resolves the ends and lists the history between them.
 /// Nothing is built or started.
 fn lower(args: &BisectArgs) -> Result<Bisection> {
-    let max_rounds = args.max_rounds.unwrap_or(match args.metric {
-        MetricChoice::Rps => 10,
-        MetricChoice::Instructions => 5,
-    });
-    if args.metric == MetricChoice::Rps && max_rounds < 3 {
+    let max_rounds = args
+        .max_rounds
+        .unwrap_or(if args.metric.exact() { 5 } else { 10 });
+    if !args.metric.exact() && max_rounds < 3 {
         return Err(usage(format!(
-            "--max-rounds {max_rounds} is too few for rps: a paired interval needs 3 rounds; use 3 or more"
+            "--max-rounds {max_rounds} is too few for --metric {}: a paired interval needs 3 rounds; use 3 or more",
+            args.metric.name()
         )));
     }
     if max_rounds == 0 {
@@ -289,7 +291,9 @@ fn run_args(args: &BisectArgs, max_rounds: u32) -> RunArgs {
 
 fn source_options(build: &BuildArgs) -> Result<SourceOptions> {
     let cache_dir = match &build.build_dir {
-        Some(d) => d.clone(),
+        // Builds run in worktrees below it: a relative path would point elsewhere there.
+        Some(d) => std::path::absolute(d)
+            .map_err(|e| usage(format!("--build-dir `{}`: {e}", d.display())))?,
         None => source::default_cache_dir()?,
     };
     let mut opts = SourceOptions::new(RepoSource::parse(&build.valkey_repo)?, cache_dir);
@@ -378,7 +382,8 @@ impl Bisection {
                     d: iv.d,
                 });
             };
-            if !self.buildable(mid)? {
+            let recorded = self.recorded(iv, mid).is_some();
+            if !recorded && !self.buildable(mid)? {
                 continue;
             }
             let step = self.step(iv, mid)?;
@@ -457,10 +462,10 @@ impl Bisection {
         let say = |line: &str| tracing::info!("{line}");
         match source::build(&self.source, &resolved, self.need_tls, &log, &say) {
             Ok(built) => {
-                if built.from_cache {
-                    self.state.builds_cached += 1;
-                } else {
-                    self.state.builds_compiled += 1;
+                if !self.state.builds.iter().any(|(sha, _)| sha == &commit.sha) {
+                    self.state
+                        .builds
+                        .push((commit.sha.clone(), !built.from_cache));
                 }
                 self.built.insert(c);
                 Ok(true)
@@ -479,14 +484,21 @@ impl Bisection {
         }
     }
 
+    /// The recorded placing of `mid` in `iv`, if it was decided before.
+    fn recorded(&self, iv: Interval, mid: usize) -> Option<&StepResult> {
+        let sha = |i: usize| self.commits[i].sha.as_str();
+        self.state
+            .decided(sha(iv.good_end), sha(iv.bad_end), sha(mid))
+    }
+
     /// Places `mid` in `iv`: recorded, or measured now (and recorded).
     fn step(&mut self, iv: Interval, mid: usize) -> Result<StepResult> {
-        let sha = |i: usize| self.commits[i].sha.clone();
-        let (good_end, bad_end, commit) = (sha(iv.good_end), sha(iv.bad_end), sha(mid));
-        if let Some(done) = self.state.decided(&good_end, &bad_end, &commit) {
-            tracing::info!("{commit}: {} (recorded)", done.position.label());
+        if let Some(done) = self.recorded(iv, mid) {
+            tracing::info!("{}: {} (recorded)", done.commit, done.position.label());
             return Ok(done.clone());
         }
+        let sha = |i: usize| self.commits[i].sha.clone();
+        let (good_end, bad_end, commit) = (sha(iv.good_end), sha(iv.bad_end), sha(mid));
         let mut session = self.measurer.session(&[&good_end, &bad_end, &commit])?;
         let m = self.measurer.midpoint(&mut session, iv.d)?;
         let step = StepResult {

@@ -98,8 +98,9 @@ pub struct Report {
     pub found: Vec<Found>,
     pub tested: Vec<Tested>,
     pub skipped: Vec<Skipped>,
-    pub builds_compiled: u32,
-    pub builds_cached: u32,
+    /// Commits built: compiled, or found in the cache.
+    pub builds_compiled: usize,
+    pub builds_cached: usize,
     pub wall_secs: f64,
 }
 
@@ -158,8 +159,16 @@ impl Report {
                 })
                 .collect(),
             skipped: state.skipped.clone(),
-            builds_compiled: state.builds_compiled,
-            builds_cached: state.builds_cached,
+            builds_compiled: state
+                .builds
+                .iter()
+                .filter(|(_, compiled)| *compiled)
+                .count(),
+            builds_cached: state
+                .builds
+                .iter()
+                .filter(|(_, compiled)| !*compiled)
+                .count(),
             wall_secs: state.elapsed_secs,
         }
     }
@@ -182,10 +191,7 @@ pub fn print(rep: &Report, format: Format) -> Result<()> {
 pub fn render(rep: &Report) -> String {
     let mut out = format!(
         "bisect of {} from {} (good) to {} (bad): {} commits, {} case{}: {}\n",
-        match rep.metric {
-            MetricChoice::Rps => "rps",
-            MetricChoice::Instructions => "instructions per request",
-        },
+        rep.metric.describe(),
         short(&rep.good),
         short(&rep.bad),
         rep.commits,

@@ -54,9 +54,9 @@ pub struct State {
     pub ends: Option<EndsResult>,
     pub steps: Vec<StepResult>,
     pub skipped: Vec<Skipped>,
-    /// Builds compiled and found in the cache, over every invocation.
-    pub builds_compiled: u32,
-    pub builds_cached: u32,
+    /// Every commit built, once, over every invocation: `true` when it was compiled, `false`
+    /// when the cache had it.
+    pub builds: Vec<(String, bool)>,
     /// Wall time of every invocation so far, in seconds.
     pub elapsed_secs: f64,
 }
@@ -64,10 +64,7 @@ pub struct State {
 impl State {
     pub fn path(results_dir: &Path, good: &str, bad: &str, metric: MetricChoice) -> PathBuf {
         let short = |s: &str| s[..s.len().min(12)].to_string();
-        let metric = match metric {
-            MetricChoice::Rps => "rps",
-            MetricChoice::Instructions => "instructions",
-        };
+        let metric = metric.name();
         results_dir
             .join("bisect")
             .join(format!("{}-{}-{metric}.json", short(good), short(bad)))
@@ -90,8 +87,7 @@ impl State {
             ends: None,
             steps: Vec::new(),
             skipped: Vec::new(),
-            builds_compiled: 0,
-            builds_cached: 0,
+            builds: Vec::new(),
             elapsed_secs: 0.0,
         };
         let Ok(text) = std::fs::read_to_string(path) else {
