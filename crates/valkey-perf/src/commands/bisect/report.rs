@@ -203,7 +203,7 @@ pub fn render(rep: &Report) -> String {
         Some(Ends::Reproduces) => "the difference reproduces".to_string(),
         Some(Ends::DoesNotReproduce) => "the difference does not reproduce".to_string(),
         _ => format!(
-            "the difference does not reproduce (not decided within {} rounds)",
+            "the difference does not reproduce: not clear within {} rounds (raise --max-rounds, or use --metric instructions)",
             rep.ends_rounds
         ),
     };

@@ -3,7 +3,8 @@
 //! [`args`] holds the flags; [`plan`] lowers them and the config file into a validated plan
 //! before any server starts; this module runs the plan case by case, run by run, target by
 //! target (A B A B ...), each run by [`once`], records written after every run, and a report
-//! against the baseline at the end; [`serve`] is `--mode server`.
+//! against the baseline at the end; [`serve`] is `--mode server`; [`driven`] runs rounds on
+//! demand for another command (`bisect`).
 
 mod args;
 mod driven;
