@@ -189,16 +189,21 @@ pub fn print(rep: &Report, format: Format) -> Result<()> {
 
 /// The table: the ends, what was found, every tested commit, builds and time.
 pub fn render(rep: &Report) -> String {
-    let mut out = format!(
-        "bisect of {} from {} (good) to {} (bad): {} commits, {} case{}: {}\n",
-        rep.metric.describe(),
-        short(&rep.good),
-        short(&rep.bad),
-        rep.commits,
-        rep.cases.len(),
-        if rep.cases.len() == 1 { "" } else { "s" },
-        rep.cases.join("; ")
-    );
+    let mut out = render_ends(rep);
+    out.push_str(&render_found(rep));
+    out.push_str(&render_tested(rep));
+    out.push_str(&format!(
+        "\n{} builds ({} compiled, {} from the cache), wall time {:.0} s\n",
+        rep.builds_compiled + rep.builds_cached,
+        rep.builds_compiled,
+        rep.builds_cached,
+        rep.wall_secs
+    ));
+    out
+}
+
+/// What was bisected, and the ends' verdict.
+fn render_ends(rep: &Report) -> String {
     let verdict = match rep.ends_verdict {
         Some(Ends::Reproduces) => "the difference reproduces".to_string(),
         Some(Ends::DoesNotReproduce) => "the difference does not reproduce".to_string(),
@@ -207,12 +212,25 @@ pub fn render(rep: &Report) -> String {
             rep.ends_rounds
         ),
     };
-    out.push_str(&format!(
-        "ends: bad vs good {} after {} round{}: {verdict}\n\n",
+    format!(
+        "bisect of {} from {} (good) to {} (bad): {} commits, {} case{}: {}\n\
+         ends: bad vs good {} after {} round{}: {verdict}\n\n",
+        rep.metric.describe(),
+        short(&rep.good),
+        short(&rep.bad),
+        rep.commits,
+        rep.cases.len(),
+        if rep.cases.len() == 1 { "" } else { "s" },
+        rep.cases.join("; "),
         Pct::show(rep.ends_change),
         rep.ends_rounds,
         if rep.ends_rounds == 1 { "" } else { "s" }
-    ));
+    )
+}
+
+/// The first bad commit, or the steps of a split change, or what stopped the search.
+fn render_found(rep: &Report) -> String {
+    let mut out = String::new();
     if rep.found.len() > 1 {
         out.push_str(&format!(
             "the change is split over {} steps:\n",
@@ -241,6 +259,12 @@ pub fn render(rep: &Report) -> String {
             ),
         });
     }
+    out
+}
+
+/// Every tested commit with its change against both ends, and the commits skipped.
+fn render_tested(rep: &Report) -> String {
+    let mut out = String::new();
     if !rep.tested.is_empty() {
         out.push_str(&format!(
             "\n{:<12}  {:<11}  {:<28}  {:<28}  {:>6}  subject\n",
@@ -270,13 +294,6 @@ pub fn render(rep: &Report) -> String {
             s.reason
         ));
     }
-    out.push_str(&format!(
-        "\n{} builds ({} compiled, {} from the cache), wall time {:.0} s\n",
-        rep.builds_compiled + rep.builds_cached,
-        rep.builds_compiled,
-        rep.builds_cached,
-        rep.wall_secs
-    ));
     out
 }
 
@@ -310,4 +327,76 @@ pub fn push(
         store::redact_url(url)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::bisect::state::{EndsResult, StepResult};
+
+    fn sha(i: usize) -> String {
+        i.to_string().repeat(40)
+    }
+
+    #[test]
+    fn a_split_change_names_both_steps_and_the_ends_of_each_part() {
+        let commits: Vec<HistoryCommit> = (0..=4)
+            .map(|i| HistoryCommit {
+                sha: sha(i),
+                commit_time: String::new(),
+                subject: format!("commit {i}"),
+            })
+            .collect();
+        let step = |good: usize, bad: usize, c: usize, position, g: f64, b: f64| StepResult {
+            good_end: sha(good),
+            bad_end: sha(bad),
+            commit: sha(c),
+            position,
+            vs_good: Some(Effect::exact(g)),
+            vs_bad: Some(Effect::exact(b)),
+            rounds: 3,
+        };
+        let state = State {
+            good: sha(0),
+            bad: sha(4),
+            metric: MetricChoice::Instructions,
+            cases: vec!["SET d=16 P=1 c=1 n=5000 r=1000".into()],
+            ends: Some(EndsResult {
+                verdict: Some(Ends::Reproduces),
+                effect: Some(Effect::exact(0.4)),
+                rounds: 1,
+            }),
+            steps: vec![
+                step(0, 4, 2, Position::Between, 0.2, -0.2),
+                step(2, 4, 3, Position::LikeGood, 0.0, -0.2),
+            ],
+            skipped: vec![Skipped {
+                commit: sha(1),
+                reason: "build failed".into(),
+            }],
+            builds: vec![(sha(0), true), (sha(4), false)],
+            elapsed_secs: 61.4,
+        };
+        let findings = [
+            Finding::Skipped {
+                candidates: vec![1, 2],
+                d: 0.2,
+            },
+            Finding::Step { commit: 4, d: 0.2 },
+        ];
+        let text = render(&Report::new(&commits, &state, &findings));
+        for line in [
+            "ends: bad vs good +49.18 % after 1 round: the difference reproduces",
+            "the change is split over 2 steps:",
+            "the first bad commit is one of (the others do not build; step +22.1 %):",
+            &format!("  {} commit 2", sha(2)),
+            &format!("first bad commit: {} commit 4 (step +22.1 %)", sha(4)),
+            "222222222222  between      +22.14 %",
+            "commit 3 (ends 222222222222..444444444444)",
+            "skipped 111111111111: does not build (build failed)",
+            "2 builds (1 compiled, 1 from the cache), wall time 61 s",
+        ] {
+            assert!(text.contains(line), "no `{line}` in:\n{text}");
+        }
+    }
 }
