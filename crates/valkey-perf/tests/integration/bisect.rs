@@ -110,12 +110,23 @@ fn fixture(plants: &[(usize, &str)], broken: &[usize]) -> Option<Fixture> {
 impl Fixture {
     /// `valkey-perf bisect` over the whole fixture with this config and these flags.
     fn bisect_std(&self, config: &Value, extra: &[&str]) -> std::process::Command {
+        self.bisect_between(config, &self.shas[0], "main", extra)
+    }
+
+    /// `valkey-perf bisect` from `good` to `bad`.
+    fn bisect_between(
+        &self,
+        config: &Value,
+        good: &str,
+        bad: &str,
+        extra: &[&str],
+    ) -> std::process::Command {
         let config = self.scratch.config(config);
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("valkey-perf"));
         cmd.env_remove("RUST_LOG")
             .env("TMPDIR", self.scratch.tmp())
             .arg("bisect")
-            .args(["--good", &self.shas[0], "--bad", "main"])
+            .args(["--good", good, "--bad", bad])
             .arg("--config")
             .arg(&config)
             .arg("--valkey-repo")
@@ -409,4 +420,41 @@ fn timed_mode_finds_the_planted_commit_in_about_log2_steps() {
     );
     assert_positions(&fx, &report, 11);
     fx.assert_no_server_left();
+}
+
+#[test]
+fn usage_errors_exit_2_before_anything_is_built() {
+    let Some(fx) = fixture(&[(11, NOTIFY_ALL)], &[]) else {
+        return;
+    };
+    let timed = json!([{
+        "duration": 1, "keyspacelen": [100], "data_sizes": [16], "pipelines": [1],
+        "clients": [1], "commands": ["SET"], "warmup": 0
+    }]);
+    let cases: [(&Value, &[&str], &str); 3] = [
+        (&timed, &["--case", "GET"], "--case `GET` matches no case"),
+        (
+            &timed,
+            &["--metric", "instructions"],
+            "counts a fixed number of requests without warm-up",
+        ),
+        (
+            &timed,
+            &["--max-rounds", "2"],
+            "a paired interval needs 3 rounds",
+        ),
+    ];
+    let swapped = Command::from_std(fx.bisect_between(&timed, "main", &fx.shas[3], &[]));
+    let runs = cases
+        .into_iter()
+        .map(|(config, extra, message)| (fx.bisect(config, extra), message))
+        .chain([(swapped, "is not an ancestor of")]);
+    for (mut cmd, message) in runs {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+    // Nothing was built.
+    assert!(!fx.scratch.path().join("cache").join("builds").exists());
 }

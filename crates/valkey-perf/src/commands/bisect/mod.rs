@@ -193,16 +193,8 @@ fn lower(args: &BisectArgs) -> Result<Bisection> {
         metric: args.metric,
         max_rounds,
     };
-    let config = crate::config::load(&args.config, &crate::config::MachineFacts::here())?;
-    let cases: Vec<_> = config.cases.iter().filter(|c| measurer.keeps(c)).collect();
-    if cases.is_empty() {
-        return Err(usage(format!(
-            "--case `{}` matches no case of `{}`; run `valkey-perf config validate {}` to see their labels",
-            args.case.as_deref().unwrap_or(""),
-            args.config.display(),
-            args.config.display()
-        )));
-    }
+    let cases = checked_cases(args, &measurer)?;
+    check_db(args)?;
     let need_tls = cases.iter().any(|c| c.topology.tls);
     let labels = cases.iter().map(|c| c.label()).collect();
     let source = source_options(&args.build)?;
@@ -240,6 +232,50 @@ fn lower(args: &BisectArgs) -> Result<Bisection> {
         state_path,
         built: Default::default(),
     })
+}
+
+/// The config's cases `--case` keeps, checked against the metric before anything is built.
+fn checked_cases(args: &BisectArgs, measurer: &Measurer) -> Result<Vec<crate::model::Case>> {
+    let config = crate::config::load(&args.config, &crate::config::MachineFacts::here())?;
+    let cases: Vec<_> = config
+        .cases
+        .into_iter()
+        .filter(|c| measurer.keeps(c))
+        .collect();
+    if cases.is_empty() {
+        return Err(usage(format!(
+            "--case `{}` matches no case of `{}`; run `valkey-perf config validate {}` to see their labels",
+            args.case.as_deref().unwrap_or(""),
+            args.config.display(),
+            args.config.display()
+        )));
+    }
+    if args.metric.exact() {
+        if let Some(bad) = cases.iter().find(|c| {
+            c.warmup_secs > 0 || matches!(c.mode, crate::model::BenchmarkMode::Duration(_))
+        }) {
+            return Err(usage(format!(
+                "config[{}] ({}): --metric instructions counts a fixed number of requests without warm-up; use `requests` and `warmup` 0",
+                bad.config_index,
+                bad.label()
+            )));
+        }
+        crate::server::callgrind::check_installed().map_err(|e| usage(format!("{e:#}")))?;
+    }
+    Ok(cases)
+}
+
+/// `--db` opens (and is migrated) before anything is measured.
+fn check_db(args: &BisectArgs) -> Result<()> {
+    if let Some(url) = &args.db {
+        store::Db::open(url, args.db_ca.as_deref()).map_err(|e| {
+            usage(format!(
+                "--db `{}` cannot be opened: {e:#}; fix the URL (nothing was measured)",
+                store::redact_url(url)
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// The flags of one `run` session of the bisection; its commits are set per session.
