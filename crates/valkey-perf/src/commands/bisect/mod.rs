@@ -158,16 +158,15 @@ pub fn run(args: BisectArgs) -> Result<Code> {
             &rep,
         )?;
     }
-    Ok(
-        if findings
-            .iter()
-            .any(|f| matches!(f, Finding::Undecidable { .. }))
-        {
-            Code::Inconclusive
-        } else {
-            Code::Success
-        },
-    )
+    let undecided_ends = b.state.ends.as_ref().is_none_or(|e| e.verdict.is_none());
+    let undecided_step = findings
+        .iter()
+        .any(|f| matches!(f, Finding::Undecidable { .. }));
+    Ok(if undecided_ends || undecided_step {
+        Code::Inconclusive
+    } else {
+        Code::Success
+    })
 }
 
 /// Checks the flags and the config, resolves the ends and lists the history between them.
