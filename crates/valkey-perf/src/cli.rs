@@ -31,6 +31,10 @@ pub enum Cmd {
     DetectRegression(crate::commands::detect_regression::DetectArgs),
     /// Write one self-contained HTML dashboard from the database (or serve it with --serve).
     Dashboard(crate::commands::dashboard::DashboardArgs),
+    /// Find the commit between a good and a bad one that changed a case (binary search,
+    /// each step measured against both ends, interleaved).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Bisect(Box<crate::commands::bisect::BisectArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
@@ -43,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Cmd::Commits(args) => crate::commands::commits::run(args),
         Cmd::DetectRegression(args) => crate::commands::detect_regression::run(args),
         Cmd::Dashboard(args) => crate::commands::dashboard::run(args),
+        Cmd::Bisect(args) => crate::commands::bisect::run(*args),
     }
 }

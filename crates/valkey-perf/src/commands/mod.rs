@@ -2,6 +2,7 @@
 //! lowers its flags into the plain types of the layers below and calls them; the layers never
 //! call back up here.
 
+pub mod bisect;
 pub mod commits;
 pub mod compare;
 pub mod config;

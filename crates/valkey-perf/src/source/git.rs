@@ -3,7 +3,7 @@
 //! `--valkey-path` checkout. Everything goes through the `git` program.
 
 use super::lock;
-use super::{RepoSource, ResolvedCommit, SourceOptions, github_repository};
+use super::{HistoryCommit, RepoSource, ResolvedCommit, SourceOptions, github_repository};
 use crate::exit::{Code, Failure, usage};
 use crate::process::{self, Cancel, Sink};
 use anyhow::Context;
@@ -257,6 +257,51 @@ pub(super) fn resolve(
         });
     }
     Ok(resolved)
+}
+
+/// The first-parent history from `good` (excluded) to `bad` (included), oldest first, each
+/// commit with its subject line. `good` must be an ancestor of `bad` (a usage error otherwise).
+pub(super) fn first_parent_range(
+    opts: &SourceOptions,
+    good: &str,
+    bad: &str,
+) -> anyhow::Result<Vec<HistoryCommit>> {
+    let repo = match &opts.valkey_path {
+        Some(path) => path.clone(),
+        None => existing_mirror(opts)?,
+    };
+    let mut cmd = git(&repo);
+    cmd.args(["merge-base", "--is-ancestor", good, bad]);
+    let done = process::run_until_done(&mut cmd, Sink::Capture, &opts.cancel)?;
+    if !done.status.success() {
+        return Err(usage(format!(
+            "`{good}` is not an ancestor of `{bad}`: the good commit must come before the bad one in the history; swap them or pick commits of one branch"
+        )));
+    }
+    let mut cmd = git(&repo);
+    cmd.args([
+        "log",
+        "--first-parent",
+        "--reverse",
+        "--format=%H%x09%cI%x09%s",
+    ])
+    .arg(format!("{good}..{bad}"));
+    let out = run_git(
+        cmd,
+        &opts.cancel,
+        &format!("cannot list the commits from `{good}` to `{bad}`"),
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, '\t');
+            Some(HistoryCommit {
+                sha: parts.next()?.to_string(),
+                commit_time: parts.next()?.to_string(),
+                subject: parts.next().unwrap_or("").to_string(),
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

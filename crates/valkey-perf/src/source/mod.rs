@@ -233,6 +233,28 @@ pub fn build(
     build::build(opts, commit, need_tls, log_path, progress)
 }
 
+/// One commit of a first-parent history ([`first_parent_range`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCommit {
+    /// Full 40-hex SHA.
+    pub sha: String,
+    /// Committer time, strict ISO 8601 with offset.
+    pub commit_time: String,
+    /// The first line of its message.
+    pub subject: String,
+}
+
+/// The first-parent history from `good` (excluded) to `bad` (included), oldest first, in the
+/// `--valkey-path` checkout or the mirror [`resolve`] synced. `good` must be an ancestor of
+/// `bad`; otherwise a usage error says so.
+pub fn first_parent_range(
+    opts: &SourceOptions,
+    good: &str,
+    bad: &str,
+) -> anyhow::Result<Vec<HistoryCommit>> {
+    git::first_parent_range(opts, good, bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

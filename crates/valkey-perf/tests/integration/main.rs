@@ -1,6 +1,7 @@
 //! The single integration-test binary: one module per area, run against real programs, sharing
 //! fixtures under `tests/fixtures`.
 
+mod bisect;
 mod build;
 mod compare;
 mod config;

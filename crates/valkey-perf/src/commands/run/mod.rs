@@ -3,9 +3,11 @@
 //! [`args`] holds the flags; [`plan`] lowers them and the config file into a validated plan
 //! before any server starts; this module runs the plan case by case, run by run, target by
 //! target (A B A B ...), each run by [`once`], records written after every run, and a report
-//! against the baseline at the end; [`serve`] is `--mode server`.
+//! against the baseline at the end; [`serve`] is `--mode server`; [`driven`] runs rounds on
+//! demand for another command (`bisect`).
 
 mod args;
+mod driven;
 mod lifecycle;
 mod once;
 mod plan;
@@ -13,7 +15,11 @@ mod record;
 mod scenario;
 mod serve;
 
-pub use args::{EngineChoice, Mode, RunArgs};
+pub use args::{
+    BuildArgs, CaseArgs, EngineArgs, EngineChoice, Mode, OutputArgs, RunArgs, RunningArgs,
+    TargetArgs,
+};
+pub use driven::{Session, SessionTarget};
 
 use super::logging::{self, Progress};
 use crate::compare::stats::Summary;
@@ -99,7 +105,7 @@ fn execute(plan: &Plan) -> Result<Code> {
     let total = plan.cases.len() as u64 * u64::from(plan.runs) * plan.targets.len() as u64;
     let progress = Progress::new(total);
     let mut tally = Tally::new(plan, files);
-    let stop = run_units(&ctx, &progress, &mut tally)?;
+    let stop = run_units(&ctx, &progress, &mut tally, 0..plan.runs, true)?;
     progress.finish();
     finish(plan, tally, stop)
 }
@@ -146,12 +152,18 @@ enum Stop {
     Write(anyhow::Error),
 }
 
-/// Runs every unit of cases: each round, every target (in [`round_order`]), then the unit's
-/// profiling run. `Some` when the runs stopped early.
-fn run_units(ctx: &RunContext, progress: &Progress, tally: &mut Tally) -> Result<Option<Stop>> {
+/// Runs every unit of cases: each of `rounds`, every target (in [`round_order`]), then (with
+/// `profile`) the unit's profiling run. `Some` when the runs stopped early.
+fn run_units(
+    ctx: &RunContext,
+    progress: &Progress,
+    tally: &mut Tally,
+    rounds: std::ops::Range<u32>,
+    profile: bool,
+) -> Result<Option<Stop>> {
     let plan = ctx.plan;
     for unit in units(&plan.cases) {
-        for run_index in 0..plan.runs {
+        for run_index in rounds.clone() {
             for ti in round_order(plan.targets.len(), run_index) {
                 if interrupted() {
                     return Ok(Some(Stop::Interrupted));
@@ -165,7 +177,7 @@ fn run_units(ctx: &RunContext, progress: &Progress, tally: &mut Tally) -> Result
                 progress.inc_by(unit.len() as u64);
             }
         }
-        if let Some(stop) = profile_unit(ctx, progress, unit) {
+        if let Some(stop) = profile.then(|| profile_unit(ctx, progress, unit)).flatten() {
             return Ok(Some(stop));
         }
     }
