@@ -228,7 +228,7 @@ fn a_ten_percent_slowdown_is_a_regression_of_about_ten_percent() {
     let rps = &cmp.cases[0].metrics[0];
     assert_eq!(rps.metric, Metric::Rps);
     assert_eq!(rps.verdict, Verdict::Regression);
-    assert_eq!(rps.analysis, Some(Analysis::Welch));
+    assert_eq!(rps.analysis, Some(Analysis::Unpaired));
     let pct = rps.difference.as_ref().unwrap().pct_change.unwrap();
     assert!((pct + 10.0).abs() < 0.5, "{pct}");
     let p99 = cmp.cases[0]
