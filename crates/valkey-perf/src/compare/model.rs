@@ -367,7 +367,8 @@ pub struct Comparison {
     pub cases: Vec<CaseComparison>,
     pub only_in_baseline: Vec<CaseComparison>,
     pub only_in_new: Vec<CaseComparison>,
-    /// Number of judged comparisons that had enough data for a test (the Holm family size).
+    /// Tests in the primary family (the primary metric of every case with a test, and its
+    /// overall line): the family the report's promise is about.
     pub comparisons: usize,
     /// Significant changes, largest |% change| first.
     pub changes: Vec<Change>,
@@ -420,18 +421,17 @@ impl CommonShift {
             }
         };
         let judged = match self.verdict {
-            Verdict::Regression | Verdict::Improvement => format!(
-                "far beyond {source} (sd {:.1} %): a {}",
-                self.drift_sd_pct,
-                self.verdict.label()
-            ),
-            _ => format!("within {source} (sd {:.1} %)", self.drift_sd_pct),
+            Verdict::Regression | Verdict::Improvement => {
+                format!("far beyond it: a {}", self.verdict.label())
+            }
+            _ => "within it".to_string(),
         };
         format!(
             "every case {:+.1} % in {}: between two invocations this cannot be told from \
-             machine drift; judged against {judged}",
+             machine drift; judged against {source} (sd {:.1} %): {judged}",
             self.pct_change,
-            self.metric.label()
+            self.metric.label(),
+            self.drift_sd_pct
         )
     }
 }
