@@ -4,12 +4,12 @@
 //!   eᵢ ~ N(0, vᵢ) its sampling error (vᵢ moderated, see `super::moderate`).
 //!
 //! A machine drifts between invocations, so δ cannot be told from drift: it is judged only
-//! against what is known of that drift (`CompareOptions::drift`, else [`DEFAULT_DRIFT_SD`]),
-//! and a case only by whether its change lies beyond drift, the case-to-case spread of the
-//! others and its own sampling error. So a case that departs from the others by much more
-//! than the drift is a verdict from [`MIN_CASES`] cases up, a shift of every case within the
-//! drift is none, and when half the cases slowed it is those cases, not the unchanged half,
-//! that are convicted. Pure math on plain numbers.
+//! against what is known of that drift (`CompareOptions::drift`, else [`DEFAULT_DRIFT_SD`]).
+//! A case is judged against the common shift the other cases and the drift show together,
+//! beyond the case-to-case spread and its own sampling error (see `case_test`). So a case that
+//! departs from the others is a verdict from [`MIN_CASES`] cases up, a shift of every case is
+//! none unless it is far beyond the drift, and when half the cases slowed it is those cases,
+//! not the unchanged half, that are convicted. Pure math on plain numbers.
 
 use super::effects::LogEffect;
 use statrs::distribution::{ContinuousCDF, FisherSnedecor};
@@ -39,10 +39,6 @@ pub struct Fit {
 
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
-}
-
-fn median(v: &[f64]) -> f64 {
-    super::stats::median(v).unwrap_or(f64::NAN)
 }
 
 /// Satterthwaite's degrees of freedom of a sum of variance pieces (value, df) (Satterthwaite,
@@ -106,39 +102,32 @@ pub fn mean_se_sq(cases: &[CaseInput]) -> Option<(f64, f64)> {
     }
 }
 
-/// Center and spread of the other cases: their mean and sample variance (n − 1 df), unless
-/// from 5 cases up their median and normal-consistent median absolute deviation (Rousseeuw &
-/// Croux, JASA 88, 1993, with the small-sample factor n/(n − 0.8)) say the spread is smaller:
-/// then some of the others changed too (half of them slowed), which the median and MAD do not
-/// follow. The MAD has 37 % of the sample variance's efficiency, so its variance counts
-/// 0.37·(n − 1) degrees of freedom, and the median's variance is π/2 times the mean's.
-/// Returns (center, variance of one case about it, df of that variance, variance of center).
+/// Center and spread of the other cases: their mean, the sample variance of one case about it
+/// (n − 1 df) and the variance of the mean. Returns (center, variance, df, variance of center).
 fn others(ys: &[f64]) -> (f64, f64, f64, f64) {
     let n = ys.len() as f64;
-    let mean = mean(ys);
-    let var = ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    if ys.len() >= 5 {
-        let center = median(ys);
-        let dev: Vec<f64> = ys.iter().map(|y| (y - center).abs()).collect();
-        let scale = 1.4826 * median(&dev) * n / (n - 0.8);
-        if scale * scale < var {
-            let s_sq = scale * scale;
-            return (
-                center,
-                s_sq,
-                0.37 * (n - 1.0),
-                std::f64::consts::FRAC_PI_2 * s_sq / n,
-            );
-        }
-    }
-    (mean, var, n - 1.0, var / n)
+    let center = mean(ys);
+    let var = ys.iter().map(|y| (y - center).powi(2)).sum::<f64>() / (n - 1.0);
+    (center, var, n - 1.0, var / n)
 }
 
-/// The test of case `i`: its change against N(0, drift² + τ̂² + vᵢ), the common drift, its own
-/// deviation and its sampling error, with τ̂² the case-to-case spread of the other cases
-/// beyond their sampling error (see [`others`]), counted up to drift² at most: a spread wider
-/// than the machine's drift comes from other cases that changed (half of them slowed), not
-/// from this one. The effect shown is yᵢ with that interval.
+/// How far from no change the others' center may sit, in standard deviations of drift and
+/// its own uncertainty, before it is no longer taken for the common shift.
+const CONFLICT_SD: f64 = 3.0;
+
+/// The test of case `i`, from two tests of which either alone would do when the other cases
+/// did not change, so the smaller p-value counts twice (Bonferroni):
+///
+/// - *against no change*: N(0, drift² + min(τ̂², drift²) + vᵢ), with τ̂² the others' spread
+///   beyond their sampling error, counted up to drift² at most: a wider spread comes from
+///   other cases that changed, not from this one;
+/// - *against the others*: their mean combined with the drift prior N(0, drift²) (the normal
+///   posterior, Gelman et al., "Bayesian Data Analysis", §2.5) is the common shift, and the
+///   case departs from it beyond τ̂² and its own sampling error. Only while the others sit
+///   where drift can put them ([`CONFLICT_SD`]); farther out (a large drift, or many of them
+///   changed) their mean says nothing about this case.
+///
+/// The effect shown is yᵢ with the interval of the first test.
 fn case_test(cases: &[CaseInput], i: usize, drift_sd: f64) -> Option<LogEffect> {
     let me = cases[i];
     let rest: Vec<CaseInput> = cases
@@ -148,13 +137,27 @@ fn case_test(cases: &[CaseInput], i: usize, drift_sd: f64) -> Option<LogEffect> 
         .map(|(_, c)| *c)
         .collect();
     let ys: Vec<f64> = rest.iter().map(|c| c.y).collect();
-    let (_, s_sq, s_df, _) = others(&ys);
+    let (center, s_sq, s_df, center_var) = others(&ys);
     let v_bar = mean(&rest.iter().map(|c| c.v).collect::<Vec<_>>());
+    let tau_sq = (s_sq - v_bar).max(0.0);
     let drift_sq = drift_sd * drift_sd;
-    let tau_sq = (s_sq - v_bar).max(0.0).min(drift_sq);
-    let var = drift_sq + tau_sq + me.v;
-    let df = satterthwaite(&[(me.v, me.df), (tau_sq, s_df), (drift_sq, f64::INFINITY)]);
-    LogEffect::test(cases.len(), me.y, var.sqrt(), df.min(1e6))
+    // Against no change.
+    let capped = tau_sq.min(drift_sq);
+    let var_b = drift_sq + capped + me.v;
+    let df_b = satterthwaite(&[(me.v, me.df), (capped, s_df), (drift_sq, f64::INFINITY)]);
+    let mut effect = LogEffect::test(cases.len(), me.y, var_b.sqrt(), df_b.min(1e6))?;
+    // Against the others.
+    let conflict = center.abs() > CONFLICT_SD * (drift_sq + center_var).sqrt();
+    if !conflict && drift_sq + center_var > 0.0 {
+        let w = drift_sq / (drift_sq + center_var);
+        let (shift, shift_var) = (center * w, center_var * w);
+        let var_a = me.v + tau_sq + shift_var;
+        let df_a = satterthwaite(&[(me.v, me.df), (tau_sq + shift_var, s_df)]);
+        let p_a = LogEffect::test(cases.len(), me.y - shift, var_a.sqrt(), df_a.min(1e6))
+            .map_or(1.0, |e| e.p_value);
+        effect.p_value = (2.0 * effect.p_value.min(p_a)).min(1.0);
+    }
+    Some(effect)
 }
 
 /// Fits the model to the cases of one metric compared across invocations.
@@ -224,7 +227,8 @@ mod tests {
         let ys: Vec<f64> = (0..10)
             .map(|i| if i % 2 == 0 { -0.22 } else { 0.0 } + 0.005 * ((i % 3) as f64 - 1.0))
             .collect();
-        let f = fit(&cases(&ys), 0.05);
+        // Judged against a drift the history knows to be small.
+        let f = fit(&cases(&ys), 0.02);
         for (i, e) in f.cases.iter().enumerate() {
             let p = e.as_ref().unwrap().p_value;
             assert_eq!(p < 0.01, i % 2 == 0, "case {i}: p = {p}");
