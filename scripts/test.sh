@@ -14,3 +14,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The `ci` profile (see .config/nextest.toml) kills hung tests and runs everything, not just
 # until the first failure.
 cargo nextest run --workspace --locked --profile ci "$@"
+# The calibration of `compare`'s verdicts (docs/design.md §7.6): false alarms and power per
+# setting, from the Monte Carlo test (about 20 s; it already passed above).
+cargo nextest run --locked -p valkey-perf -E 'test(=verdicts::calibration_table)' --no-capture 2>&1 \
+    | grep -E '^(calibration|\|)'

@@ -39,7 +39,9 @@ impl From<MetricsArg> for MetricSet {
 /// `--correction` as typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CorrectionArg {
-    /// Holm's step-down method over every judged comparison of the report.
+    /// Benjamini–Hochberg within each family: a false-discovery rate of α.
+    Fdr,
+    /// Holm's step-down method within each family: a family-wise error rate of α.
     Holm,
     /// Each comparison at α on its own.
     None,
@@ -48,6 +50,7 @@ pub enum CorrectionArg {
 impl From<CorrectionArg> for Correction {
     fn from(c: CorrectionArg) -> Correction {
         match c {
+            CorrectionArg::Fdr => Correction::Fdr,
             CorrectionArg::Holm => Correction::Holm,
             CorrectionArg::None => Correction::None,
         }
@@ -75,17 +78,24 @@ pub struct CompareArgs {
     /// Where --graphs writes its files.
     #[arg(long, value_name = "DIR", default_value = "graphs")]
     pub graph_dir: PathBuf,
-    /// Exit with code 6 when a regression of at least PCT percent is found.
+    /// Exit with code 6 on a regression whose whole 95 % interval lies at least PCT percent
+    /// beyond no change (the data show a change that large); exit 7 when nothing could be
+    /// judged.
     #[arg(long, value_name = "PCT")]
     pub fail_on_regression: Option<f64>,
+    /// With --fail-on-regression: exit 0 instead of 7 when nothing could be judged (no
+    /// verdict possible, insufficient data).
+    #[arg(long, requires = "fail_on_regression")]
+    pub allow_inconclusive: bool,
     /// Noise threshold: smaller changes are "no significant change", in percent.
     #[arg(long, value_name = "PCT", default_value_t = 1.0)]
     pub threshold: f64,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Markdown)]
     pub format: Format,
-    /// Multiple-comparison correction over all comparisons of the report.
-    #[arg(long, value_enum, default_value_t = CorrectionArg::Holm)]
+    /// Multiple-comparison correction within each family of the report (primary: the
+    /// primary metric of every case and its overall line; secondary: the other metrics).
+    #[arg(long, value_enum, default_value_t = CorrectionArg::Fdr)]
     pub correction: CorrectionArg,
     /// Same as --correction none.
     #[arg(long, conflicts_with = "correction")]
@@ -154,6 +164,18 @@ pub fn run(args: CompareArgs) -> anyhow::Result<Code> {
         )));
     }
     if let Some(pct) = args.fail_on_regression {
+        if !cmp.judged_anything() && !args.allow_inconclusive {
+            return Err(Failure::new(
+                Code::Inconclusive,
+                format!(
+                    "nothing could be judged between `{}` and `{}` (insufficient data, or no \
+                     verdict possible), so the gate cannot pass; add runs (3 or more a side), \
+                     or pass --allow-inconclusive to accept this",
+                    args.baseline.display(),
+                    args.new.display()
+                ),
+            ));
+        }
         let found = cmp.regressions_at_least(pct);
         let overall = cmp.overall_regressions_at_least(pct);
         if !found.is_empty() || !overall.is_empty() {

@@ -1,32 +1,25 @@
 //! The analysis stage of a comparison: for every case, where its runs come from ([`Origin`]),
-//! and for every metric, its values on both sides, the test that fits the origin, and the log
-//! ratio the later stages need (pooled into the overall line, or widened across invocations).
-//! Decides no verdict: a judged metric leaves here as `insufficient data` until
-//! `verdict::decide` judges it after the correction.
+//! and for every metric its values on both sides and, where it is judged and has enough runs,
+//! its log-ratio [`Estimate`] for the later stages (moderation, the across-invocation model,
+//! the correction). Decides no verdict: a judged metric leaves here as `insufficient data`
+//! until `verdict::decide` judges it.
 
-use super::effects::{self, Analysis};
+use super::effects::{self, Analysis, Estimate};
 use super::group::{self, Group, Grouping};
 use super::model::*;
-use super::stats::{self, Difference, Summary};
+use super::stats::{self, Summary};
 use super::view::RecordView;
+use std::collections::HashMap;
 
-/// A case's log ratio of one metric and its variance; `slot` is the metric's place in the
-/// compared metrics.
+/// A judged metric of a case with an estimate: the case (in `cases`), the metric's index in
+/// the case's metrics, its place `slot` among the compared metrics, and the estimate.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct LogRatio {
-    pub slot: usize,
-    pub y: f64,
-    pub v: f64,
-}
-
-/// A metric of a case compared across invocations, judged once the between-invocation
-/// variance of all such cases is known: the case (in `cases`), the metric's index in the
-/// case's metrics, and its log ratio.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct AcrossRatio {
+pub(super) struct Pending {
     pub case: usize,
     pub index: usize,
-    pub ratio: LogRatio,
+    pub slot: usize,
+    pub metric: Metric,
+    pub est: Estimate,
 }
 
 /// What the analysis of all cases gives the later stages.
@@ -38,15 +31,12 @@ pub(super) struct Analysed {
     pub only_in_new: Vec<CaseComparison>,
     /// Some case was compared on only 2 runs of a side.
     pub few_runs: bool,
-    /// The log ratios of cases of one invocation, for the overall line (across invocations a
-    /// change everywhere looks like drift).
-    pub pool: Vec<LogRatio>,
-    /// The metrics of cases compared across invocations.
-    pub across: Vec<AcrossRatio>,
+    /// Every judged metric of a case on both sides that has an estimate.
+    pub pending: Vec<Pending>,
 }
 
 /// Analyses every case of `grouping`: each metric in `metrics`, with at least `min_runs` runs
-/// a side to be tested. `varying` names the parameters that label a case.
+/// a side to be estimated. `varying` names the parameters that label a case.
 pub(super) fn analyse(
     baseline: &[RecordView],
     new: &[RecordView],
@@ -59,16 +49,14 @@ pub(super) fn analyse(
     for g in &grouping.groups {
         let runs = CaseRuns::of(baseline, new, g);
         let mut mcs = Vec::new();
-        let mut across = Vec::new();
+        let mut estimates = Vec::new();
         for (slot, &metric) in metrics.iter().enumerate() {
             let Some(m) = analyse_metric(&runs, metric, min_runs) else {
                 continue;
             };
             out.few_runs |= m.few_runs;
-            match m.ratio {
-                Ratio::Pooled(y, v) => out.pool.push(LogRatio { slot, y, v }),
-                Ratio::Across(y, v) => across.push((mcs.len(), LogRatio { slot, y, v })),
-                Ratio::None => {}
+            if let Some(est) = m.estimate {
+                estimates.push((mcs.len(), slot, metric, est));
             }
             mcs.push(m.comparison);
         }
@@ -84,12 +72,18 @@ pub(super) fn analyse(
         match (g.baseline.is_empty(), g.new.is_empty()) {
             (false, false) => {
                 let at = out.cases.len();
-                out.across
-                    .extend(across.into_iter().map(|(index, ratio)| AcrossRatio {
-                        case: at,
-                        index,
-                        ratio,
-                    }));
+                out.pending
+                    .extend(
+                        estimates
+                            .into_iter()
+                            .map(|(index, slot, metric, est)| Pending {
+                                case: at,
+                                index,
+                                slot,
+                                metric,
+                                est,
+                            }),
+                    );
                 out.cases.push(case);
             }
             // A ratio needs runs on both sides: a one-sided case has none.
@@ -111,25 +105,26 @@ enum Origin {
 }
 
 impl Origin {
+    /// Pairs runs by (invocation, round) through a hash map, so a case of n rounds costs
+    /// O(n), not O(n²).
     fn of(baseline: &[RecordView], bi: &[usize], new: &[RecordView], ni: &[usize]) -> Origin {
-        let inv = |r: &RecordView| r.invocation_id.clone();
-        let round = |r: &RecordView| r.run_index;
-        let mut pairs = Vec::new();
-        for &b in bi {
-            let key = (inv(&baseline[b]), round(&baseline[b]));
-            if key.0.is_none() || key.1.is_none() {
-                continue;
-            }
-            if let Some(&n) = ni.iter().find(|&&n| (inv(&new[n]), round(&new[n])) == key) {
-                pairs.push((b, n));
+        let key = |r: &RecordView| Some((r.invocation_id.clone()?, r.run_index?));
+        let mut by_round: HashMap<(String, u64), usize> = HashMap::with_capacity(ni.len());
+        for &n in ni {
+            if let Some(k) = key(&new[n]) {
+                by_round.entry(k).or_insert(n);
             }
         }
+        let pairs: Vec<(usize, usize)> = bi
+            .iter()
+            .filter_map(|&b| Some((b, *by_round.get(&key(&baseline[b])?)?)))
+            .collect();
         if pairs.len() >= 2 {
             return Origin::Paired(pairs);
         }
         let ids =
             |recs: &[RecordView], idx: &[usize]| -> Option<std::collections::BTreeSet<String>> {
-                idx.iter().map(|&i| inv(&recs[i])).collect()
+                idx.iter().map(|&i| recs[i].invocation_id.clone()).collect()
             };
         match (ids(baseline, bi), ids(new, ni)) {
             (Some(b), Some(n)) if !b.is_empty() && b == n => Origin::OneInvocation,
@@ -177,21 +172,11 @@ impl<'a> CaseRuns<'a> {
     }
 }
 
-/// Where a metric's log ratio goes after the analysis.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Ratio {
-    None,
-    /// Into the overall line (cases of one invocation).
-    Pooled(f64, f64),
-    /// Widened by the between-invocation variance, then tested.
-    Across(f64, f64),
-}
-
 /// One metric of one case after the analysis.
 struct AnalysedMetric {
     comparison: MetricComparison,
-    ratio: Ratio,
-    /// Tested on only 2 runs of a side.
+    estimate: Option<Estimate>,
+    /// Estimated on only 2 runs of a side.
     few_runs: bool,
 }
 
@@ -205,19 +190,20 @@ fn analyse_metric(runs: &CaseRuns, metric: Metric, min_runs: usize) -> Option<An
         return None;
     }
     let enough = bv.len() >= min_runs && nv.len() >= min_runs;
-    let (analysis, difference, ratio) = if enough {
-        test(runs, metric, &bv, &nv)
-    } else {
-        (None, None, Ratio::None)
-    };
+    let judged = metric.judged() && !runs.shown_only(metric);
+    let estimate = (enough && judged)
+        .then(|| estimate(runs, metric, &bv, &nv))
+        .flatten();
+    let analysis = enough.then(|| runs.origin.analysis());
     // The verdict of a judged metric is decided after the correction.
-    let verdict = if metric.judged() && !runs.shown_only(metric) {
+    let verdict = if judged {
         Verdict::InsufficientData
     } else {
         Verdict::NotJudged
     };
     Some(AnalysedMetric {
         few_runs: enough && (bv.len() < 3 || nv.len() < 3),
+        estimate,
         comparison: MetricComparison {
             metric,
             field: metric.field(),
@@ -226,30 +212,28 @@ fn analyse_metric(runs: &CaseRuns, metric: Metric, min_runs: usize) -> Option<An
             baseline_values: bv,
             new_values: nv,
             analysis,
-            difference,
+            difference: None,
             p_adjusted: None,
+            mde_pct: None,
             verdict,
         },
-        ratio,
     })
 }
 
-/// The test that fits where the case's runs come from, given enough runs on both sides.
-/// Across invocations the difference waits for the between-invocation variance.
-fn test(
-    runs: &CaseRuns,
-    metric: Metric,
-    bv: &[f64],
-    nv: &[f64],
-) -> (Option<Analysis>, Option<Difference>, Ratio) {
-    let floor = effects::sd_floor(effects::resolution(bv, nv));
-    let pooled = |(y, v)| {
-        if runs.shown_only(metric) {
-            Ratio::None
-        } else {
-            Ratio::Pooled(y, v)
+impl Origin {
+    fn analysis(&self) -> Analysis {
+        match self {
+            Origin::Paired(_) => Analysis::Paired,
+            Origin::OneInvocation => Analysis::Unpaired,
+            Origin::Across => Analysis::BetweenInvocations,
         }
-    };
+    }
+}
+
+/// The estimate that fits where the case's runs come from, given enough runs on both sides.
+fn estimate(runs: &CaseRuns, metric: Metric, bv: &[f64], nv: &[f64]) -> Option<Estimate> {
+    let (mb, mn) = (stats::mean(bv)?, stats::mean(nv)?);
+    let floor = effects::rounding_floor_sq(effects::resolution(bv, nv), mb, mn);
     match &runs.origin {
         Origin::Paired(pairs) => {
             let pv: Vec<(f64, f64)> = pairs
@@ -261,25 +245,9 @@ fn test(
                     ))
                 })
                 .collect();
-            let scale = stats::mean(bv).unwrap_or(1.0).abs().max(f64::MIN_POSITIVE);
-            let effect = effects::paired(&pv, floor / scale);
-            let ratio = effect
-                .as_ref()
-                .map_or(Ratio::None, |e| pooled((e.log_ratio, e.se * e.se)));
-            let difference = effect.map(|e| from_effect(&e, stats::mean(bv).unwrap_or(0.0)));
-            (Some(Analysis::Paired), difference, ratio)
+            effects::paired(&pv, floor)
         }
-        Origin::OneInvocation => (
-            Some(Analysis::Welch),
-            stats::difference_with_floor(bv, nv, floor),
-            effects::log_ratio_of_means(bv, nv, floor).map_or(Ratio::None, pooled),
-        ),
-        Origin::Across => (
-            Some(Analysis::BetweenInvocations),
-            None,
-            effects::log_ratio_of_means(bv, nv, floor)
-                .map_or(Ratio::None, |(y, v)| Ratio::Across(y, v)),
-        ),
+        origin => effects::unpaired(origin.analysis(), bv, nv, floor),
     }
 }
 
@@ -294,22 +262,6 @@ fn values_of(records: &[RecordView], idx: &[usize], metric: Metric) -> Vec<f64> 
     idx.iter()
         .filter_map(|&i| value(&records[i], metric))
         .collect()
-}
-
-/// A log-scale effect as the [`Difference`] reports show: percent change and interval from
-/// the log ratio, the mean difference relative to the baseline mean.
-pub(super) fn from_effect(e: &effects::LogEffect, base_mean: f64) -> Difference {
-    let pct = e.pct_change();
-    let [lo, hi] = e.pct_ci95();
-    Difference {
-        mean_diff: base_mean.abs() * pct / 100.0,
-        pct_change: Some(pct),
-        t: e.log_ratio / e.se,
-        df: e.df,
-        p_value: e.p_value,
-        mean_diff_ci95: [base_mean.abs() * lo / 100.0, base_mean.abs() * hi / 100.0],
-        pct_change_ci95: Some([lo, hi]),
-    }
 }
 
 /// The [`SHOWN_FIELDS`] some run of the case has, as means per side.
@@ -360,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn runs_of_one_invocation_are_paired_and_pooled_and_one_sided_cases_set_apart() {
+    fn runs_of_one_invocation_are_paired_and_one_sided_cases_set_apart() {
         let baseline = records(&[
             ("GET", Some("i"), 0, 100.0),
             ("GET", Some("i"), 1, 102.0),
@@ -369,36 +321,37 @@ mod tests {
         ]);
         let new = records(&[
             ("GET", Some("i"), 0, 110.0),
-            ("GET", Some("i"), 1, 111.0),
             ("GET", Some("i"), 2, 112.0),
+            ("GET", Some("i"), 1, 111.0),
         ]);
         let grouping = group::group(&baseline, &new);
         let a = analyse(&baseline, &new, &grouping, &[], &[Metric::Rps], 2);
         assert_eq!((a.cases.len(), a.only_in_baseline.len()), (1, 1));
         let rps = &a.cases[0].metrics[0];
         assert_eq!(rps.analysis, Some(Analysis::Paired));
-        assert!(rps.difference.is_some() && rps.p_adjusted.is_none());
         assert_eq!(
             rps.verdict,
             Verdict::InsufficientData,
             "no verdict before `decide`"
         );
-        assert_eq!(a.pool.len(), 1);
-        assert!(a.across.is_empty() && !a.few_runs);
+        let est = a.pending[0].est;
+        // Rounds are matched by their index, whatever the order of the records.
+        let want =
+            ((110.0f64 / 100.0).ln() + (111.0f64 / 102.0).ln() + (112.0f64 / 101.0).ln()) / 3.0;
+        assert!((est.y - want).abs() < 1e-12 && est.df == 2.0, "{est:?}");
+        assert!(!a.few_runs);
     }
 
     #[test]
-    fn runs_of_different_invocations_wait_for_the_widening() {
+    fn runs_of_different_invocations_are_estimated_unpaired() {
         let baseline = records(&[("GET", Some("a"), 0, 100.0), ("GET", Some("a"), 1, 101.0)]);
         let new = records(&[("GET", None, 0, 110.0), ("GET", None, 1, 111.0)]);
         let grouping = group::group(&baseline, &new);
         let a = analyse(&baseline, &new, &grouping, &[], &[Metric::Rps], 2);
         let rps = &a.cases[0].metrics[0];
         assert_eq!(rps.analysis, Some(Analysis::BetweenInvocations));
-        assert!(rps.difference.is_none() && a.pool.is_empty() && a.few_runs);
-        assert_eq!(
-            (a.across.len(), a.across[0].case, a.across[0].index),
-            (1, 0, 0)
-        );
+        assert_eq!(a.pending[0].est.analysis, Analysis::BetweenInvocations);
+        assert!(rps.difference.is_none() && a.few_runs);
+        assert_eq!((a.pending[0].case, a.pending[0].index), (0, 0));
     }
 }

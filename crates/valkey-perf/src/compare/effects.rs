@@ -1,32 +1,30 @@
-//! Relative effects between two targets as log ratios (new / baseline), and the three ways
-//! `compare` judges them, chosen per case by where the runs come from:
+//! Relative effects between two targets as log ratios (new / baseline), estimated per case in
+//! one of three ways chosen by where the runs come from:
 //!
 //! - **paired**: both targets ran in one `valkey-perf run` invocation, interleaved in rounds
-//!   (A B, then B A, ...). Each round gives one log ratio; the t-interval of their mean cancels
-//!   drift between rounds, since both targets of a round saw the same machine.
-//! - **Welch**: runs of one invocation that cannot be paired round by round: Welch's test on
-//!   the runs ([`super::stats::difference`]).
-//! - **between invocations**: the two sides come from different invocations (or from upstream
-//!   files, which say nothing about it). Machine drift between invocations is then part of the
-//!   difference, so each case's interval is widened by a between-invocation variance component
-//!   estimated from how all cases' log ratios scatter beyond their own sampling error (a
-//!   random-effects model, made robust so that a few real changes do not inflate it).
+//!   (A B, then B A, ...). Each round gives one log ratio; their mean cancels drift between
+//!   rounds, since both targets of a round saw the same machine.
+//! - **unpaired**: runs of one invocation that cannot be paired round by round: the difference
+//!   of the sides' mean log values.
+//! - **between invocations**: the sides come from different invocations (or files that do not
+//!   say); estimated like unpaired, then judged by the model of `super::across`.
 //!
-//! Pure math on plain numbers. Every formula names its source.
+//! Every estimate leaves here as a log ratio, a residual variance on its degrees of freedom,
+//! and the factor that turns that variance into the estimate's: the form the variance
+//! moderation of `super::moderate` needs. Pure math on plain numbers.
 
 use super::stats::{CONFIDENCE, t_critical, t_two_sided_p};
 use serde::Serialize;
-use statrs::distribution::{ContinuousCDF, Normal};
 
 /// Which analysis a verdict used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Analysis {
     /// Per-round log ratios of one interleaved invocation.
     Paired,
-    /// Welch's test on the runs of one invocation.
-    Welch,
-    /// Different invocations: intervals widened by the between-invocation variance.
+    /// Mean log values of the runs of one invocation.
+    Unpaired,
+    /// Different invocations: common shift, case deviation and sampling error.
     BetweenInvocations,
 }
 
@@ -34,27 +32,36 @@ impl Analysis {
     pub fn label(self) -> &'static str {
         match self {
             Analysis::Paired => "paired",
-            Analysis::Welch => "Welch",
+            Analysis::Unpaired => "unpaired",
             Analysis::BetweenInvocations => "between invocations",
         }
     }
 }
 
-/// Fewest cases from which the between-invocation variance is estimated; with fewer, no
-/// verdict is given for cases compared across invocations.
-pub const MIN_CASES_FOR_BETWEEN: usize = 5;
+/// A case's log ratio before its variance is moderated: ŷ = estimated ln(new / baseline),
+/// the residual variance `s_sq` of the log values on `df` degrees of freedom, and `c` with
+/// Var(ŷ) = c·σ². `floor_sq` is the rounding floor of Var(ŷ) (see [`rounding_floor_sq`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub analysis: Analysis,
+    pub y: f64,
+    pub s_sq: f64,
+    pub df: f64,
+    pub c: f64,
+    pub floor_sq: f64,
+}
 
 /// A relative effect on the log scale: the estimate of ln(new / baseline), its standard
 /// error, and the test of "no change".
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogEffect {
-    /// Pairs (paired) or cases (pooled) it rests on.
+    /// Pairs, runs or cases it rests on.
     pub k: usize,
     /// Estimated ln(new / baseline).
     pub log_ratio: f64,
     pub se: f64,
-    /// Degrees of freedom of the t reference; `None` for the normal reference.
-    pub df: Option<f64>,
+    /// Degrees of freedom of the t reference.
+    pub df: f64,
     pub p_value: f64,
     /// 95 % interval of `log_ratio`.
     pub log_ci95: [f64; 2],
@@ -72,29 +79,20 @@ impl LogEffect {
         [(lo.exp() - 1.0) * 100.0, (hi.exp() - 1.0) * 100.0]
     }
 
-    /// A test of ŷ against 0 with standard error `se`: Student-t with `df` degrees of
-    /// freedom, or the normal reference with `df = None`.
-    pub fn test(k: usize, log_ratio: f64, se: f64, df: Option<f64>) -> Option<LogEffect> {
+    /// The t test of ŷ against 0 with standard error `se` on `df` degrees of freedom (Student
+    /// 1908), and its 95 % interval. `None` for a standard error that is not positive.
+    pub fn test(k: usize, log_ratio: f64, se: f64, df: f64) -> Option<LogEffect> {
         if !(log_ratio.is_finite() && se.is_finite() && se > 0.0) {
             return None;
         }
-        let z = log_ratio / se;
-        let (p_value, crit) = match df {
-            Some(df) => (t_two_sided_p(z, df)?, t_critical(CONFIDENCE, df)?),
-            None => {
-                let n = Normal::standard();
-                (
-                    (2.0 * n.cdf(-z.abs())).min(1.0),
-                    n.inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0),
-                )
-            }
-        };
+        let df = df.max(1.0);
+        let crit = t_critical(CONFIDENCE, df)?;
         Some(LogEffect {
             k,
             log_ratio,
             se,
             df,
-            p_value,
+            p_value: t_two_sided_p(log_ratio / se, df)?,
             log_ci95: [log_ratio - crit * se, log_ratio + crit * se],
         })
     }
@@ -137,110 +135,77 @@ fn last_decimal(v: f64) -> f64 {
     1e-9
 }
 
-/// The smallest standard deviation a sample of grid values is credited with: half the
-/// resolution. Each value is the true one rounded to the grid, off by up to half a step, so a
-/// sample whose spread is below the grid tells nothing finer than that (without the floor, two
-/// constant samples one step apart give p = 0).
-pub fn sd_floor(resolution: f64) -> f64 {
-    resolution / 2.0
+/// The floor of Var(ŷ) that rounding to a grid of step `resolution` sets: each side's values
+/// are the true ones rounded to the grid, and when the spread is below the grid every run of
+/// a side is off by the same amount, up to half a step. That error is a bias every run
+/// shares, so it does not shrink as 1/√n: each side's mean carries it whole, as a relative
+/// standard deviation of half a step over the mean, and the log ratio the sum of both.
+pub fn rounding_floor_sq(resolution: f64, mean_baseline: f64, mean_new: f64) -> f64 {
+    let half = resolution / 2.0;
+    (half / mean_baseline).powi(2) + (half / mean_new).powi(2)
 }
 
-/// Sample variance (n − 1) of `v`, raised to `floor_sd²`; `None` for fewer than 2 values.
-fn floored_variance(v: &[f64], floor_sd: f64) -> Option<f64> {
-    let var = super::stats::sample_variance(v)?;
-    Some(var.max(floor_sd * floor_sd))
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
 }
 
-/// Paired analysis: one log ratio dᵣ = ln(newᵣ / baselineᵣ) per round, and the Student-t
-/// interval of their mean, d̄ ± t_{0.975, k−1}·s_d/√k (the paired t-test, Student 1908, on log
-/// ratios so that the effect is relative and symmetric: Kalibera & Jones, "Rigorous
-/// Benchmarking in Reasonable Time", ISMM 2013, §5). `floor_sd` is the per-value rounding
-/// floor relative to each side's mean (see [`sd_floor`]); the log ratio of two values each off
-/// by up to that share has a floor of √2 times it. `None` for fewer than 2 pairs or values
+fn sum_sq(v: &[f64]) -> f64 {
+    let m = mean(v);
+    v.iter().map(|x| (x - m).powi(2)).sum()
+}
+
+/// Paired: one log ratio dᵣ = ln(newᵣ / baselineᵣ) per round; ŷ = d̄, s² their sample
+/// variance on k − 1 degrees of freedom, Var(ŷ) = σ²/k (the paired t-test, Student 1908, on
+/// log ratios so that the effect is relative and symmetric: Kalibera & Jones, "Rigorous
+/// Benchmarking in Reasonable Time", ISMM 2013, §5). `None` for fewer than 2 pairs or values
 /// that are not positive.
-pub fn paired(pairs: &[(f64, f64)], floor_rel_sd: f64) -> Option<LogEffect> {
+pub fn paired(pairs: &[(f64, f64)], floor_sq: f64) -> Option<Estimate> {
     if pairs.len() < 2 || pairs.iter().any(|&(b, n)| !(b > 0.0 && n > 0.0)) {
         return None;
     }
     let d: Vec<f64> = pairs.iter().map(|&(b, n)| (n / b).ln()).collect();
-    let k = d.len();
-    let mean = d.iter().sum::<f64>() / k as f64;
-    let var = floored_variance(&d, std::f64::consts::SQRT_2 * floor_rel_sd)?;
-    LogEffect::test(k, mean, (var / k as f64).sqrt(), Some(k as f64 - 1.0))
+    let k = d.len() as f64;
+    Some(Estimate {
+        analysis: Analysis::Paired,
+        y: mean(&d),
+        s_sq: sum_sq(&d) / (k - 1.0),
+        df: k - 1.0,
+        c: 1.0 / k,
+        floor_sq,
+    })
 }
 
-/// A case's log ratio of means y = ln(x̄_new / x̄_base) and its sampling variance by the delta
-/// method, Var(ln x̄) ≈ s²/(n·x̄²) (e.g. Casella & Berger, "Statistical Inference", 2nd ed.,
-/// §5.5.4), summed over the two independent sides, with each side's s floored at `floor_sd`.
-/// `None` for fewer than 2 values on a side or means that are not positive.
-pub fn log_ratio_of_means(baseline: &[f64], new: &[f64], floor_sd: f64) -> Option<(f64, f64)> {
-    let (mb, mn) = (super::stats::mean(baseline)?, super::stats::mean(new)?);
-    if !(mb > 0.0 && mn > 0.0) {
+/// Unpaired: ŷ = mean ln(new) − mean ln(baseline), the difference of the log geometric means;
+/// s² the pooled variance of the log values on n₁ + n₂ − 2 degrees of freedom, Var(ŷ) =
+/// σ²(1/n₁ + 1/n₂) (the two-sample t-test on logs: run-to-run noise is multiplicative, so on
+/// the log scale the two sides share one variance). `None` for fewer than 2 values on a side
+/// or values that are not positive.
+pub fn unpaired(
+    analysis: Analysis,
+    baseline: &[f64],
+    new: &[f64],
+    floor_sq: f64,
+) -> Option<Estimate> {
+    if baseline.len() < 2
+        || new.len() < 2
+        || baseline
+            .iter()
+            .chain(new)
+            .any(|v| v.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+    {
         return None;
     }
-    let vb = floored_variance(baseline, floor_sd)? / (baseline.len() as f64 * mb * mb);
-    let vn = floored_variance(new, floor_sd)? / (new.len() as f64 * mn * mn);
-    Some(((mn / mb).ln(), vb + vn))
-}
-
-/// The between-invocation variance τ² of cases' log ratios when the two sides come from
-/// different invocations: under "no real change", yᵢ ~ N(0, vᵢ + τ²), where vᵢ is the case's
-/// own sampling variance and τ² what the machine's drift between the invocations adds. A
-/// robust scale of the yᵢ around zero, 1.4826·median|yᵢ| (the normal-consistent median absolute
-/// deviation, Rousseeuw & Croux, JASA 88, 1993), estimates √(v + τ²) while fewer than half of
-/// the cases really changed, so τ² = max(0, (1.4826·median|yᵢ|)² − median vᵢ). Measured around
-/// zero, not around the cases' center, on purpose: a shift of every case between two
-/// invocations is what drift looks like, so it is counted as noise, not as a change. `None`
-/// with fewer than [`MIN_CASES_FOR_BETWEEN`] cases.
-pub fn between_invocation_variance(ys: &[f64], vs: &[f64]) -> Option<f64> {
-    if ys.len() < MIN_CASES_FOR_BETWEEN || ys.len() != vs.len() {
-        return None;
-    }
-    let med = |mut x: Vec<f64>| {
-        x.sort_by(f64::total_cmp);
-        let m = x.len() / 2;
-        if x.len() % 2 == 0 {
-            (x[m - 1] + x[m]) / 2.0
-        } else {
-            x[m]
-        }
-    };
-    let scale = 1.4826 * med(ys.iter().map(|y| y.abs()).collect());
-    Some((scale * scale - med(vs.to_vec())).max(0.0))
-}
-
-/// The random-effects pooled mean of cases' log ratios. τ² by DerSimonian & Laird
-/// ("Meta-analysis in clinical trials", Controlled Clinical Trials 7, 1986): with wᵢ = 1/vᵢ,
-/// Q = Σwᵢ(yᵢ − ȳ_w)², τ² = max(0, (Q − (k − 1)) / (Σwᵢ − Σwᵢ²/Σwᵢ)); then μ̂ = Σwᵢ*yᵢ / Σwᵢ*
-/// with wᵢ* = 1/(vᵢ + τ²). Its standard error and reference distribution follow Hartung &
-/// Knapp (Statistics in Medicine 20, 2001) and Sidik & Jonkman (2002), in the modified form
-/// that is never narrower than DerSimonian–Laird's (Röver, Knapp & Friede, BMC Medical
-/// Research Methodology 15, 2015): SE² = max(1, q) / Σwᵢ* with
-/// q = Σwᵢ*(yᵢ − μ̂)² / (k − 1), against Student-t with k − 1 degrees of freedom. The
-/// observed scatter of the cases thereby also covers sampling variances estimated from a few
-/// runs each, which the plain normal reference would take as exact. `None` for fewer than 2
-/// cases or a variance that is not positive.
-pub fn pooled(ys: &[f64], vs: &[f64]) -> Option<LogEffect> {
-    let k = ys.len();
-    if k < 2 || k != vs.len() || vs.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-        return None;
-    }
-    let w: Vec<f64> = vs.iter().map(|v| 1.0 / v).collect();
-    let sw: f64 = w.iter().sum();
-    let ybar = w.iter().zip(ys).map(|(w, y)| w * y).sum::<f64>() / sw;
-    let q_dl: f64 = w.iter().zip(ys).map(|(w, y)| w * (y - ybar).powi(2)).sum();
-    let sw2: f64 = w.iter().map(|w| w * w).sum();
-    let tau2 = ((q_dl - (k as f64 - 1.0)) / (sw - sw2 / sw)).max(0.0);
-    let ws: Vec<f64> = vs.iter().map(|v| 1.0 / (v + tau2)).collect();
-    let sws: f64 = ws.iter().sum();
-    let mu = ws.iter().zip(ys).map(|(w, y)| w * y).sum::<f64>() / sws;
-    let q = ws
-        .iter()
-        .zip(ys)
-        .map(|(w, y)| w * (y - mu).powi(2))
-        .sum::<f64>()
-        / (k as f64 - 1.0);
-    LogEffect::test(k, mu, (q.max(1.0) / sws).sqrt(), Some(k as f64 - 1.0))
+    let lb: Vec<f64> = baseline.iter().map(|v| v.ln()).collect();
+    let ln: Vec<f64> = new.iter().map(|v| v.ln()).collect();
+    let (n1, n2) = (lb.len() as f64, ln.len() as f64);
+    Some(Estimate {
+        analysis,
+        y: mean(&ln) - mean(&lb),
+        s_sq: (sum_sq(&lb) + sum_sq(&ln)) / (n1 + n2 - 2.0),
+        df: n1 + n2 - 2.0,
+        c: 1.0 / n1 + 1.0 / n2,
+        floor_sq,
+    })
 }
 
 #[cfg(test)]
@@ -267,37 +232,34 @@ mod tests {
             })
             .collect();
         let e = paired(&pairs, 0.0).unwrap();
-        assert!((e.pct_change() + 4.8).abs() < 0.3, "{e:?}");
-        assert!(e.p_value < 1e-4, "{e:?}");
+        assert!((e.y - (0.95f64).ln()).abs() < 0.003, "{e:?}");
+        assert!(e.s_sq < 1e-5 && e.df == 4.0 && e.c == 0.2, "{e:?}");
         assert!(paired(&pairs[..1], 0.0).is_none());
     }
 
     #[test]
-    fn constant_pairs_one_step_apart_are_not_significant() {
-        let e = paired(&[(0.127, 0.135); 3], sd_floor(0.008) / 0.131).unwrap();
+    fn the_rounding_floor_does_not_shrink_with_more_runs() {
+        // p50 0.127 against 0.135 ms, every run: one 8 µs grid step apart.
+        let res = resolution(&[0.127; 5], &[0.135; 5]);
+        let floor = rounding_floor_sq(res, 0.127, 0.135);
+        let few = unpaired(Analysis::Unpaired, &[0.127; 5], &[0.135; 5], floor).unwrap();
+        let many = unpaired(Analysis::Unpaired, &[0.127; 500], &[0.135; 500], floor).unwrap();
+        assert_eq!(few.floor_sq, many.floor_sq);
+        let e = LogEffect::test(5, few.y, few.floor_sq.sqrt(), few.df).unwrap();
         assert!(e.p_value > 0.05, "{e:?}");
     }
 
     #[test]
-    fn between_invocation_variance_ignores_a_few_real_changes() {
-        let ys = [0.02, -0.03, 0.01, -0.02, 0.03, -0.5];
-        let vs = [0.0001; 6];
-        let tau2 = between_invocation_variance(&ys, &vs).unwrap();
-        // Scale from the five drifting cases (about 0.025), not from the −40 % one.
-        assert!(tau2.sqrt() < 0.05, "{tau2}");
-        assert!(between_invocation_variance(&ys[..4], &vs[..4]).is_none());
-    }
-
-    #[test]
-    fn pooled_finds_a_small_change_everywhere() {
-        // 200 cases, each 3 % slower with 5 % run-to-run noise over 10 runs a side: the
-        // sampling variance of a case's log ratio is 2·0.05²/10.
-        let ys: Vec<f64> = (0..200)
-            .map(|i| (0.97f64).ln() + 0.01 * ((i % 7) as f64 - 3.0) / 3.0)
-            .collect();
-        let vs = vec![2.0 * 0.05 * 0.05 / 10.0; 200];
-        let e = pooled(&ys, &vs).unwrap();
-        assert!((e.pct_change() + 3.0).abs() < 0.5, "{e:?}");
-        assert!(e.log_ratio / e.se < -15.0, "{e:?}");
+    fn unpaired_is_the_difference_of_log_means() {
+        let e = unpaired(
+            Analysis::Unpaired,
+            &[100.0, 100.0],
+            &[110.0, 110.0, 110.0],
+            0.0,
+        )
+        .unwrap();
+        assert!((e.y - 1.1f64.ln()).abs() < 1e-12 && e.s_sq == 0.0 && e.df == 3.0);
+        assert!(unpaired(Analysis::Unpaired, &[100.0], &[1.0, 2.0], 0.0).is_none());
+        assert!(unpaired(Analysis::Unpaired, &[0.0, 1.0], &[1.0, 2.0], 0.0).is_none());
     }
 }

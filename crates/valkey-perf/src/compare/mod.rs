@@ -7,14 +7,20 @@
 //! [`model`], the analysis of cases and metrics in `analyse`, the judging in [`verdict`], presentation in [`report`] and [`graphs`]. May import
 //! `model`, `results` and `util`; never runs benchmarks or touches a database.
 
+pub mod across;
 mod analyse;
+mod correct;
 pub mod effects;
 pub mod functions;
 pub mod graphs;
 pub mod group;
+mod infer;
+mod legend;
 pub mod model;
-mod overall;
+pub mod moderate;
+pub mod numeric;
 pub mod report;
+mod select;
 pub mod stats;
 pub mod verdict;
 pub mod view;

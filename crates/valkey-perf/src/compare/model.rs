@@ -145,8 +145,12 @@ impl MetricSet {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Correction {
-    /// Holm's step-down method over every judged comparison of the report.
+    /// Benjamini–Hochberg within each family of the report (docs/design.md §7.4): a
+    /// false-discovery rate of α among the primary verdicts, and separately among the
+    /// secondary ones.
     #[default]
+    Fdr,
+    /// Holm's step-down method within each family: a family-wise error rate of α.
     Holm,
     /// Each comparison at α on its own.
     None,
@@ -199,7 +203,7 @@ impl Default for CompareOptions {
         CompareOptions {
             metrics: MetricSet::All,
             threshold_pct: 1.0,
-            correction: Correction::Holm,
+            correction: Correction::Fdr,
             alpha: 0.05,
             min_runs: 2,
             instructions_threshold_pct: 0.5,
@@ -246,6 +250,10 @@ pub struct MetricComparison {
     pub difference: Option<Difference>,
     /// The p-value after the correction (equal to the raw one with `Correction::None`).
     pub p_adjusted: Option<f64>,
+    /// The smallest change (percent, either way) this data finds with 80 % power at the
+    /// threshold of its family: "no significant change" with a minimum detectable effect of
+    /// 20 % says that a 10 % change could have gone unseen.
+    pub mde_pct: Option<f64>,
     pub verdict: Verdict,
 }
 
@@ -325,8 +333,9 @@ pub struct Change {
 }
 
 /// The change of one metric over all cases at once: the geometric mean of the cases' ratios
-/// (random-effects pooled), so that a small change everywhere is found even when no single
-/// case is significant.
+/// (their unweighted mean log ratio), so that a small change everywhere is found even when no
+/// single case is significant. Between two invocations it is the common shift, judged
+/// against the machine's drift.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Overall {
     pub metric: Metric,
@@ -335,7 +344,7 @@ pub struct Overall {
     pub pct_change: Option<f64>,
     pub pct_change_ci95: Option<[f64; 2]>,
     pub p_value: Option<f64>,
-    /// Holm-adjusted among the overall lines of the report.
+    /// Adjusted in its family (see [`Correction`]).
     pub p_adjusted: Option<f64>,
     pub verdict: Verdict,
     /// Why there is no verdict, or what was left out.
@@ -358,13 +367,85 @@ pub struct Comparison {
     pub cases: Vec<CaseComparison>,
     pub only_in_baseline: Vec<CaseComparison>,
     pub only_in_new: Vec<CaseComparison>,
-    /// Number of judged comparisons that had enough data for a test (the Holm family size).
+    /// Tests in the primary family (the primary metric of every case with a test, and its
+    /// overall line): the family the report's promise is about.
     pub comparisons: usize,
     /// Significant changes, largest |% change| first.
     pub changes: Vec<Change>,
     /// One line per judged metric over all cases.
     pub overall: Vec<Overall>,
+    /// Between two invocations: the shift every case shares in the primary metric.
+    pub common_shift: Option<CommonShift>,
     pub warnings: Vec<crate::model::Warning>,
+}
+
+/// Where the drift a common shift is judged against comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftSource {
+    /// The documented default (5 %).
+    Default,
+    /// The common shifts between consecutive commits of the machine's history.
+    History,
+}
+
+/// The shift every case shares between two invocations (docs/design.md §7.3): between two
+/// invocations it cannot be told from machine drift, so it is judged only against the drift
+/// the machine is known to have.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommonShift {
+    pub metric: Metric,
+    /// Cases whose log ratios it is the mean of.
+    pub cases: usize,
+    pub pct_change: f64,
+    /// 95 % interval, drift included.
+    pub pct_change_ci95: [f64; 2],
+    pub p_value: f64,
+    pub p_adjusted: Option<f64>,
+    pub verdict: Verdict,
+    /// The drift used: standard deviation of the common shift between two invocations, in
+    /// percent, and where it came from.
+    pub drift_sd_pct: f64,
+    pub drift_source: DriftSource,
+    /// Consecutive commit pairs of the history the drift came from (0 for the default).
+    pub drift_pairs: usize,
+}
+
+impl CommonShift {
+    /// The sentence the reports show.
+    pub fn sentence(&self) -> String {
+        let source = match self.drift_source {
+            DriftSource::Default => "the default drift".to_string(),
+            DriftSource::History => {
+                format!("drift from {} commit pairs of history", self.drift_pairs)
+            }
+        };
+        let judged = match self.verdict {
+            Verdict::Regression | Verdict::Improvement => {
+                format!("far beyond it: a {}", self.verdict.label())
+            }
+            _ => "within it".to_string(),
+        };
+        format!(
+            "every case {:+.1} % in {}: between two invocations this cannot be told from \
+             machine drift; judged against {source} (sd {:.1} %): {judged}",
+            self.pct_change,
+            self.metric.label(),
+            self.drift_sd_pct
+        )
+    }
+}
+
+/// Whether a change is at least `pct` percent large for a gate: its whole 95 % interval lies
+/// at least `pct` away from zero (the data show a change that large, not only a point estimate
+/// that large), so a true change smaller than `pct` trips the gate rarely. Without an interval,
+/// the point estimate.
+pub fn beyond(pct_change: Option<f64>, ci95: Option<[f64; 2]>, pct: f64) -> bool {
+    match (ci95, pct_change) {
+        (Some([lo, hi]), _) => lo >= pct || hi <= -pct,
+        (None, Some(p)) => p.abs() >= pct,
+        (None, None) => true,
+    }
 }
 
 impl Comparison {
@@ -374,19 +455,34 @@ impl Comparison {
             .filter(|c| c.verdict == Verdict::Regression)
     }
 
-    /// Overall lines that are regressions at least `pct` percent large.
+    /// Overall lines that are regressions at least `pct` percent large (see
+    /// [`beyond`]).
     pub fn overall_regressions_at_least(&self, pct: f64) -> Vec<&Overall> {
         self.overall
             .iter()
             .filter(|o| o.verdict == Verdict::Regression)
-            .filter(|o| o.pct_change.is_none_or(|p| p.abs() >= pct))
+            .filter(|o| beyond(o.pct_change, o.pct_change_ci95, pct))
             .collect()
     }
 
-    /// Regressions at least `pct` percent large.
+    /// Regressions at least `pct` percent large (see [`beyond`]): what
+    /// `--fail-on-regression PCT` fails on.
     pub fn regressions_at_least(&self, pct: f64) -> Vec<&Change> {
         self.regressions()
-            .filter(|c| c.pct_change.is_none_or(|p| p.abs() >= pct))
+            .filter(|c| beyond(c.pct_change, c.pct_change_ci95, pct))
             .collect()
+    }
+
+    /// Whether the report judged anything a gate asks about: a primary-metric test of some
+    /// case, or an overall line with an estimate. A gate that judged nothing is inconclusive,
+    /// not a pass.
+    pub fn judged_anything(&self) -> bool {
+        let case = self.cases.iter().any(|c| {
+            c.metrics
+                .iter()
+                .find(|m| m.verdict != Verdict::NotJudged)
+                .is_some_and(|m| m.p_adjusted.is_some())
+        });
+        case || self.overall.iter().any(|o| o.p_adjusted.is_some())
     }
 }

@@ -5,7 +5,7 @@
 
 use super::effects;
 use super::model::{
-    CaseComparison, Comparison, Correction, Metric, MetricComparison, Overall, SideInfo, Verdict,
+    CaseComparison, Comparison, Correction, MetricComparison, Overall, SideInfo, Verdict,
 };
 use super::stats::Summary;
 use serde_json::Value;
@@ -181,7 +181,8 @@ fn param_value(v: &Value) -> String {
 
 fn correction_text(cmp: &Comparison) -> String {
     match cmp.options.correction {
-        Correction::Holm => format!("Holm-corrected, α = {}", cmp.options.alpha),
+        Correction::Fdr => format!("false-discovery rate {} per family", cmp.options.alpha),
+        Correction::Holm => format!("Holm-corrected per family, α = {}", cmp.options.alpha),
         Correction::None => format!("uncorrected, α = {} each", cmp.options.alpha),
     }
 }
@@ -250,8 +251,10 @@ fn analyses_used(cmp: &Comparison) -> Vec<String> {
 }
 
 fn case_table(out: &mut String, case: &CaseComparison, holm: bool) {
-    out.push_str("| | % Change | Test | baseline | new | baseline stats | new stats |\n");
-    out.push_str("|---|---|---|---|---|---|---|\n");
+    out.push_str(
+        "| | % Change | Detectable | Test | baseline | new | baseline stats | new stats |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
     for m in &case.metrics {
         let unit = m.metric.unit();
         let change = match &m.difference {
@@ -271,7 +274,7 @@ fn case_table(out: &mut String, case: &CaseComparison, holm: bool) {
         };
         let test = match (&m.difference, m.p_adjusted) {
             (Some(d), Some(adj)) if holm => {
-                format!("p={}, Holm p={}", fmt_p(d.p_value), fmt_p(adj))
+                format!("p={}, adj. p={}", fmt_p(d.p_value), fmt_p(adj))
             }
             (Some(d), _) => format!("p={}", fmt_p(d.p_value)),
             (None, _) => "n/a".to_string(),
@@ -284,12 +287,16 @@ fn case_table(out: &mut String, case: &CaseComparison, holm: bool) {
             s.as_ref()
                 .map_or_else(|| "–".to_string(), |s| fmt_value(s.mean, unit))
         };
+        let detectable = m
+            .mde_pct
+            .map_or_else(|| "–".to_string(), |d| format!("±{}", fmt_num(d, 2) + " %"));
         let _ = writeln!(
             out,
-            "| {} **{}** | {} | {} | {} | {} | {} | {} |",
+            "| {} **{}** | {} | {} | {} | {} | {} | {} | {} |",
             icon(m.verdict),
             m.metric.label(),
             change,
+            detectable,
             test,
             mean(&m.baseline),
             mean(&m.new),
@@ -303,12 +310,13 @@ fn case_table(out: &mut String, case: &CaseComparison, holm: bool) {
 /// summary, the results per case, the fixed configuration and the legend, in that order.
 pub fn render_markdown(cmp: &Comparison) -> String {
     let mut out = String::new();
-    let holm = cmp.options.correction == Correction::Holm;
+    // Whether adjusted p-values are shown.
+    let holm = cmp.options.correction != Correction::None;
     title(&mut out, cmp);
     summary(&mut out, cmp, holm);
     cases_section(&mut out, cmp, holm);
     fixed_configuration(&mut out, cmp);
-    legend(&mut out, cmp, holm);
+    super::legend::legend(&mut out, cmp, holm);
     out
 }
 
@@ -365,7 +373,7 @@ fn changes(out: &mut String, cmp: &Comparison, holm: bool) {
             out,
             "**{regressions} regression(s), {improvements} improvement(s)** in {family}:\n"
         );
-        out.push_str("| | Case | Metric | % Change | 95 % CI | p | Holm p |\n");
+        out.push_str("| | Case | Metric | % Change | 95 % CI | p | adj. p |\n");
         out.push_str("|---|---|---|---|---|---|---|\n");
         for c in &cmp.changes {
             let ci = c.pct_change_ci95.map_or_else(
@@ -393,15 +401,29 @@ fn changes(out: &mut String, cmp: &Comparison, holm: bool) {
     }
 }
 
-/// The overall line of every metric with a pooled change, or why there is none.
+/// The overall line of every metric with an estimate, or why there is none; between two
+/// invocations, the common shift.
 fn overall_lines(out: &mut String, cmp: &Comparison) {
     let judged_overall: Vec<&Overall> = cmp
         .overall
         .iter()
         .filter(|o| o.pct_change.is_some())
         .collect();
+    if let Some(shift) = &cmp.common_shift {
+        let [lo, hi] = shift.pct_change_ci95;
+        let _ = writeln!(
+            out,
+            "{} **Common shift**: {} ({} … {}, p={}, {} cases).\n",
+            icon(shift.verdict),
+            shift.sentence(),
+            fmt_pct(Some(lo)),
+            fmt_pct(Some(hi)),
+            fmt_p(shift.p_value),
+            shift.cases
+        );
+    }
     if !judged_overall.is_empty() {
-        out.push_str("Overall, the geometric mean over the cases of one invocation:\n\n");
+        out.push_str("Overall, the geometric mean of the cases' ratios:\n\n");
         for o in &judged_overall {
             let ci = o.pct_change_ci95.map_or_else(
                 || "n/a".to_string(),
@@ -430,18 +452,43 @@ fn notes(out: &mut String, cmp: &Comparison) {
     if !analyses.is_empty() {
         let _ = writeln!(out, "Analysis: {}.\n", analyses.join(", "));
     }
-    let insufficient: usize = cmp
+    let min = cmp.options.min_runs.max(2);
+    let unjudged: Vec<&MetricComparison> = cmp
         .cases
         .iter()
         .flat_map(|c| &c.metrics)
         .filter(|m| m.verdict == Verdict::InsufficientData)
-        .count();
-    if insufficient > 0 {
+        .collect();
+    let absent = |m: &&&MetricComparison| m.baseline.is_none() && m.new.is_none();
+    let few = |m: &&&MetricComparison| {
+        !absent(m)
+            && [&m.baseline, &m.new]
+                .iter()
+                .any(|s| s.as_ref().is_none_or(|s| s.n < min))
+    };
+    let none = unjudged.iter().filter(absent).count();
+    if none > 0 {
         let _ = writeln!(
             out,
-            "{insufficient} metric(s) had fewer than {} runs on a side: **insufficient data**, \
-             no verdict.\n",
-            cmp.options.min_runs.max(2)
+            "{none} metric(s) are in no run of either side: not compared.\n"
+        );
+    }
+    let too_few = unjudged.iter().filter(few).count();
+    if too_few > 0 {
+        let _ = writeln!(
+            out,
+            "{too_few} metric(s) had fewer than {min} runs on a side: **insufficient data**, no \
+             verdict.\n"
+        );
+    }
+    let other = unjudged.len() - too_few - none;
+    if other > 0 {
+        let _ = writeln!(
+            out,
+            "{other} metric(s) with enough runs got no verdict: compared across invocations \
+             with fewer than {} cases, a case cannot be told from the others (only the common \
+             shift is judged).\n",
+            super::across::MIN_CASES
         );
     }
     for (what, list) in [
@@ -534,95 +581,6 @@ fn fixed_configuration(out: &mut String, cmp: &Comparison) {
         let _ = writeln!(out, "Ignored for pairing: {}.", names.join(", "));
     }
     out.push('\n');
-}
-
-/// What the icons, columns, analyses and verdict rules mean.
-fn legend(out: &mut String, cmp: &Comparison, holm: bool) {
-    let _ = write!(
-        out,
-        "## Legend\n\n\
-         - 🔴 regression, 🟢 improvement, ⚪ no significant change, ❔ insufficient data \
-         (fewer than {min} runs on a side), · shown only (min/max latency are single extreme \
-         samples and are not judged).\n\
-         - rps: higher is better; latencies (ms): lower is better. baseline / new are means over \
-         the runs.\n\
-         - **% Change**: the change new / baseline; in brackets its 95 % confidence interval. \
-         The analysis is named after the p-value:\n  \
-         - *paired*: both targets ran in one invocation, interleaved in rounds (A B, B A, ...); \
-         the mean of the per-round log ratios with its Student-t interval. Drift between rounds \
-         cancels; the false-alarm rate holds for this machine's noise within the invocation.\n  \
-         - *Welch*: runs of one invocation that cannot be paired; Welch's t-test on the runs, \
-         the interval by Fieller's method. Assumes the runs are independent.\n  \
-         - *between invocations*: the sides come from different invocations (or files that do \
-         not say); the case's log ratio of means, its interval widened by the variation between \
-         invocations estimated robustly from all cases (normal reference). Drift between the \
-         two invocations counts as noise, so a change smaller than that drift cannot be found; \
-         with fewer than {min_cases} cases no verdict is given.\n\
-         - **Test**: two-sided p-value of the analysis{holm_text}.\n\
-         - **instructions/request** (instructions mode): instructions the servers executed in \
-         the measured window under callgrind, per request; noise threshold {ithr} %. For a \
-         case whose count changed, the functions whose inclusive count per request changed \
-         most are listed under it.\n\
-         {server_cpu}\
-         - **Overall**: the random-effects pooled change of a metric over the cases of one \
-         invocation (DerSimonian–Laird, with the Hartung–Knapp interval on k − 1 degrees of \
-         freedom), Holm-corrected among the overall lines: a small change in every case is \
-         found there even when no single case is significant.\n\
-         - Values on a grid (latencies in fixed steps, rounded numbers) are credited with a \
-         spread of at least half a step, so samples that differ by one step are not called \
-         significant.\n\
-         - A change is a regression or improvement only when its interval excludes 0, its \
-         p-value{adj} is below {alpha} and it is at least {thr} % large.\n\
-         - **stats**: n runs, σ sample standard deviation (n − 1), CV = σ / mean, CI95% = \
-         half-width of the 95 % Student-t confidence interval of the mean, relative to the \
-         mean.\n",
-        min = cmp.options.min_runs.max(2),
-        min_cases = effects::MIN_CASES_FOR_BETWEEN,
-        ithr = cmp.options.instructions_threshold_pct,
-        server_cpu = legend_extra(cmp),
-        holm_text = if holm {
-            format!(
-                "; Holm p is adjusted by Holm's method over all {} comparisons of this report, \
-                 so that the chance of any false alarm stays below {}",
-                cmp.comparisons, cmp.options.alpha
-            )
-        } else {
-            format!(
-                " (no correction: among {} comparisons about {:.1} false alarms are expected)",
-                cmp.comparisons,
-                cmp.comparisons as f64 * cmp.options.alpha
-            )
-        },
-        adj = if holm { " (Holm)" } else { "" },
-        alpha = cmp.options.alpha,
-        thr = cmp.options.threshold_pct,
-    );
-}
-
-/// Legend lines for the metrics only some reports have.
-fn legend_extra(cmp: &Comparison) -> String {
-    let has = |metric: Metric| {
-        cmp.cases
-            .iter()
-            .flat_map(|c| &c.metrics)
-            .any(|m| m.metric == metric)
-    };
-    let mut out = String::new();
-    if has(Metric::ServerCpuPerRequest) {
-        out.push_str(
-            "- **server CPU/request**: CPU time (user + system) of every server process, all \
-             threads and all nodes, over the measured window, divided by the commands the \
-             primaries processed in it; lower is better. It counts the server's own work per \
-             request, not the client's share of a busy machine.\n",
-        );
-    }
-    if has(Metric::OverheadPerItem) {
-        out.push_str(
-            "- **overhead/key** (memory mode): what the server's memory in use grew by per key \
-             written on a fresh server, minus the key's name and value; lower is better.\n",
-        );
-    }
-    out
 }
 
 #[cfg(test)]

@@ -271,6 +271,53 @@ pub fn holm_adjust(p_values: &[f64]) -> Vec<f64> {
     adjusted
 }
 
+/// Weighted Benjamini–Hochberg adjusted p-values (Benjamini & Hochberg, "Controlling the
+/// false discovery rate", JRSS B 57, 1995; with weights averaging 1, Genovese, Roeder &
+/// Wasserman, Biometrika 93, 2006): with qᵢ = pᵢ/wᵢ sorted ascending, q̃₍ᵢ₎ = min_{j ≥ i}
+/// min(1, m·q₍ⱼ₎/j). A test is significant at FDR α when its adjusted value is below α.
+/// Controls the false-discovery rate under independence and positive dependence (Benjamini
+/// & Yekutieli, Annals of Statistics 29, 2001). Returns adjusted values in the input order.
+pub fn bh_adjust_weighted(p_values: &[f64], weights: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let q: Vec<f64> = p_values
+        .iter()
+        .zip(weights)
+        .map(|(p, w)| if *w > 0.0 { p / w } else { f64::INFINITY })
+        .collect();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| q[a].total_cmp(&q[b]));
+    let mut adjusted = vec![1.0; m];
+    let mut running_min: f64 = 1.0;
+    for (rank, &idx) in order.iter().enumerate().rev() {
+        running_min = running_min.min(m as f64 * q[idx] / (rank + 1) as f64);
+        adjusted[idx] = running_min.min(1.0);
+    }
+    adjusted
+}
+
+/// Weighted Holm adjusted p-values (Holm 1979, §4, weighted form): with qᵢ = pᵢ/wᵢ sorted
+/// ascending, p̃₍ᵢ₎ = max_{j ≤ i} min(1, q₍ⱼ₎·Σ_{l ≥ j} w₍ₗ₎). Controls the family-wise error
+/// rate without assuming independence.
+pub fn holm_adjust_weighted(p_values: &[f64], weights: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let q: Vec<f64> = p_values
+        .iter()
+        .zip(weights)
+        .map(|(p, w)| if *w > 0.0 { p / w } else { f64::INFINITY })
+        .collect();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| q[a].total_cmp(&q[b]));
+    let mut remaining: f64 = weights.iter().sum();
+    let mut adjusted = vec![1.0; m];
+    let mut running_max: f64 = 0.0;
+    for &idx in &order {
+        running_max = running_max.max((q[idx] * remaining).min(1.0));
+        adjusted[idx] = running_max;
+        remaining -= weights[idx];
+    }
+    adjusted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +367,23 @@ mod tests {
             let [dlo, dhi] = d.mean_diff_ci95;
             assert_eq!(excludes, dlo > 0.0 || dhi < 0.0);
         }
+    }
+
+    #[test]
+    fn benjamini_hochberg_matches_r() {
+        // p.adjust(c(0.01, 0.04, 0.03, 0.5), "BH") in R: 0.04 0.0533 0.0533 0.5.
+        let adj = bh_adjust_weighted(&[0.01, 0.04, 0.03, 0.5], &[1.0; 4]);
+        for (got, want) in adj.iter().zip([0.04, 0.16 / 3.0, 0.16 / 3.0, 0.5]) {
+            assert!((got - want).abs() < 1e-12, "{adj:?}");
+        }
+        // Unit weights make weighted Holm plain Holm.
+        assert_eq!(
+            holm_adjust_weighted(&[0.01, 0.04, 0.03, 0.5], &[1.0; 4]),
+            holm_adjust(&[0.01, 0.04, 0.03, 0.5])
+        );
+        // A heavier weight lowers a test's adjusted value.
+        let w = bh_adjust_weighted(&[0.01, 0.2], &[1.5, 0.5]);
+        assert!((w[0] - 0.01 * 2.0 / 1.5).abs() < 1e-12, "{w:?}");
     }
 
     #[test]

@@ -1,28 +1,36 @@
-//! Pairs the runs of two result sets case by case and judges every metric: Welch's test, the
-//! noise threshold and the multiple-comparison correction (docs/design.md §7.4). Pure computation on
-//! records already read; [`compare_files`] is the one entry point that reads files.
+//! The comparison engine as a pipeline of named stages (docs/design.md §7): select the
+//! records (`select`), group and analyse every case (`analyse`), moderate and test
+//! (`infer`, with the across-invocation model of `across`), correct within each family
+//! (`correct`), then decide every verdict in one place ([`decide`]) and assemble the
+//! [`Comparison`]. Pure computation on records already read; [`compare_files`] is the one
+//! entry point that reads files.
 
-use super::analyse::{self, AcrossRatio, Analysed, LogRatio};
-use super::effects;
+use super::across;
+use super::analyse::{self, Analysed};
+use super::correct;
+use super::effects::LogEffect;
 use super::group::{self, RecordMap};
+use super::infer::{self, Line, Tested};
 use super::model::*;
-use super::overall;
-use super::stats::{self, Difference};
+use super::select;
+use super::stats::Difference;
 use super::view::RecordView;
 use crate::model::{Warning, WarningKind};
 use std::path::Path;
 
-/// Compares two `metrics.json` files.
+/// Compares two `metrics.json` files. The records read are moved, never copied, into the
+/// comparison.
 pub fn compare_files(
     baseline: &Path,
     new: &Path,
     opts: &CompareOptions,
 ) -> anyhow::Result<Comparison> {
-    let b = group::load_records(baseline)?;
-    let n = group::load_records(new)?;
-    compare_records(
-        &b,
-        &n,
+    let views = |rs: Vec<RecordMap>| rs.into_iter().map(RecordView::from_map).collect();
+    let b = views(group::load_records(baseline)?);
+    let n = views(group::load_records(new)?);
+    compare_owned(
+        b,
+        n,
         &baseline.display().to_string(),
         &new.display().to_string(),
         opts,
@@ -51,50 +59,6 @@ fn side_info(records: &[RecordView], source: &str) -> SideInfo {
     }
 }
 
-/// Every metric field present must be a number (or null): a string would silently drop the
-/// run from the statistics.
-fn check_metric_types(records: &[RecordView], source: &str) -> anyhow::Result<()> {
-    for (i, r) in records.iter().enumerate() {
-        for metric in Metric::ALL {
-            match r.get(metric.field()) {
-                None | Some(serde_json::Value::Null | serde_json::Value::Number(_)) => {}
-                Some(other) => anyhow::bail!(
-                    "`{source}` record {i}: field `{}` is {other}, not a number; fix or remove that record",
-                    metric.field()
-                ),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The records with `engine` filled in as `valkey-benchmark` where it is missing.
-fn with_engine(records: Vec<RecordView>) -> Vec<RecordView> {
-    records
-        .into_iter()
-        .map(RecordView::with_default_engine)
-        .collect()
-}
-
-/// The records of runs that succeeded: a scenario run with `status: failed` (a setup
-/// command or its own command was refused) has no numbers worth comparing; a warning counts
-/// what was left out.
-fn measured_only(
-    records: &[RecordView],
-    side: &str,
-    warnings: &mut Vec<Warning>,
-) -> Vec<RecordView> {
-    let kept: Vec<RecordView> = records.iter().filter(|r| !r.failed()).cloned().collect();
-    let left = records.len() - kept.len();
-    if left > 0 {
-        warnings.push(Warning::new(
-            WarningKind::Input,
-            format!("{left} {side} record(s) have `status: failed` and were left out"),
-        ));
-    }
-    kept
-}
-
 /// Compares two record sets as read from files (see [`compare_views`]).
 pub fn compare_records(
     baseline: &[RecordMap],
@@ -106,61 +70,11 @@ pub fn compare_records(
     let view = |rs: &[RecordMap]| -> Vec<RecordView> {
         rs.iter().cloned().map(RecordView::from_map).collect()
     };
-    compare_views(
-        &view(baseline),
-        &view(new),
-        baseline_source,
-        new_source,
-        opts,
-    )
-}
-
-/// The first stage: checks the options and the records' metric types, and keeps the records
-/// worth comparing (see [`measured_only`], [`with_engine`]), warning about empty sides.
-fn admit(
-    sides: [(&[RecordView], &str); 2],
-    opts: &CompareOptions,
-    warnings: &mut Vec<Warning>,
-) -> anyhow::Result<(Vec<RecordView>, Vec<RecordView>)> {
-    anyhow::ensure!(
-        opts.threshold_pct >= 0.0 && opts.threshold_pct.is_finite(),
-        "the noise threshold must be a non-negative percentage, got {}",
-        opts.threshold_pct
-    );
-    anyhow::ensure!(
-        opts.alpha > 0.0 && opts.alpha < 1.0,
-        "alpha must lie between 0 and 1, got {}",
-        opts.alpha
-    );
-    let [(baseline, baseline_source), (new, new_source)] = sides;
-    for (side, recs, src) in [
-        ("baseline", baseline, baseline_source),
-        ("new", new, new_source),
-    ] {
-        if recs.is_empty() {
-            warnings.push(Warning::new(
-                WarningKind::Input,
-                format!("the {side} file `{src}` holds no records"),
-            ));
-        }
-    }
-    for (recs, src) in [(baseline, baseline_source), (new, new_source)] {
-        check_metric_types(recs, src)?;
-    }
-    // A record without `engine` was measured by valkey-benchmark (upstream writes none), and
-    // runs of different engines are never paired: `engine` is a case field.
-    Ok((
-        with_engine(measured_only(baseline, "baseline", warnings)),
-        with_engine(measured_only(new, "new", warnings)),
-    ))
+    compare_owned(view(baseline), view(new), baseline_source, new_source, opts)
 }
 
 /// Compares two record sets: pairs their runs case by case and judges every metric.
 /// `baseline_source` and `new_source` name them in the report.
-///
-/// A pipeline of stages: admit the records, group them into cases, analyse every case and
-/// metric, widen the intervals of cases compared across invocations, correct for multiple
-/// comparisons, decide the verdicts (in [`decide`] only), then assemble what the reports show.
 pub fn compare_views(
     baseline: &[RecordView],
     new: &[RecordView],
@@ -168,8 +82,25 @@ pub fn compare_views(
     new_source: &str,
     opts: &CompareOptions,
 ) -> anyhow::Result<Comparison> {
+    compare_owned(
+        baseline.to_vec(),
+        new.to_vec(),
+        baseline_source,
+        new_source,
+        opts,
+    )
+}
+
+/// The pipeline (see the module docs).
+fn compare_owned(
+    baseline: Vec<RecordView>,
+    new: Vec<RecordView>,
+    baseline_source: &str,
+    new_source: &str,
+    opts: &CompareOptions,
+) -> anyhow::Result<Comparison> {
     let mut warnings = Vec::new();
-    let (baseline, new) = &admit(
+    let (baseline, new) = &select::select(
         [(baseline, baseline_source), (new, new_source)],
         opts,
         &mut warnings,
@@ -183,8 +114,7 @@ pub fn compare_views(
         only_in_baseline,
         only_in_new,
         few_runs,
-        pool,
-        across,
+        pending,
     } = analyse::analyse(
         baseline,
         new,
@@ -193,9 +123,13 @@ pub fn compare_views(
         &metrics,
         opts.min_runs.max(2),
     );
-    warnings.extend(widen_across(&mut cases, &metrics, &across, opts));
-    let family = correct(&mut cases, opts);
-    decide(&mut cases, opts);
+    let primary = infer::primary_metrics(&cases);
+    let (mut tested, mut lines) = infer::infer(&pending, &primary, &metrics, opts);
+    let family = correct::correct(&mut tested, &mut lines, opts);
+    decide(&mut cases, &tested, opts);
+    let overall: Vec<Overall> = lines.iter().map(|l| overall_of(l, opts)).collect();
+    let common_shift = common_shift_of(&lines, &overall, &primary);
+    warnings.extend(across_warning(&tested, opts));
     // Instructions mode: for a case whose instructions per request changed, which functions
     // the change is in.
     attach_functions(&mut cases, &grouping, baseline, new);
@@ -208,9 +142,9 @@ pub fn compare_views(
             warnings.push(w);
         }
     }
-    let overall = overall_lines(&metrics, &pool, &across, opts);
     Ok(Comparison {
         overall,
+        common_shift,
         baseline: side_info(baseline, baseline_source),
         new: side_info(new, new_source),
         options: opts.clone(),
@@ -269,120 +203,125 @@ fn closing_warnings(
     warnings.extend(noisy_warning(cases));
 }
 
-/// The overall line of every judged metric: the pooled log ratios of its cases of one
-/// invocation, Holm-corrected among the lines.
-fn overall_lines(
-    metrics: &[Metric],
-    pool: &[LogRatio],
-    across: &[AcrossRatio],
-    opts: &CompareOptions,
-) -> Vec<Overall> {
-    let overall = metrics
+/// The warning for cases compared across invocations that got no case verdict: with fewer
+/// than three such cases, a case cannot be told from the others.
+fn across_warning(tested: &[Tested], opts: &CompareOptions) -> Option<Warning> {
+    let across: Vec<&Tested> = tested
         .iter()
-        .enumerate()
-        .filter(|(_, m)| m.judged())
-        .map(|(slot, &metric)| {
-            let (ys, vs): (Vec<f64>, Vec<f64>) = pool
-                .iter()
-                .filter(|p| p.slot == slot)
-                .map(|p| (p.y, p.v))
-                .unzip();
-            let any_across = across.iter().any(|a| a.ratio.slot == slot);
-            overall::overall_of(metric, &ys, &vs, any_across, opts)
-        })
+        .filter(|t| t.at.est.analysis == super::effects::Analysis::BetweenInvocations)
         .collect();
-    overall::correct_overall(overall, opts)
-}
-
-/// Cases compared across invocations: every case's interval widened by the
-/// between-invocation variance of its metric, estimated from all cases of that metric (only
-/// cases on both sides get here). The warning says when too few cases allow no estimate.
-fn widen_across(
-    cases: &mut [CaseComparison],
-    metrics: &[Metric],
-    across: &[AcrossRatio],
-    opts: &CompareOptions,
-) -> Option<Warning> {
-    let mut too_few_across = false;
-    for (slot, &metric) in metrics.iter().enumerate() {
-        let these: Vec<&AcrossRatio> = across.iter().filter(|a| a.ratio.slot == slot).collect();
-        if these.is_empty() {
-            continue;
-        }
-        let ys: Vec<f64> = these.iter().map(|a| a.ratio.y).collect();
-        let vs: Vec<f64> = these.iter().map(|a| a.ratio.v).collect();
-        let Some(tau2) = effects::between_invocation_variance(&ys, &vs) else {
-            too_few_across |= metric.judged();
-            continue;
-        };
-        for a in these {
-            let mc = &mut cases[a.case].metrics[a.index];
-            let base_mean = mc.baseline.as_ref().map_or(0.0, |s| s.mean);
-            let se = (a.ratio.v + tau2).sqrt();
-            mc.difference = effects::LogEffect::test(ys.len(), a.ratio.y, se, None)
-                .map(|e| analyse::from_effect(&e, base_mean));
-        }
-    }
-    too_few_across.then(|| {
-            Warning::new(
-                WarningKind::Input,
-                format!(
-                    "the two sides come from different invocations (or from files that do not say), and fewer than {} cases are compared: the variation between invocations cannot be estimated, so no verdict is possible at the {} % threshold",
-                    effects::MIN_CASES_FOR_BETWEEN,
-                    opts.threshold_pct
-                ),
-            )
-            .with_hint("run both targets in one `valkey-perf run` invocation, which interleaves them and pairs their runs")
+    let untested = across.iter().any(|t| t.effect.is_none());
+    (untested && !across.is_empty()).then(|| {
+        Warning::new(
+            WarningKind::Input,
+            format!(
+                "the two sides come from different invocations (or from files that do not say), and fewer than {} cases are compared: a case cannot be told from the others, so only the common shift is judged (against the machine's drift) at the {} % threshold",
+                across::MIN_CASES,
+                opts.threshold_pct
+            ),
+        )
+        .with_hint("run both targets in one `valkey-perf run` invocation, which interleaves them and pairs their runs")
     })
 }
 
-/// The multiple-comparison correction: every judged metric with a test is one family, which
-/// Holm adjusts at once. Returns the size of the family.
-fn correct(cases: &mut [CaseComparison], opts: &CompareOptions) -> usize {
-    let family: Vec<(usize, usize)> = cases
-        .iter()
-        .enumerate()
-        .flat_map(|(ci, c)| {
-            c.metrics
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| judged(m) && m.difference.is_some())
-                .map(move |(mi, _)| (ci, mi))
-        })
-        .collect();
-    let raw: Vec<f64> = family
-        .iter()
-        .map(|&(ci, mi)| {
-            cases[ci].metrics[mi]
-                .difference
-                .as_ref()
-                .map_or(1.0, |d| d.p_value)
-        })
-        .collect();
-    let adjusted = match opts.correction {
-        Correction::Holm => stats::holm_adjust(&raw),
-        Correction::None => raw.clone(),
+/// A log-scale effect as the [`Difference`] reports show: percent change and interval from
+/// the log ratio, the mean difference relative to the baseline mean.
+fn difference_of(e: &LogEffect, base_mean: f64) -> Difference {
+    let pct = e.pct_change();
+    let [lo, hi] = e.pct_ci95();
+    Difference {
+        mean_diff: base_mean.abs() * pct / 100.0,
+        pct_change: Some(pct),
+        t: e.log_ratio / e.se,
+        df: Some(e.df),
+        p_value: e.p_value,
+        mean_diff_ci95: [base_mean.abs() * lo / 100.0, base_mean.abs() * hi / 100.0],
+        pct_change_ci95: Some([lo, hi]),
+    }
+}
+
+/// The verdict of a judged test: without an estimate there is none; otherwise significant
+/// when its adjusted p-value is below α and the change is at least the noise threshold, in
+/// the metric's direction.
+pub(super) fn judge(
+    metric: Metric,
+    e: Option<&LogEffect>,
+    p_adj: Option<f64>,
+    opts: &CompareOptions,
+) -> Verdict {
+    let (Some(e), Some(p_adj)) = (e, p_adj) else {
+        return Verdict::InsufficientData;
     };
-    for (&(ci, mi), &p_adj) in family.iter().zip(&adjusted) {
-        cases[ci].metrics[mi].p_adjusted = Some(p_adj);
+    if p_adj.is_nan() || p_adj >= opts.alpha || e.pct_change().abs() < opts.threshold_for(metric) {
+        Verdict::NoSignificantChange
+    } else if (e.log_ratio > 0.0) == metric.higher_is_better() {
+        Verdict::Improvement
+    } else {
+        Verdict::Regression
     }
-    family.len()
 }
 
-/// Whether a metric is judged: the analysis marks the shown-only ones (min/max, and times
-/// measured under callgrind) `not judged` and leaves every other one without a verdict yet.
-fn judged(m: &MetricComparison) -> bool {
-    m.verdict != Verdict::NotJudged
+/// The one place case verdicts are decided, after the correction: every tested metric gets
+/// its difference, adjusted p-value, minimum detectable effect and verdict.
+fn decide(cases: &mut [CaseComparison], tested: &[Tested], opts: &CompareOptions) {
+    for t in tested {
+        let mc = &mut cases[t.at.case].metrics[t.at.index];
+        let base_mean = mc.baseline.as_ref().map_or(0.0, |s| s.mean);
+        mc.difference = t.effect.as_ref().map(|e| difference_of(e, base_mean));
+        mc.p_adjusted = t.p_adj;
+        mc.mde_pct = t.mde_log.map(|m| (m.exp() - 1.0) * 100.0);
+        mc.verdict = judge(t.at.metric, t.effect.as_ref(), t.p_adj, opts);
+    }
 }
 
-/// The one place verdicts are decided: every judged metric from its difference and adjusted
-/// p-value (see [`judge`]), once the intervals are widened and the p-values corrected.
-fn decide(cases: &mut [CaseComparison], opts: &CompareOptions) {
-    for m in cases.iter_mut().flat_map(|c| &mut c.metrics) {
-        if judged(m) {
-            m.verdict = judge(m.metric, m.difference.as_ref(), m.p_adjusted, opts);
-        }
+/// An overall line as the reports show it, judged by [`judge`].
+pub(super) fn overall_of(l: &Line, opts: &CompareOptions) -> Overall {
+    Overall {
+        metric: l.metric,
+        cases: l.cases,
+        pct_change: l.effect.as_ref().map(LogEffect::pct_change),
+        pct_change_ci95: l.effect.as_ref().map(LogEffect::pct_ci95),
+        p_value: l.effect.as_ref().map(|e| e.p_value),
+        p_adjusted: l.p_adj,
+        verdict: judge(l.metric, l.effect.as_ref(), l.p_adj, opts),
+        note: match (&l.drift, &l.note) {
+            (Some(_), _) => Some(
+                "the common shift between two invocations, judged against the machine's drift"
+                    .to_string(),
+            ),
+            (None, note) => note.clone(),
+        },
     }
+}
+
+/// The common shift of the primary metric, when its line is one.
+fn common_shift_of(
+    lines: &[Line],
+    overall: &[Overall],
+    primary: &[Option<Metric>],
+) -> Option<CommonShift> {
+    let (l, o) = lines
+        .iter()
+        .zip(overall)
+        .find(|(l, _)| l.drift.is_some() && primary.contains(&Some(l.metric)))?;
+    let e = l.effect.as_ref()?;
+    let drift = l.drift.as_ref()?;
+    Some(CommonShift {
+        metric: l.metric,
+        cases: l.cases,
+        pct_change: e.pct_change(),
+        pct_change_ci95: e.pct_ci95(),
+        p_value: e.p_value,
+        p_adjusted: l.p_adj,
+        verdict: o.verdict,
+        drift_sd_pct: drift.sd_log * 100.0,
+        drift_source: if drift.pairs > 0 {
+            DriftSource::History
+        } else {
+            DriftSource::Default
+        },
+        drift_pairs: drift.pairs,
+    })
 }
 
 /// Instructions mode: for a case whose instructions per request changed, which functions the
@@ -466,39 +405,6 @@ fn noisy_warning(cases: &[CaseComparison]) -> Option<Warning> {
     })
 }
 
-/// The verdict for one judged metric given its difference and adjusted p-value: without a
-/// difference (too few runs, or no estimate across invocations) there is no verdict.
-fn judge(
-    metric: Metric,
-    d: Option<&Difference>,
-    p_adj: Option<f64>,
-    opts: &CompareOptions,
-) -> Verdict {
-    let Some(d) = d else {
-        return Verdict::InsufficientData;
-    };
-    // Every tested metric is in the correction's family, so it has an adjusted p-value.
-    let p_adj = p_adj.unwrap_or(f64::NAN);
-    // Significant only when the interval of the change excludes 0 *and* the corrected p-value
-    // is below α. Without correction the two agree (the Fieller interval is built with the
-    // Welch critical value); with Holm the p-value is the stricter test.
-    let [lo, hi] = d.pct_change_ci95.unwrap_or(d.mean_diff_ci95);
-    let interval_excludes_zero = lo > 0.0 || hi < 0.0;
-    if !interval_excludes_zero || p_adj.is_nan() || p_adj >= opts.alpha {
-        return Verdict::NoSignificantChange;
-    }
-    if d.pct_change
-        .is_some_and(|p| p.abs() < opts.threshold_for(metric))
-    {
-        return Verdict::NoSignificantChange;
-    }
-    if (d.mean_diff > 0.0) == metric.higher_is_better() {
-        Verdict::Improvement
-    } else {
-        Verdict::Regression
-    }
-}
-
 /// Names a list of cases in a warning: all of them when few, else a count and the first few.
 fn summarise(names: &[String]) -> String {
     const SHOWN: usize = 5;
@@ -523,75 +429,6 @@ fn run_warnings(records: &[RecordView]) -> Vec<Warning> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn metric(
-        metric: Metric,
-        verdict: Verdict,
-        change: Option<f64>,
-        p_adj: Option<f64>,
-    ) -> MetricComparison {
-        let difference = change.map(|pct| Difference {
-            mean_diff: pct,
-            pct_change: Some(pct),
-            t: 0.0,
-            df: None,
-            p_value: p_adj.unwrap_or(1.0),
-            mean_diff_ci95: [pct - 1.0, pct + 1.0],
-            pct_change_ci95: Some([pct - 1.0, pct + 1.0]),
-        });
-        MetricComparison {
-            metric,
-            field: metric.field(),
-            baseline_values: Vec::new(),
-            new_values: Vec::new(),
-            baseline: None,
-            new: None,
-            analysis: None,
-            difference,
-            p_adjusted: p_adj,
-            verdict,
-        }
-    }
-
-    #[test]
-    fn decide_judges_every_judged_metric_and_leaves_the_shown_ones() {
-        let pending = Verdict::InsufficientData;
-        let mut cases = vec![CaseComparison {
-            label: "GET".into(),
-            params: Vec::new(),
-            baseline_runs: 3,
-            new_runs: 3,
-            metrics: vec![
-                metric(Metric::MaxLatency, Verdict::NotJudged, Some(50.0), None),
-                metric(Metric::Rps, pending, None, None),
-                metric(Metric::Rps, pending, Some(5.0), Some(0.001)),
-                metric(Metric::Rps, pending, Some(5.0), Some(0.2)),
-                metric(Metric::AvgLatency, pending, Some(5.0), Some(0.001)),
-                metric(Metric::AvgLatency, pending, Some(1.5), Some(0.001)),
-            ],
-            functions: Vec::new(),
-            server: Vec::new(),
-        }];
-        decide(
-            &mut cases,
-            &CompareOptions {
-                threshold_pct: 2.0,
-                ..CompareOptions::default()
-            },
-        );
-        let verdicts: Vec<Verdict> = cases[0].metrics.iter().map(|m| m.verdict).collect();
-        assert_eq!(
-            verdicts,
-            [
-                Verdict::NotJudged,
-                Verdict::InsufficientData,
-                Verdict::Improvement,
-                Verdict::NoSignificantChange,
-                Verdict::Regression,
-                Verdict::NoSignificantChange,
-            ]
-        );
-    }
 
     #[test]
     fn long_case_lists_are_summarised() {

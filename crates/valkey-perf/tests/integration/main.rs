@@ -27,4 +27,5 @@ mod store_loop;
 mod support;
 mod topology;
 mod upstream_compat;
+mod verdicts;
 mod workflows;
