@@ -7,6 +7,7 @@ mod config;
 mod dashboard;
 mod flamegraphs;
 mod grafana;
+mod hardening_input;
 mod instructions;
 mod layout;
 mod memory_mode;
