@@ -138,3 +138,111 @@ fn database_options_are_taken_after_the_commits_subcommand_too() {
         text(&claim.stdout)
     );
 }
+
+/// `config validate` of `config` (JSON), as `(success, stdout, stderr)`.
+fn validate(config: &serde_json::Value) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let out = valkey_perf()
+        .args(["config", "validate"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Upstream's minimal valid config of the basic shape (its required keys).
+fn upstream_minimal() -> serde_json::Value {
+    serde_json::json!({"requests": [1000], "keyspacelen": [100], "data_sizes": [16],
+        "pipelines": [1], "clients": [1], "commands": ["SET"], "cluster_mode": "no",
+        "tls_mode": "no", "warmup": 0})
+}
+
+/// Upstream's `TestCustomServerConfigFileValidation`, replayed on the binary.
+#[test]
+fn custom_server_config_file_in_the_basic_shape_is_accepted_as_upstream_does() {
+    let mut config = upstream_minimal();
+    config["custom-server-config-file"] = "/etc/valkey/extra.conf".into();
+    let (ok, stdout, stderr) = validate(&serde_json::json!([config]));
+    assert!(ok, "test_valid_string_path: {stderr}");
+    assert!(stdout.contains("is valid: 1 case"), "{stdout}");
+    for bad in [
+        serde_json::json!(42),
+        serde_json::json!(["/path"]),
+        serde_json::json!({"path": "x"}),
+        serde_json::Value::Null,
+        serde_json::json!(true),
+    ] {
+        let mut config = upstream_minimal();
+        config["custom-server-config-file"] = bad.clone();
+        let (ok, _, stderr) = validate(&serde_json::json!([config]));
+        assert!(!ok, "test_reject_non_string {bad}");
+        assert!(
+            stderr.contains("`custom-server-config-file`: value")
+                && stderr.contains("is not a file path"),
+            "{bad}: {stderr}"
+        );
+    }
+}
+
+/// A `test_groups` config carrying keys of the basic shape, as upstream's configs do.
+#[test]
+fn basic_keys_in_a_test_groups_config_are_accepted_with_a_warning() {
+    let (ok, stdout, stderr) = validate(&serde_json::json!([{
+        "keyspacelen": 100, "data_sizes": [16], "pipelines": [1], "clients": [10],
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "g", "type": "read", "command": "GET key:__rand_int__", "requests": 100}]}]
+    }]));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("is valid: 1 case"), "{stdout}");
+    assert!(
+        stderr.contains("`data_sizes` ([16]) does not apply to the `test_groups` shape and is ignored: in the `test_groups` shape set `data_size` per scenario"),
+        "{stderr}"
+    );
+}
+
+/// Upstream's `TestNormalizeMixedConfigs::test_sub_scenario_duration_overrides_parent` on a
+/// real server: the write stream stops at its own 1 s, the read stream runs the scenario's
+/// 3 s, and each record says its own bound; a request-bounded stream stops at its count.
+#[test]
+fn mixed_streams_run_to_their_own_bounds() {
+    let Some(bins) = crate::support::Bins::get() else {
+        return;
+    };
+    let server = crate::support::ServerGuard::start(&bins.new);
+    let scratch = crate::support::Scratch::new();
+    let config = scratch.config(&serde_json::json!([{
+        "keyspacelen": 1000,
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "j", "type": "mixed", "duration": 3,
+             "writes": [{"id": "w1", "command": "SET key:__rand_int__ v", "duration": 1}],
+             "reads": [{"id": "r1", "command": "GET key:__rand_int__"}]},
+            {"id": "n", "type": "mixed", "requests": 5000,
+             "writes": [{"id": "w1", "command": "SET key:__rand_int__ v", "requests": 300}],
+             "reads": [{"id": "r1", "command": "GET key:__rand_int__"}]}
+        ]}]
+    }]));
+    scratch.run_against(&config, server.port).assert().success();
+    let records = scratch.records();
+    let w = crate::support::record(&records, "1_j_write_w1");
+    let r = crate::support::record(&records, "1_j_read_r1");
+    assert_eq!(
+        (w["duration"].as_u64(), r["duration"].as_u64()),
+        (Some(1), Some(3))
+    );
+    let (we, re) = (
+        w["elapsed_s"].as_f64().unwrap(),
+        r["elapsed_s"].as_f64().unwrap(),
+    );
+    assert!((0.9..2.0).contains(&we), "write window {we} s");
+    assert!((2.9..4.0).contains(&re), "read window {re} s");
+    let w = crate::support::record(&records, "1_n_write_w1");
+    let r = crate::support::record(&records, "1_n_read_r1");
+    assert_eq!(
+        (w["requests"].as_u64(), r["requests"].as_u64()),
+        (Some(300), Some(5000))
+    );
+    assert_eq!(w["requests_completed"].as_u64(), Some(300), "{w}");
+    assert_eq!(r["requests_completed"].as_u64(), Some(5000), "{r}");
+}
