@@ -246,3 +246,72 @@ fn mixed_streams_run_to_their_own_bounds() {
     assert_eq!(w["requests_completed"].as_u64(), Some(300), "{w}");
     assert_eq!(r["requests_completed"].as_u64(), Some(5000), "{r}");
 }
+
+/// `dashboard --serve` on a fresh SQLite database: the child (in its own process group) and
+/// the address it serves.
+fn serve_dashboard(dir: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("valkey-perf"))
+        .args(["dashboard", "--serve", "127.0.0.1:0", "--db"])
+        .arg(format!("sqlite:{}", dir.join("perf.db").display()))
+        .arg("--output")
+        .arg(dir.join("dashboard.html"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    (child, addr)
+}
+
+/// 50 connections that send nothing and one that sends a byte every 4 s do not keep a normal
+/// `GET /` from being answered: it is answered within one connection's deadline (10 s).
+#[test]
+fn the_dashboard_server_answers_while_other_connections_idle() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = serve_dashboard(dir.path());
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let result = std::panic::catch_unwind(|| {
+        let idle: Vec<TcpStream> = (0..50)
+            .map(|_| TcpStream::connect(&addr).unwrap())
+            .collect();
+        let mut drip = TcpStream::connect(&addr).unwrap();
+        let dripping = std::thread::spawn(move || {
+            for b in b"GET / HTTP/1.1\r\n" {
+                if drip.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(4));
+            }
+        });
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut page = String::new();
+        let read = s.read_to_string(&mut page);
+        assert!(read.is_ok(), "GET / was not answered within 10 s: {read:?}");
+        assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+        assert!(page.contains("</html>"), "the whole page: {page}");
+        drop(idle);
+        drop(dripping);
+    });
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let status = child.wait().unwrap();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    assert_eq!(status.code(), Some(130), "SIGTERM stops the server");
+}
