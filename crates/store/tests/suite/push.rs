@@ -409,7 +409,10 @@ fn batches_are_one_file(f: &Fixture) {
     assert_eq!((outcome.inserted, outcome.already_present), (6, 0));
     assert!(outcome.columns_added.contains(&"batched_value".to_string()));
     assert!(
-        outcome.columns_widened.iter().any(|w| w.starts_with("batched_value: ")),
+        outcome
+            .columns_widened
+            .iter()
+            .any(|w| w.starts_with("batched_value: ")),
         "{outcome:?}"
     );
     let again = db

@@ -315,3 +315,162 @@ fn the_dashboard_server_answers_while_other_connections_idle() {
     }
     assert_eq!(status.code(), Some(130), "SIGTERM stops the server");
 }
+
+/// A 700-byte config whose four lists hold 1..200 each (1.6 × 10⁹ cases) is refused at once,
+/// naming the lists and the limit, without building a case; values past their bound are
+/// refused naming the key, the value given and the limit; a data set that never ends is not
+/// read.
+#[test]
+fn unbounded_inputs_are_refused_before_anything_is_allocated() {
+    let list: Vec<u64> = (1..=200).collect();
+    let (ok, _, stderr) = validate(&serde_json::json!([{"requests": list, "keyspacelen": list,
+        "data_sizes": list, "pipelines": list, "commands": ["SET"]}]));
+    assert!(!ok);
+    assert!(
+        stderr.contains("expands into 1600000000 cases (`requests` 200 × `keyspacelen` 200 × `data_sizes` 200 × `pipelines` 200); a config file may hold at most 100000 cases"),
+        "{stderr}"
+    );
+    let max = u64::MAX;
+    for (key, value, want) in [
+        (
+            "data_sizes",
+            serde_json::json!([9223372036854775807u64]),
+            "value 9223372036854775807 is too large; use at most 536870912",
+        ),
+        (
+            "clients",
+            serde_json::json!([max]),
+            "is too large; use at most 10000",
+        ),
+        (
+            "warmup",
+            serde_json::json!(max),
+            "is too large; use at most 86400",
+        ),
+    ] {
+        let mut config = upstream_minimal();
+        config[key] = value;
+        let (ok, _, stderr) = validate(&serde_json::json!([config]));
+        assert!(!ok, "{key}");
+        assert!(
+            stderr.contains(&format!("`{key}`: ")) && stderr.contains(want),
+            "{key}: {stderr}"
+        );
+    }
+    let mut config = upstream_minimal();
+    config.as_object_mut().unwrap().remove("requests");
+    config["duration"] = max.into();
+    let (ok, _, stderr) = validate(&serde_json::json!([config]));
+    assert!(
+        !ok && stderr.contains(&format!(
+            "`duration`: value {max} is too large; use at most 86400 (24 hours)"
+        )),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = validate(
+        &serde_json::json!([{"test_groups": [{"group": 1, "scenarios": [
+        {"id": "d", "type": "read", "command": "GET k", "dataset": "/dev/zero"}]}]}]),
+    );
+    assert!(
+        !ok && stderr.contains("`/dev/zero` is not a regular file"),
+        "{stderr}"
+    );
+    let out = valkey_perf()
+        .args(["config", "validate", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("larger than 16 MiB"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The config messages say what is wrong: the value given, the nesting limit, no far-fetched
+/// suggestion.
+#[test]
+fn config_messages_name_the_value_given_and_the_real_problem() {
+    let max = u64::MAX;
+    let mut config = upstream_minimal();
+    config["cluster_mode"] = "yes".into();
+    config["cluster_nodes"] = max.into();
+    let (_, _, stderr) = validate(&serde_json::json!([config]));
+    assert!(
+        stderr.contains(&format!(
+            "`cluster_nodes`: value {max} is too large; use at most 1000"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("4294967295"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("deep.json");
+    std::fs::write(&deep, format!("[{}{}]", "[".repeat(200), "]".repeat(200))).unwrap();
+    let out = valkey_perf()
+        .args(["config", "validate"])
+        .arg(&deep)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("nested too deeply") && stderr.contains("at most 128 levels"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not valid JSON"), "{stderr}");
+
+    let (_, _, stderr) = validate(&serde_json::json!([{"foo": 1, "keyspacelen": 100,
+        "test_groups": [{"group": 1, "scenarios": [{"id": "a", "type": "read", "command": "GET k"}]}]}]));
+    assert!(stderr.contains("`foo`: unknown key"), "{stderr}");
+    assert!(!stderr.contains("did you mean"), "{stderr}");
+}
+
+/// A large file is pushed in batches, still as one file: a bad record after the first batch
+/// leaves nothing of it, the good files beside it are pushed, and a second push adds nothing.
+#[test]
+fn a_file_pushed_in_batches_is_stored_whole_or_not_at_all() {
+    let results = tempfile::tempdir().unwrap();
+    let template: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("upstream/run-a-metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let record = |i: usize| {
+        let mut r = template[0].clone();
+        r["timestamp"] = format!("2026-11-27T17:{:02}:{:02}Z", i / 60 % 60, i % 60).into();
+        r
+    };
+    let good: Vec<_> = (0..2500).map(record).collect();
+    let mut bad = good.clone();
+    bad[1500]["commit"] = serde_json::Value::Null;
+    for (dir, records) in [("a", &good), ("b", &bad)] {
+        std::fs::create_dir(results.path().join(dir)).unwrap();
+        std::fs::write(
+            results.path().join(dir).join("metrics.json"),
+            serde_json::to_string(records).unwrap(),
+        )
+        .unwrap();
+    }
+    let db = format!("sqlite:{}", results.path().join("perf.db").display());
+    let push = || {
+        valkey_perf()
+            .args(["push", "--db", &db, "--results-dir"])
+            .arg(results.path())
+            .output()
+            .unwrap()
+    };
+    let out = push();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stdout.contains("a/metrics.json: inserted 2500, 0 already present"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("b/metrics.json: nothing from this file was pushed")
+            && stderr.contains("record 1500"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2500 rows inserted"), "{stderr}");
+    let again = push();
+    assert!(text(&again.stdout).contains("a/metrics.json: inserted 0, 2500 already present"));
+}
