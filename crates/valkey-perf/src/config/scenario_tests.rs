@@ -437,6 +437,14 @@ fn mixed_streams_take_their_own_bounds_as_upstream_normalizes_them() {
     assert_eq!(streams[0].mode, Some(Duration(5)));
     assert_eq!(streams[1].mode, Some(Duration(7)));
     assert_eq!(mode, Duration(7));
+    // Neither the scenario nor its object sets a bound: a stream's own `requests` holds, the
+    // other stream takes upstream's default duration.
+    let (mode, streams) = mixed_case(json!({"id": "j", "type": "mixed",
+        "writes": [{"command": "SET k v", "requests": 1000}],
+        "reads": [{"command": "GET k"}]}));
+    assert_eq!(streams[0].mode, Some(Requests(1000)));
+    assert_eq!(streams[1].mode, Some(Duration(60)));
+    assert_eq!(mode, Duration(60));
     // Streams that all set the same bound leave it to the case.
     let (mode, streams) = mixed_case(json!({"id": "j", "type": "mixed",
         "writes": [{"command": "SET k v", "duration": 20}],

@@ -54,6 +54,9 @@ pub(super) fn check_scenario(
             let parent = Parent {
                 pipeline: settings.pipeline,
                 mode,
+                mode_written: obj.contains_key("requests")
+                    || obj.contains_key("duration")
+                    || defaults.mode.is_some(),
                 parallel: settings.parallel,
             };
             mixed::streams(n, at, obj, parent, errors_before)

@@ -16,6 +16,9 @@ use serde_json::{Map, Value};
 pub(super) struct Parent {
     pub pipeline: u64,
     pub mode: Option<BenchmarkMode>,
+    /// Whether the scenario (or its config object) wrote `mode`; otherwise it is upstream's
+    /// default duration, which a stream's own `requests` overrides.
+    pub mode_written: bool,
     pub parallel: bool,
 }
 
@@ -41,7 +44,6 @@ pub(super) fn streams(
     for (key, phase) in [("writes", Phase::MixedWrite), ("reads", Phase::MixedRead)] {
         streams.extend(stream_list(n, at, obj, key, phase, parent));
     }
-
     if streams.is_empty() && n.c.errors.len() == errors_before {
         n.err(
             at,
@@ -141,8 +143,9 @@ fn stream_id(n: &mut Nested, at: &At, obj: &Map<String, Value>, phase: Phase) ->
 
 /// A stream's `(clients, pipeline, bound)`; its `cluster_execution` may only repeat the
 /// scenario's, since all streams run in one load generator. The bound: the stream's own
-/// `duration`, else the scenario's duration, else the stream's own `requests`, else the
-/// scenario's requests (upstream: duration wins over requests).
+/// `duration`, else the scenario's written duration, else the stream's own `requests`, else
+/// the scenario's bound (upstream: duration wins over requests; its default duration only
+/// applies to a stream without either).
 fn stream_settings(c: &mut Checker<'_>, parent: Parent) -> (u64, u64, Option<BenchmarkMode>) {
     let clients = match c.obj.get("clients") {
         None => 1,
@@ -160,12 +163,15 @@ fn stream_settings(c: &mut Checker<'_>, parent: Parent) -> (u64, u64, Option<Ben
         Some(v) => c.positive("requests", v, "100000"),
         None => None,
     };
-    let mode = match (duration, parent.mode, requests) {
-        (Some(d), _, _) => Some(BenchmarkMode::Duration(d)),
-        (None, Some(BenchmarkMode::Duration(d)), _) => Some(BenchmarkMode::Duration(d)),
-        (None, _, Some(r)) => Some(BenchmarkMode::Requests(r)),
-        (None, parent_mode, None) => parent_mode,
+    let parent_duration = match parent.mode {
+        Some(BenchmarkMode::Duration(d)) if parent.mode_written => Some(d),
+        _ => None,
     };
+    let mode = duration
+        .or(parent_duration)
+        .map(BenchmarkMode::Duration)
+        .or(requests.map(BenchmarkMode::Requests))
+        .or(parent.mode);
     if cluster_execution(c).is_some_and(|p| p != parent.parallel) {
         c.err(
             "cluster_execution",
