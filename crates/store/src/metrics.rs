@@ -5,7 +5,7 @@
 //! become columns, a value that needs a wider type widens the column), the idempotency key,
 //! and the JSON form rows are read back in. It does not find or parse `metrics.json` files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -284,28 +284,28 @@ type ColumnPlan = (
     Vec<(String, ColType, ColType)>,
 );
 
-/// Decides every column's type for this file: new columns to add, existing ones to widen.
+/// Decides every column's type for these records: new columns to add, existing ones to
+/// widen. One pass over the records' fields (a hash lookup each), whatever their number.
 fn plan_columns(
     file: &str,
     first: usize,
     rows: &[BTreeMap<String, Value>],
     existing: &Columns,
 ) -> Result<ColumnPlan> {
-    let mut types = existing.clone();
-    let mut added = Vec::new();
-    let mut widened: Vec<(String, ColType, ColType)> = Vec::new();
-    let names: BTreeSet<&String> = rows.iter().flat_map(|r| r.keys()).collect();
-    for name in names {
-        let mut ty = existing.get(name.as_str()).copied();
-        let is_new = ty.is_none();
-        for (index, row) in rows.iter().enumerate() {
-            let Some(v) = row.get(name.as_str()).filter(|v| !v.is_null()) else {
+    // Each field's type so far: the column's, then widened by the values met.
+    let mut seen: HashMap<&str, Option<ColType>> = HashMap::new();
+    for (index, row) in rows.iter().enumerate() {
+        for (name, v) in row {
+            let ty = seen
+                .entry(name.as_str())
+                .or_insert_with(|| existing.get(name.as_str()).copied());
+            if v.is_null() {
                 continue;
-            };
+            }
             let current = *ty.get_or_insert_with(|| infer(v));
             match fit(current, v) {
                 Ok(None) => {}
-                Ok(Some(wider)) => ty = Some(wider),
+                Ok(Some(wider)) => *ty = Some(wider),
                 Err(why) => {
                     return Err(Error::InvalidRecord {
                         file: file.to_owned(),
@@ -317,15 +317,22 @@ fn plan_columns(
                 }
             }
         }
+    }
+    let mut seen: Vec<(&str, Option<ColType>)> = seen.into_iter().collect();
+    seen.sort_unstable_by_key(|(name, _)| *name);
+    let mut types = existing.clone();
+    let mut added = Vec::new();
+    let mut widened: Vec<(String, ColType, ColType)> = Vec::new();
+    for (name, ty) in seen {
         // A field that is null in every record so far gets its column when a value
         // arrives: its type cannot be known before.
         let Some(ty) = ty else { continue };
-        if is_new {
-            added.push((name.clone(), ty));
-        } else if Some(ty) != existing.get(name.as_str()).copied() {
-            widened.push((name.clone(), existing[name.as_str()], ty));
+        match existing.get(name).copied() {
+            None => added.push((name.to_owned(), ty)),
+            Some(old) if old != ty => widened.push((name.to_owned(), old, ty)),
+            Some(_) => {}
         }
-        types.insert(name.clone(), ty);
+        types.insert(name.to_owned(), ty);
     }
     Ok((types, added, widened))
 }
@@ -431,14 +438,17 @@ fn insert(
     first: usize,
     outcome: &mut PushOutcome,
 ) -> Result<()> {
-    let columns: Vec<&str> = rows
+    // The batch's fields that have a column, in name order, with their types.
+    let mut columns: Vec<&str> = rows
         .iter()
         .flat_map(|r| r.keys())
         .map(String::as_str)
-        .filter(|c| types.contains_key(*c))
-        .collect::<BTreeSet<_>>()
+        .collect::<HashSet<_>>()
         .into_iter()
+        .filter(|c| types.contains_key(*c))
         .collect();
+    columns.sort_unstable();
+    let column_types: Vec<ColType> = columns.iter().map(|c| types[*c]).collect();
     let width = columns.len() + 1;
     let head = format!(
         "INSERT INTO {} ({}, record_key) VALUES ",
@@ -452,8 +462,15 @@ fn insert(
         for (i, row) in chunk.iter().enumerate() {
             let index = chunk_no * per_statement + i;
             let start = params.len();
-            for c in &columns {
-                params.push(to_val(types[*c], row.get(*c).unwrap_or(&Value::Null)));
+            // Both in name order: one walk of the row's fields per row.
+            let mut fields = row.iter().peekable();
+            for (c, ty) in columns.iter().zip(&column_types) {
+                while fields.next_if(|(k, _)| k.as_str() < *c).is_some() {}
+                let v = match fields.peek() {
+                    Some((k, v)) if k.as_str() == *c => v,
+                    _ => &Value::Null,
+                };
+                params.push(to_val(*ty, v));
             }
             params.push(Val::Text(record_key(&records[index], first + index)));
             tuples.push(format!(
