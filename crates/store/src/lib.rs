@@ -158,6 +158,21 @@ impl Db {
         Ok(outcome)
     }
 
+    /// Starts pushing one results file whose records arrive in batches ([`FilePush::push`]),
+    /// so a large file need never be held whole: all batches go into one transaction, so
+    /// the file is stored whole or, on any error or an interruption, not at all. Otherwise as
+    /// [`Db::push_records`].
+    pub fn begin_push(
+        &mut self,
+        table: &TableId,
+        file: &str,
+        test_type: Option<&str>,
+    ) -> Result<FilePush<'_>> {
+        let mut tx = self.conn.begin()?;
+        let state = metrics::begin(&mut tx, &table.metrics_table(), file, test_type)?;
+        Ok(FilePush { tx, state })
+    }
+
     /// Pushes the per-second samples of one record (`run`'s `per_second_sampling`) into the
     /// table id's `benchmark_timeseries`, one row per second, keyed by the record's idempotency
     /// key and the second, in one transaction. Returns the rows inserted; samples pushed before
@@ -309,5 +324,29 @@ impl Db {
     /// The commit rows matching `filter`, newest commit first.
     pub fn query(&mut self, table: &TableId, filter: &CommitFilter) -> Result<Vec<CommitRow>> {
         self.commits_tx(table, |tx, t| commits::query(tx, t, filter))
+    }
+}
+
+/// One results file being pushed in batches (see [`Db::begin_push`]).
+pub struct FilePush<'d> {
+    tx: conn::Tx<'d>,
+    state: metrics::FileState,
+}
+
+impl FilePush<'_> {
+    /// The next records of the file, in file order.
+    pub fn push(&mut self, records: &[Map<String, Value>]) -> Result<()> {
+        self.state.push(&mut self.tx, records)
+    }
+
+    /// Commits the file (with `dry_run`, rolls it back) and says what was done. Dropping a
+    /// `FilePush` without finishing it rolls the file back.
+    pub fn finish(self, dry_run: bool) -> Result<PushOutcome> {
+        if dry_run {
+            self.tx.rollback()?;
+        } else {
+            self.tx.commit()?;
+        }
+        Ok(self.state.outcome)
     }
 }

@@ -1,10 +1,11 @@
-//! Metrics rows: pushing records (one transaction per file) and reading them back.
+//! Metrics rows: pushing records (one transaction per file, its records in batches) and
+//! reading them back.
 //!
 //! This module owns the mapping between JSON records and rows: column evolution (new fields
 //! become columns, a value that needs a wider type widens the column), the idempotency key,
 //! and the JSON form rows are read back in. It does not find or parse `metrics.json` files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -283,31 +284,32 @@ type ColumnPlan = (
     Vec<(String, ColType, ColType)>,
 );
 
-/// Decides every column's type for this file: new columns to add, existing ones to widen.
+/// Decides every column's type for these records: new columns to add, existing ones to
+/// widen. One pass over the records' fields (a hash lookup each), whatever their number.
 fn plan_columns(
     file: &str,
+    first: usize,
     rows: &[BTreeMap<String, Value>],
     existing: &Columns,
 ) -> Result<ColumnPlan> {
-    let mut types = existing.clone();
-    let mut added = Vec::new();
-    let mut widened: Vec<(String, ColType, ColType)> = Vec::new();
-    let names: BTreeSet<&String> = rows.iter().flat_map(|r| r.keys()).collect();
-    for name in names {
-        let mut ty = existing.get(name.as_str()).copied();
-        let is_new = ty.is_none();
-        for (index, row) in rows.iter().enumerate() {
-            let Some(v) = row.get(name.as_str()).filter(|v| !v.is_null()) else {
+    // Each field's type so far: the column's, then widened by the values met.
+    let mut seen: HashMap<&str, Option<ColType>> = HashMap::new();
+    for (index, row) in rows.iter().enumerate() {
+        for (name, v) in row {
+            let ty = seen
+                .entry(name.as_str())
+                .or_insert_with(|| existing.get(name.as_str()).copied());
+            if v.is_null() {
                 continue;
-            };
+            }
             let current = *ty.get_or_insert_with(|| infer(v));
             match fit(current, v) {
                 Ok(None) => {}
-                Ok(Some(wider)) => ty = Some(wider),
+                Ok(Some(wider)) => *ty = Some(wider),
                 Err(why) => {
                     return Err(Error::InvalidRecord {
                         file: file.to_owned(),
-                        index,
+                        index: first + index,
                         reason: format!(
                             "field `{name}` {why}; push it to another `--table` or rename the field"
                         ),
@@ -315,21 +317,61 @@ fn plan_columns(
                 }
             }
         }
-        // A field that is null in every record of the file gets its column when a value
+    }
+    let mut seen: Vec<(&str, Option<ColType>)> = seen.into_iter().collect();
+    seen.sort_unstable_by_key(|(name, _)| *name);
+    let mut types = existing.clone();
+    let mut added = Vec::new();
+    let mut widened: Vec<(String, ColType, ColType)> = Vec::new();
+    for (name, ty) in seen {
+        // A field that is null in every record so far gets its column when a value
         // arrives: its type cannot be known before.
         let Some(ty) = ty else { continue };
-        if is_new {
-            added.push((name.clone(), ty));
-        } else if Some(ty) != existing.get(name.as_str()).copied() {
-            widened.push((name.clone(), existing[name.as_str()], ty));
+        match existing.get(name).copied() {
+            None => added.push((name.to_owned(), ty)),
+            Some(old) if old != ty => widened.push((name.to_owned(), old, ty)),
+            Some(_) => {}
         }
-        types.insert(name.clone(), ty);
+        types.insert(name.to_owned(), ty);
     }
     Ok((types, added, widened))
 }
 
 /// Parameters per statement: under both PostgreSQL's 65 535 and SQLite's 32 766.
 const MAX_PARAMS: usize = 30_000;
+
+/// One file's push in progress, in one transaction: the table's columns as evolved so far,
+/// the position of the next record in the file (for [`record_key`]) and what was done.
+pub(crate) struct FileState {
+    table: String,
+    file: String,
+    test_type: Option<String>,
+    types: Columns,
+    position: usize,
+    pub(crate) outcome: PushOutcome,
+}
+
+/// Starts pushing one file: the table made, the schema locked against other pushers, its
+/// columns read.
+pub(crate) fn begin(
+    tx: &mut Tx<'_>,
+    table: &str,
+    file: &str,
+    test_type: Option<&str>,
+) -> Result<FileState> {
+    migrations::ensure(tx, Kind::Metrics, table)?;
+    // Pushers of the same database evolve columns one at a time.
+    schema::lock_schema(tx)?;
+    let types = schema::read_columns(tx, table)?;
+    Ok(FileState {
+        table: table.to_owned(),
+        file: file.to_owned(),
+        test_type: test_type.map(str::to_owned),
+        types,
+        position: 0,
+        outcome: PushOutcome::default(),
+    })
+}
 
 pub(crate) fn push(
     tx: &mut Tx<'_>,
@@ -338,38 +380,75 @@ pub(crate) fn push(
     records: &[Map<String, Value>],
     test_type: Option<&str>,
 ) -> Result<PushOutcome> {
-    for (index, record) in records.iter().enumerate() {
-        validate(file, index, record)?;
-    }
-    migrations::ensure(tx, Kind::Metrics, table)?;
-    // Pushers of the same database evolve columns one at a time.
-    schema::lock_schema(tx)?;
-    let existing = schema::read_columns(tx, table)?;
-    let rows: Vec<BTreeMap<String, Value>> = records.iter().map(|r| row_of(r, test_type)).collect();
-    let (types, added, widened) = plan_columns(file, &rows, &existing)?;
-    let mut outcome = PushOutcome::default();
-    for (name, ty) in &added {
-        schema::add_column(tx, table, name, *ty)?;
-        outcome.columns_added.push(name.clone());
-    }
-    for (name, from, to) in &widened {
-        schema::widen_column(tx, table, name, *to)?;
-        outcome
-            .columns_widened
-            .push(format!("{name}: {} → {}", from.describe(), to.describe()));
-    }
-    if records.is_empty() {
-        return Ok(outcome);
-    }
+    let mut state = begin(tx, table, file, test_type)?;
+    state.push(tx, records)?;
+    Ok(state.outcome)
+}
 
-    let columns: Vec<&str> = rows
+impl FileState {
+    /// The next records of the file: validated, columns added or widened for them, inserted
+    /// (records already stored are counted, not inserted again).
+    pub(crate) fn push(&mut self, tx: &mut Tx<'_>, records: &[Map<String, Value>]) -> Result<()> {
+        let (table, file) = (self.table.as_str(), self.file.as_str());
+        for (i, record) in records.iter().enumerate() {
+            validate(file, self.position + i, record)?;
+        }
+        let rows: Vec<BTreeMap<String, Value>> = records
+            .iter()
+            .map(|r| row_of(r, self.test_type.as_deref()))
+            .collect();
+        let (types, added, widened) = plan_columns(file, self.position, &rows, &self.types)?;
+        for (name, ty) in &added {
+            schema::add_column(tx, table, name, *ty)?;
+            self.outcome.columns_added.push(name.clone());
+        }
+        for (name, from, to) in &widened {
+            schema::widen_column(tx, table, name, *to)?;
+            self.outcome.columns_widened.push(format!(
+                "{name}: {} → {}",
+                from.describe(),
+                to.describe()
+            ));
+        }
+        self.types = types;
+        if !records.is_empty() {
+            insert(
+                tx,
+                table,
+                &self.types,
+                &rows,
+                records,
+                self.position,
+                &mut self.outcome,
+            )?;
+        }
+        self.position += records.len();
+        Ok(())
+    }
+}
+
+/// Inserts `rows` (the records from `first` on in their file) in statements of at most
+/// [`MAX_PARAMS`] parameters, skipping keys already stored.
+fn insert(
+    tx: &mut Tx<'_>,
+    table: &str,
+    types: &Columns,
+    rows: &[BTreeMap<String, Value>],
+    records: &[Map<String, Value>],
+    first: usize,
+    outcome: &mut PushOutcome,
+) -> Result<()> {
+    // The batch's fields that have a column, in name order, with their types.
+    let mut columns: Vec<&str> = rows
         .iter()
         .flat_map(|r| r.keys())
         .map(String::as_str)
-        .filter(|c| types.contains_key(*c))
-        .collect::<BTreeSet<_>>()
+        .collect::<HashSet<_>>()
         .into_iter()
+        .filter(|c| types.contains_key(*c))
         .collect();
+    columns.sort_unstable();
+    let column_types: Vec<ColType> = columns.iter().map(|c| types[*c]).collect();
     let width = columns.len() + 1;
     let head = format!(
         "INSERT INTO {} ({}, record_key) VALUES ",
@@ -381,12 +460,19 @@ pub(crate) fn push(
         let mut params = Vec::with_capacity(chunk.len() * width);
         let mut tuples = Vec::with_capacity(chunk.len());
         for (i, row) in chunk.iter().enumerate() {
-            let position = chunk_no * per_statement + i;
+            let index = chunk_no * per_statement + i;
             let start = params.len();
-            for c in &columns {
-                params.push(to_val(types[*c], row.get(*c).unwrap_or(&Value::Null)));
+            // Both in name order: one walk of the row's fields per row.
+            let mut fields = row.iter().peekable();
+            for (c, ty) in columns.iter().zip(&column_types) {
+                while fields.next_if(|(k, _)| k.as_str() < *c).is_some() {}
+                let v = match fields.peek() {
+                    Some((k, v)) if k.as_str() == *c => v,
+                    _ => &Value::Null,
+                };
+                params.push(to_val(*ty, v));
             }
-            params.push(Val::Text(record_key(&records[position], position)));
+            params.push(Val::Text(record_key(&records[index], first + index)));
             tuples.push(format!(
                 "({})",
                 (start + 1..=params.len())
@@ -403,7 +489,7 @@ pub(crate) fn push(
         outcome.inserted += inserted;
         outcome.already_present += chunk.len() as u64 - inserted;
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// Columns that are the store's business, not the record's.

@@ -37,10 +37,43 @@ pub(crate) struct PgTarget {
     pub redacted: String,
 }
 
-/// Parses a `--db` value. A value without a `scheme:` prefix is a SQLite path.
+/// libpq's connection keywords: a `--db` value that starts with `KEYWORD=` is a libpq
+/// key=value connection string, not a file name.
+/// <https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-PARAMKEYWORDS>
+const LIBPQ_KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "sslmode",
+    "sslcert",
+    "sslkey",
+    "sslrootcert",
+    "target_session_attrs",
+    "channel_binding",
+];
+
+/// Parses a `--db` value. A value without a `scheme:` prefix is a SQLite path, unless it is
+/// a libpq `key=value` connection string (it starts with a libpq keyword and `=`).
 pub(crate) fn parse(url: &str) -> Result<Target> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return parse_postgres(url).map(|t| Target::Postgres(Box::new(t)));
+    }
+    if is_keyword_string(url) {
+        return parse_keywords(url).map(|t| Target::Postgres(Box::new(t)));
     }
     if let Some(path) = url.strip_prefix("sqlite:") {
         // `sqlite:///abs/path` and `sqlite://rel/path` are common spellings; `//` is not part
@@ -88,22 +121,7 @@ fn parse_postgres(url: &str) -> Result<PgTarget> {
         .filter(|p| !p.is_empty())
     {
         match pair.split_once('=') {
-            Some(("sslmode", v)) => {
-                ssl = match v {
-                    "disable" => SslMode::Disable,
-                    "prefer" => SslMode::Prefer,
-                    "require" => SslMode::Require,
-                    "verify-full" => SslMode::VerifyFull,
-                    other => {
-                        return Err(invalid(
-                            url,
-                            &format!(
-                                "unsupported `sslmode={other}`: use `disable`, `prefer`, `require` or `verify-full` (with a CA file)"
-                            ),
-                        ));
-                    }
-                }
-            }
+            Some(("sslmode", v)) => ssl = ssl_mode(url, v)?,
             _ => rest.push(pair),
         }
     }
@@ -112,7 +130,101 @@ fn parse_postgres(url: &str) -> Result<PgTarget> {
     } else {
         format!("{base}?{}", rest.join("&"))
     };
-    let mut config = postgres::Config::from_str(&driver_url).map_err(|e| {
+    pg_target(url, &driver_url, ssl)
+}
+
+/// Whether `--db` is a libpq key=value string: it starts with `KEYWORD =`.
+fn is_keyword_string(db: &str) -> bool {
+    let Some((key, _)) = db.split_once('=') else {
+        return false;
+    };
+    LIBPQ_KEYWORDS.contains(&key.trim())
+}
+
+/// Splits a libpq key=value string into its pairs: `key = value` separated by spaces, a value
+/// either single-quoted (`\'` and `\\` escaped) or running to the next space. `None` when it
+/// is malformed; the caller's message then names no value.
+fn keyword_pairs(db: &str) -> Option<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    let mut chars = db.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Some(pairs);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        chars.next_if_eq(&'=')?;
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next()? {
+                    '\'' => break,
+                    '\\' => value.push(chars.next()?),
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.push(chars.next()?);
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        if key.is_empty() {
+            return None;
+        }
+        pairs.push((key, value));
+    }
+}
+
+/// A libpq key=value string: `sslmode` taken out as for a URL, the rest to the driver.
+fn parse_keywords(db: &str) -> Result<PgTarget> {
+    let pairs = keyword_pairs(db).ok_or_else(|| {
+        invalid(
+            db,
+            "is not a libpq connection string; write `host=H port=P user=U dbname=D` (quote values with spaces in '...') or a `postgres://` URL",
+        )
+    })?;
+    let mut ssl = SslMode::Prefer;
+    let mut rest = Vec::new();
+    for (key, value) in pairs {
+        if key == "sslmode" {
+            ssl = ssl_mode(db, &value)?;
+        } else {
+            let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+            rest.push(format!("{key}='{quoted}'"));
+        }
+    }
+    pg_target(db, &rest.join(" "), ssl)
+}
+
+fn ssl_mode(db: &str, value: &str) -> Result<SslMode> {
+    match value {
+        "disable" => Ok(SslMode::Disable),
+        "prefer" => Ok(SslMode::Prefer),
+        "require" => Ok(SslMode::Require),
+        "verify-full" => Ok(SslMode::VerifyFull),
+        other => Err(invalid(
+            db,
+            &format!(
+                "unsupported `sslmode={other}`: use `disable`, `prefer`, `require` or `verify-full` (with a CA file)"
+            ),
+        )),
+    }
+}
+
+/// The driver's config from `driver` (a URL or key=value string without `sslmode`), with
+/// libpq's defaults for the user and the password; `db` is what was typed, for messages.
+fn pg_target(db: &str, driver: &str, ssl: SslMode) -> Result<PgTarget> {
+    let url = db;
+    let mut config = postgres::Config::from_str(driver).map_err(|e| {
         // The driver's parse errors name the option, never its value.
         invalid(url, &format!("{e}"))
     })?;
@@ -165,13 +277,27 @@ fn parse_postgres(url: &str) -> Result<PgTarget> {
     })
 }
 
-/// Replaces the password of a `scheme://user:password@host/...` URL with `***`; anything else
-/// is returned unchanged. Also hides a `password=` query parameter.
+/// Replaces the password of a `scheme://user:password@host/...` URL with `***`, and the
+/// value of `password=` in a query or a libpq key=value string; anything else is returned
+/// unchanged. A password may hold any character as typed (`/`, `@`, `?`): the user part runs
+/// to the last `@`.
 pub fn redact(url: &str) -> String {
+    if is_keyword_string(url) {
+        return redact_keywords(url);
+    }
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    // Host names hold no `@`: everything before the last one is the user part.
+    let authority_end = match rest.rfind('@') {
+        Some(at) => {
+            at + 1
+                + rest[at + 1..]
+                    .find(['/', '?'])
+                    .unwrap_or(rest.len() - at - 1)
+        }
+        None => rest.find(['/', '?']).unwrap_or(rest.len()),
+    };
     let (authority, tail) = rest.split_at(authority_end);
     let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
@@ -194,6 +320,28 @@ pub fn redact(url: &str) -> String {
         None => tail.to_owned(),
     };
     format!("{scheme}://{authority}{tail}")
+}
+
+/// A libpq key=value string with the value of `password` replaced by `***`; a string that
+/// does not split into pairs shows only up to its first `password`.
+fn redact_keywords(db: &str) -> String {
+    match keyword_pairs(db) {
+        Some(pairs) => pairs
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                "password" => "password=***".to_owned(),
+                _ if v.is_empty() || v.contains([' ', '\'', '\\']) => {
+                    format!("{k}='{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+                }
+                _ => format!("{k}={v}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => match db.find("password") {
+            Some(at) => format!("{}password=***", &db[..at]),
+            None => db.to_owned(),
+        },
+    }
 }
 
 fn pgpass_path() -> Option<PathBuf> {
@@ -291,6 +439,47 @@ mod tests {
             "postgres://h/db?user=x&password=***"
         );
         assert_eq!(redact("results/x.db"), "results/x.db");
+    }
+
+    #[test]
+    fn redact_covers_passwords_with_url_delimiters() {
+        for pw in ["S3cr/etPW", "p@ss/w?rd", "a:b"] {
+            let url = format!("postgres://bob:{pw}@db.example:5432/perf?sslmode=require");
+            let shown = redact(&url);
+            assert!(!shown.contains(pw), "{shown}");
+            assert_eq!(
+                shown,
+                "postgres://bob:***@db.example:5432/perf?sslmode=require"
+            );
+        }
+    }
+
+    #[test]
+    fn keyword_strings_are_postgres_and_redacted() {
+        let db =
+            "host=db.example port=5433 user=bob password='S3cr/et pw' dbname=perf sslmode=disable";
+        let Target::Postgres(t) = parse(db).unwrap() else {
+            panic!("{db} parsed as a SQLite file");
+        };
+        assert_eq!(t.ssl, SslMode::Disable);
+        assert_eq!(t.config.get_user(), Some("bob"));
+        assert_eq!(t.config.get_password(), Some(&b"S3cr/et pw"[..]));
+        assert_eq!(t.config.get_dbname(), Some("perf"));
+        assert_eq!(t.config.get_ports(), &[5433]);
+        assert!(!t.redacted.contains("S3cr"), "{}", t.redacted);
+        assert_eq!(
+            t.redacted,
+            "host=db.example port=5433 user=bob password=*** dbname=perf sslmode=disable"
+        );
+        // Malformed: refused, with no value shown.
+        let err = parse("host=h password='unclosed")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!err.contains("unclosed"), "{err}");
+        assert!(err.contains("libpq"), "{err}");
+        // A plain file name with `=` that is not a libpq keyword stays a file.
+        assert!(matches!(parse("runs=3.db").unwrap(), Target::Sqlite(_)));
     }
 
     #[test]

@@ -383,3 +383,74 @@ fn timeseries_rows_are_keyed_by_record_and_second(f: &Fixture) {
     }
 }
 both!(timeseries_rows_are_keyed_by_record_and_second);
+
+/// A file pushed in batches is one transaction: a column widened by a later batch holds the
+/// earlier values too, a bad record in a later batch leaves nothing of the file, and the keys
+/// are those of a push in one piece (positions run across batches).
+fn batches_are_one_file(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    let file: Vec<_> = (0..6)
+        .map(|i| {
+            let mut r = record("aaa", T1, "SET", i);
+            // An integer column until the last batch brings a fraction.
+            r.insert(
+                "batched_value".into(),
+                json!(if i == 5 { json!(2.5) } else { json!(i) }),
+            );
+            r
+        })
+        .collect();
+    let mut push = db.begin_push(&core, "aaa/metrics.json", None).unwrap();
+    for batch in file.chunks(2) {
+        push.push(batch).unwrap();
+    }
+    let outcome = push.finish(false).unwrap();
+    assert_eq!((outcome.inserted, outcome.already_present), (6, 0));
+    assert!(outcome.columns_added.contains(&"batched_value".to_string()));
+    assert!(
+        outcome
+            .columns_widened
+            .iter()
+            .any(|w| w.starts_with("batched_value: ")),
+        "{outcome:?}"
+    );
+    let again = db
+        .push_records(&core, "aaa/metrics.json", &file, None, false)
+        .unwrap();
+    assert_eq!((again.inserted, again.already_present), (0, 6), "same keys");
+    let mut values: Vec<f64> = rows(&mut db)
+        .iter()
+        .map(|r| r["batched_value"].as_f64().unwrap())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    assert_eq!(values, [0.0, 1.0, 2.0, 2.5, 3.0, 4.0]);
+
+    // A bad record in the third batch: nothing of the file is stored, no column either.
+    let mut bad: Vec<_> = (0..6)
+        .map(|i| {
+            let mut r = record("bbb", T2, "GET", i);
+            r.insert("only_in_bad_file".into(), json!(i));
+            r
+        })
+        .collect();
+    bad[5].remove("timestamp");
+    let mut push = db.begin_push(&core, "bbb/metrics.json", None).unwrap();
+    let mut result = Ok(());
+    for batch in bad.chunks(2) {
+        result = push.push(batch);
+        if result.is_err() {
+            break;
+        }
+    }
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("record 5"), "{err}");
+    drop(push);
+    assert_eq!(rows(&mut db).len(), 6);
+    assert!(
+        rows(&mut db)
+            .iter()
+            .all(|r| !r.contains_key("only_in_bad_file"))
+    );
+}
+both!(batches_are_one_file);

@@ -232,8 +232,14 @@ pub fn scenario_lines(s: &crate::model::Scenario) -> Vec<String> {
         lines.push(format!("populate: {} (every key, in order)", p.join(" ")));
     }
     for st in &s.streams {
+        // A mixed scenario's stream with a bound of its own.
+        let bound = match st.mode {
+            Some(crate::model::BenchmarkMode::Duration(secs)) => format!(", {secs}s"),
+            Some(crate::model::BenchmarkMode::Requests(n)) => format!(", {n} requests"),
+            None => String::new(),
+        };
         lines.push(format!(
-            "{}: {}, c={}, P={}, `{}`",
+            "{}: {}, c={}, P={}{bound}, `{}`",
             s.test_id(st),
             st.phase.as_str(),
             st.clients,

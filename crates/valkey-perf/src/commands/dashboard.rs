@@ -1,7 +1,9 @@
 //! `valkey-perf dashboard`: one self-contained HTML page from the database (docs/design.md §9), written
 //! to `--output`, or served on `--serve ADDR` and rebuilt when the stored results change.
 //!
-//! This file reads the database and serves HTTP; shaping and rendering are `dashboard`'s.
+//! This file reads the database and serves HTTP (a thread per connection, at most
+//! [`MAX_CONNECTIONS`] at once, each with its own deadline, so an idle or slow client delays
+//! no other); shaping and rendering are `dashboard`'s.
 
 use super::db::DbArgs;
 use crate::dashboard::{Input, render};
@@ -10,9 +12,11 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use store::{MetricsFilter, TableId};
 
@@ -139,7 +143,8 @@ pub fn run(args: DashboardArgs) -> Result<Code> {
     // stdout: the address to open, then nothing else, so callers can read it.
     crate::util::outln(format_args!("http://{local}/"));
     std::io::stdout().flush().ok();
-    let mut page = page;
+    let page = Arc::new(RwLock::new(Arc::new(page)));
+    let active = Arc::new(AtomicUsize::new(0));
     let mut checked = Instant::now();
     while !crate::process::interrupted() {
         if checked.elapsed() >= Duration::from_secs(args.poll.max(1)) {
@@ -147,7 +152,7 @@ pub fn run(args: DashboardArgs) -> Result<Code> {
             match build(&args, &table, since) {
                 Ok((new_page, new_fp)) if new_fp != fingerprint => {
                     write_page(&args, &new_page)?;
-                    page = new_page;
+                    *page.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new_page);
                     fingerprint = new_fp;
                     eprintln!("dashboard: the results changed; page rebuilt");
                 }
@@ -158,46 +163,110 @@ pub fn run(args: DashboardArgs) -> Result<Code> {
         }
         match listener.accept() {
             Ok((stream, _)) => {
-                if let Err(e) = respond(stream, &page) {
-                    eprintln!("warning: answering a request: {e}");
-                }
+                let current = page.read().unwrap_or_else(|e| e.into_inner()).clone();
+                serve_connection(stream, current, &active);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // A client that gave up between connecting and being accepted, or a moment
+            // without file descriptors: the server goes on.
+            Err(e) => {
+                eprintln!("warning: accepting a connection: {e}");
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => return Err(e).context("accepting a connection"),
         }
     }
     eprintln!("dashboard: stopped");
     Ok(Code::Interrupted)
 }
 
-/// Answers one HTTP/1.x request: the page for `GET /` (and `/index.html`), 404 otherwise.
-fn respond(stream: TcpStream, page: &str) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request = String::new();
-    reader.read_line(&mut request)?;
-    // Drain the headers.
-    let mut line = String::new();
-    while reader.read_line(&mut line)? > 2 {
-        line.clear();
+/// Connections answered at once; one more is told to come back (503) and closed.
+const MAX_CONNECTIONS: usize = 128;
+/// The time a client has to send its request, in all: a slow client is dropped, not waited
+/// for, and never delays another (each connection has its own thread).
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// The longest request head read; a longer one is refused.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Answers one connection on a thread of its own, within [`MAX_CONNECTIONS`].
+fn serve_connection(stream: TcpStream, page: Arc<String>, active: &Arc<AtomicUsize>) {
+    if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+        active.fetch_sub(1, Ordering::SeqCst);
+        let _ = busy(stream);
+        return;
     }
+    let active = Arc::clone(active);
+    let spawned = std::thread::Builder::new()
+        .name("dashboard-http".into())
+        .spawn(move || {
+            if let Err(e) = respond(stream, &page) {
+                tracing::debug!("answering a request: {e}");
+            }
+            active.fetch_sub(1, Ordering::SeqCst);
+        });
+    if let Err(e) = spawned {
+        eprintln!("warning: cannot start a thread for a connection: {e}");
+    }
+}
+
+/// 503 to a client beyond [`MAX_CONNECTIONS`].
+fn busy(mut stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_write_timeout(Some(Duration::from_secs(1)))?;
+    let body = "busy; try again\n";
+    write!(
+        stream,
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Reads a request head (up to the blank line) by [`REQUEST_DEADLINE`] in all, at most
+/// [`MAX_HEAD_BYTES`]; returns its first line.
+fn read_request_line(stream: &mut TcpStream) -> std::io::Result<String> {
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.len() > MAX_HEAD_BYTES {
+            return Err(std::io::Error::other("request head too long"));
+        }
+    }
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    Ok(String::from_utf8_lossy(&head[..line_end])
+        .trim()
+        .to_string())
+}
+
+/// Answers one HTTP/1.x request: the page for `GET /` (and `/index.html`), 404 otherwise.
+fn respond(mut stream: TcpStream, page: &str) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_write_timeout(Some(REQUEST_DEADLINE))?;
+    let request = read_request_line(&mut stream)?;
     let mut parts = request.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, body, kind) = match (method, path.split('?').next().unwrap_or("")) {
         ("GET" | "HEAD", "/" | "/index.html") => ("200 OK", page, "text/html; charset=utf-8"),
         _ => ("404 Not Found", "not found\n", "text/plain; charset=utf-8"),
     };
-    let mut out = stream;
     write!(
-        out,
+        stream,
         "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
         body.len()
     )?;
     if method != "HEAD" {
-        out.write_all(body.as_bytes())?;
+        stream.write_all(body.as_bytes())?;
     }
-    out.flush()
+    stream.flush()
 }

@@ -10,22 +10,32 @@ use store::{Db, TableId};
 /// Where results and commit tracking live.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// Database: a SQLite file path or `sqlite:PATH` (created when missing), or
-    /// `postgres://USER@HOST:PORT/DB?sslmode=disable|prefer|require|verify-full` (the password
-    /// from the URL, PGPASSWORD or ~/.pgpass).
+    /// Database: a SQLite file path or `sqlite:PATH` (created when missing),
+    /// `postgres://USER@HOST:PORT/DB?sslmode=disable|prefer|require|verify-full`, or a libpq
+    /// `host=... user=... dbname=...` string (the password from the URL or string, PGPASSWORD
+    /// or ~/.pgpass).
+    // `hide_env_values`: the environment's value may hold a password; help never shows it.
+    // `global`: a command group's subcommands take it after their name too.
     #[arg(
         long,
         value_name = "URL",
         default_value = "results/valkey-perf.db",
-        env = "VALKEY_PERF_DB"
+        env = "VALKEY_PERF_DB",
+        hide_env_values = true,
+        global = true
     )]
     pub db: String,
     /// CA certificate for `sslmode=verify-full`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub db_ca: Option<PathBuf>,
     /// Table set: `core` (benchmark_metrics, benchmark_commits), `tag` (release tags), or an id
     /// (benchmark_metrics_<id>, benchmark_commits_<id>).
-    #[arg(long, value_name = "core|tag|ID", default_value = "core")]
+    #[arg(
+        long,
+        value_name = "core|tag|ID",
+        default_value = "core",
+        global = true
+    )]
     pub table: String,
 }
 

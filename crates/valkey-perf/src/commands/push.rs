@@ -1,11 +1,15 @@
 //! `valkey-perf push`: every `metrics.json` below a results directory into the database, one
-//! transaction per file; a second push of the same results adds nothing (docs/design.md §8).
+//! transaction per file, its records read and stored in batches as the file is parsed (a
+//! 50 000-record file is never held whole); a second push of the same results adds nothing
+//! (docs/design.md §8).
 
 use super::db::DbArgs;
-use crate::compare::group::load_records;
+use crate::compare::RecordMap;
 use crate::exit::{Code, Failure};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
+use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Flags of `valkey-perf push`.
@@ -99,6 +103,128 @@ fn push_timeseries(
     Ok(inserted)
 }
 
+/// Records pushed per batch: a few MB of JSON at most, whatever the file's size.
+const BATCH_RECORDS: usize = 1000;
+
+/// Reads the records of a `metrics.json` one by one as the JSON is parsed (never the whole
+/// file), each with its `run_details` flattened, handing them to `on_batch` in batches of
+/// [`BATCH_RECORDS`]. Returns the number of records. An error of `on_batch` stops the read and
+/// is returned as it is.
+fn stream_records(
+    path: &Path,
+    on_batch: &mut dyn FnMut(&[RecordMap]) -> Result<()>,
+) -> Result<usize> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read `{}`: check the path", path.display()))?;
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, file));
+    let mut failed = None;
+    let read = RecordsSeed {
+        on_batch,
+        failed: &mut failed,
+    }
+    .deserialize(&mut de)
+    .and_then(|n| de.end().map(|()| n));
+    match (read, failed) {
+        (_, Some(e)) => Err(e),
+        (Ok(n), None) => Ok(n),
+        (Err(e), None) => Err(anyhow::anyhow!(
+            "`{}` is not a valid metrics.json (an array of records written by valkey-perf or valkey-perf-benchmark): malformed JSON at line {} column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )),
+    }
+}
+
+/// The top-level array of a `metrics.json`, read record by record.
+struct RecordsSeed<'a> {
+    on_batch: &'a mut dyn FnMut(&[RecordMap]) -> Result<()>,
+    /// The error of `on_batch`, kept whole (serde's errors carry only text).
+    failed: &'a mut Option<anyhow::Error>,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed<'_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of records at the top level")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut batch = Vec::with_capacity(BATCH_RECORDS);
+        let mut count = 0;
+        let mut flush = |batch: &mut Vec<RecordMap>| -> Result<(), A::Error> {
+            if let Err(e) = (self.on_batch)(batch) {
+                *self.failed = Some(e);
+                return Err(A::Error::custom("stopped"));
+            }
+            batch.clear();
+            Ok(())
+        };
+        while let Some(item) = seq.next_element::<Value>()? {
+            match item {
+                Value::Object(map) => batch.push(crate::model::flatten_details(map)),
+                other => {
+                    return Err(A::Error::custom(format!(
+                        "record {count} is not a JSON object but {}",
+                        match other {
+                            Value::Array(_) => "an array",
+                            Value::String(_) => "a string",
+                            Value::Number(_) => "a number",
+                            Value::Bool(_) => "a boolean",
+                            _ => "null",
+                        }
+                    )));
+                }
+            }
+            count += 1;
+            if batch.len() == BATCH_RECORDS {
+                flush(&mut batch)?;
+            }
+        }
+        if !batch.is_empty() {
+            flush(&mut batch)?;
+        }
+        Ok(count)
+    }
+}
+
+/// Pushes one file in batches within one transaction; returns what was done and the records
+/// that name a time series file (pushed after, see [`push_timeseries`]).
+fn push_file(
+    db: &mut store::Db,
+    table: &store::TableId,
+    file: &Path,
+    args: &PushArgs,
+) -> Result<(store::PushOutcome, Vec<crate::compare::RecordView>)> {
+    let mut push = db.begin_push(
+        table,
+        &file.display().to_string(),
+        args.test_type.as_deref(),
+    )?;
+    let mut sampled = Vec::new();
+    stream_records(file, &mut |records| {
+        sampled.extend(
+            records
+                .iter()
+                .filter(|r| r.get("timeseries_file").is_some_and(|v| !v.is_null()))
+                .cloned()
+                .map(crate::compare::RecordView::from_map),
+        );
+        push.push(records).map_err(anyhow::Error::from)
+    })?;
+    Ok((push.finish(args.dry_run)?, sampled))
+}
+
 /// Runs `valkey-perf push`.
 pub fn run(args: PushArgs) -> Result<Code> {
     let table = args.db.table()?;
@@ -113,20 +239,8 @@ pub fn run(args: PushArgs) -> Result<Code> {
     let mut failed = Vec::new();
     let (mut inserted, mut present) = (0, 0);
     for file in &files {
-        let mut records = Vec::new();
-        let outcome = load_records(file).and_then(|rs| {
-            records = rs;
-            db.push_records(
-                &table,
-                &file.display().to_string(),
-                &records,
-                args.test_type.as_deref(),
-                args.dry_run,
-            )
-            .map_err(anyhow::Error::from)
-        });
-        match outcome {
-            Ok(o) => {
+        match push_file(&mut db, &table, file, &args) {
+            Ok((o, sampled)) => {
                 inserted += o.inserted;
                 present += o.already_present;
                 let mut line = format!(
@@ -146,12 +260,7 @@ pub fn run(args: PushArgs) -> Result<Code> {
                 if !o.columns_widened.is_empty() {
                     line.push_str(&format!("; widened: {}", o.columns_widened.join(", ")));
                 }
-                let views: Vec<crate::compare::RecordView> = records
-                    .iter()
-                    .cloned()
-                    .map(crate::compare::RecordView::from_map)
-                    .collect();
-                match push_timeseries(&mut db, &table, file, &views, args.dry_run) {
+                match push_timeseries(&mut db, &table, file, &sampled, args.dry_run) {
                     Ok(0) => {}
                     Ok(n) => line.push_str(&format!("; {n} time series rows")),
                     Err(e) => {

@@ -37,6 +37,39 @@ const MANAGED_SERVER_SETTINGS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The longest run setting in seconds (`duration`, `warmup`, `socket_timeout`): 24 hours.
+pub const MAX_SECS: u64 = 24 * 60 * 60;
+
+/// Upper bounds of numeric keys, checked before anything is allocated or started: generous
+/// for any real benchmark, small enough that no count, buffer or deadline overflows. Each
+/// with why (shown in the message). docs/design.md §4 lists them.
+pub const LIMITS: &[(&str, u64, &str)] = &[
+    ("duration", MAX_SECS, "24 hours"),
+    ("warmup", MAX_SECS, "24 hours"),
+    ("socket_timeout", MAX_SECS, "24 hours"),
+    ("clients", 10_000, "Valkey's default `maxclients`"),
+    ("pipelines", 10_000, "requests in flight per connection"),
+    ("pipeline", 10_000, "requests in flight per connection"),
+    (
+        "data_sizes",
+        512 * 1024 * 1024,
+        "512 MiB, Valkey's default `proto-max-bulk-len`",
+    ),
+    (
+        "data_size",
+        512 * 1024 * 1024,
+        "512 MiB, Valkey's default `proto-max-bulk-len`",
+    ),
+    ("benchmark-threads", 1024, "client threads"),
+    ("io-threads", 256, "Valkey accepts at most 256"),
+    ("cluster_nodes", 1000, "primaries"),
+    ("cluster_replicas", 16, "replicas per primary"),
+];
+
+/// The most cases one config file may expand into (a case runs for seconds at least, so this
+/// is days of benchmarking); counted before any case is built.
+pub const MAX_CASES: u64 = 100_000;
+
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -81,9 +114,23 @@ impl<'a> Checker<'a> {
         });
     }
 
+    /// Reports `n` when it is above the key's bound in [`LIMITS`]; `Some(n)` when it is not.
+    fn bounded(&mut self, key: &str, n: u64) -> Option<u64> {
+        match LIMITS.iter().find(|(k, _, _)| *k == key) {
+            Some((_, max, why)) if n > *max => {
+                self.err(
+                    key,
+                    format!("value {n} is too large; use at most {max} ({why})"),
+                );
+                None
+            }
+            _ => Some(n),
+        }
+    }
+
     pub(super) fn positive(&mut self, key: &str, v: &Value, example: &str) -> Option<u64> {
         match v.as_u64() {
-            Some(n) if n > 0 => Some(n),
+            Some(n) if n > 0 => self.bounded(key, n),
             _ => {
                 let hint = match v {
                     Value::String(s) if s.trim().parse::<u64>().is_ok_and(|n| n > 0) => {
@@ -134,7 +181,7 @@ impl<'a> Checker<'a> {
         match self.obj.get(key) {
             None => default,
             Some(v) => match v.as_u64() {
-                Some(n) => n,
+                Some(n) => self.bounded(key, n).unwrap_or(default),
                 None => {
                     self.err(
                         key,
@@ -288,12 +335,16 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The closest known name to `word`, if close enough to be a likely typo.
+/// The closest known name to `word`, if close enough to be a likely typo (edits counting a
+/// swap of two neighbouring letters as one): one edit for short
+/// names, one per three letters of the shorter name for longer ones, never more than three
+/// (so `foo` is not taken for `port`).
 pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let len = word.chars().count();
     known
         .iter()
-        .map(|k| (strsim::levenshtein(word, k), *k))
-        .filter(|(d, k)| *d <= 3 && *d < k.len().max(2))
+        .map(|k| (strsim::osa_distance(word, k), *k))
+        .filter(|(d, k)| *d <= (len.min(k.chars().count()) / 3).clamp(1, 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
 }

@@ -33,13 +33,32 @@ pub struct ConfigFile {
 /// Reads, validates and expands a config file. Errors name the file, config index, key, bad
 /// value and the fix; they are usage errors (exit 2).
 pub fn load(path: &Path, facts: &MachineFacts) -> Result<ConfigFile> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_bounded(path, MAX_CONFIG_BYTES).map_err(|e| {
         crate::exit::usage(format!(
             "cannot read config file `{}`: {e}; pass an existing file with --config",
             path.display()
         ))
     })?;
     load_text(&text, &path.display().to_string(), facts)
+}
+
+/// The largest config file read (16 MiB; the shipped ones are a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a text file of at most `limit` bytes without reading more than one byte past it (a
+/// device such as `/dev/zero` never ends).
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB, the most read",
+            limit / (1024 * 1024)
+        )));
+    }
+    Ok(text)
 }
 
 /// Like [`load`], from text already read; `name` is used in messages.

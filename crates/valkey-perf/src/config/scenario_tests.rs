@@ -165,15 +165,18 @@ fn bad_scenarios_are_refused_naming_group_scenario_and_key() {
         ),
         (
             groups(json!([{"id": "m", "type": "mixed", "requests": 100,
-                "reads": [{"command": "GET k"}]}])),
-            &["`test_groups[0].scenarios[0].requests`", "use \"duration\""],
+                "reads": [{"command": "GET k", "requests": 0}]}])),
+            &[
+                "`test_groups[0].scenarios[0].reads[0].requests`",
+                "not a positive integer",
+            ],
         ),
         (
             groups(json!([{"id": "m", "type": "mixed", "duration": 5,
-                "reads": [{"command": "GET k", "duration": 9}]}])),
+                "reads": [{"command": "GET k", "duration": 90000}]}])),
             &[
                 "`test_groups[0].scenarios[0].reads[0].duration`",
-                "differs from the scenario's duration 5",
+                "value 90000 is too large; use at most 86400 (24 hours)",
             ],
         ),
         (
@@ -230,17 +233,6 @@ fn bad_scenarios_are_refused_naming_group_scenario_and_key() {
             json!([{"commands": ["SET"], "test_groups": [{"group": 1, "scenarios": [
                 {"id": "a", "type": "read", "command": "GET k"}]}]}]),
             &["config[0] `commands`", "either `commands` or `test_groups`"],
-        ),
-        (
-            json!([{"test_groups": [{"group": 1, "scenarios": [
-                {"id": "a", "type": "read", "command": "GET k"}]}], "pipelines": [4]}]),
-            &["`pipelines`", "set `pipeline` per scenario"],
-        ),
-        (
-            json!([{"test_groups": [{"group": 1, "scenarios": [
-                {"id": "a", "type": "read", "command": "GET k"}]}],
-                "profiling_sets": [{"enabled": true}]}]),
-            &["`profiling_sets`", "not available for scenarios yet"],
         ),
         (
             json!([{"test_groups": [{"group": 1, "scenarios": []}]}]),
@@ -398,4 +390,129 @@ fn cpu_allocation_is_resolved_per_topology_as_upstream_allocates() {
         both.contains("either `cpu_allocation` or `server_cpu_range`"),
         "{both}"
     );
+}
+
+/// The streams of the one mixed case of `scenario`, with the case's mode.
+fn mixed_case(scenario: serde_json::Value) -> (BenchmarkMode, Vec<crate::model::Stream>) {
+    let file =
+        load(json!([{"keyspacelen": 100, "test_groups": [{"group": 1, "scenarios": [scenario]}]}]));
+    assert_eq!(file.cases.len(), 1);
+    let case = &file.cases[0];
+    (case.mode, case.scenario().unwrap().streams.clone())
+}
+
+/// Upstream's `TestNormalizeMixedConfigs` (tests/test_client_runner_logic.py): a stream's own
+/// `duration` or `requests` wins over the scenario's, a duration over any request count.
+#[test]
+fn mixed_streams_take_their_own_bounds_as_upstream_normalizes_them() {
+    use BenchmarkMode::{Duration, Requests};
+    // test_sub_scenario_duration_overrides_parent
+    let (mode, streams) = mixed_case(json!({"id": "j", "type": "mixed", "duration": 60,
+        "writes": [{"id": "w1", "command": "HSET k f v", "clients": 1, "duration": 10}],
+        "reads": [{"id": "r1", "command": "FT.SEARCH idx q", "clients": 1}]}));
+    assert_eq!(streams[0].mode, Some(Duration(10)));
+    assert_eq!(streams[1].mode, Some(Duration(60)));
+    assert_eq!(
+        mode,
+        Duration(60),
+        "the case lasts as long as its longest stream"
+    );
+    // test_parent_requests_propagates_to_subs: one bound, the case's.
+    let (mode, streams) = mixed_case(json!({"id": "j", "type": "mixed", "requests": 500000,
+        "writes": [{"id": "w1", "command": "HSET k f v", "clients": 1}],
+        "reads": [{"id": "r1", "command": "GET k", "clients": 1}]}));
+    assert_eq!(mode, Requests(500000));
+    assert!(streams.iter().all(|s| s.mode.is_none()), "{streams:?}");
+    // test_sub_scenario_requests_overrides_parent
+    let (mode, streams) = mixed_case(json!({"id": "j", "type": "mixed", "requests": 500000,
+        "writes": [{"id": "w1", "command": "HSET k f v", "clients": 1, "requests": 10}],
+        "reads": [{"id": "r1", "command": "FT.SEARCH idx q", "clients": 1}]}));
+    assert_eq!(streams[0].mode, Some(Requests(10)));
+    assert_eq!(streams[1].mode, Some(Requests(500000)));
+    assert_eq!(mode, Requests(500000));
+    // Upstream's command builder: a duration (here the scenario's) wins over requests.
+    let (mode, streams) = mixed_case(json!({"id": "j", "type": "mixed", "duration": 5,
+        "writes": [{"command": "SET k v", "requests": 1000}],
+        "reads": [{"command": "GET k", "duration": 7}]}));
+    assert_eq!(streams[0].mode, Some(Duration(5)));
+    assert_eq!(streams[1].mode, Some(Duration(7)));
+    assert_eq!(mode, Duration(7));
+    // Neither the scenario nor its object sets a bound: a stream's own `requests` holds, the
+    // other stream takes upstream's default duration.
+    let (mode, streams) = mixed_case(json!({"id": "j", "type": "mixed",
+        "writes": [{"command": "SET k v", "requests": 1000}],
+        "reads": [{"command": "GET k"}]}));
+    assert_eq!(streams[0].mode, Some(Requests(1000)));
+    assert_eq!(streams[1].mode, Some(Duration(60)));
+    assert_eq!(mode, Duration(60));
+    // Streams that all set the same bound leave it to the case.
+    let (mode, streams) = mixed_case(json!({"id": "j", "type": "mixed",
+        "writes": [{"command": "SET k v", "duration": 20}],
+        "reads": [{"command": "GET k", "duration": 20}]}));
+    assert_eq!(mode, Duration(20));
+    assert!(streams.iter().all(|s| s.mode.is_none()), "{streams:?}");
+}
+
+/// Upstream's `validate_config` ignores the basic shape's keys in a `test_groups` object.
+#[test]
+fn basic_keys_in_the_scenario_shape_are_ignored_with_a_warning() {
+    let file = load(
+        json!([{"keyspacelen": 100, "data_sizes": [16, 64], "pipelines": [1],
+        "clients": [50], "per_second_sampling": true, "benchmark_mode": "instructions",
+        "test_groups": [{"group": 1, "scenarios": [
+            {"id": "a", "type": "read", "command": "GET k", "requests": 10}]}]}]),
+    );
+    assert_eq!(file.cases.len(), 1);
+    let case = &file.cases[0];
+    assert!(
+        !case.sampling && !case.topology.callgrind,
+        "ignored keys change nothing"
+    );
+    let messages: Vec<&str> = file
+        .warnings
+        .iter()
+        .map(|w| w.warning.message.as_str())
+        .collect();
+    for (key, instead) in [
+        ("data_sizes", "set `data_size` per scenario"),
+        ("pipelines", "set `pipeline` per scenario"),
+        ("clients", "set `clients` per scenario"),
+        ("per_second_sampling", "not available for scenarios"),
+        ("benchmark_mode", "not available for scenarios"),
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(&format!("`{key}`"))
+                && m.contains("does not apply to the `test_groups` shape and is ignored")
+                && m.contains(instead)),
+            "no warning for {key}: {messages:#?}"
+        );
+    }
+    // `commands` would drop measurements asked for: still refused.
+    let e = error_of(
+        json!([{"commands": ["SET"], "test_groups": [{"group": 1, "scenarios": [
+        {"id": "a", "type": "read", "command": "GET k"}]}]}]),
+    );
+    assert!(
+        e.contains("`commands`: not part of the `test_groups` shape"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_dataset_that_is_not_a_regular_file_is_refused_unread() {
+    let e = error_of(json!([{"test_groups": [{"group": 1, "scenarios": [
+        {"id": "d", "type": "read", "command": "GET k", "dataset": "/dev/zero"}]}]}]));
+    assert!(e.contains("`/dev/zero` is not a regular file"), "{e}");
+    // A large data set is checked from its first lines only.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.csv");
+    let mut text = String::from("title,body\n");
+    while text.len() < 3 * 1024 * 1024 {
+        text.push_str("a title,some body text that fills the file\n");
+    }
+    std::fs::write(&path, text).unwrap();
+    let ok = load(json!([{"test_groups": [{"group": 1, "scenarios": [
+        {"id": "d", "type": "read", "command": "HSET doc __field:title__",
+         "dataset": path.display().to_string()}]}]}]));
+    assert_eq!(ok.cases.len(), 1);
 }

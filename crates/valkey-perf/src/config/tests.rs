@@ -231,3 +231,161 @@ fn profiling_sets_take_one_enabled_cpu_set() {
         assert!(e.contains(want), "missing {want:?} in {e}");
     }
 }
+
+#[test]
+fn values_past_their_bound_are_refused_naming_the_key_the_value_and_the_limit() {
+    let max = u64::MAX;
+    for (extra, want) in [
+        (
+            r#", "clients": [18446744073709551615]"#.to_string(),
+            format!("`clients`: value {max} is too large; use at most 10000"),
+        ),
+        (
+            r#", "data_sizes": [9223372036854775807]"#.to_string(),
+            "`data_sizes`: value 9223372036854775807 is too large; use at most 536870912".into(),
+        ),
+        (
+            r#", "pipelines": [100001]"#.to_string(),
+            "`pipelines`: value 100001 is too large; use at most 10000".into(),
+        ),
+        (
+            format!(r#", "warmup": {max}"#),
+            format!("`warmup`: value {max} is too large; use at most 86400 (24 hours)"),
+        ),
+        (
+            format!(r#", "cluster_mode": "yes", "cluster_nodes": {max}"#),
+            format!("`cluster_nodes`: value {max} is too large; use at most 1000"),
+        ),
+        (
+            r#", "cluster_mode": "yes", "cluster_replicas": 4294967297"#.to_string(),
+            "`cluster_replicas`: value 4294967297 is too large; use at most 16".into(),
+        ),
+    ] {
+        let e = error_of(&with(&extra));
+        assert!(e.contains(&want), "{extra}: missing {want:?} in {e}");
+    }
+    let e = error_of(&format!(
+        r#"[{{"duration": {max}, "keyspacelen": [100], "data_sizes": [16], "pipelines": [1], "commands": ["SET"]}}]"#
+    ));
+    assert!(
+        e.contains(&format!(
+            "`duration`: value {max} is too large; use at most 86400"
+        )),
+        "{e}"
+    );
+    // The bounds themselves are accepted.
+    let ok = with(r#", "clients": [10000], "data_sizes": [536870912], "warmup": 86400"#);
+    load_text(&ok, "t.json", &facts()).unwrap();
+}
+
+#[test]
+fn the_cases_are_counted_before_any_is_built() {
+    let list: Vec<String> = (1..=200).map(|n| n.to_string()).collect();
+    let list = list.join(",");
+    let text = format!(
+        r#"[{{"requests": [{list}], "keyspacelen": [{list}], "data_sizes": [{list}], "pipelines": [{list}], "commands": ["SET"]}}]"#
+    );
+    assert!(text.len() < 4000);
+    let e = error_of(&text);
+    assert!(
+        e.contains("config[0]: expands into 1600000000 cases (`requests` 200 × `keyspacelen` 200 × `data_sizes` 200 × `pipelines` 200); a config file may hold at most 100000 cases"),
+        "{e}"
+    );
+    // Objects under the bound each, over it together.
+    let one = format!(
+        r#"{{"requests": [{list}], "keyspacelen": [{list}], "data_sizes": [1], "pipelines": [1], "commands": ["SET"]}}"#
+    );
+    let e = error_of(&format!("[{one}, {one}, {one}]"));
+    assert!(
+        e.contains("the file expands into 120000 cases over 3 config objects"),
+        "{e}"
+    );
+    assert_eq!(
+        load_text(&format!("[{one}]"), "t.json", &facts())
+            .unwrap()
+            .cases
+            .len(),
+        40_000
+    );
+}
+
+#[test]
+fn deep_json_is_said_to_be_nested_too_deeply() {
+    let deep = format!("[{}{}]", "[".repeat(200), "]".repeat(200));
+    let e = error_of(&deep);
+    assert!(e.contains("nested too deeply at line 1"), "{e}");
+    assert!(e.contains("at most 128 levels"), "{e}");
+    assert!(!e.contains("not valid JSON"), "{e}");
+}
+
+#[test]
+fn only_close_names_are_suggested() {
+    assert_eq!(suggest("foo", &["port", "seed"]), None);
+    assert_eq!(
+        suggest("pipeline", &["pipelines", "port"]),
+        Some("pipelines")
+    );
+    assert_eq!(suggest("cleints", &["clients"]), Some("clients"));
+    assert_eq!(suggest("prot", &["port"]), Some("port"));
+    let e = error_of(&with(r#", "foo": 1"#));
+    assert!(!e.contains("did you mean"), "{e}");
+    assert!(e.contains("known keys: "), "{e}");
+}
+
+/// Upstream's `TestCustomServerConfigFileValidation` (tests/test_benchmark_config.py): a string
+/// path is accepted in the basic shape, anything else refused.
+#[test]
+fn custom_server_config_file_is_taken_in_the_basic_shape() {
+    let upstream_path = "/etc/valkey/extra.conf";
+    let validate = MachineFacts {
+        host_facts_are_warnings: true,
+        ..facts()
+    };
+    let file = load_text(
+        &with(&format!(
+            r#", "custom-server-config-file": "{upstream_path}""#
+        )),
+        "t.json",
+        &validate,
+    )
+    .unwrap();
+    assert_eq!(
+        file.cases[0].topology.config_file.as_deref(),
+        Some(std::path::Path::new(upstream_path))
+    );
+    assert!(
+        file.warnings[0]
+            .warning
+            .message
+            .contains("does not exist on this machine"),
+        "{:?}",
+        file.warnings
+    );
+    // `run` checks the file exists; one that does is taken.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("extra.conf");
+    std::fs::write(&conf, "maxmemory-policy allkeys-lru\n").unwrap();
+    let text = with(&format!(
+        r#", "custom-server-config-file": {}"#,
+        serde_json::Value::from(conf.display().to_string())
+    ));
+    let file = load_text(&text, "t.json", &facts()).unwrap();
+    assert_eq!(
+        file.cases[0].topology.config_file.as_deref(),
+        Some(conf.as_path())
+    );
+    for bad in [r#"42"#, r#"["/path"]"#, r#"{"path": "x"}"#, "null", "true"] {
+        let e = error_of(&with(&format!(r#", "custom-server-config-file": {bad}"#)));
+        assert!(
+            e.contains("`custom-server-config-file`: value") && e.contains("is not a file path"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_config_file_that_never_ends_is_not_read_whole() {
+    let e = load(Path::new("/dev/zero"), &facts()).unwrap_err();
+    let e = format!("{e:#}");
+    assert!(e.contains("larger than 16 MiB"), "{e}");
+}

@@ -365,7 +365,7 @@ pub fn measure_scenario(
             spec.clients = stream.clients as usize;
             spec.pipeline = stream.pipeline as usize;
             spec.threads = spec.threads.min(spec.clients);
-            spec.stop = match case.mode {
+            spec.stop = match stream.mode.unwrap_or(case.mode) {
                 BenchmarkMode::Requests(n) => Stop::Requests(n),
                 BenchmarkMode::Duration(s) => Stop::Duration(Duration::from_secs(s)),
             };

@@ -75,6 +75,10 @@ pub struct Stream {
     pub args: Vec<String>,
     pub clients: u64,
     pub pipeline: u64,
+    /// A mixed scenario's stream with its own `duration` or `requests` (upstream's
+    /// `_normalize_mixed_configs`); `None`: the case's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<super::BenchmarkMode>,
 }
 
 impl Stream {
@@ -182,6 +186,7 @@ mod tests {
             args: vec!["GET".into(), "key:__rand_int__".into()],
             clients: 1,
             pipeline: 1,
+            mode: None,
         }
     }
 

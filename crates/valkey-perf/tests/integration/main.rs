@@ -8,6 +8,7 @@ mod config;
 mod dashboard;
 mod flamegraphs;
 mod grafana;
+mod hardening_input;
 mod hardening_run;
 mod history;
 mod instructions;

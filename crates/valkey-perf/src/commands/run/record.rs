@@ -206,6 +206,12 @@ pub(super) fn stream_record(
     record.command = stream.command_line();
     record.clients = stream.clients;
     record.pipeline = stream.pipeline;
+    // A mixed scenario's stream may run for its own bound.
+    match stream.mode {
+        Some(BenchmarkMode::Requests(n)) => (record.requests, record.duration) = (Some(n), None),
+        Some(BenchmarkMode::Duration(s)) => (record.requests, record.duration) = (None, Some(s)),
+        None => {}
+    }
     // A short window is normal for a failed scenario; the warning would only add noise.
     if failure.is_some() {
         record.warnings.retain(|w| w.kind != WarningKind::Noisy);

@@ -46,7 +46,7 @@ pub(super) fn check_scenario(
     let dataset = dataset_of(n, at, obj, defaults);
 
     // The streams, before option variants.
-    let streams = match kind {
+    let mut streams = match kind {
         ScenarioKind::Write | ScenarioKind::Read => single_stream(n, at, obj, kind, &settings)
             .into_iter()
             .collect(),
@@ -54,10 +54,18 @@ pub(super) fn check_scenario(
             let parent = Parent {
                 pipeline: settings.pipeline,
                 mode,
+                mode_written: obj.contains_key("requests")
+                    || obj.contains_key("duration")
+                    || defaults.mode.is_some(),
                 parallel: settings.parallel,
             };
             mixed::streams(n, at, obj, parent, errors_before)
         }
+    };
+    // A mixed scenario's streams may each have their own bound.
+    let mode = match kind {
+        ScenarioKind::Mixed => mixed::bound(&mut streams).or(mode),
+        _ => mode,
     };
     // Every `__field:NAME__` names a column of the dataset, checked before anything starts.
     let lines = streams
@@ -319,6 +327,7 @@ fn single_stream(
             args,
             clients: settings.clients,
             pipeline: settings.pipeline,
+            mode: None,
         }),
         None => {
             if !obj.contains_key("command") {

@@ -69,7 +69,18 @@ pub(super) fn dataset_of(
     let tsv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
-    match std::fs::read_to_string(&path) {
+    if path.exists() && !path.is_file() {
+        n.err(
+            at,
+            "dataset",
+            format!(
+                "`{}` is not a regular file (a device, pipe or directory is read whole by the load generator); give a CSV or TSV file",
+                path.display()
+            ),
+        );
+        return DatasetSpec::default();
+    }
+    match read_head(&path) {
         Ok(content) => match loadgen::Dataset::parse(&content, tsv, Some(1)) {
             Ok(d) => DatasetSpec {
                 path: Some(path),
@@ -112,6 +123,30 @@ pub(super) fn dataset_of(
             DatasetSpec::default()
         }
     }
+}
+
+/// The most of a data set read to check its header (the load generator reads the whole
+/// file when the scenario runs).
+const HEAD_BYTES: u64 = 1024 * 1024;
+
+/// The first whole lines of a data set, at most [`HEAD_BYTES`]: enough for its header and a
+/// first row, however large the file.
+fn read_head(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(HEAD_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > HEAD_BYTES {
+        let end = bytes.iter().rposition(|&b| b == b'\n').ok_or_else(|| {
+            std::io::Error::other(format!(
+                "its first line is longer than {} MiB",
+                HEAD_BYTES / (1024 * 1024)
+            ))
+        })?;
+        bytes.truncate(end + 1);
+    }
+    String::from_utf8(bytes).map_err(|_| std::io::Error::other("it is not UTF-8 text"))
 }
 
 impl DatasetSpec {

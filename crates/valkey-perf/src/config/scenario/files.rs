@@ -119,7 +119,13 @@ pub(in crate::config) fn config_file(
     let key = "custom-server-config-file";
     let v = c.obj.get(key)?;
     let Some(text) = v.as_str().filter(|s| !s.is_empty()) else {
-        c.err(key, format!("value {} is not a file path", show(v)));
+        c.err(
+            key,
+            format!(
+                "value {} is not a file path; write the server config file's path as a string, e.g. \"/etc/valkey/extra.conf\"",
+                show(v)
+            ),
+        );
         return None;
     };
     let path = std::path::absolute(text).unwrap_or_else(|_| text.into());

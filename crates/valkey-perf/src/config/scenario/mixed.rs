@@ -1,6 +1,9 @@
 //! The streams of a `mixed` scenario: its `writes` and `reads` lists, each entry a command
-//! line with its own clients and pipeline, run together in one load generator for the
-//! scenario's duration. Checks what a stream may and may not set apart from its scenario.
+//! line with its own clients, pipeline and bound, run together in one load generator (all
+//! start at one instant). A stream's bound is, as upstream's `_normalize_mixed_configs` and
+//! its command builder give it: its own `duration`, else the scenario's duration, else its own
+//! `requests`, else the scenario's requests. Checks what a stream may and may not set apart
+//! from its scenario.
 
 use super::STREAM_KEYS;
 use super::nested::{At, Nested, cluster_execution, command_at};
@@ -13,13 +16,16 @@ use serde_json::{Map, Value};
 pub(super) struct Parent {
     pub pipeline: u64,
     pub mode: Option<BenchmarkMode>,
+    /// Whether the scenario (or its config object) wrote `mode`; otherwise it is upstream's
+    /// default duration, which a stream's own `requests` overrides.
+    pub mode_written: bool,
     pub parallel: bool,
 }
 
 /// The streams of a mixed scenario (`writes`, then `reads`), with the checks of the scenario
-/// keys a mixed one takes differently: no `command`, a `duration` rather than `requests`, and
-/// at least one stream. `errors_before` is the error count when the scenario's checks began:
-/// a scenario with errors already is not also told it has no streams.
+/// keys a mixed one takes differently: no `command` and at least one stream. `errors_before`
+/// is the error count when the scenario's checks began: a scenario with errors already is not
+/// also told it has no streams. Each stream comes with its bound in `mode` (see [`bound`]).
 pub(super) fn streams(
     n: &mut Nested,
     at: &At,
@@ -32,13 +38,6 @@ pub(super) fn streams(
             at,
             "command",
             "a \"mixed\" scenario measures its `writes` and `reads`; move the command into one of them",
-        );
-    }
-    if matches!(parent.mode, Some(BenchmarkMode::Requests(_))) {
-        n.err(
-            at,
-            "requests",
-            "the streams of a \"mixed\" scenario run for one `duration` so that they start and stop together; use \"duration\" instead",
         );
     }
     let mut streams = Vec::new();
@@ -101,7 +100,7 @@ fn stream_list(
                 format!("id `{sub_id}` is used twice in `{key}`; give each stream its own id"),
             );
         }
-        let (clients, pipeline) = n.with(&sat, sobj, |c| stream_settings(c, parent));
+        let (clients, pipeline, mode) = n.with(&sat, sobj, |c| stream_settings(c, parent));
         match command_at(n, &sat, sobj, "command") {
             Some(args) => out.push(Stream {
                 phase,
@@ -109,6 +108,7 @@ fn stream_list(
                 args,
                 clients,
                 pipeline,
+                mode,
             }),
             None if !sobj.contains_key("command") => n.err(
                 &sat,
@@ -141,9 +141,12 @@ fn stream_id(n: &mut Nested, at: &At, obj: &Map<String, Value>, phase: Phase) ->
     }
 }
 
-/// A stream's `(clients, pipeline)`; its `duration` and `cluster_execution` may only repeat
-/// the scenario's, since all streams run together in one load generator.
-fn stream_settings(c: &mut Checker<'_>, parent: Parent) -> (u64, u64) {
+/// A stream's `(clients, pipeline, bound)`; its `cluster_execution` may only repeat the
+/// scenario's, since all streams run in one load generator. The bound: the stream's own
+/// `duration`, else the scenario's written duration, else the stream's own `requests`, else
+/// the scenario's bound (upstream: duration wins over requests; its default duration only
+/// applies to a stream without either).
+fn stream_settings(c: &mut Checker<'_>, parent: Parent) -> (u64, u64, Option<BenchmarkMode>) {
     let clients = match c.obj.get("clients") {
         None => 1,
         Some(v) => c.positive("clients", v, "8").unwrap_or(1),
@@ -152,25 +155,49 @@ fn stream_settings(c: &mut Checker<'_>, parent: Parent) -> (u64, u64) {
         None => parent.pipeline,
         Some(v) => c.positive("pipeline", v, "1").unwrap_or(parent.pipeline),
     };
-    if let Some(v) = c.obj.get("duration") {
-        if let (Some(d), Some(BenchmarkMode::Duration(scenario))) =
-            (c.positive("duration", v, "30"), parent.mode)
-        {
-            if d != scenario {
-                c.err(
-                    "duration",
-                    format!(
-                        "{d} differs from the scenario's duration {scenario}; the streams of a mixed scenario run together for the scenario's duration, so drop it here"
-                    ),
-                );
-            }
-        }
-    }
+    let duration = match c.obj.get("duration") {
+        Some(v) => c.positive("duration", v, "30"),
+        None => None,
+    };
+    let requests = match c.obj.get("requests") {
+        Some(v) => c.positive("requests", v, "100000"),
+        None => None,
+    };
+    let parent_duration = match parent.mode {
+        Some(BenchmarkMode::Duration(d)) if parent.mode_written => Some(d),
+        _ => None,
+    };
+    let mode = duration
+        .or(parent_duration)
+        .map(BenchmarkMode::Duration)
+        .or(requests.map(BenchmarkMode::Requests))
+        .or(parent.mode);
     if cluster_execution(c).is_some_and(|p| p != parent.parallel) {
         c.err(
             "cluster_execution",
             "differs from the scenario's; the streams of a mixed scenario run in one load generator, so set `cluster_execution` on the scenario",
         );
     }
-    (clients, pipeline)
+    (clients, pipeline, mode)
+}
+
+/// The bound of a mixed scenario's case. Streams that share one bound leave it to the case
+/// (their `mode` cleared); streams with different bounds keep their own, and the case takes
+/// the one expected to run longest (requests counted at 2 000 per second, as the run's
+/// deadline counts them), so the deadline covers every stream. `None` without streams.
+pub(super) fn bound(streams: &mut [Stream]) -> Option<BenchmarkMode> {
+    let secs = |m: &BenchmarkMode| match *m {
+        BenchmarkMode::Duration(s) => s,
+        BenchmarkMode::Requests(n) => n / 2000,
+    };
+    let longest = streams
+        .iter()
+        .filter_map(|s| s.mode)
+        .max_by_key(|m| (secs(m), matches!(m, BenchmarkMode::Duration(_))));
+    if streams.windows(2).all(|w| w[0].mode == w[1].mode) {
+        for s in streams.iter_mut() {
+            s.mode = None;
+        }
+    }
+    longest
 }

@@ -51,6 +51,15 @@ pub const SCENARIO_CONFIG_KEYS: &[&str] = &[
     "modules",
     "cpu_allocation",
     "custom-server-config-file",
+    // Keys of the basic shape that do not apply here: left out with a warning (`BASIC_ONLY`).
+    "data_sizes",
+    "pipelines",
+    "clients",
+    "benchmark_mode",
+    "key_distribution",
+    "read_from_replicas",
+    "per_second_sampling",
+    "profiling_sets",
 ];
 
 /// Keys of a group.
@@ -89,6 +98,7 @@ const STREAM_KEYS: &[&str] = &[
     "clients",
     "pipeline",
     "duration",
+    "requests",
     "cluster_execution",
 ];
 

@@ -10,8 +10,8 @@ use crate::model::case::CpuSet;
 use crate::model::{Builtin, KeyDistribution, ReadFromReplicas};
 use serde_json::{Map, Value};
 
-/// Every key is known in its shape; a key of the other shape, or one upstream has and
-/// valkey-perf refuses, says why; a typo gets the likely name.
+/// Every key is known in its shape; `commands` in the scenario shape, or a key upstream has
+/// and valkey-perf refuses, says why; a typo gets the likely name.
 pub(super) fn key_names(c: &mut Checker<'_>, scenario_shape: bool) {
     let obj = c.obj;
     let known = if scenario_shape {
@@ -23,6 +23,7 @@ pub(super) fn key_names(c: &mut Checker<'_>, scenario_shape: bool) {
         if known.contains(&key.as_str()) {
             continue;
         }
+        // The other keys of the basic shape were left out with a warning (`super::shape`).
         if scenario_shape {
             if let Some((_, why)) = scenario::BASIC_ONLY.iter().find(|(k, _)| k == key) {
                 c.err(key, format!("not part of the `test_groups` shape: {why}"));
@@ -158,38 +159,27 @@ pub(super) fn cluster_mode(c: &mut Checker<'_>) -> Vec<bool> {
     }
 }
 
-/// `io-threads`: a list of thread counts Valkey accepts (1 to 256).
+/// `io-threads`: a list of thread counts Valkey accepts (1 to 256, bounded in `LIMITS`).
 pub(super) fn io_threads(c: &mut Checker<'_>) -> Vec<u32> {
     c.positive_list("io-threads", "1, 4", Some(1))
         .into_iter()
-        .filter_map(|n| match u32::try_from(n) {
-            Ok(n) if n <= 256 => Some(n),
-            _ => {
-                c.err(
-                    "io-threads",
-                    format!("value {n} is too large; Valkey accepts at most 256"),
-                );
-                None
-            }
-        })
+        .filter_map(|n| u32::try_from(n).ok())
         .collect()
 }
 
-/// `cluster_nodes` (primaries, at most 1000) and `cluster_replicas` (per primary).
+/// `cluster_nodes` (primaries) and `cluster_replicas` (per primary), both bounded in
+/// `LIMITS` before they are narrowed.
 pub(super) fn cluster_size(c: &mut Checker<'_>) -> (u32, u32) {
     let obj = c.obj;
     let cluster_nodes = match obj.get("cluster_nodes") {
         None => 3,
-        Some(v) => c.positive("cluster_nodes", v, "3").unwrap_or(3) as u32,
+        Some(v) => c.positive("cluster_nodes", v, "3").unwrap_or(3),
     };
-    let cluster_replicas = c.non_negative("cluster_replicas", 0, "1") as u32;
-    if cluster_nodes > 1000 {
-        c.err(
-            "cluster_nodes",
-            format!("value {cluster_nodes} is too large; use at most 1000 primaries"),
-        );
-    }
-    (cluster_nodes, cluster_replicas)
+    let cluster_replicas = c.non_negative("cluster_replicas", 0, "1");
+    (
+        u32::try_from(cluster_nodes).unwrap_or(3),
+        u32::try_from(cluster_replicas).unwrap_or(0),
+    )
 }
 
 /// `server_cpu_range` and `client_cpu_range`, which may not share a CPU.

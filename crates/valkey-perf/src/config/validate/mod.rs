@@ -11,7 +11,7 @@ mod keys;
 mod modes;
 mod shape;
 
-use super::checker::{Checker, ConfigError, show};
+use super::checker::{Checker, ConfigError, MAX_CASES, show};
 use super::facts::{ConfigWarning, MachineFacts};
 use super::scenario::{CpuAllocation, ScenarioSpec};
 use crate::model::case::CpuSet;
@@ -44,6 +44,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "read_from_replicas",
     "per_second_sampling",
     "profiling_sets",
+    "custom-server-config-file",
 ];
 
 /// One validated config object.
@@ -79,7 +80,7 @@ pub struct ConfigObject {
     pub key_distribution: KeyDistribution,
     /// Upstream's `cpu_allocation` (scenario shape), resolved per topology at expansion.
     pub cpu_allocation: Option<CpuAllocation>,
-    /// `custom-server-config-file` (scenario shape).
+    /// `custom-server-config-file` (both shapes).
     pub config_file: Option<std::path::PathBuf>,
     /// `per_second_sampling: true`: a 1 Hz server sampler during the measured window.
     pub sampling: bool,
@@ -98,13 +99,21 @@ fn check_object(
     facts: &MachineFacts,
     warnings: &mut Vec<ConfigWarning>,
 ) -> Result<ConfigObject, Vec<ConfigError>> {
+    // The scenario shape (upstream's `test_groups`) instead of `commands`; the basic shape's
+    // keys that do not apply there are warned about and left out.
+    let scenario_shape = obj.contains_key("test_groups");
+    let kept;
+    let obj = if scenario_shape {
+        kept = shape::without_basic_keys(index, obj, warnings);
+        &kept
+    } else {
+        obj
+    };
     let mut c = Checker {
         index,
         obj,
         errors: Vec::new(),
     };
-    // The scenario shape (upstream's `test_groups`) instead of `commands`.
-    let scenario_shape = obj.contains_key("test_groups");
     keys::key_names(&mut c, scenario_shape);
     if scenario_shape {
         shape::object_keys(&mut c, warnings);
@@ -148,7 +157,11 @@ fn check_object(
         };
         shape::parts(&mut c, facts, defaults, warnings)
     } else {
-        shape::ScenarioParts::default()
+        // Upstream reads `custom-server-config-file` in both shapes.
+        shape::ScenarioParts {
+            config_file: super::scenario::config_file(&mut c, facts, warnings),
+            ..Default::default()
+        }
     };
 
     let object = ConfigObject {
@@ -193,6 +206,9 @@ fn check_object(
     }
 }
 
+/// How deep serde_json reads nested lists and objects (its fixed recursion limit).
+const JSON_DEPTH_LIMIT: usize = 128;
+
 /// Parses and validates a whole config file. Returns every error found, not just the first.
 pub fn parse_config_text(
     text: &str,
@@ -206,6 +222,14 @@ pub fn parse_config_text(
         }]
     };
     let value: Value = serde_json::from_str(text).map_err(|e| {
+        // serde_json stops at 128 levels of nesting, however valid the rest is.
+        if e.to_string().starts_with("recursion limit exceeded") {
+            return file_err(format!(
+                "nested too deeply at line {}, column {}: at most {JSON_DEPTH_LIMIT} levels of lists and objects are read; a config file needs a handful (objects, test_groups, scenarios, streams)",
+                e.line(),
+                e.column()
+            ));
+        }
         file_err(format!(
             "not valid JSON at line {}, column {}: {e}; a config file is a JSON array of objects",
             e.line(),
@@ -252,8 +276,75 @@ pub fn parse_config_text(
         }
     }
     if errors.is_empty() {
+        errors.extend(too_many_cases(&objects));
+    }
+    if errors.is_empty() {
         Ok((objects, warnings))
     } else {
         Err(errors)
     }
+}
+
+/// How many cases `obj` expands into, counted without building one, with the lists that
+/// multiply into it (`key × count`) for the message.
+fn case_count(obj: &ConfigObject) -> (u64, Vec<(&'static str, usize)>) {
+    let mut factors = vec![
+        ("cluster_mode", obj.cluster_mode.len()),
+        ("config_sets", obj.config_sets.len()),
+        ("io-threads", obj.io_threads.len()),
+    ];
+    if obj.scenarios.is_empty() && obj.duration.is_none() && !obj.memory {
+        factors.push(("requests", obj.requests.len()));
+    }
+    factors.push(("keyspacelen", obj.keyspacelen.len()));
+    if !obj.scenarios.is_empty() {
+        factors.push(("test_groups (scenarios)", obj.scenarios.len()));
+    } else {
+        factors.extend([
+            ("data_sizes", obj.data_sizes.len()),
+            ("pipelines", obj.pipelines.len()),
+            ("clients", obj.clients.len()),
+            ("commands", obj.commands.len()),
+        ]);
+    }
+    let count = factors
+        .iter()
+        .fold(1u64, |n, (_, len)| n.saturating_mul(*len as u64));
+    factors.retain(|(_, len)| *len > 1);
+    (count, factors)
+}
+
+/// The file's cases counted before any is built: at most [`MAX_CASES`] in all.
+fn too_many_cases(objects: &[ConfigObject]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let mut total = 0u64;
+    for obj in objects {
+        let (count, factors) = case_count(obj);
+        total = total.saturating_add(count);
+        if count > MAX_CASES {
+            let product: Vec<String> = factors
+                .iter()
+                .map(|(key, len)| format!("`{key}` {len}"))
+                .collect();
+            errors.push(ConfigError {
+                index: Some(obj.index),
+                key: None,
+                message: format!(
+                    "expands into {count} cases ({}); a config file may hold at most {MAX_CASES} cases: shorten these lists or split them into several files",
+                    product.join(" × ")
+                ),
+            });
+        }
+    }
+    if errors.is_empty() && total > MAX_CASES {
+        errors.push(ConfigError {
+            index: None,
+            key: None,
+            message: format!(
+                "the file expands into {total} cases over {} config objects; a config file may hold at most {MAX_CASES} cases: split it into several files",
+                objects.len()
+            ),
+        });
+    }
+    errors
 }

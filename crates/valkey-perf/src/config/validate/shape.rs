@@ -7,8 +7,37 @@ use crate::config::checker::{Checker, show};
 use crate::config::facts::{ConfigWarning, MachineFacts};
 use crate::config::scenario::{self, CpuAllocation, ScenarioSpec};
 use crate::model::{Warning, WarningKind};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::path::PathBuf;
+
+/// The object without the basic shape's keys that do not apply to the scenario shape, each
+/// reported as a warning naming what applies instead (upstream ignores them). `commands`
+/// stays, to be refused: ignoring it would drop measurements asked for.
+pub(super) fn without_basic_keys(
+    index: usize,
+    obj: &Map<String, Value>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Map<String, Value> {
+    let mut kept = obj.clone();
+    for (key, why) in scenario::BASIC_ONLY {
+        if *key == "commands" {
+            continue;
+        }
+        if let Some(v) = kept.remove(*key) {
+            warnings.push(ConfigWarning {
+                config_index: index,
+                warning: Warning::new(
+                    WarningKind::Config,
+                    format!(
+                        "config[{index}] `{key}` ({}) does not apply to the `test_groups` shape and is ignored: {why}",
+                        show(&v)
+                    ),
+                ),
+            });
+        }
+    }
+    kept
+}
 
 /// Upstream's keys accepted without use (a warning each), `test_name` and `socket_timeout`.
 pub(super) fn object_keys(c: &mut Checker<'_>, warnings: &mut Vec<ConfigWarning>) {
