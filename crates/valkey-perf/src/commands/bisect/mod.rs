@@ -286,6 +286,7 @@ fn run_args(args: &BisectArgs, max_rounds: u32) -> RunArgs {
             baseline: None,
             server_bins: Vec::new(),
             baseline_server_bin: None,
+            baseline_as_reference: false,
             repository: args.repository.clone(),
         },
         running: RunningArgs {

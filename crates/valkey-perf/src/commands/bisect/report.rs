@@ -181,8 +181,8 @@ fn short(sha: &str) -> &str {
 /// The report on stdout.
 pub fn print(rep: &Report, format: Format) -> Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(rep)?),
-        Format::Table => print!("{}", render(rep)),
+        Format::Json => crate::util::outln(format_args!("{}", serde_json::to_string_pretty(rep)?)),
+        Format::Table => crate::util::out(format_args!("{}", render(rep))),
     }
     Ok(())
 }

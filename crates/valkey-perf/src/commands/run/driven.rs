@@ -117,6 +117,10 @@ impl Session {
                 "interrupted: finished runs are kept in metrics.json, every server was stopped",
             )),
             Some(Stop::ServerStart(e)) => Err(e),
+            Some(Stop::Write(e)) => Err(Failure::new(
+                Code::RunsFailed,
+                format!("{e:#}; the runs stopped there, the records written before are kept"),
+            )),
         }
     }
 
