@@ -271,6 +271,18 @@ pub fn holm_adjust(p_values: &[f64]) -> Vec<f64> {
     adjusted
 }
 
+/// The weighted p-values qᵢ = pᵢ/wᵢ (infinite for a weight of 0) and their ascending order.
+fn weighted_order(p_values: &[f64], weights: &[f64]) -> (Vec<f64>, Vec<usize>) {
+    let q: Vec<f64> = p_values
+        .iter()
+        .zip(weights)
+        .map(|(p, w)| if *w > 0.0 { p / w } else { f64::INFINITY })
+        .collect();
+    let mut order: Vec<usize> = (0..q.len()).collect();
+    order.sort_by(|&a, &b| q[a].total_cmp(&q[b]));
+    (q, order)
+}
+
 /// Weighted Benjamini–Hochberg adjusted p-values (Benjamini & Hochberg, "Controlling the
 /// false discovery rate", JRSS B 57, 1995; with weights averaging 1, Genovese, Roeder &
 /// Wasserman, Biometrika 93, 2006): with qᵢ = pᵢ/wᵢ sorted ascending, q̃₍ᵢ₎ = min_{j ≥ i}
@@ -279,13 +291,7 @@ pub fn holm_adjust(p_values: &[f64]) -> Vec<f64> {
 /// & Yekutieli, Annals of Statistics 29, 2001). Returns adjusted values in the input order.
 pub fn bh_adjust_weighted(p_values: &[f64], weights: &[f64]) -> Vec<f64> {
     let m = p_values.len();
-    let q: Vec<f64> = p_values
-        .iter()
-        .zip(weights)
-        .map(|(p, w)| if *w > 0.0 { p / w } else { f64::INFINITY })
-        .collect();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|&a, &b| q[a].total_cmp(&q[b]));
+    let (q, order) = weighted_order(p_values, weights);
     let mut adjusted = vec![1.0; m];
     let mut running_min: f64 = 1.0;
     for (rank, &idx) in order.iter().enumerate().rev() {
@@ -300,13 +306,7 @@ pub fn bh_adjust_weighted(p_values: &[f64], weights: &[f64]) -> Vec<f64> {
 /// rate without assuming independence.
 pub fn holm_adjust_weighted(p_values: &[f64], weights: &[f64]) -> Vec<f64> {
     let m = p_values.len();
-    let q: Vec<f64> = p_values
-        .iter()
-        .zip(weights)
-        .map(|(p, w)| if *w > 0.0 { p / w } else { f64::INFINITY })
-        .collect();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|&a, &b| q[a].total_cmp(&q[b]));
+    let (q, order) = weighted_order(p_values, weights);
     let mut remaining: f64 = weights.iter().sum();
     let mut adjusted = vec![1.0; m];
     let mut running_max: f64 = 0.0;
