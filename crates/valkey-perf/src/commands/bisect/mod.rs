@@ -338,6 +338,17 @@ fn source_options(build: &BuildArgs) -> Result<SourceOptions> {
     Ok(opts)
 }
 
+/// Ctrl-C between steps: what was decided is already saved; nothing more is started.
+fn stop_if_interrupted() -> Result<()> {
+    if crate::process::interrupted() {
+        return Err(crate::exit::Failure::new(
+            Code::Interrupted,
+            "interrupted between bisection steps",
+        ));
+    }
+    Ok(())
+}
+
 /// The ends, then the search of every interval; the findings in history order.
 fn search(b: &mut Bisection) -> Result<Vec<Finding>> {
     let n = b.commits.len() - 1;
@@ -406,6 +417,7 @@ impl Bisection {
     /// right part onto `stack` and goes on with the left one.
     fn narrow(&mut self, mut iv: Interval, stack: &mut Vec<Interval>) -> Result<Finding> {
         loop {
+            stop_if_interrupted()?;
             if iv.hi - iv.lo == 1 {
                 return Ok(Finding::Step {
                     commit: iv.hi,
@@ -422,6 +434,7 @@ impl Bisection {
             if !recorded && !self.buildable(mid)? {
                 continue;
             }
+            stop_if_interrupted()?;
             let step = self.step(iv, mid)?;
             match step.position {
                 Position::LikeGood => iv.lo = mid,
