@@ -245,6 +245,60 @@ fn every_case_forty_percent_slower_against_the_history_only() {
     assert_eq!(report["has_regression"], json!(true));
 }
 
+/// 10 cases × 5 runs, half of them 20 % slower in the newest commit (SET … RPOP), the rest
+/// unchanged; with a paired reference and with history only, slowed cases are regressions
+/// (exit 6) and no unchanged case is.
+#[test]
+fn half_the_cases_twenty_percent_slower_with_and_without_a_reference() {
+    let slowed = &COMMANDS[..5];
+    let effect = |c: &str| if slowed.contains(&c) { 0.8 } else { 1.0 };
+    for with_reference in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_url(dir.path());
+        let mut rng = SplitMix::new(20);
+        let results = dir.path().join("results");
+        aa_history(&results, 9, 0.02, &mut rng);
+        let mut side = Side {
+            commit: "c08",
+            day: 9,
+            invocation: "inv-10",
+            reference_for: Some("c09"),
+            cases: &COMMANDS,
+            runs: 5,
+            effect: &same,
+            noise: 0.02,
+        };
+        let drift = (0.05 * rng.normal()).exp();
+        let mut all = if with_reference {
+            records(&side, drift, &[1.0; 5], &mut rng)
+        } else {
+            Vec::new()
+        };
+        side.commit = "c09";
+        side.day = 10;
+        side.reference_for = None;
+        side.effect = &effect;
+        all.extend(records(&side, drift, &[1.0; 5], &mut rng));
+        write(&results, "c09", all);
+        push(&db, &results);
+        let (code, report, stderr) = detect(&db, &[]);
+        let found: Vec<&str> = report["regressions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["metric"] == "rps")
+            .map(|r| r["case"].as_str().unwrap_or(""))
+            .collect();
+        eprintln!(
+            "half 20 % (reference: {with_reference}): exit {code:?}, mode {}, rps regressions {found:?}",
+            report["mode"]
+        );
+        assert_eq!(code, Some(6), "{report:#}\n{stderr}");
+        assert!(found.iter().all(|c| slowed.contains(c)), "{report:#}");
+        assert!(found.len() >= 4, "{report:#}");
+    }
+}
+
 /// 40 commits, 3 runs each with 3 % noise: a 5 % drop of SET from commit 24 on is the one
 /// change point (GET stays flat); A/A gives none. Through the CLI on a database.
 #[test]
