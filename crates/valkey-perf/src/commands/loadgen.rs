@@ -445,6 +445,16 @@ fn is_usage(e: &LoadError) -> bool {
     )
 }
 
+/// Whether a load error means the run itself failed against the server (it cannot be reached,
+/// did not answer the handshake, or its cluster could not be mapped): exit 5, as `run` gives
+/// for a run that failed. What is left (a crashed thread, the runtime) is an internal error.
+fn is_run_failure(e: &LoadError) -> bool {
+    matches!(
+        e,
+        LoadError::Connect { .. } | LoadError::Handshake { .. } | LoadError::Cluster(_)
+    )
+}
+
 /// How much of a custom command's text titles and messages quote.
 const MAX_TITLE: usize = 200;
 
@@ -504,6 +514,15 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<Code> {
                 let what = format!("`{title}` against `{}`", spec.address);
                 if is_usage(&e) {
                     return Err(exit::usage(format!("{what}: {e}")));
+                }
+                if matches!(e, LoadError::Cancelled) {
+                    return Ok(Code::Interrupted);
+                }
+                if is_run_failure(&e) {
+                    return Err(Failure::new(
+                        Code::RunsFailed,
+                        format!("{what}: {:#}", anyhow::Error::new(e)),
+                    ));
                 }
                 return Err(anyhow::Error::new(e).context(what));
             }

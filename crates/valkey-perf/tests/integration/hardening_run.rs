@@ -396,7 +396,8 @@ fn an_http_listener_on_the_port_is_named_not_a_valkey_server() {
 }
 
 /// Item: `loadgen` flags that make no run are usage errors (exit 2) naming the flag, found
-/// before anything connects (nothing listens on the port).
+/// before anything connects (nothing listens on the port); then the port itself is a failed
+/// run.
 #[test]
 fn loadgen_flags_that_make_no_run_are_usage_errors() {
     let port = free_port().to_string();
@@ -419,6 +420,18 @@ fn loadgen_flags_that_make_no_run_are_usage_errors() {
         let stderr = crate::support::stderr_of(&out);
         assert!(stderr.contains(named), "{flags:?}: {stderr}");
     }
+    // With good flags, a server nobody runs is a failed run (exit 5, as `run` gives), named
+    // with its address, not an internal error.
+    let out = assert_cmd::Command::cargo_bin("valkey-perf")
+        .unwrap()
+        .args(["loadgen", "-p", &port, "-t", "set", "-q", "-n", "10"])
+        .assert()
+        .code(5);
+    let stderr = crate::support::stderr_of(&out);
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
 }
 
 /// Item: against a real server, a wrong `-a` is a usage error (exit 2) as in `run`; a run
