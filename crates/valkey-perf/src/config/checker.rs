@@ -282,7 +282,8 @@ impl<'a> Checker<'a> {
                     self.err(
                         key,
                         format!(
-                            "command \"{name}\" is not supported; {hint}supported: {}",
+                            "command \"{}\" is not supported; {hint}supported: {}",
+                            crate::util::truncated(name, 60),
                             supported.join(" ")
                         ),
                     );

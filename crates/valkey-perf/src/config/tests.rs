@@ -54,6 +54,7 @@ fn bad_configs_are_rejected_with_a_precise_message() {
         (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1]}]"#.into(), &["`commands`", "missing"]),
         (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": []}]"#.into(), &["`commands`", "list is empty"]),
         (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["GETT"]}]"#.into(), &["command \"GETT\" is not supported", "did you mean \"GET\"?"]),
+        (format!(r#"[{{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["{}"]}}]"#, "X".repeat(1_000_000)), &["command \"XXXXXXXXXX", "… (999940 more bytes)\" is not supported"]),
         (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": ["FLUSHALL"]}]"#.into(), &["\"FLUSHALL\" is not supported", "supported: SET GET"]),
         (r#"[{"requests": [1], "keyspacelen": [1], "data_sizes": [1], "pipelines": [1], "commands": [42]}]"#.into(), &["value 42 is not a command name"]),
         (with(r#", "clients": [0]"#), &["`clients`", "value 0"]),
