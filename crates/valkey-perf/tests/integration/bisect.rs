@@ -146,6 +146,19 @@ impl Fixture {
         cmd
     }
 
+    /// Bisects in instructions mode with the JSON report, which must end with exit 0.
+    fn instructions_report(&self) -> (Value, std::process::Output) {
+        let out = self
+            .bisect(
+                &instructions_config(),
+                &["--metric", "instructions", "--format", "json"],
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        (json_of(&out), out)
+    }
+
     fn index(&self, sha: &str) -> usize {
         self.shas.iter().position(|s| s == sha).unwrap()
     }
@@ -206,15 +219,7 @@ fn instructions_mode_finds_the_planted_commit_with_one_run_a_side_and_resumes() 
     let Some(fx) = fixture(&[(11, NOTIFY_ALL)], &[]) else {
         return;
     };
-    let out = fx
-        .bisect(
-            &instructions_config(),
-            &["--metric", "instructions", "--format", "json"],
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let report = json_of(&out);
+    let (report, _) = fx.instructions_report();
     assert_eq!(fx.first_bad(&report), vec![11], "{report:#}");
     let step = report["found"][0]["step_pct"].as_f64().unwrap();
     assert!((40.0..55.0).contains(&step), "{report:#}");
@@ -262,15 +267,7 @@ fn a_change_split_over_two_commits_is_reported_as_two_steps() {
     let Some(fx) = fixture(&[(5, NOTIFY_HALF), (11, NOTIFY_ALL)], &[]) else {
         return;
     };
-    let out = fx
-        .bisect(
-            &instructions_config(),
-            &["--metric", "instructions", "--format", "json"],
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let report = json_of(&out);
+    let (report, _) = fx.instructions_report();
     assert_eq!(fx.first_bad(&report), vec![5, 11], "{report:#}");
     let tested = report["tested"].as_array().unwrap();
     let between: Vec<usize> = tested
@@ -330,15 +327,7 @@ fn a_commit_that_does_not_build_is_skipped_and_a_small_step_still_found_after_ct
     let learnt = steps(&state);
     assert!(learnt >= 1);
 
-    let out = fx
-        .bisect(
-            &instructions_config(),
-            &["--metric", "instructions", "--format", "json"],
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let report = json_of(&out);
+    let (report, out) = fx.instructions_report();
     assert_eq!(fx.first_bad(&report), vec![11], "{report:#}");
     assert_eq!(
         report["skipped"][0]["commit"],

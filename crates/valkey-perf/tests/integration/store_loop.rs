@@ -288,12 +288,7 @@ fn detects_a_planted_drop_and_not_an_aa_pair(backend: &Backend) {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["new_commit"], json!("cccc"));
     assert_eq!(report["baseline_commit"], json!("bbbb"));
-    let rps: Vec<&Value> = report["regressions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["metric"] == "rps")
-        .collect();
+    let rps = crate::support::rps_regressions(&report);
     assert_eq!(rps.len(), 1, "{report}");
     assert!(
         rps[0]["case"].as_str().unwrap().starts_with("SET"),

@@ -12,6 +12,15 @@ pub fn record<'a>(records: &'a [Value], test_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no record `{test_id}` in {records:#?}"))
 }
 
+/// The rps entries of a `detect-regression` report's `regressions`.
+pub fn rps_regressions(report: &Value) -> Vec<&Value> {
+    report["regressions"]
+        .as_array()
+        .map_or_else(Vec::new, |all| {
+            all.iter().filter(|r| r["metric"] == "rps").collect()
+        })
+}
+
 /// A small config object of the basic shape (1000 GETs on 100 keys, 16-byte values, no
 /// pipelining), with the keys of `extra` added or replaced.
 pub fn small_object(extra: Value) -> Value {

@@ -19,7 +19,7 @@ mod scratch;
 pub use bins::{
     Bins, REDIS_BENCHMARK, deps_dir, redis_benchmark, redis_server, require, valkey_server,
 };
-pub use fixtures::{cluster_topology, record, small_object, standalone_topology};
+pub use fixtures::{cluster_topology, record, rps_regressions, small_object, standalone_topology};
 pub use guards::{ChildGuard, ServerGuard, TestCluster, wait_for};
 pub use procs::{
     assert_no_server_left, is_running_binary, pid_in_server_log, processes_of, server_logs,
