@@ -12,8 +12,8 @@
 # the median client CPU seconds (user + sys, from the OS via /usr/bin/time) per million
 # requests and its ratio, the peak RSS of the client (MB) and its ratio, and the servers' CPU
 # seconds (all nodes and threads, from /proc) per million requests: when the servers share one
-# CPU, rps follows that figure, so a difference there is the workload, not the client. Targets
-# (issue 13): standalone CPU/Mreq <= 0.5x at P1, <= 0.6x at P16; cluster CPU/Mreq <= 0.8x;
+# CPU, rps follows that figure, so a difference there is the workload, not the client.
+# Targets: standalone CPU/Mreq <= 0.5x at P1, <= 0.6x at P16; cluster CPU/Mreq <= 0.8x;
 # rps >= 1.0x; peak RSS <= 2x.
 #
 # Environment: VALKEY_PERF (default target/release/valkey-perf), VALKEY_SERVER (default the

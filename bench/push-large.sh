@@ -7,7 +7,7 @@
 # is measured the same way, alongside, and the ratios large(binary) / large(reference) print.
 #
 # The file is generated here (bench/gen-records.py): RECORDS copies of a record as `run`
-# writes it, each a different run. Targets (issue 25, item 13): under 3 s and under 200 MB
+# writes it, each a different run. Targets: under 3 s and under 200 MB
 # for 50 000 records.
 #
 # Environment: VALKEY_PERF (default target/release/valkey-perf), VALKEY_PERF_REF (optional),

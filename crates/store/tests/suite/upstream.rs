@@ -6,7 +6,7 @@ use store::{Candidate, CommitFilter, Db, MetricsFilter, Selection, Status, Table
 
 use crate::support::{Backend, Fixture, chain, record, upstream_fixture};
 
-/// The tables as upstream creates them (written from the facts of issue 10: upstream's
+/// The tables as upstream creates them (written from upstream's
 /// `benchmark_commits` DDL, and `benchmark_metrics` as its push derives columns from records:
 /// `INTEGER`, `DECIMAL(15,6)`, `VARCHAR(50)`, `BOOLEAN`, `TEXT` for a null first value).
 const UPSTREAM_DDL: &str = r#"

@@ -90,7 +90,7 @@ fn dbsize(port: u16) -> u64 {
         .unwrap_or(0)
 }
 
-/// Item: two `run`s into one `--results-dir` at the same time keep every record (they append
+/// Two `run`s into one `--results-dir` at the same time keep every record (they append
 /// under a lock, re-reading the file), where each used to rewrite the file from its own list.
 #[test]
 fn two_concurrent_runs_into_one_results_dir_keep_every_record() {
@@ -127,7 +127,7 @@ fn two_concurrent_runs_into_one_results_dir_keep_every_record() {
     assert_no_server_left(&bins.new, &logged_pids(&scratch.results()), scratch.path());
 }
 
-/// Item: Ctrl-C while millions of keys are seeded into a running server stops the run within
+/// Ctrl-C while millions of keys are seeded into a running server stops the run within
 /// a second or two (exit 130), where seeding used to go on to the end.
 #[test]
 fn sigint_during_a_multi_million_key_seed_stops_within_two_seconds() {
@@ -154,7 +154,7 @@ fn sigint_during_a_multi_million_key_seed_stops_within_two_seconds() {
     assert!(dbsize(server.port) < 20_000_000, "seeding ran to the end");
 }
 
-/// Item: `--run-timeout` covers seeding: a 20 M-key seed stops at the timeout with a message
+/// `--run-timeout` covers seeding: a 20 M-key seed stops at the timeout with a message
 /// that says how far it got and what to change.
 #[test]
 fn run_timeout_bounds_seeding() {
@@ -212,7 +212,7 @@ fn debug_server(binary: &Path, dir: &Path) -> (ChildGuard, u16) {
     (guard, port)
 }
 
-/// Item: a live server that sleeps (`DEBUG SLEEP 30`) during a run with `--run-timeout 3`
+/// A live server that sleeps (`DEBUG SLEEP 30`) during a run with `--run-timeout 3`
 /// fails the run at the timeout, named as unresponsive, not dead (it used to take about 4×
 /// the timeout and say "the server died ... os error 11"); stdout names no metrics.json,
 /// since no record was written.
@@ -250,7 +250,7 @@ fn debug_sleep_with_run_timeout_is_reported_as_unresponsive_in_time() {
     assert!(!stdout.contains("metrics.json"), "stdout: {stdout}");
 }
 
-/// Item: after a SIGKILLed invocation, its server's data dir stays in the temp folder; the
+/// After a SIGKILLed invocation, its server's data dir stays in the temp folder; the
 /// next invocation removes it (its owner is gone).
 #[test]
 fn the_next_invocation_sweeps_the_data_dir_of_a_sigkilled_one() {
@@ -297,7 +297,7 @@ fn the_next_invocation_sweeps_the_data_dir_of_a_sigkilled_one() {
     assert_no_server_left(&bins.new, &logged_pids(&scratch.results()), scratch.path());
 }
 
-/// Item: `run --dry-run` whose stdout reader is gone (`| head -1`) exits normally instead of
+/// `run --dry-run` whose stdout reader is gone (`| head -1`) exits normally instead of
 /// panicking with exit 101.
 #[test]
 fn dry_run_into_a_closed_pipe_does_not_panic() {
@@ -348,7 +348,7 @@ fn http_listener() -> u16 {
     port
 }
 
-/// Item: an HTTP server where a Valkey server should be is named as such, by `run` and by
+/// An HTTP server where a Valkey server should be is named as such, by `run` and by
 /// `loadgen` (not "RESP protocol error at byte 15: bare LF in line"), and `run`'s stdout names
 /// no metrics.json, since nothing was written.
 #[test]
@@ -395,7 +395,7 @@ fn an_http_listener_on_the_port_is_named_not_a_valkey_server() {
     );
 }
 
-/// Item: `loadgen` flags that make no run are usage errors (exit 2) naming the flag, found
+/// `loadgen` flags that make no run are usage errors (exit 2) naming the flag, found
 /// before anything connects (nothing listens on the port); then the port itself is a failed
 /// run.
 #[test]
@@ -434,7 +434,7 @@ fn loadgen_flags_that_make_no_run_are_usage_errors() {
     );
 }
 
-/// Item: against a real server, a wrong `-a` is a usage error (exit 2) as in `run`; a run
+/// Against a real server, a wrong `-a` is a usage error (exit 2) as in `run`; a run
 /// whose every request failed prints no "requests per second"; a 100 KB command name is not
 /// echoed whole.
 #[test]
@@ -477,7 +477,7 @@ fn loadgen_against_a_server_exits_and_reports_honestly() {
     assert!(stderr.contains("authentication failed"), "{stderr}");
 }
 
-/// Item: a hard open-files limit too low for the run is a usage error naming the limit and
+/// A hard open-files limit too low for the run is a usage error naming the limit and
 /// the fix, before anything starts; a results dir that cannot be created is one too.
 #[test]
 fn an_unusable_environment_is_a_usage_error_naming_the_fix() {

@@ -1,4 +1,4 @@
-//! Drop-in compatibility with the workflows Valkey already has (issue 11, item 4):
+//! Drop-in compatibility with the workflows Valkey already has:
 //! - upstream's `utils/compare_benchmark_results.py` groups runs by every top-level scalar
 //!   field except the commit, timestamps and metrics; real records of two targets must form
 //!   exactly one group per case under that rule (per-run details are nested);
