@@ -163,6 +163,11 @@ pub struct CaseArgs {
     /// `results/<target>/timeseries/` (as `per_second_sampling: true` does per config object).
     #[arg(long, display_order = 32)]
     pub sample: bool,
+    /// The invocation's key seed: each case's keys in each round derive from it, the same
+    /// for every target (default: from the invocation id, printed at the start; a config
+    /// object's `seed` fixes its cases' seed instead).
+    #[arg(long, value_name = "N", display_order = 33)]
+    pub seed: Option<u64>,
 }
 
 /// The load generator and how long one of its runs may take.

@@ -13,6 +13,7 @@ mod once;
 mod plan;
 mod record;
 mod scenario;
+mod seeds;
 mod serve;
 
 pub use args::{
@@ -88,12 +89,14 @@ fn open_results(plan: &Plan) -> Result<Vec<MetricsFile>> {
 fn execute(plan: &Plan) -> Result<Code> {
     let files = open_results(plan)?;
     let material = prepare_tls(plan)?;
+    let invocation_id = invocation_id();
     let ctx = RunContext {
         plan,
         tls: material.as_ref().map(TlsMaterial::server),
         env: env::collect(),
         architecture: env::architecture(),
-        invocation_id: invocation_id(),
+        seed_base: seed_base(plan, &invocation_id),
+        invocation_id,
     };
     tracing::info!(
         "{} cases × {} runs × {} targets; {}",
@@ -197,8 +200,20 @@ fn describe(plan: &Plan, ci: usize, run_index: u32, ti: usize) -> String {
     )
 }
 
+/// What every key seed of this invocation derives from: `--seed`, else the invocation id;
+/// logged so that the same keys can be asked for again.
+fn seed_base(plan: &Plan, invocation_id: &str) -> u64 {
+    let base = plan.seed.unwrap_or_else(|| seeds::base_of(invocation_id));
+    if plan.engine.takes_seed() {
+        tracing::info!(
+            "key seeds derive from {base}: every target of a round gets the same keys (`--seed {base}` repeats them)"
+        );
+    }
+    base
+}
+
 /// One round of a unit on one target: a built-in case alone; a group's scenarios on one
-/// server. The outcomes by case index.
+/// server, each case with the round's key seed ([`seeds`]). The outcomes by case index.
 fn run_unit(
     ctx: &RunContext,
     progress: &Progress,
@@ -209,10 +224,14 @@ fn run_unit(
     let plan = ctx.plan;
     let target = &plan.targets[ti];
     let what = describe(plan, unit.start, run_index, ti);
+    let case = |ci: usize| {
+        seeds::case_for_round(&plan.cases[ci], &plan.engine, ctx.seed_base, ci, run_index)
+    };
     if plan.cases[unit.start].scenario().is_some() {
         tracing::info!("{what}");
         progress.set_message(what);
-        scenario::run_group(ctx, target, &plan.cases[unit.clone()], run_index)
+        let cases: Vec<Case> = unit.clone().map(|ci| case(ci).into_owned()).collect();
+        scenario::run_group(ctx, target, &cases, run_index)
             .into_iter()
             .enumerate()
             .map(|(i, o)| (unit.start + i, o))
@@ -223,7 +242,7 @@ fn run_unit(
         tracing::info!("{what}");
         vec![(
             ci,
-            run_once(ctx, target, &plan.cases[ci], run_index).map(|r| vec![r]),
+            run_once(ctx, target, &case(ci), run_index).map(|r| vec![r]),
         )]
     }
 }

@@ -31,6 +31,8 @@ pub(super) struct Plan {
     pub targets: Vec<Target>,
     pub cases: Vec<Case>,
     pub runs: u32,
+    /// `--seed`: the base of every key seed.
+    pub seed: Option<u64>,
     pub engine: Engine,
     pub bind: String,
     pub deadline: Option<Duration>,
@@ -134,6 +136,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
         targets,
         cases: config.cases,
         runs: args.cases.runs,
+        seed: args.cases.seed,
         engine,
         bind: "127.0.0.1".into(),
         deadline: args.engine.run_timeout.map(Duration::from_secs),
