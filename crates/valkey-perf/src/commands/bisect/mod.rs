@@ -315,6 +315,8 @@ fn run_args(args: &BisectArgs, max_rounds: u32) -> RunArgs {
             instructions: args.metric == MetricChoice::Instructions,
             sample: false,
             seed: None,
+            precision: None,
+            max_time: None,
         },
         engine: args.engine.clone(),
         output: OutputArgs {

@@ -11,6 +11,7 @@ mod driven;
 mod lifecycle;
 mod once;
 mod plan;
+mod precise;
 mod record;
 mod scenario;
 mod seeds;
@@ -42,6 +43,11 @@ pub fn run(args: RunArgs) -> Result<Code> {
     logging::init(args.output.log_level);
     crate::process::install_signal_handlers()?;
     if args.mode == Mode::Server {
+        if args.cases.precision.is_some() {
+            return Err(crate::exit::usage(
+                "--precision adds measured rounds, which --mode server never runs; drop one of them",
+            ));
+        }
         let plan = plan::lower_serve(&args)?;
         if args.output.dry_run {
             serve::print_serve_plan(&plan);
@@ -105,9 +111,28 @@ fn execute(plan: &Plan) -> Result<Code> {
         plan.targets.len(),
         plan.engine.describe()
     );
+    let mut tally = Tally::new(plan, files);
+    if let Some(precision) = plan.precision {
+        let outcome = precise::run_precise(&ctx, &mut tally, precision)?;
+        let reached = outcome.stop.is_some() || precise::report(&outcome, precision);
+        let mut stop = outcome.stop;
+        if stop.is_none() {
+            let progress = Progress::new(0);
+            stop = units(&plan.cases)
+                .into_iter()
+                .find_map(|unit| profile_unit(&ctx, &progress, unit));
+            progress.finish();
+        }
+        let code = finish(plan, tally, stop)?;
+        // Unfinished cases make an otherwise clean run inconclusive.
+        return Ok(if code == Code::Success && !reached {
+            Code::Inconclusive
+        } else {
+            code
+        });
+    }
     let total = plan.cases.len() as u64 * u64::from(plan.runs) * plan.targets.len() as u64;
     let progress = Progress::new(total);
-    let mut tally = Tally::new(plan, files);
     let stop = run_units(&ctx, &progress, &mut tally, 0..plan.runs, true)?;
     progress.finish();
     finish(plan, tally, stop)
