@@ -21,7 +21,7 @@ pub enum Code {
     Regression = 6,
     /// 7: a gate (`compare --fail-on-regression`, `detect-regression`) could judge nothing it
     /// was asked to judge (no verdict possible, insufficient data); `--allow-inconclusive`
-    /// turns this into 0.
+    /// turns this into 0. `run --precision`: some case did not get precise enough in time.
     Inconclusive = 7,
     /// 130: interrupted (SIGINT / SIGTERM).
     Interrupted = 130,
@@ -43,7 +43,8 @@ Exit codes:
   4    server failed to start
   5    some runs failed (the others were still measured and written)
   6    regression found (compare --fail-on-regression, detect-regression)
-  7    inconclusive: a gate could judge nothing it was asked to (--allow-inconclusive gives 0)
+  7    inconclusive: a gate could judge nothing it was asked to (--allow-inconclusive gives 0);
+       run --precision: some case's interval did not get narrow enough within --max-time
   130  interrupted (Ctrl-C / SIGTERM); finished runs are kept";
 
 /// An error that decides the exit code. Put it anywhere in an `anyhow` chain; `main` finds it.

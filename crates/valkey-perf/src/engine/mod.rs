@@ -111,6 +111,15 @@ impl Engine {
         }
     }
 
+    /// Whether the engine draws its keys from a seed it is given (the native engine;
+    /// valkey-benchmark only with `--seed`), so that two targets can get the same keys.
+    pub fn takes_seed(&self) -> bool {
+        match self {
+            Engine::External(b) => b.caps.seed,
+            Engine::Native => true,
+        }
+    }
+
     /// Why this engine cannot run `case` exactly as configured.
     pub fn check(&self, case: &crate::model::Case) -> Result<(), String> {
         match self {

@@ -15,6 +15,7 @@ mod instructions;
 mod layout;
 mod memory_mode;
 mod native_measurement;
+mod precision;
 mod run;
 mod run_auth;
 mod run_keys;

@@ -314,6 +314,9 @@ fn run_args(args: &BisectArgs, max_rounds: u32) -> RunArgs {
             runs: max_rounds,
             instructions: args.metric == MetricChoice::Instructions,
             sample: false,
+            seed: None,
+            precision: None,
+            max_time: None,
         },
         engine: args.engine.clone(),
         output: OutputArgs {

@@ -163,6 +163,20 @@ pub struct CaseArgs {
     /// `results/<target>/timeseries/` (as `per_second_sampling: true` does per config object).
     #[arg(long, display_order = 32)]
     pub sample: bool,
+    /// The invocation's key seed: each case's keys in each round derive from it, the same
+    /// for every target (default: from the invocation id, printed at the start; a config
+    /// object's `seed` fixes its cases' seed instead).
+    #[arg(long, value_name = "N", display_order = 33)]
+    pub seed: Option<u64>,
+    /// Keep adding rounds until every case's paired 95 % interval of new / baseline is
+    /// narrower than ±PCT percent (a baseline and one other target; --runs is then the
+    /// first rounds, at least 6).
+    #[arg(long, value_name = "PCT", display_order = 34)]
+    pub precision: Option<f64>,
+    /// With --precision: start no round after this long (`90s`, `20m`, `1.5h`; default 1h);
+    /// the cases that did not get there are named, exit 7.
+    #[arg(long, value_name = "DUR", display_order = 35)]
+    pub max_time: Option<String>,
 }
 
 /// The load generator and how long one of its runs may take.

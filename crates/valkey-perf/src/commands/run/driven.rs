@@ -9,7 +9,7 @@
 
 use super::lifecycle::RunContext;
 use super::plan::{self, Plan};
-use super::{RunArgs, Stop, Tally, invocation_id, open_results, prepare_tls, run_units};
+use super::{RunArgs, Stop, Tally, invocation_id, open_results, prepare_tls, run_units, seed_base};
 use crate::commands::logging::{self, Progress};
 use crate::exit::{Code, Failure, usage};
 use crate::model::{Case, EnvInfo, Record};
@@ -25,6 +25,7 @@ pub struct Session {
     env: EnvInfo,
     architecture: String,
     invocation_id: String,
+    seed_base: u64,
     tally: Tally,
     rounds_done: u32,
 }
@@ -57,12 +58,14 @@ impl Session {
         let files = open_results(&plan)?;
         let material = prepare_tls(&plan)?;
         let tally = Tally::new(&plan, files);
+        let invocation_id = invocation_id();
         Ok(Session {
+            seed_base: seed_base(&plan, &invocation_id),
+            invocation_id,
             plan,
             material,
             env: env::collect(),
             architecture: env::architecture(),
-            invocation_id: invocation_id(),
             tally,
             rounds_done: 0,
         })
@@ -100,6 +103,7 @@ impl Session {
             env: self.env.clone(),
             architecture: self.architecture.clone(),
             invocation_id: self.invocation_id.clone(),
+            seed_base: self.seed_base,
         };
         let from = self.rounds_done;
         let progress = Progress::new(

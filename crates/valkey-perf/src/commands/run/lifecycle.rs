@@ -94,6 +94,8 @@ pub(super) struct RunContext<'a> {
     pub architecture: String,
     /// `invocation_id` of every record of this invocation.
     pub invocation_id: String,
+    /// What every case's key seed per round derives from (`--seed`, else the invocation id).
+    pub seed_base: u64,
 }
 
 /// Maps an error of a started run: Ctrl-C, or a failed run.

@@ -11,8 +11,10 @@ mod driven;
 mod lifecycle;
 mod once;
 mod plan;
+mod precise;
 mod record;
 mod scenario;
+mod seeds;
 mod serve;
 
 pub use args::{
@@ -41,6 +43,11 @@ pub fn run(args: RunArgs) -> Result<Code> {
     logging::init(args.output.log_level);
     crate::process::install_signal_handlers()?;
     if args.mode == Mode::Server {
+        if args.cases.precision.is_some() {
+            return Err(crate::exit::usage(
+                "--precision adds measured rounds, which --mode server never runs; drop one of them",
+            ));
+        }
         let plan = plan::lower_serve(&args)?;
         if args.output.dry_run {
             serve::print_serve_plan(&plan);
@@ -88,12 +95,14 @@ fn open_results(plan: &Plan) -> Result<Vec<MetricsFile>> {
 fn execute(plan: &Plan) -> Result<Code> {
     let files = open_results(plan)?;
     let material = prepare_tls(plan)?;
+    let invocation_id = invocation_id();
     let ctx = RunContext {
         plan,
         tls: material.as_ref().map(TlsMaterial::server),
         env: env::collect(),
         architecture: env::architecture(),
-        invocation_id: invocation_id(),
+        seed_base: seed_base(plan, &invocation_id),
+        invocation_id,
     };
     tracing::info!(
         "{} cases × {} runs × {} targets; {}",
@@ -102,9 +111,28 @@ fn execute(plan: &Plan) -> Result<Code> {
         plan.targets.len(),
         plan.engine.describe()
     );
+    let mut tally = Tally::new(plan, files);
+    if let Some(precision) = plan.precision {
+        let outcome = precise::run_precise(&ctx, &mut tally, precision)?;
+        let reached = outcome.stop.is_some() || precise::report(&outcome, precision);
+        let mut stop = outcome.stop;
+        if stop.is_none() {
+            let progress = Progress::new(0);
+            stop = units(&plan.cases)
+                .into_iter()
+                .find_map(|unit| profile_unit(&ctx, &progress, unit));
+            progress.finish();
+        }
+        let code = finish(plan, tally, stop)?;
+        // Unfinished cases make an otherwise clean run inconclusive.
+        return Ok(if code == Code::Success && !reached {
+            Code::Inconclusive
+        } else {
+            code
+        });
+    }
     let total = plan.cases.len() as u64 * u64::from(plan.runs) * plan.targets.len() as u64;
     let progress = Progress::new(total);
-    let mut tally = Tally::new(plan, files);
     let stop = run_units(&ctx, &progress, &mut tally, 0..plan.runs, true)?;
     progress.finish();
     finish(plan, tally, stop)
@@ -197,8 +225,20 @@ fn describe(plan: &Plan, ci: usize, run_index: u32, ti: usize) -> String {
     )
 }
 
+/// What every key seed of this invocation derives from: `--seed`, else the invocation id;
+/// logged so that the same keys can be asked for again.
+fn seed_base(plan: &Plan, invocation_id: &str) -> u64 {
+    let base = plan.seed.unwrap_or_else(|| seeds::base_of(invocation_id));
+    if plan.engine.takes_seed() {
+        tracing::info!(
+            "key seeds derive from {base}: every target of a round gets the same keys (`--seed {base}` repeats them)"
+        );
+    }
+    base
+}
+
 /// One round of a unit on one target: a built-in case alone; a group's scenarios on one
-/// server. The outcomes by case index.
+/// server, each case with the round's key seed ([`seeds`]). The outcomes by case index.
 fn run_unit(
     ctx: &RunContext,
     progress: &Progress,
@@ -209,10 +249,14 @@ fn run_unit(
     let plan = ctx.plan;
     let target = &plan.targets[ti];
     let what = describe(plan, unit.start, run_index, ti);
+    let case = |ci: usize| {
+        seeds::case_for_round(&plan.cases[ci], &plan.engine, ctx.seed_base, ci, run_index)
+    };
     if plan.cases[unit.start].scenario().is_some() {
         tracing::info!("{what}");
         progress.set_message(what);
-        scenario::run_group(ctx, target, &plan.cases[unit.clone()], run_index)
+        let cases: Vec<Case> = unit.clone().map(|ci| case(ci).into_owned()).collect();
+        scenario::run_group(ctx, target, &cases, run_index)
             .into_iter()
             .enumerate()
             .map(|(i, o)| (unit.start + i, o))
@@ -223,7 +267,7 @@ fn run_unit(
         tracing::info!("{what}");
         vec![(
             ci,
-            run_once(ctx, target, &plan.cases[ci], run_index).map(|r| vec![r]),
+            run_once(ctx, target, &case(ci), run_index).map(|r| vec![r]),
         )]
     }
 }

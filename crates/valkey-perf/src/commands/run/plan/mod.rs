@@ -31,6 +31,10 @@ pub(super) struct Plan {
     pub targets: Vec<Target>,
     pub cases: Vec<Case>,
     pub runs: u32,
+    /// `--seed`: the base of every key seed.
+    pub seed: Option<u64>,
+    /// `--precision`: rounds until every case is that precise.
+    pub precision: Option<super::precise::Precision>,
     pub engine: Engine,
     pub bind: String,
     pub deadline: Option<Duration>,
@@ -57,6 +61,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
             "--runs 0 measures nothing; use --runs 1 or more (3+ for statistics)",
         ));
     }
+    let precision = precision(args)?;
     let client_only = args.client_only();
     if !client_only && (args.running.cluster || args.running.tls_ca.is_some()) {
         return Err(usage(
@@ -124,7 +129,13 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
             }
         }
     }
-    if targets.len() > 1 && args.cases.runs < 3 {
+    if precision.is_some() && (targets.len() != 2 || !targets.iter().any(|t| t.is_baseline)) {
+        return Err(usage(format!(
+            "--precision narrows the interval of new / baseline, so it needs a baseline and one other target ({} given); add --baseline REF or --baseline-server-bin FILE beside one --commits / --server-bin",
+            targets.len()
+        )));
+    }
+    if targets.len() > 1 && args.cases.runs < 3 && precision.is_none() {
         tracing::warn!(
             "--runs {} gives no confidence intervals; use --runs 3 or more to compare targets",
             args.cases.runs
@@ -134,6 +145,8 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
         targets,
         cases: config.cases,
         runs: args.cases.runs,
+        seed: args.cases.seed,
+        precision,
         engine,
         bind: "127.0.0.1".into(),
         deadline: args.engine.run_timeout.map(Duration::from_secs),
@@ -141,6 +154,39 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
         results_dir: args.output.results_dir.clone(),
         config_warnings: config.warnings,
     })
+}
+
+/// `--precision PCT [--max-time DUR]`, checked: PCT a percentage the paired interval can
+/// reach, DUR a positive time. The targets are checked once they are known.
+fn precision(args: &RunArgs) -> Result<Option<super::precise::Precision>> {
+    let c = &args.cases;
+    let Some(pct) = c.precision else {
+        if let Some(t) = &c.max_time {
+            return Err(usage(format!(
+                "--max-time {t} bounds the rounds --precision adds; give --precision PCT too, or drop --max-time"
+            )));
+        }
+        return Ok(None);
+    };
+    if !(0.01..=50.0).contains(&pct) {
+        return Err(usage(format!(
+            "--precision {pct} is not a goal valkey-perf can aim for; give a half-width in percent between 0.01 and 50 (e.g. --precision 3 for ±3 %)"
+        )));
+    }
+    if args.mode == super::args::Mode::Server {
+        return Err(usage(
+            "--precision adds measured rounds, which --mode server never runs; drop one of them",
+        ));
+    }
+    let max_time = match &c.max_time {
+        None => Duration::from_secs(3600),
+        Some(t) => super::precise::parse_duration(t).ok_or_else(|| {
+            usage(format!(
+                "--max-time `{t}` is not a duration; use seconds (`90`, `90s`), minutes (`20m`) or hours (`1.5h`)"
+            ))
+        })?,
+    };
+    Ok(Some(super::precise::Precision { pct, max_time }))
 }
 
 /// File descriptors the busiest case needs: a connection per client (per node in a
@@ -234,6 +280,14 @@ pub(super) fn print_plan(plan: &Plan) {
         ));
     }
     crate::util::outln(format_args!("{}", plan.engine.describe()));
+    if let Some(p) = &plan.precision {
+        crate::util::outln(format_args!(
+            "rounds until every case's paired interval is narrower than ±{} % (at least {} rounds, no round after {} s)",
+            p.pct,
+            plan.runs.max(super::precise::MIN_ROUNDS),
+            p.max_time.as_secs()
+        ));
+    }
     crate::util::outln(format_args!(
         "cases: {}, runs per case: {}, total runs: {}",
         plan.cases.len(),
