@@ -163,6 +163,12 @@ pub struct CaseArgs {
     /// `results/<target>/timeseries/` (as `per_second_sampling: true` does per config object).
     #[arg(long, display_order = 32)]
     pub sample: bool,
+    /// Duet runs: the two targets' servers run at the same time, each with its own load,
+    /// server of one and client of the other sharing a CPU set, swapped every round (as
+    /// `duet: true` does per config object). Host noise then hits both alike: the ratio is far
+    /// steadier, the absolute rps is not a solo run's. Two targets, native engine, `duration`.
+    #[arg(long, display_order = 33)]
+    pub duet: bool,
 }
 
 /// The load generator and how long one of its runs may take.
