@@ -2,8 +2,10 @@
 //! servers are seeded as in a solo run; then both instruments open, the native engine runs
 //! both loads behind one start gate ([`native::measure_duet`]), and both instruments close.
 
-use super::{Engine, Measurement, RunRequest, check_pops_left, in_window, left, native, now_utc_ms};
 use super::seed::SeedPlan;
+use super::{
+    Engine, Measurement, RunRequest, check_pops_left, in_window, left, native, now_utc_ms,
+};
 use anyhow::{Result, bail};
 
 impl Engine {
@@ -75,12 +77,8 @@ impl Engine {
             m.started_at = started_at.clone();
             m.warnings.extend(w);
             if let Some(plan) = plan.as_ref().filter(|_| !run.load.cluster) {
-                m.warnings.extend(check_pops_left(
-                    run.case,
-                    plan,
-                    run.control,
-                    &mut m.parts,
-                ));
+                m.warnings
+                    .extend(check_pops_left(run.case, plan, run.control, &mut m.parts));
             }
         }
         Ok(out)

@@ -238,8 +238,18 @@ pub fn measure_duet(
         })
     };
     let mut out = [
-        measurement_of(a, cases[0], histogram_files[0], Some(extra(ra, histogram_files[1])))?,
-        measurement_of(b, cases[1], histogram_files[1], Some(extra(rb, histogram_files[0])))?,
+        measurement_of(
+            a,
+            cases[0],
+            histogram_files[0],
+            Some(extra(ra, histogram_files[1])),
+        )?,
+        measurement_of(
+            b,
+            cases[1],
+            histogram_files[1],
+            Some(extra(rb, histogram_files[0])),
+        )?,
     ];
     for m in &mut out {
         m.seed = Some(seed);

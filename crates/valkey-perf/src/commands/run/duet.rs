@@ -7,15 +7,15 @@
 //! the other set the second's server and the first's client; the sets swap every round, so
 //! neither target keeps the better CPUs and `compare`'s pairing cancels what is left.
 
-use super::logging::Progress;
-use super::{Stop, Tally, describe, take_outcome};
 use super::lifecycle::{
     DEATH_VISIBLE_WITHIN, Liveness, RunClock, RunContext, RunFailure, death_of, run_deadline,
     run_err, run_warnings, server_facts, start_deployment, with_server_state,
 };
+use super::logging::Progress;
 use super::once::instrument_spec;
 use super::plan::Target;
 use super::record::{build_record, record_window};
+use super::{Stop, Tally, describe, take_outcome};
 use crate::engine::RunRequest;
 use crate::model::{Case, ReadFromReplicas, Record};
 use crate::server::Deployment;
@@ -193,7 +193,13 @@ fn measure(
     let replicas = [waiter(0)?, waiter(1)?];
     let instruments = |i: usize| {
         Instruments::new(
-            instrument_spec(window.targets[i], &window.cases[i], window.run_index, None, None),
+            instrument_spec(
+                window.targets[i],
+                &window.cases[i],
+                window.run_index,
+                None,
+                None,
+            ),
             deployments[i].pids(),
             || deployments[i].probe(),
         )

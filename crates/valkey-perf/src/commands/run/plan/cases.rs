@@ -251,7 +251,9 @@ pub(super) fn check_duet(
         } else if case.scenario().is_some() {
             Some("scenarios are not available in duet runs yet")
         } else if matches!(case.mode, crate::model::BenchmarkMode::Requests(_)) {
-            Some("with `requests` the faster target finishes first and the other runs on alone; give `duration`")
+            Some(
+                "with `requests` the faster target finishes first and the other runs on alone; give `duration`",
+            )
         } else {
             None
         };
@@ -277,10 +279,7 @@ pub(super) fn check_duet(
 
 /// The two CPU sets a duet crosses: the case's server and client ranges, or the first two
 /// CPUs online.
-fn duet_cpus(
-    case: &Case,
-    facts: &MachineFacts,
-) -> std::result::Result<(CpuSet, CpuSet), String> {
+fn duet_cpus(case: &Case, facts: &MachineFacts) -> std::result::Result<(CpuSet, CpuSet), String> {
     match (&case.topology.server_cpus, &case.client_cpus) {
         (Some(s), Some(c)) => {
             if s.cpus.intersection(&c.cpus).next().is_some() {
