@@ -43,9 +43,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "key_distribution",
     "read_from_replicas",
     "per_second_sampling",
+    "duet",
     "profiling_sets",
     "custom-server-config-file",
-    "duet",
 ];
 
 /// One validated config object.
