@@ -425,3 +425,38 @@ fn compare_refuses_to_pair_duet_records_with_solo_ones() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_cluster_runs_as_a_duet_with_its_nodes_on_their_targets_cpus() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    let (a, b) = two_copies(&scratch, &bins.new);
+    let config = get_config(
+        &scratch,
+        json!({"cluster_mode": "yes", "cluster_nodes": 3, "keyspacelen": 1000, "clients": [20]}),
+    );
+    let results = scratch.results();
+    run(&scratch, &results, &config, (&a, &b), 2, &["--duet"]);
+    let (fb, fn_) = metrics_files(&results, &a);
+    let (rb, rn) = (records(&fb), records(&fn_));
+    assert_eq!((rb.len(), rn.len()), (2, 2));
+    for (x, y) in rb.iter().zip(&rn) {
+        assert_eq!(
+            (&x["duet"], &x["cluster_mode"]),
+            (&json!(true), &json!(true))
+        );
+        assert_eq!(x["run_index"], y["run_index"]);
+        // Every node of a target on its set: the affinity read back from the three servers.
+        assert_eq!(
+            x["env_server_cpu_range"], y["env_client_cpu_range"],
+            "{x:#}"
+        );
+        assert!(
+            x["rps"].as_f64().unwrap() > 0.0 && x["errors"] == 0,
+            "{x:#}"
+        );
+    }
+    assert_servers_gone(&scratch, &results, &a);
+    assert_servers_gone(&scratch, &results, &b);
+    scratch.assert_no_tmp_leftovers();
+}
