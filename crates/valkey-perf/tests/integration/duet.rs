@@ -33,7 +33,7 @@ fn two_copies(scratch: &Scratch, server: &Path) -> (PathBuf, PathBuf) {
     (copy("a", b""), copy("b", b"\n"))
 }
 
-/// `valkey-perf run` of `base` and `new` into `results`; its wall time.
+/// `valkey-perf run` of `base` and `new` into `results`; its wall time and stdout.
 fn run(
     scratch: &Scratch,
     results: &Path,
@@ -41,9 +41,9 @@ fn run(
     (base, new): (&Path, &Path),
     runs: u32,
     extra: &[&str],
-) -> Duration {
+) -> (Duration, String) {
     let started = Instant::now();
-    Command::cargo_bin("valkey-perf")
+    let out = Command::cargo_bin("valkey-perf")
         .unwrap()
         .env("TMPDIR", scratch.tmp())
         .env_remove("RUST_LOG")
@@ -61,7 +61,8 @@ fn run(
         .timeout(Duration::from_secs(120))
         .assert()
         .success();
-    started.elapsed()
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    (started.elapsed(), stdout)
 }
 
 /// The baseline's and the new target's `metrics.json` in `results`.
@@ -212,9 +213,9 @@ fn duet_a_a_under_a_switching_cpu_hog_spreads_at_most_half_of_abba() {
     // Six A B / B A rounds (12 one-second windows one after the other) against six duet
     // rounds (6 shared windows): the duet gets less wall time, never more.
     let sequential = scratch.path().join("sequential");
-    let seq_wall = run(&scratch, &sequential, &config, (&a, &b), 6, &[]);
+    let (seq_wall, _) = run(&scratch, &sequential, &config, (&a, &b), 6, &[]);
     let duet = scratch.path().join("duet");
-    let duet_wall = run(&scratch, &duet, &config, (&a, &b), 6, &["--duet"]);
+    let (duet_wall, _) = run(&scratch, &duet, &config, (&a, &b), 6, &["--duet"]);
     drop(hog);
     let (seq, du) = (
         round_log_ratios(&sequential, &a),
@@ -436,7 +437,11 @@ fn a_cluster_runs_as_a_duet_with_its_nodes_on_their_targets_cpus() {
         json!({"cluster_mode": "yes", "cluster_nodes": 3, "keyspacelen": 1000, "clients": [20]}),
     );
     let results = scratch.results();
-    run(&scratch, &results, &config, (&a, &b), 2, &["--duet"]);
+    let (_, stdout) = run(&scratch, &results, &config, (&a, &b), 2, &["--duet"]);
+    assert!(
+        stdout.contains("their absolute rps is not a solo run's"),
+        "{stdout}"
+    );
     let (fb, fn_) = metrics_files(&results, &a);
     let (rb, rn) = (records(&fb), records(&fn_));
     assert_eq!((rb.len(), rn.len()), (2, 2));

@@ -82,15 +82,26 @@ pub(super) fn crossed(case: &Case, run_index: u32) -> [Case; 2] {
     ]
 }
 
-/// One duet round of `case` on the plan's two targets: a record per target, or why the
-/// round failed (the same failure for both: half a duet is not a measurement).
+/// One duet round of `case` on the plan's two targets: a record per target (in the plan's
+/// order), or why the round failed (the same failure for both: half a duet is not a
+/// measurement).
 pub(super) fn run_duet(
     ctx: &RunContext,
     case: &Case,
     run_index: u32,
 ) -> Result<[Record; 2], RunFailure> {
-    let targets = [&ctx.plan.targets[0], &ctx.plan.targets[1]];
-    let cases = crossed(case, run_index);
+    // Who goes first (started, seeded, first load stream) alternates with the pinning, so
+    // neither an order effect nor a CPU set stays with one target.
+    let order = if run_index % 2 == 0 { [0, 1] } else { [1, 0] };
+    let targets = order.map(|i| &ctx.plan.targets[i]);
+    let cases = {
+        let [first, second] = crossed(case, run_index);
+        if order[0] == 0 {
+            [first, second]
+        } else {
+            [second, first]
+        }
+    };
     let mut clock = RunClock::start(ctx.plan);
     let first = start_deployment(ctx, targets[0], &cases[0], None)?;
     let second = start_deployment(ctx, targets[1], &cases[1], None)?;
@@ -153,7 +164,8 @@ pub(super) fn run_duet(
         d.stop();
     }
     let [a, b]: [Record; 2] = records.try_into().expect("two records");
-    Ok([a, b])
+    // By the plan's target order again.
+    Ok(if order[0] == 0 { [a, b] } else { [b, a] })
 }
 
 /// What the duet's window needs besides the deployments.

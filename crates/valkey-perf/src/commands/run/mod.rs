@@ -617,6 +617,11 @@ fn print_summary(plan: &Plan, measured: &[(String, usize, crate::model::Metrics)
             ));
         }
     }
+    if plan.cases.iter().any(|c| c.duet) {
+        crate::util::outln(format_args!(
+            "duet runs: both targets ran at once, each server sharing its CPUs with the other's client; their absolute rps is not a solo run's, only their ratio is meaningful"
+        ));
+    }
     crate::util::outln(format_args!(""));
 }
 
