@@ -2,7 +2,7 @@
 //! keeps the records worth comparing. A metric that is not a number, or an rps or latency
 //! that is not a positive finite number, is refused (naming the file, the record and the
 //! field); failed scenario runs are left out and a record present twice is counted once,
-//! each with a warning.
+//! each with a warning; duet records are never mixed with solo ones.
 
 use super::group;
 use super::model::*;
@@ -144,10 +144,54 @@ pub(super) fn select(
         check_values(recs, src)?;
     }
     let [(baseline, bsrc), (new, nsrc)] = sides;
-    Ok((
+    let (baseline, new) = (
         keep(baseline, "baseline", bsrc, warnings),
         keep(new, "new", nsrc, warnings),
-    ))
+    );
+    check_duet(&baseline, bsrc, &new, nsrc)?;
+    if baseline.iter().chain(&new).any(RecordView::is_duet) {
+        warnings.push(
+            Warning::new(
+                WarningKind::Input,
+                "these are duet runs: both targets ran at the same time on one machine, each \
+                 server sharing its CPUs with the other's client, so their absolute rps and \
+                 latencies are not those of a solo run; only the comparison between them is \
+                 meaningful",
+            )
+            .with_hint("measure absolute figures with a run without --duet"),
+        );
+    }
+    Ok((baseline, new))
+}
+
+/// Duet records are paired only with duet records: a duet run's rps is not a solo run's (the
+/// two targets shared the machine), so mixing them would judge the setup, not the targets.
+fn check_duet(
+    baseline: &[RecordView],
+    bsrc: &str,
+    new: &[RecordView],
+    nsrc: &str,
+) -> anyhow::Result<()> {
+    let count = |rs: &[RecordView]| {
+        let duet = rs.iter().filter(|r| r.is_duet()).count();
+        (duet, rs.len() - duet)
+    };
+    let ((bd, bs), (nd, ns)) = (count(baseline), count(new));
+    if (bd + nd == 0) || (bs + ns == 0) {
+        return Ok(());
+    }
+    let side = |src: &str, d: usize, s: usize| match (d, s) {
+        (0, s) => format!("`{src}` holds {s} solo record(s)"),
+        (d, 0) => format!("`{src}` holds {d} duet record(s)"),
+        (d, s) => format!("`{src}` holds {d} duet and {s} solo record(s)"),
+    };
+    anyhow::bail!(
+        "{} and {}: duet runs (`duet: true`, both targets at once) are never paired with solo \
+         runs, whose rps is not comparable; compare duet records with duet records (run both \
+         targets with --duet, into a results directory of their own with --results-dir)",
+        side(bsrc, bd, bs),
+        side(nsrc, nd, ns)
+    )
 }
 
 #[cfg(test)]
@@ -170,6 +214,49 @@ mod tests {
         );
         let failed = view(serde_json::json!({"command": "GET", "rps": 0, "status": "failed"}));
         assert!(check_values(&[failed], "c.json").is_ok());
+    }
+
+    #[test]
+    fn duet_records_are_never_mixed_with_solo_ones() {
+        let r = |round: u64, duet: bool| {
+            let mut v = serde_json::json!({"command": "GET", "rps": 10.0,
+                "invocation_id": "i", "run_index": round});
+            if duet {
+                v["duet"] = true.into();
+            }
+            view(v)
+        };
+        let mut warnings = Vec::new();
+        let pick = |b: Vec<RecordView>, n: Vec<RecordView>, w: &mut Vec<Warning>| {
+            select(
+                [(b, "b.json"), (n, "n.json")],
+                &CompareOptions::default(),
+                w,
+            )
+        };
+        let err = pick(vec![r(0, true)], vec![r(0, false)], &mut warnings)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`b.json` holds 1 duet record(s) and `n.json` holds 1 solo record(s)")
+                && err.contains("--duet"),
+            "{err}"
+        );
+        let err = pick(
+            vec![r(0, true), r(1, false)],
+            vec![r(0, true)],
+            &mut warnings,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("1 duet and 1 solo"), "{err}");
+        assert!(pick(vec![r(0, false)], vec![r(0, false)], &mut warnings).is_ok());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(pick(vec![r(0, true)], vec![r(0, true)], &mut warnings).is_ok());
+        assert!(
+            warnings[0].to_string().contains("not those of a solo run"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -116,6 +116,12 @@ impl RecordView {
         self.get(field)?.as_f64()
     }
 
+    /// Whether the run was a duet (`duet: true`): measured at the same time as the other
+    /// target's.
+    pub fn is_duet(&self) -> bool {
+        self.get("duet").and_then(Value::as_bool) == Some(true)
+    }
+
     /// Whether the record says its run failed (a scenario with `status: failed`).
     pub fn failed(&self) -> bool {
         self.status == Some(RunStatus::Failed)

@@ -10,6 +10,7 @@
 //! records or write `metrics.json`. May import `model`, `server` (for the control connection,
 //! the replicas wait and the instruments) and `process`.
 
+pub mod duet;
 pub mod memory;
 pub mod native;
 pub mod seed;

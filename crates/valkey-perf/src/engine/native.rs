@@ -181,10 +181,104 @@ pub fn measure(
     histogram_file: &Path,
     abort: &mut dyn FnMut() -> bool,
 ) -> Result<Measurement> {
+    let spec = measured_spec(case, target, case.seed.unwrap_or_else(rand_seed))?;
+    let report = run_watched(&spec, deadline, abort)?;
+    measurement_of(&report, case, histogram_file, None)
+}
+
+/// A duet: two targets measured at once, each case (its own pinning) against its own
+/// servers, both loads behind one start gate with the same key seed, so their windows start
+/// at one instant and, with `duration`, end together. Each histogram file also keeps the
+/// per-second ratio of its target's rps to the other's (`duet.per_second_rps_ratio`, full
+/// seconds only). A failure of either load fails both: half a duet is not a measurement.
+pub fn measure_duet(
+    cases: [&Case; 2],
+    targets: [&Address; 2],
+    deadline: Duration,
+    histogram_files: [&Path; 2],
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<[Measurement; 2]> {
+    let seed = cases[0].seed.unwrap_or_else(rand_seed);
+    let specs = [
+        measured_spec(cases[0], targets[0], seed)?,
+        measured_spec(cases[1], targets[1], seed)?,
+    ];
+    let mut reports = Vec::with_capacity(2);
+    for (i, r) in run_watched_together(&specs, deadline, abort)?
+        .into_iter()
+        .enumerate()
+    {
+        reports.push(match r {
+            Ok(r) => r,
+            Err(loadgen::LoadError::RunFailed { reason, report }) => bail!(
+                "the load of the duet's {} target: {}",
+                ["first", "second"][i],
+                failure_text(&reason, &report)
+            ),
+            Err(e) => return Err(e.into()),
+        });
+    }
+    // Each client shares its CPUs with the other target's server by design: waiting for a
+    // CPU is what a duet is, not a fault of the configuration.
+    for r in &mut reports {
+        r.warnings
+            .retain(|w| !matches!(w, LoadWarning::ClientStarved { .. }));
+    }
+    let [a, b] = [&reports[0], &reports[1]];
+    let ratios = [
+        per_second_ratios(&a.timeseries, &b.timeseries),
+        per_second_ratios(&b.timeseries, &a.timeseries),
+    ];
+    let [ra, rb] = ratios;
+    let extra = |ratio: Vec<serde_json::Value>, partner: &Path| {
+        json!({
+            "per_second_rps_ratio": ratio,
+            "ratio_is": "this target's rps over the other's, per full second of the shared window",
+            "partner_histogram_file": partner.display().to_string(),
+        })
+    };
+    let mut out = [
+        measurement_of(
+            a,
+            cases[0],
+            histogram_files[0],
+            Some(extra(ra, histogram_files[1])),
+        )?,
+        measurement_of(
+            b,
+            cases[1],
+            histogram_files[1],
+            Some(extra(rb, histogram_files[0])),
+        )?,
+    ];
+    for m in &mut out {
+        m.seed = Some(seed);
+    }
+    Ok(out)
+}
+
+/// Second by second, `mine` rps over `other`'s, for the seconds both series saw in full.
+pub fn per_second_ratios(
+    mine: &[loadgen::SecondSample],
+    other: &[loadgen::SecondSample],
+) -> Vec<serde_json::Value> {
+    mine.iter()
+        .filter(|s| s.full && s.rps > 0.0)
+        .filter_map(|s| {
+            let o = other
+                .iter()
+                .find(|o| o.second == s.second && o.full && o.rps > 0.0)?;
+            Some(json!({"second": s.second, "ratio": (s.rps / o.rps * 1e6).round() / 1e6}))
+        })
+        .collect()
+}
+
+/// The load of one measured run of a built-in case: its command, key order drawn from
+/// `seed`, stop, warm-up.
+fn measured_spec(case: &Case, target: &Address, seed: u64) -> Result<LoadSpec> {
     let command = case
         .builtin()
         .context("a scenario is measured by measure_scenario")?;
-    let seed = case.seed.unwrap_or_else(rand_seed);
     let order = match case.key_distribution {
         KeyDistribution::Uniform => KeyOrder::Random { seed },
         KeyDistribution::Sequential => KeyOrder::Sequential,
@@ -199,8 +293,7 @@ pub fn measure(
     // Engine::measure seeds exactly these (standalone: every seeded command; cluster: only
     // key-numbered reads), so their replies should all have the command's shape.
     spec.seeded = command.seeded_by().is_some() && (!target.cluster || can_seed_cluster(command));
-    let report = run_watched(&spec, deadline, abort)?;
-    measurement_of(&report, case, histogram_file)
+    Ok(spec)
 }
 
 /// A run's report as a [`Measurement`]; the full histogram and per-second series go to
@@ -209,6 +302,7 @@ fn measurement_of(
     report: &loadgen::RunReport,
     case: &Case,
     histogram_file: &Path,
+    duet: Option<serde_json::Value>,
 ) -> Result<Measurement> {
     let warnings = report.warnings.iter().map(|w| warning(w, case)).collect();
     let l = &report.latency;
@@ -224,7 +318,7 @@ fn measurement_of(
     if let Some(dir) = histogram_file.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
     }
-    let detail = json!({
+    let mut detail = json!({
         "histogram_v2_base64": report.histogram_v2_base64,
         "service_histogram_v2_base64": report.service_histogram_v2_base64,
         "histogram_unit": report.histogram_unit,
@@ -232,6 +326,9 @@ fn measurement_of(
         "latency": report.latency,
         "service_latency": report.service_latency,
     });
+    if let Some(duet) = duet {
+        detail["duet"] = duet;
+    }
     crate::util::write_atomic(histogram_file, detail.to_string().as_bytes())
         .with_context(|| format!("writing `{}`", histogram_file.display()))?;
     let native = NativeFigures {
@@ -384,7 +481,7 @@ pub fn measure_scenario(
             }
             Err(e) => return Err(e.into()),
         };
-        let mut measurement = measurement_of(&report, case, file)?;
+        let mut measurement = measurement_of(&report, case, file, None)?;
         measurement.seed = Some(seed);
         measurement.parts.native_mut().elapsed_s = Some(report.elapsed_s);
         out.push(StreamOutcome {

@@ -272,6 +272,10 @@ pub struct Case {
     /// attached to the servers, drawn as a flamegraph.
     #[serde(default)]
     pub profiling: Option<Profiling>,
+    /// `duet: true` or `run --duet`: the two targets' servers run at once, each with its own
+    /// load, pinning crossed and swapped every round; their records are paired round by round.
+    #[serde(default)]
+    pub duet: bool,
 }
 
 /// How a profiled run samples the servers (`profiling_sets`: `mode` `cpu`, `sampling_freq`,
@@ -381,6 +385,7 @@ impl Case {
             read_from_replicas: Default::default(),
             sampling: false,
             profiling: None,
+            duet: false,
         }
     }
 }

@@ -83,6 +83,7 @@ pub const FIELDS: &[Field] = &[
     case("valkey_benchmark_threads"),
     case("key_distribution"),
     case("read_from_replicas"),
+    top("duet"),
     top("warmup"),
     top("architecture"),
     top("warnings"),

@@ -91,6 +91,10 @@ pub struct Record {
     /// series leave such rows out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_for: Option<String>,
+    /// A duet run: this target and the other ran at the same time, each with its own load
+    /// (`run --duet`). Its rps is not a solo run's; `compare` pairs it only with duet runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duet: bool,
     pub engine: EngineKind,
     pub engine_version: String,
     pub seed: Option<u64>,

@@ -6,6 +6,7 @@ mod build;
 mod compare;
 mod config;
 mod dashboard;
+mod duet;
 mod flamegraphs;
 mod grafana;
 mod hardening_input;

@@ -317,6 +317,7 @@ fn run_args(args: &BisectArgs, max_rounds: u32) -> RunArgs {
             seed: None,
             precision: None,
             max_time: None,
+            duet: false,
         },
         engine: args.engine.clone(),
         output: OutputArgs {

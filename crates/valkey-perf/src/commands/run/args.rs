@@ -177,6 +177,12 @@ pub struct CaseArgs {
     /// the cases that did not get there are named, exit 7.
     #[arg(long, value_name = "DUR", display_order = 35)]
     pub max_time: Option<String>,
+    /// Duet runs: the two targets' servers run at the same time, each with its own load,
+    /// server of one and client of the other sharing a CPU set, swapped every round (as
+    /// `duet: true` does per config object). Host noise then hits both alike: the ratio is far
+    /// steadier, the absolute rps is not a solo run's. Two targets, native engine, `duration`.
+    #[arg(long, display_order = 36)]
+    pub duet: bool,
 }
 
 /// The load generator and how long one of its runs may take.

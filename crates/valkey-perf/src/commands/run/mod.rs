@@ -2,12 +2,13 @@
 //!
 //! [`args`] holds the flags; [`plan`] lowers them and the config file into a validated plan
 //! before any server starts; this module runs the plan case by case, run by run, target by
-//! target (A B A B ...), each run by [`once`], records written after every run, and a report
-//! against the baseline at the end; [`serve`] is `--mode server`; [`driven`] runs rounds on
+//! target (A B A B ...), each run by [`once`] (a duet case's two targets at once, by
+//! [`duet`]), records written after every run, and a report against the baseline at the end; [`serve`] is `--mode server`; [`driven`] runs rounds on
 //! demand for another command (`bisect`).
 
 mod args;
 mod driven;
+mod duet;
 mod lifecycle;
 mod once;
 mod plan;
@@ -192,6 +193,15 @@ fn run_units(
     let plan = ctx.plan;
     for unit in units(&plan.cases) {
         for run_index in rounds.clone() {
+            if plan.cases[unit.start].duet {
+                if interrupted() {
+                    return Ok(Some(Stop::Interrupted));
+                }
+                if let Some(stop) = duet::round(ctx, progress, tally, unit.start, run_index)? {
+                    return Ok(Some(stop));
+                }
+                continue;
+            }
             for ti in round_order(plan.targets.len(), run_index) {
                 if interrupted() {
                     return Ok(Some(Stop::Interrupted));
@@ -650,6 +660,11 @@ fn print_summary(plan: &Plan, measured: &[(String, usize, crate::model::Metrics)
                 spread(&col(|m| m.p99_latency_ms), "ms"),
             ));
         }
+    }
+    if plan.cases.iter().any(|c| c.duet) {
+        crate::util::outln(format_args!(
+            "duet runs: both targets ran at once, each server sharing its CPUs with the other's client; their absolute rps is not a solo run's, only their ratio is meaningful"
+        ));
     }
     crate::util::outln(format_args!(""));
 }

@@ -105,7 +105,7 @@ fn callgrind_dir(
 
 /// What watches a built-in case's window: the servers' usage (memory mode times no load, so
 /// its probe records none), the 1 Hz sampler into a file per run, callgrind, perf.
-fn instrument_spec(
+pub(super) fn instrument_spec(
     target: &Target,
     case: &Case,
     run_index: u32,

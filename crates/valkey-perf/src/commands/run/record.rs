@@ -108,6 +108,7 @@ pub(super) fn build_record(
         run_index: u64::from(run_index),
         invocation_id: ctx.invocation_id.clone(),
         reference_for: target.reference_for.clone(),
+        duet: case.duet,
         // Memory mode writes through valkey-perf's control connection, no load generator.
         engine: if case.memory {
             EngineKind::None

@@ -43,6 +43,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "key_distribution",
     "read_from_replicas",
     "per_second_sampling",
+    "duet",
     "profiling_sets",
     "custom-server-config-file",
 ];
@@ -91,6 +92,9 @@ pub struct ConfigObject {
     pub memory: bool,
     /// Where cluster reads go; checked to come with a cluster that has replicas.
     pub read_from_replicas: ReadFromReplicas,
+    /// `duet: true`: the targets run at once (checked against the modes here, against the
+    /// targets and the engine when `run` lowers its plan).
+    pub duet: bool,
 }
 
 fn check_object(
@@ -148,6 +152,7 @@ fn check_object(
     let sampling = modes::sampling(&mut c, instructions);
     let profiling = modes::profiling(&mut c, memory || instructions);
     modes::sampling_without_load(&mut c, sampling, memory);
+    let duet = modes::duet(&mut c, memory, instructions);
     let scenario_parts = if scenario_shape {
         let defaults = shape::ObjectDefaults {
             requests: &requests,
@@ -195,6 +200,7 @@ fn check_object(
         read_from_replicas,
         sampling,
         profiling,
+        duet,
     };
     // Checks across keys, on the object as read.
     host::cpu_allocation(&mut c, &object, facts, warnings);

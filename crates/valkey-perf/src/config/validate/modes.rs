@@ -100,6 +100,28 @@ pub(super) fn profiling(
     profiling
 }
 
+/// `duet`: two targets timed at once. Memory mode times nothing, and instructions mode counts
+/// instructions, which a neighbour does not disturb: neither has anything to gain from it.
+pub(super) fn duet(c: &mut Checker<'_>, memory: bool, instructions: bool) -> bool {
+    let duet = match c.obj.get("duet") {
+        None => false,
+        Some(v) => c.toggle("duet", v).unwrap_or(false),
+    };
+    if duet && (memory || instructions) {
+        c.err(
+            "duet",
+            "a duet times two targets at once; memory and instructions modes time nothing (a neighbour cannot disturb their figures), so remove `duet` from this object",
+        );
+    }
+    if duet && c.obj.contains_key("requests") && !c.obj.contains_key("duration") {
+        c.err(
+            "duet",
+            "a duet's two loads must stop together, which `requests` cannot promise (the faster target would finish first and the other run on alone); give `duration` instead",
+        );
+    }
+    duet
+}
+
 /// Memory mode times no load, so the sampler has nothing to sample.
 pub(super) fn sampling_without_load(c: &mut Checker<'_>, sampling: bool, memory: bool) {
     if sampling && memory {

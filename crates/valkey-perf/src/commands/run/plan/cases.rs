@@ -1,11 +1,15 @@
 //! The checks and filters the flags and the config apply to the cases before anything
-//! starts: `--groups` / `--scenarios`, memory mode, instructions mode, the sampler and
-//! profiling. Each is a usage error naming the flag or key and the way out, except missing
+//! starts: `--groups` / `--scenarios`, memory mode, instructions mode, the sampler,
+//! profiling and duets. Each is a usage error naming the flag or key and the way out, except missing
 //! profiling tools, which only warn.
 
+use super::{ServerSource, Target};
 use crate::commands::run::args::{EngineChoice, RunArgs};
+use crate::config::MachineFacts;
+use crate::engine::Engine;
 use crate::exit::usage;
 use crate::model::Case;
+use crate::model::case::CpuSet;
 use anyhow::Result;
 
 /// Instructions mode (`--instructions`, or `benchmark_mode: "instructions"` in the config):
@@ -184,5 +188,126 @@ pub(super) fn check_profiling(args: &RunArgs, cases: &mut [Case]) {
         for c in cases.iter_mut() {
             c.profiling = None;
         }
+    }
+}
+
+/// `--duet` / `duet: true`: every such case must be able to run its two targets at once, and
+/// gets the two CPU sets it crosses (`server_cpu_range` and `client_cpu_range`, or the first
+/// two CPUs online). Refused with the reason, before anything starts: other than two targets
+/// whose servers valkey-perf starts, the valkey-benchmark engine (one process per target, no
+/// common start), memory and instructions modes (nothing a neighbour could disturb),
+/// scenarios, `requests` (the loads would not stop together), CPU ranges that overlap or are
+/// given alone.
+pub(super) fn check_duet(
+    args: &RunArgs,
+    cases: &mut [Case],
+    targets: &[Target],
+    engine: &Engine,
+    facts: &MachineFacts,
+) -> Result<()> {
+    if args.cases.duet {
+        if args.cases.instructions {
+            return Err(usage(
+                "--duet times two targets at once, --instructions counts instructions, which a neighbour does not disturb; drop one of them",
+            ));
+        }
+        for case in cases.iter_mut() {
+            case.duet = true;
+        }
+    }
+    let Some(first) = cases.iter().find(|c| c.duet) else {
+        return Ok(());
+    };
+    let from = if args.cases.duet {
+        "--duet".to_string()
+    } else {
+        format!("config[{}] `duet: true`", first.config_index)
+    };
+    if targets.len() != 2 {
+        return Err(usage(format!(
+            "{from} runs two targets at once, and this run has {}; give a baseline and one target (e.g. --baseline-server-bin A --server-bin B)",
+            targets.len()
+        )));
+    }
+    if targets
+        .iter()
+        .any(|t| matches!(t.server, ServerSource::Running(_)))
+    {
+        return Err(usage(format!(
+            "{from} starts both targets' servers and pins them crossed; a running server cannot be pinned or started with the other; drop --use-running-server / --mode client"
+        )));
+    }
+    if let Engine::External(b) = engine {
+        return Err(usage(format!(
+            "{from} needs the native engine, which runs both loads behind one start gate and stops them together; `{}` runs one process per target; use --engine native",
+            b.path.display()
+        )));
+    }
+    for case in cases.iter_mut().filter(|c| c.duet) {
+        let why = if case.memory {
+            Some("memory mode times no load")
+        } else if case.topology.callgrind {
+            Some("instructions mode counts instructions, which a neighbour does not disturb")
+        } else if case.scenario().is_some() {
+            Some("scenarios are not available in duet runs yet")
+        } else if matches!(case.mode, crate::model::BenchmarkMode::Requests(_)) {
+            Some(
+                "with `requests` the faster target finishes first and the other runs on alone; give `duration`",
+            )
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(usage(format!(
+                "config[{}] ({}): cannot run as a duet: {why}",
+                case.config_index,
+                case.label()
+            )));
+        }
+        let (x, y) = duet_cpus(case, facts).map_err(|why| {
+            usage(format!(
+                "config[{}] ({}): cannot run as a duet: {why}",
+                case.config_index,
+                case.label()
+            ))
+        })?;
+        case.topology.server_cpus = Some(x);
+        case.client_cpus = Some(y);
+    }
+    Ok(())
+}
+
+/// The two CPU sets a duet crosses: the case's server and client ranges, or the first two
+/// CPUs online.
+fn duet_cpus(case: &Case, facts: &MachineFacts) -> std::result::Result<(CpuSet, CpuSet), String> {
+    match (&case.topology.server_cpus, &case.client_cpus) {
+        (Some(s), Some(c)) => {
+            if s.cpus.intersection(&c.cpus).next().is_some() {
+                return Err(format!(
+                    "`server_cpu_range` `{}` and `client_cpu_range` `{}` overlap; a duet gives each of the two sets one target's server and the other's client, so they must be disjoint",
+                    s.spec, c.spec
+                ));
+            }
+            Ok((s.clone(), c.clone()))
+        }
+        (None, None) => {
+            let online: Vec<usize> = facts
+                .online_cpus
+                .as_ref()
+                .map(|o| o.cpus.iter().copied().collect())
+                .unwrap_or_else(|| (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect());
+            let [a, b, ..] = online[..] else {
+                return Err(format!(
+                    "it needs two CPUs (one per target's server, shared with the other's client), and this machine has {}",
+                    online.len()
+                ));
+            };
+            let one = |c: usize| CpuSet::parse(&c.to_string()).expect("a CPU id parses");
+            Ok((one(a), one(b)))
+        }
+        _ => Err(
+            "give both `server_cpu_range` and `client_cpu_range` (the two sets the targets cross over) or neither (the first two CPUs)"
+                .to_string(),
+        ),
     }
 }

@@ -102,6 +102,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     let auth = running::credentials(args)?;
     let targets = target::targets(args, &auth, &config.cases)?;
     let engine = engine(args, &targets, &auth)?;
+    cases::check_duet(args, &mut config.cases, &targets, &engine, &facts)?;
     let refusals: Vec<String> = config
         .cases
         .iter()
