@@ -496,6 +496,16 @@ pub(crate) fn cleanup(
     let scope = scope(tx.dialect(), config, architecture, &mut params);
     let now = tx.now_sql();
     let t = q(table);
+    if tx.dialect() == Dialect::Postgres {
+        // Our own cleanup may delete our stale claims (see migrations/commits_v2.rs).
+        tx.exec(
+            &format!(
+                "SELECT set_config('{}', 'on', true)",
+                crate::migrations::CLEANUP_SETTING
+            ),
+            &[],
+        )?;
+    }
     let deleted = tx.exec(
         &format!(
             "DELETE FROM {t} WHERE status = 'in_progress' AND attempts = 0 \

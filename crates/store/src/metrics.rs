@@ -83,10 +83,10 @@ pub(crate) fn record_key(record: &Map<String, Value>, position: usize) -> String
         .iter()
         .map(|f| match *f {
             "benchmark_threads" => effective_threads(record),
-            f => record.get(f).cloned().unwrap_or(Value::Null),
+            f => field(record, f).cloned().unwrap_or(Value::Null),
         })
         .collect();
-    if record.get("run_started_at").is_none_or(Value::is_null) {
+    if field(record, "run_started_at").is_none_or(Value::is_null) {
         parts.push(record.get("timestamp").cloned().unwrap_or(Value::Null));
         parts.push(Value::from(position));
     }
@@ -94,11 +94,50 @@ pub(crate) fn record_key(record: &Map<String, Value>, position: usize) -> String
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The object of a record that holds valkey-perf's per-run details (`run_index`, `seed`,
+/// `ref`, `reference_for`...). It is stored as one JSON column, so upstream's scripts, which
+/// group runs by every scalar column, see only the case parameters; it is read back flattened.
+pub const DETAILS_COLUMN: &str = "run_details";
+
+/// A field of a record, at the top level or (when absent or null there) in its
+/// [`DETAILS_COLUMN`] object: the key of a record does not depend on where a field is written.
+fn field<'a>(record: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    match record.get(name) {
+        Some(v) if !v.is_null() => Some(v),
+        top => record
+            .get(DETAILS_COLUMN)
+            .and_then(|d| d.get(name))
+            .filter(|v| !v.is_null())
+            .or(top),
+    }
+}
+
+/// A row read back as the record valkey-perf reads: the [`DETAILS_COLUMN`] object's fields
+/// moved to the top level where that is absent or null (rows pushed by older versions have
+/// them as columns).
+fn flatten(mut map: Map<String, Value>) -> Map<String, Value> {
+    match map.remove(DETAILS_COLUMN) {
+        Some(Value::Object(details)) => {
+            for (k, v) in details {
+                match map.get(&k) {
+                    Some(old) if !old.is_null() => {}
+                    _ => {
+                        map.insert(k, v);
+                    }
+                }
+            }
+        }
+        Some(Value::Null) | None => {}
+        Some(other) => {
+            map.insert(DETAILS_COLUMN.to_owned(), other);
+        }
+    }
+    map
+}
+
 fn effective_threads(record: &Map<String, Value>) -> Value {
-    record
-        .get("benchmark_threads")
-        .filter(|v| !v.is_null())
-        .or_else(|| record.get("valkey_benchmark_threads"))
+    field(record, "benchmark_threads")
+        .or_else(|| field(record, "valkey_benchmark_threads"))
         .cloned()
         .unwrap_or(Value::Null)
 }
@@ -473,10 +512,15 @@ fn insert(
                 params.push(to_val(*ty, v));
             }
             params.push(Val::Text(record_key(&records[index], first + index)));
+            let key_hole = params.len();
             tuples.push(format!(
                 "({})",
                 (start + 1..=params.len())
-                    .map(|n| format!("${n}"))
+                    .map(|n| match tx.dialect() {
+                        // The key is binary on PostgreSQL (see migrations/metrics_v2.rs).
+                        Dialect::Postgres if n == key_hole => format!("decode(${n}, 'hex')"),
+                        _ => format!("${n}"),
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -553,6 +597,7 @@ pub(crate) fn fetch(
                     map.insert(name.clone(), v);
                 }
             }
+            let mut map = flatten(map);
             // Rows written by upstream may have only `benchmark_threads`.
             if map
                 .get("valkey_benchmark_threads")
