@@ -24,6 +24,7 @@ mod run_replicas;
 mod run_topologies;
 mod scenarios;
 mod server_usage;
+mod shared_db;
 mod store_loop;
 mod support;
 mod topology;
