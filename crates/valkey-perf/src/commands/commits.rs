@@ -385,7 +385,10 @@ mod tests {
     fn short_shas_name_one_tracked_commit() {
         let tracked = ["abcdef0123", "abcd990000", "1234567890"];
         assert_eq!(full_sha("1234", tracked.into_iter()).unwrap(), "1234567890");
-        assert_eq!(full_sha("ABCDEF", tracked.into_iter()).unwrap(), "abcdef0123");
+        assert_eq!(
+            full_sha("ABCDEF", tracked.into_iter()).unwrap(),
+            "abcdef0123"
+        );
         let e = format!("{:#}", full_sha("abcd", tracked.into_iter()).unwrap_err());
         assert!(e.contains("ambiguous") && e.contains("abcd990000"), "{e}");
         assert!(full_sha("ffff", tracked.into_iter()).is_err());

@@ -218,12 +218,17 @@ fn push_file(
             records
                 .iter()
                 .filter(|r| {
-                    [Some(*r), r.get(crate::model::DETAILS_KEY).and_then(Value::as_object)]
-                        .into_iter()
-                        .flatten()
-                        .any(|m| m.get("timeseries_file").is_some_and(|v| !v.is_null()))
+                    [
+                        Some(*r),
+                        r.get(crate::model::DETAILS_KEY).and_then(Value::as_object),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m.get("timeseries_file").is_some_and(|v| !v.is_null()))
                 })
-                .map(|r| crate::compare::RecordView::from_map(crate::model::flatten_details(r.clone()))),
+                .map(|r| {
+                    crate::compare::RecordView::from_map(crate::model::flatten_details(r.clone()))
+                }),
         );
         push.push(records).map_err(anyhow::Error::from)
     })?;
@@ -338,6 +343,8 @@ pub fn run(args: PushArgs) -> Result<Code> {
 
 /// Whether an error of a file's push is the database connection going away.
 fn is_connection(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.downcast_ref::<store::Error>().is_some_and(store::Error::is_connection))
+    e.chain().any(|c| {
+        c.downcast_ref::<store::Error>()
+            .is_some_and(store::Error::is_connection)
+    })
 }

@@ -87,7 +87,11 @@ pub fn as_written(records: Value) -> Value {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| Value::Object(valkey_perf::model::nest_details(r.as_object().unwrap().clone())))
+            .map(|r| {
+                Value::Object(valkey_perf::model::nest_details(
+                    r.as_object().unwrap().clone(),
+                ))
+            })
             .collect(),
     )
 }

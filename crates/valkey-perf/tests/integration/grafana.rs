@@ -82,9 +82,18 @@ fn upstream_form(records: Value, commit: Option<&str>) -> Value {
         m.retain(|k, _| {
             !matches!(
                 k.as_str(),
-                "ref" | "run_index" | "run_started_at" | "engine" | "engine_version" | "seed"
-                    | "server_version" | "server_restarted" | "config_set" | "keyspacelen"
-                    | "valkey_benchmark_threads" | "io_threads"
+                "ref"
+                    | "run_index"
+                    | "run_started_at"
+                    | "engine"
+                    | "engine_version"
+                    | "seed"
+                    | "server_version"
+                    | "server_restarted"
+                    | "config_set"
+                    | "keyspacelen"
+                    | "valkey_benchmark_threads"
+                    | "io_threads"
             )
         });
         if let Some(c) = commit {
@@ -129,7 +138,10 @@ fn upstream_pushed(up: &Upstream, pg: &PgInstance, db: &str, dir: &Path) -> (Pat
 
 /// Runs every variable's and panel's SQL of every dashboard on `db`; returns the rows per
 /// panel (dashboard file, panel title, rows) and the regression table's worst case.
-fn run_panels(client: &mut postgres::Client, shape: &str) -> (Vec<(String, String, usize)>, (String, String, f64)) {
+type PanelRows = Vec<(String, String, usize)>;
+
+fn run_panels(pg: &PgInstance, shape: &str) -> (PanelRows, (String, String, f64)) {
+    let mut client = pg.client(shape).unwrap();
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards/grafana/dashboards");
     let mut files: Vec<_> = std::fs::read_dir(&folder)
         .unwrap()
@@ -151,7 +163,10 @@ fn run_panels(client: &mut postgres::Client, shape: &str) -> (Vec<(String, Strin
                 .query(sql, &[])
                 .unwrap_or_else(|e| panic!("{shape}: {name}: variable `{var}`: {e}\n{sql}"));
             let values: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
-            assert!(!values.is_empty(), "{shape}: {name}: variable `{var}` has no values");
+            assert!(
+                !values.is_empty(),
+                "{shape}: {name}: variable `{var}` has no values"
+            );
             vars.push((var, values));
         }
         eprintln!("{shape}: {name}: variables {vars:?}");
@@ -205,7 +220,13 @@ fn every_grafana_panel_returns_rows_on_every_row_shape() {
     let (results, tags) = upstream_pushed(&up, &pg, "migrated", &dir.path().join("u2"));
     for (d, table) in [(&results, "core"), (&tags, "tag")] {
         let out = crate::dashboard::vp(&migrated)
-            .args(["push", "--table", table, "--results-dir", d.to_str().unwrap()])
+            .args([
+                "push",
+                "--table",
+                table,
+                "--results-dir",
+                d.to_str().unwrap(),
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
@@ -217,8 +238,7 @@ fn every_grafana_panel_returns_rows_on_every_row_shape() {
 
     let mut table = Vec::new();
     for shape in ["ours", "upstream", "migrated"] {
-        let mut client = pg.client(shape).unwrap();
-        let (counts, (command, size, change)) = run_panels(&mut client, shape);
+        let (counts, (command, size, change)) = run_panels(&pg, shape);
         eprintln!("{shape}: regression table: worst case {command} {size} B, rps {change:+.2} %");
         // The planted drop: SET 16 B about -10 %, whoever wrote the rows.
         assert_eq!((command.as_str(), size.as_str()), ("SET", "16"), "{shape}");

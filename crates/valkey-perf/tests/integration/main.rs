@@ -25,6 +25,7 @@ mod run_topologies;
 mod scenarios;
 mod server_usage;
 mod shared_db;
+mod store_hardening;
 mod store_loop;
 mod support;
 mod topology;

@@ -29,10 +29,13 @@ impl Upstream {
         let dir = std::env::var_os("VALKEY_PERF_UPSTREAM")
             .map(PathBuf::from)
             .or_else(|| {
-                ["../shared/upstream-snapshot", "../../shared/upstream-snapshot"]
-                    .iter()
-                    .map(|p| root.join(p))
-                    .find(|p| p.join("utils/detect_regression.py").is_file())
+                [
+                    "../shared/upstream-snapshot",
+                    "../../shared/upstream-snapshot",
+                ]
+                .iter()
+                .map(|p| root.join(p))
+                .find(|p| p.join("utils/detect_regression.py").is_file())
             })
             .unwrap_or_else(|| root.join("../shared/upstream-snapshot"));
         let python = deps_dir().join("upstream-venv/bin/python");
@@ -96,10 +99,13 @@ pub fn vp(db: &str) -> Command {
 }
 
 /// Records as valkey-perf-benchmark writes them (no run details, no io-threads field): three
-/// runs of SET and GET at 16 B, the SET runs scaled by `set_factor`.
+/// runs of SET and GET at 16 and 512 B, the SET runs scaled by `set_factor`.
 pub fn upstream_records(commit: &str, time: &str, set_factor: f64) -> Value {
     let mut out = Vec::new();
-    for (c, command) in ["SET", "GET"].into_iter().enumerate() {
+    for (c, (command, size)) in [("SET", 16), ("GET", 16), ("SET", 512), ("GET", 512)]
+        .into_iter()
+        .enumerate()
+    {
         for run in 0..3 {
             let mut rps = 200_000.0 * (1.0 + 0.004 * run as f64 + 0.01 * c as f64);
             if command == "SET" {
@@ -108,7 +114,7 @@ pub fn upstream_records(commit: &str, time: &str, set_factor: f64) -> Value {
             let rps = (rps * 100.0_f64).round() / 100.0;
             out.push(json!({
                 "timestamp": time, "commit": commit, "repository": null,
-                "command": command, "data_size": 16, "pipeline": 1, "clients": 50,
+                "command": command, "data_size": size, "pipeline": 1, "clients": 50,
                 "rps": rps, "avg_latency_ms": 0.25, "min_latency_ms": 0.05,
                 "p50_latency_ms": 0.239, "p95_latency_ms": 0.4, "p99_latency_ms": 0.6,
                 "max_latency_ms": 1.9, "cluster_mode": false, "tls": false,
@@ -177,7 +183,8 @@ fn upstream_detect(up: &Upstream, pg: &PgInstance, db: &str) -> (bool, Option<f6
         &["--table-name", "benchmark_metrics", "--threshold", "5"],
     );
     assert!(matches!(out.code, Some(0 | 1)), "{out:?}");
-    let report: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let report: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
     assert!(report.get("error").is_none(), "{report}");
     let set = report["regressions"]
         .as_array()
@@ -209,13 +216,17 @@ fn upstream_scripts_and_valkey_perf_share_one_results_table() {
     //    nothing is added, and both detectors see the drop.
     let url = pg.create_database("upstream_first").unwrap();
     upstream_push(&up, &pg, "upstream_first", &upstream_results);
-    assert_eq!(count(&pg, "upstream_first"), 12);
+    assert_eq!(count(&pg, "upstream_first"), 24);
     let first = our_push(&url, &upstream_results);
-    assert_eq!(count(&pg, "upstream_first"), 12, "{first}");
-    assert!(first.contains("inserted 0, 6 already present"), "{first}");
+    assert_eq!(count(&pg, "upstream_first"), 24, "{first}");
+    assert!(first.contains("inserted 0, 12 already present"), "{first}");
     our_push(&url, &upstream_results);
     upstream_push(&up, &pg, "upstream_first", &upstream_results);
-    assert_eq!(count(&pg, "upstream_first"), 12, "pushed 4 times by two tools");
+    assert_eq!(
+        count(&pg, "upstream_first"),
+        24,
+        "pushed 4 times by two tools"
+    );
     let (found, size) = upstream_detect(&up, &pg, "upstream_first");
     assert!(found, "upstream after our migration: {size:?}");
     assert!((29.0..31.0).contains(&size.unwrap()), "{size:?}");
@@ -224,17 +235,23 @@ fn upstream_scripts_and_valkey_perf_share_one_results_table() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(6), "{out:?}");
-    eprintln!("upstream first: 12 rows after 2 pushes by each tool; upstream detect: SET -{:.1} %; ours: exit 6", size.unwrap());
+    eprintln!(
+        "upstream first: 24 rows after 2 pushes by each tool; upstream detect: SET -{:.1} %; ours: exit 6",
+        size.unwrap()
+    );
 
     // 2. valkey-perf writes first (it creates the table), upstream pushes the same files.
     let url = pg.create_database("ours_first").unwrap();
     our_push(&url, &upstream_results);
     upstream_push(&up, &pg, "ours_first", &upstream_results);
     our_push(&url, &upstream_results);
-    assert_eq!(count(&pg, "ours_first"), 12, "pushed twice by each tool");
+    assert_eq!(count(&pg, "ours_first"), 24, "pushed twice by each tool");
     let (found, size) = upstream_detect(&up, &pg, "ours_first");
     assert!(found && (29.0..31.0).contains(&size.unwrap()), "{size:?}");
-    eprintln!("ours first: 12 rows after 2 pushes by each tool; upstream detect: SET -{:.1} %", size.unwrap());
+    eprintln!(
+        "ours first: 24 rows after 2 pushes by each tool; upstream detect: SET -{:.1} %",
+        size.unwrap()
+    );
 
     // 3. valkey-perf's own records (per-run details nested, as `run` writes them): upstream's
     //    detector groups the runs of each case and finds the 30 % drop.
@@ -278,7 +295,7 @@ fn upstream_scripts_and_valkey_perf_share_one_results_table() {
         )],
     );
     upstream_push(&up, &pg, "ours_only", &later);
-    assert_eq!(count(&pg, "ours_only"), 24 + 24 + 6);
+    assert_eq!(count(&pg, "ours_only"), 24 + 12);
     let out = vp(&url)
         .args(["detect-regression", "--history"])
         .output()
@@ -288,4 +305,207 @@ fn upstream_scripts_and_valkey_perf_share_one_results_table() {
         "valkey-perf rows: upstream detect finds SET 16 B -{:.1} %; upstream push into our table works",
         size.unwrap()
     );
+}
+
+/// A repository of `n` empty commits on `main`, one a day; returns it and the SHAs, oldest
+/// first.
+pub fn commit_repo(root: &Path, n: usize) -> (PathBuf, Vec<String>) {
+    let repo = root.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str], date: Option<String>| -> String {
+        let mut cmd = std::process::Command::new("git");
+        cmd.arg("-C").arg(&repo).args(args);
+        for (k, v) in [
+            ("GIT_AUTHOR_NAME", "t"),
+            ("GIT_AUTHOR_EMAIL", "t@t"),
+            ("GIT_COMMITTER_NAME", "t"),
+            ("GIT_COMMITTER_EMAIL", "t@t"),
+        ] {
+            cmd.env(k, v);
+        }
+        if let Some(d) = date {
+            cmd.env("GIT_AUTHOR_DATE", &d).env("GIT_COMMITTER_DATE", &d);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    git(&["init", "--quiet", "-b", "main"], None);
+    let shas = (0..n)
+        .map(|i| {
+            let date = chrono::DateTime::parse_from_rfc3339("2025-01-01T10:00:00+00:00").unwrap()
+                + chrono::Duration::days(i as i64);
+            git(
+                &["commit", "--quiet", "--allow-empty", "-m", &format!("c{i}")],
+                Some(date.to_rfc3339()),
+            );
+            git(&["rev-parse", "HEAD"], None)
+        })
+        .collect();
+    (repo, shas)
+}
+
+#[test]
+fn upstream_commit_tracking_keeps_valkey_perf_claims() {
+    let Some(up) = Upstream::find() else { return };
+    let Some(pg) = pg_with_tls("upstream_commit_tracking_keeps_valkey_perf_claims") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, shas) = commit_repo(tmp.path(), 4);
+    let config = tmp.path().join("config.json");
+    std::fs::write(
+        &config,
+        json!([{"requests": [1000], "keyspacelen": [100], "data_sizes": [16], "pipelines": [1],
+                "clients": [4], "commands": ["SET"], "cluster_mode": "no", "tls_mode": "no",
+                "warmup": 0}])
+        .to_string(),
+    )
+    .unwrap();
+    let url = pg.create_database("commits").unwrap();
+    let repo_s = repo.to_str().unwrap();
+    let cfg = config.to_str().unwrap();
+    let ours = |args: &[&str]| -> std::process::Output {
+        vp(&url)
+            .arg("commits")
+            .args(args)
+            .args(["--config-file", cfg])
+            .output()
+            .unwrap()
+    };
+    // valkey-perf claims the newest commit; another commit failed once.
+    let out = ours(&[
+        "claim",
+        "--runner-id",
+        "r1",
+        "--repo",
+        repo_s,
+        "--branch",
+        "main",
+        "--max-commits",
+        "1",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let claimed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(claimed, shas[3]);
+    let short = &shas[1][..8];
+    let out = ours(&[
+        "mark", "--status", "failed", "--error", "boom", "--repo", repo_s, short,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    // An upstream runner with the same config: `determine` (which first deletes in_progress
+    // rows of its config) and a global `cleanup` (every in_progress row).
+    let arch = store_arch();
+    let up_args = |op: &str| -> Vec<String> {
+        let mut v = vec![
+            op.to_owned(),
+            "--config-file".into(),
+            cfg.into(),
+            "--architecture".into(),
+            arch.clone(),
+        ];
+        if op == "determine" {
+            v.extend([
+                "--repo".into(),
+                repo_s.into(),
+                "--branch".into(),
+                "main".into(),
+                "--max-commits".into(),
+                "10".into(),
+            ]);
+        }
+        v
+    };
+    let determine = up.run(
+        &pg,
+        "commits",
+        "postgres_track_commits",
+        &up_args("determine")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(determine.code, Some(0), "{determine:?}");
+    let cleanup = up.run(&pg, "commits", "postgres_track_commits", &["cleanup"]);
+    assert_eq!(cleanup.code, Some(0), "{cleanup:?}");
+    let in_progress = |status: &str| -> Vec<String> {
+        let out = ours(&["query", "--status", status, "--format", "json"]);
+        assert!(out.status.success(), "{out:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["sha"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        in_progress("in_progress"),
+        [claimed.clone()],
+        "upstream deleted a live claim"
+    );
+    // What cannot be prevented from this side: upstream's determine lists commits valkey-perf
+    // has claimed or given up on (it skips only `complete` rows).
+    let listed: Vec<&str> = determine.stdout.split_whitespace().collect();
+    eprintln!(
+        "upstream determine lists {listed:?}; stderr: {}",
+        determine.stderr.trim()
+    );
+    assert!(listed.contains(&claimed.as_str()) && listed.contains(&shas[1].as_str()));
+    // valkey-perf does not hand the claimed commit to a second runner.
+    let out = ours(&[
+        "claim",
+        "--runner-id",
+        "r2",
+        "--repo",
+        repo_s,
+        "--branch",
+        "main",
+        "--max-commits",
+        "10",
+    ]);
+    let second: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(!second.contains(&claimed), "{second:?}");
+    // Our own cleanup still removes our stale claims; `reset` takes the short SHA `mark` took.
+    let out = ours(&["cleanup", "--stale-after", "0"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(in_progress("in_progress").is_empty());
+    let out = ours(&["reset", short]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&shas[1]),
+        "{out:?}"
+    );
+    // Upstream marks a commit complete: valkey-perf sees it as done.
+    let mut mark = up_args("mark");
+    mark.truncate(5);
+    mark.extend([
+        "--repo".into(),
+        repo_s.into(),
+        "--status".into(),
+        "complete".into(),
+        shas[0].clone(),
+    ]);
+    let out = up.run(
+        &pg,
+        "commits",
+        "postgres_track_commits",
+        &mark.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    eprintln!(
+        "after upstream's mark: complete rows {:?}",
+        in_progress("complete")
+    );
+}
+
+/// The architecture both tools record on this machine.
+fn store_arch() -> String {
+    std::process::Command::new("uname")
+        .arg("-m")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap()
 }
