@@ -668,6 +668,21 @@ mod tests {
     }
 
     #[test]
+    fn nested_details_key_and_read_back_as_flat_ones() {
+        let flat = rec(json!({"commit": "a", "command": "SET", "timestamp": "t",
+            "run_index": 1, "run_started_at": "2026-01-01T00:00:00Z", "ref": "unstable"}));
+        let nested = rec(json!({"commit": "a", "command": "SET", "timestamp": "t",
+            "run_details": {"run_index": 1, "run_started_at": "2026-01-01T00:00:00Z",
+                "ref": "unstable"}}));
+        // Keys of rows pushed before details were nested stay valid.
+        assert_eq!(record_key(&flat, 0), record_key(&nested, 7));
+        // Read back flat; a null column (an older push's) does not hide the nested value.
+        let mut row = nested.clone();
+        row.insert("run_index".into(), Value::Null);
+        assert_eq!(flatten(row), flat);
+    }
+
+    #[test]
     fn fitting_and_widening() {
         assert_eq!(fit(INT, &json!(3)), Ok(None));
         assert_eq!(fit(INT, &json!(3.5)), Ok(Some(FLOAT)));

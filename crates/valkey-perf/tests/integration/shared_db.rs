@@ -278,6 +278,21 @@ fn upstream_scripts_and_valkey_perf_share_one_results_table() {
         ],
     );
     our_push(&url, &results);
+    // Upstream's push cannot read valkey-perf's files (the nested `run_details` object is
+    // nothing psycopg2 can store): it fails and adds nothing.
+    let out = up.run(
+        &pg,
+        "ours_only",
+        "push_to_postgres",
+        &["--results-dir", results.to_str().unwrap()],
+    );
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert_eq!(count(&pg, "ours_only"), 24);
+    eprintln!(
+        "upstream push of valkey-perf's files: exit {:?}: {}",
+        out.code,
+        out.stderr.trim()
+    );
     let (found, size) = upstream_detect(&up, &pg, "ours_only");
     assert!(found, "upstream's detector on valkey-perf rows: {size:?}");
     assert!((29.0..31.0).contains(&size.unwrap()), "{size:?}");
