@@ -455,7 +455,7 @@ fn upstream_commit_tracking_keeps_valkey_perf_claims() {
     };
     assert_eq!(
         in_progress("in_progress"),
-        [claimed.clone()],
+        std::slice::from_ref(&claimed),
         "upstream deleted a live claim"
     );
     // What cannot be prevented from this side: upstream's determine lists commits valkey-perf
