@@ -38,6 +38,7 @@
 mod coltype;
 mod commits;
 mod conn;
+mod details;
 mod error;
 mod ident;
 mod metrics;
