@@ -475,6 +475,10 @@ fn scope(
     sql
 }
 
+/// The setting valkey-perf's own cleanup sets for its transaction to delete its stale claims,
+/// which a trigger keeps from every other DELETE (see migrations/commits_v2.rs).
+pub(crate) const CLEANUP_SETTING: &str = "valkey_perf.cleanup";
+
 pub(crate) fn cleanup(
     tx: &mut Tx<'_>,
     table: &str,
@@ -499,10 +503,7 @@ pub(crate) fn cleanup(
     if tx.dialect() == Dialect::Postgres {
         // Our own cleanup may delete our stale claims (see migrations/commits_v2.rs).
         tx.exec(
-            &format!(
-                "SELECT set_config('{}', 'on', true)",
-                crate::migrations::CLEANUP_SETTING
-            ),
+            &format!("SELECT set_config('{}', 'on', true)", CLEANUP_SETTING),
             &[],
         )?;
     }

@@ -10,12 +10,10 @@
 //! `valkey_perf.cleanup` for its transaction and deletes only stale claims). Upstream's
 //! DELETE then reports fewer rows; nothing fails on its side.
 
+use crate::commits::CLEANUP_SETTING;
 use crate::conn::{Dialect, Tx};
 use crate::error::Result;
 use crate::ident::q;
-
-/// The setting valkey-perf's own cleanup sets (`SET LOCAL`) to delete its stale claims.
-pub(crate) const CLEANUP_SETTING: &str = "valkey_perf.cleanup";
 
 pub(super) fn commits_v2(tx: &mut Tx<'_>, table: &str) -> Result<()> {
     if tx.dialect() != Dialect::Postgres {

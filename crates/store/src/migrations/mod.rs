@@ -19,8 +19,6 @@ use crate::error::Result;
 use crate::ident::TableId;
 use crate::schema::lock_schema;
 
-pub(crate) use commits_v2::CLEANUP_SETTING;
-
 /// Which kind of table a migration applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
