@@ -14,8 +14,8 @@
 //! Modules, bottom first; each imports only modules before it, so there is no import circle
 //! (`tests/suite/layout.rs` checks both):
 //! `error` → `url` → `tls` → `conn` → `coltype` → `ident` → `schema` → `commits` →
-//! `migrations` → `metrics`, `timeseries` → this file's API. `ident` validates and quotes
-//! table and column names, `schema` owns column types and DDL, `migrations` the versioned
+//! `migrations` → `details` → `metrics`, `timeseries` → this file's API. `ident` validates
+//! and quotes table and column names, `details` the per-run details column, `schema` owns column types and DDL, `migrations` the versioned
 //! creation and adoption of each kind of table (one file per migration), and `commits`,
 //! `metrics` and `timeseries` the rows of their tables. `test_support` stands apart.
 //!

@@ -280,7 +280,7 @@ fn upstream_database_is_adopted() {
             },
         )
         .unwrap();
-    assert_eq!(head.len(), 20);
+    assert_eq!(head.len(), 18);
     assert_eq!(head[0]["data_size"], json!(32));
     assert_eq!(head[0]["rps"], upstream_rows[0]["rps"]);
     assert_eq!(head[0]["cluster_mode"], json!(false));
