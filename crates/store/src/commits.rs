@@ -475,6 +475,10 @@ fn scope(
     sql
 }
 
+/// The setting valkey-perf's own cleanup sets for its transaction to delete its stale claims,
+/// which a trigger keeps from every other DELETE (see migrations/commits_v2.rs).
+pub(crate) const CLEANUP_SETTING: &str = "valkey_perf.cleanup";
+
 pub(crate) fn cleanup(
     tx: &mut Tx<'_>,
     table: &str,
@@ -496,6 +500,13 @@ pub(crate) fn cleanup(
     let scope = scope(tx.dialect(), config, architecture, &mut params);
     let now = tx.now_sql();
     let t = q(table);
+    if tx.dialect() == Dialect::Postgres {
+        // Our own cleanup may delete our stale claims (see migrations/commits_v2.rs).
+        tx.exec(
+            &format!("SELECT set_config('{}', 'on', true)", CLEANUP_SETTING),
+            &[],
+        )?;
+    }
     let deleted = tx.exec(
         &format!(
             "DELETE FROM {t} WHERE status = 'in_progress' AND attempts = 0 \

@@ -115,6 +115,10 @@ pub enum Error {
         source: postgres::Error,
     },
 
+    /// The claimed SHAs could not be handed over (e.g. stdout closed); nothing was claimed.
+    #[error("the claimed commits could not be written out ({0}); nothing was claimed")]
+    Announce(#[source] std::io::Error),
+
     /// A stored value could not be read back (corrupt or foreign data).
     #[error("unexpected data in `{table}`: {reason}")]
     Corrupt {
@@ -129,6 +133,26 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// True when the database could not be reached or the connection was lost (refused,
+    /// closed, reset, the server shutting down): nothing about the input is wrong, and no
+    /// later statement on this connection can succeed.
+    pub fn is_connection(&self) -> bool {
+        match self {
+            Error::Connect { .. } => true,
+            Error::Postgres { source, .. } => {
+                source.is_closed()
+                    || std::error::Error::source(source)
+                        .is_some_and(|e| e.downcast_ref::<std::io::Error>().is_some())
+                    || source.code().is_some_and(|c| {
+                        c.code().starts_with("08")
+                            || *c == postgres::error::SqlState::ADMIN_SHUTDOWN
+                            || *c == postgres::error::SqlState::CRASH_SHUTDOWN
+                    })
+            }
+            _ => false,
+        }
+    }
+
     /// True for PostgreSQL deadlocks and serialization failures, which a retry resolves.
     pub(crate) fn is_retryable(&self) -> bool {
         match self {

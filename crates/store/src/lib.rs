@@ -14,8 +14,8 @@
 //! Modules, bottom first; each imports only modules before it, so there is no import circle
 //! (`tests/suite/layout.rs` checks both):
 //! `error` → `url` → `tls` → `conn` → `coltype` → `ident` → `schema` → `commits` →
-//! `migrations` → `metrics`, `timeseries` → this file's API. `ident` validates and quotes
-//! table and column names, `schema` owns column types and DDL, `migrations` the versioned
+//! `migrations` → `details` → `metrics`, `timeseries` → this file's API. `ident` validates
+//! and quotes table and column names, `details` the per-run details column, `schema` owns column types and DDL, `migrations` the versioned
 //! creation and adoption of each kind of table (one file per migration), and `commits`,
 //! `metrics` and `timeseries` the rows of their tables. `test_support` stands apart.
 //!
@@ -38,6 +38,7 @@
 mod coltype;
 mod commits;
 mod conn;
+mod details;
 mod error;
 mod ident;
 mod metrics;
@@ -280,12 +281,33 @@ impl Db {
         sel: &Selection<'_>,
         runner_id: &str,
     ) -> Result<Vec<String>> {
+        self.claim_announced(table, candidates, sel, runner_id, &mut |_| Ok(()))
+    }
+
+    /// [`Db::claim`], handing the claimed SHAs to `announce` (e.g. printing them) inside the
+    /// transaction, before it commits: a claimer killed at any moment leaves no `in_progress`
+    /// row whose SHA was not announced. When `announce` fails nothing is claimed. (Killed
+    /// between `announce` and the commit, the SHAs were announced but are not claimed: another
+    /// runner may benchmark them too, which costs time but loses no commit.)
+    pub fn claim_announced(
+        &mut self,
+        table: &TableId,
+        candidates: &[Candidate],
+        sel: &Selection<'_>,
+        runner_id: &str,
+        announce: &mut dyn FnMut(&[String]) -> std::io::Result<()>,
+    ) -> Result<Vec<String>> {
         let mut tries = 0;
         loop {
+            let mut announced = false;
             match self.commits_tx(table, |tx, t| {
-                commits::claim(tx, t, candidates, sel, runner_id)
+                let shas = commits::claim(tx, t, candidates, sel, runner_id)?;
+                announced = true;
+                announce(&shas).map_err(Error::Announce)?;
+                Ok(shas)
             }) {
-                Err(e) if e.is_retryable() && tries < CLAIM_RETRIES => tries += 1,
+                // Retried only while nothing was announced: a SHA is never announced twice.
+                Err(e) if !announced && e.is_retryable() && tries < CLAIM_RETRIES => tries += 1,
                 other => return other,
             }
         }

@@ -13,6 +13,7 @@ use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
 use crate::conn::{Dialect, Tx, Val, parse_time, rfc3339};
+use crate::details::{field, flatten};
 use crate::error::{Error, Result};
 use crate::ident::{self, q};
 use crate::migrations::{self, Kind};
@@ -83,10 +84,10 @@ pub(crate) fn record_key(record: &Map<String, Value>, position: usize) -> String
         .iter()
         .map(|f| match *f {
             "benchmark_threads" => effective_threads(record),
-            f => record.get(f).cloned().unwrap_or(Value::Null),
+            f => field(record, f).cloned().unwrap_or(Value::Null),
         })
         .collect();
-    if record.get("run_started_at").is_none_or(Value::is_null) {
+    if field(record, "run_started_at").is_none_or(Value::is_null) {
         parts.push(record.get("timestamp").cloned().unwrap_or(Value::Null));
         parts.push(Value::from(position));
     }
@@ -95,10 +96,8 @@ pub(crate) fn record_key(record: &Map<String, Value>, position: usize) -> String
 }
 
 fn effective_threads(record: &Map<String, Value>) -> Value {
-    record
-        .get("benchmark_threads")
-        .filter(|v| !v.is_null())
-        .or_else(|| record.get("valkey_benchmark_threads"))
+    field(record, "benchmark_threads")
+        .or_else(|| field(record, "valkey_benchmark_threads"))
         .cloned()
         .unwrap_or(Value::Null)
 }
@@ -473,10 +472,15 @@ fn insert(
                 params.push(to_val(*ty, v));
             }
             params.push(Val::Text(record_key(&records[index], first + index)));
+            let key_hole = params.len();
             tuples.push(format!(
                 "({})",
                 (start + 1..=params.len())
-                    .map(|n| format!("${n}"))
+                    .map(|n| match tx.dialect() {
+                        // The key is binary on PostgreSQL (see migrations/metrics_v2.rs).
+                        Dialect::Postgres if n == key_hole => format!("decode(${n}, 'hex')"),
+                        _ => format!("${n}"),
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -553,6 +557,7 @@ pub(crate) fn fetch(
                     map.insert(name.clone(), v);
                 }
             }
+            let mut map = flatten(map);
             // Rows written by upstream may have only `benchmark_threads`.
             if map
                 .get("valkey_benchmark_threads")

@@ -13,9 +13,10 @@ pub enum Code {
     Usage = 2,
     /// 3: a build failed.
     Build = 3,
-    /// 4: a server failed to start.
+    /// 4: a server failed to start, or the database could not be reached (or went away).
     ServerStart = 4,
-    /// 5: some runs failed; the others were measured and written.
+    /// 5: some runs failed; the others were measured and written (`push`: some files were
+    /// not pushed, the others were).
     RunsFailed = 5,
     /// 6: a regression was found.
     Regression = 6,
@@ -40,7 +41,7 @@ Exit codes:
   1    internal error
   2    usage or config error (nothing was started)
   3    build failed
-  4    server failed to start
+  4    server failed to start, or the database cannot be reached
   5    some runs failed (the others were still measured and written)
   6    regression found (compare --fail-on-regression, detect-regression)
   7    inconclusive: a gate could judge nothing it was asked to (--allow-inconclusive gives 0);
@@ -82,7 +83,13 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 
 /// The exit code an error chain asks for: the first `Failure` in it, else internal error.
 pub fn code_of(err: &anyhow::Error) -> Code {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.code))
+    // `downcast_ref` also finds a `Failure` given as `.context(...)` at any layer, which the
+    // chain's items (context wrappers) do not show.
+    err.downcast_ref::<Failure>()
+        .map(|f| f.code)
+        .or_else(|| {
+            err.chain()
+                .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.code))
+        })
         .unwrap_or(Code::Internal)
 }

@@ -9,7 +9,9 @@
 //! the immediate transaction every operation runs in.
 
 mod commits_v1;
+mod commits_v2;
 mod metrics_v1;
+mod metrics_v2;
 mod timeseries_v1;
 
 use crate::conn::{Dialect, SQLITE_NOW, Tx, Val};
@@ -31,8 +33,22 @@ type Step = fn(&mut Tx<'_>, &str) -> Result<()>;
 /// edited, a change is a new version.
 fn steps(kind: Kind) -> &'static [(i64, &'static str, Step)] {
     match kind {
-        Kind::Metrics => &[(1, "create or adopt metrics table", metrics_v1::metrics_v1)],
-        Kind::Commits => &[(1, "create or adopt commits table", commits_v1::commits_v1)],
+        Kind::Metrics => &[
+            (1, "create or adopt metrics table", metrics_v1::metrics_v1),
+            (
+                2,
+                "share the table with upstream's scripts: binary record_key, same-run trigger",
+                metrics_v2::metrics_v2,
+            ),
+        ],
+        Kind::Commits => &[
+            (1, "create or adopt commits table", commits_v1::commits_v1),
+            (
+                2,
+                "keep valkey-perf's claims from other tools' cleanup",
+                commits_v2::commits_v2,
+            ),
+        ],
         Kind::Timeseries => &[(1, "create time series table", timeseries_v1::timeseries_v1)],
     }
 }

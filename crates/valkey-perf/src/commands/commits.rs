@@ -194,6 +194,25 @@ fn print_shas(shas: &[String], format: Format) -> Result<()> {
     Ok(())
 }
 
+/// The SHAs on stdout, flushed, as [`print_shas`] prints them; an error when stdout is gone.
+fn write_shas(shas: &[String], format: Format) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Text => {
+            for s in shas {
+                writeln!(out, "{s}")?;
+            }
+        }
+        Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(shas).map_err(std::io::Error::other)?
+        )?,
+    }
+    out.flush()
+}
+
 fn status_of(s: &str) -> Result<Status> {
     s.parse().map_err(|_| {
         usage(format!(
@@ -228,11 +247,15 @@ pub fn run(args: CommitsArgs) -> Result<Code> {
         }
         Op::Claim { walk: w, runner_id } => {
             let candidates = walk(w)?;
-            let shas = args
-                .db
-                .open()?
-                .claim(&table, &candidates, &selection(w), runner_id)?;
-            print_shas(&shas, args.format)?;
+            // Printed (and flushed) before the claim commits: see `Db::claim_announced`.
+            let format = args.format;
+            args.db.open()?.claim_announced(
+                &table,
+                &candidates,
+                &selection(w),
+                runner_id,
+                &mut |shas| write_shas(shas, format),
+            )?;
         }
         Op::Mark {
             status,
@@ -308,13 +331,21 @@ pub fn run(args: CommitsArgs) -> Result<Code> {
             eprintln!("reset {n} stale in_progress row(s)");
         }
         Op::Reset { sha } => {
-            let n = args
-                .db
-                .open()?
-                .reset(&table, sha, Some(&config), Some(&architecture))?;
+            let mut db = args.db.open()?;
+            // A short SHA names the one tracked commit of this config it starts with.
+            let rows = db.query(
+                &table,
+                &CommitFilter {
+                    status: None,
+                    config: Some(config.clone()),
+                    architecture: Some(architecture.clone()),
+                },
+            )?;
+            let sha = full_sha(sha, rows.iter().map(|r| r.sha.as_str()))?;
+            let n = db.reset(&table, &sha, Some(&config), Some(&architecture))?;
             if n == 0 {
                 bail!(usage(format!(
-                    "no row of `{sha}` for this config and architecture; check the SHA (full) with `commits query`"
+                    "`{sha}` has no failed row for this config and architecture; `commits query --status failed` lists them"
                 )));
             }
             eprintln!("{sha}: attempts reset; determine returns it again");
@@ -323,9 +354,47 @@ pub fn run(args: CommitsArgs) -> Result<Code> {
     Ok(Code::Success)
 }
 
+/// The tracked SHA that `given` (full or at least 4 hex digits) names, case-insensitively.
+fn full_sha<'a>(given: &str, tracked: impl Iterator<Item = &'a str>) -> Result<String> {
+    let want = given.to_ascii_lowercase();
+    if want.len() < 4 || !want.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!(usage(format!(
+            "`{given}` is not a commit SHA; give at least 4 hex digits (`commits query` lists the tracked commits)"
+        )));
+    }
+    let mut found: Vec<&str> = tracked.filter(|s| s.starts_with(&want)).collect();
+    found.sort_unstable();
+    found.dedup();
+    match found.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => bail!(usage(format!(
+            "no tracked commit of this config and architecture starts with `{given}`; `commits query` lists them"
+        ))),
+        many => bail!(usage(format!(
+            "`{given}` is ambiguous: {}; give more digits",
+            many.join(", ")
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_shas_name_one_tracked_commit() {
+        let tracked = ["abcdef0123", "abcd990000", "1234567890"];
+        assert_eq!(full_sha("1234", tracked.into_iter()).unwrap(), "1234567890");
+        assert_eq!(
+            full_sha("ABCDEF", tracked.into_iter()).unwrap(),
+            "abcdef0123"
+        );
+        let e = format!("{:#}", full_sha("abcd", tracked.into_iter()).unwrap_err());
+        assert!(e.contains("ambiguous") && e.contains("abcd990000"), "{e}");
+        assert!(full_sha("ffff", tracked.into_iter()).is_err());
+        assert!(full_sha("ab", tracked.into_iter()).is_err());
+        assert!(full_sha("xyzw", tracked.into_iter()).is_err());
+    }
 
     #[test]
     fn parses_git_log_lines() {

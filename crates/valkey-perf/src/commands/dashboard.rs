@@ -112,12 +112,21 @@ fn write_page(args: &DashboardArgs, page: &str) -> Result<()> {
     if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
     }
-    crate::util::write_atomic(&args.output, page.as_bytes()).with_context(|| {
-        format!(
-            "cannot write `{}`: check the directory is writable or pass another --output",
-            args.output.display()
-        )
-    })
+    crate::util::write_atomic(&args.output, page.as_bytes())
+        // A page to share or serve: readable by all, as any file written with `>` (the
+        // temporary file it was renamed from is private).
+        .and_then(|()| {
+            std::fs::set_permissions(
+                &args.output,
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+        })
+        .with_context(|| {
+            format!(
+                "cannot write `{}`: check the directory is writable or pass another --output",
+                args.output.display()
+            )
+        })
 }
 
 /// Runs `valkey-perf dashboard`.

@@ -1,8 +1,8 @@
 //! The database flags shared by `push`, `commits` and `detect-regression` (docs/design.md §8): `--db`
 //! (a SQLite path, `sqlite:PATH`, or `postgres://...`), `--db-ca` and `--table`.
 
-use crate::exit::usage;
-use anyhow::{Context, Result};
+use crate::exit::{Code, Failure, usage};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 use store::{Db, TableId};
@@ -47,7 +47,17 @@ impl DbArgs {
 
     /// Opens (and migrates) the database. The URL in messages never shows a password.
     pub fn open(&self) -> Result<Db> {
-        Db::open(&self.db, self.db_ca.as_deref())
-            .with_context(|| format!("opening the database `{}`", store::redact_url(&self.db)))
+        Db::open(&self.db, self.db_ca.as_deref()).map_err(|e| {
+            let what = format!("opening the database `{}`", store::redact_url(&self.db));
+            if e.is_connection() {
+                // Unreachable is not an internal error: exit 4, as a server that did not start.
+                anyhow::Error::new(e).context(Failure {
+                    code: Code::ServerStart,
+                    message: what,
+                })
+            } else {
+                anyhow::Error::new(e).context(what)
+            }
+        })
     }
 }

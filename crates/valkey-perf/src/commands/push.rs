@@ -107,7 +107,7 @@ fn push_timeseries(
 const BATCH_RECORDS: usize = 1000;
 
 /// Reads the records of a `metrics.json` one by one as the JSON is parsed (never the whole
-/// file), each with its `run_details` flattened, handing them to `on_batch` in batches of
+/// file), as written (`run_details` nested), handing them to `on_batch` in batches of
 /// [`BATCH_RECORDS`]. Returns the number of records. An error of `on_batch` stops the read and
 /// is returned as it is.
 fn stream_records(
@@ -172,7 +172,8 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         };
         while let Some(item) = seq.next_element::<Value>()? {
             match item {
-                Value::Object(map) => batch.push(crate::model::flatten_details(map)),
+                // As written: the store keeps `run_details` as one JSON column.
+                Value::Object(map) => batch.push(map),
                 other => {
                     return Err(A::Error::custom(format!(
                         "record {count} is not a JSON object but {}",
@@ -216,9 +217,18 @@ fn push_file(
         sampled.extend(
             records
                 .iter()
-                .filter(|r| r.get("timeseries_file").is_some_and(|v| !v.is_null()))
-                .cloned()
-                .map(crate::compare::RecordView::from_map),
+                .filter(|r| {
+                    [
+                        Some(*r),
+                        r.get(crate::model::DETAILS_KEY).and_then(Value::as_object),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m.get("timeseries_file").is_some_and(|v| !v.is_null()))
+                })
+                .map(|r| {
+                    crate::compare::RecordView::from_map(crate::model::flatten_details(r.clone()))
+                }),
         );
         push.push(records).map_err(anyhow::Error::from)
     })?;
@@ -237,10 +247,12 @@ pub fn run(args: PushArgs) -> Result<Code> {
     }
     let mut db = args.db.open()?;
     let mut failed = Vec::new();
-    let (mut inserted, mut present) = (0, 0);
-    for file in &files {
+    let (mut inserted, mut present, mut pushed) = (0, 0, 0);
+    let mut lost = None;
+    for (n, file) in files.iter().enumerate() {
         match push_file(&mut db, &table, file, &args) {
             Ok((o, sampled)) => {
+                pushed += 1;
                 inserted += o.inserted;
                 present += o.already_present;
                 let mut line = format!(
@@ -270,6 +282,11 @@ pub fn run(args: PushArgs) -> Result<Code> {
                 }
                 crate::util::outln(format_args!("{line}"));
             }
+            Err(e) if is_connection(&e) => {
+                // No later file can be pushed on this connection: one message, not one per file.
+                lost = Some((n, e));
+                break;
+            }
             Err(e) => {
                 eprintln!(
                     "error: {}: nothing from this file was pushed: {e:#}",
@@ -278,6 +295,19 @@ pub fn run(args: PushArgs) -> Result<Code> {
                 failed.push(file.display().to_string());
             }
         }
+    }
+    if let Some((n, e)) = lost {
+        return Err(e.context(Failure {
+            code: Code::ServerStart,
+            message: format!(
+                "the connection to the database `{}` was lost while pushing `{}`: {} of {} files were pushed before it (they are stored), {} were not; push again when the database is back (pushing twice adds nothing)",
+                store::redact_url(&args.db.db),
+                files[n].display(),
+                pushed,
+                files.len(),
+                files.len() - pushed - failed.len(),
+            ),
+        }));
     }
     eprintln!(
         "{} files into `{}` ({}): {inserted} rows {}, {present} already present",
@@ -293,8 +323,14 @@ pub fn run(args: PushArgs) -> Result<Code> {
     if failed.is_empty() {
         Ok(Code::Success)
     } else {
+        // Some files stored and some not is exit 5 (as some runs failed); exit 2 only when
+        // nothing was pushed.
         Err(Failure::new(
-            Code::Usage,
+            if pushed == 0 {
+                Code::Usage
+            } else {
+                Code::RunsFailed
+            },
             format!(
                 "{} of {} files were not pushed (the others were): {}; fix them and push again (pushing twice adds nothing)",
                 failed.len(),
@@ -303,4 +339,12 @@ pub fn run(args: PushArgs) -> Result<Code> {
             ),
         ))
     }
+}
+
+/// Whether an error of a file's push is the database connection going away.
+fn is_connection(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<store::Error>()
+            .is_some_and(store::Error::is_connection)
+    })
 }

@@ -185,7 +185,9 @@ fn combo_label(r: &RecordView) -> String {
         "{} B values · pipeline {} · io-threads {} · {} · {}",
         num("data_size"),
         num("pipeline"),
-        num("io_threads"),
+        // Records without the field (upstream's, when its config set no io-threads) ran
+        // with the server's default.
+        text(r, "io_threads").unwrap_or_else(|| "default".into()),
         match flag("cluster_mode") {
             Some(true) => "cluster",
             Some(false) => "standalone",

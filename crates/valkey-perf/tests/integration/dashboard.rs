@@ -80,6 +80,22 @@ pub fn fixture_records(sha: &str, time: &str, t: usize, newest: bool, git_ref: &
     Value::Array(records)
 }
 
+/// Records as `run` writes them: per-run details in the nested `run_details` object.
+pub fn as_written(records: Value) -> Value {
+    Value::Array(
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                Value::Object(valkey_perf::model::nest_details(
+                    r.as_object().unwrap().clone(),
+                ))
+            })
+            .collect(),
+    )
+}
+
 /// Writes the fixture's results below `dir` and pushes them into `db` (and three release tags
 /// into `--table tag`). Returns the commits in commit-time order.
 pub fn load_fixture(db: &str, dir: &Path) -> Vec<String> {
@@ -91,7 +107,7 @@ pub fn load_fixture(db: &str, dir: &Path) -> Vec<String> {
         let t = by_time.iter().position(|(s, _)| s == sha).unwrap();
         let d = results.join(sha);
         fs::create_dir_all(&d).unwrap();
-        let records = fixture_records(sha, time, t, t == 9, "unstable");
+        let records = as_written(fixture_records(sha, time, t, t == 9, "unstable"));
         fs::write(d.join("metrics.json"), records.to_string()).unwrap();
     }
     vp(db)
@@ -106,7 +122,7 @@ pub fn load_fixture(db: &str, dir: &Path) -> Vec<String> {
         let time = format!("2024-0{}-01T00:00:00Z", 3 + 3 * i);
         fs::write(
             d.join("metrics.json"),
-            fixture_records(&sha, &time, i * 3, false, tag).to_string(),
+            as_written(fixture_records(&sha, &time, i * 3, false, tag)).to_string(),
         )
         .unwrap();
     }

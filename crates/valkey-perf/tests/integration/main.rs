@@ -26,6 +26,8 @@ mod run_replicas;
 mod run_topologies;
 mod scenarios;
 mod server_usage;
+mod shared_db;
+mod store_hardening;
 mod store_loop;
 mod support;
 mod topology;
