@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use store::test_support::{PgInstance, PgOptions, TlsFiles};
 
-/// The upstream checkout and the Python that runs its scripts; `None` (skip) when missing
-/// outside CI.
+/// The upstream checkout and the Python that runs its scripts; `None` (skip) when there is
+/// no checkout, or when the Python environment is missing outside CI.
 pub struct Upstream {
     dir: PathBuf,
     python: PathBuf,
@@ -39,10 +39,16 @@ impl Upstream {
             })
             .unwrap_or_else(|| root.join("../shared/upstream-snapshot"));
         let python = deps_dir().join("upstream-venv/bin/python");
-        crate::support::require(
-            dir.join("utils/push_to_postgres.py"),
-            "set VALKEY_PERF_UPSTREAM to a checkout of valkey-perf-benchmark",
-        )?;
+        // The scripts are outside the repository and nothing can install them (they are not
+        // on a package registry): without a checkout these tests skip, also under CI, and say
+        // so. The Python environment is installed by the test command, so it must be there.
+        if !dir.join("utils/push_to_postgres.py").is_file() {
+            eprintln!(
+                "skipping: no valkey-perf-benchmark checkout at `{}`; set VALKEY_PERF_UPSTREAM",
+                dir.display()
+            );
+            return None;
+        }
         crate::support::require(&python, "run scripts/install-deps.sh")?;
         Some(Upstream { dir, python })
     }
