@@ -75,6 +75,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                     read_from_replicas: Default::default(),
                                     sampling: false,
                                     profiling: None,
+                                    capacity: None,
                                 });
                             }
                         }
@@ -115,6 +116,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                                 },
                                                 sampling: obj.sampling,
                                                 profiling: obj.profiling,
+                                                capacity: obj.capacity.clone(),
                                             });
                                         }
                                     }

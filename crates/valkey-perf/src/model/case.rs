@@ -272,6 +272,10 @@ pub struct Case {
     /// attached to the servers, drawn as a flamegraph.
     #[serde(default)]
     pub profiling: Option<Profiling>,
+    /// `benchmark_mode: "capacity"`: a ladder of fixed open-loop rates under a latency SLO,
+    /// each step `duration` seconds after `warmup`, all on one server start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<super::capacity::CapacitySpec>,
 }
 
 /// How a profiled run samples the servers (`profiling_sets`: `mode` `cpu`, `sampling_freq`,
@@ -310,6 +314,10 @@ impl Case {
             );
         }
         let mode = match self.mode {
+            _ if self.capacity.is_some() => match self.mode {
+                BenchmarkMode::Duration(s) => format!("capacity step={s}s"),
+                BenchmarkMode::Requests(n) => format!("capacity n={n}"),
+            },
             BenchmarkMode::Requests(n) => format!("n={n}"),
             BenchmarkMode::Duration(s) => format!("t={s}s"),
         };
@@ -381,6 +389,7 @@ impl Case {
             read_from_replicas: Default::default(),
             sampling: false,
             profiling: None,
+            capacity: None,
         }
     }
 }

@@ -314,6 +314,7 @@ fn run_args(args: &BisectArgs, max_rounds: u32) -> RunArgs {
             runs: max_rounds,
             instructions: args.metric == MetricChoice::Instructions,
             sample: false,
+            capacity: false,
         },
         engine: args.engine.clone(),
         output: OutputArgs {

@@ -380,6 +380,23 @@ fn take_record(
         );
         return Ok(Taken::Untimed);
     }
+    if let Some(c) = record.parts.capacity.as_ref() {
+        tracing::info!(
+            "  capacity under {}: {} rps{} (knee {} rps, {} steps, ended: {})",
+            c.capacity_slo,
+            c.capacity_max_rps
+                .map_or("none".into(), |m| format!("{m:.0}")),
+            if c.capacity_end.lower_bound() {
+                " or more"
+            } else {
+                ""
+            },
+            c.capacity_knee_rps
+                .map_or("?".into(), |k| format!("{k:.0}")),
+            c.capacity_steps.len(),
+            c.capacity_end.as_str()
+        );
+    }
     tracing::info!(
         "  {}rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
         test_id(record)

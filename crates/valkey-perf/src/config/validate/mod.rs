@@ -6,6 +6,7 @@
 //! the benchmark modes allow, [`host`] the facts about this machine, [`shape`] the keys of
 //! the scenario shape.
 
+mod capacity;
 mod host;
 mod keys;
 mod modes;
@@ -45,6 +46,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "per_second_sampling",
     "profiling_sets",
     "custom-server-config-file",
+    "slo",
+    "capacity_rates",
 ];
 
 /// One validated config object.
@@ -91,6 +94,8 @@ pub struct ConfigObject {
     pub memory: bool,
     /// Where cluster reads go; checked to come with a cluster that has replicas.
     pub read_from_replicas: ReadFromReplicas,
+    /// `benchmark_mode: "capacity"`: a ladder of fixed rates under the `slo`.
+    pub capacity: Option<crate::model::capacity::CapacitySpec>,
 }
 
 fn check_object(
@@ -145,6 +150,7 @@ fn check_object(
     let key_distribution = keys::key_distribution(&mut c);
     let read_from_replicas = keys::read_from_replicas(&mut c, &cluster_mode, cluster_replicas);
     let instructions = modes::instructions(&mut c, duration, warmup);
+    let capacity = capacity::capacity(&mut c, scenario_shape);
     let sampling = modes::sampling(&mut c, instructions);
     let profiling = modes::profiling(&mut c, memory || instructions);
     modes::sampling_without_load(&mut c, sampling, memory);
@@ -195,6 +201,7 @@ fn check_object(
         read_from_replicas,
         sampling,
         profiling,
+        capacity,
     };
     // Checks across keys, on the object as read.
     host::cpu_allocation(&mut c, &object, facts, warnings);
