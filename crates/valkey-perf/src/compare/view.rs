@@ -121,8 +121,14 @@ impl RecordView {
     }
 
     /// Whether the record says its run failed (a scenario with `status: failed`).
+    /// A capacity ladder in which no step met the SLO has no maximum to judge either.
     pub fn failed(&self) -> bool {
         self.status == Some(RunStatus::Failed)
+            || (self.benchmark_mode == Some(RecordMode::Capacity)
+                && self
+                    .capacity
+                    .as_ref()
+                    .is_none_or(|c| c.capacity_max_rps.is_none()))
     }
 
     /// Whether the record is of memory mode, which times no load.
