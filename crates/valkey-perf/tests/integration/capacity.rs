@@ -271,6 +271,7 @@ fn capacity_config_errors_name_the_key_and_the_fix() {
     let err = stderr_of(&config_validate(&path).assert().code(2));
     assert!(err.contains("only capacity mode uses this key"), "{err}");
     // Capacity needs the native engine: refused before anything starts.
+    let ok = scratch.config(&json!([base()]));
     let out = scratch
         .native_run(&ok)
         .args(["--engine", "valkey-benchmark", "--valkey-benchmark-path"])
