@@ -41,13 +41,13 @@ pub const KNOWN_KEYS: &[&str] = &[
     "config_sets",
     "seed",
     "benchmark_mode",
+    "slo",
+    "capacity_rates",
     "key_distribution",
     "read_from_replicas",
     "per_second_sampling",
     "profiling_sets",
     "custom-server-config-file",
-    "slo",
-    "capacity_rates",
 ];
 
 /// One validated config object.
