@@ -40,7 +40,7 @@ pub fn steps_table(out: &mut String, name: &str, f: &CapacityFigures) {
         "{name}: highest rate meeting the SLO ({}) **{}**{} rps, knee {} rps, closed-loop maximum {} rps, ended: {}\n",
         f.capacity_slo,
         num(f.capacity_max_rps),
-        if f.capacity_end.lower_bound() {
+        if f.capacity_end.lower_bound() && f.capacity_max_rps.is_some() {
             " or more"
         } else {
             ""

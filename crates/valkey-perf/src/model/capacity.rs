@@ -185,7 +185,8 @@ impl LadderEnd {
 pub struct CapacityFigures {
     /// The highest asked rate that was reached and met the SLO (`null`: not even the first).
     pub capacity_max_rps: Option<f64>,
-    /// The last rate before the p99 rose above [`KNEE_FACTOR`] times the first step's.
+    /// The last rate before the p99 rose above [`KNEE_FACTOR`] times the first step's (`null`
+    /// with fewer than two steps that reached their rate).
     pub capacity_knee_rps: Option<f64>,
     /// The closed-loop maximum measured first (automatic ladders).
     pub capacity_closed_loop_rps: Option<f64>,
@@ -237,14 +238,18 @@ pub fn summarize(spec: &CapacitySpec, steps: Vec<CapacityStep>, end: LadderEnd) 
         .iter()
         .filter(|s| matches!(s.outcome, Some(StepOutcome::Met | StepOutcome::SloBreached)))
         .collect();
-    let knee = reached.first().and_then(|base| {
-        let limit = KNEE_FACTOR * base.p99_latency_ms.max(0.001);
-        reached
-            .iter()
-            .take_while(|s| s.p99_latency_ms <= limit)
-            .last()
-            .and_then(|s| s.target_rps)
-    });
+    // A knee needs a step to compare with the first.
+    let knee = reached
+        .first()
+        .filter(|_| reached.len() >= 2)
+        .and_then(|base| {
+            let limit = KNEE_FACTOR * base.p99_latency_ms.max(0.001);
+            reached
+                .iter()
+                .take_while(|s| s.p99_latency_ms <= limit)
+                .last()
+                .and_then(|s| s.target_rps)
+        });
     CapacityFigures {
         capacity_max_rps: max,
         capacity_knee_rps: knee,
@@ -355,6 +360,7 @@ mod tests {
         st.outcome = Some(judge_step(&s, &st).0);
         let f = summarize(&s, vec![st], LadderEnd::SloBreached);
         assert_eq!(f.capacity_max_rps, None);
+        assert_eq!(f.capacity_knee_rps, None, "one step has no knee");
         assert!(LadderEnd::ClientBound.lower_bound() && !LadderEnd::SloBreached.lower_bound());
     }
 }

@@ -386,7 +386,7 @@ fn take_record(
             c.capacity_slo,
             c.capacity_max_rps
                 .map_or("none".into(), |m| format!("{m:.0}")),
-            if c.capacity_end.lower_bound() {
+            if c.capacity_end.lower_bound() && c.capacity_max_rps.is_some() {
                 " or more"
             } else {
                 ""
