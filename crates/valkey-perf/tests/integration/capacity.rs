@@ -93,14 +93,15 @@ fn capacity_ladder_follows_asked_rates_and_finds_the_closed_loop_maximum() {
 fn a_planted_per_command_cost_lowers_the_sustainable_maximum_and_compare_says_so() {
     let Some(bins) = Bins::get() else { return };
     let scratch = Scratch::new();
-    // The same server writing every command to an append-only file (not synced: the cost is
-    // CPU, not the disk's latency, which varied tenfold between runs here) and logging every
-    // command to the slow log.
+    // The same server syncing every write to an append-only file and logging every command
+    // to the slow log. Measured here (10 clients, pipeline 1): the sustainable SET maximum fell
+    // by 90 % and more. An unsynced file and the slow log alone cost too little to show while
+    // the client, not the server, is the limit (a debug-built client on two shared cores).
     let slow = scratch.path().join("slow-valkey-server");
     std::fs::write(
         &slow,
         format!(
-            "#!/bin/sh\nexec '{}' \"$@\" --appendonly yes --appendfsync no --slowlog-log-slower-than 0\n",
+            "#!/bin/sh\nexec '{}' \"$@\" --appendonly yes --appendfsync always --slowlog-log-slower-than 0\n",
             bins.new.display()
         ),
     )
@@ -118,7 +119,7 @@ fn a_planted_per_command_cost_lowers_the_sustainable_maximum_and_compare_says_so
         .arg(&bins.new)
         .arg("--server-bin")
         .arg(&slow)
-        .args(["--runs", "3", "--log-level", "warn"])
+        .args(["--runs", "4", "--log-level", "warn"])
         .timeout(Duration::from_secs(240))
         .assert()
         .success();
@@ -131,10 +132,10 @@ fn a_planted_per_command_cost_lowers_the_sustainable_maximum_and_compare_says_so
             .collect()
     };
     let (plain, slowed) = (max_of(false), max_of(true));
-    assert_eq!(plain.len(), 3, "{records:#?}");
+    assert_eq!(plain.len(), 4, "{records:#?}");
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     assert!(
-        slowed.len() < 3 || mean(&slowed) < 0.8 * mean(&plain),
+        slowed.len() < 4 || mean(&slowed) < 0.8 * mean(&plain),
         "plain {plain:?}, slowed {slowed:?}"
     );
     // The comparison `run` wrote, and `compare` on the same files, judge the maximum.
