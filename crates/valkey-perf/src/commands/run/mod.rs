@@ -7,6 +7,7 @@
 //! demand for another command (`bisect`).
 
 mod args;
+mod capacity;
 mod driven;
 mod lifecycle;
 mod once;
@@ -453,7 +454,7 @@ fn units(cases: &[crate::model::Case]) -> Vec<std::ops::Range<usize>> {
 /// With a baseline, compares every other target against it and writes
 /// `results/<baseline>_vs_<target>/report.md`.
 fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
-    capacity_charts(plan, records)?;
+    capacity::charts(plan, records)?;
     let Some(bi) = plan.targets.iter().position(|t| t.is_baseline) else {
         return Ok(());
     };
@@ -486,67 +487,6 @@ fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
             dir.join("report.md").display()
         );
         crate::util::outln(format_args!("{}", dir.join("report.md").display()));
-    }
-    Ok(())
-}
-
-/// Capacity mode: each target's latency-against-throughput chart per case, every ladder of
-/// this invocation on it, in `results/<target>/capacity/<case>.png|svg` (with a baseline, the
-/// report draws both targets on one chart as well).
-fn capacity_charts(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
-    for (t, rs) in plan.targets.iter().zip(records) {
-        let mut cases: Vec<(String, Vec<&crate::model::capacity::CapacityFigures>)> = Vec::new();
-        for r in rs {
-            let Some(f) = r.parts.capacity.as_ref() else {
-                continue;
-            };
-            let label = format!(
-                "{} d={} P={} c={}{}{}",
-                r.command,
-                r.data_size,
-                r.pipeline,
-                r.clients,
-                if r.cluster_mode { " cluster" } else { "" },
-                if r.tls { " tls" } else { "" }
-            );
-            match cases.iter_mut().find(|(l, _)| *l == label) {
-                Some((_, fs)) => fs.push(f),
-                None => cases.push((label, vec![f])),
-            }
-        }
-        for (i, (label, figures)) in cases.iter().enumerate() {
-            let ladders: Vec<(String, bool, &crate::model::capacity::CapacityFigures)> = figures
-                .iter()
-                .enumerate()
-                .map(|(run, f)| {
-                    let name = t
-                        .dir
-                        .file_name()
-                        .map_or_else(|| t.label.clone(), |n| n.to_string_lossy().into_owned());
-                    (format!("{name} run {}", run + 1), false, *f)
-                })
-                .collect();
-            let base = t
-                .dir
-                .join("capacity")
-                .join(crate::compare::capacity_chart_name(i, label));
-            let files = crate::compare::capacity::draw_chart(
-                &base,
-                &format!("{label}: latency against throughput"),
-                &ladders,
-            )
-            .with_context(|| format!("drawing the capacity chart `{}`", base.display()))?;
-            for f in files
-                .iter()
-                .filter(|f| f.extension().is_some_and(|e| e == "svg"))
-            {
-                tracing::info!(
-                    "capacity chart of {label} on {}: `{}`",
-                    t.label,
-                    f.display()
-                );
-            }
-        }
     }
     Ok(())
 }
