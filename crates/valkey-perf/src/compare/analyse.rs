@@ -68,6 +68,9 @@ pub(super) fn analyse(
             metrics: mcs,
             functions: Vec::new(),
             server: shown_figures(baseline, &g.baseline, new, &g.new),
+            capacity: ladders(baseline, &g.baseline, true)
+                .chain(ladders(new, &g.new, false))
+                .collect(),
         };
         match (g.baseline.is_empty(), g.new.is_empty()) {
             (false, false) => {
@@ -92,6 +95,22 @@ pub(super) fn analyse(
         }
     }
     out
+}
+
+/// The capacity ladders of one side's runs of a case.
+fn ladders<'a>(
+    records: &'a [RecordView],
+    indexes: &'a [usize],
+    baseline: bool,
+) -> impl Iterator<Item = super::capacity::Ladder> + 'a {
+    indexes.iter().filter_map(move |&i| {
+        let r = &records[i];
+        Some(super::capacity::Ladder {
+            baseline,
+            run_index: r.run_index,
+            figures: r.capacity.clone()?,
+        })
+    })
 }
 
 /// Where the runs of one case come from, which decides the analysis.
@@ -145,6 +164,9 @@ struct CaseRuns<'a> {
     timing_meaningless: bool,
     /// Memory mode times nothing: its records have no rps or latencies to show.
     untimed: bool,
+    /// Capacity mode: `rps` is the highest rate that met the SLO, the only figure judged;
+    /// the latencies are those of that step, near the SLO by construction.
+    capacity: bool,
 }
 
 impl<'a> CaseRuns<'a> {
@@ -163,12 +185,14 @@ impl<'a> CaseRuns<'a> {
             origin: Origin::of(baseline, &g.baseline, new, &g.new),
             timing_meaningless: records().any(|r| !r.latency_meaningful),
             untimed: records().all(RecordView::untimed),
+            capacity: records()
+                .any(|r| r.benchmark_mode == Some(crate::model::RecordMode::Capacity)),
         }
     }
 
     /// A timing metric of a case timed against a server under callgrind: shown only.
     fn shown_only(&self, metric: Metric) -> bool {
-        self.timing_meaningless && metric.is_timing()
+        (self.timing_meaningless && metric.is_timing()) || (self.capacity && metric != Metric::Rps)
     }
 }
 

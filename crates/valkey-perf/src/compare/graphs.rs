@@ -18,25 +18,25 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
-const FONT_NAME: &str = "sans-serif";
+pub(super) const FONT_NAME: &str = "sans-serif";
 
-const BASELINE_COLOR: RGBColor = RGBColor(66, 110, 180);
-const NEW_COLOR: RGBColor = RGBColor(230, 120, 40);
+pub(super) const BASELINE_COLOR: RGBColor = RGBColor(66, 110, 180);
+pub(super) const NEW_COLOR: RGBColor = RGBColor(230, 120, 40);
 
 /// Registers the embedded font once; plotters' `sans-serif` then resolves to it.
-fn ensure_font() -> anyhow::Result<()> {
+pub(super) fn ensure_font() -> anyhow::Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FONT_NAME, FontStyle::Normal, FONT).is_ok());
     anyhow::ensure!(ok, "the embedded DejaVu Sans font could not be loaded");
     Ok(())
 }
 
-fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(super) fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing failed: {e:?}")
 }
 
 /// A file-name-safe version of a label.
-fn slug(s: &str) -> String {
+pub(super) fn slug(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
         if c.is_ascii_alphanumeric() {
@@ -98,7 +98,7 @@ pub fn write_graphs(cmp: &Comparison, dir: &Path) -> anyhow::Result<Vec<PathBuf>
 }
 
 /// A chart that can be drawn on any plotters backend (PNG and SVG alike).
-trait Chart {
+pub(super) trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> anyhow::Result<()>;
 }
 
@@ -125,7 +125,11 @@ impl Chart for CaseChart<'_> {
 }
 
 /// Draws the same chart as `<base>.png` and `<base>.svg`.
-fn draw_both(base: &Path, size: (u32, u32), chart: &impl Chart) -> anyhow::Result<Vec<PathBuf>> {
+pub(super) fn draw_both(
+    base: &Path,
+    size: (u32, u32),
+    chart: &impl Chart,
+) -> anyhow::Result<Vec<PathBuf>> {
     let png = base.with_extension("png");
     let svg = base.with_extension("svg");
     {

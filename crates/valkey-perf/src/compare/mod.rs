@@ -9,6 +9,7 @@
 
 pub mod across;
 mod analyse;
+pub mod capacity;
 mod correct;
 pub mod effects;
 pub mod functions;
@@ -36,6 +37,44 @@ pub use stats::{Difference, Summary};
 pub use verdict::{compare_files, compare_records, compare_views};
 pub use view::RecordView;
 
+/// The latency-against-throughput chart of every capacity case, both targets' ladders on
+/// it: `capacity-<NN>-<label>.png|svg`, the names [`report::render_markdown`] links.
+pub fn capacity_charts(cmp: &Comparison, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for (i, case) in cmp.cases.iter().enumerate() {
+        if case.capacity.is_empty() {
+            continue;
+        }
+        let ladders: Vec<(String, bool, &crate::model::capacity::CapacityFigures)> = case
+            .capacity
+            .iter()
+            .map(|l| {
+                let side = if l.baseline { &cmp.baseline } else { &cmp.new };
+                (
+                    format!(
+                        "{} run {}",
+                        report::short_side_name(side),
+                        l.run_index.map_or(0, |r| r + 1)
+                    ),
+                    l.baseline,
+                    &l.figures,
+                )
+            })
+            .collect();
+        files.extend(capacity::draw_chart(
+            &dir.join(capacity_chart_name(i, &case.label)),
+            &format!("{}: latency against throughput", case.label),
+            &ladders,
+        )?);
+    }
+    Ok(files)
+}
+
+/// The file name (without extension) of case `i`'s capacity chart.
+pub fn capacity_chart_name(i: usize, label: &str) -> String {
+    format!("capacity-{:02}-{}", i + 1, graphs::slug(label))
+}
+
 /// Writes `report.md` into `dir` (atomically) and, with `graphs`, the graphs into
 /// `dir/graphs`; returns every file written. This is what `run` calls at the end of a run
 /// with a baseline (docs/design.md §6.1: `results/<sha>/report.md`).
@@ -51,5 +90,7 @@ pub fn write_report(cmp: &Comparison, dir: &Path, graphs: bool) -> anyhow::Resul
     if graphs {
         files.extend(write_graphs(cmp, &dir.join("graphs"))?);
     }
+    // Capacity charts are part of the report, drawn whether or not other graphs are.
+    files.extend(capacity_charts(cmp, &dir.join("graphs"))?);
     Ok(files)
 }

@@ -271,6 +271,8 @@ pub struct CaseComparison {
     /// Server figures shown but not judged (memory after the run, time per call), where the
     /// records have them.
     pub server: Vec<ShownFigure>,
+    /// Capacity mode: every ladder of the case, baseline's first.
+    pub capacity: Vec<super::capacity::Ladder>,
 }
 
 /// Record fields shown per case next to the judged metrics, with their labels: what the

@@ -149,6 +149,19 @@ fn side_name(side: &SideInfo) -> String {
         .unwrap_or_else(|| file_name(&side.source))
 }
 
+/// A side's short name (its ref, commit or file), as charts label its ladders.
+pub(super) fn short_side_name(side: &SideInfo) -> String {
+    let name = side_name(side);
+    // A server binary's path: its directory names the build (`valkey-9.1.2`).
+    match std::path::Path::new(&name)
+        .parent()
+        .and_then(|p| p.file_name())
+    {
+        Some(dir) if name.contains('/') => dir.to_string_lossy().into_owned(),
+        _ => name,
+    }
+}
+
 fn side_line(role: &str, side: &SideInfo) -> String {
     let commits: Vec<String> = side
         .commits
@@ -535,6 +548,7 @@ fn cases_section(out: &mut String, cmp: &Comparison, holm: bool) {
         server_table(out, case);
         out.push_str("\n</details>\n\n");
     }
+    capacity_section(out, cmp);
     for (what, list) in [
         ("baseline", &cmp.only_in_baseline),
         ("new", &cmp.only_in_new),
@@ -547,6 +561,39 @@ fn cases_section(out: &mut String, cmp: &Comparison, holm: bool) {
             );
             case_table(out, case, holm);
             out.push_str("\n</details>\n\n");
+        }
+    }
+}
+
+/// Capacity cases: the chart (drawn next to the report by `write_report`) and every
+/// ladder's steps.
+fn capacity_section(out: &mut String, cmp: &Comparison) {
+    if cmp.cases.iter().all(|c| c.capacity.is_empty()) {
+        return;
+    }
+    out.push_str("## Capacity: latency against throughput\n\n");
+    out.push_str(
+        "Each ladder steps through fixed open-loop rates; latencies count from each request's intended send time. `rps` above is the highest rate that met the SLO, judged like any rps.\n\n",
+    );
+    for (i, case) in cmp.cases.iter().enumerate() {
+        if case.capacity.is_empty() {
+            continue;
+        }
+        let name = super::capacity_chart_name(i, &case.label);
+        let _ = writeln!(
+            out,
+            "### {}\n\n![{} latency against throughput](graphs/{name}.svg)\n",
+            case.label, case.label
+        );
+        for l in &case.capacity {
+            let side = if l.baseline { &cmp.baseline } else { &cmp.new };
+            let who = format!(
+                "{} ({}, run {})",
+                short_side_name(side),
+                if l.baseline { "baseline" } else { "new" },
+                l.run_index.map_or(0, |r| r + 1)
+            );
+            super::capacity::steps_table(out, &who, &l.figures);
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct RecordView {
     pub timeseries_file: Option<String>,
     /// What the run's numbers should be read with (unreadable entries are skipped).
     pub warnings: Vec<Warning>,
+    /// Capacity mode: the ladder's steps and summary.
+    pub capacity: Option<crate::model::capacity::CapacityFigures>,
 }
 
 impl RecordView {
@@ -72,6 +74,7 @@ impl RecordView {
                 .and_then(Value::as_u64),
             timeseries_file: text("timeseries_file"),
             warnings,
+            capacity: capacity_of(&fields),
             fields,
         }
     }
@@ -96,6 +99,7 @@ impl RecordView {
             requests_completed: parts.requests_completed().or(record.requests),
             timeseries_file: parts.timeseries.as_ref().map(|t| t.timeseries_file.clone()),
             warnings: record.warnings.clone(),
+            capacity: parts.capacity.clone(),
             fields,
         }
     }
@@ -123,8 +127,14 @@ impl RecordView {
     }
 
     /// Whether the record says its run failed (a scenario with `status: failed`).
+    /// A capacity ladder in which no step met the SLO has no maximum to judge either.
     pub fn failed(&self) -> bool {
         self.status == Some(RunStatus::Failed)
+            || (self.benchmark_mode == Some(RecordMode::Capacity)
+                && self
+                    .capacity
+                    .as_ref()
+                    .is_none_or(|c| c.capacity_max_rps.is_none()))
     }
 
     /// Whether the record is of memory mode, which times no load.
@@ -140,6 +150,19 @@ impl RecordView {
             .or_insert_with(|| Value::String("valkey-benchmark".into()));
         self
     }
+}
+
+/// A record's capacity figures (the `capacity_*` fields), when it has readable ones.
+fn capacity_of(fields: &RecordMap) -> Option<crate::model::capacity::CapacityFigures> {
+    let part: Map<String, Value> = fields
+        .iter()
+        .filter(|(k, _)| k.starts_with("capacity_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if part.is_empty() {
+        return None;
+    }
+    serde_json::from_value(Value::Object(part)).ok()
 }
 
 /// What names each side of a comparison: its commits, refs, repository and server versions.

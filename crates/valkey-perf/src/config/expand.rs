@@ -76,6 +76,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                     sampling: false,
                                     profiling: None,
                                     duet: false,
+                                    capacity: None,
                                 });
                             }
                         }
@@ -117,6 +118,7 @@ pub fn expand(objects: &[ConfigObject]) -> Vec<Case> {
                                                 sampling: obj.sampling,
                                                 profiling: obj.profiling,
                                                 duet: obj.duet,
+                                                capacity: obj.capacity.clone(),
                                             });
                                         }
                                     }

@@ -10,6 +10,7 @@
 //! records or write `metrics.json`. May import `model`, `server` (for the control connection,
 //! the replicas wait and the instruments) and `process`.
 
+pub mod capacity;
 pub mod duet;
 pub mod memory;
 pub mod native;
@@ -166,14 +167,34 @@ impl Engine {
         }
         let deadline = left(deadline, run_end)?;
         let started_at = now_utc_ms();
-        let mut measurement = match self {
-            Engine::External(bench) => {
+        let mut measurement = match (self, case.capacity.as_ref()) {
+            (Engine::Native, Some(spec)) => capacity::measure(
+                &capacity::Ladder {
+                    case,
+                    spec,
+                    load,
+                    step_deadline: step_deadline(case),
+                    run_end,
+                    histogram_dir,
+                    stem: format!(
+                        "{}-{}-run{run_index}",
+                        started_at.replace([':', '.'], ""),
+                        case.command
+                    ),
+                },
+                instruments,
+                abort,
+            )?,
+            (Engine::External(_), Some(_)) => {
+                anyhow::bail!("capacity mode runs fixed rates with the native engine only")
+            }
+            (Engine::External(bench), None) => {
                 if bench.needs_separate_warmup(case) {
                     bench.warmup(case, load, abort)?;
                 }
                 in_window(instruments, || bench.measure(case, load, deadline, abort))?
             }
-            Engine::Native => in_window(instruments, || {
+            (Engine::Native, None) => in_window(instruments, || {
                 let file = histogram_dir.join(format!(
                     "{}-{}-run{run_index}.json",
                     started_at.replace([':', '.'], ""),
@@ -328,6 +349,17 @@ impl Engine {
             })
             .collect())
     }
+}
+
+/// Longest one capacity step may take: its warm-up and window, and the drain after it.
+fn step_deadline(case: &Case) -> Duration {
+    Duration::from_secs(
+        30 + case.warmup_secs
+            + match case.mode {
+                BenchmarkMode::Duration(s) => s,
+                BenchmarkMode::Requests(n) => n / 2000,
+            },
+    )
 }
 
 /// What is left of `deadline` before the run's end (`--run-timeout`); an error once nothing

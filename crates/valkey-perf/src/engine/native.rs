@@ -296,6 +296,44 @@ fn measured_spec(case: &Case, target: &Address, seed: u64) -> Result<LoadSpec> {
     Ok(spec)
 }
 
+/// One step of a capacity ladder: `rate` requests per second spread over the case's clients
+/// (latency counted from each request's intended send time), or closed loop for `None`, for
+/// the case's `duration` after its warm-up. At a fixed rate, requests the client could not
+/// send in time are counted (`unsent`), not a failure: the ladder judges them.
+pub fn capacity_step(
+    case: &Case,
+    target: &Address,
+    rate: Option<f64>,
+    deadline: Duration,
+    histogram_file: &Path,
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<(loadgen::RunReport, Measurement)> {
+    let command = case
+        .builtin()
+        .context("capacity mode measures built-in commands")?;
+    let seed = case.seed.unwrap_or_else(rand_seed);
+    let order = match case.key_distribution {
+        KeyDistribution::Uniform => KeyOrder::Random { seed },
+        KeyDistribution::Sequential => KeyOrder::Sequential,
+        KeyDistribution::Zipf(exponent) => KeyOrder::Zipf { seed, exponent },
+    };
+    let mut spec = base_spec(case, target, CommandSpec::Builtin(command), order);
+    spec.stop = match case.mode {
+        BenchmarkMode::Requests(n) => Stop::Requests(n),
+        BenchmarkMode::Duration(s) => Stop::Duration(Duration::from_secs(s)),
+    };
+    spec.warmup = Duration::from_secs(case.warmup_secs);
+    spec.seeded = command.seeded_by().is_some() && (!target.cluster || can_seed_cluster(command));
+    if let Some(rps) = rate {
+        spec.pacing = loadgen::Pacing::FixedRate { rps };
+        // Lost and late requests are what a step past the server's capacity looks like.
+        spec.max_error_share = 1.0;
+    }
+    let report = run_watched(&spec, deadline, abort)?;
+    let measurement = measurement_of(&report, case, histogram_file, None)?;
+    Ok((report, measurement))
+}
+
 /// A run's report as a [`Measurement`]; the full histogram and per-second series go to
 /// `histogram_file`, which the record names.
 fn measurement_of(

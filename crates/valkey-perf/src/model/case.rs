@@ -276,6 +276,10 @@ pub struct Case {
     /// load, pinning crossed and swapped every round; their records are paired round by round.
     #[serde(default)]
     pub duet: bool,
+    /// `benchmark_mode: "capacity"`: a ladder of fixed open-loop rates under a latency SLO,
+    /// each step `duration` seconds after `warmup`, all on one server start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<super::capacity::CapacitySpec>,
 }
 
 /// How a profiled run samples the servers (`profiling_sets`: `mode` `cpu`, `sampling_freq`,
@@ -314,6 +318,10 @@ impl Case {
             );
         }
         let mode = match self.mode {
+            _ if self.capacity.is_some() => match self.mode {
+                BenchmarkMode::Duration(s) => format!("capacity step={s}s"),
+                BenchmarkMode::Requests(n) => format!("capacity n={n}"),
+            },
             BenchmarkMode::Requests(n) => format!("n={n}"),
             BenchmarkMode::Duration(s) => format!("t={s}s"),
         };
@@ -386,6 +394,7 @@ impl Case {
             sampling: false,
             profiling: None,
             duet: false,
+            capacity: None,
         }
     }
 }

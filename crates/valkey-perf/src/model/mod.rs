@@ -1,6 +1,7 @@
 //! The data model every layer shares: cases (what to measure), records (what was measured)
 //! and the metrics a load generator reports. Depends on nothing else in the crate.
 
+pub mod capacity;
 pub mod case;
 pub mod fields;
 pub mod parts;

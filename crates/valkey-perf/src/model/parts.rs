@@ -39,6 +39,8 @@ pub enum RecordMode {
     Requests,
     Duration,
     Memory,
+    /// A ladder of fixed rates: `rps` is the highest rate that met the SLO.
+    Capacity,
 }
 
 impl RecordMode {
@@ -48,6 +50,7 @@ impl RecordMode {
             RecordMode::Requests => "requests",
             RecordMode::Duration => "duration",
             RecordMode::Memory => "memory",
+            RecordMode::Capacity => "capacity",
         }
     }
 }
@@ -227,6 +230,8 @@ pub struct RecordParts {
     pub read_from_replicas: Option<String>,
     #[serde(flatten)]
     pub scenario: Option<ScenarioFields>,
+    #[serde(flatten)]
+    pub capacity: Option<super::capacity::CapacityFigures>,
     /// Fields this version does not know (records read from other or newer files).
     #[serde(flatten)]
     pub unknown: Map<String, Value>,

@@ -175,6 +175,18 @@ impl Instruments {
         Ok(())
     }
 
+    /// A reading of the usage probe inside the window, for a part of it (a capacity step):
+    /// `None` when usage is not watched or its connections did not open.
+    pub fn sample_usage(&mut self) -> Option<Result<crate::server::usage::Sample>> {
+        if self.spec.usage != UsageWatch::Window {
+            return None;
+        }
+        match self.probe.as_mut() {
+            Some(Ok(p)) => Some(p.sample()),
+            _ => None,
+        }
+    }
+
     /// What the instruments saw, with a warning for each part that is missing.
     pub fn report(self) -> InstrumentReport {
         let mut warnings = Vec::new();

@@ -3,6 +3,7 @@
 
 mod bisect;
 mod build;
+mod capacity;
 mod compare;
 mod config;
 mod dashboard;

@@ -318,6 +318,7 @@ fn run_args(args: &BisectArgs, max_rounds: u32) -> RunArgs {
             precision: None,
             max_time: None,
             duet: false,
+            capacity: false,
         },
         engine: args.engine.clone(),
         output: OutputArgs {

@@ -158,6 +158,12 @@ pub struct CaseArgs {
     /// callgrind (as `benchmark_mode: "instructions"` in the config does for its cases).
     #[arg(long, display_order = 31)]
     pub instructions: bool,
+    /// Measure capacity instead: per case a ladder of fixed open-loop rates (the closed-loop
+    /// maximum first, then shares of it) until the latency SLO breaks (as
+    /// `benchmark_mode: "capacity"` does; the config's `slo`, else p99 ≤ 1 ms). Needs
+    /// `duration` (each step's length) and the native engine.
+    #[arg(long, display_order = 33)]
+    pub capacity: bool,
     /// Sample the servers once a second during every measured window (ops/s, clients,
     /// memory, hits and misses, the measured command's latency histogram, per-thread CPU) into
     /// `results/<target>/timeseries/` (as `per_second_sampling: true` does per config object).

@@ -21,13 +21,20 @@ use std::time::{Duration, Instant};
 
 /// Deadline for one measured load run.
 pub(super) fn run_deadline(plan: &Plan, case: &Case) -> Duration {
+    // A capacity ladder is several windows, each with its warm-up.
+    let windows = case
+        .capacity
+        .as_ref()
+        .map_or(1, crate::engine::capacity::max_steps);
     plan.deadline.unwrap_or_else(|| {
         Duration::from_secs(
-            60 + case.warmup_secs
-                + match case.mode {
-                    BenchmarkMode::Duration(s) => s,
-                    BenchmarkMode::Requests(n) => n / 2000,
-                },
+            60 + windows
+                * (case.warmup_secs
+                    + match case.mode {
+                        BenchmarkMode::Duration(s) => s,
+                        BenchmarkMode::Requests(n) => n / 2000,
+                    }
+                    + 5),
         )
     })
 }

@@ -7,6 +7,7 @@
 //! demand for another command (`bisect`).
 
 mod args;
+mod capacity;
 mod driven;
 mod duet;
 mod lifecycle;
@@ -434,6 +435,23 @@ fn take_record(
         );
         return Ok(Taken::Untimed);
     }
+    if let Some(c) = record.parts.capacity.as_ref() {
+        tracing::info!(
+            "  capacity under {}: {} rps{} (knee {} rps, {} steps, ended: {})",
+            c.capacity_slo,
+            c.capacity_max_rps
+                .map_or("none".into(), |m| format!("{m:.0}")),
+            if c.capacity_end.lower_bound() && c.capacity_max_rps.is_some() {
+                " or more"
+            } else {
+                ""
+            },
+            c.capacity_knee_rps
+                .map_or("?".into(), |k| format!("{k:.0}")),
+            c.capacity_steps.len(),
+            c.capacity_end.as_str()
+        );
+    }
     tracing::info!(
         "  {}rps={:.0} avg={:.3}ms p50={:.3}ms p99={:.3}ms",
         test_id(record)
@@ -490,6 +508,7 @@ fn units(cases: &[crate::model::Case]) -> Vec<std::ops::Range<usize>> {
 /// With a baseline, compares every other target against it and writes
 /// `results/<baseline>_vs_<target>/report.md`.
 fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> {
+    capacity::charts(plan, records)?;
     let Some(bi) = plan.targets.iter().position(|t| t.is_baseline) else {
         return Ok(());
     };

@@ -93,6 +93,7 @@ pub(super) fn build_record(
         duration,
         benchmark_mode: match case.mode {
             _ if case.memory => RecordMode::Memory,
+            _ if case.capacity.is_some() => RecordMode::Capacity,
             BenchmarkMode::Requests(_) => RecordMode::Requests,
             BenchmarkMode::Duration(_) => RecordMode::Duration,
         },

@@ -6,6 +6,7 @@
 //! the benchmark modes allow, [`host`] the facts about this machine, [`shape`] the keys of
 //! the scenario shape.
 
+mod capacity;
 mod host;
 mod keys;
 mod modes;
@@ -40,6 +41,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "config_sets",
     "seed",
     "benchmark_mode",
+    "slo",
+    "capacity_rates",
     "key_distribution",
     "read_from_replicas",
     "per_second_sampling",
@@ -95,6 +98,8 @@ pub struct ConfigObject {
     /// `duet: true`: the targets run at once (checked against the modes here, against the
     /// targets and the engine when `run` lowers its plan).
     pub duet: bool,
+    /// `benchmark_mode: "capacity"`: a ladder of fixed rates under the `slo`.
+    pub capacity: Option<crate::model::capacity::CapacitySpec>,
 }
 
 fn check_object(
@@ -149,6 +154,7 @@ fn check_object(
     let key_distribution = keys::key_distribution(&mut c);
     let read_from_replicas = keys::read_from_replicas(&mut c, &cluster_mode, cluster_replicas);
     let instructions = modes::instructions(&mut c, duration, warmup);
+    let capacity = capacity::capacity(&mut c, scenario_shape);
     let sampling = modes::sampling(&mut c, instructions);
     let profiling = modes::profiling(&mut c, memory || instructions);
     modes::sampling_without_load(&mut c, sampling, memory);
@@ -201,6 +207,7 @@ fn check_object(
         sampling,
         profiling,
         duet,
+        capacity,
     };
     // Checks across keys, on the object as read.
     host::cpu_allocation(&mut c, &object, facts, warnings);

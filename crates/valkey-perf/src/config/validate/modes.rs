@@ -40,12 +40,16 @@ pub(super) fn instructions(c: &mut Checker<'_>, duration: Option<u64>, warmup: u
     let instructions = match obj.get("benchmark_mode") {
         None => false,
         Some(Value::String(m)) if m == "instructions" => true,
-        Some(Value::String(m)) if m == "requests" || m == "duration" || m == "memory" => false,
+        Some(Value::String(m))
+            if m == "requests" || m == "duration" || m == "memory" || m == "capacity" =>
+        {
+            false
+        }
         Some(v) => {
             c.err(
                 "benchmark_mode",
                 format!(
-                    "value {} is not a mode; use \"instructions\" (instructions per request under callgrind), \"memory\" (bytes of overhead per key), or leave it out",
+                    "value {} is not a mode; use \"instructions\" (instructions per request under callgrind), \"memory\" (bytes of overhead per key), \"capacity\" (a ladder of fixed rates under a latency SLO), or leave it out",
                     show(v)
                 ),
             );

@@ -61,6 +61,77 @@ pub(super) fn check_instructions_mode(args: &RunArgs, cases: &mut [Case]) -> Res
     Ok(())
 }
 
+/// Capacity mode (`--capacity`, or `benchmark_mode: "capacity"` in the config): checked
+/// before anything starts. The ladder's steps are fixed-rate runs of the native engine, each
+/// `duration` seconds; `--capacity` gives every built-in case the automatic ladder under the
+/// default SLO (p99 ≤ 1 ms).
+pub(super) fn check_capacity_mode(args: &RunArgs, cases: &mut [Case]) -> Result<()> {
+    use crate::model::capacity::{CapacitySpec, SloBound, SloPercentile};
+    if args.cases.capacity {
+        if args.cases.instructions {
+            return Err(usage(
+                "--capacity times fixed rates and --instructions counts instructions under callgrind; run them separately",
+            ));
+        }
+        for case in cases
+            .iter_mut()
+            .filter(|c| !c.memory && c.scenario().is_none() && c.capacity.is_none())
+        {
+            case.capacity = Some(CapacitySpec {
+                rates: Vec::new(),
+                slo: vec![SloBound {
+                    percentile: SloPercentile::P99,
+                    ms: 1.0,
+                }],
+            });
+        }
+    }
+    let Some(first) = cases.iter().find(|c| c.capacity.is_some()) else {
+        return Ok(());
+    };
+    if args.engine.engine == Some(EngineChoice::ValkeyBenchmark)
+        || args.engine.valkey_benchmark_path.is_some()
+    {
+        return Err(usage(
+            "capacity mode runs fixed open-loop rates with the native engine; drop --engine valkey-benchmark / --valkey-benchmark-path",
+        ));
+    }
+    let capacity = || cases.iter().filter(|c| c.capacity.is_some());
+    if let Some(bad) =
+        capacity().find(|c| matches!(c.mode, crate::model::BenchmarkMode::Requests(_)))
+    {
+        return Err(usage(format!(
+            "config[{}] ({}): each capacity step runs for `duration` seconds; use `duration` (e.g. 5) instead of `requests`",
+            bad.config_index,
+            bad.label()
+        )));
+    }
+    if let Some(bad) = capacity().find(|c| c.topology.callgrind) {
+        return Err(usage(format!(
+            "config[{}] ({}): capacity mode times fixed rates, which callgrind would slow about 50 times; run instructions mode separately",
+            bad.config_index,
+            bad.label()
+        )));
+    }
+    if let Some(bad) = capacity().find(|c| c.profiling.is_some()) {
+        return Err(usage(format!(
+            "config[{}] ({}): a profiled run measures one closed-loop window; profile in a config object without capacity mode",
+            bad.config_index,
+            bad.label()
+        )));
+    }
+    tracing::info!(
+        "capacity mode: a ladder of fixed rates per case under {}, e.g. {}",
+        first
+            .capacity
+            .as_ref()
+            .map(|c| c.slo_text())
+            .unwrap_or_default(),
+        first.label()
+    );
+    Ok(())
+}
+
 /// `--groups` / `--scenarios`: keeps the scenario cases they name (basic-shape cases stay). A
 /// name that matches no scenario is an error listing the ones there are.
 pub(super) fn filter_scenarios(args: &RunArgs, cases: &mut Vec<Case>) -> Result<()> {
@@ -248,6 +319,10 @@ pub(super) fn check_duet(
             Some("memory mode times no load")
         } else if case.topology.callgrind {
             Some("instructions mode counts instructions, which a neighbour does not disturb")
+        } else if case.capacity.is_some() {
+            Some(
+                "a capacity ladder judges each target's own latency, which the other target's load would distort",
+            )
         } else if case.scenario().is_some() {
             Some("scenarios are not available in duet runs yet")
         } else if matches!(case.mode, crate::model::BenchmarkMode::Requests(_)) {

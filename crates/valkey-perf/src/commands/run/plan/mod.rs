@@ -97,6 +97,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
     cases::filter_scenarios(args, &mut config.cases)?;
     cases::check_memory_mode(args, &config.cases)?;
     cases::check_instructions_mode(args, &mut config.cases)?;
+    cases::check_capacity_mode(args, &mut config.cases)?;
     cases::check_sampling(args, &mut config.cases)?;
     cases::check_profiling(args, &mut config.cases);
     let auth = running::credentials(args)?;

@@ -1,0 +1,282 @@
+//! Capacity mode: one ladder of fixed open-loop rates on one deployment, after the seeding
+//! [`super::Engine::measure`] did. Each step is a native-engine run at one rate (latency from
+//! each request's intended send time) with its own warm-up, judged against the SLO
+//! ([`judge_step`]); the ladder stops at the first step that breaks it or does not reach its
+//! rate. An automatic ladder first measures the closed-loop maximum, steps through
+//! [`AUTO_SHARES`] of it and then refines between the last rate that met the SLO and the first
+//! that did not. The servers' CPU per request is read around every step.
+//!
+//! The measurement returned describes the ladder: its metrics are those of the highest step
+//! that met the SLO, `rps` that step's rate, and the steps and summary go into the record's
+//! capacity part.
+
+use super::{Measurement, native};
+use crate::model::capacity::{
+    AUTO_SHARES, CapacityFigures, CapacitySpec, CapacityStep, LadderEnd, REFINE_STEPS, StepOutcome,
+    judge_step, summarize,
+};
+use crate::model::{Case, Warning, WarningKind};
+use crate::server::instruments::Instruments;
+use crate::server::usage::window_usage;
+use anyhow::{Context, Result};
+use loadgen::Address;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The most steps a ladder of `spec` takes (the closed-loop step included).
+pub fn max_steps(spec: &CapacitySpec) -> u64 {
+    if spec.rates.is_empty() {
+        (1 + AUTO_SHARES.len() + REFINE_STEPS) as u64
+    } else {
+        spec.rates.len() as u64
+    }
+}
+
+/// What one ladder needs.
+pub struct Ladder<'a> {
+    pub case: &'a Case,
+    pub spec: &'a CapacitySpec,
+    pub load: &'a Address,
+    /// Longest one step may take.
+    pub step_deadline: Duration,
+    pub run_end: Option<Instant>,
+    pub histogram_dir: &'a Path,
+    /// File name stem of the steps' histogram files.
+    pub stem: String,
+}
+
+/// Runs the ladder inside the instruments' window (opened before the first step, closed
+/// after the last, also when a step failed).
+pub fn measure(
+    ladder: &Ladder<'_>,
+    instruments: &mut Instruments,
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<Measurement> {
+    instruments.start()?;
+    let result = steps(ladder, instruments, abort);
+    let closed = instruments.end();
+    let measured = result?;
+    closed?;
+    Ok(measured)
+}
+
+/// One measured step and the engine's measurement of it.
+struct Stepped {
+    step: CapacityStep,
+    measurement: Measurement,
+}
+
+fn steps(
+    ladder: &Ladder<'_>,
+    instruments: &mut Instruments,
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<Measurement> {
+    let spec = ladder.spec;
+    let mut done: Vec<Stepped> = Vec::new();
+    let mut run = |rate: Option<f64>, instruments: &mut Instruments| -> Result<Stepped> {
+        let n = done_len_hint(rate);
+        let s = step(ladder, rate, instruments, abort, n)?;
+        tracing::info!(
+            "capacity step {}: {:.0} rps achieved{}, p50 {} ms, p99 {} ms{}",
+            rate.map_or_else(|| "closed loop".to_string(), |r| format!("{r:.0} rps")),
+            s.step.achieved_rps,
+            if s.step.client_bound {
+                " (client-bound)"
+            } else {
+                ""
+            },
+            s.step.p50_latency_ms,
+            s.step.p99_latency_ms,
+            s.step
+                .outcome
+                .map_or(String::new(), |o| format!(": {}", o.as_str()))
+        );
+        Ok(s)
+    };
+    let rates: Vec<f64> = if spec.rates.is_empty() {
+        let closed = run(None, instruments)?;
+        let max = closed.step.achieved_rps;
+        done.push(closed);
+        anyhow::ensure!(
+            max > 0.0,
+            "the closed-loop step completed no request, so there is no maximum to step from"
+        );
+        AUTO_SHARES.iter().map(|s| (s * max).round()).collect()
+    } else {
+        spec.rates.clone()
+    };
+    let mut last_met: Option<f64> = None;
+    let mut failed: Option<(f64, StepOutcome)> = None;
+    for &rate in &rates {
+        let s = run(Some(rate), instruments)?;
+        let outcome = s.step.outcome.unwrap_or(StepOutcome::Met);
+        done.push(s);
+        if outcome == StepOutcome::Met {
+            last_met = Some(rate);
+        } else {
+            failed = Some((rate, outcome));
+            break;
+        }
+    }
+    // Refine between the last rate that met the SLO and the first that did not (the client's
+    // own limit is not the server's: no refining below it).
+    if let (true, Some(mut lo), Some((mut hi, outcome))) = (spec.rates.is_empty(), last_met, failed)
+    {
+        if outcome != StepOutcome::ClientBound {
+            for _ in 0..REFINE_STEPS {
+                let mid = ((lo + hi) / 2.0).round();
+                if mid <= lo || mid >= hi {
+                    break;
+                }
+                let s = run(Some(mid), instruments)?;
+                let met = s.step.outcome == Some(StepOutcome::Met);
+                done.push(s);
+                if met {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+        }
+    }
+    let end = match failed {
+        None => LadderEnd::RatesExhausted,
+        Some((_, StepOutcome::ClientBound)) => LadderEnd::ClientBound,
+        Some((_, StepOutcome::RateNotReached)) => LadderEnd::RateNotReached,
+        Some(_) => LadderEnd::SloBreached,
+    };
+    Ok(assemble(spec, done, end, failed.map(|f| f.0)))
+}
+
+/// Histogram files are numbered by rate; nothing else needs the step's index.
+fn done_len_hint(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "closed".to_string(), |r| format!("{r:.0}rps"))
+}
+
+/// One step: the servers' usage read around it, the run, its judgement.
+fn step(
+    ladder: &Ladder<'_>,
+    rate: Option<f64>,
+    instruments: &mut Instruments,
+    abort: &mut dyn FnMut() -> bool,
+    name: String,
+) -> Result<Stepped> {
+    let deadline = match ladder.run_end {
+        Some(end) => {
+            let left = end.saturating_duration_since(Instant::now());
+            anyhow::ensure!(
+                !left.is_zero(),
+                "the run did not finish within --run-timeout"
+            );
+            ladder.step_deadline.min(left)
+        }
+        None => ladder.step_deadline,
+    };
+    let file = ladder
+        .histogram_dir
+        .join(format!("{}-{name}.json", ladder.stem));
+    let before = instruments.sample_usage();
+    let (report, measurement) =
+        native::capacity_step(ladder.case, ladder.load, rate, deadline, &file, abort)
+            .with_context(|| match rate {
+                Some(r) => format!("the capacity step at {r:.0} rps"),
+                None => "the closed-loop capacity step".to_string(),
+            })?;
+    let after = instruments.sample_usage();
+    let command = ladder.case.builtin().map_or("", |c| c.command_name());
+    let cpu = match (before, after) {
+        (Some(Ok(a)), Some(Ok(b))) => window_usage(&a, &b, command)
+            .ok()
+            .and_then(|u| u.server_cpu_us_per_request),
+        _ => None,
+    };
+    let l = &report.latency;
+    let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+    let mut step = CapacityStep {
+        target_rps: rate,
+        achieved_rps: (report.rps * 100.0).round() / 100.0,
+        p50_latency_ms: r3(l.p50_ms),
+        p99_latency_ms: r3(l.p99_ms),
+        p999_latency_ms: r3(l.p999_ms),
+        max_latency_ms: r3(l.max_ms),
+        server_cpu_us_per_request: cpu,
+        client_bound: report.client_bound,
+        requests: report.requests,
+        unsent: report.unsent,
+        errors: report.errors,
+        outcome: None,
+        breaches: Vec::new(),
+    };
+    if rate.is_some() {
+        let (outcome, breaches) = judge_step(ladder.spec, &step);
+        step.outcome = Some(outcome);
+        step.breaches = breaches;
+    }
+    Ok(Stepped { step, measurement })
+}
+
+/// The ladder's measurement: the highest step that met the SLO (else the first open-loop
+/// step) gives the metrics, `rps` is its asked rate, and the steps and summary are the
+/// record's capacity part.
+fn assemble(
+    spec: &CapacitySpec,
+    done: Vec<Stepped>,
+    end: LadderEnd,
+    failed_rate: Option<f64>,
+) -> Measurement {
+    let figures: CapacityFigures =
+        summarize(spec, done.iter().map(|s| s.step.clone()).collect(), end);
+    let best = done
+        .iter()
+        .filter(|s| s.step.outcome == Some(StepOutcome::Met))
+        .max_by(|a, b| a.step.target_rps.partial_cmp(&b.step.target_rps).unwrap())
+        .or_else(|| done.iter().find(|s| s.step.target_rps.is_some()))
+        .or(done.first());
+    let mut measurement = best.map(|s| s.measurement.clone()).unwrap_or_default();
+    measurement.metrics.rps = figures.capacity_max_rps.unwrap_or(0.0);
+    // The warnings of every step, each once (a client-bound closed-loop step is expected).
+    let mut warnings: Vec<Warning> = Vec::new();
+    for s in done.iter().filter(|s| s.step.target_rps.is_some()) {
+        for w in &s.measurement.warnings {
+            if w.kind != WarningKind::Load && !warnings.contains(w) {
+                warnings.push(w.clone());
+            }
+        }
+    }
+    let max_text = figures
+        .capacity_max_rps
+        .map_or("no rate".to_string(), |m| format!("{m:.0} rps"));
+    match (end, failed_rate) {
+        (LadderEnd::ClientBound, Some(rate)) => warnings.push(
+            Warning::new(
+                WarningKind::ClientBound,
+                format!(
+                    "the client could not generate {rate:.0} rps; the capacity maximum ({max_text}) is the client's limit, not the server's"
+                ),
+            )
+            .with_hint("add `benchmark-threads` or give the client CPUs of its own with `client_cpu_range`"),
+        ),
+        (LadderEnd::RatesExhausted, _) => warnings.push(
+            Warning::new(
+                WarningKind::Load,
+                format!(
+                    "every rate of the ladder met the SLO, so the capacity maximum ({max_text}) is a lower bound"
+                ),
+            )
+            .with_hint("add higher `capacity_rates`, or leave them out for an automatic ladder"),
+        ),
+        _ => {}
+    }
+    if figures.capacity_max_rps.is_none() {
+        warnings.push(
+            Warning::new(
+                WarningKind::Load,
+                format!("no step met the SLO ({})", spec.slo_text()),
+            )
+            .with_hint("start the ladder lower (`capacity_rates`) or loosen `slo`"),
+        );
+    }
+    measurement.warnings = warnings;
+    measurement.parts.capacity = Some(figures);
+    measurement
+}
