@@ -7,6 +7,7 @@
 //! rendering them. It does not read the database (the `dashboard` command does), and the
 //! comparison of the newest commit with the previous one is `compare`'s, reused as is.
 
+mod data;
 mod page;
 mod svg;
 
@@ -122,7 +123,7 @@ impl Commit {
 }
 
 /// The distinct commits of `rows` in commit-time order (ties by SHA).
-pub fn commits_in_time_order(rows: &[RecordView]) -> Vec<Commit> {
+pub fn commits_in_time_order<'a>(rows: impl IntoIterator<Item = &'a RecordView>) -> Vec<Commit> {
     let mut by_sha: BTreeMap<String, Commit> = BTreeMap::new();
     for r in rows {
         let Some(sha) = text(r, "commit") else {
@@ -232,7 +233,7 @@ fn panel_detail(r: &RecordView) -> String {
 /// Groups `rows` into charts and panels, with `x_of` giving each row's x position (rows it
 /// returns `None` for are left out) among `n` positions.
 pub fn shape<'a>(
-    rows: &'a [RecordView],
+    rows: impl IntoIterator<Item = &'a RecordView>,
     n: usize,
     x_of: impl Fn(&RecordView) -> Option<usize>,
 ) -> Vec<Combo<'a>> {
@@ -262,8 +263,11 @@ pub fn shape<'a>(
 }
 
 /// Every command present, sorted.
-pub fn commands(rows: &[RecordView]) -> Vec<String> {
-    let mut out: Vec<String> = rows.iter().filter_map(|r| text(r, "command")).collect();
+pub fn commands<'a>(rows: impl IntoIterator<Item = &'a RecordView>) -> Vec<String> {
+    let mut out: Vec<String> = rows
+        .into_iter()
+        .filter_map(|r| text(r, "command"))
+        .collect();
     out.sort();
     out.dedup();
     out
