@@ -25,7 +25,7 @@ function frame(svg,lo,hi,title,unit,scale){
   ticks(lo,hi).forEach(function(t){var y=T+(H-T-B)*(1-(t-lo)/(hi-lo));s+='<line class="grid" x1="'+L+'" x2="'+(W-R)+'" y1="'+y.toFixed(1)+'" y2="'+y.toFixed(1)+'"/><text x="'+(L-6)+'" y="'+(y+4).toFixed(1)+'" text-anchor="end">'+fmt(t)+'</text>';});
   svg.setAttribute('viewBox','0 0 '+W+' '+H);
   return {W:W,H:H,L:L,R:R,T:T,B:B,X:X,Y:Y,head:s};}
-function xlabels(f){var n=C.length,every=Math.max(1,Math.ceil(n/Math.max(2,Math.floor((f.W-f.L)/70)))),s='';
+function xlabels(f){var n=C.length,every=Math.max(1,Math.ceil(n/Math.max(2,Math.floor((f.W-f.L)/56)))),s='';
   for(var i=n-1;i>=0;i-=every){var c=C[i],t='<text class="xlabel" x="'+f.X(i).toFixed(1)+'" y="'+(f.H-f.B+14)+'" text-anchor="middle"><title>'+esc(c[0]+' · '+c[1]+(c[2]?' · '+c[2]:''))+'</title>'+esc(c[0].slice(0,7))+'</text>';
     s=(c[3]?'<a href="'+esc(c[3])+'">'+t+'</a>':t)+s;}return s;}
 function drawRps(svg,p){
