@@ -223,6 +223,11 @@ impl Loop {
             assert!(out.status.success(), "alert: {out:?}");
             tick.alert = String::from_utf8_lossy(&out.stdout).to_string();
         }
+        eprintln!(
+            "tick {n}: claimed {shas}; detect-regression exit {:?}; {}",
+            tick.code,
+            tick.alert.lines().last().unwrap_or("no alert")
+        );
         tick
     }
 
@@ -313,6 +318,7 @@ fn the_continuous_loop_alerts_once_per_regression() {
 
     // Nothing to claim: `claimed=false` and no `shas=` line, so nothing else runs.
     let t = l.tick(5, 1, 1.0);
+    eprintln!("tick 5: {}", t.output.trim());
     assert_eq!(t.output, "claimed=false\n");
     assert_eq!(t.code, None);
 
@@ -331,6 +337,7 @@ fn the_continuous_loop_alerts_once_per_regression() {
     let out = l.script("alert", &l.dir.path().join("output-again"), 1);
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stdout);
+    eprintln!("after closing, the same step again: {}", said.trim());
     assert!(said.contains("is closed"), "{said}");
     let issues = l.issues();
     assert_eq!(issues.len(), 1);
