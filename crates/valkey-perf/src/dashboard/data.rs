@@ -7,7 +7,7 @@
 //! log rps per commit, each panel at a Bonferroni share of [`CHANGE_POINT_ALPHA`]; panels are
 //! spread over the machine's cores.
 
-use super::{Commit, Panel, number};
+use super::{Commit, Panel};
 use crate::history::changepoint::{self, ChangePoint};
 use crate::history::drift::median;
 use serde_json::{Value, json};
@@ -46,7 +46,7 @@ fn seed_of(key: &str) -> u64 {
 
 /// The figures of one panel; its change points are tested at `level`.
 pub fn panel_data(panel: &Panel, level: f64, key: &str) -> PanelData {
-    let n = panel.rows.len();
+    let n = panel.runs.len();
     let mut out = PanelData {
         rps: Vec::with_capacity(n),
         p50: Vec::with_capacity(n),
@@ -56,18 +56,19 @@ pub fn panel_data(panel: &Panel, level: f64, key: &str) -> PanelData {
         noise_sd_log: None,
         levels: Vec::new(),
     };
-    for rows in &panel.rows {
-        let runs: Vec<f64> = rows.iter().filter_map(|r| number(r, "rps")).collect();
-        let logs: Vec<f64> = runs.iter().filter(|v| **v > 0.0).map(|v| v.ln()).collect();
-        out.rps.push(mean(&runs).map(|m| {
-            let lo = runs.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = runs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    for runs in &panel.runs {
+        let rps: Vec<f64> = runs.iter().filter_map(|r| r.rps).collect();
+        let logs: Vec<f64> = rps.iter().filter(|v| **v > 0.0).map(|v| v.ln()).collect();
+        out.rps.push(mean(&rps).map(|m| {
+            let lo = rps.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = rps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             [m, lo, hi]
         }));
         out.log_rps.push(mean(&logs));
-        let of = |f: &str| mean(&rows.iter().filter_map(|r| number(r, f)).collect::<Vec<_>>());
-        out.p50.push(of("p50_latency_ms"));
-        out.p99.push(of("p99_latency_ms"));
+        out.p50
+            .push(mean(&runs.iter().filter_map(|r| r.p50).collect::<Vec<_>>()));
+        out.p99
+            .push(mean(&runs.iter().filter_map(|r| r.p99).collect::<Vec<_>>()));
     }
     let (at, values): (Vec<usize>, Vec<f64>) = out
         .log_rps

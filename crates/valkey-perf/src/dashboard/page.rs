@@ -6,7 +6,9 @@
 
 use super::data::{self, CHANGE_POINT_ALPHA, PanelData};
 use super::svg::{self, Series, XLabel, fmt_num};
-use super::{Combo, Commit, Input, Panel, commands, commits_in_time_order, esc, shape, text};
+use super::{
+    Collector, Combo, Commit, Input, Panel, Shaped, commits_in_time_order, esc, shape, text,
+};
 use crate::compare::{CompareOptions, DriftPrior, Metric, RecordView, Verdict, compare_views};
 use crate::history::{CaseSeries, drift};
 use std::fmt::Write;
@@ -26,10 +28,27 @@ fn head(out: &mut String, input: &Input, summary: &str) {
     );
 }
 
-/// Renders the whole page.
+/// Renders the whole page from rows in memory.
 pub fn render(input: &Input) -> anyhow::Result<String> {
+    let mut collector = Collector::default();
+    for r in &input.rows {
+        collector.add(r);
+    }
+    render_shaped(input, collector, |prev, newest| {
+        Ok((rows_of(&input.rows, prev), rows_of(&input.rows, newest)))
+    })
+}
+
+/// Renders the whole page from rows already shaped (`input.rows` is not read: the rows went
+/// through `collector`); `latest(previous, newest)` gives the rows of the two newest commits
+/// for the comparison table.
+pub fn render_shaped(
+    input: &Input,
+    collector: Collector,
+    latest_rows: impl FnOnce(&str, &str) -> anyhow::Result<(Vec<RecordView>, Vec<RecordView>)>,
+) -> anyhow::Result<String> {
     let mut out = String::new();
-    if input.rows.is_empty() {
+    if collector.is_empty() {
         head(&mut out, input, "no results stored yet");
         out.push_str(
             "<main><p id=\"no-data\">No data yet: the database holds no benchmark results. \
@@ -40,30 +59,20 @@ pub fn render(input: &Input) -> anyhow::Result<String> {
         );
         return Ok(out);
     }
-    // Reference rows (a commit measured again beside a newer one) are not the commit's own.
-    let rows: Vec<&RecordView> = input
-        .rows
-        .iter()
-        .filter(|r| !crate::history::is_reference(r))
-        .collect();
-    let commits = commits_in_time_order(rows.iter().copied());
-    let cmds = commands(rows.iter().copied());
+    let Shaped {
+        commits,
+        combos,
+        commands: cmds,
+        runs,
+    } = collector.finish();
     let summary = format!(
         "{} commit(s) from {} to {} · {} command(s) · {} runs",
         commits.len(),
         commits.first().map_or("", |c| c.time_text.as_str()),
         commits.last().map_or("", |c| c.time_text.as_str()),
         cmds.len(),
-        rows.len()
+        runs
     );
-    let index: std::collections::HashMap<&str, usize> = commits
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.sha.as_str(), i))
-        .collect();
-    let combos = shape(rows.iter().copied(), commits.len(), |r| {
-        text(r, "commit").and_then(|s| index.get(s.as_str()).copied())
-    });
     let panels: Vec<(usize, &Combo, &Panel)> = combos
         .iter()
         .enumerate()
@@ -79,7 +88,7 @@ pub fn render(input: &Input) -> anyhow::Result<String> {
     controls(&mut out, &cmds);
     out.push_str("<main>");
     changes(&mut out, &commits, &combos, &panels, &figures);
-    latest(&mut out, &rows, &commits, &figures)?;
+    latest(&mut out, latest_rows, &commits, &figures)?;
     charts(&mut out, &combos, &panels);
     if !input.tag_rows.is_empty() {
         releases(&mut out, &input.tag_rows);
@@ -183,10 +192,11 @@ fn changes(
     out.push_str("</tbody></table></section>");
 }
 
-fn rows_of(rows: &[&RecordView], sha: &str) -> Vec<RecordView> {
+/// The own rows of commit `sha`.
+fn rows_of(rows: &[RecordView], sha: &str) -> Vec<RecordView> {
     rows.iter()
-        .filter(|r| text(r, "commit").as_deref() == Some(sha))
-        .map(|r| (*r).clone())
+        .filter(|r| !crate::history::is_reference(r) && text(r, "commit").as_deref() == Some(sha))
+        .cloned()
         .collect()
 }
 
@@ -210,7 +220,7 @@ fn drift_prior(figures: &[PanelData], commits: usize) -> Option<DriftPrior> {
 /// The newest commit against the previous one, with `compare`'s statistics and verdicts.
 fn latest(
     out: &mut String,
-    rows: &[&RecordView],
+    rows: impl FnOnce(&str, &str) -> anyhow::Result<(Vec<RecordView>, Vec<RecordView>)>,
     commits: &[Commit],
     figures: &[PanelData],
 ) -> anyhow::Result<()> {
@@ -220,9 +230,10 @@ fn latest(
         return Ok(());
     };
     let drift = drift_prior(figures, commits.len());
+    let (prev_rows, newest_rows) = rows(&prev.sha, &newest.sha)?;
     let cmp = compare_views(
-        &rows_of(rows, &prev.sha),
-        &rows_of(rows, &newest.sha),
+        &prev_rows,
+        &newest_rows,
         &prev.sha,
         &newest.sha,
         &CompareOptions {
@@ -411,7 +422,7 @@ fn releases(out: &mut String, tag_rows: &[RecordView]) {
             let s = Series {
                 name: "rps",
                 color: RPS_COLOR,
-                points: panel.points("rps"),
+                points: panel.rps_points(),
             };
             out.push_str(&svg::bar_chart(
                 "release-rps",
