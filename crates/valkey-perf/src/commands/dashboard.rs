@@ -6,7 +6,7 @@
 //! no other); shaping and rendering are `dashboard`'s.
 
 use super::db::DbArgs;
-use crate::dashboard::{Input, render};
+use crate::dashboard::{Collector, Input, render_shaped};
 use crate::exit::{Code, usage};
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -60,6 +60,10 @@ fn parse_since(s: &str) -> Result<DateTime<Utc>> {
         })
 }
 
+/// Commits read from the database per query: rows are shaped batch by batch, so memory holds
+/// the numbers the charts draw, never the whole table's records.
+const COMMITS_PER_BATCH: usize = 100;
+
 /// Reads the rows and renders the page; returns it with a fingerprint of the data.
 fn build(
     args: &DashboardArgs,
@@ -67,21 +71,12 @@ fn build(
     since: Option<DateTime<Utc>>,
 ) -> Result<(String, String)> {
     let mut db = args.db.open()?;
-    let filter = MetricsFilter {
+    let filter = |commits: Vec<String>| MetricsFilter {
         since,
         commands: args.command.clone(),
-        commits: Vec::new(),
+        commits,
     };
-    let rows = db
-        .fetch_metrics(table, &filter)
-        .with_context(|| format!("reading `{}`", table.metrics_table()))?;
-    let tag = TableId::parse("tag").expect("a valid table id");
-    let tag_rows = if *table == tag {
-        Vec::new()
-    } else {
-        db.fetch_metrics(&tag, &filter)
-            .with_context(|| format!("reading `{}`", tag.metrics_table()))?
-    };
+    let reading = || format!("reading `{}`", table.metrics_table());
     // A failed scenario run (`status: failed`) has no numbers to draw.
     let measured = |rows: Vec<crate::compare::RecordMap>| -> Vec<crate::compare::RecordView> {
         rows.into_iter()
@@ -89,14 +84,44 @@ fn build(
             .filter(|r| !r.failed())
             .collect()
     };
-    let (rows, tag_rows) = (measured(rows), measured(tag_rows));
+    let mut commits: Vec<String> = db
+        .commits_by_time(table)
+        .with_context(reading)?
+        .into_iter()
+        .filter(|(_, t)| since.is_none_or(|s| *t >= s))
+        .map(|(c, _)| c)
+        .collect();
+    commits.sort();
     let mut hash = Sha256::new();
-    for r in rows.iter().chain(&tag_rows) {
+    let mut collector = Collector::default();
+    for batch in commits.chunks(COMMITS_PER_BATCH) {
+        let rows = measured(
+            db.fetch_metrics(table, &filter(batch.to_vec()))
+                .with_context(reading)?,
+        );
+        for r in &rows {
+            // The fingerprint only tells `--serve` when to rebuild.
+            if args.serve.is_some() {
+                hash.update(serde_json::to_vec(r.fields())?);
+            }
+            collector.add(r);
+        }
+    }
+    let tag = TableId::parse("tag").expect("a valid table id");
+    let tag_rows = if *table == tag {
+        Vec::new()
+    } else {
+        measured(
+            db.fetch_metrics(&tag, &filter(Vec::new()))
+                .with_context(|| format!("reading `{}`", tag.metrics_table()))?,
+        )
+    };
+    for r in &tag_rows {
         hash.update(serde_json::to_vec(r.fields())?);
     }
     let fingerprint = format!("{:x}", hash.finalize());
     let input = Input {
-        rows,
+        rows: Vec::new(),
         tag_rows,
         source: format!(
             "{} (table `{}`)",
@@ -105,7 +130,23 @@ fn build(
         ),
         generated_at: Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
     };
-    Ok((render(&input)?, fingerprint))
+    let page = render_shaped(&input, collector, |prev, newest| {
+        let rows = measured(
+            db.fetch_metrics(table, &filter(vec![prev.to_string(), newest.to_string()]))
+                .with_context(reading)?,
+        );
+        let of = |sha: &str| -> Vec<crate::compare::RecordView> {
+            rows.iter()
+                .filter(|r| {
+                    !crate::history::is_reference(r)
+                        && crate::compare::group::canonical(r.get("commit")).as_deref() == Some(sha)
+                })
+                .cloned()
+                .collect()
+        };
+        Ok((of(prev), of(newest)))
+    })?;
+    Ok((page, fingerprint))
 }
 
 fn write_page(args: &DashboardArgs, page: &str) -> Result<()> {

@@ -7,6 +7,7 @@
 //! rendering them. It does not read the database (the `dashboard` command does), and the
 //! comparison of the newest commit with the previous one is `compare`'s, reused as is.
 
+mod data;
 mod page;
 mod svg;
 
@@ -16,7 +17,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub use page::render;
+pub use page::{render, render_shaped};
 
 /// What the page is made of.
 #[derive(Debug, Clone, Default)]
@@ -122,7 +123,7 @@ impl Commit {
 }
 
 /// The distinct commits of `rows` in commit-time order (ties by SHA).
-pub fn commits_in_time_order(rows: &[RecordView]) -> Vec<Commit> {
+pub fn commits_in_time_order<'a>(rows: impl IntoIterator<Item = &'a RecordView>) -> Vec<Commit> {
     let mut by_sha: BTreeMap<String, Commit> = BTreeMap::new();
     for r in rows {
         let Some(sha) = text(r, "commit") else {
@@ -149,29 +150,47 @@ pub fn commits_in_time_order(rows: &[RecordView]) -> Vec<Commit> {
 /// A chart: one combination of the [`COMBO_FIELDS`], with a panel per command (and per other
 /// case parameters when they vary).
 #[derive(Debug)]
-pub struct Combo<'a> {
+pub struct Combo {
     pub key: String,
     pub label: String,
-    pub panels: BTreeMap<(String, String), Panel<'a>>,
+    pub panels: BTreeMap<(String, String), Panel>,
+}
+
+/// The numbers of one run the charts draw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Run {
+    pub rps: Option<f64>,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+impl Run {
+    fn of(r: &RecordView) -> Run {
+        Run {
+            rps: number(r, "rps"),
+            p50: number(r, "p50_latency_ms"),
+            p99: number(r, "p99_latency_ms"),
+        }
+    }
 }
 
 /// The runs of one command (and case) of a chart, per x position.
 #[derive(Debug)]
-pub struct Panel<'a> {
+pub struct Panel {
     pub command: String,
     /// The other case parameters, e.g. `50 clients · 100000 requests`.
     pub detail: String,
-    /// Per x position, the rows measured there.
-    pub rows: Vec<Vec<&'a RecordView>>,
+    /// Per x position, the runs measured there.
+    pub runs: Vec<Vec<Run>>,
 }
 
-impl Panel<'_> {
-    /// The series of `field` (one point per x position that has runs).
-    pub fn points(&self, field: &str) -> Vec<Option<svg::Point>> {
-        self.rows
+impl Panel {
+    /// The rps series (one point per x position that has runs).
+    pub fn rps_points(&self) -> Vec<Option<svg::Point>> {
+        self.runs
             .iter()
-            .map(|rows| {
-                let runs: Vec<f64> = rows.iter().filter_map(|r| number(r, field)).collect();
+            .map(|runs| {
+                let runs: Vec<f64> = runs.iter().filter_map(|r| r.rps).collect();
                 (!runs.is_empty()).then_some(svg::Point { runs })
             })
             .collect()
@@ -234,38 +253,156 @@ fn panel_detail(r: &RecordView) -> String {
 /// Groups `rows` into charts and panels, with `x_of` giving each row's x position (rows it
 /// returns `None` for are left out) among `n` positions.
 pub fn shape<'a>(
-    rows: &'a [RecordView],
+    rows: impl IntoIterator<Item = &'a RecordView>,
     n: usize,
     x_of: impl Fn(&RecordView) -> Option<usize>,
-) -> Vec<Combo<'a>> {
-    let mut combos: BTreeMap<String, Combo<'a>> = BTreeMap::new();
+) -> Vec<Combo> {
+    let mut combos: BTreeMap<String, Combo> = BTreeMap::new();
     for r in rows {
-        let (Some(x), Some(command)) = (x_of(r), text(r, "command")) else {
-            continue;
-        };
-        let key = combo_key(r);
-        let combo = combos.entry(key.clone()).or_insert_with(|| Combo {
-            key,
-            label: combo_label(r),
-            panels: BTreeMap::new(),
-        });
-        let detail = panel_detail(r);
-        let panel = combo
-            .panels
-            .entry((command.clone(), detail.clone()))
-            .or_insert_with(|| Panel {
-                command,
-                detail,
-                rows: vec![Vec::new(); n],
-            });
-        panel.rows[x].push(r);
+        let Some(x) = x_of(r) else { continue };
+        if let Some(runs) = panel_runs(&mut combos, r, n) {
+            runs[x].push(Run::of(r));
+        }
     }
     combos.into_values().collect()
 }
 
+/// The runs of the panel `r` belongs to (made, with `n` empty positions, when new); `None`
+/// for a row without a command.
+fn panel_runs<'c>(
+    combos: &'c mut BTreeMap<String, Combo>,
+    r: &RecordView,
+    n: usize,
+) -> Option<&'c mut Vec<Vec<Run>>> {
+    let command = text(r, "command")?;
+    let key = combo_key(r);
+    let combo = combos.entry(key.clone()).or_insert_with(|| Combo {
+        key,
+        label: combo_label(r),
+        panels: BTreeMap::new(),
+    });
+    let detail = panel_detail(r);
+    let panel = combo
+        .panels
+        .entry((command.clone(), detail.clone()))
+        .or_insert_with(|| Panel {
+            command,
+            detail,
+            runs: vec![Vec::new(); n],
+        });
+    Some(&mut panel.runs)
+}
+
+/// The history shaped one row at a time, so that a caller can read the rows in batches and
+/// keep only the three numbers per run the charts draw: each commit gets a slot when first
+/// seen, and [`Collector::finish`] puts the commits in commit-time order.
+#[derive(Debug, Default)]
+pub struct Collector {
+    commits: Vec<Commit>,
+    slot: std::collections::HashMap<String, usize>,
+    combos: BTreeMap<String, Combo>,
+    commands: std::collections::BTreeSet<String>,
+    runs: usize,
+}
+
+/// What a [`Collector`] found: commits in commit-time order, charts with runs per commit.
+#[derive(Debug)]
+pub struct Shaped {
+    pub commits: Vec<Commit>,
+    pub combos: Vec<Combo>,
+    pub commands: Vec<String>,
+    pub runs: usize,
+}
+
+impl Collector {
+    /// Takes one row; a reference row (a commit measured beside another) is not its commit's
+    /// own and is left out.
+    pub fn add(&mut self, r: &RecordView) {
+        if crate::history::is_reference(r) {
+            return;
+        }
+        let Some(sha) = text(r, "commit") else { return };
+        let slot = match self.slot.get(&sha) {
+            Some(&i) => i,
+            None => {
+                let time_text = text(r, "timestamp").unwrap_or_default();
+                self.commits.push(Commit {
+                    sha: sha.clone(),
+                    time: DateTime::parse_from_rfc3339(&time_text).ok(),
+                    time_text,
+                    git_ref: None,
+                    repository: None,
+                });
+                self.slot.insert(sha, self.commits.len() - 1);
+                self.commits.len() - 1
+            }
+        };
+        let c = &mut self.commits[slot];
+        if c.git_ref.is_none() {
+            c.git_ref = text(r, "ref");
+        }
+        if c.repository.is_none() {
+            c.repository = text(r, "repository");
+        }
+        let Some(runs) = panel_runs(&mut self.combos, r, 0) else {
+            return;
+        };
+        if runs.len() <= slot {
+            runs.resize(slot + 1, Vec::new());
+        }
+        runs[slot].push(Run::of(r));
+        if let Some(cmd) = text(r, "command") {
+            if !self.commands.contains(&cmd) {
+                self.commands.insert(cmd);
+            }
+        }
+        self.runs += 1;
+    }
+
+    /// Whether no row was taken.
+    pub fn is_empty(&self) -> bool {
+        self.runs == 0
+    }
+
+    /// Commits in commit-time order (ties by SHA), each panel's runs per commit.
+    pub fn finish(self) -> Shaped {
+        let mut order: Vec<usize> = (0..self.commits.len()).collect();
+        let key = |i: &usize| {
+            let c = &self.commits[*i];
+            (c.time, c.time_text.clone(), c.sha.clone())
+        };
+        order.sort_by_key(key);
+        let n = order.len();
+        let mut combos: Vec<Combo> = self.combos.into_values().collect();
+        for combo in &mut combos {
+            for panel in combo.panels.values_mut() {
+                let mut by_slot = std::mem::take(&mut panel.runs);
+                by_slot.resize(n, Vec::new());
+                panel.runs = order
+                    .iter()
+                    .map(|&i| std::mem::take(&mut by_slot[i]))
+                    .collect();
+            }
+        }
+        let mut commits: Vec<Option<Commit>> = self.commits.into_iter().map(Some).collect();
+        Shaped {
+            commits: order
+                .iter()
+                .map(|&i| commits[i].take().expect("each slot once"))
+                .collect(),
+            combos,
+            commands: self.commands.into_iter().collect(),
+            runs: self.runs,
+        }
+    }
+}
+
 /// Every command present, sorted.
-pub fn commands(rows: &[RecordView]) -> Vec<String> {
-    let mut out: Vec<String> = rows.iter().filter_map(|r| text(r, "command")).collect();
+pub fn commands<'a>(rows: impl IntoIterator<Item = &'a RecordView>) -> Vec<String> {
+    let mut out: Vec<String> = rows
+        .into_iter()
+        .filter_map(|r| text(r, "command"))
+        .collect();
     out.sort();
     out.dedup();
     out

@@ -91,7 +91,7 @@ impl SplitMix {
     }
 
     /// Fisher–Yates shuffle.
-    fn shuffle(&mut self, xs: &mut [f64]) {
+    fn shuffle<T>(&mut self, xs: &mut [T]) {
         for i in (1..xs.len()).rev() {
             let j = (self.next_u64() % (i as u64 + 1)) as usize;
             xs.swap(i, j);
@@ -99,35 +99,116 @@ impl SplitMix {
     }
 }
 
-/// The best split of `x` (left size, statistic): the energy statistic
-/// Q(τ) = τ(m−τ)/m · (2/(τ(m−τ)) Σ|xᵢ−xⱼ| − Σ_left|·|/C(τ,2) − Σ_right|·|/C(m−τ,2)),
-/// from prefix sums of the within-segment distances, in O(m²).
-fn best_split(x: &[f64], min_segment: usize) -> Option<(usize, f64)> {
-    let m = x.len();
+/// Running sums of the values added so far, indexed by the values' ranks (a Fenwick tree,
+/// Fenwick 1994): how many are at or below a rank and their sum, in O(log n).
+struct RankSums {
+    count: Vec<f64>,
+    sum: Vec<f64>,
+}
+
+impl RankSums {
+    fn new(ranks: usize) -> RankSums {
+        RankSums {
+            count: vec![0.0; ranks + 1],
+            sum: vec![0.0; ranks + 1],
+        }
+    }
+
+    fn add(&mut self, rank: usize, value: f64, sign: f64) {
+        let mut i = rank + 1;
+        while i < self.count.len() {
+            self.count[i] += sign;
+            self.sum[i] += sign * value;
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// (count, sum) of the values with rank at most `rank`.
+    fn upto(&self, rank: usize) -> (f64, f64) {
+        let (mut c, mut s) = (0.0, 0.0);
+        let mut i = rank + 1;
+        while i > 0 {
+            c += self.count[i];
+            s += self.sum[i];
+            i -= i & i.wrapping_neg();
+        }
+        (c, s)
+    }
+}
+
+/// The series as the split search reads it: values centred on their mean (so the running
+/// sums lose no precision), each value's rank among them, and scratch space.
+struct Ranked {
+    values: Vec<f64>,
+    ranks: Vec<usize>,
+    sums: RankSums,
+}
+
+impl Ranked {
+    fn new(x: &[f64]) -> Ranked {
+        let mean = x.iter().sum::<f64>() / x.len().max(1) as f64;
+        let values: Vec<f64> = x.iter().map(|v| v - mean).collect();
+        let mut order: Vec<usize> = (0..x.len()).collect();
+        order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+        let mut ranks = vec![0; x.len()];
+        for (r, &i) in order.iter().enumerate() {
+            ranks[i] = r;
+        }
+        Ranked {
+            values,
+            ranks,
+            sums: RankSums::new(x.len()),
+        }
+    }
+
+    /// `within[t]` = Σ|xᵢ−xⱼ| over the pairs inside the first `t` items of `items` (indices
+    /// into the series), in O(m log n): each new item adds its distance to those before it,
+    /// read from the running sums below and above its rank.
+    fn within(&mut self, items: impl Iterator<Item = usize>, within: &mut Vec<f64>) {
+        within.clear();
+        within.push(0.0);
+        let (mut n, mut total, mut acc) = (0.0, 0.0, 0.0);
+        let mut added = Vec::new();
+        for i in items {
+            let (v, r) = (self.values[i], self.ranks[i]);
+            let (c_le, s_le) = self.sums.upto(r);
+            acc += v * c_le - s_le + (total - s_le) - v * (n - c_le);
+            within.push(acc);
+            self.sums.add(r, v, 1.0);
+            added.push(i);
+            n += 1.0;
+            total += v;
+        }
+        for i in added {
+            self.sums.add(self.ranks[i], self.values[i], -1.0);
+        }
+    }
+}
+
+/// The best split of the segment `items` (indices into the series; left size, statistic): the
+/// energy statistic Q(τ) = τ(m−τ)/m · (2/(τ(m−τ)) Σ|xᵢ−xⱼ| − Σ_left|·|/C(τ,2) −
+/// Σ_right|·|/C(m−τ,2)), from running sums of the within-segment distances, in O(m log m).
+fn best_split(r: &mut Ranked, items: &[usize], min_segment: usize) -> Option<(usize, f64)> {
+    let m = items.len();
     let lo = min_segment.max(2);
     if m < 2 * lo {
         return None;
     }
-    // within_left[t]: Σ over pairs inside x[..t]; within_right[t]: inside x[t..].
-    let mut within_left = vec![0.0; m + 1];
-    for t in 1..=m {
-        let add: f64 = x[..t - 1].iter().map(|v| (v - x[t - 1]).abs()).sum();
-        within_left[t] = within_left[t - 1] + add;
-    }
-    let mut within_right = vec![0.0; m + 1];
-    for t in (0..m).rev() {
-        let add: f64 = x[t + 1..].iter().map(|v| (v - x[t]).abs()).sum();
-        within_right[t] = within_right[t + 1] + add;
-    }
+    // within_left[t]: Σ over pairs inside items[..t]; within_right[t]: inside items[t..].
+    let mut within_left = Vec::with_capacity(m + 1);
+    r.within(items.iter().copied(), &mut within_left);
+    let mut from_right = Vec::with_capacity(m + 1);
+    r.within(items.iter().rev().copied(), &mut from_right);
     let total = within_left[m];
     let mut best: Option<(usize, f64)> = None;
     for t in lo..=m - lo {
         let (a, b) = (t as f64, (m - t) as f64);
-        let cross = total - within_left[t] - within_right[t];
+        let right = from_right[m - t];
+        let cross = total - within_left[t] - right;
         let q = a * b / m as f64
             * (2.0 * cross / (a * b)
                 - within_left[t] / (a * (a - 1.0) / 2.0)
-                - within_right[t] / (b * (b - 1.0) / 2.0));
+                - right / (b * (b - 1.0) / 2.0));
         if best.is_none_or(|(_, bq)| q > bq) {
             best = Some((t, q));
         }
@@ -135,11 +216,17 @@ fn best_split(x: &[f64], min_segment: usize) -> Option<(usize, f64)> {
     best
 }
 
-/// The best split over all segments (bounds sorted, first 0, last n): (position, statistic).
-fn best_over(x: &[f64], bounds: &[usize], min_segment: usize) -> Option<(usize, f64)> {
+/// The best split over all segments of `items` (bounds sorted, first 0, last n): (position,
+/// statistic).
+fn best_over(
+    r: &mut Ranked,
+    items: &[usize],
+    bounds: &[usize],
+    min_segment: usize,
+) -> Option<(usize, f64)> {
     bounds
         .windows(2)
-        .filter_map(|w| best_split(&x[w[0]..w[1]], min_segment).map(|(t, q)| (w[0] + t, q)))
+        .filter_map(|w| best_split(r, &items[w[0]..w[1]], min_segment).map(|(t, q)| (w[0] + t, q)))
         .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
@@ -171,19 +258,35 @@ fn welch_step(left: &[f64], right: &[f64]) -> (f64, [f64; 2]) {
 }
 
 /// The change points of `x`, in position order.
+///
+/// A permutation test stops as soon as its decision is known: once more than α(P+1) − 1
+/// shuffles reached the statistic, p = (k+1)/(P+1) can no longer fall to α, so a series
+/// without a step costs a few dozen shuffles, not P (the decision is the one all P shuffles
+/// give).
 pub fn detect(x: &[f64], opts: &Options) -> Vec<ChangePoint> {
     let mut rng = SplitMix::new(opts.seed);
+    let mut ranked = Ranked::new(x);
+    let order: Vec<usize> = (0..x.len()).collect();
     let mut bounds = vec![0, x.len()];
     let mut found: Vec<(usize, f64)> = Vec::new();
-    while let Some((at, q)) = best_over(x, &bounds, opts.min_segment) {
-        let mut shuffled = x.to_vec();
+    let most_as_large = opts.alpha * (opts.permutations + 1) as f64 - 1.0;
+    while let Some((at, q)) = best_over(&mut ranked, &order, &bounds, opts.min_segment) {
+        let mut shuffled = order.clone();
         let mut as_large = 0usize;
+        // A shuffle's statistic equal to this one up to rounding (the running sums add in
+        // another order) counts as reaching it: a constant segment gives no split.
+        let reach = q - 1e-9 * (1.0 + q.abs());
         for _ in 0..opts.permutations {
             for w in bounds.windows(2) {
                 rng.shuffle(&mut shuffled[w[0]..w[1]]);
             }
-            if best_over(&shuffled, &bounds, opts.min_segment).is_some_and(|(_, pq)| pq >= q) {
+            if best_over(&mut ranked, &shuffled, &bounds, opts.min_segment)
+                .is_some_and(|(_, pq)| pq >= reach)
+            {
                 as_large += 1;
+                if as_large as f64 > most_as_large {
+                    break;
+                }
             }
         }
         let p = (as_large + 1) as f64 / (opts.permutations + 1) as f64;
@@ -228,8 +331,35 @@ mod tests {
     #[test]
     fn the_statistic_peaks_at_a_clean_step() {
         let x = [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0];
-        assert_eq!(best_split(&x, 2).map(|(t, _)| t), Some(4));
-        assert_eq!(best_split(&x[..3], 2), None, "too short to split");
+        let mut r = Ranked::new(&x);
+        let all: Vec<usize> = (0..x.len()).collect();
+        assert_eq!(best_split(&mut r, &all, 2).map(|(t, _)| t), Some(4));
+        assert_eq!(best_split(&mut r, &all[..3], 2), None, "too short to split");
+    }
+
+    /// The running sums give the pairwise distances a direct O(m²) sum gives.
+    #[test]
+    fn within_segment_sums_match_the_direct_sum() {
+        let mut rng = SplitMix::new(3);
+        let x: Vec<f64> = (0..60)
+            .map(|i| rng.normal() + f64::from(i % 7 == 0))
+            .collect();
+        let mut r = Ranked::new(&x);
+        let items: Vec<usize> = (5..50).rev().collect();
+        let mut within = Vec::new();
+        r.within(items.iter().copied(), &mut within);
+        for t in 0..=items.len() {
+            let v: Vec<f64> = items[..t].iter().map(|&i| x[i]).collect();
+            let direct: f64 = (0..t)
+                .flat_map(|i| (0..i).map(move |j| (i, j)))
+                .map(|(i, j)| (v[i] - v[j]).abs())
+                .sum();
+            assert!(
+                (within[t] - direct).abs() < 1e-9,
+                "{t}: {} {direct}",
+                within[t]
+            );
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `valkey-perf dashboard` end to end: a database of 10 commits × 4 cases × 3 runs (pushed by
 //! `push`), the page opened in a real headless Chromium from a file URL with the network off:
-//! the DOM (one chart per case combination, commit labels in commit-time order, the comparison
-//! table, the command filter working), a screenshot that is not blank, the size; an empty
-//! database gives the no-data page; `--serve` serves the page and rebuilds it.
+//! the DOM (what changed first, one chart per case combination drawn by the page's script,
+//! commit labels in commit-time order, the comparison table, the command filter working), a
+//! screenshot that is not blank, the size; a history with a planted step lists it first and
+//! its chart marks it; an empty database gives the no-data page; `--serve` serves the page and
+//! rebuilds it.
 //!
 //! With `VALKEY_PERF_WRITE_SCREENSHOT=1` the screenshot is also written to
 //! `docs/dashboard.png` (the README's picture).
@@ -269,18 +271,30 @@ fn dashboard_of_ten_commits_in_a_real_browser() {
     }
 
     let Some(bin) = chromium() else { return };
-    let dom = run_chromium(&bin, &["--dump-dom".into()], &file_url(&html));
+    // Wide enough that every one of the ten commits gets its label.
+    let dom = run_chromium(
+        &bin,
+        &["--dump-dom".into(), "--window-size=1200,900".into()],
+        &file_url(&html),
+    );
     let trends = section(&dom, "trends");
     // One chart per (data size, pipeline, io-threads, cluster, TLS) combination: two here,
-    // each with a panel per command, each panel an rps and a latency chart.
+    // each with a panel per command, each panel an rps and a latency chart, drawn by the
+    // page's script from its data block.
     assert_eq!(
         trends.matches("<figure class=\"chart\"").count(),
         2,
         "{trends}"
     );
     assert_eq!(trends.matches("<div class=\"panel\"").count(), 4);
+    assert_eq!(trends.matches("data-drawn=\"1\"").count(), 4, "{trends}");
     assert_eq!(trends.matches("<svg class=\"rps\"").count(), 4);
     assert_eq!(trends.matches("<svg class=\"latency\"").count(), 4);
+    assert_eq!(
+        trends.matches("<path class=\"line\"").count(),
+        4 * 3,
+        "{trends}"
+    );
     assert!(trends.contains("16 B values · pipeline 1 · io-threads 1 · standalone · plain TCP"));
     // Commit labels: short SHAs in commit-time order, linked to the commits.
     let short: Vec<String> = in_order.iter().map(|s| s[..7].to_string()).collect();
@@ -289,6 +303,14 @@ fn dashboard_of_ten_commits_in_a_real_browser() {
         "href=\"https://github.com/valkey-io/valkey/commit/{}\"",
         in_order[0]
     )));
+    // What changed leads the page: the fixture's steady 1 %-per-commit climb is found as a
+    // step in the middle of the history, each entry linked to its chart.
+    let changes = dom.find("<section id=\"changes\"").unwrap();
+    assert!(changes < dom.find("<section id=\"latest\"").unwrap());
+    let changes = section(&dom, "changes");
+    let entries = changes.matches("<tr data-command=").count();
+    assert!(entries >= 1, "{changes}");
+    assert_eq!(changes.matches("href=\"#p").count(), entries, "{changes}");
     // The newest commit against the previous one: 4 cases × rps, p50, p99; the planted drop.
     let latest = section(&dom, "latest");
     assert!(latest.contains("<table id=\"comparison\""));
@@ -318,9 +340,7 @@ fn dashboard_of_ten_commits_in_a_real_browser() {
     );
     let hidden = |cmd: &str| {
         section(&dom, "trends")
-            .matches(&format!(
-                "<div class=\"panel\" data-command=\"{cmd}\" hidden"
-            ))
+            .matches(&format!("data-command=\"{cmd}\" hidden"))
             .count()
     };
     assert_eq!(
@@ -473,4 +493,83 @@ fn failed_scenario_runs_are_not_drawn() {
         .success();
     let page = fs::read_to_string(&html).unwrap();
     assert!(page.contains("id=\"no-data\""), "a chart of failed runs");
+}
+
+/// 30 commits × the four cases × 3 runs with 1 % noise; SET 16 B drops 15 % from the 21st
+/// commit on (ten commits before the newest). The page lists that step first under "What
+/// changed", with its commit and a link to its chart; following the link in a real browser
+/// draws that chart with the change point marked at that commit and outlines the panel.
+#[test]
+fn a_planted_step_leads_the_page_and_is_marked_on_its_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("step.db").display());
+    let results = dir.path().join("results");
+    let mut shas = Vec::new();
+    for t in 0..30usize {
+        let sha = format!("{:040x}", 0x5eed_0000_u64 + t as u64 * 7919);
+        let time = format!("2025-04-{:02}T10:00:00Z", 1 + t);
+        let mut records = fixture_records(&sha, &time, 0, false, "unstable");
+        for (i, r) in records.as_array_mut().unwrap().iter_mut().enumerate() {
+            // Deterministic noise of about 1 % per run and 0.5 % per commit.
+            let noise = 1.0
+                + 0.01 * (((i * 37 + t * 101) % 17) as f64 / 8.0 - 1.0)
+                + 0.005 * (((t * 13) % 7) as f64 / 3.0 - 1.0);
+            let step = if i < 3 && t >= 20 { 0.85 } else { 1.0 };
+            r["rps"] = json!(r["rps"].as_f64().unwrap() * noise * step);
+            r["invocation_id"] = json!(format!("inv-{t}"));
+        }
+        let d = results.join(&sha);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("metrics.json"), records.to_string()).unwrap();
+        shas.push(sha);
+    }
+    vp(&db)
+        .args(["push", "--results-dir", results.to_str().unwrap()])
+        .assert()
+        .success();
+    let html = dir.path().join("dashboard.html");
+    vp(&db)
+        .args(["dashboard", "--output", html.to_str().unwrap()])
+        .assert()
+        .success();
+    let page = fs::read_to_string(&html).unwrap();
+    let changes = section(&page, "changes");
+    let first = &changes[changes.find("<tbody><tr").expect(changes)..];
+    let first = &first[..first.find("</tr>").unwrap()];
+    assert!(first.contains(&shas[20][..7]), "{first}");
+    assert!(
+        first.contains("<b>SET</b>") && first.contains("16 B values"),
+        "{first}"
+    );
+    assert!(first.contains("class=\"regression\">-1"), "{first}");
+    let target = first
+        .split("href=\"#p")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+
+    let Some(bin) = chromium() else { return };
+    let dom = run_chromium(
+        &bin,
+        &["--dump-dom".into()],
+        &format!("{}#p{target}", file_url(&html)),
+    );
+    let at = dom
+        .find(&format!("id=\"p{target}\""))
+        .expect("the linked panel");
+    let panel = &dom[dom[..at].rfind("<div").unwrap()..];
+    let panel = &panel[..panel.find("</svg>").unwrap()];
+    assert!(panel.contains("class=\"panel focus\""), "{panel}");
+    assert!(panel.contains("data-drawn=\"1\""), "{panel}");
+    assert_eq!(
+        panel.matches("class=\"changepoint\" data-x=\"20\"").count(),
+        1,
+        "{panel}"
+    );
+    assert!(
+        panel.contains(&format!("change point at {}", &shas[20][..7])),
+        "{panel}"
+    );
+    assert!(panel.contains("class=\"noise\""), "{panel}");
 }

@@ -34,4 +34,5 @@ mod support;
 mod topology;
 mod upstream_compat;
 mod verdicts;
+mod workflow_ticks;
 mod workflows;

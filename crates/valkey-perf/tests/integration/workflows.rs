@@ -330,7 +330,26 @@ fn the_continuous_loop_runs_each_commit_beside_a_reference_by_default() {
         assert!(bench.contains(needed), "`{needed}` missing:\n{bench}");
     }
     let detect = script("Detect regression");
-    assert!(detect.contains("0|2|6|7"), "{detect}");
+    assert!(detect.contains("scripts/continuous.sh detect"), "{detect}");
+    let shell = std::fs::read_to_string(root().join("scripts/continuous.sh")).unwrap();
+    assert!(
+        shell.contains("0 | 2) ;;") && shell.contains("        7) echo \"::warning::"),
+        "exit 7 is said, not failed on:\n{shell}"
+    );
+    // Nothing after the claim runs when nothing was claimed.
+    for step in steps
+        .iter()
+        .skip_while(|s| s["id"].as_str() != Some("claim"))
+        .skip(1)
+    {
+        let cond = step["if"].as_str().unwrap_or("");
+        assert!(
+            cond.contains("steps.claim.outputs.claimed == 'true'")
+                || cond.contains("steps.detect.outputs.code"),
+            "step `{:?}` runs without a claim: `{cond}`",
+            step["name"]
+        );
+    }
     let caller = read(".github/workflows/continuous.yml");
     assert_eq!(
         caller["jobs"]["benchmark"]["with"]["reference"],
