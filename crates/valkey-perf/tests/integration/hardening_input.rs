@@ -426,7 +426,8 @@ fn config_messages_name_the_value_given_and_the_real_problem() {
 }
 
 /// A large file is pushed in batches, still as one file: a bad record after the first batch
-/// leaves nothing of it, the good files beside it are pushed, and a second push adds nothing.
+/// leaves nothing of it, the good files beside it are pushed (exit 5: some were), and a second
+/// push adds nothing.
 #[test]
 fn a_file_pushed_in_batches_is_stored_whole_or_not_at_all() {
     let results = tempfile::tempdir().unwrap();
@@ -460,7 +461,7 @@ fn a_file_pushed_in_batches_is_stored_whole_or_not_at_all() {
     };
     let out = push();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(
         stdout.contains("a/metrics.json: inserted 2500, 0 already present"),
         "{stdout}"
