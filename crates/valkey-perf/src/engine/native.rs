@@ -308,22 +308,7 @@ pub fn capacity_step(
     histogram_file: &Path,
     abort: &mut dyn FnMut() -> bool,
 ) -> Result<(loadgen::RunReport, Measurement)> {
-    let command = case
-        .builtin()
-        .context("capacity mode measures built-in commands")?;
-    let seed = case.seed.unwrap_or_else(rand_seed);
-    let order = match case.key_distribution {
-        KeyDistribution::Uniform => KeyOrder::Random { seed },
-        KeyDistribution::Sequential => KeyOrder::Sequential,
-        KeyDistribution::Zipf(exponent) => KeyOrder::Zipf { seed, exponent },
-    };
-    let mut spec = base_spec(case, target, CommandSpec::Builtin(command), order);
-    spec.stop = match case.mode {
-        BenchmarkMode::Requests(n) => Stop::Requests(n),
-        BenchmarkMode::Duration(s) => Stop::Duration(Duration::from_secs(s)),
-    };
-    spec.warmup = Duration::from_secs(case.warmup_secs);
-    spec.seeded = command.seeded_by().is_some() && (!target.cluster || can_seed_cluster(command));
+    let mut spec = measured_spec(case, target, case.seed.unwrap_or_else(rand_seed))?;
     if let Some(rps) = rate {
         spec.pacing = loadgen::Pacing::FixedRate { rps };
         // Lost and late requests are what a step past the server's capacity looks like.
