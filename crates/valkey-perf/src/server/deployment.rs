@@ -379,7 +379,7 @@ impl Deployment {
                 }
                 *last_ping = Some(Instant::now());
                 match self.ping_within(LIVENESS_PING) {
-                    Err(e) if control::is_unresponsive(&e) => Ok(()),
+                    Err(e) if super::deadline::is_unresponsive(&e) => Ok(()),
                     other => other,
                 }
             }

@@ -4,11 +4,12 @@
 //! Inside, imports point one way (each file's `//!` says what it may import):
 //!
 //! ```text
-//! tls ◄── control ◄── standalone ◄── cluster ◄── deployment
-//!              ◄── usage ◄──────────────────────────┘
+//! tls, deadline ◄── control ◄── standalone ◄── cluster ◄── deployment
+//!                        ◄── usage ◄──────────────────────────┘
 //! ```
 //!
-//! (`control` imports no server file: its TLS and credentials are `loadgen`'s; `usage`
+//! (`control` imports only `deadline`, the cap on every wait: its TLS and credentials are
+//! `loadgen`'s; `usage`
 //! imports `control`; `deployment` imports `usage`; `sampler` imports `control` and `usage`;
 //! `instruments` imports `usage`, `sampler`, `callgrind` and `perf`, and is built from a
 //! deployment's parts.)
@@ -19,6 +20,7 @@
 pub mod callgrind;
 pub mod cluster;
 pub mod control;
+pub mod deadline;
 pub mod deployment;
 pub mod instruments;
 pub mod perf;

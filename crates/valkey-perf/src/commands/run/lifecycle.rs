@@ -12,7 +12,7 @@ use super::record::ServerFacts;
 use crate::engine::{Engine, RunRequest};
 use crate::model::{BenchmarkMode, Case, Warning, WarningKind};
 use crate::process::interrupted;
-use crate::server::control::{RunEnd, is_unresponsive};
+use crate::server::deadline::{RunEnd, is_unresponsive};
 use crate::server::instruments::{InstrumentReport, InstrumentSpec, Instruments};
 use crate::server::tls::ServerTls;
 use crate::server::{Deployment, StartOptions};
