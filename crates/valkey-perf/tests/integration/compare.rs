@@ -508,22 +508,6 @@ fn cli_names_the_malformed_file_and_position() {
 
 // ---------------------------------------------------------------- real runs
 
-/// Two copies of `server` that differ by one trailing byte (so they are two targets; an ELF
-/// file runs the same with bytes appended).
-fn two_copies(scratch: &Scratch, server: &Path) -> (PathBuf, PathBuf) {
-    let copy = |name: &str, extra: &[u8]| {
-        let dir = scratch.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("valkey-server");
-        let mut bytes = std::fs::read(server).unwrap();
-        bytes.extend_from_slice(extra);
-        std::fs::write(&p, bytes).unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        p
-    };
-    (copy("a", b""), copy("b", b"\n"))
-}
-
 /// One `valkey-perf run` of a baseline and a new binary, interleaved, native engine; returns
 /// the JSON comparison of the two `metrics.json` files it wrote.
 fn run_and_compare(
@@ -592,7 +576,7 @@ fn a_a_two_copies_of_one_server_show_no_change_paired() {
         "requests": [30000], "keyspacelen": [1000], "data_sizes": [16],
         "pipelines": [1, 16], "clients": [50], "commands": ["SET", "GET"]
     }]));
-    let (a, b) = two_copies(&scratch, &bins.new);
+    let (a, b) = scratch.two_copies(&bins.new);
     let report = run_and_compare(&scratch, &config, &a, &b, 5, "all");
     let cases = report["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 4, "SET and GET at P1 and P16: {report:#}");

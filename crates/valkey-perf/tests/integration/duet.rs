@@ -18,21 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use valkey_perf::compare::{CompareOptions, MetricSet, compare_files, render_json};
 
-/// Two copies of `server` that differ by one byte, so they are two targets.
-fn two_copies(scratch: &Scratch, server: &Path) -> (PathBuf, PathBuf) {
-    let copy = |name: &str, extra: &[u8]| {
-        let dir = scratch.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("valkey-server");
-        let mut bytes = std::fs::read(server).unwrap();
-        bytes.extend_from_slice(extra);
-        std::fs::write(&p, bytes).unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        p
-    };
-    (copy("a", b""), copy("b", b"\n"))
-}
-
 /// `valkey-perf run` of `base` and `new` into `results`; its wall time and stdout.
 fn run(
     scratch: &Scratch,
@@ -207,7 +192,7 @@ fn get_config(scratch: &Scratch, extra: Value) -> PathBuf {
 fn duet_a_a_under_a_switching_cpu_hog_spreads_at_most_half_of_abba() {
     let Some(bins) = Bins::get() else { return };
     let scratch = Scratch::new();
-    let (a, b) = two_copies(&scratch, &bins.new);
+    let (a, b) = scratch.two_copies(&bins.new);
     let config = get_config(&scratch, json!({}));
     let hog = Hog::start();
     // Six A B / B A rounds (12 one-second windows one after the other) against six duet
@@ -341,7 +326,7 @@ fn duet_finds_a_planted_slowdown() {
 fn what_cannot_run_as_a_duet_is_refused_before_anything_starts() {
     let Some(bins) = Bins::get() else { return };
     let scratch = Scratch::new();
-    let (a, b) = two_copies(&scratch, &bins.new);
+    let (a, b) = scratch.two_copies(&bins.new);
     let refuse = |config: &Path, extra: &[&str], targets: &[&Path], expect: &str| {
         let mut cmd = Command::cargo_bin("valkey-perf").unwrap();
         cmd.env("TMPDIR", scratch.tmp())
@@ -457,7 +442,7 @@ fn compare_refuses_to_pair_duet_records_with_solo_ones() {
 fn a_cluster_runs_as_a_duet_with_its_nodes_on_their_targets_cpus() {
     let Some(bins) = Bins::get() else { return };
     let scratch = Scratch::new();
-    let (a, b) = two_copies(&scratch, &bins.new);
+    let (a, b) = scratch.two_copies(&bins.new);
     let config = get_config(
         &scratch,
         json!({"cluster_mode": "yes", "cluster_nodes": 3, "keyspacelen": 1000, "clients": [20]}),

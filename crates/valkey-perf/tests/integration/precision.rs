@@ -22,21 +22,6 @@ fn valkey_perf(scratch: &Scratch, config: &Path, args: &[&str]) -> assert_cmd::a
         .assert()
 }
 
-/// Two copies of one server binary (the second one byte longer, so they are two targets).
-fn two_copies(scratch: &Scratch, server: &Path) -> (PathBuf, PathBuf) {
-    let copy = |name: &str, extra: &[u8]| {
-        let dir = scratch.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("valkey-server");
-        let mut bytes = std::fs::read(server).unwrap();
-        bytes.extend_from_slice(extra);
-        std::fs::write(&p, bytes).unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        p
-    };
-    (copy("a", b""), copy("b", b"\n"))
-}
-
 /// Every record below the results, flattened, with the file it came from.
 fn records(scratch: &Scratch) -> Vec<(PathBuf, Vec<Value>)> {
     let mut out = Vec::new();
@@ -68,7 +53,7 @@ fn precision_stops_once_every_interval_is_narrower_than_the_goal() {
         "requests": [2000], "keyspacelen": [1000], "data_sizes": [16], "pipelines": [1],
         "clients": [1], "commands": ["SET"], "warmup": 0, "benchmark_mode": "instructions"
     }]));
-    let (a, b) = two_copies(&scratch, &bins.new);
+    let (a, b) = scratch.two_copies(&bins.new);
     let out = valkey_perf(
         &scratch,
         &config,
@@ -145,7 +130,7 @@ fn precision_names_the_cases_left_wider_when_max_time_is_too_short() {
         "requests": [2000], "keyspacelen": [1000], "data_sizes": [16], "pipelines": [1],
         "clients": [5], "commands": ["SET", "GET"]
     }]));
-    let (a, b) = two_copies(&scratch, &bins.new);
+    let (a, b) = scratch.two_copies(&bins.new);
     let out = valkey_perf(
         &scratch,
         &config,
@@ -184,7 +169,7 @@ fn precision_flags_are_checked_before_anything_starts() {
         "requests": [1000], "keyspacelen": [100], "data_sizes": [16], "pipelines": [1],
         "clients": [1], "commands": ["SET"]
     }]));
-    let (a, b) = two_copies(&scratch, &bins.new);
+    let (a, b) = scratch.two_copies(&bins.new);
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
     let two = ["--baseline-server-bin", a, "--server-bin", b];
     for (args, says) in [

@@ -15,6 +15,23 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Two copies of `server` in this area that differ by one trailing byte, so they are two
+    /// targets of one binary (an ELF file runs the same with bytes appended).
+    pub fn two_copies(&self, server: &Path) -> (PathBuf, PathBuf) {
+        let copy = |name: &str, extra: &[u8]| {
+            let dir = self.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let p = dir.join("valkey-server");
+            let mut bytes = std::fs::read(server).unwrap();
+            bytes.extend_from_slice(extra);
+            std::fs::write(&p, bytes).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            p
+        };
+        (copy("a", b""), copy("b", b"\n"))
+    }
+
     pub fn new() -> Scratch {
         let root = tempfile::Builder::new()
             .prefix("valkey-perf-runtest-")
