@@ -97,16 +97,11 @@ fn a_planted_per_command_cost_lowers_the_sustainable_maximum_and_compare_says_so
     // to the slow log. Measured here (10 clients, pipeline 1): the sustainable SET maximum fell
     // by 90 % and more. An unsynced file and the slow log alone cost too little to show while
     // the client, not the server, is the limit (a debug-built client on two shared cores).
-    let slow = scratch.path().join("slow-valkey-server");
-    std::fs::write(
-        &slow,
-        format!(
-            "#!/bin/sh\nexec '{}' \"$@\" --appendonly yes --appendfsync always --slowlog-log-slower-than 0\n",
-            bins.new.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let slow = scratch.wrapper(
+        "slow-valkey-server",
+        &bins.new,
+        "--appendonly yes --appendfsync always --slowlog-log-slower-than 0",
+    );
     let config = scratch.config(&json!([{
         "benchmark_mode": "capacity", "slo": {"p99_ms": 1000.0},
         "duration": 1, "warmup": 1, "keyspacelen": [1000], "data_sizes": [16],

@@ -613,16 +613,11 @@ fn a_planted_server_slowdown_is_found_with_five_interleaved_runs() {
     // logged to the slow log. Measured beforehand on this machine at P16 with 50 clients:
     // about −41 % rps (5 runs a side, CI −48 … −33 %); the AOF alone without syncing costs
     // about −25 %.
-    let slow = scratch.path().join("aof-valkey-server");
-    std::fs::write(
-        &slow,
-        format!(
-            "#!/bin/sh\nexec '{}' \"$@\" --appendonly yes --appendfsync always --slowlog-log-slower-than 0\n",
-            bins.new.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let slow = scratch.wrapper(
+        "aof-valkey-server",
+        &bins.new,
+        "--appendonly yes --appendfsync always --slowlog-log-slower-than 0",
+    );
     // Pinned, and judged on throughput alone (the slowdown is a throughput claim): one
     // comparison, no correction across metrics it does not concern.
     let config = scratch.config(&json!([{

@@ -268,16 +268,11 @@ fn duet_finds_a_planted_slowdown() {
     // The same server logging every command to the slow log: measured beforehand on this
     // machine (GET P16, 50 clients, duet, 6 rounds of 2 s): −8.9 % rps (−16.1 … −1.2 %);
     // one after the other the same runs gave −24.7 % (−49.8 … +12.9 %), no verdict.
-    let slow = scratch.path().join("slowlog-valkey-server");
-    std::fs::write(
-        &slow,
-        format!(
-            "#!/bin/sh\nexec '{}' \"$@\" --slowlog-log-slower-than 0\n",
-            bins.new.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let slow = scratch.wrapper(
+        "slowlog-valkey-server",
+        &bins.new,
+        "--slowlog-log-slower-than 0",
+    );
     let config = get_config(&scratch, json!({"duration": 2}));
     let results = scratch.results();
     // Ten rounds: with the per-round sd of 5-8 % seen here, a 10 % change is found nearly

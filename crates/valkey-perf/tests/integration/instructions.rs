@@ -197,16 +197,11 @@ fn a_setting_that_adds_work_per_request_is_an_instruction_regression() {
     let scratch = Scratch::new();
     // The same server logging every command to the slow log: thousands of instructions more
     // per request. A wrapper script, which valgrind follows into the server through exec.
-    let slow = scratch.path().join("slowlog-valkey-server");
-    std::fs::write(
-        &slow,
-        format!(
-            "#!/bin/sh\nexec '{}' \"$@\" --slowlog-log-slower-than 0\n",
-            bins.new.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let slow = scratch.wrapper(
+        "slowlog-valkey-server",
+        &bins.new,
+        "--slowlog-log-slower-than 0",
+    );
     run(
         &scratch,
         &config(&scratch),

@@ -177,17 +177,11 @@ fn process_cpu_s(pid: u32) -> f64 {
 /// A wrapper script that starts `binary` with extra work per write: an append-only file and
 /// every command logged to the slow log.
 fn slowed_server(scratch: &Scratch, binary: &Path) -> PathBuf {
-    let slow = scratch.path().join("slowed-valkey-server");
-    std::fs::write(
-        &slow,
-        format!(
-            "#!/bin/sh\nexec '{}' \"$@\" --appendonly yes --slowlog-log-slower-than 0\n",
-            binary.display()
-        ),
+    scratch.wrapper(
+        "slowed-valkey-server",
+        binary,
+        "--appendonly yes --slowlog-log-slower-than 0",
     )
-    .unwrap();
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    slow
 }
 
 #[test]

@@ -15,6 +15,20 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// An executable `name` in this area that runs `server` with `args` appended to whatever
+    /// it is given: the same server with a planted setting, as a target of its own.
+    pub fn wrapper(&self, name: &str, server: &Path, args: &str) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\nexec '{}' \"$@\" {args}\n", server.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        path
+    }
+
     /// Two copies of `server` in this area that differ by one trailing byte, so they are two
     /// targets of one binary (an ELF file runs the same with bytes appended).
     pub fn two_copies(&self, server: &Path) -> (PathBuf, PathBuf) {
