@@ -176,8 +176,19 @@ pub struct WindowUsage {
 /// Instructions mode: the window's instructions summed over every server process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Instructions {
+    /// What the requests cost: the window's instructions less the background ones.
     pub instructions: u64,
     pub instructions_per_request: f64,
+    /// The window's instructions in the server's timers (`serverCron` and the like) and its
+    /// fast expire cycle: their amount follows the window's wall time, not its requests, so
+    /// they are kept out of the figures above.
+    #[serde(default)]
+    pub background_instructions: u64,
+    /// The seed of the bytes the servers read as `/dev/urandom` (hence of their hash seed);
+    /// `None` when each server drew its own (then the count per request varies by about
+    /// 0.3 % from run to run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urandom_seed: Option<u64>,
     pub callgrind_files: Vec<String>,
     /// Always `false`: latencies under callgrind are those of a server slowed many times.
     pub latency_meaningful: bool,

@@ -385,6 +385,11 @@ fn start_node(
         node.name = format!("{}-node-{index}", spec.node.name);
         node.cpus = cpus.clone();
         node.port = None;
+        // Each node its own bytes (a node id is drawn from them), the same for every target.
+        node.urandom_seed = spec
+            .node
+            .urandom_seed
+            .map(|s| s ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         // A relative cluster config file lands in the node's own data dir (`--dir`).
         node.extra_args.extend(
             [

@@ -46,6 +46,9 @@ pub struct StartOptions {
     pub tls: Option<ServerTls>,
     /// Instructions mode: every server under callgrind, dumps into this directory.
     pub callgrind_dir: Option<PathBuf>,
+    /// Instructions mode: the seed of the servers' own `/dev/urandom` (cluster nodes each
+    /// derive theirs from it), the same for every target of a round.
+    pub urandom_seed: Option<u64>,
 }
 
 /// The server side of a case: a standalone server or a cluster valkey-perf started, or a
@@ -104,6 +107,7 @@ impl Deployment {
             log_dir: options.log_dir.clone(),
             tls,
             callgrind_dir: options.callgrind_dir.clone(),
+            urandom_seed: options.urandom_seed,
         };
         Ok(if topology.cluster {
             Deployment::Cluster(ClusterHandle::start(&ClusterSpec {

@@ -47,6 +47,10 @@ pub struct ServerSpec {
     pub tls: Option<ServerTls>,
     /// Run under valgrind's callgrind, dumps into this directory (instructions mode).
     pub callgrind_dir: Option<PathBuf>,
+    /// Instructions mode: the seed of the bytes the server reads as `/dev/urandom`, so that
+    /// servers given one seed draw one hash seed (see [`super::callgrind::write_entropy`]).
+    /// Ignored where [`super::callgrind::fixed_entropy`] fails.
+    pub urandom_seed: Option<u64>,
 }
 
 /// A running server owned by valkey-perf. Stopped on `stop()` or drop, data dir removed.
@@ -69,7 +73,9 @@ impl ServerSpec {
     /// The command line for this server, given its port and data dir.
     pub fn command(&self, port: u16, data_dir: &Path) -> Command {
         let mut cmd = match &self.callgrind_dir {
-            Some(dir) => super::callgrind::wrap(&self.binary, dir),
+            Some(dir) => {
+                super::callgrind::wrap(&self.binary, dir, self.entropy_file(data_dir).as_deref())
+            }
             None => Command::new(&self.binary),
         };
         // The file comes first: the server reads its arguments in order, so every setting
@@ -104,6 +110,16 @@ impl ServerSpec {
     }
 }
 
+impl ServerSpec {
+    /// Where the server's own `/dev/urandom` lies (in its data dir), when it gets one.
+    fn entropy_file(&self, data_dir: &Path) -> Option<PathBuf> {
+        (self.callgrind_dir.is_some()
+            && self.urandom_seed.is_some()
+            && super::callgrind::fixed_entropy().is_ok())
+        .then(|| data_dir.join("urandom"))
+    }
+}
+
 impl ServerHandle {
     /// Starts the server and waits until it answers PING (exit code 4 on failure, with the
     /// log's tail).
@@ -124,6 +140,11 @@ impl ServerHandle {
                 .tempdir()
                 .context("creating a server data directory")?;
             super::process::mark_owned(data_dir.path())?;
+            if let (Some(file), Some(seed)) =
+                (spec.entropy_file(data_dir.path()), spec.urandom_seed)
+            {
+                super::callgrind::write_entropy(&file, seed)?;
+            }
             let log_path = spec.log_dir.join(format!("{}-{port}.log", spec.name));
             let child = ManagedChild::spawn(
                 &spec.name,
@@ -262,6 +283,7 @@ pub fn probe_tls(binary: &Path, material: &TlsMaterial, log_dir: &Path) -> Resul
         log_dir: log_dir.to_path_buf(),
         tls: Some(material.server()),
         callgrind_dir: None,
+        urandom_seed: None,
     };
     match ServerHandle::start(&spec) {
         Ok(mut server) => {

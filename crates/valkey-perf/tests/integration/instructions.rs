@@ -60,45 +60,103 @@ fn ipr(r: &Value) -> f64 {
         .unwrap_or_else(|| panic!("no instructions_per_request: {r}"))
 }
 
+/// A fixed hash seed needs a bind mount over `/dev/urandom`, hence root; without it the
+/// counts vary by about 0.3 % from run to run and the 0.1 % promise cannot be checked.
+fn root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("this test needs root under CI: the servers' hash seed is fixed by a bind mount");
+    }
+    eprintln!("skipping: the servers' hash seed is fixed by a bind mount, which needs root");
+    false
+}
+
+/// The promise: two copies of one server, 4 rounds, agree within 0.1 % per case, here
+/// while a neighbour wants a whole CPU (a slower window runs more timer ticks, which are kept
+/// out as background). No config seed: each round draws its own keys and hash seed, the same
+/// for both targets.
 #[test]
-fn two_runs_agree_within_a_third_of_a_percent_under_a_cpu_hog() {
+fn a_a_two_copies_agree_within_a_tenth_of_a_percent_per_case_under_a_cpu_hog() {
     let (Some(bins), Some(_)) = (Bins::get(), valgrind()) else {
         return;
     };
+    if !root() {
+        return;
+    }
     let scratch = Scratch::new();
-    // A neighbour that wants a whole CPU for as long as the test runs.
+    let config = scratch.config(&json!([{
+        "requests": [4000], "keyspacelen": [1000], "data_sizes": [16], "pipelines": [1],
+        "clients": [1], "commands": ["SET", "GET"], "warmup": 0,
+        "benchmark_mode": "instructions"
+    }]));
+    let (a, b) = scratch.two_copies(&bins.new);
     let mut hog = Command::new("sh");
     hog.args(["-c", "while :; do :; done"]).process_group(0);
     let _hog = ChildGuard::spawn(hog);
     run(
         &scratch,
-        &config(&scratch),
-        &["--server-bin", bins.new.to_str().unwrap(), "--runs", "2"],
+        &config,
+        &[
+            "--baseline-server-bin",
+            a.to_str().unwrap(),
+            "--server-bin",
+            b.to_str().unwrap(),
+            "--runs",
+            "4",
+        ],
     )
     .success();
     let all = records(&scratch);
-    assert_eq!(all.len(), 1);
-    for command in ["SET", "GET"] {
-        let values: Vec<f64> = all[0]
-            .1
+    assert_eq!(all.len(), 2);
+    let by_round = |recs: &[Value], command: &str| -> Vec<(u64, f64, u64)> {
+        let mut v: Vec<(u64, f64, u64)> = recs
             .iter()
             .filter(|r| r["command"] == command)
-            .map(ipr)
+            .map(|r| {
+                assert_eq!(r["latency_meaningful"], json!(false), "{r}");
+                assert!(r["background_instructions"].as_u64().unwrap() > 0, "{r}");
+                let files = r["callgrind_files"].as_array().unwrap();
+                assert_eq!(files.len(), 1, "one dump per server process: {r}");
+                assert!(Path::new(files[0].as_str().unwrap()).is_file());
+                (
+                    r["run_index"].as_u64().unwrap(),
+                    ipr(r),
+                    r["urandom_seed"].as_u64().unwrap(),
+                )
+            })
             .collect();
-        assert_eq!(values.len(), 2, "{command}: {values:?}");
-        let spread = values[0].max(values[1]) / values[0].min(values[1]) - 1.0;
+        v.sort_by_key(|x| x.0);
+        v
+    };
+    for command in ["SET", "GET"] {
+        let (base, new) = (by_round(&all[0].1, command), by_round(&all[1].1, command));
+        assert_eq!(base.len(), 4, "{command}: {base:?}");
+        assert_eq!(new.len(), 4, "{command}: {new:?}");
+        let mean = |v: &[(u64, f64, u64)]| v.iter().map(|x| x.1).sum::<f64>() / v.len() as f64;
+        let per_case = mean(&new) / mean(&base) - 1.0;
+        let worst_round = base
+            .iter()
+            .zip(&new)
+            .map(|(x, y)| {
+                assert_eq!(
+                    x.2, y.2,
+                    "{command}: both targets of a round share a hash seed"
+                );
+                (y.1 / x.1 - 1.0).abs()
+            })
+            .fold(0.0, f64::max);
         eprintln!(
-            "{command}: instructions per request {values:?}, spread {:.3} %",
-            spread * 100.0
+            "{command}: per case {:+.4} %, worst round {:.4} %, base {base:?}, new {new:?}",
+            per_case * 100.0,
+            worst_round * 100.0
         );
-        assert!(spread < 0.003, "{command}: {values:?}");
-        assert!(values[0] > 1000.0, "{command}: {values:?}");
-    }
-    for r in &all[0].1 {
-        assert_eq!(r["latency_meaningful"], json!(false), "{r}");
-        let files = r["callgrind_files"].as_array().unwrap();
-        assert_eq!(files.len(), 1, "one dump per server process: {r}");
-        assert!(Path::new(files[0].as_str().unwrap()).is_file());
+        assert!(per_case.abs() < 0.001, "{command}: {base:?} {new:?}");
+        assert!(worst_round < 0.001, "{command}: {base:?} {new:?}");
+        assert!(base[0].1 > 1000.0, "{command}: {base:?}");
+        let seeds: std::collections::BTreeSet<u64> = base.iter().map(|x| x.2).collect();
+        assert_eq!(seeds.len(), 4, "every round its own hash seed: {base:?}");
     }
 }
 

@@ -494,6 +494,7 @@ fn a_running_server_is_flushed_not_restarted_and_recorded_as_it_is() {
             log_dir: dir.path().join("logs"),
             tls: None,
             callgrind_dir: None,
+            urandom_seed: None,
         },
     )
     .unwrap();

@@ -26,6 +26,7 @@ fn options(binary: &Path, logs: &Path, tls: Option<&TlsMaterial>) -> StartOption
         log_dir: logs.to_path_buf(),
         tls: tls.map(TlsMaterial::server),
         callgrind_dir: None,
+        urandom_seed: None,
     }
 }
 
@@ -499,6 +500,7 @@ fn a_cluster_that_is_not_ready_in_time_reports_every_node_log() {
             log_dir: logs.path().to_path_buf(),
             tls: None,
             callgrind_dir: None,
+            urandom_seed: None,
         },
         primaries: 3,
         replicas_per_primary: 0,

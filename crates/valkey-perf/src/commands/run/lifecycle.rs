@@ -188,6 +188,8 @@ pub(super) fn start_deployment(
                 port: None,
                 log_dir: target.dir.join("servers"),
                 tls: ctx.tls.clone(),
+                // The round's key seed: both targets of a round draw one hash seed.
+                urandom_seed: callgrind_dir.as_ref().and(case.seed),
                 callgrind_dir,
             },
         )

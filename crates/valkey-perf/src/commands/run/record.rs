@@ -156,17 +156,20 @@ pub(super) fn record_window(
     Ok(())
 }
 
-/// Instructions mode: the window's instructions summed over every server process, per
-/// request completed in it, and the dumps they came from. Latencies under callgrind are those
-/// of a server slowed many times over, so the record says they are not meaningful.
+/// Instructions mode: the window's instructions summed over every server process, less the
+/// background (timers), per request completed in it, and the dumps they came from. Latencies
+/// under callgrind are those of a server slowed many times over, so the record says they are
+/// not meaningful.
 fn record_instructions(
     case: &Case,
     dumps: &[std::path::PathBuf],
     parts: &mut RecordParts,
 ) -> anyhow::Result<()> {
-    let mut total = 0u64;
+    let mut count = callgrind::WindowCount::default();
     for d in dumps {
-        total += callgrind::total_instructions(d)?;
+        let c = callgrind::window_count(d)?;
+        count.total += c.total;
+        count.background += c.background;
     }
     let requests = parts
         .requests_completed()
@@ -176,9 +179,12 @@ fn record_instructions(
         })
         .filter(|n| *n > 0)
         .context("instructions mode needs the number of requests completed in the window")?;
+    let instructions = count.requests();
     parts.instructions = Some(Instructions {
-        instructions: total,
-        instructions_per_request: (total as f64 / requests as f64 * 100.0).round() / 100.0,
+        instructions,
+        instructions_per_request: (instructions as f64 / requests as f64 * 100.0).round() / 100.0,
+        background_instructions: count.background,
+        urandom_seed: case.seed.filter(|_| callgrind::fixed_entropy().is_ok()),
         callgrind_files: dumps.iter().map(|d| d.display().to_string()).collect(),
         latency_meaningful: false,
     });

@@ -39,6 +39,7 @@ pub(super) fn serve(plan: &ServePlan) -> Result<Code> {
                 log_dir: plan.target.dir.join("servers"),
                 tls: material.as_ref().map(TlsMaterial::server),
                 callgrind_dir: None,
+                urandom_seed: None,
             },
         )?;
         d.apply_config_set(&case.topology.config_set)?;

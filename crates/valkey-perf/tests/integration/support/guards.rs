@@ -156,6 +156,7 @@ impl TestCluster {
                 log_dir: logs.path().to_path_buf(),
                 tls: None,
                 callgrind_dir: None,
+                urandom_seed: None,
             },
         )
         .unwrap();

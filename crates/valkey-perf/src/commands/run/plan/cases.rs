@@ -54,6 +54,11 @@ pub(super) fn check_instructions_mode(args: &RunArgs, cases: &mut [Case]) -> Res
         )));
     }
     crate::server::callgrind::check_installed().map_err(|e| usage(format!("{e:#}")))?;
+    if let Err(why) = crate::server::callgrind::fixed_entropy() {
+        tracing::warn!(
+            "instructions mode: the servers cannot be given a fixed hash seed here ({why}); each draws its own, so the count per request varies by about 0.3 % from run to run (run as root to fix it)"
+        );
+    }
     tracing::info!(
         "instructions mode: servers run under callgrind (about 50 times slower), e.g. {}",
         first.label()
