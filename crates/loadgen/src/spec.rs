@@ -464,6 +464,10 @@ pub struct LoadSpec {
     pub threads: usize,
     /// Requests in flight per client (sliding window).
     pub pipeline: usize,
+    /// Pipelining in lockstep: a client sends its whole window at once and sends again only
+    /// when every reply is in (valkey-benchmark's way), so the server reads the same batches
+    /// whatever the timing. Counting instructions needs this; the sliding window is faster.
+    pub lockstep: bool,
     pub stop: Stop,
     /// Load whose statistics are discarded, on the same connections, before measuring.
     pub warmup: Duration,
@@ -498,6 +502,7 @@ impl LoadSpec {
             clients: 50,
             threads: 1,
             pipeline: 1,
+            lockstep: false,
             stop: Stop::Requests(100_000),
             warmup: Duration::ZERO,
             pacing: Pacing::ClosedLoop,

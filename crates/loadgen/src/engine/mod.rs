@@ -269,7 +269,8 @@ impl Client {
     /// Issues requests while the window, the budget and the pacing allow.
     fn fill(&mut self, ctx: &ThreadCtx, now: Instant) {
         let window = ctx.shared.spec.pipeline as u64;
-        if !self.issuing || self.outstanding >= window {
+        let lockstep_wait = ctx.shared.spec.lockstep && self.outstanding > 0;
+        if !self.issuing || self.outstanding >= window || lockstep_wait {
             return;
         }
         let times = ctx.times;
@@ -316,7 +317,8 @@ impl Client {
     /// Fixed rate: when the client has room in its window but its next request is not due
     /// yet, the instant it is due.
     fn due(&self, ctx: &ThreadCtx) -> Option<Instant> {
-        let room = self.outstanding < ctx.shared.spec.pipeline as u64;
+        let room = self.outstanding < ctx.shared.spec.pipeline as u64
+            && !(ctx.shared.spec.lockstep && self.outstanding > 0);
         (ctx.interval.is_some() && self.issuing && !self.stopped && room).then_some(self.next_send)
     }
 

@@ -111,6 +111,70 @@ fn sequential_run_touches_every_key_once_with_the_requested_size() {
     );
 }
 
+/// How many SETs a peer has received, and whether one more arrives within `wait` after
+/// the first `n` when it answers only the first of them.
+fn sets_sent_before_all_replies(lockstep: bool) -> usize {
+    use std::io::{Read, Write};
+    const SET: &[u8] = b"*3\r\n$3\r\nSET\r\n";
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let peer = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        let count = |b: &[u8]| b.windows(SET.len()).filter(|w| *w == SET).count();
+        let mut buf = [0u8; 65536];
+        // The first window: 16 requests.
+        while count(&seen) < 16 {
+            let n = sock.read(&mut buf).unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        // Answer one; a sliding window sends one more at once, lockstep none.
+        sock.write_all(b"+OK\r\n").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while count(&seen) == 16 && Instant::now() < deadline {
+            match sock.read(&mut buf) {
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        let before_all = count(&seen);
+        // Answer everything from now on until the client is done.
+        sock.set_read_timeout(None).unwrap();
+        let mut answered = 1;
+        loop {
+            let want = count(&seen);
+            while answered < want {
+                sock.write_all(b"+OK\r\n").unwrap();
+                answered += 1;
+            }
+            match sock.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        before_all
+    });
+    let mut s = spec(tcp(port), Builtin::Set, 32, 100);
+    s.clients = 1;
+    s.threads = 1;
+    s.pipeline = 16;
+    s.lockstep = lockstep;
+    assert_eq!(go(&s).requests, 32);
+    peer.join().unwrap()
+}
+
+/// Lockstep pipelining sends a client's whole window at once and the next only when every
+/// reply is in (valkey-benchmark's way), so a server reads the same batches whatever the
+/// timing; the sliding window sends a request for each reply read. Seen from a peer that
+/// answers only the first of 16 requests.
+#[test]
+fn lockstep_pipelining_waits_for_every_reply_of_the_window() {
+    assert_eq!(sets_sent_before_all_replies(false), 17);
+    assert_eq!(sets_sent_before_all_replies(true), 16);
+}
+
 #[test]
 fn pipelined_replies_take_the_time_of_the_read_that_brought_them() {
     let Some(bin) = support::valkey_server() else {

@@ -42,6 +42,8 @@ fn base_spec(case: &Case, target: &Address, command: CommandSpec, key_order: Key
     spec.clients = case.clients as usize;
     spec.threads = case.client_threads.unwrap_or(1) as usize;
     spec.pipeline = case.pipeline as usize;
+    // Instructions mode counts per request: batches must not depend on timing.
+    spec.lockstep = case.topology.callgrind;
     spec.cpu_set = case
         .client_cpus
         .as_ref()

@@ -97,10 +97,11 @@ impl ServerSpec {
             .arg(data_dir)
             .args(["--io-threads", &self.io_threads.to_string()]);
         if self.callgrind_dir.is_some() {
-            // Instructions mode: the timer (serverCron) does work per second, not per request;
-            // once a second it hardly counts, so the count per request does not depend on how
-            // long the window took on a busy machine.
-            cmd.args(["--hz", "1", "--dynamic-hz", "no"]);
+            // Instructions mode: the timer (serverCron) does work per second, not per request
+            // (its work is counted apart as background, and once a second it hardly runs);
+            // without active rehashing, tables are rehashed only by the requests, as many
+            // steps whatever the window's wall time.
+            cmd.args(["--hz", "1", "--dynamic-hz", "no", "--activerehashing", "no"]);
         }
         cmd.args(&self.extra_args);
         for (key, value) in &self.custom_configs {
