@@ -11,7 +11,8 @@
 #
 # Usage: bench/quickstart-modes.sh [BASELINE_BIN NEW_BIN] [SEQ_ROUNDS (3)] [DUET_ROUNDS (6)]
 #        [INSTR_ROUNDS (3)]
-# Environment: VALKEY_PERF (default target/release/valkey-perf), VALKEY_PERF_DEPS (.deps).
+# Environment: VALKEY_PERF (default target/release/valkey-perf), VALKEY_PERF_DEPS (.deps),
+# MODES (some of "sequential duet instructions").
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -50,8 +51,7 @@ measure() { # name config metric rounds extra-flags...
   local b n
   b=$(grep -l "\"$base\"" "$work/$name"/*/metrics.json | head -1)
   n=$(grep -l "\"$new\"" "$work/$name"/*/metrics.json | head -1)
-  "$bin" compare --baseline "$b" --new "$n" --metrics "$metric" --format json 2>/dev/null \
-    > "$work/$name.json" || true
+  "$bin" compare --baseline "$b" --new "$n" --format json 2>/dev/null > "$work/$name.json" || true
   python3 - "$name" "$rounds" "$start" "$end" "$metric" "$work/$name.json" >> "$work/summary" <<'PY'
 import json, sys
 name, rounds, start, end, metric, path = sys.argv[1:]
@@ -60,14 +60,21 @@ widths = []
 for c in cases:
     m = next(m for m in c["metrics"] if m["metric"] == metric)
     lo, hi = m["difference"]["pct_change_ci95"]
-    widths.append(f"{c['case']}: {m['difference']['pct_change']:+.1f} % ±{(hi - lo) / 2:.2f}")
+    widths.append(f"{c['label']}: {m['difference']['pct_change']:+.1f} % ±{(hi - lo) / 2:.2f}")
 print(f"{name}\t{rounds}\t{float(end) - float(start):.0f}\t" + "\t".join(widths))
 PY
+  tail -1 "$work/summary" >&2
 }
 
-measure sequential "$root/configs/quick.json" rps "$seq_rounds"
-measure duet "$work/duet.json" rps "$duet_rounds"
-measure instructions "$work/instructions.json" instructions_per_request "$instr_rounds"
+# MODES picks some of them (default: all three).
+for mode in ${MODES:-sequential duet instructions}; do
+  case "$mode" in
+    sequential) measure sequential "$root/configs/quick.json" rps "$seq_rounds" ;;
+    duet) measure duet "$work/duet.json" rps "$duet_rounds" ;;
+    instructions) measure instructions "$work/instructions.json" instructions_per_request "$instr_rounds" ;;
+    *) echo "unknown mode $mode (sequential, duet, instructions)" >&2; exit 2 ;;
+  esac
+done
 python3 - "$work/summary" <<'PY'
 import sys
 for line in open(sys.argv[1]):

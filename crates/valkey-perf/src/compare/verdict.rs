@@ -383,12 +383,18 @@ fn noisy_warning(cases: &[CaseComparison]) -> Option<Warning> {
     let noisy: Vec<String> = cases
         .iter()
         .filter(|c| {
-            c.metrics.iter().any(|m| {
-                m.metric == Metric::Rps
-                    && [&m.baseline, &m.new]
-                        .iter()
-                        .any(|s| s.as_ref().and_then(|s| s.cv_pct).is_some_and(|cv| cv > 5.0))
-            })
+            // Instructions mode: rps under callgrind is not what is judged.
+            let counted = c
+                .metrics
+                .iter()
+                .any(|m| m.metric == Metric::InstructionsPerRequest);
+            !counted
+                && c.metrics.iter().any(|m| {
+                    m.metric == Metric::Rps
+                        && [&m.baseline, &m.new]
+                            .iter()
+                            .any(|s| s.as_ref().and_then(|s| s.cv_pct).is_some_and(|cv| cv > 5.0))
+                })
         })
         .map(|c| format!("`{}`", c.label))
         .collect();

@@ -396,6 +396,40 @@ fn what_cannot_run_as_a_duet_is_refused_before_anything_starts() {
     scratch.assert_no_tmp_leftovers();
 }
 
+/// A config's `duet: true` says how to compare two targets; a run of one target (the same
+/// config, no baseline) runs its cases solo and says so, as `--duet` would refuse.
+#[test]
+fn a_config_duet_with_one_target_runs_solo() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    let config = get_config(
+        &scratch,
+        json!({"duet": true, "server_cpu_range": "0", "client_cpu_range": "1"}),
+    );
+    let out = Command::cargo_bin("valkey-perf")
+        .unwrap()
+        .env("TMPDIR", scratch.tmp())
+        .env_remove("RUST_LOG")
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--results-dir")
+        .arg(scratch.results())
+        .arg("--server-bin")
+        .arg(&bins.new)
+        .args(["--runs", "1"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("running solo"), "{stderr}");
+    let records = scratch.records();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(records[0]["duet"].is_null(), "{}", records[0]);
+    scratch.assert_no_tmp_leftovers();
+}
+
 #[test]
 fn compare_refuses_to_pair_duet_records_with_solo_ones() {
     let scratch = Scratch::new();

@@ -38,6 +38,7 @@ pub(super) fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> 
             .join(format!("{}_vs_{}", base.commit, t.commit));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
         crate::compare::write_report(&cmp, &dir, plan.graphs)?;
+        print_changes(&cmp, &base.commit, &t.commit);
         differential_flamegraphs(plan, base, t, &dir)?;
         tracing::info!(
             "comparison written to `{}`",
@@ -46,6 +47,39 @@ pub(super) fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> 
         crate::util::outln(format_args!("{}", dir.join("report.md").display()));
     }
     Ok(())
+}
+
+/// The comparison's headline on stdout: per case, the change in its first judged metric, the
+/// 95 % interval of the change with its half-width (how precise the run was), and the
+/// verdict; the report has the rest.
+fn print_changes(cmp: &crate::compare::Comparison, base: &str, new: &str) {
+    use crate::compare::Verdict;
+    let width = cmp.cases.iter().map(|c| c.label.len()).max().unwrap_or(0);
+    crate::util::outln(format_args!(
+        "{new} against {base}: change, 95 % interval (± half-width), verdict"
+    ));
+    for case in &cmp.cases {
+        let Some((m, d)) = case.metrics.iter().find_map(|m| {
+            (m.verdict != Verdict::NotJudged)
+                .then_some(m.difference.as_ref().map(|d| (m, d)))
+                .flatten()
+        }) else {
+            continue;
+        };
+        let change = match (d.pct_change, d.pct_change_ci95) {
+            (Some(p), Some([lo, hi])) => format!(
+                "{p:+6.1} %  ({lo:+.1} … {hi:+.1} %, ±{:.1} %)",
+                (hi - lo) / 2.0
+            ),
+            _ => "no interval".to_string(),
+        };
+        crate::util::outln(format_args!(
+            "  {:<width$}  {:<24}  {change}  {}",
+            case.label,
+            m.field,
+            m.verdict.label()
+        ));
+    }
 }
 
 /// For every profiled case with flamegraphs of both targets: a differential flamegraph in

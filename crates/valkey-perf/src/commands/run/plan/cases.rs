@@ -299,25 +299,37 @@ pub(super) fn check_duet(
     } else {
         format!("config[{}] `duet: true`", first.config_index)
     };
-    if targets.len() != 2 {
-        return Err(usage(format!(
+    let whole_run = if targets.len() != 2 {
+        Some(format!(
             "{from} runs two targets at once, and this run has {}; give a baseline and one target (e.g. --baseline-server-bin A --server-bin B)",
             targets.len()
-        )));
-    }
-    if targets
+        ))
+    } else if targets
         .iter()
         .any(|t| matches!(t.server, ServerSource::Running(_)))
     {
-        return Err(usage(format!(
+        Some(format!(
             "{from} starts both targets' servers and pins them crossed; a running server cannot be pinned or started with the other; drop --use-running-server / --mode client"
-        )));
-    }
-    if let Engine::External(b) = engine {
-        return Err(usage(format!(
+        ))
+    } else if let Engine::External(b) = engine {
+        Some(format!(
             "{from} needs the native engine, which runs both loads behind one start gate and stops them together; `{}` runs one process per target; use --engine native",
             b.path.display()
-        )));
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = whole_run {
+        if args.cases.duet {
+            return Err(usage(why));
+        }
+        // A config's `duet: true` says how to compare two targets; a run that is not such a
+        // comparison (one target, a running server, valkey-benchmark) runs its cases solo.
+        tracing::info!("running solo: {why}");
+        for case in cases.iter_mut() {
+            case.duet = false;
+        }
+        return Ok(());
     }
     for case in cases.iter_mut().filter(|c| c.duet) {
         let why = if case.memory {
