@@ -1,12 +1,14 @@
-//! `run` where the results cannot go, with real processes and real file systems (a small
-//! tmpfs, mounted and unmounted by the test): a full disk and a read-only one found before
-//! any server starts, and a disk that fills up mid-run (the runs stop at once, the measured
-//! record that could not be written is printed).
+//! `run` where the results cannot go, and against a server that is not there, with real
+//! processes and real file systems (a small tmpfs, mounted and unmounted by the test): a full
+//! disk and a read-only one found before any server starts, a disk that fills up mid-run
+//! (the runs stop at once, the measured record that could not be written is printed), and a
+//! running server on a port nobody listens on (exit 4 before any case).
 
 use crate::support::{Bins, Scratch, pid_in_server_log, server_logs, small_object};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// A tmpfs of `size` mounted on a directory of the scratch area, unmounted on drop.
 struct Tmpfs {
@@ -191,4 +193,41 @@ fn a_disk_that_fills_up_mid_run_stops_and_loses_no_measured_record() {
             "a printed record was written too"
         );
     }
+}
+
+/// `--use-running-server` on a port nobody listens on fails before the first case with
+/// exit 4, naming the address and the fix; no case runs, no results directory is made and
+/// stdout names no file. It used to run (and fail) every case, then exit 5.
+#[test]
+fn a_running_server_that_is_not_there_fails_before_the_first_case() {
+    let scratch = Scratch::new();
+    let config = eight_cases(&scratch);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The listener is closed: nothing listens on `port`.
+    let started = Instant::now();
+    let out = scratch
+        .run_against(&config, port)
+        .args(["--runs", "2"])
+        .assert()
+        .code(4);
+    let elapsed = started.elapsed();
+    let stderr = crate::support::stderr_of(&out);
+    assert!(
+        stderr.contains(&format!("no server answers at `127.0.0.1:{port}`"))
+            && stderr.contains("fix `--target-ip`/`--port`")
+            && stderr.contains("nothing was run"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("case 1/"), "a case ran: {stderr}");
+    assert!(!stderr.contains("run failed"), "{stderr}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    assert!(crate::support::stdout_of(&out).trim().is_empty());
+    assert!(
+        !scratch.results().join("running-server").exists(),
+        "a results directory was made"
+    );
 }
