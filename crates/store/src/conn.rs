@@ -35,6 +35,12 @@ pub(crate) enum Conn {
 /// and pushes hold it for milliseconds; a long value only matters when a process hangs.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The page cache of a SQLite connection, in KiB (a negative `cache_size` is KiB): a push of
+/// one large file is one transaction, and with SQLite's default 2 MiB its dirty pages spill
+/// into the WAL again and again (the key index's pages are written all over) before the
+/// commit. Taken only as pages are used.
+const SQLITE_CACHE_KIB: i64 = -64 * 1024;
+
 impl Conn {
     pub(crate) fn open_sqlite(path: &Path) -> Result<Conn> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -57,6 +63,7 @@ impl Conn {
         // <https://www.sqlite.org/wal.html>
         conn.pragma_update(None, "journal_mode", "WAL")
             .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|()| conn.pragma_update(None, "cache_size", SQLITE_CACHE_KIB))
             .map_err(|source| Error::Sqlite {
                 context: ctx(),
                 source,
@@ -236,6 +243,17 @@ fn to_sqlite(v: &Val) -> rusqlite::types::Value {
     }
 }
 
+/// Binding without copying text (JSON and times are written out).
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Val::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            other => ToSqlOutput::Owned(to_sqlite(other)),
+        })
+    }
+}
+
 fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> Val {
     use rusqlite::types::ValueRef as V;
     match v {
@@ -278,6 +296,38 @@ impl Tx<'_> {
                 })
             }
         }
+    }
+
+    /// Runs one statement of `width` parameters once per `width` values of `params`, the
+    /// statement prepared once (and kept for the next call with the same text); returns the
+    /// number of rows changed in all.
+    pub(crate) fn exec_rows(&mut self, sql: &str, params: &[Val], width: usize) -> Result<u64> {
+        let mut changed = 0;
+        match self {
+            Tx::Sqlite(tx) => {
+                let err = |source| Error::Sqlite {
+                    context: context(sql),
+                    source,
+                };
+                let mut stmt = tx.prepare_cached(&sqlite_sql(sql)).map_err(err)?;
+                for row in params.chunks(width) {
+                    changed += stmt.execute(rusqlite::params_from_iter(row)).map_err(err)? as u64;
+                }
+            }
+            Tx::Pg(tx) => {
+                let err = |source| Error::Postgres {
+                    context: context(sql),
+                    source,
+                };
+                let stmt = tx.prepare(sql).map_err(err)?;
+                for row in params.chunks(width) {
+                    let refs: Vec<&(dyn ToSql + Sync)> =
+                        row.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                    changed += tx.execute(&stmt, &refs).map_err(err)?;
+                }
+            }
+        }
+        Ok(changed)
     }
 
     /// Runs one query and decodes every value (see [`Val`]).

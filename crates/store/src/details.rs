@@ -47,7 +47,7 @@ pub(crate) fn flatten(mut map: Map<String, Value>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::record_key;
+    use crate::rows::record_key;
     use serde_json::json;
 
     fn rec(v: Value) -> Map<String, Value> {

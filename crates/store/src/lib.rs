@@ -14,10 +14,12 @@
 //! Modules, bottom first; each imports only modules before it, so there is no import circle
 //! (`tests/suite/layout.rs` checks both):
 //! `error` → `url` → `tls` → `conn` → `coltype` → `ident` → `schema` → `commits` →
-//! `migrations` → `details` → `metrics`, `timeseries` → this file's API. `ident` validates
-//! and quotes table and column names, `details` the per-run details column, `schema` owns column types and DDL, `migrations` the versioned
-//! creation and adoption of each kind of table (one file per migration), and `commits`,
-//! `metrics` and `timeseries` the rows of their tables. `test_support` stands apart.
+//! `migrations` → `details` → `rows` → `metrics`, `timeseries` → this file's API. `ident`
+//! validates and quotes table and column names, `details` the per-run details column, `schema`
+//! owns column types and DDL, `migrations` the versioned creation and adoption of each kind of
+//! table (one file per migration), `rows` how records become rows (their key, the column plan,
+//! the insert), and `commits`, `metrics` and `timeseries` the rows of their tables.
+//! `test_support` stands apart.
 //!
 //! The API is blocking. PostgreSQL is reached through the `postgres` crate, which drives
 //! `tokio-postgres` from its own current-thread runtime.
@@ -43,6 +45,7 @@ mod error;
 mod ident;
 mod metrics;
 mod migrations;
+mod rows;
 mod schema;
 mod timeseries;
 mod tls;
@@ -187,7 +190,7 @@ impl Db {
         dry_run: bool,
     ) -> Result<u64> {
         let mut tx = self.conn.begin()?;
-        let key = metrics::record_key(record, 0);
+        let key = rows::record_key(record, 0);
         let n = timeseries::push(
             &mut tx,
             &table.timeseries_table(),

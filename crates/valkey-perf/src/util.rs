@@ -64,18 +64,51 @@ fn write_stdout(args: std::fmt::Arguments<'_>, end: &[u8]) {
     }
 }
 
+/// What is wrong with a place valkey-perf writes into, by the error's number or, for an error
+/// that wraps another (the temp files of atomic writes name their path that way), its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwritable {
+    /// Read-only, or no permission.
+    ReadOnly,
+    /// Full disk or quota.
+    Full,
+}
+
+/// Whether `e` says a place cannot take writes (and which way), else `None`.
+pub fn unwritable_kind(e: &std::io::Error) -> Option<Unwritable> {
+    use std::io::ErrorKind as K;
+    match (e.raw_os_error(), e.kind()) {
+        (Some(libc::EACCES | libc::EPERM | libc::EROFS), _)
+        | (None, K::PermissionDenied | K::ReadOnlyFilesystem) => Some(Unwritable::ReadOnly),
+        (Some(libc::ENOSPC | libc::EDQUOT), _) | (None, K::StorageFull | K::QuotaExceeded) => {
+            Some(Unwritable::Full)
+        }
+        _ => None,
+    }
+}
+
+/// Whether an error chain holds an I/O error of a place that cannot take writes (full disk,
+/// read-only): every later write there fails the same way.
+pub fn is_unwritable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .and_then(unwritable_kind)
+            .is_some()
+    })
+}
+
 /// An I/O error as a message that says what to do about it: a read-only or unwritable place,
 /// a full disk, the open-files limit (with its current value). Other errors as they are.
 pub fn io_hint(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::EACCES | libc::EPERM | libc::EROFS) => {
+    match unwritable_kind(e) {
+        Some(Unwritable::ReadOnly) => {
             format!("{e}; fix its permissions or choose another --results-dir")
         }
-        Some(libc::ENOSPC | libc::EDQUOT) => {
+        Some(Unwritable::Full) => {
             format!("{e}; free some space on that file system or choose another --results-dir")
         }
-        Some(libc::EMFILE | libc::ENFILE) => too_many_open_files(e),
-        _ => e.to_string(),
+        None if is_too_many_open_files(e) => too_many_open_files(e),
+        None => e.to_string(),
     }
 }
 
@@ -165,7 +198,23 @@ mod tests {
             io_hint(&full)
         );
         let ro = std::io::Error::from_raw_os_error(libc::EROFS);
-        assert!(io_hint(&ro).contains("choose another --results-dir"));
+        assert!(io_hint(&ro).contains("fix its permissions or choose another --results-dir"));
+        // Wrapped (as tempfile wraps the errors of its files with their path): the kind tells.
+        for (errno, hint) in [
+            (libc::ENOSPC, "free some space"),
+            (libc::EDQUOT, "free some space"),
+            (libc::EROFS, "fix its permissions"),
+        ] {
+            let inner = std::io::Error::from_raw_os_error(errno);
+            let wrapped = std::io::Error::new(inner.kind(), format!("{inner} at path \"x\""));
+            assert_eq!(wrapped.raw_os_error(), None);
+            assert!(io_hint(&wrapped).contains(hint), "{}", io_hint(&wrapped));
+            let chain = anyhow::Error::new(wrapped).context("writing `x`");
+            assert!(is_unwritable(&chain), "{chain:#}");
+        }
+        assert!(!is_unwritable(&anyhow::Error::new(
+            std::io::Error::from_raw_os_error(libc::ECONNREFUSED)
+        )));
         let fds = std::io::Error::from_raw_os_error(libc::EMFILE);
         let msg = io_hint(&fds);
         assert!(

@@ -106,18 +106,158 @@ fn push_timeseries(
 /// Records pushed per batch: a few MB of JSON at most, whatever the file's size.
 const BATCH_RECORDS: usize = 1000;
 
-/// Reads the records of a `metrics.json` one by one as the JSON is parsed (never the whole
+/// Reads the records of a `metrics.json` one by one as the file is read (never the whole
 /// file), as written (`run_details` nested), handing them to `on_batch` in batches of
 /// [`BATCH_RECORDS`]. Returns the number of records. An error of `on_batch` stops the read and
 /// is returned as it is.
+///
+/// Each record's text is cut out of the array ([`split_objects`]) and parsed from memory,
+/// about twice as fast as parsing from the reader. A file that is not a well-formed array of
+/// objects is read again by serde's streaming parser, only for its message (line, column,
+/// what was found), without handing anything on. (Parsing on a thread of its own while the
+/// batch before is stored was measured slower: the records are freed on another thread than
+/// the one that made them.)
 fn stream_records(
     path: &Path,
     on_batch: &mut dyn FnMut(&[RecordMap]) -> Result<()>,
 ) -> Result<usize> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read `{}`: check the path", path.display()))?;
-    let mut de =
-        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, file));
+    let open = || {
+        std::fs::File::open(path)
+            .with_context(|| format!("cannot read `{}`: check the path", path.display()))
+            .map(|f| std::io::BufReader::with_capacity(1 << 16, f))
+    };
+    let mut batch = Vec::with_capacity(BATCH_RECORDS);
+    let mut count = 0;
+    let split = split_objects(open()?, &mut |text| {
+        batch.push(serde_json::from_slice(text).map_err(|_| Split::Malformed)?);
+        count += 1;
+        if batch.len() == BATCH_RECORDS {
+            on_batch(&batch).map_err(Split::Stopped)?;
+            batch.clear();
+        }
+        Ok(())
+    });
+    match split {
+        Ok(()) if batch.is_empty() => Ok(count),
+        Ok(()) => on_batch(&batch).map(|()| count),
+        Err(Split::Stopped(e)) => Err(e),
+        Err(Split::Io(e)) => {
+            Err(anyhow::Error::new(e)).with_context(|| format!("cannot read `{}`", path.display()))
+        }
+        Err(Split::Malformed) => match parse_streaming(path, open()?, &mut |_| Ok(())) {
+            Err(e) => Err(e),
+            Ok(_) => Err(anyhow::anyhow!(
+                "`{}` is not a valid metrics.json (an array of records written by valkey-perf or valkey-perf-benchmark)",
+                path.display()
+            )),
+        },
+    }
+}
+
+/// Why [`split_objects`] stopped.
+enum Split {
+    /// Not a top-level array of objects, or an element that does not parse.
+    Malformed,
+    /// The error of whoever took the records.
+    Stopped(anyhow::Error),
+    Io(std::io::Error),
+}
+
+/// Hands the text of each element of the top-level JSON array in `reader` to `each`, as
+/// the file is read: strings (with their escapes) and nesting are followed, nothing else is
+/// checked (the parser does that). An element that is not an object is [`Split::Malformed`].
+fn split_objects(
+    mut reader: impl std::io::BufRead,
+    each: &mut dyn FnMut(&[u8]) -> Result<(), Split>,
+) -> Result<(), Split> {
+    #[derive(PartialEq)]
+    enum At {
+        Start,
+        /// After `[` (`first`) or a `,`.
+        Before {
+            first: bool,
+        },
+        Inside,
+        After,
+        Done,
+    }
+    let mut at = At::Start;
+    let mut text = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    loop {
+        let chunk = reader.fill_buf().map_err(Split::Io)?;
+        if chunk.is_empty() {
+            return if at == At::Done {
+                Ok(())
+            } else {
+                Err(Split::Malformed)
+            };
+        }
+        let mut i = 0;
+        while i < chunk.len() {
+            if at == At::Inside {
+                let start = i;
+                let mut closed = false;
+                while i < chunk.len() && !closed {
+                    let b = chunk[i];
+                    i += 1;
+                    if in_string {
+                        match b {
+                            _ if escaped => escaped = false,
+                            b'\\' => escaped = true,
+                            b'"' => in_string = false,
+                            _ => {}
+                        }
+                    } else {
+                        match b {
+                            b'"' => in_string = true,
+                            b'{' | b'[' => depth += 1,
+                            b'}' | b']' => {
+                                depth -= 1;
+                                closed = depth == 0;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                text.extend_from_slice(&chunk[start..i]);
+                if closed {
+                    each(&text)?;
+                    text.clear();
+                    at = At::After;
+                }
+                continue;
+            }
+            let b = chunk[i];
+            i += 1;
+            if b.is_ascii_whitespace() {
+                continue;
+            }
+            at = match (&at, b) {
+                (At::Start, b'[') => At::Before { first: true },
+                (At::Before { .. }, b'{') => {
+                    text.push(b);
+                    depth = 1;
+                    At::Inside
+                }
+                (At::Before { first: true }, b']') | (At::After, b']') => At::Done,
+                (At::After, b',') => At::Before { first: false },
+                _ => return Err(Split::Malformed),
+            };
+        }
+        let n = chunk.len();
+        reader.consume(n);
+    }
+}
+
+/// Reads the records with serde's streaming parser, handing them to `on_batch` in batches;
+/// its errors carry the line and column of what is wrong.
+fn parse_streaming(
+    path: &Path,
+    reader: impl std::io::Read,
+    on_batch: &mut dyn FnMut(&[RecordMap]) -> Result<()>,
+) -> Result<usize> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
     let mut failed = None;
     let read = RecordsSeed {
         on_batch,
@@ -347,4 +487,53 @@ fn is_connection(e: &anyhow::Error) -> bool {
         c.downcast_ref::<store::Error>()
             .is_some_and(store::Error::is_connection)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The elements [`split_objects`] cuts out of `text`, read in chunks of `chunk` bytes.
+    fn split(text: &str, chunk: usize) -> Result<Vec<String>, &'static str> {
+        let reader = std::io::BufReader::with_capacity(chunk, text.as_bytes());
+        let mut out = Vec::new();
+        split_objects(reader, &mut |t| {
+            out.push(String::from_utf8(t.to_vec()).unwrap());
+            Ok(())
+        })
+        .map(|()| out)
+        .map_err(|e| match e {
+            Split::Malformed => "malformed",
+            Split::Stopped(_) => "stopped",
+            Split::Io(_) => "io",
+        })
+    }
+
+    #[test]
+    fn objects_are_cut_out_whole_whatever_the_chunks() {
+        let text = r#" [ {"a": "}{][\"", "b": {"c": [1, {"d": "\\"}]}},
+            {"e": "x\\\"]"} ,{} ] "#;
+        for chunk in [1, 2, 3, 7, 64, 4096] {
+            let objects = split(text, chunk).unwrap();
+            assert_eq!(objects.len(), 3, "chunk {chunk}");
+            for (o, expected) in objects.iter().zip([
+                json!({"a": "}{][\"", "b": {"c": [1, {"d": "\\"}]}}),
+                json!({"e": "x\\\"]"}),
+                json!({}),
+            ]) {
+                assert_eq!(serde_json::from_str::<Value>(o).unwrap(), expected);
+            }
+        }
+        assert_eq!(split("[]", 1), Ok(vec![]));
+    }
+
+    #[test]
+    fn what_is_not_an_array_of_objects_is_malformed() {
+        for text in [
+            "", "{}", "[", "[{}", "[{},]", "[,{}]", "[{}{}]", "[1]", "[{}] x", "[\"s\"]",
+        ] {
+            assert_eq!(split(text, 3), Err("malformed"), "{text:?}");
+        }
+    }
 }

@@ -45,6 +45,7 @@ impl MetricsFile {
             .map_err(|e| unwritable(&file.lock_path, &e, "creating the lock file"))?;
         file.total = file.read_records()?.len();
         drop(lock);
+        probe(dir)?;
         Ok(file)
     }
 
@@ -92,10 +93,7 @@ impl MetricsFile {
     /// per-target details go into the record's nested `run_details` object (see
     /// [`crate::model::nest_details`]).
     pub fn append(&mut self, record: &Record) -> Result<()> {
-        let Value::Object(map) = serde_json::to_value(record).context("serializing a record")?
-        else {
-            bail!("a record did not serialize to a JSON object");
-        };
+        let json = record_json(record)?;
         let lock = self.lock().map_err(|e| {
             anyhow::anyhow!(
                 "locking `{}` to append a record: {}",
@@ -104,7 +102,7 @@ impl MetricsFile {
             )
         })?;
         let mut records = self.read_records()?;
-        records.push(Value::Object(crate::model::nest_details(map)));
+        records.push(json);
         let text = serde_json::to_string_pretty(&records).context("serializing records")?;
         write_atomic(&self.path, text.as_bytes())
             .map_err(|e| anyhow::anyhow!("writing `{}`: {}", self.path.display(), io_hint(&e)))?;
@@ -127,6 +125,43 @@ impl MetricsFile {
     pub fn written(&self) -> usize {
         self.written
     }
+}
+
+/// A record as `metrics.json` holds it: per-run and per-target details in its nested
+/// `run_details` object (see [`crate::model::nest_details`]).
+pub fn record_json(record: &Record) -> Result<Value> {
+    let Value::Object(map) = serde_json::to_value(record).context("serializing a record")? else {
+        bail!("a record did not serialize to a JSON object");
+    };
+    Ok(Value::Object(crate::model::nest_details(map)))
+}
+
+/// Bytes the probe writes: one page, so a full file system refuses them (creating an empty
+/// file can still succeed there).
+const PROBE_BYTES: usize = 4096;
+
+/// Checks that `dir` takes new data before anything starts: a probe file created, written,
+/// synced and removed. A read-only mount, missing permissions or a full disk is a usage error
+/// (exit 2) naming the directory and the fix, rather than runs that fail one after another.
+fn probe(dir: &Path) -> Result<()> {
+    let path = dir.join(format!(".probe-{}", std::process::id()));
+    let written = (|| {
+        use std::io::Write;
+        let mut f = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        f.write_all(&[0; PROBE_BYTES])?;
+        f.sync_all()
+    })();
+    let removed = std::fs::remove_file(&path);
+    written
+        .and(removed.or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        }))
+        .map_err(|e| unwritable(dir, &e, "writing into the results directory"))
 }
 
 /// A results directory valkey-perf cannot write into, found before anything started: a

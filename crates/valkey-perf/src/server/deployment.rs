@@ -127,6 +127,11 @@ impl Deployment {
     /// Connects to a server valkey-perf did not start and checks that it answers (and, for a
     /// cluster, that its state is ok).
     pub fn connect(target: &Address) -> Result<Deployment> {
+        Self::connect_within(target, Duration::from_secs(10))
+    }
+
+    /// [`Deployment::connect`], the connection and each reply waited for at most `within`.
+    pub fn connect_within(target: &Address, within: Duration) -> Result<Deployment> {
         let connector = Connector::new(target.tls.as_ref())?.with_auth(target.auth.clone());
         let deployment = Deployment::External {
             target: target.clone(),
@@ -134,21 +139,24 @@ impl Deployment {
             last_ping: None,
         };
         let addr = format!("{}:{}", target.host, target.port);
-        let mut ctl = deployment.control().map_err(|e| {
-            // Wrong or missing credentials: the server answered; say that, not "no server".
-            if e.chain().any(|c| c.is::<AuthError>()) {
-                return e;
-            }
-            e.context(format!(
-                "no server answers at `{addr}`; start one there (e.g. `valkey-perf run --mode \
-                 server`) or fix `--target-ip`/`--port`{}",
-                if target.tls.is_some() {
-                    ""
-                } else {
-                    " (add `--tls-ca` for a TLS server)"
+        let mut ctl = deployment
+            .connector()
+            .connect(&target.host, target.port, within)
+            .map_err(|e| {
+                // Wrong or missing credentials: the server answered; say that, not "no server".
+                if e.chain().any(|c| c.is::<AuthError>()) {
+                    return e;
                 }
-            ))
-        })?;
+                e.context(format!(
+                    "no server answers at `{addr}`; start one there (e.g. `valkey-perf run --mode \
+                 server`) or fix `--target-ip`/`--port`{}",
+                    if target.tls.is_some() {
+                        ""
+                    } else {
+                        " (add `--tls-ca` for a TLS server)"
+                    }
+                ))
+            })?;
         ctl.call(&["PING"])?;
         if target.cluster {
             let info =

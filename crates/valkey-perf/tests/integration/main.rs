@@ -10,6 +10,7 @@ mod dashboard;
 mod duet;
 mod flamegraphs;
 mod grafana;
+mod hardening_disk;
 mod hardening_input;
 mod hardening_run;
 mod history;

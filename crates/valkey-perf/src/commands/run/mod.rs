@@ -295,11 +295,16 @@ fn take_outcome(
 ) -> Result<Option<Stop>> {
     match outcome {
         Ok(recs) => {
-            for record in recs {
+            let mut recs = recs.into_iter();
+            while let Some(record) = recs.next() {
                 let taken =
                     match take_record(case, &record, &mut tally.printed, &mut tally.files[ti]) {
                         Ok(taken) => taken,
-                        Err(e) => return Ok(Some(Stop::Write(e))),
+                        Err(e) => {
+                            let unwritten = std::iter::once(&record).chain(recs.as_slice());
+                            keep_unwritten(unwritten, tally.files[ti].path());
+                            return Ok(Some(Stop::Write(e)));
+                        }
                     };
                 match taken {
                     Taken::Failed => {
@@ -314,6 +319,12 @@ fn take_outcome(
         }
         Err(RunFailure::Interrupted) => return Ok(Some(Stop::Interrupted)),
         Err(RunFailure::Start(e)) => return Ok(Some(Stop::ServerStart(e))),
+        // A full or read-only disk fails every later run the same way (their histograms).
+        Err(RunFailure::Run(e)) if crate::util::is_unwritable(&e) => {
+            return Ok(Some(Stop::Write(
+                e.context(format!("{what}: its results could not be saved")),
+            )));
+        }
         Err(RunFailure::Run(e)) => {
             tally.failed += 1;
             tracing::error!("run failed: {what}: {e:#}");
@@ -405,6 +416,22 @@ enum Taken {
     Untimed,
     /// Timed load, with the label of the run in the summary table.
     Timed(String),
+}
+
+/// Records measured but not written (the disk filled up, or became read-only): printed on
+/// stderr as the JSON objects `metrics.json` holds, so that nothing measured is lost.
+fn keep_unwritten<'r>(records: impl IntoIterator<Item = &'r Record>, file: &Path) {
+    for record in records {
+        match crate::results::record_json(record) {
+            Ok(json) => tracing::error!(
+                "a record measured but not written into `{}` (add it to the file's array by hand): {json}",
+                file.display()
+            ),
+            Err(e) => tracing::error!(
+                "a record measured but not written could not be printed either: {e:#}"
+            ),
+        }
+    }
 }
 
 /// Takes one finished record: prints its warnings (each once) and its figures, and appends it

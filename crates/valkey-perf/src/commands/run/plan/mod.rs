@@ -126,7 +126,7 @@ pub(super) fn lower(args: &RunArgs) -> Result<Plan> {
         if !args.output.dry_run {
             for t in &targets {
                 if let ServerSource::Running(external) = &t.server {
-                    running::check_credentials(external)?;
+                    running::check_answers(external)?;
                 }
             }
         }

@@ -3,12 +3,13 @@
 //! against the server before the run, and the cases, which must describe its one topology.
 
 use crate::commands::run::args::RunArgs;
-use crate::exit::usage;
+use crate::exit::{Code, Failure, usage};
 use crate::model::Case;
 use crate::server::Deployment;
 use crate::server::control::AuthError;
 use anyhow::Result;
 use loadgen::{Address, ClientTls, Credentials};
+use std::time::Duration;
 
 /// The environment variable `run` (and `loadgen`) read the password from.
 pub const PASSWORD_ENV: &str = "VALKEY_PERF_PASSWORD";
@@ -50,18 +51,22 @@ pub(super) fn credentials(args: &RunArgs) -> Result<Option<Credentials>> {
     }
 }
 
-/// Checks the credentials against the running server before anything starts: wrong or
-/// missing ones are a usage error (exit 2). A server that does not answer is left to the
-/// runs, which report it per run as before.
-pub(super) fn check_credentials(external: &Address) -> Result<()> {
-    match Deployment::connect(external) {
+/// How long the check before the run waits for the running server to connect and answer.
+const ANSWER_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Checks that the running server answers PING (and the credentials) before anything starts:
+/// wrong or missing credentials are a usage error (exit 2); a server that does not answer
+/// within [`ANSWER_DEADLINE`] stops the run at once (exit 4, as a server that fails to
+/// start), naming the address and the fix, rather than failing every case in turn.
+pub(super) fn check_answers(external: &Address) -> Result<()> {
+    match Deployment::connect_within(external, ANSWER_DEADLINE) {
         Ok(_) => Ok(()),
         Err(e) => match e.chain().find_map(|c| c.downcast_ref::<AuthError>()) {
             Some(auth) => Err(usage(auth.message.clone())),
-            None => {
-                tracing::debug!("the running server did not answer before the run: {e:#}");
-                Ok(())
-            }
+            None => Err(Failure::new(
+                Code::ServerStart,
+                format!("{e:#}; nothing was run"),
+            )),
         },
     }
 }
