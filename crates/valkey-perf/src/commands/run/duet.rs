@@ -33,11 +33,10 @@ pub(super) fn round(
 ) -> Result<Option<Stop>> {
     let plan = ctx.plan;
     let what = format!(
-        "case {}/{} run {}/{} duet {} + {}: {}",
+        "case {}/{} {} duet {} + {}: {}",
         ci + 1,
         plan.cases.len(),
-        run_index + 1,
-        plan.runs,
+        super::run_of(plan, run_index),
         plan.targets[0].label,
         plan.targets[1].label,
         plan.cases[ci].label()

@@ -227,14 +227,22 @@ fn run_units(
 /// `case 2/5 run 1/3 target unstable: GET ...`: one run, in logs and progress.
 fn describe(plan: &Plan, ci: usize, run_index: u32, ti: usize) -> String {
     format!(
-        "case {}/{} run {}/{} target {}: {}",
+        "case {}/{} {} target {}: {}",
         ci + 1,
         plan.cases.len(),
-        run_index + 1,
-        plan.runs,
+        run_of(plan, run_index),
         plan.targets[ti].label,
         plan.cases[ci].label()
     )
+}
+
+/// `run 2/3`; `round 2` under `--precision`, where the number of rounds is not known ahead.
+fn run_of(plan: &Plan, run_index: u32) -> String {
+    if plan.precision.is_some() {
+        format!("round {}", run_index + 1)
+    } else {
+        format!("run {}/{}", run_index + 1, plan.runs)
+    }
 }
 
 /// What every key seed of this invocation derives from: `--seed`, else the invocation id;

@@ -203,6 +203,30 @@ pub(super) fn run_precise(
                 break;
             }
             let run_index = rounds[u];
+            if plan.cases[units[u].start].duet {
+                // Both targets at once: one round gives a record per target.
+                if interrupted() {
+                    progress.finish();
+                    return Ok(Outcome {
+                        stop: Some(Stop::Interrupted),
+                        widths: Vec::new(),
+                        rounds: round,
+                    });
+                }
+                let before = tally.records[bi].len();
+                let stop = super::duet::round(ctx, &progress, tally, units[u].start, run_index)?;
+                unit_of.extend(std::iter::repeat_n(u, tally.records[bi].len() - before));
+                if let Some(stop) = stop {
+                    progress.finish();
+                    return Ok(Outcome {
+                        stop: Some(stop),
+                        widths: Vec::new(),
+                        rounds: round,
+                    });
+                }
+                rounds[u] += 1;
+                continue;
+            }
             for ti in round_order(plan.targets.len(), run_index) {
                 if interrupted() {
                     progress.finish();
