@@ -13,7 +13,7 @@ use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
 use crate::conn::{Dialect, Tx, Val, parse_time, rfc3339};
-use crate::details::{field, flatten};
+use crate::details::{DETAILS_COLUMN, field, flatten};
 use crate::error::{Error, Result};
 use crate::ident::{self, q};
 use crate::migrations::{self, Kind};
@@ -503,9 +503,16 @@ pub(crate) fn fetch(
     tx: &mut Tx<'_>,
     table: &str,
     filter: &MetricsFilter,
+    wanted: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Map<String, Value>>> {
     migrations::ensure(tx, Kind::Metrics, table)?;
     let columns = schema::read_columns(tx, table)?;
+    // `benchmark_threads` stands in for `valkey_benchmark_threads`; `run_details` holds fields.
+    let read = |name: &str| {
+        wanted(name)
+            || name == DETAILS_COLUMN
+            || (name == "benchmark_threads" && wanted("valkey_benchmark_threads"))
+    };
     let dialect = tx.dialect();
     let mut select = Vec::new();
     let mut types = Vec::new();
@@ -513,6 +520,7 @@ pub(crate) fn fetch(
     for (name, ty) in &columns {
         if !ident::valid_column(name)
             || (HIDDEN.contains(&name.as_str()) && name != "benchmark_threads")
+            || !read(name)
         {
             continue;
         }
@@ -547,7 +555,7 @@ pub(crate) fn fetch(
     Ok(rows
         .into_iter()
         .map(|row| {
-            let mut map = Map::new();
+            let mut map = Map::with_capacity(names.len());
             let mut threads = Value::Null;
             for ((name, ty), v) in names.iter().zip(&types).zip(row) {
                 let v = to_json(*ty, v);
@@ -558,6 +566,9 @@ pub(crate) fn fetch(
                 }
             }
             let mut map = flatten(map);
+            if map.keys().any(|k| !wanted(k)) {
+                map.retain(|k, _| wanted(k));
+            }
             // Rows written by upstream may have only `benchmark_threads`.
             if map
                 .get("valkey_benchmark_threads")
