@@ -9,6 +9,7 @@
 #
 # Environment: VALKEY_PERF (default target/release/valkey-perf), BEFORE (another binary to
 # measure first, e.g. one built from main), COMMITS, CASES, RUNS (default 1000, 50, 3),
+# REPEAT (measurements per binary, default 2: the machine may be shared and noisy),
 # SCREENSHOT (a PNG path: a screenshot of the new page, 1400×1800).
 set -euo pipefail
 
@@ -38,22 +39,24 @@ render() { # page → seconds Chromium takes to load it and run its script
 
 if [ -n "$chromium" ]; then
     echo '<!DOCTYPE html><html><body>empty</body></html>' > "$work/empty.html"
-    render "$work/empty.html" > /dev/null
-    empty=$(render "$work/empty.html")
+    render "$work/empty.html" > /dev/null # warm the disk cache
 fi
 
-measure() { # name, binary
-    local name="$1" b="$2" page="$work/page-$1.html"
-    /usr/bin/time -v "$b" dashboard --db "$db" --output "$page" 2>"$work/time.txt" >/dev/null ||
-        { echo "$name: dashboard failed:"; tail -5 "$work/time.txt"; return; }
-    local secs rss mb shown=""
-    secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$work/time.txt")
-    rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$work/time.txt")
-    mb=$(python3 -c "import os; print(f'{os.path.getsize(\"$page\") / 1e6:.1f}')")
-    if [ -n "$chromium" ]; then
-        shown="  Chromium $(render "$page") s (empty page $empty s)"
-    fi
-    printf '%-7s page %6s MB  build %6.2f s  peak RSS %5s MB%s\n' "$name" "$mb" "$secs" "$rss" "$shown"
+measure() { # name, binary; one line per repetition
+    local name="$1" b="$2" page="$work/page-$1.html" k
+    for k in $(seq "${REPEAT:-2}"); do
+        /usr/bin/time -v "$b" dashboard --db "$db" --output "$page" 2>"$work/time.txt" >/dev/null ||
+            { echo "$name: dashboard failed:"; tail -5 "$work/time.txt"; return; }
+        local secs rss mb shown=""
+        secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$work/time.txt")
+        rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$work/time.txt")
+        mb=$(python3 -c "import os; print(f'{os.path.getsize(\"$page\") / 1e6:.1f}')")
+        if [ -n "$chromium" ]; then
+            # The empty page right after: the browser's own start-up at this moment.
+            shown="  Chromium $(render "$page") s (empty page $(render "$work/empty.html") s)"
+        fi
+        printf '%-7s page %6s MB  build %6.2f s  peak RSS %5s MB%s\n' "$name" "$mb" "$secs" "$rss" "$shown"
+    done
 }
 
 [ -n "${BEFORE:-}" ] && measure before "$BEFORE"

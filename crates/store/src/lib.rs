@@ -222,7 +222,20 @@ impl Db {
         filter: &MetricsFilter,
     ) -> Result<Vec<Map<String, Value>>> {
         let name = table.metrics_table();
-        self.in_tx(|tx| metrics::fetch(tx, &name, filter))
+        self.in_tx(|tx| metrics::fetch(tx, &name, filter, &|_| true))
+    }
+
+    /// As [`Db::fetch_metrics`], with only the fields `wanted` accepts (columns and fields
+    /// nested in `run_details` alike): a reader that needs a few fields of many rows does not
+    /// pay for reading and decoding the others.
+    pub fn fetch_metric_fields(
+        &mut self,
+        table: &TableId,
+        filter: &MetricsFilter,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Map<String, Value>>> {
+        let name = table.metrics_table();
+        self.in_tx(|tx| metrics::fetch(tx, &name, filter, wanted))
     }
 
     /// The distinct commits in the metrics table with their commit time, newest first.

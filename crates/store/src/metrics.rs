@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
 use crate::conn::{Dialect, Tx, Val, parse_time, rfc3339};
-use crate::details::flatten;
+use crate::details::{DETAILS_COLUMN, flatten};
 use crate::error::{Error, Result};
 use crate::ident::{self, q};
 use crate::migrations::{self, Kind};
@@ -191,9 +191,16 @@ pub(crate) fn fetch(
     tx: &mut Tx<'_>,
     table: &str,
     filter: &MetricsFilter,
+    wanted: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Map<String, Value>>> {
     migrations::ensure(tx, Kind::Metrics, table)?;
     let columns = schema::read_columns(tx, table)?;
+    // `benchmark_threads` stands in for `valkey_benchmark_threads`; `run_details` holds fields.
+    let read = |name: &str| {
+        wanted(name)
+            || name == DETAILS_COLUMN
+            || (name == "benchmark_threads" && wanted("valkey_benchmark_threads"))
+    };
     let dialect = tx.dialect();
     let mut select = Vec::new();
     let mut types = Vec::new();
@@ -201,6 +208,7 @@ pub(crate) fn fetch(
     for (name, ty) in &columns {
         if !ident::valid_column(name)
             || (HIDDEN.contains(&name.as_str()) && name != "benchmark_threads")
+            || !read(name)
         {
             continue;
         }
@@ -235,7 +243,7 @@ pub(crate) fn fetch(
     Ok(rows
         .into_iter()
         .map(|row| {
-            let mut map = Map::new();
+            let mut map = Map::with_capacity(names.len());
             let mut threads = Value::Null;
             for ((name, ty), v) in names.iter().zip(&types).zip(row) {
                 let v = to_json(*ty, v);
@@ -246,6 +254,9 @@ pub(crate) fn fetch(
                 }
             }
             let mut map = flatten(map);
+            if map.keys().any(|k| !wanted(k)) {
+                map.retain(|k, _| wanted(k));
+            }
             // Rows written by upstream may have only `benchmark_threads`.
             if map
                 .get("valkey_benchmark_threads")

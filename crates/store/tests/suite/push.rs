@@ -301,6 +301,31 @@ fn records_round_trip(f: &Fixture) {
 }
 both!(records_round_trip);
 
+/// Only the fields asked for come back, columns and fields nested in `run_details` alike.
+fn only_the_fields_asked_for(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    let mut r = record("aaa", T1, "GET", 0);
+    r.insert("valkey_benchmark_threads".into(), json!(4));
+    r.insert("reference_for".into(), json!("bbb"));
+    db.push_records(&core, "a", &[r], None, false).unwrap();
+    let wanted =
+        |f: &str| ["commit", "rps", "reference_for", "valkey_benchmark_threads"].contains(&f);
+    let got = db
+        .fetch_metric_fields(&core, &MetricsFilter::default(), &wanted)
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let mut keys: Vec<&str> = got[0].keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["commit", "reference_for", "rps", "valkey_benchmark_threads"]
+    );
+    assert_eq!(got[0]["reference_for"], "bbb");
+    assert_eq!(got[0]["valkey_benchmark_threads"], 4);
+}
+both!(only_the_fields_asked_for);
+
 /// The server-side fields `run` writes (CPU per request, memory after the run) become typed
 /// columns and read back as written.
 fn server_usage_fields_round_trip(f: &Fixture) {

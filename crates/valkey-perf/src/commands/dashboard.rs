@@ -6,7 +6,7 @@
 //! no other); shaping and rendering are `dashboard`'s.
 
 use super::db::DbArgs;
-use crate::dashboard::{Collector, Input, render_shaped};
+use crate::dashboard::{Collector, Input, charted_field, render_shaped};
 use crate::exit::{Code, usage};
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -62,7 +62,7 @@ fn parse_since(s: &str) -> Result<DateTime<Utc>> {
 
 /// Commits read from the database per query: rows are shaped batch by batch, so memory holds
 /// the numbers the charts draw, never the whole table's records.
-const COMMITS_PER_BATCH: usize = 100;
+const COMMITS_PER_BATCH: usize = 50;
 
 /// Reads the rows and renders the page; returns it with a fingerprint of the data.
 fn build(
@@ -94,25 +94,39 @@ fn build(
     commits.sort();
     let mut hash = Sha256::new();
     let mut collector = Collector::default();
-    for batch in commits.chunks(COMMITS_PER_BATCH) {
-        let rows = measured(
-            db.fetch_metrics(table, &filter(batch.to_vec()))
-                .with_context(reading)?,
-        );
-        for r in &rows {
-            // The fingerprint only tells `--serve` when to rebuild.
-            if args.serve.is_some() {
-                hash.update(serde_json::to_vec(r.fields())?);
+    // One thread reads the next batch while this one shapes the last (handed over, never
+    // queued: two batches in memory at most).
+    let (batches, received) = std::sync::mpsc::sync_channel(0);
+    std::thread::scope(|s| -> Result<()> {
+        let db = &mut db;
+        let filter = &filter;
+        s.spawn(move || {
+            for batch in commits.chunks(COMMITS_PER_BATCH) {
+                let rows = db.fetch_metric_fields(table, &filter(batch.to_vec()), &charted_field);
+                let failed = rows.is_err();
+                // A closed channel: the shaping side stopped on an error.
+                if batches.send(rows).is_err() || failed {
+                    return;
+                }
             }
-            collector.add(r);
+        });
+        for rows in received {
+            for r in &measured(rows.with_context(reading)?) {
+                // The fingerprint only tells `--serve` when to rebuild.
+                if args.serve.is_some() {
+                    hash.update(serde_json::to_vec(r.fields())?);
+                }
+                collector.add(r);
+            }
         }
-    }
+        Ok(())
+    })?;
     let tag = TableId::parse("tag").expect("a valid table id");
     let tag_rows = if *table == tag {
         Vec::new()
     } else {
         measured(
-            db.fetch_metrics(&tag, &filter(Vec::new()))
+            db.fetch_metric_fields(&tag, &filter(Vec::new()), &charted_field)
                 .with_context(|| format!("reading `{}`", tag.metrics_table()))?,
         )
     };

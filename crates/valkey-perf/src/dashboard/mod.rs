@@ -47,6 +47,30 @@ const PANEL_FIELDS: &[&str] = &[
     "config_set",
 ];
 
+/// Whether the charts read `field`: the commit and its facts, the case fields that place a
+/// row, the numbers drawn, and what leaves a row out (a reference, a failed run). A reader of
+/// many rows asks the store for these alone.
+pub fn charted_field(field: &str) -> bool {
+    const OWN: &[&str] = &[
+        "commit",
+        "timestamp",
+        "ref",
+        "repository",
+        "command",
+        "rps",
+        "p50_latency_ms",
+        "p99_latency_ms",
+        "status",
+        "benchmark_mode",
+        crate::history::REFERENCE_FIELD,
+    ];
+    OWN.contains(&field)
+        || COMBO_FIELDS.contains(&field)
+        || PANEL_FIELDS.contains(&field)
+        // What tells a capacity ladder without a maximum (a failed run).
+        || field.starts_with("capacity_")
+}
+
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -260,37 +284,74 @@ pub fn shape<'a>(
     let mut combos: BTreeMap<String, Combo> = BTreeMap::new();
     for r in rows {
         let Some(x) = x_of(r) else { continue };
-        if let Some(runs) = panel_runs(&mut combos, r, n) {
-            runs[x].push(Run::of(r));
+        if let Some(place) = place_of(r) {
+            panel_runs(&mut combos, r, &place, n)[x].push(Run::of(r));
         }
     }
     combos.into_values().collect()
 }
 
-/// The runs of the panel `r` belongs to (made, with `n` empty positions, when new); `None`
-/// for a row without a command.
+/// Where a row's runs go: its chart's key and its panel's (command, detail); `None` for a
+/// row without a command.
+type Place = (String, (String, String));
+
+fn place_of(r: &RecordView) -> Option<Place> {
+    let command = text(r, "command")?;
+    Some((combo_key(r), (command, panel_detail(r))))
+}
+
+/// The runs of the panel at `place` (made, with `n` empty positions, when new).
 fn panel_runs<'c>(
     combos: &'c mut BTreeMap<String, Combo>,
     r: &RecordView,
+    place: &Place,
     n: usize,
-) -> Option<&'c mut Vec<Vec<Run>>> {
-    let command = text(r, "command")?;
-    let key = combo_key(r);
-    let combo = combos.entry(key.clone()).or_insert_with(|| Combo {
-        key,
-        label: combo_label(r),
-        panels: BTreeMap::new(),
-    });
-    let detail = panel_detail(r);
-    let panel = combo
-        .panels
-        .entry((command.clone(), detail.clone()))
-        .or_insert_with(|| Panel {
+) -> &'c mut Vec<Vec<Run>> {
+    let (key, panel_key) = place;
+    // Looked up before made: a row of a known panel allocates nothing here.
+    if !combos.contains_key(key) {
+        let combo = Combo {
+            key: key.clone(),
+            label: combo_label(r),
+            panels: BTreeMap::new(),
+        };
+        combos.insert(key.clone(), combo);
+    }
+    let combo = combos.get_mut(key).expect("made above");
+    if !combo.panels.contains_key(panel_key) {
+        let (command, detail) = panel_key.clone();
+        let runs = vec![Vec::new(); n];
+        let panel = Panel {
             command,
             detail,
-            runs: vec![Vec::new(); n],
-        });
-    Some(&mut panel.runs)
+            runs,
+        };
+        combo.panels.insert(panel_key.clone(), panel);
+    }
+    &mut combo.panels.get_mut(panel_key).expect("made above").runs
+}
+
+/// A row's case fields as stored, one string: rows of one case share it, so the chart and
+/// panel of a case are worked out once, not per row.
+fn case_signature(r: &RecordView, out: &mut String) {
+    out.clear();
+    for f in std::iter::once(&"command")
+        .chain(COMBO_FIELDS)
+        .chain(PANEL_FIELDS)
+    {
+        if let Some(v) = r.get(f) {
+            let _ = std::fmt::Write::write_fmt(out, format_args!("{v}"));
+        }
+        out.push('\u{1f}');
+    }
+}
+
+/// A field that is text, borrowed when it is stored as a string.
+fn text_of<'r>(r: &'r RecordView, field: &str) -> Option<std::borrow::Cow<'r, str>> {
+    match r.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Some(std::borrow::Cow::Borrowed(s)),
+        _ => text(r, field).map(std::borrow::Cow::Owned),
+    }
 }
 
 /// The history shaped one row at a time, so that a caller can read the rows in batches and
@@ -301,6 +362,9 @@ pub struct Collector {
     commits: Vec<Commit>,
     slot: std::collections::HashMap<String, usize>,
     combos: BTreeMap<String, Combo>,
+    /// Each case signature seen ([`case_signature`]) and where its runs go.
+    places: std::collections::HashMap<String, Option<Place>>,
+    signature: String,
     commands: std::collections::BTreeSet<String>,
     runs: usize,
 }
@@ -321,19 +385,21 @@ impl Collector {
         if crate::history::is_reference(r) {
             return;
         }
-        let Some(sha) = text(r, "commit") else { return };
-        let slot = match self.slot.get(&sha) {
+        let Some(sha) = text_of(r, "commit") else {
+            return;
+        };
+        let slot = match self.slot.get(sha.as_ref()) {
             Some(&i) => i,
             None => {
                 let time_text = text(r, "timestamp").unwrap_or_default();
                 self.commits.push(Commit {
-                    sha: sha.clone(),
+                    sha: sha.to_string(),
                     time: DateTime::parse_from_rfc3339(&time_text).ok(),
                     time_text,
                     git_ref: None,
                     repository: None,
                 });
-                self.slot.insert(sha, self.commits.len() - 1);
+                self.slot.insert(sha.into_owned(), self.commits.len() - 1);
                 self.commits.len() - 1
             }
         };
@@ -344,18 +410,22 @@ impl Collector {
         if c.repository.is_none() {
             c.repository = text(r, "repository");
         }
-        let Some(runs) = panel_runs(&mut self.combos, r, 0) else {
+        case_signature(r, &mut self.signature);
+        if !self.places.contains_key(&self.signature) {
+            let place = place_of(r);
+            if let Some((_, (command, _))) = &place {
+                self.commands.insert(command.clone());
+            }
+            self.places.insert(self.signature.clone(), place);
+        }
+        let Some(place) = &self.places[&self.signature] else {
             return;
         };
+        let runs = panel_runs(&mut self.combos, r, place, 0);
         if runs.len() <= slot {
             runs.resize(slot + 1, Vec::new());
         }
         runs[slot].push(Run::of(r));
-        if let Some(cmd) = text(r, "command") {
-            if !self.commands.contains(&cmd) {
-                self.commands.insert(cmd);
-            }
-        }
         self.runs += 1;
     }
 

@@ -65,16 +65,21 @@ function hover(e){var svg=e.currentTarget,f=svg._f;if(!f)return;var r=svg.getBou
   var cur=svg.querySelector('.cursor');if(cur){cur.setAttribute('x1',f.X(i));cur.setAttribute('x2',f.X(i));}
   tip.textContent=t;tip.hidden=false;tip.style.left=(e.clientX+14)+'px';tip.style.top=(e.clientY+10)+'px';}
 document.querySelectorAll('#trends svg').forEach(function(s){s.addEventListener('mousemove',hover);s.addEventListener('mouseleave',function(){tip.hidden=true;});});
-// Charts in view are drawn at once; the rest a few at a time after them.
-var queue=P.map(function(_,i){return i;});
-function pump(){var t=Date.now();while(queue.length&&Date.now()-t<40){var i=queue.shift();if(!drawn[i])draw(i);}if(queue.length)setTimeout(pump,0);else document.body.setAttribute('data-charts-drawn',Object.keys(drawn).length);}
-if('IntersectionObserver' in window){var io=new IntersectionObserver(function(es){es.forEach(function(e){if(e.isIntersecting){var i=+e.target.getAttribute('data-panel');if(!drawn[i])draw(i);}});},{rootMargin:'400px'});
-  document.querySelectorAll('#trends .panel').forEach(function(el){io.observe(el);});}
-setTimeout(pump,0);
+// Only the charts in view and three screens below are drawn (a chart is ready before it is
+// scrolled to), each when it first comes that near: scrolling, a link to a chart and the
+// command filter bring the others.
+function count(){document.body.setAttribute('data-charts-drawn',Object.keys(drawn).length);}
+if('IntersectionObserver' in window){var io=new IntersectionObserver(function(es){es.forEach(function(e){if(!e.isIntersecting)return;var i=+e.target.getAttribute('data-panel');if(!drawn[i]){draw(i);count();}if(drawn[i])io.unobserve(e.target);});},{rootMargin:'300% 0px'});
+  // Those near the first view at once, not at the observer's first report: a screenshot or
+  // a first paint shows them drawn.
+  var h=window.innerHeight||800;
+  document.querySelectorAll('#trends .panel').forEach(function(el){var r=el.getBoundingClientRect(),i=+el.getAttribute('data-panel');
+    if(r.top<4*h&&r.bottom>-3*h)draw(i);if(!drawn[i])io.observe(el);});count();}
+else{P.forEach(function(_,i){draw(i);});count();}
 function redrawAll(){Object.keys(drawn).forEach(function(i){draw(+i);});}
 document.querySelectorAll('input[name=yaxis]').forEach(function(r){r.addEventListener('change',function(){mode=r.value;redrawAll();});});
 var rt;window.addEventListener('resize',function(){clearTimeout(rt);rt=setTimeout(redrawAll,150);});
-function focus(i){var el=document.getElementById('p'+i);if(!el)return;if(!drawn[i])draw(i);
+function focus(i){var el=document.getElementById('p'+i);if(!el)return;if(!drawn[i]){draw(i);count();}
   document.querySelectorAll('.panel.focus').forEach(function(x){x.classList.remove('focus');});el.classList.add('focus');}
 document.querySelectorAll('a[data-goto]').forEach(function(a){a.addEventListener('click',function(){focus(+a.getAttribute('data-goto'));});});
 // The command filter.

@@ -3,8 +3,8 @@
 //! the DOM (what changed first, one chart per case combination drawn by the page's script,
 //! commit labels in commit-time order, the comparison table, the command filter working), a
 //! screenshot that is not blank, the size; a history with a planted step lists it first and
-//! its chart marks it; an empty database gives the no-data page; `--serve` serves the page and
-//! rebuilds it.
+//! its chart marks it; charts below the fold are drawn when scrolled to, not before; an empty
+//! database gives the no-data page; `--serve` serves the page and rebuilds it.
 //!
 //! With `VALKEY_PERF_WRITE_SCREENSHOT=1` the screenshot is also written to
 //! `docs/dashboard.png` (the README's picture).
@@ -242,6 +242,22 @@ fn non_background_pixels(png_path: &Path) -> (usize, usize) {
         .filter(|p| p.iter().take(3).any(|&c| c < 235))
         .count();
     (ink, total)
+}
+
+/// Pixels of the throughput line's colour (`#1f6fb4`, give or take anti-aliasing).
+fn line_pixels(png_path: &Path) -> usize {
+    let decoder = png::Decoder::new(fs::File::open(png_path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| {
+            let near = |c: u8, want: i32| (i32::from(c) - want).abs() < 24;
+            near(p[0], 0x1f) && near(p[1], 0x6f) && near(p[2], 0xb4)
+        })
+        .count()
 }
 
 #[test]
@@ -572,4 +588,114 @@ fn a_planted_step_leads_the_page_and_is_marked_on_its_chart() {
         "{panel}"
     );
     assert!(panel.contains("class=\"noise\""), "{panel}");
+}
+
+/// Whether the panel `p{i}` of a dumped DOM was drawn by the page's script.
+fn panel_drawn(dom: &str, i: usize) -> bool {
+    let at = dom
+        .find(&format!(" id=\"p{i}\""))
+        .unwrap_or_else(|| panic!("no panel p{i}"));
+    let open = &dom[dom[..at].rfind("<div").unwrap()..];
+    open[..open.find('>').unwrap()].contains("data-drawn=\"1\"")
+}
+
+/// Sixteen charts (one per value size, a SET panel each) in a window 600 px high: the page
+/// draws the charts in view and three screens below, not the ones further down; a chart is drawn
+/// once it is scrolled to. Following the link to the last chart scrolls there: the chart
+/// before it is drawn by the same observer (the link itself draws only its own), the charts
+/// in the middle, never in view, are not.
+#[test]
+fn dashboard_charts_are_drawn_when_scrolled_into_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("fold.db").display());
+    let results = dir.path().join("results");
+    let sizes: Vec<u64> = (0..16).map(|k| 16 << k).collect();
+    for t in 0..5usize {
+        let sha = format!("{:040x}", 0xf01d_0000_u64 + t as u64 * 7919);
+        let time = format!("2025-05-{:02}T10:00:00Z", 1 + t);
+        let set_16: Vec<Value> = fixture_records(&sha, &time, t, false, "unstable")
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["command"] == "SET" && r["data_size"] == 16)
+            .cloned()
+            .collect();
+        let mut records = Vec::new();
+        for &size in &sizes {
+            for r in &set_16 {
+                let mut r = r.clone();
+                r["data_size"] = json!(size);
+                records.push(r);
+            }
+        }
+        let d = results.join(&sha);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("metrics.json"), Value::Array(records).to_string()).unwrap();
+    }
+    vp(&db)
+        .args(["push", "--results-dir", results.to_str().unwrap()])
+        .assert()
+        .success();
+    let html = dir.path().join("dashboard.html");
+    vp(&db)
+        .args(["dashboard", "--output", html.to_str().unwrap()])
+        .assert()
+        .success();
+    let page = fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<div class=\"panel\"").count(), sizes.len());
+
+    let Some(bin) = chromium() else { return };
+    let window = "--window-size=1200,600".to_string();
+    let dom = run_chromium(
+        &bin,
+        &["--dump-dom".into(), window.clone()],
+        &file_url(&html),
+    );
+    let drawn: Vec<bool> = (0..sizes.len()).map(|i| panel_drawn(&dom, i)).collect();
+    assert!(drawn[0], "the first chart is in view: {drawn:?}");
+    assert!(
+        !drawn[15],
+        "the last chart is far below the fold: {drawn:?}"
+    );
+    let count = drawn.iter().filter(|d| **d).count();
+    assert!(
+        dom.contains(&format!("data-charts-drawn=\"{count}\"")),
+        "{drawn:?}"
+    );
+
+    // A screenshot shows the first view's charts drawn: their throughput lines are there.
+    let shot = dir.path().join("fold.png");
+    run_chromium(
+        &bin,
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1200,1400".into(),
+        ],
+        &file_url(&html),
+    );
+    let line = line_pixels(&shot);
+    assert!(
+        line > 200,
+        "{line} pixels of the throughput line's blue: charts not drawn"
+    );
+
+    let dom = run_chromium(
+        &bin,
+        &["--dump-dom".into(), window],
+        &format!("{}#p15", file_url(&html)),
+    );
+    let drawn: Vec<bool> = (0..sizes.len()).map(|i| panel_drawn(&dom, i)).collect();
+    assert!(
+        drawn[15] && drawn[14],
+        "scrolled to the last charts: {drawn:?}"
+    );
+    assert!(
+        !drawn[8],
+        "the middle charts were never near the view: {drawn:?}"
+    );
+    // Drawn from the data block: the line of every commit, the commit labels.
+    let at = dom.find(" id=\"p14\"").unwrap();
+    let panel = &dom[at..at + dom[at..].find("</div>").unwrap()];
+    assert_eq!(panel.matches("<path class=\"line\"").count(), 3, "{panel}");
+    assert_eq!(panel.matches("class=\"xlabel\"").count(), 5, "{panel}");
 }
