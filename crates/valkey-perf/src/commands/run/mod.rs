@@ -107,10 +107,18 @@ fn execute(plan: &Plan) -> Result<Code> {
         seed_base: seed_base(plan, &invocation_id),
         invocation_id,
     };
+    let runs = match plan.precision {
+        Some(p) => format!(
+            "{}+ rounds (until ±{} % or {:.0} s)",
+            plan.runs.max(precise::MIN_ROUNDS),
+            p.pct,
+            p.max_time.as_secs_f64()
+        ),
+        None => format!("{} runs", plan.runs),
+    };
     tracing::info!(
-        "{} cases × {} runs × {} targets; {}",
+        "{} cases × {runs} × {} targets; {}",
         plan.cases.len(),
-        plan.runs,
         plan.targets.len(),
         plan.engine.describe()
     );
