@@ -14,12 +14,21 @@ cd "$(dirname "$0")/.."
 cargo build --release --locked --bin valkey-perf
 deps=${VALKEY_PERF_DEPS:-$PWD/.deps}
 vp=./target/release/valkey-perf
+# The goal and the time, unless the arguments give their own.
+precision=(--precision 5)
+max_time=(--max-time 6m)
+for a in "$@"; do
+  case "$a" in
+    --precision | --precision=*) precision=() ;;
+    --max-time | --max-time=*) max_time=() ;;
+  esac
+done
 code=0
 "$vp" run \
   --config configs/quick.json \
   --baseline-server-bin "$deps/valkey-8.1.8/valkey-server" \
   --server-bin "$deps/valkey-9.1.2/valkey-server" \
-  --precision 5 --max-time 6m \
+  "${precision[@]}" "${max_time[@]}" \
   "$@" || code=$?
 # 6: a regression was found; 7: some case did not get within ±5 % in the time (named above).
 # Both are finished benchmarks worth storing and showing.

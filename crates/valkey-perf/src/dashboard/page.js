@@ -79,7 +79,12 @@ else{P.forEach(function(_,i){draw(i);});count();}
 function redrawAll(){Object.keys(drawn).forEach(function(i){draw(+i);});}
 document.querySelectorAll('input[name=yaxis]').forEach(function(r){r.addEventListener('change',function(){mode=r.value;redrawAll();});});
 var rt;window.addEventListener('resize',function(){clearTimeout(rt);rt=setTimeout(redrawAll,150);});
-function focus(i){var el=document.getElementById('p'+i);if(!el)return;if(!drawn[i]){draw(i);count();}
+// A chart linked to is drawn with those around it at once, not at the observer's next report
+// after the browser has scrolled there.
+function focus(i){var el=document.getElementById('p'+i);if(!el)return;if(!drawn[i])draw(i);
+  var top=el.getBoundingClientRect().top,h=window.innerHeight||800;
+  document.querySelectorAll('#trends .panel').forEach(function(x){var r=x.getBoundingClientRect(),j=+x.getAttribute('data-panel');
+    if(!drawn[j]&&r.top<top+4*h&&r.bottom>top-h)draw(j);});count();
   document.querySelectorAll('.panel.focus').forEach(function(x){x.classList.remove('focus');});el.classList.add('focus');}
 document.querySelectorAll('a[data-goto]').forEach(function(a){a.addEventListener('click',function(){focus(+a.getAttribute('data-goto'));});});
 // The command filter.

@@ -182,8 +182,9 @@ pub struct Instructions {
     /// The window's instructions in the server's timers (`serverCron` and the like) and its
     /// fast expire cycle: their amount follows the window's wall time, not its requests, so
     /// they are kept out of the figures above.
-    #[serde(default)]
-    pub background_instructions: u64,
+    /// `None` in records written before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_instructions: Option<u64>,
     /// The seed of the bytes the servers read as `/dev/urandom` (hence of their hash seed);
     /// `None` when each server drew its own (then the count per request varies by about
     /// 0.3 % from run to run).

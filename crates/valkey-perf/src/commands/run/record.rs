@@ -183,7 +183,7 @@ fn record_instructions(
     parts.instructions = Some(Instructions {
         instructions,
         instructions_per_request: (instructions as f64 / requests as f64 * 100.0).round() / 100.0,
-        background_instructions: count.background,
+        background_instructions: Some(count.background),
         urandom_seed: case.seed.filter(|_| callgrind::fixed_entropy().is_ok()),
         callgrind_files: dumps.iter().map(|d| d.display().to_string()).collect(),
         latency_meaningful: false,
