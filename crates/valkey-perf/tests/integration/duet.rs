@@ -396,6 +396,34 @@ fn what_cannot_run_as_a_duet_is_refused_before_anything_starts() {
     scratch.assert_no_tmp_leftovers();
 }
 
+/// `--precision` adds duet rounds to duet cases (both targets at once, a record each with
+/// `duet: true`), at least six, as it adds A B / B A rounds to solo ones.
+#[test]
+fn precision_runs_duet_cases_as_duet_rounds() {
+    let Some(bins) = Bins::get() else { return };
+    let scratch = Scratch::new();
+    let (a, b) = scratch.two_copies(&bins.new);
+    let config = get_config(&scratch, json!({"duet": true}));
+    let out = scratch
+        .native_run(&config)
+        .arg("--baseline-server-bin")
+        .arg(&a)
+        .arg("--server-bin")
+        .arg(&b)
+        .args(["--precision", "50", "--max-time", "2m"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("round 1 duet"), "{stderr}");
+    let records = scratch.records();
+    assert!(records.len() >= 12, "{}", records.len());
+    assert!(records.iter().all(|r| r["duet"] == true), "{records:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("95 % interval (± half-width)"), "{stdout}");
+    scratch.assert_no_tmp_leftovers();
+}
+
 /// A config's `duet: true` says how to compare two targets; a run of one target (the same
 /// config, no baseline) runs its cases solo and says so, as `--duet` would refuse.
 #[test]
@@ -406,19 +434,11 @@ fn a_config_duet_with_one_target_runs_solo() {
         &scratch,
         json!({"duet": true, "server_cpu_range": "0", "client_cpu_range": "1"}),
     );
-    let out = Command::cargo_bin("valkey-perf")
-        .unwrap()
-        .env("TMPDIR", scratch.tmp())
-        .env_remove("RUST_LOG")
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(scratch.results())
+    let out = scratch
+        .native_run(&config)
         .arg("--server-bin")
         .arg(&bins.new)
         .args(["--runs", "1"])
-        .timeout(Duration::from_secs(120))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -122,6 +122,17 @@ pub(super) struct Outcome {
     pub rounds: u32,
 }
 
+impl Outcome {
+    /// The runs stopped early (Ctrl-C, a server that did not start): no widths to report.
+    fn halted(stop: Stop, rounds: u32) -> Outcome {
+        Outcome {
+            stop: Some(stop),
+            widths: Vec::new(),
+            rounds,
+        }
+    }
+}
+
 /// Runs rounds until every case is precise, or the time is up (see the module docs).
 pub(super) fn run_precise(
     ctx: &RunContext,
@@ -207,22 +218,14 @@ pub(super) fn run_precise(
                 // Both targets at once: one round gives a record per target.
                 if interrupted() {
                     progress.finish();
-                    return Ok(Outcome {
-                        stop: Some(Stop::Interrupted),
-                        widths: Vec::new(),
-                        rounds: round,
-                    });
+                    return Ok(Outcome::halted(Stop::Interrupted, round));
                 }
                 let before = tally.records[bi].len();
                 let stop = super::duet::round(ctx, &progress, tally, units[u].start, run_index)?;
                 unit_of.extend(std::iter::repeat_n(u, tally.records[bi].len() - before));
                 if let Some(stop) = stop {
                     progress.finish();
-                    return Ok(Outcome {
-                        stop: Some(stop),
-                        widths: Vec::new(),
-                        rounds: round,
-                    });
+                    return Ok(Outcome::halted(stop, round));
                 }
                 rounds[u] += 1;
                 continue;
@@ -230,11 +233,7 @@ pub(super) fn run_precise(
             for ti in round_order(plan.targets.len(), run_index) {
                 if interrupted() {
                     progress.finish();
-                    return Ok(Outcome {
-                        stop: Some(Stop::Interrupted),
-                        widths: Vec::new(),
-                        rounds: round,
-                    });
+                    return Ok(Outcome::halted(Stop::Interrupted, round));
                 }
                 for (ci, outcome) in run_unit(ctx, &progress, units[u].clone(), run_index, ti) {
                     let what = describe(plan, ci, run_index, ti);
@@ -243,11 +242,7 @@ pub(super) fn run_precise(
                     unit_of.extend(std::iter::repeat_n(u, tally.records[bi].len() - before));
                     if let Some(stop) = stop {
                         progress.finish();
-                        return Ok(Outcome {
-                            stop: Some(stop),
-                            widths: Vec::new(),
-                            rounds: round,
-                        });
+                        return Ok(Outcome::halted(stop, round));
                     }
                 }
                 progress.inc_by(units[u].len() as u64);
