@@ -2,6 +2,7 @@
 //! baseline, and differential flamegraphs.
 
 use super::plan::{self, Plan};
+use super::precise::half_width_pct;
 use super::{capacity, once};
 use crate::compare::stats::Summary;
 use crate::model::Record;
@@ -66,11 +67,11 @@ fn print_changes(cmp: &crate::compare::Comparison, base: &str, new: &str) {
         }) else {
             continue;
         };
-        let change = match (d.pct_change, d.pct_change_ci95) {
-            (Some(p), Some([lo, hi])) => format!(
-                "{p:+6.1} %  ({lo:+.1} … {hi:+.1} %, ±{:.1} %)",
-                (hi - lo) / 2.0
-            ),
+        // The half-width on the ratio's log scale, as `--precision` reads it.
+        let change = match (d.pct_change, d.pct_change_ci95, half_width_pct(case)) {
+            (Some(p), Some([lo, hi]), Some(h)) => {
+                format!("{p:+6.1} %  ({lo:+.1} … {hi:+.1} %, ±{h:.1} %)")
+            }
             _ => "no interval".to_string(),
         };
         crate::util::outln(format_args!(
