@@ -56,7 +56,7 @@ pub(super) fn write_reports(plan: &Plan, records: &[Vec<Record>]) -> Result<()> 
 fn print_changes(cmp: &crate::compare::Comparison, base: &str, new: &str) {
     use crate::compare::Verdict;
     let width = cmp.cases.iter().map(|c| c.label.len()).max().unwrap_or(0);
-    crate::util::outln(format_args!(
+    let mut header = Some(format!(
         "{new} against {base}: change, 95 % interval (± half-width), verdict"
     ));
     for case in &cmp.cases {
@@ -74,6 +74,9 @@ fn print_changes(cmp: &crate::compare::Comparison, base: &str, new: &str) {
             }
             _ => "no interval".to_string(),
         };
+        if let Some(h) = header.take() {
+            crate::util::outln(format_args!("{h}"));
+        }
         crate::util::outln(format_args!(
             "  {:<width$}  {:<24}  {change}  {}",
             case.label,
