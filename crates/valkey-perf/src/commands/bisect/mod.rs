@@ -524,6 +524,14 @@ impl Bisection {
                 self.built.insert(c);
                 Ok(true)
             }
+            // A build stopped by Ctrl-C says nothing of the commit: it is not skipped.
+            Err(_) if crate::process::interrupted() => Err(crate::exit::Failure::new(
+                Code::Interrupted,
+                format!(
+                    "interrupted while building `{}`; what was decided is saved",
+                    commit.sha
+                ),
+            )),
             Err(e) if code_of(&e) == Code::Build => {
                 let reason = format!("{e:#}").lines().next().unwrap_or("").to_string();
                 tracing::warn!("skipping `{}`: it does not build: {reason}", commit.sha);
