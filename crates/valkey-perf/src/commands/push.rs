@@ -154,6 +154,53 @@ fn stream_records(
     }
 }
 
+/// Where a scan inside one array element stands: how deep in braces and brackets, and
+/// whether in a string (just after a backslash in it).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Nesting {
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Nesting {
+    /// Just after an element's opening `{`.
+    fn opened() -> Nesting {
+        Nesting {
+            depth: 1,
+            ..Nesting::default()
+        }
+    }
+
+    /// Follows `bytes`: `Some(n)` when the element closes at `bytes[n - 1]`, `None` when it
+    /// goes on past them (the state carries over to the next chunk).
+    fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
 /// Why [`split_objects`] stopped.
 enum Split {
     /// Not a top-level array of objects, or an element that does not parse.
@@ -183,7 +230,7 @@ fn split_objects(
     }
     let mut at = At::Start;
     let mut text = Vec::new();
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut element = Nesting::default();
     loop {
         let chunk = reader.fill_buf().map_err(Split::Io)?;
         if chunk.is_empty() {
@@ -196,31 +243,12 @@ fn split_objects(
         let mut i = 0;
         while i < chunk.len() {
             if at == At::Inside {
-                let start = i;
-                let mut closed = false;
-                while i < chunk.len() && !closed {
-                    let b = chunk[i];
-                    i += 1;
-                    if in_string {
-                        match b {
-                            _ if escaped => escaped = false,
-                            b'\\' => escaped = true,
-                            b'"' => in_string = false,
-                            _ => {}
-                        }
-                    } else {
-                        match b {
-                            b'"' => in_string = true,
-                            b'{' | b'[' => depth += 1,
-                            b'}' | b']' => {
-                                depth -= 1;
-                                closed = depth == 0;
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                text.extend_from_slice(&chunk[start..i]);
+                let (end, closed) = match element.scan(&chunk[i..]) {
+                    Some(n) => (i + n, true),
+                    None => (chunk.len(), false),
+                };
+                text.extend_from_slice(&chunk[i..end]);
+                i = end;
                 if closed {
                     each(&text)?;
                     text.clear();
@@ -237,7 +265,7 @@ fn split_objects(
                 (At::Start, b'[') => At::Before { first: true },
                 (At::Before { .. }, b'{') => {
                     text.push(b);
-                    depth = 1;
+                    element = Nesting::opened();
                     At::Inside
                 }
                 (At::Before { first: true }, b']') | (At::After, b']') => At::Done,
@@ -493,6 +521,22 @@ fn is_connection(e: &anyhow::Error) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// An element's end is found past braces, brackets, quotes and escapes inside strings,
+    /// and across chunks.
+    #[test]
+    fn nesting_finds_the_element_end_across_chunks() {
+        let text = br#"{"a": [1, {"b": "x}\"]"}], "c": "{"} ,{"#;
+        // The element ends before the trailing ` ,{`.
+        let end = text.len() - 3;
+        let mut whole = Nesting::opened();
+        assert_eq!(whole.scan(&text[1..]), Some(end - 1));
+        for cut in 1..end {
+            let mut split = Nesting::opened();
+            assert_eq!(split.scan(&text[1..cut]), None, "cut at {cut}");
+            assert_eq!(split.scan(&text[cut..]), Some(end - cut), "cut at {cut}");
+        }
+    }
 
     /// The elements [`split_objects`] cuts out of `text`, read in chunks of `chunk` bytes.
     fn split(text: &str, chunk: usize) -> Result<Vec<String>, &'static str> {
