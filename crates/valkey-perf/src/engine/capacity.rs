@@ -12,7 +12,7 @@
 
 use super::{Measurement, native};
 use crate::model::capacity::{
-    AUTO_SHARES, CapacityFigures, CapacitySpec, CapacityStep, LadderEnd, REFINE_STEPS, StepOutcome,
+    AUTO_SHARES, CapacityFigures, CapacitySpec, CapacityStep, LadderEnd, StepOutcome, climb_ladder,
     judge_step, summarize,
 };
 use crate::model::{Case, Warning, WarningKind};
@@ -22,15 +22,6 @@ use anyhow::{Context, Result};
 use loadgen::Address;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// The most steps a ladder of `spec` takes (the closed-loop step included).
-pub fn max_steps(spec: &CapacitySpec) -> u64 {
-    if spec.rates.is_empty() {
-        (1 + AUTO_SHARES.len() + REFINE_STEPS) as u64
-    } else {
-        spec.rates.len() as u64
-    }
-}
 
 /// What one ladder needs.
 pub struct Ladder<'a> {
@@ -66,16 +57,32 @@ struct Stepped {
     measurement: Measurement,
 }
 
-fn steps(
-    ladder: &Ladder<'_>,
-    instruments: &mut Instruments,
-    abort: &mut dyn FnMut() -> bool,
-) -> Result<Measurement> {
-    let spec = ladder.spec;
-    let mut done: Vec<Stepped> = Vec::new();
-    let mut run = |rate: Option<f64>, instruments: &mut Instruments| -> Result<Stepped> {
-        let n = done_len_hint(rate);
-        let s = step(ladder, rate, instruments, abort, n)?;
+/// The steps run so far and what each needs.
+struct Climb<'l, 'a> {
+    ladder: &'l Ladder<'a>,
+    instruments: &'l mut Instruments,
+    abort: &'l mut dyn FnMut() -> bool,
+    done: Vec<Stepped>,
+}
+
+impl Climb<'_, '_> {
+    /// Runs one step at `rate` (`None`: closed loop), logs it and keeps it.
+    fn run(&mut self, rate: Option<f64>) -> Result<StepOutcome> {
+        let tries = self
+            .done
+            .iter()
+            .filter(|s| s.step.target_rps == rate)
+            .count();
+        if let (Some(r), true) = (rate, tries > 0) {
+            tracing::info!("capacity step {r:.0} rps: running it once more before the ladder ends");
+        }
+        let s = step(
+            self.ladder,
+            rate,
+            self.instruments,
+            self.abort,
+            step_name(rate, tries),
+        )?;
         tracing::info!(
             "capacity step {}: {:.0} rps achieved{}, p50 {} ms, p99 {} ms{}",
             rate.map_or_else(|| "closed loop".to_string(), |r| format!("{r:.0} rps")),
@@ -91,12 +98,28 @@ fn steps(
                 .outcome
                 .map_or(String::new(), |o| format!(": {}", o.as_str()))
         );
-        Ok(s)
+        let outcome = s.step.outcome.unwrap_or(StepOutcome::Met);
+        self.done.push(s);
+        Ok(outcome)
+    }
+}
+
+fn steps(
+    ladder: &Ladder<'_>,
+    instruments: &mut Instruments,
+    abort: &mut dyn FnMut() -> bool,
+) -> Result<Measurement> {
+    let spec = ladder.spec;
+    let mut climb = Climb {
+        ladder,
+        instruments,
+        abort,
+        done: Vec::new(),
     };
-    let rates: Vec<f64> = if spec.rates.is_empty() {
-        let closed = run(None, instruments)?;
-        let max = closed.step.achieved_rps;
-        done.push(closed);
+    let automatic = spec.rates.is_empty();
+    let rates: Vec<f64> = if automatic {
+        climb.run(None)?;
+        let max = climb.done[0].step.achieved_rps;
         anyhow::ensure!(
             max > 0.0,
             "the closed-loop step completed no request, so there is no maximum to step from"
@@ -105,52 +128,22 @@ fn steps(
     } else {
         spec.rates.clone()
     };
-    let mut last_met: Option<f64> = None;
-    let mut failed: Option<(f64, StepOutcome)> = None;
-    for &rate in &rates {
-        let s = run(Some(rate), instruments)?;
-        let outcome = s.step.outcome.unwrap_or(StepOutcome::Met);
-        done.push(s);
-        if outcome == StepOutcome::Met {
-            last_met = Some(rate);
-        } else {
-            failed = Some((rate, outcome));
-            break;
-        }
-    }
-    // Refine between the last rate that met the SLO and the first that did not (the client's
-    // own limit is not the server's: no refining below it).
-    if let (true, Some(mut lo), Some((mut hi, outcome))) = (spec.rates.is_empty(), last_met, failed)
-    {
-        if outcome != StepOutcome::ClientBound {
-            for _ in 0..REFINE_STEPS {
-                let mid = ((lo + hi) / 2.0).round();
-                if mid <= lo || mid >= hi {
-                    break;
-                }
-                let s = run(Some(mid), instruments)?;
-                let met = s.step.outcome == Some(StepOutcome::Met);
-                done.push(s);
-                if met {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-        }
-    }
-    let end = match failed {
-        None => LadderEnd::RatesExhausted,
-        Some((_, StepOutcome::ClientBound)) => LadderEnd::ClientBound,
-        Some((_, StepOutcome::RateNotReached)) => LadderEnd::RateNotReached,
-        Some(_) => LadderEnd::SloBreached,
-    };
-    Ok(assemble(spec, done, end, failed.map(|f| f.0)))
+    let failed = climb_ladder(&rates, automatic, &mut |rate| climb.run(Some(rate)))?;
+    Ok(assemble(
+        spec,
+        climb.done,
+        LadderEnd::of(failed.map(|f| f.1)),
+        failed.map(|f| f.0),
+    ))
 }
 
-/// Histogram files are numbered by rate; nothing else needs the step's index.
-fn done_len_hint(rate: Option<f64>) -> String {
-    rate.map_or_else(|| "closed".to_string(), |r| format!("{r:.0}rps"))
+/// Histogram files are named by rate, and a repeated step by its try.
+fn step_name(rate: Option<f64>, earlier_tries: usize) -> String {
+    let name = rate.map_or_else(|| "closed".to_string(), |r| format!("{r:.0}rps"));
+    match earlier_tries {
+        0 => name,
+        n => format!("{name}-try{}", n + 1),
+    }
 }
 
 /// One step: the servers' usage read around it, the run, its judgement.
@@ -263,7 +256,11 @@ fn assemble(
                     "every rate of the ladder met the SLO, so the capacity maximum ({max_text}) is a lower bound"
                 ),
             )
-            .with_hint("add higher `capacity_rates`, or leave them out for an automatic ladder"),
+            .with_hint(if spec.rates.is_empty() {
+                "the automatic ladder stops at about twice the closed-loop maximum; give `capacity_rates` that go higher"
+            } else {
+                "add higher `capacity_rates`, or leave them out for an automatic ladder"
+            }),
         ),
         _ => {}
     }

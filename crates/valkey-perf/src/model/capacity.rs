@@ -68,6 +68,16 @@ pub struct CapacitySpec {
 }
 
 impl CapacitySpec {
+    /// The most steps a ladder of this spec can take: the closed-loop step, and a second try
+    /// of every step [`climb_ladder`] runs (each may fail once by chance).
+    pub fn max_steps(&self) -> u64 {
+        if self.rates.is_empty() {
+            (1 + 2 * (AUTO_SHARES.len() + EXTEND_STEPS + REFINE_STEPS)) as u64
+        } else {
+            2 * self.rates.len() as u64
+        }
+    }
+
     /// The bounds the step broke, as `p99 1.52 ms > 1 ms`.
     pub fn breaches(&self, step: &CapacityStep) -> Vec<String> {
         self.slo
@@ -160,7 +170,8 @@ pub enum LadderEnd {
     RateNotReached,
     /// The client could not generate the next rate: the maximum is a lower bound.
     ClientBound,
-    /// Every rate of an explicit list met the SLO: the maximum is a lower bound.
+    /// Every rate met the SLO (an explicit list, or an automatic ladder to its last extension):
+    /// the maximum is a lower bound.
     RatesExhausted,
 }
 
@@ -171,6 +182,17 @@ impl LadderEnd {
             LadderEnd::RateNotReached => "rate_not_reached",
             LadderEnd::ClientBound => "client_bound",
             LadderEnd::RatesExhausted => "rates_exhausted",
+        }
+    }
+
+    /// How a ladder ended, from the outcome of the step that ended it (`None`: every rate met
+    /// the SLO).
+    pub fn of(failure: Option<StepOutcome>) -> LadderEnd {
+        match failure {
+            None => LadderEnd::RatesExhausted,
+            Some(StepOutcome::ClientBound) => LadderEnd::ClientBound,
+            Some(StepOutcome::RateNotReached) => LadderEnd::RateNotReached,
+            Some(_) => LadderEnd::SloBreached,
         }
     }
 
@@ -232,8 +254,16 @@ pub fn summarize(spec: &CapacitySpec, steps: Vec<CapacityStep>, end: LadderEnd) 
         .filter_map(|s| s.target_rps)
         .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
     // Steps in rate order: the automatic ladder refines below a failed rate after it.
-    let mut by_rate = open.clone();
-    by_rate.sort_by(|a, b| a.target_rps.partial_cmp(&b.target_rps).unwrap());
+    // A repeated step counts by its last try.
+    let mut by_rate: Vec<&CapacityStep> = Vec::with_capacity(open.len());
+    let mut sorted = open.clone();
+    sorted.sort_by(|a, b| a.target_rps.partial_cmp(&b.target_rps).unwrap());
+    for s in sorted {
+        match by_rate.last_mut() {
+            Some(last) if last.target_rps == s.target_rps => *last = s,
+            _ => by_rate.push(s),
+        }
+    }
     let reached: Vec<&&CapacityStep> = by_rate
         .iter()
         .filter(|s| matches!(s.outcome, Some(StepOutcome::Met | StepOutcome::SloBreached)))
@@ -268,6 +298,65 @@ pub const AUTO_SHARES: [f64; 8] = [0.2, 0.4, 0.6, 0.75, 0.85, 0.95, 1.05, 1.2];
 
 /// Refinement steps between the last rate that met the SLO and the first that did not.
 pub const REFINE_STEPS: usize = 2;
+
+/// An automatic ladder whose every share met the SLO climbs on by this factor a step ...
+pub const EXTEND_FACTOR: f64 = 1.15;
+
+/// ... at most this many times (to 2.1 times the closed-loop maximum).
+pub const EXTEND_STEPS: usize = 4;
+
+/// The ladder's course: runs `rates` in order through `step` (one try at one rate) until one
+/// fails; an automatic ladder whose every share met the SLO climbs on by [`EXTEND_FACTOR`]
+/// up to [`EXTEND_STEPS`] times (the closed-loop step read low), then refines
+/// [`REFINE_STEPS`] times between the last rate met and the failed one. Below a client-bound
+/// rate refining finds the client's limit, which the end still reports as a lower bound.
+///
+/// A step that fails is tried once more and the second try decides, so one late reply or one
+/// busy moment of the machine does not end a ladder. Returns the rate and outcome that ended
+/// the climb (`None`: every rate met).
+pub fn climb_ladder<E>(
+    rates: &[f64],
+    automatic: bool,
+    step: &mut dyn FnMut(f64) -> Result<StepOutcome, E>,
+) -> Result<Option<(f64, StepOutcome)>, E> {
+    let mut confirmed = |rate: f64| -> Result<StepOutcome, E> {
+        match step(rate)? {
+            StepOutcome::Met => Ok(StepOutcome::Met),
+            _ => step(rate),
+        }
+    };
+    let extensions = if automatic { EXTEND_STEPS } else { 0 };
+    let (mut last_met, mut failed) = (None, None);
+    let mut next = rates.first().copied();
+    let mut i = 0;
+    while let Some(rate) = next {
+        let outcome = confirmed(rate)?;
+        if outcome != StepOutcome::Met {
+            failed = Some((rate, outcome));
+            break;
+        }
+        last_met = Some(rate);
+        i += 1;
+        next = rates
+            .get(i)
+            .copied()
+            .or_else(|| (i < rates.len() + extensions).then(|| (rate * EXTEND_FACTOR).round()));
+    }
+    if let (true, Some(mut lo), Some((mut hi, _))) = (automatic, last_met, failed) {
+        for _ in 0..REFINE_STEPS {
+            let mid = ((lo + hi) / 2.0).round();
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if confirmed(mid)? == StepOutcome::Met {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    Ok(failed)
+}
 
 #[cfg(test)]
 mod tests {
@@ -362,5 +451,148 @@ mod tests {
         assert_eq!(f.capacity_max_rps, None);
         assert_eq!(f.capacity_knee_rps, None, "one step has no knee");
         assert!(LadderEnd::ClientBound.lower_bound() && !LadderEnd::SloBreached.lower_bound());
+    }
+
+    /// Runs [`climb_ladder`] against a server that meets every rate up to `cap`, except the
+    /// tries listed in `flukes` (by try number, from 0), which fail with `outcome`. Returns
+    /// the rates tried, in order, and the end.
+    fn climb_with(
+        rates: &[f64],
+        automatic: bool,
+        cap: f64,
+        flukes: &[usize],
+        outcome: StepOutcome,
+    ) -> (Vec<f64>, Option<(f64, StepOutcome)>) {
+        let mut tried = Vec::new();
+        let end = climb_ladder::<()>(rates, automatic, &mut |rate| {
+            let fluke = flukes.contains(&tried.len());
+            tried.push(rate);
+            Ok(if rate <= cap && !fluke {
+                StepOutcome::Met
+            } else {
+                outcome
+            })
+        })
+        .unwrap();
+        (tried, end)
+    }
+
+    fn shares(max: f64) -> Vec<f64> {
+        AUTO_SHARES.iter().map(|s| (s * max).round()).collect()
+    }
+
+    #[test]
+    fn a_failed_step_is_tried_once_more_and_the_second_try_decides() {
+        // The third step fails once by chance: tried again, it meets, and the climb goes on.
+        let (tried, end) = climb_with(&shares(1000.0), true, 900.0, &[2], StepOutcome::SloBreached);
+        assert_eq!(&tried[..5], &[200.0, 400.0, 600.0, 600.0, 750.0]);
+        // 950 fails twice, then the gap 850..950 is halved twice.
+        assert_eq!(&tried[5..], &[850.0, 950.0, 950.0, 900.0, 925.0, 925.0]);
+        assert_eq!(end, Some((950.0, StepOutcome::SloBreached)));
+        // An explicit ladder confirms its failure too, and does not refine or extend.
+        let (tried, end) = climb_with(
+            &[100.0, 200.0, 300.0],
+            false,
+            150.0,
+            &[],
+            StepOutcome::RateNotReached,
+        );
+        assert_eq!(tried, vec![100.0, 200.0, 200.0]);
+        assert_eq!(end, Some((200.0, StepOutcome::RateNotReached)));
+    }
+
+    #[test]
+    fn an_automatic_ladder_that_meets_every_share_climbs_on() {
+        // The closed-loop step read 1000 for a server that holds 1500.
+        let (tried, end) = climb_with(&shares(1000.0), true, 1500.0, &[], StepOutcome::SloBreached);
+        assert_eq!(
+            &tried[8..],
+            &[1380.0, 1587.0, 1587.0, 1484.0, 1536.0, 1536.0]
+        );
+        assert_eq!(end, Some((1587.0, StepOutcome::SloBreached)));
+        // Past its extensions it ends as exhausted, the maximum a lower bound.
+        let (tried, end) = climb_with(
+            &shares(1000.0),
+            true,
+            f64::INFINITY,
+            &[],
+            StepOutcome::SloBreached,
+        );
+        assert_eq!(tried.len(), AUTO_SHARES.len() + EXTEND_STEPS);
+        assert_eq!(*tried.last().unwrap(), 2099.0);
+        assert_eq!(end, None);
+        assert_eq!(LadderEnd::of(end.map(|e| e.1)), LadderEnd::RatesExhausted);
+        // An explicit ladder never goes past its own rates.
+        let (tried, end) = climb_with(
+            &[100.0, 200.0],
+            false,
+            f64::INFINITY,
+            &[],
+            StepOutcome::SloBreached,
+        );
+        assert_eq!((tried, end), (vec![100.0, 200.0], None));
+    }
+
+    #[test]
+    fn below_a_client_bound_rate_the_climb_refines_the_clients_limit() {
+        let (tried, end) = climb_with(&shares(1000.0), true, 900.0, &[], StepOutcome::ClientBound);
+        assert_eq!(&tried[5..], &[950.0, 950.0, 900.0, 925.0, 925.0]);
+        assert_eq!(LadderEnd::of(end.map(|e| e.1)), LadderEnd::ClientBound);
+    }
+
+    #[test]
+    fn no_climb_runs_more_steps_than_the_run_deadline_allows_for() {
+        // Every step fails on its first try: the most tries any ladder takes.
+        for cap in [0.0, 500.0, 1000.0, 1300.0, 1900.0, f64::INFINITY] {
+            let every: Vec<usize> = (0..100).step_by(2).collect();
+            let (tried, _) =
+                climb_with(&shares(1000.0), true, cap, &every, StepOutcome::SloBreached);
+            let (unlucky, _) =
+                climb_with(&shares(1000.0), true, cap, &[], StepOutcome::SloBreached);
+            let auto = CapacitySpec {
+                rates: vec![],
+                ..spec()
+            };
+            let most = auto.max_steps() as usize - 1;
+            assert!(
+                tried.len() <= most && unlucky.len() <= most,
+                "cap {cap}: {tried:?}"
+            );
+        }
+        let explicit = CapacitySpec {
+            rates: vec![1.0, 2.0, 3.0],
+            ..spec()
+        };
+        let every: Vec<usize> = (0..100).step_by(2).collect();
+        let (tried, _) = climb_with(
+            &explicit.rates,
+            false,
+            9.0,
+            &every,
+            StepOutcome::SloBreached,
+        );
+        assert_eq!(tried.len() as u64, explicit.max_steps());
+    }
+
+    #[test]
+    fn a_repeated_step_counts_by_its_second_try() {
+        let s = spec();
+        let judged = |mut st: CapacityStep| {
+            st.outcome = Some(judge_step(&s, &st).0);
+            st
+        };
+        let steps = vec![
+            judged(step(100.0, 100.0, 0.2)),
+            judged(step(200.0, 200.0, 1.4)),
+            judged(step(200.0, 200.0, 0.3)),
+            judged(step(300.0, 300.0, 0.35)),
+            judged(step(400.0, 400.0, 1.5)),
+            judged(step(400.0, 400.0, 1.6)),
+        ];
+        let f = summarize(&s, steps, LadderEnd::SloBreached);
+        assert_eq!(f.capacity_max_rps, Some(300.0));
+        // The first try at 200 (p99 1.4 ms) would have put the knee at 100.
+        assert_eq!(f.capacity_knee_rps, Some(300.0));
+        assert_eq!(f.capacity_steps.len(), 6, "both tries are kept");
     }
 }

@@ -22,10 +22,7 @@ use std::time::{Duration, Instant};
 /// Deadline for one measured load run.
 pub(super) fn run_deadline(plan: &Plan, case: &Case) -> Duration {
     // A capacity ladder is several windows, each with its warm-up.
-    let windows = case
-        .capacity
-        .as_ref()
-        .map_or(1, crate::engine::capacity::max_steps);
+    let windows = case.capacity.as_ref().map_or(1, |c| c.max_steps());
     plan.deadline.unwrap_or_else(|| {
         Duration::from_secs(
             60 + windows
