@@ -25,7 +25,7 @@ fn f(v: &Value) -> f64 {
 }
 
 #[test]
-fn capacity_ladder_follows_asked_rates_and_finds_the_closed_loop_maximum() {
+fn capacity_ladder_follows_asked_rates_and_pins_its_maximum() {
     let Some(bins) = Bins::get() else { return };
     let scratch = Scratch::new();
     // A generous SLO: the ladder ends where the server (or the client) stops keeping up.
@@ -52,7 +52,10 @@ fn capacity_ladder_follows_asked_rates_and_finds_the_closed_loop_maximum() {
     let steps = open_steps(r);
     // Below the knee the achieved rate is the asked one.
     let knee = f(&r["capacity_knee_rps"]);
-    for s in steps.iter().filter(|s| f(&s["target_rps"]) <= knee) {
+    for s in steps
+        .iter()
+        .filter(|s| f(&s["target_rps"]) <= knee && s["outcome"] == "met")
+    {
         let (asked, got) = (f(&s["target_rps"]), f(&s["achieved_rps"]));
         assert!(
             (got / asked - 1.0).abs() <= 0.02,
@@ -74,10 +77,33 @@ fn capacity_ladder_follows_asked_rates_and_finds_the_closed_loop_maximum() {
         f(&last.unwrap()["p99_latency_ms"]) > first,
         "p99 did not rise over the ladder: {r:#}"
     );
+    // The ladder found an end within the 2.1 times the closed-loop rate it may climb to: the
+    // failing rate was tried twice, and refining pinned the maximum within 4 % below it.
     assert_ne!(r["capacity_end"], "rates_exhausted", "{r:#}");
-    // Under a generous SLO the sustainable maximum is the closed-loop maximum, within 15 %.
+    let met = |rate: f64| {
+        steps
+            .iter()
+            .any(|s| f(&s["target_rps"]) == rate && s["outcome"] == "met")
+    };
+    let failed: Vec<f64> = steps
+        .iter()
+        .map(|s| f(&s["target_rps"]))
+        .filter(|&rate| !met(rate))
+        .collect();
+    let end = failed.iter().copied().fold(f64::INFINITY, f64::min);
     assert!(
-        (max / closed - 1.0).abs() <= 0.15,
+        end > max && end <= 1.04 * max,
+        "end {end}, maximum {max}: {r:#}"
+    );
+    assert!(
+        failed.iter().filter(|&&rate| rate == end).count() == 2,
+        "the end was not tried twice: {r:#}"
+    );
+    // One late reply does not end a ladder early: the generous SLO is met to at least 70 % of
+    // the closed-loop rate (a single second of closed loop on two shared cores reads 20 % low
+    // or high now and then, so it bounds the maximum only loosely).
+    assert!(
+        max >= 0.7 * closed,
         "maximum {max} vs closed loop {closed}: {r:#}"
     );
     let chart = std::fs::read_dir(scratch.results())
@@ -174,9 +200,11 @@ fn a_planted_per_command_cost_lowers_the_sustainable_maximum_and_compare_says_so
     assert_eq!(rps["verdict"], "regression", "{rps:#}");
 }
 
-#[test]
-fn a_stall_in_one_step_shows_in_its_p99_and_ends_the_ladder() {
-    let Some(bins) = Bins::get() else { return };
+/// Runs an explicit ladder (500 to 2000 rps, SLO p99 <= 100 ms) against a running server and
+/// pauses every client of the server for 600 ms half a second into the step at 1000 rps,
+/// `stalls` times (the second time in that step's repeat). Returns the ladder's record.
+fn stalled_ladder(stalls: usize) -> Value {
+    let bins = Bins::get().expect("checked by the caller");
     let scratch = Scratch::new();
     let server = ServerGuard::start(&bins.new);
     let config = scratch.config(&json!([{
@@ -197,29 +225,59 @@ fn a_stall_in_one_step_shows_in_its_p99_and_ends_the_ladder() {
             let _ = tx.send(line);
         }
     });
-    // The first step's line is logged when it ends and the second begins: pause every client
-    // of the server for 600 ms half a second into the second step.
+    // A step's line is logged when it ends and the next begins; a repeat is announced as it
+    // begins.
     let mut log = Vec::new();
-    wait_for("the first step to end", Duration::from_secs(60), || {
-        let line = rx.recv_timeout(Duration::from_millis(100)).ok()?;
-        log.push(line.clone());
-        line.contains("capacity step 500 rps").then_some(())
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    let mut c = Resp::connect(server.port).unwrap();
-    assert_eq!(c.call(&["CLIENT", "PAUSE", "600", "ALL"]).unwrap(), "OK");
-    let status = child.wait(Duration::from_secs(60));
+    let starts = [
+        "capacity step 500 rps",
+        "capacity step 1000 rps: running it once more",
+    ];
+    for start in &starts[..stalls] {
+        wait_for(start, Duration::from_secs(60), || {
+            let line = rx.recv_timeout(Duration::from_millis(100)).ok()?;
+            log.push(line.clone());
+            line.contains(start).then_some(())
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let mut c = Resp::connect(server.port).unwrap();
+        assert_eq!(c.call(&["CLIENT", "PAUSE", "600", "ALL"]).unwrap(), "OK");
+    }
+    let status = child.wait(Duration::from_secs(90));
     reader.join().unwrap();
     log.extend(rx.try_iter());
     assert!(status.success(), "{}", log.join("\n"));
     let records = scratch.records();
-    let r = &records[0];
-    let steps = open_steps(r);
-    assert_eq!(steps.len(), 2, "the ladder ends at the stalled step: {r:#}");
-    assert_eq!(steps[0]["outcome"], "met", "{r:#}");
-    assert!(f(&steps[0]["p99_latency_ms"]) < 100.0, "{r:#}");
+    records[0].clone()
+}
+
+#[test]
+fn a_stall_in_one_step_shows_in_its_p99_and_the_step_is_tried_again() {
+    if Bins::get().is_none() {
+        return;
+    }
+    // One stall: the step's first try breaks the SLO, its second try meets it, the ladder
+    // goes on to its last rate.
+    let r = stalled_ladder(1);
+    let steps = open_steps(&r);
+    let asked: Vec<f64> = steps.iter().map(|s| f(&s["target_rps"])).collect();
+    assert_eq!(asked, [500.0, 1000.0, 1000.0, 1500.0, 2000.0], "{r:#}");
     assert_eq!(steps[1]["outcome"], "slo_breached", "{r:#}");
     assert!(f(&steps[1]["p99_latency_ms"]) >= 300.0, "{r:#}");
+    assert!(f(&steps[2]["p99_latency_ms"]) < 100.0, "{r:#}");
+    for i in [0, 2, 3, 4] {
+        assert_eq!(steps[i]["outcome"], "met", "step {i}: {r:#}");
+    }
+    assert_eq!(r["capacity_end"], "rates_exhausted", "{r:#}");
+    assert_eq!(f(&r["capacity_max_rps"]), 2000.0, "{r:#}");
+    // A stall in the repeat too: the ladder ends there.
+    let r = stalled_ladder(2);
+    let steps = open_steps(&r);
+    assert_eq!(steps.len(), 3, "the ladder ends at the stalled step: {r:#}");
+    assert_eq!(steps[0]["outcome"], "met", "{r:#}");
+    for s in &steps[1..] {
+        assert_eq!(s["outcome"], "slo_breached", "{r:#}");
+        assert!(f(&s["p99_latency_ms"]) >= 300.0, "{r:#}");
+    }
     assert_eq!(r["capacity_end"], "slo_breached", "{r:#}");
     assert_eq!(f(&r["capacity_max_rps"]), 500.0, "{r:#}");
 }
