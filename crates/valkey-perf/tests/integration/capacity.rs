@@ -1,6 +1,7 @@
 //! Capacity mode (`benchmark_mode: "capacity"`, `run --capacity`): ladders of fixed open-loop
-//! rates on real servers, the sustainable maximum `compare` judges, a stall that ends a ladder,
-//! and the config errors of the mode. The timed tests run alone (`.config/nextest.toml`).
+//! rates on real servers, the sustainable maximum `compare` judges, a stall that is tried again,
+//! ladders on a cluster and over TLS, and the config errors of the mode. The timed tests run
+//! alone (`.config/nextest.toml`).
 
 use crate::support::{
     Bins, ChildGuard, Resp, Scratch, ServerGuard, config_validate, stderr_of, wait_for,
@@ -280,6 +281,80 @@ fn a_stall_in_one_step_shows_in_its_p99_and_the_step_is_tried_again() {
     }
     assert_eq!(r["capacity_end"], "slo_breached", "{r:#}");
     assert_eq!(f(&r["capacity_max_rps"]), 500.0, "{r:#}");
+}
+
+/// Low fixed rates every topology holds on two shared cores: each step must meet the SLO at
+/// its asked rate.
+fn assert_low_ladder_met(r: &Value) {
+    assert_eq!(r["benchmark_mode"], "capacity", "{r:#}");
+    let steps = open_steps(r);
+    let asked: Vec<f64> = steps.iter().map(|s| f(&s["target_rps"])).collect();
+    assert_eq!(asked, [1000.0, 2000.0], "{r:#}");
+    for s in &steps {
+        assert_eq!(s["outcome"], "met", "{r:#}");
+        let got = f(&s["achieved_rps"]);
+        assert!((got / f(&s["target_rps"]) - 1.0).abs() <= 0.05, "{r:#}");
+        assert_eq!(s["errors"], 0, "{r:#}");
+    }
+    assert_eq!(r["capacity_end"], "rates_exhausted", "{r:#}");
+    assert_eq!(f(&r["capacity_max_rps"]), 2000.0, "{r:#}");
+}
+
+#[test]
+fn capacity_ladders_run_on_a_cluster_and_over_tls() {
+    let Some(bins) = Bins::get() else { return };
+    let Some(redis) = crate::support::redis_server() else {
+        return;
+    };
+    let ladder = |extra: Value| {
+        let mut case = json!({
+            "benchmark_mode": "capacity", "slo": {"p99_ms": 200.0},
+            "capacity_rates": [1000, 2000], "duration": 1, "warmup": 0,
+            "keyspacelen": [1000], "data_sizes": [16], "pipelines": [1], "clients": [6],
+            "commands": ["SET"]
+        });
+        case.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!([case])
+    };
+    // A Valkey cluster: the native engine sends each key to its slot's primary.
+    let scratch = Scratch::new();
+    let config = scratch.config(&ladder(json!({"cluster_mode": true})));
+    scratch
+        .native_run(&config)
+        .arg("--server-bin")
+        .arg(&bins.new)
+        .args(["--log-level", "warn"])
+        .assert()
+        .success();
+    let records = scratch.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["cluster_mode"], true);
+    assert_low_ladder_met(&records[0]);
+    // TLS, standalone and cluster, on redis-server (the registry's Valkey builds have no TLS).
+    let scratch = Scratch::new();
+    let config = scratch.config(&ladder(
+        json!({"cluster_mode": [false, true], "tls_mode": true}),
+    ));
+    scratch
+        .native_run(&config)
+        .arg("--server-bin")
+        .arg(&redis)
+        .args(["--log-level", "warn"])
+        .assert()
+        .success();
+    let records = scratch.records();
+    assert_eq!(records.len(), 2, "{records:#?}");
+    for r in &records {
+        assert_eq!(r["tls"], true, "{r:#}");
+        assert_low_ladder_met(r);
+    }
+    let clusters: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["cluster_mode"] == true)
+        .collect();
+    assert_eq!(clusters.len(), 1, "{records:#?}");
 }
 
 #[test]
