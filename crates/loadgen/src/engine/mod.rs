@@ -73,8 +73,13 @@ impl ThreadCtx<'_> {
     /// than "exclude": excluding them would need a window that starts at a different instant
     /// per connection). In requests mode they take their share of the request budget, so
     /// the run still measures exactly that many requests.
+    ///
+    /// At a fixed rate a request's intended send time places it, for every connection alike:
+    /// the window holds the requests scheduled in it. A backlog left from the warm-up (the
+    /// client or the server behind) delays them and shows in their latency and in the rate
+    /// achieved; counting it would add requests the schedule never put in the window.
     fn counts_in_window(&self, now: Instant) -> bool {
-        if now < self.times.measure_start {
+        if now < self.times.measure_start || self.interval.is_some() {
             return false;
         }
         match self.shared.spec.stop {

@@ -1,5 +1,5 @@
 //! Real-server tests of what a run's numbers mean: when the window starts, which replies it
-//! counts, what happens to requests left unanswered or unsent, large TLS writes, whether the
+//! counts (in flight at its start; scheduled in it at a fixed rate), what happens to requests left unanswered or unsent, large TLS writes, whether the
 //! client was starved of CPU, where its threads ran, and whether replies had the shape their
 //! command implies.
 
@@ -79,6 +79,38 @@ fn warmup_requests_in_flight_at_the_start_are_counted_in_the_window() {
         r.warmup_requests, served_in_warmup,
         "replies received inside the window must be counted in it"
     );
+}
+
+#[test]
+fn at_a_fixed_rate_the_window_holds_the_requests_scheduled_in_it() {
+    let Some(bin) = support::valkey_server() else {
+        return;
+    };
+    let server = Server::start(&bin, &[], true);
+    let mut s = spec(tcp(server.port), Builtin::Set, 0, 1000);
+    let rate = 2000.0;
+    s.stop = Stop::Duration(Duration::from_secs(1));
+    s.warmup = Duration::from_secs(1);
+    s.pacing = Pacing::FixedRate { rps: rate };
+    s.clients = 4;
+    s.threads = 1;
+    s.pipeline = 1;
+    let r = std::thread::scope(|sc| {
+        let h = sc.spawn(|| go(&s));
+        // Hold every write from late in the warm-up into the window: a backlog of requests
+        // scheduled in the warm-up is served inside the window.
+        wait_for_calls(&server, "set");
+        std::thread::sleep(Duration::from_millis(600));
+        server.call(&["CLIENT", "PAUSE", "700", "WRITE"]);
+        h.join().unwrap()
+    });
+    // 2 000 scheduled in each second, give or take a client's first slot.
+    for (what, n) in [("window", r.requests), ("warm-up", r.warmup_requests)] {
+        assert!(n.abs_diff(2000) <= 4, "{n} in the {what}: {r:?}");
+    }
+    assert_eq!(server.calls("set"), r.requests + r.warmup_requests);
+    // The backlog delayed the window's first requests: their latency shows the pause.
+    assert!(r.latency.max_ms >= 200.0, "{:?}", r.latency);
 }
 
 #[test]
