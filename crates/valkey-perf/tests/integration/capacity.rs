@@ -32,7 +32,7 @@ fn capacity_ladder_follows_asked_rates_and_pins_its_maximum() {
     // A generous SLO: the ladder ends where the server (or the client) stops keeping up.
     let config = scratch.config(&json!([{
         "benchmark_mode": "capacity", "slo": {"p99_ms": 1000.0},
-        "duration": 1, "warmup": 1, "keyspacelen": [1000], "data_sizes": [16],
+        "duration": 2, "warmup": 1, "keyspacelen": [1000], "data_sizes": [16],
         "pipelines": [1], "clients": [10], "commands": ["GET"],
         "server_cpu_range": "0", "client_cpu_range": "1"
     }]));
@@ -79,7 +79,8 @@ fn capacity_ladder_follows_asked_rates_and_pins_its_maximum() {
         "p99 did not rise over the ladder: {r:#}"
     );
     // The ladder found an end within the 2.1 times the closed-loop rate it may climb to: the
-    // failing rate was tried twice, and refining pinned the maximum within 4 % below it.
+    // failing rate was tried twice, and refining halved the gap below it twice (a quarter of
+    // the widest gap between shares, 20 to 40 %, is 25 %).
     assert_ne!(r["capacity_end"], "rates_exhausted", "{r:#}");
     let met = |rate: f64| {
         steps
@@ -100,11 +101,9 @@ fn capacity_ladder_follows_asked_rates_and_pins_its_maximum() {
         failed.iter().filter(|&&rate| rate == end).count() == 2,
         "the end was not tried twice: {r:#}"
     );
-    // One late reply does not end a ladder early: the generous SLO is met to at least 70 % of
-    // the closed-loop rate (a single second of closed loop on two shared cores reads 20 % low
-    // or high now and then, so it bounds the maximum only loosely).
+    // Under a generous SLO the sustainable maximum is the closed-loop maximum, within 15 %.
     assert!(
-        max >= 0.7 * closed,
+        (max / closed - 1.0).abs() <= 0.15,
         "maximum {max} vs closed loop {closed}: {r:#}"
     );
     let chart = std::fs::read_dir(scratch.results())
