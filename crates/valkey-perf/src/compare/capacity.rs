@@ -5,7 +5,7 @@
 //! its spread); this module only shows what the ladders measured.
 
 use super::graphs::{BASELINE_COLOR, FONT_NAME, NEW_COLOR, draw_both, ensure_font, plot_err};
-use crate::model::capacity::{CapacityFigures, CapacityStep};
+use crate::model::capacity::{CapacityFigures, CapacityStep, last_tries};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -21,7 +21,8 @@ pub struct Ladder {
     pub figures: CapacityFigures,
 }
 
-/// The open-loop steps of a ladder in rate order.
+/// The open-loop steps of a ladder in rate order, every try (the chart draws the last try of
+/// each rate).
 fn open_steps(f: &CapacityFigures) -> Vec<&CapacityStep> {
     let mut steps: Vec<&CapacityStep> = f
         .capacity_steps
@@ -53,10 +54,12 @@ pub fn steps_table(out: &mut String, name: &str, f: &CapacityFigures) {
         "| rate asked | achieved | p50 ms | p99 ms | p99.9 ms | max ms | server µs/req | step |\n\
          |---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
-    for s in open_steps(f) {
+    let steps = open_steps(f);
+    for (i, s) in steps.iter().enumerate() {
+        let again = steps[i + 1..].iter().any(|l| l.target_rps == s.target_rps);
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {}{} |",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {}{}{} |",
             num(s.target_rps),
             s.achieved_rps,
             s.p50_latency_ms,
@@ -70,7 +73,8 @@ pub fn steps_table(out: &mut String, name: &str, f: &CapacityFigures) {
                 String::new()
             } else {
                 format!(" ({})", s.breaches.join(", "))
-            }
+            },
+            if again { ", tried again" } else { "" }
         );
     }
     out.push('\n');
@@ -108,7 +112,7 @@ impl super::graphs::Chart for CapacityChart<'_> {
         let steps = || {
             self.ladders
                 .iter()
-                .flat_map(|(_, _, f)| open_steps(f).into_iter())
+                .flat_map(|(_, _, f)| last_tries(&f.capacity_steps).into_iter())
         };
         let x_max = steps().map(|s| s.achieved_rps).fold(1.0, f64::max) * 1.08;
         let slo_p99 = self.ladders.first().and_then(|(_, _, f)| slo_p99(f));
@@ -150,7 +154,7 @@ impl super::graphs::Chart for CapacityChart<'_> {
         }
         for (name, baseline, f) in &self.ladders {
             let color = if *baseline { BASELINE_COLOR } else { NEW_COLOR };
-            let steps = open_steps(f);
+            let steps = last_tries(&f.capacity_steps);
             for (which, width, pick) in [
                 (
                     "p99",
@@ -241,6 +245,7 @@ mod tests {
             capacity_steps: vec![
                 step(3000.0, 4.0, StepOutcome::SloBreached),
                 step(1000.0, 0.2, StepOutcome::Met),
+                step(2000.0, 1.7, StepOutcome::SloBreached),
                 step(2000.0, 0.7, StepOutcome::Met),
             ],
         }
@@ -255,11 +260,22 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("| 1") || l.starts_with("| 2") || l.starts_with("| 3"))
             .collect();
-        assert_eq!(rows.len(), 3, "{out}");
+        assert_eq!(rows.len(), 4, "{out}");
         assert!(
-            rows[0].starts_with("| 1000 ") && rows[2].starts_with("| 3000 "),
+            rows[0].starts_with("| 1000 ") && rows[3].starts_with("| 3000 "),
             "{out}"
         );
+        // Both tries of a repeated rate, in the order they ran, the first marked.
+        assert!(
+            rows[1].ends_with("slo breached, tried again |") && rows[2].ends_with("| met |"),
+            "{out}"
+        );
+        // The chart draws a rate by its last try.
+        let drawn: Vec<f64> = last_tries(&f.capacity_steps)
+            .iter()
+            .map(|s| s.p99_latency_ms)
+            .collect();
+        assert_eq!(drawn, [0.2, 0.7, 4.0]);
         assert!(out.contains("**2000** rps, knee 1000 rps"), "{out}");
         assert_eq!(slo_p99(&f), Some(1.0));
         let dir = tempfile::tempdir().unwrap();

@@ -245,6 +245,21 @@ pub fn judge_step(spec: &CapacitySpec, step: &CapacityStep) -> (StepOutcome, Vec
     (outcome, breaches)
 }
 
+/// The open-loop steps in rate order, a repeated step by its last try (the one that decided).
+pub fn last_tries(steps: &[CapacityStep]) -> Vec<&CapacityStep> {
+    let mut sorted: Vec<&CapacityStep> = steps.iter().filter(|s| s.target_rps.is_some()).collect();
+    // Stable: the tries of one rate stay in the order they ran.
+    sorted.sort_by(|a, b| a.target_rps.partial_cmp(&b.target_rps).unwrap());
+    let mut by_rate: Vec<&CapacityStep> = Vec::with_capacity(sorted.len());
+    for s in sorted {
+        match by_rate.last_mut() {
+            Some(last) if last.target_rps == s.target_rps => *last = s,
+            _ => by_rate.push(s),
+        }
+    }
+    by_rate
+}
+
 /// The summary of a ladder's steps (the closed-loop step, if any, first).
 pub fn summarize(spec: &CapacitySpec, steps: Vec<CapacityStep>, end: LadderEnd) -> CapacityFigures {
     let open: Vec<&CapacityStep> = steps.iter().filter(|s| s.target_rps.is_some()).collect();
@@ -254,16 +269,7 @@ pub fn summarize(spec: &CapacitySpec, steps: Vec<CapacityStep>, end: LadderEnd) 
         .filter_map(|s| s.target_rps)
         .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
     // Steps in rate order: the automatic ladder refines below a failed rate after it.
-    // A repeated step counts by its last try.
-    let mut by_rate: Vec<&CapacityStep> = Vec::with_capacity(open.len());
-    let mut sorted = open.clone();
-    sorted.sort_by(|a, b| a.target_rps.partial_cmp(&b.target_rps).unwrap());
-    for s in sorted {
-        match by_rate.last_mut() {
-            Some(last) if last.target_rps == s.target_rps => *last = s,
-            _ => by_rate.push(s),
-        }
-    }
+    let by_rate = last_tries(&steps);
     let reached: Vec<&&CapacityStep> = by_rate
         .iter()
         .filter(|s| matches!(s.outcome, Some(StepOutcome::Met | StepOutcome::SloBreached)))
