@@ -53,6 +53,9 @@ const KEY_FIELDS: &[&str] = &[
 
 static NULL: Value = Value::Null;
 
+/// What a duet record's key takes after its other values (see [`record_key`]).
+const DUET_MARK: &str = "duet";
+
 /// The idempotency key of a record: SHA-256 over the JSON array of its [`KEY_FIELDS`] values
 /// (null where absent), in hex.
 ///
@@ -61,6 +64,10 @@ static NULL: Value = Value::Null;
 /// for row, while two runs of the same case in one file stay two rows. (Two different upstream
 /// files of the same commit and case would collide position by position; upstream writes one
 /// file per commit directory, so that only happens when the same results are pushed again.)
+///
+/// A duet run (`duet: true`, both targets at once) is not the solo measurement of its case:
+/// its key also takes the marker [`DUET_MARK`], after every other value. A record that is not
+/// a duet's (no `duet` field, or `false`) adds nothing, so rows stored before keep their key.
 pub(crate) fn record_key(record: &Map<String, Value>, position: usize) -> String {
     // The compact JSON of the array, written value by value (the same text as the array's).
     let mut text = String::with_capacity(256);
@@ -79,6 +86,9 @@ pub(crate) fn record_key(record: &Map<String, Value>, position: usize) -> String
     if field(record, "run_started_at").is_none_or(Value::is_null) {
         put(record.get("timestamp").unwrap_or(&NULL));
         put(&Value::from(position));
+    }
+    if field(record, "duet") == Some(&Value::Bool(true)) {
+        put(&Value::from(DUET_MARK));
     }
     text.push(']');
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -502,6 +512,35 @@ mod tests {
         let mut other_threads = ours.clone();
         other_threads.insert("valkey_benchmark_threads".into(), json!(4));
         assert_ne!(record_key(&ours, 0), record_key(&other_threads, 0));
+    }
+
+    #[test]
+    fn a_duet_run_has_its_own_key_and_a_solo_run_keeps_its_old_one() {
+        let solo = rec(
+            json!({"commit": "a", "command": "SET", "run_index": 0, "run_started_at": "2026-01-01T00:00:00Z"}),
+        );
+        // The key every version has given this record: no duet value in the array.
+        let mut parts = vec![json!("a"), json!("SET")];
+        parts.extend(std::iter::repeat_n(Value::Null, 14));
+        parts.extend([json!(0), json!("2026-01-01T00:00:00Z")]);
+        let old = |parts: Vec<Value>| -> String {
+            let digest = Sha256::digest(Value::Array(parts).to_string().as_bytes());
+            digest.iter().map(|b| format!("{b:02x}")).collect()
+        };
+        assert_eq!(record_key(&solo, 0), old(parts.clone()));
+        let mut not_duet = solo.clone();
+        not_duet.insert("duet".into(), json!(false));
+        assert_eq!(record_key(&not_duet, 0), record_key(&solo, 0));
+        // The same case, commit, run and start as a duet: another measurement, another key,
+        // whether `duet` is a column or inside the run details.
+        let mut duet = solo.clone();
+        duet.insert("duet".into(), json!(true));
+        assert_ne!(record_key(&duet, 0), record_key(&solo, 0));
+        parts.push(json!("duet"));
+        assert_eq!(record_key(&duet, 0), old(parts));
+        let mut nested = solo.clone();
+        nested.insert(crate::details::DETAILS_COLUMN.into(), json!({"duet": true}));
+        assert_eq!(record_key(&nested, 0), record_key(&duet, 0));
     }
 
     #[test]

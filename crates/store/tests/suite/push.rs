@@ -479,3 +479,28 @@ fn batches_are_one_file(f: &Fixture) {
     );
 }
 both!(batches_are_one_file);
+
+/// A duet run (both targets at once) and a solo run of the same case, commit, run index and
+/// start are two measurements: two rows, each pushed once, the duet's marked as such.
+fn duet_and_solo_runs_are_two_rows(f: &Fixture) {
+    let mut db = f.open();
+    let core = TableId::core();
+    let solo = record("aaa", T1, "SET", 0);
+    let mut duet = solo.clone();
+    duet.insert("duet".into(), json!(true));
+    let file = [solo, duet];
+    let first = db
+        .push_records(&core, "aaa/metrics.json", &file, None, false)
+        .unwrap();
+    assert_eq!((first.inserted, first.already_present), (2, 0));
+    let again = db
+        .push_records(&core, "aaa/metrics.json", &file, None, false)
+        .unwrap();
+    assert_eq!((again.inserted, again.already_present), (0, 2));
+    let stored = rows(&mut db);
+    let duets = stored
+        .iter()
+        .filter(|r| r.get("duet") == Some(&json!(true)));
+    assert_eq!((stored.len(), duets.count()), (2, 1), "{stored:?}");
+}
+both!(duet_and_solo_runs_are_two_rows);

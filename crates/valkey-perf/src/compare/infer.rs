@@ -45,21 +45,33 @@ pub(super) struct Line {
     pub p_adj: Option<f64>,
 }
 
-/// The variance of a case's estimate once moderated, with the rounding floor.
+/// The variance of each case's estimate for its own test, moderated
+/// ([`moderate::moderate_each`]), with the rounding floor.
 fn moderated_inputs(group: &[&Pending]) -> Vec<CaseInput> {
     let s: Vec<f64> = group.iter().map(|p| p.est.s_sq).collect();
     let d: Vec<f64> = group.iter().map(|p| p.est.df).collect();
-    let prior = moderate::fit_prior(&s, &d);
-    let df_total: f64 = d.iter().sum();
     group
         .iter()
-        .map(|p| {
-            let m = moderate::moderate(p.est.s_sq, p.est.df, prior, df_total);
-            CaseInput {
-                y: p.est.y,
-                v: (p.est.c * m.s_sq).max(p.est.floor_sq),
-                df: m.df,
-            }
+        .zip(moderate::moderate_each(&s, &d))
+        .map(|(p, m)| CaseInput {
+            y: p.est.y,
+            v: (p.est.c * m.s_sq).max(p.est.floor_sq),
+            df: m.df,
+        })
+        .collect()
+}
+
+/// Each case's own variance, with the rounding floor, for the overall line: the mean of many
+/// cases needs no borrowing (their own variances sum to its variance on many degrees of
+/// freedom), and moderated variances that share one prior are not the independent pieces
+/// Satterthwaite's degrees of freedom count.
+fn own_inputs(group: &[&Pending]) -> Vec<CaseInput> {
+    group
+        .iter()
+        .map(|p| CaseInput {
+            y: p.est.y,
+            v: (p.est.c * p.est.s_sq).max(p.est.floor_sq),
+            df: p.est.df,
         })
         .collect()
 }
@@ -112,7 +124,7 @@ pub(super) fn infer(
                 let effect = LogEffect::test(1, c.y, c.v.sqrt(), c.df);
                 tested.push(tested_of(p, effect, primary));
             }
-            within.extend(inputs);
+            within.extend(own_inputs(&group));
         }
         let group = of(Analysis::BetweenInvocations);
         let inputs = moderated_inputs(&group);

@@ -29,9 +29,10 @@ pub(super) fn legend(out: &mut String, cmp: &Comparison, holm: bool) {
          (beyond their case-to-case spread) and from no change (beyond the machine's drift), \
          from {min_cases} cases up. The common shift itself cannot be told from drift between \
          two invocations: it is judged only against the machine's drift (sd {drift} %{source}).\n\
-         - Every case's variance is moderated toward the noise of all cases of its metric \
-         (empirical Bayes, as limma), and tested against Student's t on the degrees of freedom \
-         that gives.\n\
+         - Every case's variance borrows from the other cases of its metric (empirical \
+         Bayes, as limma): one that came out small is lifted toward theirs and gains their \
+         degrees of freedom, but never falls below the case's own; tested against Student's t \
+         on those degrees of freedom.\n\
          - **Test**: two-sided p-value{holm_text}.\n\
          - **instructions/request** (instructions mode): instructions the servers executed in \
          the measured window under callgrind, per request; noise threshold {ithr} %. For a \

@@ -1,9 +1,22 @@
 //! Borrowing strength across cases: the run-to-run noise of one metric is much the same in
-//! every case, so each case's variance (estimated from a few runs) is shrunk toward a prior
+//! many cases, so each case's variance (estimated from a few runs) is shrunk toward a prior
 //! fitted to all of them, as limma does for many genes with few replicates (Smyth, "Linear
 //! models and empirical Bayes methods for assessing differential expression in microarray
 //! experiments", Statistical Applications in Genetics and Molecular Biology 3(1), 2004). Pure
 //! math on plain numbers.
+//!
+//! limma's promise holds on average over variances drawn from the prior; a report's promise
+//! must hold for the cases it has, whose noise is fixed and differs (a command at 6 % beside
+//! others at 3 %). Shrunk toward the quieter others, the noisiest case's interval is too narrow
+//! and it alarms far beyond its share, and with a few runs a case no test tells apart from the
+//! others. So a case's test borrows only what cannot make it surer than its own runs
+//! ([`moderate_each`]): the prior comes from the *other* cases, and the moderated variance is
+//! never below the case's own; the prior lifts a variance that came out small by chance and
+//! lends its degrees of freedom (Phipson, Lee, Majewski, Alexander & Smyth, "Robust
+//! hyperparameter estimation protects against hypervariable genes and improves power to detect
+//! differential expression", Annals of Applied Statistics 10(2), 2016, for the same failure
+//! with hypervariable genes). The Monte Carlo tests of `tests/integration/verdicts` measure
+//! both the false alarms and the power this keeps, with equal and with unequal noise.
 
 use statrs::function::gamma::digamma;
 
@@ -110,6 +123,32 @@ pub fn moderate(s_sq: f64, df: f64, prior: Option<Prior>, df_total: f64) -> Mode
     }
 }
 
+/// Every case's variance for its own test: its variance moderated ([`moderate`]) toward the
+/// prior fitted to the other cases' variances, never below its own sample variance, on the
+/// moderated degrees of freedom (see the module docs). When the variances are alike, the floor
+/// only raises a variance above the pooled one, which the pooled test's degrees of freedom
+/// cover; when one case is noisier than the others, its own variance stands.
+pub fn moderate_each(s_sq: &[f64], df: &[f64]) -> Vec<Moderated> {
+    let df_total: f64 = df.iter().sum();
+    let others = |v: &[f64], i: usize| -> Vec<f64> {
+        v.iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, x)| *x)
+            .collect()
+    };
+    (0..s_sq.len())
+        .map(|i| {
+            let prior = fit_prior(&others(s_sq, i), &others(df, i));
+            let m = moderate(s_sq[i], df[i], prior, df_total);
+            Moderated {
+                s_sq: m.s_sq.max(s_sq[i]),
+                df: m.df,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +193,29 @@ mod tests {
         );
         assert!(fit_prior(&s[..2], &[4.0; 2]).is_none());
         assert!(fit_prior(&[0.0, 0.0, 0.0, 0.001], &[4.0; 4]).is_none());
+    }
+
+    #[test]
+    fn a_case_borrows_degrees_of_freedom_but_never_a_smaller_variance() {
+        // Three cases at 3 % noise and one at 6 %, 5 degrees of freedom each.
+        let s = [0.0009, 0.0010, 0.0008, 0.0036];
+        let m = moderate_each(&s, &[5.0; 4]);
+        // The noisy case keeps its own variance; pooled with the others it would halve.
+        assert_eq!(m[3].s_sq, 0.0036, "{m:?}");
+        assert!(m[3].df > 5.0 && m[3].df <= 20.0, "{m:?}");
+        // A quiet case that came out small is lifted toward the others, never lowered.
+        for (mi, si) in m.iter().zip(&s) {
+            assert!(mi.s_sq >= *si, "{m:?}");
+        }
+        let lucky = moderate_each(&[0.0009, 0.0010, 0.0008, 0.0002], &[5.0; 4]);
+        assert!(lucky[3].s_sq > 0.0002 && lucky[3].df > 5.0, "{lucky:?}");
+        // Fewer than three other cases: no prior, each keeps its own.
+        let three = moderate_each(&s[..3], &[5.0; 3]);
+        assert!(
+            three
+                .iter()
+                .zip(&s)
+                .all(|(m, s)| m.s_sq == *s && m.df == 5.0)
+        );
     }
 }

@@ -92,11 +92,25 @@ type CaseKey = Vec<Option<String>>;
 /// A case's parameters and, per commit, the logs of its runs' primary metric.
 type CaseRuns = (Vec<Param>, Vec<Vec<f64>>);
 
-/// The case key of a row (its case parameters in canonical text) and its parameters.
+/// The field that marks a duet run (`run --duet`): its rps is not a solo run's, so duet runs
+/// of a case make a series of their own.
+const DUET: &str = "duet";
+
+/// The fields a series is told apart by: the case parameters, then [`DUET`].
+fn series_fields() -> impl Iterator<Item = &'static str> {
+    crate::model::fields::case_fields().chain(std::iter::once(DUET))
+}
+
+/// The series key of a row (its case parameters in canonical text, and whether it is a duet's)
+/// and its parameters. A solo run has no `duet` parameter.
 fn case_of(r: &RecordView) -> (CaseKey, Vec<Param>) {
     let mut key = Vec::new();
     let mut params = Vec::new();
-    for f in crate::model::fields::case_fields() {
+    for f in series_fields() {
+        if f == DUET && r.get(DUET).and_then(serde_json::Value::as_bool) != Some(true) {
+            key.push(None);
+            continue;
+        }
         let v = r.get(f);
         key.push(canonical(v));
         if let Some(v) = v.filter(|v| !v.is_null()) {
@@ -138,9 +152,7 @@ pub fn history(rows: &[RecordView]) -> History {
             new: Vec::new(),
         })
         .collect();
-    let fields: Vec<String> = crate::model::fields::case_fields()
-        .map(str::to_string)
-        .collect();
+    let fields: Vec<String> = series_fields().map(str::to_string).collect();
     let (_, varying) = fixed_and_varying(&groups, &fields);
     let series = cases
         .into_values()
@@ -244,6 +256,40 @@ mod tests {
         assert_eq!(set.values, vec![Some(100f64.ln()), Some(200f64.ln())]);
         let get = h.series.iter().find(|s| s.case == "GET").unwrap();
         assert_eq!(get.values, vec![Some(50f64.ln()), None]);
+    }
+
+    /// `row` with a `duet` field.
+    fn with_duet(commit: &str, day: u32, rps: f64, duet: bool) -> RecordView {
+        let v = json!({
+            "commit": commit, "timestamp": format!("2025-01-{day:02}T10:00:00Z"),
+            "command": "SET", "data_size": 16, "rps": rps, "duet": duet,
+        });
+        RecordView::from_map(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn duet_runs_are_a_series_of_their_own() {
+        let rows = vec![
+            row("a", 1, "SET", 100.0, false),
+            row("b", 2, "SET", 100.0, false),
+            with_duet("a", 1, 60.0, true),
+            with_duet("b", 2, 61.0, true),
+        ];
+        let h = history(&rows);
+        assert_eq!(h.series.len(), 2);
+        let solo = h.series.iter().find(|s| s.case == "SET").unwrap();
+        assert_eq!(solo.values, vec![Some(100f64.ln()), Some(100f64.ln())]);
+        // Labels name what varies: here only `duet`.
+        let duet = h.series.iter().find(|s| s.case == "duet=true").unwrap();
+        assert_eq!(duet.values, vec![Some(60f64.ln()), Some(61f64.ln())]);
+        // `duet: false` is a solo run.
+        let solo_only = vec![
+            row("a", 1, "SET", 100.0, false),
+            with_duet("b", 2, 100.0, false),
+        ];
+        let h = history(&solo_only);
+        assert_eq!(h.series.len(), 1);
+        assert_eq!(h.series[0].values.len(), 2);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! earlier verdicts, each pinned by a test.
 
 mod sim;
+mod unequal;
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
@@ -171,8 +172,11 @@ fn calibration_table() {
     let power = |name: &str| rows.iter().find(|r| r.name == name).unwrap();
     let missed = |rate: f64, target: f64| above(target, rate, trials);
     let (abba5, abba10) = (power("ABBA, 5 rounds"), power("ABBA, 10 rounds"));
+    // A case's variance is never taken below its own (`compare::moderate`), which keeps the
+    // promise when the noise differs between cases (`unequal`); with 4 degrees of freedom a
+    // case, its own variance is often the larger, so 5 rounds find one case −10 % in about 42 %.
     assert!(
-        !missed(abba5.one[0], 0.50),
+        !missed(abba5.one[0], 0.40),
         "one case −10 %, 5 rounds: {abba5:?}"
     );
     assert!(
