@@ -93,13 +93,37 @@ pub fn draw_chart(
     }
     draw_both(
         base,
-        (900, 560),
+        CHART_SIZE,
         &CapacityChart {
             title,
             ladders: ladders.to_vec(),
         },
     )
 }
+
+/// The chart [`draw_chart`] draws, as SVG text (for pages that carry their charts inline).
+pub fn chart_svg(
+    title: &str,
+    ladders: &[(String, bool, &CapacityFigures)],
+) -> anyhow::Result<String> {
+    ensure_font()?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, CHART_SIZE).into_drawing_area();
+        super::graphs::Chart::draw(
+            &CapacityChart {
+                title,
+                ladders: ladders.to_vec(),
+            },
+            &root,
+        )?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
+/// The charts' size in pixels.
+const CHART_SIZE: (u32, u32) = (900, 560);
 
 struct CapacityChart<'a> {
     title: &'a str,
@@ -290,5 +314,8 @@ mod tests {
             svg.contains("new p99") && svg.contains("SLO p99 1 ms"),
             "{svg}"
         );
+        // The inline form is the same drawing.
+        let inline = chart_svg("GET", &[("new".into(), false, &f)]).unwrap();
+        assert_eq!(inline, svg);
     }
 }

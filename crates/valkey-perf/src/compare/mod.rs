@@ -45,29 +45,52 @@ pub fn capacity_charts(cmp: &Comparison, dir: &Path) -> anyhow::Result<Vec<PathB
         if case.capacity.is_empty() {
             continue;
         }
-        let ladders: Vec<(String, bool, &crate::model::capacity::CapacityFigures)> = case
-            .capacity
-            .iter()
-            .map(|l| {
-                let side = if l.baseline { &cmp.baseline } else { &cmp.new };
-                (
-                    format!(
-                        "{} run {}",
-                        report::short_side_name(side),
-                        l.run_index.map_or(0, |r| r + 1)
-                    ),
-                    l.baseline,
-                    &l.figures,
-                )
-            })
-            .collect();
         files.extend(capacity::draw_chart(
             &dir.join(capacity_chart_name(i, &case.label)),
-            &format!("{}: latency against throughput", case.label),
-            &ladders,
+            &capacity_chart_title(case),
+            &capacity_ladders(cmp, case),
         )?);
     }
     Ok(files)
+}
+
+/// The same charts as [`capacity_charts`], as SVG text to put inline: `(case label, svg)`.
+pub fn capacity_svgs(cmp: &Comparison) -> anyhow::Result<Vec<(String, String)>> {
+    cmp.cases
+        .iter()
+        .filter(|case| !case.capacity.is_empty())
+        .map(|case| {
+            let svg =
+                capacity::chart_svg(&capacity_chart_title(case), &capacity_ladders(cmp, case))?;
+            Ok((case.label.clone(), svg))
+        })
+        .collect()
+}
+
+fn capacity_chart_title(case: &CaseComparison) -> String {
+    format!("{}: latency against throughput", case.label)
+}
+
+/// A case's ladders as the chart names them: the side's short name and the run.
+fn capacity_ladders<'c>(
+    cmp: &Comparison,
+    case: &'c CaseComparison,
+) -> Vec<(String, bool, &'c crate::model::capacity::CapacityFigures)> {
+    case.capacity
+        .iter()
+        .map(|l| {
+            let side = if l.baseline { &cmp.baseline } else { &cmp.new };
+            (
+                format!(
+                    "{} run {}",
+                    report::short_side_name(side),
+                    l.run_index.map_or(0, |r| r + 1)
+                ),
+                l.baseline,
+                &l.figures,
+            )
+        })
+        .collect()
 }
 
 /// The file name (without extension) of case `i`'s capacity chart.
