@@ -167,14 +167,16 @@ fn build(
             let shared = first.take();
             let (done, next, batches, filter) = (done.clone(), &next, &batches, &filter);
             s.spawn(move || {
-                // The other readers open their connections here, while the first one reads.
+                // The other readers open their connections here, while the first one reads;
+                // one that cannot (a server at its connection limit) leaves the batches to
+                // the others.
                 let mut own = None;
                 let db = match shared {
                     Some(db) => db,
                     None => match open_reader(args) {
                         Ok(db) => own.insert(db),
                         Err(e) => {
-                            let _ = done.send((next.fetch_add(1, Ordering::Relaxed), Err(e)));
+                            tracing::debug!("no second connection to read with: {e:#}");
                             return;
                         }
                     },
