@@ -125,6 +125,20 @@ impl Db {
         }
     }
 
+    /// Keeps SQLite's page cache of this connection to `kib` KiB (PostgreSQL has none to
+    /// set): a reader that goes over the rows once gains little from a large one.
+    pub fn limit_page_cache(&mut self, kib: u32) -> Result<()> {
+        match &self.conn {
+            Conn::Sqlite(c) => c
+                .pragma_update(None, "cache_size", -i64::from(kib))
+                .map_err(|source| Error::Sqlite {
+                    context: format!("setting the page cache of `{}`", self.location),
+                    source,
+                }),
+            Conn::Pg(_) => Ok(()),
+        }
+    }
+
     /// Where the database is: a path, or the URL with any password replaced by `***`.
     pub fn location(&self) -> &str {
         &self.location

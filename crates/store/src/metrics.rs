@@ -240,21 +240,37 @@ pub(crate) fn fetch(
     }
     sql.push_str(" ORDER BY \"timestamp\", id");
     let rows = tx.query(&sql, &params)?;
+    // Rows of one commit share their commit time, and most rows their JSON fields: per
+    // column, the last text converted is reused.
+    let mut last: Vec<Option<(String, Value)>> = vec![None; names.len()];
     Ok(rows
         .into_iter()
         .map(|row| {
             let mut map = Map::with_capacity(names.len());
             let mut threads = Value::Null;
-            for ((name, ty), v) in names.iter().zip(&types).zip(row) {
-                let v = to_json(*ty, v);
+            // Every column read is wanted but the details object, whose fields are checked.
+            let mut check = false;
+            for (((name, ty), v), last) in names.iter().zip(&types).zip(row).zip(&mut last) {
+                let v = match (*ty, v) {
+                    (ty @ (ColType::Time | ColType::Json), Val::Text(s)) => match last {
+                        Some((text, value)) if *text == s => value.clone(),
+                        _ => {
+                            let value = to_json(ty, Val::Text(s.clone()));
+                            *last = Some((s, value.clone()));
+                            value
+                        }
+                    },
+                    (ty, v) => to_json(ty, v),
+                };
                 if name == "benchmark_threads" {
                     threads = v;
                 } else {
+                    check |= name == DETAILS_COLUMN && !v.is_null();
                     map.insert(name.clone(), v);
                 }
             }
             let mut map = flatten(map);
-            if map.keys().any(|k| !wanted(k)) {
+            if check && map.keys().any(|k| !wanted(k)) {
                 map.retain(|k, _| wanted(k));
             }
             // Rows written by upstream may have only `benchmark_threads`.

@@ -40,41 +40,57 @@ pub struct RecordView {
 }
 
 impl RecordView {
-    /// Reads a record map (with `run_details` already flattened).
+    /// Reads a record map (with `run_details` already flattened), in one pass over its
+    /// fields (records are read by the hundred thousand).
     pub fn from_map(fields: RecordMap) -> RecordView {
-        let text = |k: &str| fields.get(k).and_then(Value::as_str).map(str::to_string);
-        let callgrind_files = fields
-            .get("callgrind_files")
-            .and_then(Value::as_array)
-            .and_then(|files| {
-                files
-                    .iter()
-                    .map(|f| f.as_str().map(str::to_string))
-                    .collect()
-            });
-        let warnings = fields
-            .get("warnings")
+        let mut by_name: [Option<&Value>; FACTS.len()] = [None; FACTS.len()];
+        let mut any_capacity = false;
+        for (k, v) in &fields {
+            if let Some(i) = FACTS.iter().position(|f| f == k) {
+                by_name[i] = Some(v);
+            }
+            any_capacity |= k.starts_with("capacity_");
+        }
+        let [
+            invocation_id,
+            run_index,
+            status,
+            benchmark_mode,
+            latency_meaningful,
+            callgrind_files,
+            warnings,
+            requests_completed,
+            requests,
+            timeseries_file,
+        ] = by_name;
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        let callgrind_files = callgrind_files.and_then(Value::as_array).and_then(|files| {
+            files
+                .iter()
+                .map(|f| f.as_str().map(str::to_string))
+                .collect()
+        });
+        let warnings = warnings
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|w| serde_json::from_value::<Warning>(w.clone()).ok())
             .collect();
         RecordView {
-            invocation_id: text("invocation_id"),
-            run_index: fields.get("run_index").and_then(Value::as_u64),
-            status: status_of(&fields),
-            benchmark_mode: fields
-                .get("benchmark_mode")
-                .and_then(|m| serde_json::from_value(m.clone()).ok()),
-            latency_meaningful: fields.get("latency_meaningful") != Some(&Value::Bool(false)),
+            invocation_id: text(invocation_id),
+            run_index: run_index.and_then(Value::as_u64),
+            status: status.and_then(status_of),
+            benchmark_mode: benchmark_mode.and_then(|m| serde_json::from_value(m.clone()).ok()),
+            latency_meaningful: latency_meaningful != Some(&Value::Bool(false)),
             callgrind_files,
-            requests_completed: fields
-                .get("requests_completed")
-                .or_else(|| fields.get("requests"))
-                .and_then(Value::as_u64),
-            timeseries_file: text("timeseries_file"),
+            requests_completed: requests_completed.or(requests).and_then(Value::as_u64),
+            timeseries_file: text(timeseries_file),
             warnings,
-            capacity: capacity_of(&fields),
+            capacity: if any_capacity {
+                capacity_of(&fields)
+            } else {
+                None
+            },
             fields,
         }
     }
@@ -165,6 +181,20 @@ fn capacity_of(fields: &RecordMap) -> Option<crate::model::capacity::CapacityFig
     serde_json::from_value(Value::Object(part)).ok()
 }
 
+/// The fields [`RecordView::from_map`] reads into typed facts, in the order it takes them.
+const FACTS: [&str; 10] = [
+    "invocation_id",
+    "run_index",
+    "status",
+    "benchmark_mode",
+    "latency_meaningful",
+    "callgrind_files",
+    "warnings",
+    "requests_completed",
+    "requests",
+    "timeseries_file",
+];
+
 /// What names each side of a comparison: its commits, refs, repository and server versions.
 const SIDE_FIELDS: [&str; 4] = ["commit", "ref", "repository", "server_version"];
 
@@ -227,8 +257,8 @@ fn field_of(record: &Record, name: &str) -> Option<Value> {
 }
 
 /// A record's `status`, read leniently (anything but `success` or `failed` is `None`).
-fn status_of(fields: &RecordMap) -> Option<RunStatus> {
-    serde_json::from_value(fields.get("status")?.clone()).ok()
+fn status_of(status: &Value) -> Option<RunStatus> {
+    serde_json::from_value(status.clone()).ok()
 }
 
 #[cfg(test)]

@@ -104,25 +104,29 @@ pub fn panel_data(panel: &Panel, level: f64, key: &str) -> PanelData {
     out
 }
 
-/// The figures of every panel, computed on up to as many threads as the machine has cores,
-/// each taking the next panel when done with one: a panel with a change point costs
-/// thousands of shuffles, one without a few dozen, so fixed shares would leave a thread idle.
-pub fn all_panels(panels: &[(&Panel, String)], level: f64) -> Vec<PanelData> {
+/// The figures of every panel (`(chart, panel, key)`), each with its JSON for the page's
+/// data block ([`panel_json`], script-safe), computed on up to as many threads as the
+/// machine has cores, each taking the next panel when done with one: a panel with a change
+/// point costs thousands of shuffles, one without a few dozen, so fixed shares would leave a
+/// thread idle.
+pub fn all_panels(panels: &[(usize, &Panel, String)], level: f64) -> Vec<(PanelData, String)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, panels.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, PanelData)> = std::thread::scope(|s| {
+    let mut done: Vec<(usize, (PanelData, String))> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((p, key)) = panels.get(i) else {
+                        let Some((chart, p, key)) = panels.get(i) else {
                             return mine;
                         };
-                        mine.push((i, panel_data(p, level, key)));
+                        let d = panel_data(p, level, key);
+                        let json = script_safe(&panel_json(*chart, p, &d));
+                        mine.push((i, (d, json)));
                     }
                 })
             })

@@ -7,6 +7,7 @@
 //! rendering them. It does not read the database (the `dashboard` command does), and the
 //! comparison of the newest commit with the previous one is `compare`'s, reused as is.
 
+mod collect;
 mod data;
 mod page;
 mod svg;
@@ -17,6 +18,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub use collect::{Batch, Collector, Shaped};
 pub use page::{render, render_shaped};
 
 /// What the page is made of.
@@ -329,142 +331,6 @@ fn panel_runs<'c>(
         combo.panels.insert(panel_key.clone(), panel);
     }
     &mut combo.panels.get_mut(panel_key).expect("made above").runs
-}
-
-/// A row's case fields as stored, one string: rows of one case share it, so the chart and
-/// panel of a case are worked out once, not per row.
-fn case_signature(r: &RecordView, out: &mut String) {
-    out.clear();
-    for f in std::iter::once(&"command")
-        .chain(COMBO_FIELDS)
-        .chain(PANEL_FIELDS)
-    {
-        if let Some(v) = r.get(f) {
-            let _ = std::fmt::Write::write_fmt(out, format_args!("{v}"));
-        }
-        out.push('\u{1f}');
-    }
-}
-
-/// A field that is text, borrowed when it is stored as a string.
-fn text_of<'r>(r: &'r RecordView, field: &str) -> Option<std::borrow::Cow<'r, str>> {
-    match r.get(field) {
-        Some(Value::String(s)) if !s.is_empty() => Some(std::borrow::Cow::Borrowed(s)),
-        _ => text(r, field).map(std::borrow::Cow::Owned),
-    }
-}
-
-/// The history shaped one row at a time, so that a caller can read the rows in batches and
-/// keep only the three numbers per run the charts draw: each commit gets a slot when first
-/// seen, and [`Collector::finish`] puts the commits in commit-time order.
-#[derive(Debug, Default)]
-pub struct Collector {
-    commits: Vec<Commit>,
-    slot: std::collections::HashMap<String, usize>,
-    combos: BTreeMap<String, Combo>,
-    /// Each case signature seen ([`case_signature`]) and where its runs go.
-    places: std::collections::HashMap<String, Option<Place>>,
-    signature: String,
-    commands: std::collections::BTreeSet<String>,
-    runs: usize,
-}
-
-/// What a [`Collector`] found: commits in commit-time order, charts with runs per commit.
-#[derive(Debug)]
-pub struct Shaped {
-    pub commits: Vec<Commit>,
-    pub combos: Vec<Combo>,
-    pub commands: Vec<String>,
-    pub runs: usize,
-}
-
-impl Collector {
-    /// Takes one row; a reference row (a commit measured beside another) is not its commit's
-    /// own and is left out.
-    pub fn add(&mut self, r: &RecordView) {
-        if crate::history::is_reference(r) {
-            return;
-        }
-        let Some(sha) = text_of(r, "commit") else {
-            return;
-        };
-        let slot = match self.slot.get(sha.as_ref()) {
-            Some(&i) => i,
-            None => {
-                let time_text = text(r, "timestamp").unwrap_or_default();
-                self.commits.push(Commit {
-                    sha: sha.to_string(),
-                    time: DateTime::parse_from_rfc3339(&time_text).ok(),
-                    time_text,
-                    git_ref: None,
-                    repository: None,
-                });
-                self.slot.insert(sha.into_owned(), self.commits.len() - 1);
-                self.commits.len() - 1
-            }
-        };
-        let c = &mut self.commits[slot];
-        if c.git_ref.is_none() {
-            c.git_ref = text(r, "ref");
-        }
-        if c.repository.is_none() {
-            c.repository = text(r, "repository");
-        }
-        case_signature(r, &mut self.signature);
-        if !self.places.contains_key(&self.signature) {
-            let place = place_of(r);
-            if let Some((_, (command, _))) = &place {
-                self.commands.insert(command.clone());
-            }
-            self.places.insert(self.signature.clone(), place);
-        }
-        let Some(place) = &self.places[&self.signature] else {
-            return;
-        };
-        let runs = panel_runs(&mut self.combos, r, place, 0);
-        if runs.len() <= slot {
-            runs.resize(slot + 1, Vec::new());
-        }
-        runs[slot].push(Run::of(r));
-        self.runs += 1;
-    }
-
-    /// Whether no row was taken.
-    pub fn is_empty(&self) -> bool {
-        self.runs == 0
-    }
-
-    /// Commits in commit-time order (ties by SHA), each panel's runs per commit.
-    pub fn finish(self) -> Shaped {
-        let mut order: Vec<usize> = (0..self.commits.len()).collect();
-        let key = |i: &usize| {
-            let c = &self.commits[*i];
-            (c.time, c.time_text.clone(), c.sha.clone())
-        };
-        order.sort_by_key(key);
-        let n = order.len();
-        let mut combos: Vec<Combo> = self.combos.into_values().collect();
-        for combo in &mut combos {
-            for panel in combo.panels.values_mut() {
-                let mut by_slot = std::mem::take(&mut panel.runs);
-                by_slot.resize(n, Vec::new());
-                panel.runs = order
-                    .iter()
-                    .map(|&i| std::mem::take(&mut by_slot[i]))
-                    .collect();
-            }
-        }
-        let mut commits: Vec<Option<Commit>> = self.commits.into_iter().map(Some).collect();
-        Shaped {
-            commits: order
-                .iter()
-                .map(|&i| commits[i].take().expect("each slot once"))
-                .collect(),
-            combos,
-            commands: self.commands.into_iter().collect(),
-            runs: self.runs,
-        }
-    }
 }
 
 /// Every command present, sorted.

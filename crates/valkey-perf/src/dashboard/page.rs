@@ -7,7 +7,7 @@
 use super::data::{self, CHANGE_POINT_ALPHA, PanelData};
 use super::svg::{self, Series, XLabel, fmt_num};
 use super::{
-    Collector, Combo, Commit, Input, Panel, Shaped, commits_in_time_order, esc, shape, text,
+    Batch, Collector, Combo, Commit, Input, Panel, Shaped, commits_in_time_order, esc, shape, text,
 };
 use crate::compare::{CompareOptions, DriftPrior, Metric, RecordView, Verdict, compare_views};
 use crate::history::{CaseSeries, drift};
@@ -30,10 +30,12 @@ fn head(out: &mut String, input: &Input, summary: &str) {
 
 /// Renders the whole page from rows in memory.
 pub fn render(input: &Input) -> anyhow::Result<String> {
-    let mut collector = Collector::default();
+    let mut batch = Batch::default();
     for r in &input.rows {
-        collector.add(r);
+        batch.add(r);
     }
+    let mut collector = Collector::default();
+    collector.merge(batch);
     render_shaped(input, collector, |prev, newest| {
         Ok((rows_of(&input.rows, prev), rows_of(&input.rows, newest)))
     })
@@ -78,11 +80,14 @@ pub fn render_shaped(
         .enumerate()
         .flat_map(|(i, c)| c.panels.values().map(move |p| (i, c, p)))
         .collect();
-    let keyed: Vec<(&Panel, String)> = panels
+    let keyed: Vec<(usize, &Panel, String)> = panels
         .iter()
-        .map(|(_, c, p)| (*p, format!("{} {} {}", c.key, p.command, p.detail)))
+        .map(|(chart, c, p)| (*chart, *p, format!("{} {} {}", c.key, p.command, p.detail)))
         .collect();
-    let figures = data::all_panels(&keyed, CHANGE_POINT_ALPHA / panels.len().max(1) as f64);
+    let (figures, panel_json): (Vec<PanelData>, Vec<String>) =
+        data::all_panels(&keyed, CHANGE_POINT_ALPHA / panels.len().max(1) as f64)
+            .into_iter()
+            .unzip();
 
     head(&mut out, input, &summary);
     controls(&mut out, &cmds);
@@ -93,17 +98,14 @@ pub fn render_shaped(
     if !input.tag_rows.is_empty() {
         releases(&mut out, &input.tag_rows);
     }
-    let block = serde_json::json!({
-        "commits": data::commits_json(&commits),
-        "panels": panels.iter().zip(&figures)
-            .map(|((chart, _, p), d)| data::panel_json(*chart, p, d))
-            .collect::<Vec<_>>(),
-    });
-    let _ = writeln!(
+    // The data block `{"commits": [...], "panels": [...]}`, from the panels' JSON texts.
+    let _ = write!(
         out,
-        "</main><div id=\"tip\" hidden></div><script type=\"application/json\" id=\"data\">{}</script><script>{SCRIPT}</script></body></html>",
-        data::script_safe(&block)
+        "</main><div id=\"tip\" hidden></div><script type=\"application/json\" id=\"data\">{{\"commits\":{},\"panels\":[{}]}}",
+        data::script_safe(&data::commits_json(&commits)),
+        panel_json.join(",")
     );
+    let _ = writeln!(out, "</script><script>{SCRIPT}</script></body></html>");
     Ok(out)
 }
 

@@ -23,6 +23,11 @@ pub struct Options {
     pub min_segment: usize,
     /// Seed of the shuffles.
     pub seed: u64,
+    /// Shuffles of a test made one at a time before the rest are shared among the machine's
+    /// cores, a block at a time: a test decided in a few dozen shuffles (most) wastes no
+    /// work, and one that needs them all (a real change) does not hold up the others. The
+    /// answer is the same either way.
+    pub parallel_after: usize,
 }
 
 impl Default for Options {
@@ -32,6 +37,7 @@ impl Default for Options {
             permutations: 199,
             min_segment: 3,
             seed: 0x5eed_cafe,
+            parallel_after: 500,
         }
     }
 }
@@ -102,6 +108,7 @@ impl SplitMix {
 /// Running sums of the values added so far, indexed by the values' ranks (a Fenwick tree,
 /// Fenwick 1994): how many are at or below a rank and their sum, in O(log n). Count and sum
 /// of a node sit side by side.
+#[derive(Clone)]
 struct RankSums {
     nodes: Vec<[f64; 2]>,
 }
@@ -138,6 +145,7 @@ impl RankSums {
 /// The series as the split search reads it: values centred on their mean (so the running
 /// sums lose no precision), each value's rank among them, each value's summed distance to the
 /// values of its segment, and scratch space.
+#[derive(Clone)]
 struct Ranked {
     values: Vec<f64>,
     ranks: Vec<usize>,
@@ -297,6 +305,102 @@ fn welch_step(left: &[f64], right: &[f64]) -> (f64, [f64; 2]) {
     (step, [step - half, step + half])
 }
 
+/// Shuffles made at once when a test's shuffles are shared among threads.
+const BLOCK: usize = 256;
+
+/// One permutation test: do shuffles (within the segments between `bounds`) give a
+/// statistic reaching `reach`?
+struct Test<'b> {
+    bounds: &'b [usize],
+    min_segment: usize,
+    reach: f64,
+}
+
+impl Test<'_> {
+    fn reaches(&self, r: &mut Ranked, items: &[usize]) -> bool {
+        best_over(r, items, self.bounds, self.min_segment).is_some_and(|(_, q)| q >= self.reach)
+    }
+
+    /// How many of `opts.permutations` shuffles of `order` reach the statistic, counted in
+    /// shuffle order and stopped once more than `most` did (the test is decided then). The
+    /// first [`Options::parallel_after`] one at a time, then blocks of [`BLOCK`] made here
+    /// in turn and shared among the cores: the count is the one made one at a time gives.
+    fn count(
+        &self,
+        ranked: &mut Ranked,
+        order: &[usize],
+        rng: &mut SplitMix,
+        opts: &Options,
+        most: f64,
+    ) -> usize {
+        let mut shuffled = order.to_vec();
+        let shuffle = |rng: &mut SplitMix, items: &mut [usize]| {
+            for w in self.bounds.windows(2) {
+                rng.shuffle(&mut items[w[0]..w[1]]);
+            }
+        };
+        let mut as_large = 0usize;
+        let one_by_one = opts.permutations.min(opts.parallel_after);
+        for _ in 0..one_by_one {
+            shuffle(rng, &mut shuffled);
+            if self.reaches(ranked, &shuffled) {
+                as_large += 1;
+                if as_large as f64 > most {
+                    return as_large;
+                }
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let n = order.len().max(1);
+        let mut left = opts.permutations - one_by_one;
+        let mut block = Vec::with_capacity(BLOCK.min(left) * n);
+        while left > 0 {
+            let k = left.min(BLOCK);
+            left -= k;
+            block.clear();
+            for _ in 0..k {
+                shuffle(rng, &mut shuffled);
+                block.extend_from_slice(&shuffled);
+            }
+            for hit in self.share(ranked, &block, n, threads) {
+                as_large += usize::from(hit);
+                if hit && as_large as f64 > most {
+                    return as_large;
+                }
+            }
+        }
+        as_large
+    }
+
+    /// Whether each shuffle of `block` (shuffles of `n` items one after another) reaches
+    /// the statistic, in order, on up to `threads` threads.
+    fn share(&self, ranked: &mut Ranked, block: &[usize], n: usize, threads: usize) -> Vec<bool> {
+        let per = (block.len() / n).div_ceil(threads.max(1)).max(1) * n;
+        let mut parts = block.chunks(per);
+        let mine = parts.next().unwrap_or_default();
+        std::thread::scope(|s| {
+            let helpers: Vec<_> = parts
+                .map(|part| {
+                    let mut r = ranked.clone();
+                    s.spawn(move || {
+                        part.chunks(n)
+                            .map(|items| self.reaches(&mut r, items))
+                            .collect::<Vec<bool>>()
+                    })
+                })
+                .collect();
+            let mut hits: Vec<bool> = mine
+                .chunks(n)
+                .map(|items| self.reaches(ranked, items))
+                .collect();
+            for h in helpers {
+                hits.extend(h.join().expect("a permutation test thread panicked"));
+            }
+            hits
+        })
+    }
+}
+
 /// The change points of `x`, in position order.
 ///
 /// A permutation test stops as soon as its decision is known: once more than α(P+1) − 1
@@ -311,24 +415,14 @@ pub fn detect(x: &[f64], opts: &Options) -> Vec<ChangePoint> {
     let mut found: Vec<(usize, f64)> = Vec::new();
     let most_as_large = opts.alpha * (opts.permutations + 1) as f64 - 1.0;
     while let Some((at, q)) = best_over(&mut ranked, &order, &bounds, opts.min_segment) {
-        let mut shuffled = order.clone();
-        let mut as_large = 0usize;
         // A shuffle's statistic equal to this one up to rounding (the running sums add in
         // another order) counts as reaching it: a constant segment gives no split.
-        let reach = q - 1e-9 * (1.0 + q.abs());
-        for _ in 0..opts.permutations {
-            for w in bounds.windows(2) {
-                rng.shuffle(&mut shuffled[w[0]..w[1]]);
-            }
-            if best_over(&mut ranked, &shuffled, &bounds, opts.min_segment)
-                .is_some_and(|(_, pq)| pq >= reach)
-            {
-                as_large += 1;
-                if as_large as f64 > most_as_large {
-                    break;
-                }
-            }
-        }
+        let test = Test {
+            bounds: &bounds,
+            min_segment: opts.min_segment,
+            reach: q - 1e-9 * (1.0 + q.abs()),
+        };
+        let as_large = test.count(&mut ranked, &order, &mut rng, opts, most_as_large);
         let p = (as_large + 1) as f64 / (opts.permutations + 1) as f64;
         if p > opts.alpha {
             break;
@@ -458,6 +552,51 @@ mod tests {
             detect(&x, &Options::default()),
             detect(&x, &Options::default())
         );
+    }
+
+    /// Shuffles shared among threads give the answer made one at a time gives, p-values
+    /// included: for tests that need every shuffle (two real steps) and for tests decided
+    /// early (noise), whichever shuffle the sharing starts at.
+    #[test]
+    fn shared_shuffles_give_the_same_answer() {
+        let mut rng = SplitMix::new(5);
+        let stepped: Vec<f64> = series(&mut rng, 150, 0.02, 60, 0.1)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| v - if i >= 110 { 0.08 } else { 0.0 })
+            .collect();
+        let noise = series(&mut rng, 150, 0.02, 150, 0.0);
+        for x in [&stepped, &noise] {
+            let at = |parallel_after| {
+                detect(
+                    x,
+                    &Options {
+                        alpha: 0.01,
+                        permutations: 1_999,
+                        parallel_after,
+                        ..Options::default()
+                    },
+                )
+            };
+            let alone = at(usize::MAX);
+            for after in [0, 37, 300] {
+                assert_eq!(at(after), alone, "sharing after {after} shuffles");
+            }
+        }
+        assert_eq!(
+            at_steps(&stepped),
+            [60, 110],
+            "the stepped series has its two steps"
+        );
+    }
+
+    fn at_steps(x: &[f64]) -> Vec<usize> {
+        let opts = Options {
+            alpha: 0.01,
+            permutations: 1_999,
+            ..Options::default()
+        };
+        detect(x, &opts).iter().map(|c| c.index).collect()
     }
 
     #[test]
