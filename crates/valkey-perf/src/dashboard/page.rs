@@ -1,7 +1,8 @@
 //! The page: header, controls (command filter, y axis), the changes found over the whole
 //! history (change points, newest first, each linked to its chart), the newest commit against
 //! the previous one (a table from `compare`, judged against the machine's drift as
-//! `detect-regression` judges it), the charts, the release view. The charts are drawn by the
+//! `detect-regression` judges it, and the capacity ladders of both), the charts, the release
+//! view. The charts are drawn by the
 //! page's script from one JSON data block, when they come into view.
 
 use super::data::{self, CHANGE_POINT_ALPHA, PanelData};
@@ -9,7 +10,9 @@ use super::svg::{self, Series, XLabel, fmt_num};
 use super::{
     Batch, Collector, Combo, Commit, Input, Panel, Shaped, commits_in_time_order, esc, shape, text,
 };
-use crate::compare::{CompareOptions, DriftPrior, Metric, RecordView, Verdict, compare_views};
+use crate::compare::{
+    CompareOptions, Comparison, DriftPrior, Metric, RecordView, Verdict, compare_views,
+};
 use crate::history::{CaseSeries, drift};
 use std::fmt::Write;
 
@@ -93,7 +96,10 @@ pub fn render_shaped(
     controls(&mut out, &cmds);
     out.push_str("<main>");
     changes(&mut out, &commits, &combos, &panels, &figures);
-    latest(&mut out, latest_rows, &commits, &figures)?;
+    let newest = latest(&mut out, latest_rows, &commits, &figures)?;
+    if let Some(cmp) = &newest {
+        ladders(&mut out, cmp)?;
+    }
     charts(&mut out, &combos, &panels);
     if !input.tag_rows.is_empty() {
         releases(&mut out, &input.tag_rows);
@@ -225,11 +231,11 @@ fn latest(
     rows: impl FnOnce(&str, &str) -> anyhow::Result<(Vec<RecordView>, Vec<RecordView>)>,
     commits: &[Commit],
     figures: &[PanelData],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Comparison>> {
     out.push_str("<section id=\"latest\">");
     let [.., prev, newest] = commits else {
         out.push_str("<h2>Newest commit</h2><p>Only one commit is stored; the comparison needs two.</p></section>");
-        return Ok(());
+        return Ok(None);
     };
     let drift = drift_prior(figures, commits.len());
     let (prev_rows, newest_rows) = rows(&prev.sha, &newest.sha)?;
@@ -348,6 +354,32 @@ fn latest(
         }
     }
     out.push_str("</details></section>");
+    Ok(Some(cmp))
+}
+
+/// The capacity ladders of the newest commit and the previous one: per capacity case, p50 and
+/// p99 from the intended send time against the achieved rate, both commits' ladders on one
+/// chart (the report's chart, inline).
+fn ladders(out: &mut String, cmp: &Comparison) -> anyhow::Result<()> {
+    let charts = crate::compare::capacity_svgs(cmp)?;
+    if charts.is_empty() {
+        return Ok(());
+    }
+    out.push_str(
+        "<section id=\"capacity\"><h2>Capacity ladders: newest commit against the previous one</h2>\
+         <p class=\"help\">Each ladder steps through fixed open-loop rates; latency counts from \
+         each request's intended send time. The previous commit's ladders are drawn in the \
+         baseline colour; the table above judges the sustainable maximum (its rps).</p>",
+    );
+    for (i, (label, svg)) in charts.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<figure class=\"ladder\" id=\"ladder{i}\"><figcaption>{}</figcaption>{}</figure>",
+            esc(label),
+            svg
+        );
+    }
+    out.push_str("</section>");
     Ok(())
 }
 

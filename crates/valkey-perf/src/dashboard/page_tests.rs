@@ -144,3 +144,55 @@ fn reference_rows_are_not_drawn() {
     );
     assert!(!html.contains("fffffff"), "reference rows are not drawn");
 }
+
+/// Capacity ladders of the two newest commits are drawn inline, both on one chart per case;
+/// a page without capacity records has no such section.
+#[test]
+fn the_newest_commits_capacity_ladders_are_drawn() {
+    let ladder = |sha: &str, time: &str, scale: f64| {
+        let steps: Vec<serde_json::Value> = [0.2, 0.6, 0.95, 1.05]
+            .iter()
+            .map(|share| {
+                let rate = (share * 100_000.0 * scale).round();
+                json!({
+                    "target_rps": rate, "achieved_rps": rate, "p50_latency_ms": 0.1 * share,
+                    "p99_latency_ms": 0.4 * share, "p999_latency_ms": 0.6, "max_latency_ms": 1.0,
+                    "server_cpu_us_per_request": 5.0, "client_bound": false,
+                    "requests": 1000, "unsent": 0, "errors": 0,
+                    "outcome": if *share > 1.0 { "slo_breached" } else { "met" }
+                })
+            })
+            .collect();
+        let v = json!({
+            "commit": sha, "timestamp": time, "command": "GET", "data_size": 16,
+            "pipeline": 1, "rps": 95_000.0 * scale, "p50_latency_ms": 0.1,
+            "p99_latency_ms": 0.4, "benchmark_mode": "capacity",
+            "capacity_max_rps": 95_000.0 * scale, "capacity_knee_rps": 60_000.0 * scale,
+            "capacity_closed_loop_rps": 100_000.0 * scale, "capacity_end": "slo_breached",
+            "capacity_slo": "p99 ≤ 1 ms", "capacity_steps": steps,
+            "repository": "valkey-io/valkey",
+        });
+        RecordView::from_map(v.as_object().unwrap().clone())
+    };
+    let rows = vec![
+        ladder(&"a".repeat(40), "2025-01-01T00:00:00Z", 1.0),
+        ladder(&"b".repeat(40), "2025-01-02T00:00:00Z", 0.8),
+    ];
+    let html = page(rows);
+    let capacity = section(&html, "capacity");
+    assert_eq!(
+        capacity.matches("<figure class=\"ladder\"").count(),
+        1,
+        "{capacity}"
+    );
+    assert!(
+        capacity.contains("<svg") && capacity.contains("p99"),
+        "{capacity}"
+    );
+    // Both commits' ladders, each named by its commit.
+    assert!(
+        capacity.contains("aaaaaaa") && capacity.contains("bbbbbbb"),
+        "{capacity}"
+    );
+    assert!(!page(history(1, 4, |_, _| 1.0)).contains("<section id=\"capacity\""));
+}
