@@ -21,6 +21,22 @@ fn open_steps(record: &Value) -> Vec<&Value> {
         .collect()
 }
 
+/// Runs `config` with the native engine on `server` and returns the records.
+fn ladder_records(
+    scratch: &Scratch,
+    config: &std::path::Path,
+    server: &std::path::Path,
+) -> Vec<Value> {
+    scratch
+        .native_run(config)
+        .arg("--server-bin")
+        .arg(server)
+        .args(["--log-level", "warn"])
+        .assert()
+        .success();
+    scratch.records()
+}
+
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
@@ -36,14 +52,7 @@ fn capacity_ladder_follows_asked_rates_and_pins_its_maximum() {
         "pipelines": [1], "clients": [10], "commands": ["GET"],
         "server_cpu_range": "0", "client_cpu_range": "1"
     }]));
-    scratch
-        .native_run(&config)
-        .arg("--server-bin")
-        .arg(&bins.new)
-        .args(["--log-level", "warn"])
-        .assert()
-        .success();
-    let records = scratch.records();
+    let records = ladder_records(&scratch, &config, &bins.new);
     assert_eq!(records.len(), 1, "{records:#?}");
     let r = &records[0];
     assert_eq!(r["benchmark_mode"], "capacity", "{r:#}");
@@ -320,14 +329,7 @@ fn capacity_ladders_run_on_a_cluster_and_over_tls() {
     // A Valkey cluster: the native engine sends each key to its slot's primary.
     let scratch = Scratch::new();
     let config = scratch.config(&ladder(json!({"cluster_mode": true})));
-    scratch
-        .native_run(&config)
-        .arg("--server-bin")
-        .arg(&bins.new)
-        .args(["--log-level", "warn"])
-        .assert()
-        .success();
-    let records = scratch.records();
+    let records = ladder_records(&scratch, &config, &bins.new);
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(records[0]["cluster_mode"], true);
     assert_low_ladder_met(&records[0]);
@@ -336,14 +338,7 @@ fn capacity_ladders_run_on_a_cluster_and_over_tls() {
     let config = scratch.config(&ladder(
         json!({"cluster_mode": [false, true], "tls_mode": true}),
     ));
-    scratch
-        .native_run(&config)
-        .arg("--server-bin")
-        .arg(&redis)
-        .args(["--log-level", "warn"])
-        .assert()
-        .success();
-    let records = scratch.records();
+    let records = ladder_records(&scratch, &config, &redis);
     assert_eq!(records.len(), 2, "{records:#?}");
     for r in &records {
         assert_eq!(r["tls"], true, "{r:#}");
