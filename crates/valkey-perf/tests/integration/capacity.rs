@@ -111,8 +111,13 @@ fn capacity_ladder_follows_asked_rates_and_pins_its_maximum() {
         "the end was not tried twice: {r:#}"
     );
     // Under a generous SLO the sustainable maximum is the closed-loop maximum, within 15 %.
+    // A closed-loop step the client limited (this debug-built client on one core) measured
+    // the client, not the server: the open-loop ladder may then climb past it (by 24 % once
+    // on a quiet machine, every step short of the end reaching its rate), and only the lower
+    // side of the bound holds.
+    let closed_by_client = r["capacity_steps"][0]["client_bound"] == true;
     assert!(
-        (max / closed - 1.0).abs() <= 0.15,
+        max >= 0.85 * closed && (closed_by_client || max <= 1.15 * closed),
         "maximum {max} vs closed loop {closed}: {r:#}"
     );
     let chart = std::fs::read_dir(scratch.results())
