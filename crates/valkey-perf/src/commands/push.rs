@@ -201,6 +201,35 @@ impl Nesting {
     }
 }
 
+/// Where a scan of the top-level array stands outside its elements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ArrayAt {
+    Start,
+    /// After `[` (`first`) or a `,`.
+    Before {
+        first: bool,
+    },
+    Inside,
+    After,
+    Done,
+}
+
+impl ArrayAt {
+    /// The state after `b`, a byte outside any element that is not whitespace; `None` when
+    /// the text is not an array of objects.
+    fn step(self, b: u8) -> Option<ArrayAt> {
+        Some(match (self, b) {
+            (ArrayAt::Start, b'[') => ArrayAt::Before { first: true },
+            (ArrayAt::Before { .. }, b'{') => ArrayAt::Inside,
+            (ArrayAt::Before { first: true }, b']') | (ArrayAt::After, b']') => ArrayAt::Done,
+            (ArrayAt::After, b',') => ArrayAt::Before { first: false },
+            // A closing brace out here is as malformed as anything else.
+            (_, b'}') => return None,
+            _ => return None,
+        })
+    }
+}
+
 /// Why [`split_objects`] stopped.
 enum Split {
     /// Not a top-level array of objects, or an element that does not parse.
@@ -217,24 +246,13 @@ fn split_objects(
     mut reader: impl std::io::BufRead,
     each: &mut dyn FnMut(&[u8]) -> Result<(), Split>,
 ) -> Result<(), Split> {
-    #[derive(PartialEq)]
-    enum At {
-        Start,
-        /// After `[` (`first`) or a `,`.
-        Before {
-            first: bool,
-        },
-        Inside,
-        After,
-        Done,
-    }
-    let mut at = At::Start;
+    let mut at = ArrayAt::Start;
     let mut text = Vec::new();
     let mut element = Nesting::default();
     loop {
         let chunk = reader.fill_buf().map_err(Split::Io)?;
         if chunk.is_empty() {
-            return if at == At::Done {
+            return if at == ArrayAt::Done {
                 Ok(())
             } else {
                 Err(Split::Malformed)
@@ -242,7 +260,7 @@ fn split_objects(
         }
         let mut i = 0;
         while i < chunk.len() {
-            if at == At::Inside {
+            if at == ArrayAt::Inside {
                 let (end, closed) = match element.scan(&chunk[i..]) {
                     Some(n) => (i + n, true),
                     None => (chunk.len(), false),
@@ -252,7 +270,7 @@ fn split_objects(
                 if closed {
                     each(&text)?;
                     text.clear();
-                    at = At::After;
+                    at = ArrayAt::After;
                 }
                 continue;
             }
@@ -261,17 +279,11 @@ fn split_objects(
             if b.is_ascii_whitespace() {
                 continue;
             }
-            at = match (&at, b) {
-                (At::Start, b'[') => At::Before { first: true },
-                (At::Before { .. }, b'{') => {
-                    text.push(b);
-                    element = Nesting::opened();
-                    At::Inside
-                }
-                (At::Before { first: true }, b']') | (At::After, b']') => At::Done,
-                (At::After, b',') => At::Before { first: false },
-                _ => return Err(Split::Malformed),
-            };
+            at = at.step(b).ok_or(Split::Malformed)?;
+            if at == ArrayAt::Inside {
+                text.push(b);
+                element = Nesting::opened();
+            }
         }
         let n = chunk.len();
         reader.consume(n);
@@ -536,6 +548,26 @@ mod tests {
             assert_eq!(split.scan(&text[1..cut]), None, "cut at {cut}");
             assert_eq!(split.scan(&text[cut..]), Some(end - cut), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn the_array_punctuation_is_followed_alone() {
+        let walk = |text: &str| text.bytes().try_fold(ArrayAt::Start, |at, b| at.step(b));
+        assert_eq!(walk("["), Some(ArrayAt::Before { first: true }));
+        assert_eq!(walk("[{"), Some(ArrayAt::Inside));
+        assert_eq!(walk("[]"), Some(ArrayAt::Done));
+        // After an element (the caller moves to `After` when it closes).
+        assert_eq!(
+            ArrayAt::After.step(b','),
+            Some(ArrayAt::Before { first: false })
+        );
+        assert_eq!(ArrayAt::After.step(b']'), Some(ArrayAt::Done));
+        for bad in ["{", "[,", "[}", "[1", "]"] {
+            assert_eq!(walk(bad), None, "{bad}");
+        }
+        // A trailing comma, and anything after the end.
+        assert_eq!(ArrayAt::Before { first: false }.step(b']'), None);
+        assert_eq!(ArrayAt::Done.step(b'['), None);
     }
 
     /// The elements [`split_objects`] cuts out of `text`, read in chunks of `chunk` bytes.
