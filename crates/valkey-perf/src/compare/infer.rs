@@ -46,13 +46,14 @@ pub(super) struct Line {
 }
 
 /// The variance of each case's estimate for its own test, moderated
-/// ([`moderate::moderate_each`]), with the rounding floor.
-fn moderated_inputs(group: &[&Pending]) -> Vec<CaseInput> {
+/// ([`moderate::moderate_each`], never below `floor` times the case's own), with the rounding
+/// floor.
+fn moderated_inputs(group: &[&Pending], floor: f64) -> Vec<CaseInput> {
     let s: Vec<f64> = group.iter().map(|p| p.est.s_sq).collect();
     let d: Vec<f64> = group.iter().map(|p| p.est.df).collect();
     group
         .iter()
-        .zip(moderate::moderate_each(&s, &d))
+        .zip(moderate::moderate_each(&s, &d, floor))
         .map(|(p, m)| CaseInput {
             y: p.est.y,
             v: (p.est.c * m.s_sq).max(p.est.floor_sq),
@@ -119,7 +120,7 @@ pub(super) fn infer(
         let mut within: Vec<CaseInput> = Vec::new();
         for analysis in [Analysis::Paired, Analysis::Unpaired] {
             let group = of(analysis);
-            let inputs = moderated_inputs(&group);
+            let inputs = moderated_inputs(&group, opts.own_variance_floor);
             for (p, c) in group.iter().zip(&inputs) {
                 let effect = LogEffect::test(1, c.y, c.v.sqrt(), c.df);
                 tested.push(tested_of(p, effect, primary));
@@ -127,7 +128,7 @@ pub(super) fn infer(
             within.extend(own_inputs(&group));
         }
         let group = of(Analysis::BetweenInvocations);
-        let inputs = moderated_inputs(&group);
+        let inputs = moderated_inputs(&group, opts.own_variance_floor);
         let fit = across::fit(&inputs, drift.sd_log);
         for (p, effect) in group.iter().zip(fit.cases) {
             tested.push(tested_of(p, effect, primary));

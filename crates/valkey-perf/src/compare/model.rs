@@ -186,6 +186,12 @@ pub struct CompareOptions {
     /// The machine's invocation drift, when known from its history (`detect-regression`);
     /// `None` uses the documented default.
     pub drift: Option<DriftPrior>,
+    /// The share of a case's own sample variance below which moderation may not take it
+    /// ([`super::moderate::moderate_each`]): 1, the default, keeps the promise when the noise
+    /// differs between cases; 0 is limma's plain moderation. Not a command-line option: the
+    /// frontier test (`tests/integration/verdicts/frontier.rs`, docs/design.md §7.6)
+    /// measures what each value buys in power and costs in false alarms.
+    pub own_variance_floor: f64,
 }
 
 impl CompareOptions {
@@ -208,6 +214,7 @@ impl Default for CompareOptions {
             min_runs: 2,
             instructions_threshold_pct: 0.5,
             drift: None,
+            own_variance_floor: super::moderate::OWN_VARIANCE_FLOOR,
         }
     }
 }

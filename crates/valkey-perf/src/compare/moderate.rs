@@ -35,6 +35,11 @@ pub struct Moderated {
     pub df: f64,
 }
 
+/// The share of its own sample variance below which a case's moderated variance is not taken
+/// ([`moderate_each`]): all of it. Lower floors buy power when the noise is alike across cases
+/// and break the false-alarm promise when it is not (docs/design.md §7.6, the frontier).
+pub const OWN_VARIANCE_FLOOR: f64 = 1.0;
+
 /// Fewest variances from which a prior is fitted; with fewer each case keeps its own.
 pub const MIN_FOR_PRIOR: usize = 3;
 
@@ -124,11 +129,12 @@ pub fn moderate(s_sq: f64, df: f64, prior: Option<Prior>, df_total: f64) -> Mode
 }
 
 /// Every case's variance for its own test: its variance moderated ([`moderate`]) toward the
-/// prior fitted to the other cases' variances, never below its own sample variance, on the
-/// moderated degrees of freedom (see the module docs). When the variances are alike, the floor
-/// only raises a variance above the pooled one, which the pooled test's degrees of freedom
-/// cover; when one case is noisier than the others, its own variance stands.
-pub fn moderate_each(s_sq: &[f64], df: &[f64]) -> Vec<Moderated> {
+/// prior fitted to the other cases' variances, never below `floor` times its own sample
+/// variance ([`OWN_VARIANCE_FLOOR`] in reports), on the moderated degrees of freedom (see the
+/// module docs). When the variances are alike, the floor only raises a variance above the
+/// pooled one, which the pooled test's degrees of freedom cover; when one case is noisier than
+/// the others, its own variance stands.
+pub fn moderate_each(s_sq: &[f64], df: &[f64], floor: f64) -> Vec<Moderated> {
     let df_total: f64 = df.iter().sum();
     let others = |v: &[f64], i: usize| -> Vec<f64> {
         v.iter()
@@ -142,7 +148,7 @@ pub fn moderate_each(s_sq: &[f64], df: &[f64]) -> Vec<Moderated> {
             let prior = fit_prior(&others(s_sq, i), &others(df, i));
             let m = moderate(s_sq[i], df[i], prior, df_total);
             Moderated {
-                s_sq: m.s_sq.max(s_sq[i]),
+                s_sq: m.s_sq.max(floor * s_sq[i]),
                 df: m.df,
             }
         })
@@ -199,7 +205,7 @@ mod tests {
     fn a_case_borrows_degrees_of_freedom_but_never_a_smaller_variance() {
         // Three cases at 3 % noise and one at 6 %, 5 degrees of freedom each.
         let s = [0.0009, 0.0010, 0.0008, 0.0036];
-        let m = moderate_each(&s, &[5.0; 4]);
+        let m = moderate_each(&s, &[5.0; 4], OWN_VARIANCE_FLOOR);
         // The noisy case keeps its own variance; pooled with the others it would halve.
         assert_eq!(m[3].s_sq, 0.0036, "{m:?}");
         assert!(m[3].df > 5.0 && m[3].df <= 20.0, "{m:?}");
@@ -207,10 +213,10 @@ mod tests {
         for (mi, si) in m.iter().zip(&s) {
             assert!(mi.s_sq >= *si, "{m:?}");
         }
-        let lucky = moderate_each(&[0.0009, 0.0010, 0.0008, 0.0002], &[5.0; 4]);
+        let lucky = moderate_each(&[0.0009, 0.0010, 0.0008, 0.0002], &[5.0; 4], 1.0);
         assert!(lucky[3].s_sq > 0.0002 && lucky[3].df > 5.0, "{lucky:?}");
         // Fewer than three other cases: no prior, each keeps its own.
-        let three = moderate_each(&s[..3], &[5.0; 3]);
+        let three = moderate_each(&s[..3], &[5.0; 3], 1.0);
         assert!(
             three
                 .iter()

@@ -2,6 +2,7 @@
 //! records with known truth, fixed seeds, the calibration table printed; and the defects of
 //! earlier verdicts, each pinned by a test.
 
+mod frontier;
 mod sim;
 mod unequal;
 

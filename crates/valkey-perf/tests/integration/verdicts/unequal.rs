@@ -13,12 +13,12 @@ use valkey_perf::compare::{CompareOptions, Verdict};
 const TRIALS: usize = 3000;
 const ROUNDS: usize = 6;
 const EQUAL: &[f64] = &[0.04];
-const UNEQUAL: &[f64] = &[0.03, 0.04, 0.05, 0.06];
+pub(super) const UNEQUAL: &[f64] = &[0.03, 0.04, 0.05, 0.06];
 
 /// One invocation of `cases` cases: case c's per-round log ratio has standard deviation
 /// `noise[c % noise.len()]` on top of a machine drift both sides of a round share (10 %), and
 /// case 1 (at 4 % noise in both settings) is slower by the share `slower`.
-fn invocation(cases: usize, noise: &[f64], slower: f64, rng: &mut Rng) -> Vec<Sample> {
+pub(super) fn invocation(cases: usize, noise: &[f64], slower: f64, rng: &mut Rng) -> Vec<Sample> {
     (0..cases)
         .map(|c| {
             let side = noise[c % noise.len()] / std::f64::consts::SQRT_2;
