@@ -11,6 +11,7 @@ pub mod across;
 mod analyse;
 pub mod capacity;
 mod correct;
+mod coupling;
 pub mod effects;
 pub mod functions;
 pub mod graphs;

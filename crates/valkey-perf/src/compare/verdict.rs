@@ -136,6 +136,9 @@ fn compare_owned(
     let changes = changes_of(&cases);
     let both_sides = !(baseline.is_empty() || new.is_empty());
     closing_warnings(&mut warnings, &cases, few_runs, both_sides);
+    warnings.extend(super::coupling::coupling_warning(
+        &cases, &grouping, baseline, new,
+    ));
     // What the runs themselves reported (`warnings` in their records), each once.
     for w in run_warnings(baseline).into_iter().chain(run_warnings(new)) {
         if !warnings.contains(&w) {

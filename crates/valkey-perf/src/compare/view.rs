@@ -198,13 +198,17 @@ const FACTS: [&str; 10] = [
 /// What names each side of a comparison: its commits, refs, repository and server versions.
 const SIDE_FIELDS: [&str; 4] = ["commit", "ref", "repository", "server_version"];
 
+/// The fields a duet's coupling is read from ([`super::coupling`]).
+const DUET_FIELDS: [&str; 2] = ["duet", "client_thread_busy_share"];
+
 /// The fields `compare` reads by name: the case parameters, the judged metrics, the shown
-/// figures and [`SIDE_FIELDS`].
+/// figures, [`SIDE_FIELDS`] and [`DUET_FIELDS`].
 fn read_by_name() -> impl Iterator<Item = &'static str> {
     case_fields()
         .chain(Metric::ALL.into_iter().map(Metric::field))
         .chain(SHOWN_FIELDS.iter().map(|&(field, _)| field))
         .chain(SIDE_FIELDS)
+        .chain(DUET_FIELDS)
 }
 
 /// One of the [`read_by_name`] fields of a typed record, with the value `metrics.json` writes
@@ -252,6 +256,9 @@ fn field_of(record: &Record, name: &str) -> Option<Value> {
         "mem_fragmentation_ratio" => usage()?.mem_fragmentation_ratio.into(),
         "keys" => usage()?.keys.into(),
         "usec_per_call" => usage()?.usec_per_call.into(),
+        // Written only when true, as the file has it.
+        "duet" => record.duet.then_some(true)?.into(),
+        "client_thread_busy_share" => parts.native.as_ref()?.client_thread_busy_share.clone()?,
         _ => return parts.unknown.get(name).cloned(),
     })
 }

@@ -302,14 +302,26 @@ fn duet_finds_a_planted_slowdown() {
     };
     let (rps, cpu) = (metric("rps"), metric("server_cpu_us_per_request"));
     eprintln!(
-        "planted slow log, duet: rps {} {:+.1} %, server CPU per request {} {:+.1} %",
+        "planted slow log, duet: rps {} {:+.1} %, server CPU per request {} {:+.1} %, warnings {}",
         rps["verdict"],
         rps["difference"]["pct_change"].as_f64().unwrap_or(f64::NAN),
         cpu["verdict"],
-        cpu["difference"]["pct_change"].as_f64().unwrap_or(f64::NAN)
+        cpu["difference"]["pct_change"].as_f64().unwrap_or(f64::NAN),
+        report["warnings"]
     );
     assert_eq!(rps["analysis"], "paired", "{rps:#}");
-    assert_ne!(rps["verdict"], "improvement", "{rps:#}");
+    // Each client shares a CPU with the other target's server: beside this debug-built client,
+    // which costs more CPU per request than the server, the dearer server slows the *other*
+    // target's client, and rps can read as an improvement. The report must then say so.
+    let coupled = report["warnings"].as_array().unwrap().iter().any(|w| {
+        w["kind"] == "client_bound"
+            && w["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("duet runs whose client used as much CPU"))
+    });
+    if !coupled {
+        assert_ne!(rps["verdict"], "improvement", "{rps:#}\n{report:#}");
+    }
     assert!(
         rps["verdict"] == "regression" || cpu["verdict"] == "regression",
         "{rps:#}\n{cpu:#}"
