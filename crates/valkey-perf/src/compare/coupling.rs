@@ -45,9 +45,9 @@ fn side_means(records: &[&RecordView]) -> Option<(f64, f64)> {
     ))
 }
 
-/// One warning naming the duet cases in which, on either side, the client cost at least as
-/// much CPU per request as the server: their rps and latencies measure the clients' share of
-/// the other target's CPU as much as their own server.
+/// One warning ([`WarningKind::DuetCoupling`]) naming the duet cases in which, on either side,
+/// the client cost at least as much CPU per request as the server: their rps and latencies
+/// measure the clients' share of the other target's CPU as much as their own server.
 pub fn coupling_warning(
     cases: &[CaseComparison],
     grouping: &Grouping,
@@ -76,7 +76,7 @@ pub fn coupling_warning(
     }
     (!named.is_empty()).then(|| {
         Warning::new(
-            WarningKind::ClientBound,
+            WarningKind::DuetCoupling,
             format!(
                 "duet runs whose client used as much CPU per request as its server: {}; each \
                  client shares a CPU with the other target's server, so that server's cost sets \
@@ -137,7 +137,7 @@ mod tests {
         let w: Vec<&Warning> = cmp
             .warnings
             .iter()
-            .filter(|w| w.message.starts_with("duet runs whose client"))
+            .filter(|w| w.kind == WarningKind::DuetCoupling)
             .collect();
         assert_eq!(w.len(), 1, "{:?}", cmp.warnings);
         // GET: 0.6 of 3 s over 1 500 000 requests is 1.20 µs against 0.90 µs.

@@ -21,6 +21,9 @@ pub enum WarningKind {
     RanEmpty,
     /// The load generator may have limited the result.
     ClientBound,
+    /// A duet whose client spent as much CPU per request as its server: the other target's
+    /// server set the client's pace (`compare`'s coupling check).
+    DuetCoupling,
     /// The server's settings differ from what the config says.
     ServerSetting,
     /// Too few runs for confidence intervals.

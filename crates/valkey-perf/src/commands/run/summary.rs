@@ -84,6 +84,12 @@ fn print_changes(cmp: &crate::compare::Comparison, base: &str, new: &str) {
             m.verdict.label()
         ));
     }
+    // What can turn a duet's rps against the server's cost belongs beside the verdicts.
+    for w in &cmp.warnings {
+        if w.kind == crate::model::WarningKind::DuetCoupling {
+            tracing::warn!("{w}");
+        }
+    }
 }
 
 /// For every profiled case with flamegraphs of both targets: a differential flamegraph in
