@@ -9,13 +9,14 @@
 
 use super::group::Grouping;
 use super::model::CaseComparison;
+use super::stats;
 use super::view::RecordView;
 use crate::model::{Warning, WarningKind};
 
 /// A duet run's client and server CPU per request (µs): the client's from its threads' busy
 /// shares over the measured window (`duration`) and the requests it completed. `None` for a
 /// solo run or a record without those figures.
-pub fn cpu_per_request(r: &RecordView) -> Option<(f64, f64)> {
+pub(super) fn cpu_per_request(r: &RecordView) -> Option<(f64, f64)> {
     if !r.is_duet() {
         return None;
     }
@@ -34,21 +35,15 @@ pub fn cpu_per_request(r: &RecordView) -> Option<(f64, f64)> {
 /// The mean client and server CPU per request over the duet runs of one side, when any run
 /// has them.
 fn side_means(records: &[&RecordView]) -> Option<(f64, f64)> {
-    let v: Vec<(f64, f64)> = records.iter().filter_map(|r| cpu_per_request(r)).collect();
-    if v.is_empty() {
-        return None;
-    }
-    let n = v.len() as f64;
-    Some((
-        v.iter().map(|x| x.0).sum::<f64>() / n,
-        v.iter().map(|x| x.1).sum::<f64>() / n,
-    ))
+    let (client, server): (Vec<f64>, Vec<f64>) =
+        records.iter().filter_map(|r| cpu_per_request(r)).unzip();
+    Some((stats::mean(&client)?, stats::mean(&server)?))
 }
 
 /// One warning ([`WarningKind::DuetCoupling`]) naming the duet cases in which, on either side,
 /// the client cost at least as much CPU per request as the server: their rps and latencies
 /// measure the clients' share of the other target's CPU as much as their own server.
-pub fn coupling_warning(
+pub(super) fn coupling_warning(
     cases: &[CaseComparison],
     grouping: &Grouping,
     baseline: &[RecordView],
@@ -56,13 +51,9 @@ pub fn coupling_warning(
 ) -> Option<Warning> {
     let mut named = Vec::new();
     for case in cases {
-        let Some(g) = grouping.groups.iter().find(|g| g.params == case.params) else {
+        let Some(sides) = grouping.sides_of(&case.params, baseline, new) else {
             continue;
         };
-        let sides = [
-            g.baseline.iter().map(|&i| &baseline[i]).collect::<Vec<_>>(),
-            g.new.iter().map(|&i| &new[i]).collect::<Vec<_>>(),
-        ];
         let worst = sides
             .iter()
             .filter_map(|s| side_means(s))

@@ -136,6 +136,26 @@ pub struct Grouping {
     pub groups: Vec<Group>,
 }
 
+impl Grouping {
+    /// The records of the case with these parameters, baseline's then new's, when both sides
+    /// have it.
+    pub fn sides_of<'r>(
+        &self,
+        params: &[Param],
+        baseline: &'r [RecordView],
+        new: &'r [RecordView],
+    ) -> Option<[Vec<&'r RecordView>; 2]> {
+        let g = self
+            .groups
+            .iter()
+            .find(|g| g.params == params && !g.baseline.is_empty() && !g.new.is_empty())?;
+        Some([
+            g.baseline.iter().map(|&i| &baseline[i]).collect(),
+            g.new.iter().map(|&i| &new[i]).collect(),
+        ])
+    }
+}
+
 fn present<R: Fields>(records: &[R], field: &str) -> bool {
     records.iter().any(|r| canonical(r.field(field)).is_some())
 }

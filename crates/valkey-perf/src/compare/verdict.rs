@@ -341,13 +341,7 @@ fn attach_functions(
                 && matches!(m.verdict, Verdict::Regression | Verdict::Improvement)
         });
         if changed {
-            let g = grouping
-                .groups
-                .iter()
-                .find(|g| g.params == case.params && !g.baseline.is_empty() && !g.new.is_empty());
-            if let Some(g) = g {
-                let b: Vec<&RecordView> = g.baseline.iter().map(|&i| &baseline[i]).collect();
-                let n: Vec<&RecordView> = g.new.iter().map(|&i| &new[i]).collect();
+            if let Some([b, n]) = grouping.sides_of(&case.params, baseline, new) {
                 case.functions = super::functions::top_changes(&b, &n, 10);
             }
         }
